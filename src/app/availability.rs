@@ -1,0 +1,203 @@
+//! The availability query: a provider's slots over `days` days from
+//! `startDate`, with its strong ETag.
+//!
+//! The ETag is derived from (provider, version, query), and the document
+//! carries the version, so equal tags mean byte-equal bodies and any change
+//! means a new tag. The 304 path reads the version from the bus (kept current
+//! by the events) and touches no database; the 200 path serves a rendered
+//! document from a cache keyed by query and checked against the version.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use dashmap::DashMap;
+use entity::{availability_slot, provider};
+use etag::EntityTag;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{App, AppError, ProviderInfo};
+use crate::domain::{SlotStatus, local_instant};
+
+/// Largest `days` accepted.
+pub const DAYS_MAX: u32 = 31;
+/// How far from today a `startDate` may lie, in days.
+const START_DATE_RANGE: u64 = 3 * 366;
+/// Rendered documents kept; the cache is dropped whole beyond it.
+const CACHE_MAX: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+pub struct AvailabilityQuery {
+    pub provider_id: Uuid,
+    pub start_date: Option<NaiveDate>,
+    pub days: Option<u32>,
+}
+
+/// A rendered document and its validators.
+#[derive(Debug)]
+pub struct AvailabilityDocument {
+    pub version: i64,
+    pub etag: EntityTag,
+    pub last_modified: DateTime<Utc>,
+    pub body: Bytes,
+}
+
+pub enum Conditional {
+    NotModified(EntityTag),
+    Document(Arc<AvailabilityDocument>),
+}
+
+type CacheKey = (Uuid, NaiveDate, u32);
+
+#[derive(Clone, Default)]
+pub(super) struct RenderCache(Arc<DashMap<CacheKey, Arc<AvailabilityDocument>>>);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    provider_id: Uuid,
+    timezone: &'a str,
+    start_date: NaiveDate,
+    days: Vec<DayBody>,
+    version: i64,
+}
+
+#[derive(Serialize)]
+struct DayBody {
+    date: NaiveDate,
+    slots: Vec<SlotBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SlotBody {
+    availability_id: Uuid,
+    start_time: String,
+    end_time: String,
+    starts_at: String,
+    ends_at: String,
+    status: SlotStatus,
+}
+
+fn entity_tag(provider_id: Uuid, version: i64, start: NaiveDate, days: u32) -> EntityTag {
+    // Short on purpose: the etag crate truncates tags over 62 bytes.
+    let provider = provider_id.simple().to_string();
+    EntityTag::strong(&format!("{}-{version}-{}-{days}", &provider[..12], start.format("%Y%m%d")))
+}
+
+impl App {
+    /// The availability document, or `NotModified` when `client_has` says the
+    /// client already holds the current tag.
+    pub async fn availability(
+        &self,
+        query: AvailabilityQuery,
+        client_has: impl Fn(&EntityTag) -> bool,
+    ) -> Result<Conditional, AppError> {
+        let provider = self.directory.get(query.provider_id).await?;
+        let days = query.days.unwrap_or(7);
+        if !(1..=DAYS_MAX).contains(&days) {
+            return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")));
+        }
+        let today = Utc::now().with_timezone(&provider.timezone).date_naive();
+        let start = query.start_date.unwrap_or(today);
+        let earliest = today.checked_sub_days(Days::new(START_DATE_RANGE));
+        let latest = today.checked_add_days(Days::new(START_DATE_RANGE));
+        if earliest.is_some_and(|d| start < d) || latest.is_some_and(|d| start > d) {
+            return Err(AppError::Invalid(format!(
+                "startDate must be within {START_DATE_RANGE} days of today ({today})"
+            )));
+        }
+        let key = (provider.id, start, days);
+        if let Some(version) = self.bus.version(provider.id) {
+            let tag = entity_tag(provider.id, version, start, days);
+            if client_has(&tag) {
+                return Ok(Conditional::NotModified(tag));
+            }
+            if let Some(cached) = self.rendered.0.get(&key).filter(|d| d.version == version) {
+                return Ok(Conditional::Document(cached.clone()));
+            }
+        }
+        let document = Arc::new(self.render(&provider, start, days).await?);
+        if client_has(&document.etag) {
+            return Ok(Conditional::NotModified(document.etag.clone()));
+        }
+        if self.rendered.0.len() >= CACHE_MAX {
+            self.rendered.0.clear();
+        }
+        self.rendered.0.insert(key, document.clone());
+        Ok(Conditional::Document(document))
+    }
+
+    /// Read slots and version consistently (the version must not move while
+    /// the slots are read) and render the document.
+    async fn render(&self, provider: &ProviderInfo, start: NaiveDate, days: u32) -> Result<AvailabilityDocument, AppError> {
+        let end = start + Days::new(u64::from(days));
+        for _ in 0..10 {
+            let before = self.provider_row(provider.id).await?;
+            let slots = availability_slot::Entity::find()
+                .filter(availability_slot::Column::ProviderId.eq(provider.id))
+                .filter(availability_slot::Column::Date.gte(start))
+                .filter(availability_slot::Column::Date.lt(end))
+                .order_by_asc(availability_slot::Column::Date)
+                .order_by_asc(availability_slot::Column::StartTime)
+                .all(&self.db)
+                .await?;
+            let after = self.provider_row(provider.id).await?;
+            if before.version != after.version {
+                continue;
+            }
+            let body = Body {
+                provider_id: provider.id,
+                timezone: provider.timezone.name(),
+                start_date: start,
+                days: group_by_day(provider, start, days, slots)?,
+                version: after.version,
+            };
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| AppError::Database(sea_orm::DbErr::Custom(format!("render: {e}"))))?;
+            return Ok(AvailabilityDocument {
+                version: after.version,
+                etag: entity_tag(provider.id, after.version, start, days),
+                last_modified: after.updated_at,
+                body: Bytes::from(body),
+            });
+        }
+        Err(AppError::Conflict("the calendar is changing too fast to read; retry".into()))
+    }
+
+    async fn provider_row(&self, id: Uuid) -> Result<provider::Model, AppError> {
+        provider::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("provider {id} does not exist")))
+    }
+}
+
+fn group_by_day(
+    provider: &ProviderInfo,
+    start: NaiveDate,
+    days: u32,
+    slots: Vec<availability_slot::Model>,
+) -> Result<Vec<DayBody>, AppError> {
+    let mut grouped: Vec<DayBody> = (0..days)
+        .map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() })
+        .collect();
+    for slot in slots {
+        let Some(day) = grouped.iter_mut().find(|d| d.date == slot.date) else { continue };
+        let starts_at = local_instant(provider.timezone, slot.date, slot.start_time)?;
+        // A slot ending at or before its start ends the next day (at midnight).
+        let end_date = if slot.end_time <= slot.start_time { slot.date + Days::new(1) } else { slot.date };
+        let ends_at = local_instant(provider.timezone, end_date, slot.end_time)?;
+        day.slots.push(SlotBody {
+            availability_id: slot.id,
+            start_time: slot.start_time.format("%H:%M").to_string(),
+            end_time: slot.end_time.format("%H:%M").to_string(),
+            starts_at: starts_at.to_rfc3339(),
+            ends_at: ends_at.to_rfc3339(),
+            status: SlotStatus::parse(&slot.status).unwrap_or(SlotStatus::Blocked),
+        });
+    }
+    Ok(grouped)
+}

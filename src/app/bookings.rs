@@ -1,0 +1,320 @@
+//! Booking commands: create (with `Idempotency-Key`), cancel, reschedule, read.
+//! Every slot change goes through the `ProviderAvailability` aggregate.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{booking, idempotency_key, provider_key, service};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::calendar::Calendar;
+use super::{App, AppError, UnitOfWork, secrets};
+use crate::domain::{BookingStatus, covering_slots, to_local};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewBooking {
+    pub provider_id: Uuid,
+    pub service_id: Uuid,
+    pub start_time: DateTime<chrono::FixedOffset>,
+    pub customer: NewCustomer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    pub name: String,
+    pub email: String,
+}
+
+/// A booking as its holder sees it. `token` is only present in the answer
+/// that created it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingView {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub service_id: Uuid,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// What a caller presented in `Authorization: Bearer`.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    None,
+    Bearer(String),
+}
+
+const NAME_MAX: usize = 200;
+const EMAIL_MAX: usize = 254;
+
+fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
+    let name = customer.name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid(format!(
+            "customer.name must be 1 to {NAME_MAX} printable characters"
+        )));
+    }
+    let email = customer.email.trim();
+    let well_formed = email.len() <= EMAIL_MAX
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !well_formed {
+        return Err(AppError::Invalid("customer.email must be an email address".into()));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Book the slots covering `[start, start + service duration)`: all of
+    /// them or none. With an `Idempotency-Key`, a retry returns the first
+    /// answer and books nothing twice. Returns the view and whether it was
+    /// replayed from an earlier request.
+    #[tracing::instrument(skip(self, request, idempotency_key), fields(provider = %request.provider_id))]
+    pub async fn create_booking(
+        &self,
+        request: NewBooking,
+        idempotency_key: Option<&str>,
+    ) -> Result<(BookingView, bool), AppError> {
+        validate_customer(&request.customer)?;
+        let fingerprint = secrets::hash(&format!(
+            "{}|{}|{}|{}|{}",
+            request.provider_id,
+            request.service_id,
+            request.start_time.with_timezone(&Utc).to_rfc3339(),
+            request.customer.name.trim(),
+            request.customer.email.trim()
+        ));
+        let key_hash = idempotency_key.map(|key| secrets::hash(&format!("booking|{key}")));
+        if let Some(replayed) = self.replay(key_hash.as_deref(), &fingerprint).await? {
+            return Ok((replayed, true));
+        }
+
+        let provider = self.directory.get(request.provider_id).await?;
+        let service = service::Entity::find_by_id(request.service_id)
+            .filter(service::Column::ProviderId.eq(request.provider_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "service {} does not exist for provider {}",
+                    request.service_id, request.provider_id
+                ))
+            })?;
+        let starts_at = request.start_time.with_timezone(&Utc);
+        let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
+        let ends_at = starts_at + duration;
+        let (date, local_start) = to_local(provider.timezone, starts_at);
+
+        let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
+        // Checked again under the provider lock: two concurrent retries with
+        // the same key queue here, and the second sees the first's answer.
+        if let Some(replayed) = self.replay_in(&uow, key_hash.as_deref(), &fingerprint).await? {
+            return Ok((replayed, true));
+        }
+        let booking_id = Uuid::new_v4();
+        let mut calendar = Calendar::new();
+        calendar.load_date(&uow, date).await?;
+        let (day, indexes) = calendar.on_date(date);
+        let now = Utc::now();
+        for position in covering_slots(&day, local_start, duration)? {
+            let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
+            uow.record(event);
+        }
+        calendar.save(&uow).await?;
+
+        let token = secrets::generate("bk_");
+        booking::ActiveModel {
+            id: Set(booking_id),
+            provider_id: Set(request.provider_id),
+            service_id: Set(request.service_id),
+            starts_at: Set(starts_at),
+            ends_at: Set(ends_at),
+            status: Set(BookingStatus::Confirmed.as_str().to_owned()),
+            customer_name: Set(request.customer.name.trim().to_owned()),
+            customer_email: Set(request.customer.email.trim().to_owned()),
+            token_hash: Set(secrets::hash(&token)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&uow.tx)
+        .await?;
+        let view = BookingView {
+            id: booking_id,
+            provider_id: request.provider_id,
+            service_id: request.service_id,
+            start_time: starts_at,
+            end_time: ends_at,
+            status: BookingStatus::Confirmed.as_str().to_owned(),
+            token: Some(token),
+        };
+        if let Some(key_hash) = key_hash {
+            idempotency_key::ActiveModel {
+                key_hash: Set(key_hash),
+                request_hash: Set(fingerprint),
+                booking_id: Set(booking_id),
+                response_body: Set(serde_json::to_string(&view).unwrap_or_default()),
+                created_at: Set(now),
+            }
+            .insert(&uow.tx)
+            .await?;
+        }
+        uow.commit(self).await?;
+        Ok((view, false))
+    }
+
+    async fn replay(&self, key_hash: Option<&str>, fingerprint: &str) -> Result<Option<BookingView>, AppError> {
+        let Some(key_hash) = key_hash else { return Ok(None) };
+        let row = idempotency_key::Entity::find_by_id(key_hash.to_owned()).one(&self.db).await?;
+        replayed(row, fingerprint)
+    }
+
+    async fn replay_in(
+        &self,
+        uow: &UnitOfWork,
+        key_hash: Option<&str>,
+        fingerprint: &str,
+    ) -> Result<Option<BookingView>, AppError> {
+        let Some(key_hash) = key_hash else { return Ok(None) };
+        let row = idempotency_key::Entity::find_by_id(key_hash.to_owned()).one(&uow.tx).await?;
+        replayed(row, fingerprint)
+    }
+
+    /// Read a booking (its holder or its provider only).
+    pub async fn get_booking(&self, booking_id: Uuid, credential: &Credential) -> Result<BookingView, AppError> {
+        let row = self.authorize(booking_id, credential).await?;
+        Ok(view(&row))
+    }
+
+    /// Cancel: release the booking's slots. Cancelling again changes nothing.
+    #[tracing::instrument(skip(self, credential))]
+    pub async fn cancel_booking(&self, booking_id: Uuid, credential: &Credential) -> Result<BookingView, AppError> {
+        let row = self.authorize(booking_id, credential).await?;
+        let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
+        let row = reload(&uow, booking_id).await?;
+        if row.status == BookingStatus::Cancelled.as_str() {
+            return Ok(view(&row));
+        }
+        let now = Utc::now();
+        let mut calendar = Calendar::new();
+        calendar.load_booking(&uow, booking_id).await?;
+        for index in calendar.held_by(booking_id) {
+            let event = calendar.slot_mut(index).release(booking_id, Some("customer"), now)?;
+            uow.record(event);
+        }
+        calendar.save(&uow).await?;
+        let mut active: booking::ActiveModel = row.into();
+        active.status = Set(BookingStatus::Cancelled.as_str().to_owned());
+        active.updated_at = Set(now);
+        let row = active.update(&uow.tx).await?;
+        uow.commit(self).await?;
+        Ok(view(&row))
+    }
+
+    /// Move a booking: release its slots and book the new ones, in one
+    /// transaction. On conflict nothing changes.
+    #[tracing::instrument(skip(self, credential))]
+    pub async fn reschedule_booking(
+        &self,
+        booking_id: Uuid,
+        new_start: DateTime<chrono::FixedOffset>,
+        credential: &Credential,
+    ) -> Result<BookingView, AppError> {
+        let row = self.authorize(booking_id, credential).await?;
+        let provider = self.directory.get(row.provider_id).await?;
+        let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
+        let row = reload(&uow, booking_id).await?;
+        if row.status != BookingStatus::Confirmed.as_str() {
+            return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));
+        }
+        let duration = row.ends_at - row.starts_at;
+        let starts_at = new_start.with_timezone(&Utc);
+        let (date, local_start) = to_local(provider.timezone, starts_at);
+        let now = Utc::now();
+
+        let mut calendar = Calendar::new();
+        calendar.load_booking(&uow, booking_id).await?;
+        calendar.load_date(&uow, date).await?;
+        for index in calendar.held_by(booking_id) {
+            let event = calendar.slot_mut(index).release(booking_id, Some("customer"), now)?;
+            uow.record(event);
+        }
+        let (day, indexes) = calendar.on_date(date);
+        for position in covering_slots(&day, local_start, duration)? {
+            let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
+            uow.record(event);
+        }
+        calendar.save(&uow).await?;
+        let mut active: booking::ActiveModel = row.into();
+        active.starts_at = Set(starts_at);
+        active.ends_at = Set(starts_at + duration);
+        active.updated_at = Set(now);
+        let row = active.update(&uow.tx).await?;
+        uow.commit(self).await?;
+        Ok(view(&row))
+    }
+
+    /// The booking, if `credential` is its token or its provider's key.
+    async fn authorize(&self, booking_id: Uuid, credential: &Credential) -> Result<booking::Model, AppError> {
+        let Credential::Bearer(secret) = credential else {
+            return Err(AppError::Unauthorized(
+                "this needs the booking's token or the provider's key in Authorization: Bearer".into(),
+            ));
+        };
+        let row = booking::Entity::find_by_id(booking_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("booking {booking_id} does not exist")))?;
+        if secrets::matches(secret, &row.token_hash) || self.is_provider_key(row.provider_id, secret).await? {
+            Ok(row)
+        } else {
+            Err(AppError::Forbidden("the credential does not grant access to this booking".into()))
+        }
+    }
+
+    /// Is `secret` a key of `provider_id`?
+    pub async fn is_provider_key(&self, provider_id: uuid::Uuid, secret: &str) -> Result<bool, AppError> {
+        let key = provider_key::Entity::find()
+            .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
+            .one(&self.db)
+            .await?;
+        Ok(key.is_some_and(|k| k.provider_id == provider_id && secrets::matches(secret, &k.key_hash)))
+    }
+}
+
+fn replayed(row: Option<idempotency_key::Model>, fingerprint: &str) -> Result<Option<BookingView>, AppError> {
+    let Some(row) = row else { return Ok(None) };
+    if row.request_hash != fingerprint {
+        return Err(AppError::IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request".into(),
+        ));
+    }
+    serde_json::from_str(&row.response_body)
+        .map(Some)
+        .map_err(|e| AppError::Database(sea_orm::DbErr::Custom(format!("stored idempotent response: {e}"))))
+}
+
+async fn reload(uow: &UnitOfWork, booking_id: Uuid) -> Result<booking::Model, AppError> {
+    booking::Entity::find_by_id(booking_id)
+        .one(&uow.tx)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("booking {booking_id} does not exist")))
+}
+
+fn view(row: &booking::Model) -> BookingView {
+    BookingView {
+        id: row.id,
+        provider_id: row.provider_id,
+        service_id: row.service_id,
+        start_time: row.starts_at,
+        end_time: row.ends_at,
+        status: row.status.clone(),
+        token: None,
+    }
+}

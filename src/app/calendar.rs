@@ -1,0 +1,133 @@
+//! A working copy of some of a provider's slots inside a unit of work:
+//! loaded as `ProviderAvailability` aggregates, changed through the aggregate
+//! (whose events are recorded), and saved back with conditional updates
+//! (`... WHERE id = ? AND status = <status as loaded>`), so even a writer
+//! that bypassed the provider lock could never double-book.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use entity::availability_slot;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{AppError, UnitOfWork};
+use crate::domain::{ProviderAvailability, SlotStatus};
+
+pub struct Calendar {
+    slots: Vec<ProviderAvailability>,
+    /// Each slot as loaded: its status guards the update, and a slot equal
+    /// to it needs no write.
+    loaded: HashMap<Uuid, ProviderAvailability>,
+}
+
+impl Calendar {
+    pub fn new() -> Calendar {
+        Calendar { slots: Vec::new(), loaded: HashMap::new() }
+    }
+
+    /// Load one date's slots (skipping any already loaded).
+    pub async fn load_date(&mut self, uow: &UnitOfWork, date: NaiveDate) -> Result<(), AppError> {
+        let rows = availability_slot::Entity::find()
+            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
+            .filter(availability_slot::Column::Date.eq(date))
+            .all(&uow.tx)
+            .await?;
+        self.add(rows);
+        Ok(())
+    }
+
+    /// Load the slots a booking holds.
+    pub async fn load_booking(&mut self, uow: &UnitOfWork, booking_id: Uuid) -> Result<(), AppError> {
+        let rows = availability_slot::Entity::find()
+            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
+            .filter(availability_slot::Column::BookingId.eq(booking_id))
+            .all(&uow.tx)
+            .await?;
+        self.add(rows);
+        Ok(())
+    }
+
+    /// Load one slot by id; `NotFound` unless it is this provider's.
+    pub async fn load_slot(&mut self, uow: &UnitOfWork, slot_id: Uuid) -> Result<usize, AppError> {
+        let row = availability_slot::Entity::find_by_id(slot_id)
+            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
+            .one(&uow.tx)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("slot {slot_id} does not exist for this provider")))?;
+        self.add(vec![row]);
+        Ok(self.slots.iter().position(|s| s.id == slot_id).unwrap_or(0))
+    }
+
+    fn add(&mut self, rows: Vec<availability_slot::Model>) {
+        for row in rows {
+            if self.loaded.contains_key(&row.id) {
+                continue;
+            }
+            let slot = from_row(row);
+            self.loaded.insert(slot.id, slot.clone());
+            self.slots.push(slot);
+        }
+    }
+
+    pub fn slot_mut(&mut self, index: usize) -> &mut ProviderAvailability {
+        &mut self.slots[index]
+    }
+
+    /// Indexes of the loaded slots held by `booking_id`.
+    pub fn held_by(&self, booking_id: Uuid) -> Vec<usize> {
+        (0..self.slots.len()).filter(|&i| self.slots[i].booking_id == Some(booking_id)).collect()
+    }
+
+    /// Indexes of the loaded slots on `date`, as a sub-slice view's mapping.
+    pub fn on_date(&self, date: NaiveDate) -> (Vec<ProviderAvailability>, Vec<usize>) {
+        let indexes: Vec<usize> = (0..self.slots.len()).filter(|&i| self.slots[i].date == date).collect();
+        (indexes.iter().map(|&i| self.slots[i].clone()).collect(), indexes)
+    }
+
+    /// Write every changed slot back, each guarded by the status it was loaded with.
+    pub async fn save(&self, uow: &UnitOfWork) -> Result<(), AppError> {
+        for slot in &self.slots {
+            let Some(loaded) = self.loaded.get(&slot.id) else { continue };
+            if slot == loaded {
+                continue;
+            }
+            let result = availability_slot::Entity::update_many()
+                .col_expr(availability_slot::Column::Status, Expr::value(slot.status.as_str()))
+                .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
+                .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
+                .col_expr(
+                    availability_slot::Column::LastModifiedBy,
+                    Expr::value(slot.last_modified_by.clone()),
+                )
+                .filter(availability_slot::Column::Id.eq(slot.id))
+                .filter(availability_slot::Column::Status.eq(loaded.status.as_str()))
+                .exec(&uow.tx)
+                .await?;
+            if result.rows_affected != 1 {
+                return Err(AppError::Conflict(format!(
+                    "slot {} changed while this request was being handled",
+                    slot.id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn from_row(row: availability_slot::Model) -> ProviderAvailability {
+    ProviderAvailability {
+        id: row.id,
+        provider_id: row.provider_id,
+        date: row.date,
+        start_time: row.start_time,
+        end_time: row.end_time,
+        // Only `SlotStatus::as_str` writes this column; an unknown value is
+        // treated as blocked so it can never be booked.
+        status: SlotStatus::parse(&row.status).unwrap_or(SlotStatus::Blocked),
+        booking_id: row.booking_id,
+        last_modified_at: row.last_modified_at,
+        last_modified_by: row.last_modified_by,
+    }
+}

@@ -1,0 +1,47 @@
+//! The application layer's error type. The HTTP layer maps it to
+//! problem+json in one place (`http::error`).
+
+use crate::domain::{ScheduleError, TransitionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The named thing does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but the slots are not free.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field's value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// No credential was presented.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A credential was presented but does not grant this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The `Idempotency-Key` was used before with a different request.
+    #[error("{0}")]
+    IdempotencyMismatch(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl From<TransitionError> for AppError {
+    fn from(error: TransitionError) -> AppError {
+        AppError::Conflict(error.to_string())
+    }
+}
+
+impl From<ScheduleError> for AppError {
+    fn from(error: ScheduleError) -> AppError {
+        match error {
+            ScheduleError::NoSlotAt(_) | ScheduleError::NotCovered { .. } => {
+                AppError::Conflict(format!("the requested time is not available: {error}"))
+            }
+            ScheduleError::CrossesMidnight | ScheduleError::NonexistentLocalTime(_) => {
+                AppError::Invalid(error.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Providers: the public list, and a small in-memory directory of provider
+//! names and timezones so the 304 path needs no database round trip.
+
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use dashmap::DashMap;
+use entity::{provider, service};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{App, AppError};
+
+#[derive(Clone, Debug)]
+pub struct ProviderInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: Tz,
+}
+
+/// Providers never change timezone, so entries never go stale.
+#[derive(Clone)]
+pub struct ProviderDirectory {
+    db: DatabaseConnection,
+    known: Arc<DashMap<Uuid, Arc<ProviderInfo>>>,
+}
+
+impl ProviderDirectory {
+    pub fn new(db: DatabaseConnection) -> ProviderDirectory {
+        ProviderDirectory { db, known: Arc::new(DashMap::new()) }
+    }
+
+    /// The provider, or `NotFound`.
+    pub async fn get(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
+        if let Some(info) = self.known.get(&id) {
+            return Ok(info.clone());
+        }
+        let row = provider::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("provider {id} does not exist")))?;
+        let info = Arc::new(info_of(&row)?);
+        self.known.insert(id, info.clone());
+        Ok(info)
+    }
+}
+
+fn info_of(row: &provider::Model) -> Result<ProviderInfo, AppError> {
+    let timezone = row.timezone.parse::<Tz>().map_err(|_| {
+        AppError::Database(sea_orm::DbErr::Custom(format!(
+            "provider {} has an unknown timezone {:?}",
+            row.id, row.timezone
+        )))
+    })?;
+    Ok(ProviderInfo { id: row.id, name: row.name.clone(), timezone })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderView {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub version: i64,
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceView {
+    pub id: Uuid,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub price_cents: i64,
+}
+
+impl App {
+    /// Every provider with its services, by name.
+    pub async fn list_providers(&self) -> Result<Vec<ProviderView>, AppError> {
+        let providers = provider::Entity::find().order_by_asc(provider::Column::Name).all(&self.db).await?;
+        let services = service::Entity::find()
+            .order_by_asc(service::Column::DurationMinutes)
+            .order_by_asc(service::Column::Name)
+            .all(&self.db)
+            .await?;
+        Ok(providers
+            .into_iter()
+            .map(|p| ProviderView {
+                services: services
+                    .iter()
+                    .filter(|s| s.provider_id == p.id)
+                    .map(|s| ServiceView {
+                        id: s.id,
+                        name: s.name.clone(),
+                        duration_minutes: s.duration_minutes,
+                        price_cents: s.price_cents,
+                    })
+                    .collect(),
+                id: p.id,
+                name: p.name,
+                timezone: p.timezone,
+                version: p.version,
+            })
+            .collect())
+    }
+}

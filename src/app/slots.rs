@@ -1,0 +1,144 @@
+//! Provider commands on slots: open new slots for dates, block and unblock.
+//! The caller must present a key of that provider.
+
+use chrono::{NaiveDate, NaiveTime, Utc};
+use entity::availability_slot;
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::calendar::Calendar;
+use super::{App, AppError, Credential, UnitOfWork};
+use crate::domain::{ProviderAvailability, slot_grid};
+
+/// At most this many dates per request.
+pub const DATES_MAX: usize = 31;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSlots {
+    pub dates: Vec<NaiveDate>,
+    /// Opening time, local `HH:MM`.
+    pub open: String,
+    /// Closing time, local `HH:MM`.
+    pub close: String,
+    pub slot_minutes: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotsCreated {
+    pub created: usize,
+    pub version: i64,
+}
+
+pub fn parse_local_time(field: &str, value: &str) -> Result<NaiveTime, AppError> {
+    NaiveTime::parse_from_str(value, "%H:%M")
+        .map_err(|_| AppError::Invalid(format!("{field} must be a local time HH:MM, got {value:?}")))
+}
+
+impl App {
+    async fn require_provider_key(&self, provider_id: Uuid, credential: &Credential) -> Result<(), AppError> {
+        self.directory.get(provider_id).await?;
+        let Credential::Bearer(secret) = credential else {
+            return Err(AppError::Unauthorized("this needs the provider's key in Authorization: Bearer".into()));
+        };
+        if self.is_provider_key(provider_id, secret).await? {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("the key is not a key of this provider".into()))
+        }
+    }
+
+    /// Open slots on each date from `open` to `close`; start times that
+    /// already have a slot, or would overlap one, are skipped.
+    #[tracing::instrument(skip(self, request, credential))]
+    pub async fn create_slots(
+        &self,
+        provider_id: Uuid,
+        request: NewSlots,
+        credential: &Credential,
+    ) -> Result<SlotsCreated, AppError> {
+        self.require_provider_key(provider_id, credential).await?;
+        let open = parse_local_time("open", &request.open)?;
+        let close = parse_local_time("close", &request.close)?;
+        if request.dates.is_empty() || request.dates.len() > DATES_MAX {
+            return Err(AppError::Invalid(format!("dates must hold 1 to {DATES_MAX} dates")));
+        }
+        if !(5..=480).contains(&request.slot_minutes) {
+            return Err(AppError::Invalid("slotMinutes must be between 5 and 480".into()));
+        }
+        if open >= close {
+            return Err(AppError::Invalid("open must be before close".into()));
+        }
+        let grid = slot_grid(open, close, request.slot_minutes);
+        let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        let mut calendar = Calendar::new();
+        let mut rows = Vec::new();
+        let now = Utc::now();
+        let mut dates = request.dates.clone();
+        dates.sort();
+        dates.dedup();
+        for date in dates {
+            calendar.load_date(&uow, date).await?;
+            let (existing, _) = calendar.on_date(date);
+            for &(start, end) in &grid {
+                let overlaps = existing.iter().any(|s| s.start_time < end && start < s.end_time);
+                if overlaps {
+                    continue;
+                }
+                let (slot, event) =
+                    ProviderAvailability::open(Uuid::new_v4(), provider_id, date, start, end, Some("provider"), now);
+                rows.push(to_row(&slot));
+                uow.record(event);
+            }
+        }
+        let created = rows.len();
+        for chunk in rows.chunks(200) {
+            availability_slot::Entity::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
+        }
+        let version = uow.next_version();
+        uow.commit(self).await?;
+        Ok(SlotsCreated { created, version })
+    }
+
+    /// Take a free slot off the calendar (`blocked = true`) or put a blocked one back.
+    #[tracing::instrument(skip(self, credential))]
+    pub async fn set_slot_blocked(
+        &self,
+        provider_id: Uuid,
+        slot_id: Uuid,
+        blocked: bool,
+        credential: &Credential,
+    ) -> Result<crate::domain::SlotStatus, AppError> {
+        self.require_provider_key(provider_id, credential).await?;
+        let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        let mut calendar = Calendar::new();
+        let index = calendar.load_slot(&uow, slot_id).await?;
+        let slot = calendar.slot_mut(index);
+        let event = if blocked {
+            slot.block(Some("provider"), Utc::now())?
+        } else {
+            slot.unblock(Some("provider"), Utc::now())?
+        };
+        let status = event.new_status;
+        uow.record(event);
+        calendar.save(&uow).await?;
+        uow.commit(self).await?;
+        Ok(status)
+    }
+}
+
+pub(crate) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveModel {
+    availability_slot::ActiveModel {
+        id: Set(slot.id),
+        provider_id: Set(slot.provider_id),
+        date: Set(slot.date),
+        start_time: Set(slot.start_time),
+        end_time: Set(slot.end_time),
+        status: Set(slot.status.as_str().to_owned()),
+        booking_id: Set(slot.booking_id),
+        last_modified_at: Set(slot.last_modified_at),
+        last_modified_by: Set(slot.last_modified_by.clone()),
+    }
+}

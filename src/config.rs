@@ -1,0 +1,68 @@
+//! Command-line flags, each with an environment fallback (`--help` lists both).
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "slotstream", version, about = "Live slot availability: ETag/304 API and per-provider Server-Sent Events")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the page (the default).
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+    /// Apply migrations, add the demo providers, print their keys and exit.
+    Seed,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SLOTSTREAM_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://slotstream.db?mode=rwc", global = true)]
+    pub database_url: String,
+
+    /// Do not seed demo data into an empty database.
+    #[arg(long, env = "SLOTSTREAM_NO_SEED", global = true)]
+    pub no_seed: bool,
+
+    /// Maximum database connections.
+    #[arg(long, env = "SLOTSTREAM_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_max_connections: u32,
+
+    /// Keep slot events at least this many hours (older ones are pruned,
+    /// never a provider's newest).
+    #[arg(long, env = "SLOTSTREAM_EVENT_RETENTION_HOURS", default_value_t = 168, global = true)]
+    pub event_retention_hours: u64,
+
+    /// Keep at most this many events per provider.
+    #[arg(long, env = "SLOTSTREAM_EVENT_RETENTION_COUNT", default_value_t = 10_000, global = true)]
+    pub event_retention_count: i64,
+
+    /// Seconds between event-log prunes.
+    #[arg(long, env = "SLOTSTREAM_PRUNE_INTERVAL_SECS", default_value_t = 300, global = true)]
+    pub prune_interval_secs: u64,
+
+    /// Seconds between stream heartbeats.
+    #[arg(long, env = "SLOTSTREAM_HEARTBEAT_SECS", default_value_t = 15, global = true)]
+    pub heartbeat_secs: u64,
+
+    /// Events a stream subscriber may fall behind before it is caught up from the log.
+    #[arg(long, env = "SLOTSTREAM_SUBSCRIBER_BUFFER", default_value_t = 256, global = true)]
+    pub subscriber_buffer: usize,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "SLOTSTREAM_BODY_LIMIT", default_value_t = 16 * 1024, global = true)]
+    pub body_limit: usize,
+}

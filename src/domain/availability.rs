@@ -1,0 +1,335 @@
+//! The `ProviderAvailability` aggregate (one availability slot) and the
+//! `AvailabilitySlotChangedEvent` each of its transitions raises.
+//!
+//! Transitions, as in the seed design:
+//! - `mark_as_booked`: available → booked
+//! - `release`: booked → available
+//! - `block`: available → blocked; `unblock`: blocked → available
+//!
+//! Anything else is a [`TransitionError`]: a booked slot cannot be booked again,
+//! a free slot cannot be released. The caller supplies `now`, so the aggregate
+//! stays pure and its events are reproducible in tests.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Status of a slot; serialised lower-case on the wire and in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotStatus {
+    Available,
+    Booked,
+    Blocked,
+}
+
+impl SlotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotStatus::Available => "available",
+            SlotStatus::Booked => "booked",
+            SlotStatus::Blocked => "blocked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SlotStatus> {
+        match s {
+            "available" => Some(SlotStatus::Available),
+            "booked" => Some(SlotStatus::Booked),
+            "blocked" => Some(SlotStatus::Blocked),
+            _ => None,
+        }
+    }
+}
+
+/// Why a transition was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("slot {slot} at {date} {start} is {status}, not available")]
+    NotAvailable { slot: Uuid, date: NaiveDate, start: NaiveTime, status: &'static str },
+    #[error("slot {slot} is not booked by booking {booking}")]
+    NotBookedBy { slot: Uuid, booking: Uuid },
+    #[error("slot {slot} is not blocked")]
+    NotBlocked { slot: Uuid },
+}
+
+/// Raised by every status change of a slot (and by opening a new slot, with no
+/// previous status). Carries the booking id for the audit trail; the public
+/// stream drops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvailabilitySlotChangedEvent {
+    pub availability_id: Uuid,
+    pub provider_id: Uuid,
+    pub date: NaiveDate,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub previous_status: Option<SlotStatus>,
+    pub new_status: SlotStatus,
+    pub booking_id: Option<Uuid>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// One availability slot of a provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderAvailability {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub date: NaiveDate,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub status: SlotStatus,
+    pub booking_id: Option<Uuid>,
+    pub last_modified_at: DateTime<Utc>,
+    pub last_modified_by: Option<String>,
+}
+
+impl ProviderAvailability {
+    /// A new, available slot, and the event announcing it.
+    pub fn open(
+        id: Uuid,
+        provider_id: Uuid,
+        date: NaiveDate,
+        start_time: NaiveTime,
+        end_time: NaiveTime,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> (ProviderAvailability, AvailabilitySlotChangedEvent) {
+        let slot = ProviderAvailability {
+            id,
+            provider_id,
+            date,
+            start_time,
+            end_time,
+            status: SlotStatus::Available,
+            booking_id: None,
+            last_modified_at: now,
+            last_modified_by: modified_by.map(str::to_owned),
+        };
+        let event = slot.event(None, None);
+        (slot, event)
+    }
+
+    /// available → booked, for `booking_id`.
+    pub fn mark_as_booked(
+        &mut self,
+        booking_id: Uuid,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        self.require(SlotStatus::Available)?;
+        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), modified_by, now))
+    }
+
+    /// booked → available. `booking_id` must be the booking holding the slot,
+    /// so a stale cancel can never free a slot someone else has since booked.
+    pub fn release(
+        &mut self,
+        booking_id: Uuid,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        if self.status != SlotStatus::Booked || self.booking_id != Some(booking_id) {
+            return Err(TransitionError::NotBookedBy { slot: self.id, booking: booking_id });
+        }
+        Ok(self.transition(SlotStatus::Available, None, Some(booking_id), modified_by, now))
+    }
+
+    /// available → blocked (the provider takes the slot off the calendar).
+    pub fn block(
+        &mut self,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        self.require(SlotStatus::Available)?;
+        Ok(self.transition(SlotStatus::Blocked, None, None, modified_by, now))
+    }
+
+    /// blocked → available.
+    pub fn unblock(
+        &mut self,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        if self.status != SlotStatus::Blocked {
+            return Err(TransitionError::NotBlocked { slot: self.id });
+        }
+        Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
+    }
+
+    fn require(&self, status: SlotStatus) -> Result<(), TransitionError> {
+        if self.status == status {
+            Ok(())
+        } else {
+            Err(TransitionError::NotAvailable {
+                slot: self.id,
+                date: self.date,
+                start: self.start_time,
+                status: self.status.as_str(),
+            })
+        }
+    }
+
+    fn transition(
+        &mut self,
+        new_status: SlotStatus,
+        new_booking: Option<Uuid>,
+        event_booking: Option<Uuid>,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> AvailabilitySlotChangedEvent {
+        let previous = self.status;
+        self.status = new_status;
+        self.booking_id = new_booking;
+        self.last_modified_at = now;
+        self.last_modified_by = modified_by.map(str::to_owned);
+        self.event(Some(previous), event_booking)
+    }
+
+    fn event(
+        &self,
+        previous_status: Option<SlotStatus>,
+        booking_id: Option<Uuid>,
+    ) -> AvailabilitySlotChangedEvent {
+        AvailabilitySlotChangedEvent {
+            availability_id: self.id,
+            provider_id: self.provider_id,
+            date: self.date,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            previous_status,
+            new_status: self.status,
+            booking_id,
+            changed_at: self.last_modified_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 9, minute, 0).unwrap()
+    }
+
+    fn free_slot() -> ProviderAvailability {
+        ProviderAvailability::open(
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
+            Some("seed"),
+            at(0),
+        )
+        .0
+    }
+
+    #[test]
+    fn open_raises_event_without_previous_status() {
+        let (slot, event) = ProviderAvailability::open(
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
+            None,
+            at(0),
+        );
+        assert_eq!(slot.status, SlotStatus::Available);
+        assert_eq!(event.previous_status, None);
+        assert_eq!(event.new_status, SlotStatus::Available);
+    }
+
+    #[test]
+    fn mark_as_booked_moves_available_to_booked_and_raises_event() {
+        let mut slot = free_slot();
+        let booking = Uuid::from_u128(9);
+        let event = slot.mark_as_booked(booking, Some("customer"), at(5)).unwrap();
+        assert_eq!(slot.status, SlotStatus::Booked);
+        assert_eq!(slot.booking_id, Some(booking));
+        assert_eq!(slot.last_modified_at, at(5));
+        assert_eq!(slot.last_modified_by.as_deref(), Some("customer"));
+        assert_eq!(
+            event,
+            AvailabilitySlotChangedEvent {
+                availability_id: slot.id,
+                provider_id: slot.provider_id,
+                date: slot.date,
+                start_time: slot.start_time,
+                end_time: slot.end_time,
+                previous_status: Some(SlotStatus::Available),
+                new_status: SlotStatus::Booked,
+                booking_id: Some(booking),
+                changed_at: at(5),
+            }
+        );
+    }
+
+    #[test]
+    fn booking_a_booked_or_blocked_slot_is_refused_and_changes_nothing() {
+        let mut booked = free_slot();
+        booked.mark_as_booked(Uuid::from_u128(9), None, at(1)).unwrap();
+        let before = booked.clone();
+        assert!(matches!(
+            booked.mark_as_booked(Uuid::from_u128(10), None, at(2)),
+            Err(TransitionError::NotAvailable { status: "booked", .. })
+        ));
+        assert_eq!(booked, before);
+
+        let mut blocked = free_slot();
+        blocked.block(None, at(1)).unwrap();
+        assert!(matches!(
+            blocked.mark_as_booked(Uuid::from_u128(10), None, at(2)),
+            Err(TransitionError::NotAvailable { status: "blocked", .. })
+        ));
+    }
+
+    #[test]
+    fn release_frees_the_slot_and_keeps_the_booking_in_the_event() {
+        let mut slot = free_slot();
+        let booking = Uuid::from_u128(9);
+        slot.mark_as_booked(booking, None, at(1)).unwrap();
+        let event = slot.release(booking, Some("customer"), at(2)).unwrap();
+        assert_eq!(slot.status, SlotStatus::Available);
+        assert_eq!(slot.booking_id, None);
+        assert_eq!(event.previous_status, Some(SlotStatus::Booked));
+        assert_eq!(event.new_status, SlotStatus::Available);
+        assert_eq!(event.booking_id, Some(booking));
+        assert_eq!(event.changed_at, at(2));
+    }
+
+    #[test]
+    fn releasing_a_free_slot_or_another_bookings_slot_is_refused() {
+        let mut slot = free_slot();
+        assert!(matches!(
+            slot.release(Uuid::from_u128(9), None, at(1)),
+            Err(TransitionError::NotBookedBy { .. })
+        ));
+        slot.mark_as_booked(Uuid::from_u128(9), None, at(1)).unwrap();
+        assert!(slot.release(Uuid::from_u128(10), None, at(2)).is_err());
+        assert_eq!(slot.status, SlotStatus::Booked);
+    }
+
+    #[test]
+    fn block_and_unblock_round_trip() {
+        let mut slot = free_slot();
+        let blocked = slot.block(Some("provider"), at(1)).unwrap();
+        assert_eq!(blocked.previous_status, Some(SlotStatus::Available));
+        assert_eq!(blocked.new_status, SlotStatus::Blocked);
+        assert!(slot.block(None, at(2)).is_err(), "blocking twice is refused");
+        let freed = slot.unblock(Some("provider"), at(3)).unwrap();
+        assert_eq!(freed.previous_status, Some(SlotStatus::Blocked));
+        assert_eq!(freed.new_status, SlotStatus::Available);
+        assert!(slot.unblock(None, at(4)).is_err(), "unblocking a free slot is refused");
+    }
+
+    #[test]
+    fn status_strings_round_trip() {
+        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked] {
+            assert_eq!(SlotStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(SlotStatus::parse("Booked"), None);
+    }
+}

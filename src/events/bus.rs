@@ -1,0 +1,148 @@
+//! The in-process bus: one `tokio::sync::broadcast` channel per watched
+//! provider, plus the latest version seen of every provider (which the 304
+//! path reads instead of the database).
+//!
+//! A broadcast channel never blocks the publisher and holds a bounded ring of
+//! events: a subscriber that falls more than `capacity` events behind gets
+//! `Lagged` and catches up from the event log (see `subscription`), so a stalled
+//! reader costs neither the publisher nor the other subscribers anything.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::PublishedEvent;
+
+/// Cheap-clone handle to the bus.
+#[derive(Clone)]
+pub struct Bus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    providers: DashMap<Uuid, ProviderState>,
+    capacity: usize,
+    subscribers: AtomicUsize,
+    /// False while the versions may be behind the database (PostgreSQL
+    /// listener down or catching up); readers then ask the database.
+    versions_trusted: AtomicBool,
+}
+
+#[derive(Default)]
+struct ProviderState {
+    version: i64,
+    sender: Option<broadcast::Sender<Arc<PublishedEvent>>>,
+}
+
+/// A live subscription to one provider. Dropping it (the client went away)
+/// frees the provider's channel once nobody listens.
+pub struct SubscriberGuard {
+    /// Always `Some` until drop, which must release it before looking at the
+    /// channel's receiver count.
+    receiver: Option<broadcast::Receiver<Arc<PublishedEvent>>>,
+    bus: Bus,
+    provider_id: Uuid,
+}
+
+impl SubscriberGuard {
+    pub async fn recv(&mut self) -> Result<Arc<PublishedEvent>, broadcast::error::RecvError> {
+        match self.receiver.as_mut() {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        drop(self.receiver.take());
+        self.bus.shared.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.bus.shared.providers.remove_if_mut(&self.provider_id, |_, state| {
+            // Keep the entry for its version; drop the channel nobody reads.
+            if state.sender.as_ref().is_some_and(|s| s.receiver_count() == 0) {
+                state.sender = None;
+            }
+            false
+        });
+    }
+}
+
+impl Bus {
+    pub fn new(capacity: usize, versions_trusted: bool) -> Bus {
+        Bus {
+            shared: Arc::new(Shared {
+                providers: DashMap::new(),
+                capacity: capacity.max(1),
+                subscribers: AtomicUsize::new(0),
+                versions_trusted: AtomicBool::new(versions_trusted),
+            }),
+        }
+    }
+
+    /// Fan out committed events of one provider, in version order. Events at
+    /// or below the version already published are dropped (they arrive twice
+    /// on PostgreSQL: from the committing request and from the relay).
+    pub fn publish(&self, events: &[Arc<PublishedEvent>]) {
+        for event in events {
+            let mut state = self.shared.providers.entry(event.provider_id).or_default();
+            if event.version <= state.version {
+                continue;
+            }
+            state.version = event.version;
+            if let Some(sender) = &state.sender {
+                // An error only means nobody is listening right now.
+                let _ = sender.send(event.clone());
+            }
+        }
+    }
+
+    /// Record a provider's version without an event (start-up, catch-up).
+    pub fn observe_version(&self, provider_id: Uuid, version: i64) {
+        let mut state = self.shared.providers.entry(provider_id).or_default();
+        state.version = state.version.max(version);
+    }
+
+    /// The newest version published for a provider, when the bus is trusted
+    /// to be current; `None` means "ask the database".
+    pub fn version(&self, provider_id: Uuid) -> Option<i64> {
+        if !self.shared.versions_trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        self.shared.providers.get(&provider_id).map(|s| s.version)
+    }
+
+    /// The newest version published, trusted or not (the relay's watermark).
+    pub fn published_version(&self, provider_id: Uuid) -> i64 {
+        self.shared.providers.get(&provider_id).map_or(0, |s| s.version)
+    }
+
+    pub fn set_versions_trusted(&self, trusted: bool) {
+        self.shared.versions_trusted.store(trusted, Ordering::Release);
+    }
+
+    pub fn versions_trusted(&self) -> bool {
+        self.shared.versions_trusted.load(Ordering::Acquire)
+    }
+
+    /// Subscribe to a provider's live events. Subscribe *before* reading the
+    /// log, so nothing committed in between can be missed.
+    pub fn subscribe(&self, provider_id: Uuid) -> SubscriberGuard {
+        let mut state = self.shared.providers.entry(provider_id).or_default();
+        let capacity = self.shared.capacity;
+        let receiver = state
+            .sender
+            .get_or_insert_with(|| broadcast::channel(capacity).0)
+            .subscribe();
+        drop(state);
+        self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard { receiver: Some(receiver), bus: self.clone(), provider_id }
+    }
+
+    /// Live subscribers over all providers.
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.subscribers.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,151 @@
+//! The event log (`slot_event`): appended in the writer's transaction, read
+//! by subscribers that resume or catch up, pruned by age and count.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::{provider, slot_event};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use super::PublishedEvent;
+use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
+
+/// Append `events` as versions `base_version + 1 ..`, returning them ready to publish.
+pub async fn append<C: ConnectionTrait>(
+    conn: &C,
+    base_version: i64,
+    events: &[AvailabilitySlotChangedEvent],
+) -> Result<Vec<Arc<PublishedEvent>>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = events.iter().zip(base_version + 1..).map(|(e, version)| slot_event::ActiveModel {
+        provider_id: Set(e.provider_id),
+        version: Set(version),
+        availability_id: Set(e.availability_id),
+        date: Set(e.date),
+        start_time: Set(e.start_time),
+        end_time: Set(e.end_time),
+        previous_status: Set(e.previous_status.map(|s| s.as_str().to_owned())),
+        new_status: Set(e.new_status.as_str().to_owned()),
+        booking_id: Set(e.booking_id),
+        changed_at: Set(e.changed_at),
+    });
+    slot_event::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    Ok(events
+        .iter()
+        .zip(base_version + 1..)
+        .map(|(e, version)| PublishedEvent::new(version, e))
+        .collect())
+}
+
+/// Up to `limit` events of a provider after `after`, oldest first.
+pub async fn after<C: ConnectionTrait>(
+    conn: &C,
+    provider_id: Uuid,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Arc<PublishedEvent>>, DbErr> {
+    let rows = slot_event::Entity::find()
+        .filter(slot_event::Column::ProviderId.eq(provider_id))
+        .filter(slot_event::Column::Version.gt(after))
+        .order_by_asc(slot_event::Column::Version)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows.iter().map(|row| PublishedEvent::new(row.version, &to_domain(row))).collect())
+}
+
+/// The oldest version still kept for a provider, if any.
+pub async fn oldest_kept<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Result<Option<i64>, DbErr> {
+    let row = slot_event::Entity::find()
+        .filter(slot_event::Column::ProviderId.eq(provider_id))
+        .order_by_asc(slot_event::Column::Version)
+        .one(conn)
+        .await?;
+    Ok(row.map(|r| r.version))
+}
+
+/// The provider's committed version, from the database.
+pub async fn current_version<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Result<Option<i64>, DbErr> {
+    let row = provider::Entity::find_by_id(provider_id).one(conn).await?;
+    Ok(row.map(|p| p.version))
+}
+
+/// Every provider's committed version (start-up and relay catch-up).
+pub async fn all_versions<C: ConnectionTrait>(conn: &C) -> Result<Vec<(Uuid, i64)>, DbErr> {
+    let rows = provider::Entity::find()
+        .select_only()
+        .column(provider::Column::Id)
+        .column(provider::Column::Version)
+        .into_tuple::<(Uuid, i64)>()
+        .all(conn)
+        .await?;
+    Ok(rows)
+}
+
+/// Delete events older than `max_age` and beyond the newest `keep` of each
+/// provider. The newest event of a provider is never deleted, so a resume
+/// point can always be told apart from "pruned".
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    older_than: DateTime<Utc>,
+    keep: i64,
+) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    let by_age = statement(
+        backend,
+        "DELETE FROM slot_event WHERE changed_at < ? AND version < \
+         (SELECT p.version FROM provider p WHERE p.id = slot_event.provider_id)",
+        vec![older_than.into()],
+    );
+    let by_count = statement(
+        backend,
+        "DELETE FROM slot_event WHERE version <= \
+         (SELECT p.version FROM provider p WHERE p.id = slot_event.provider_id) - ?",
+        vec![keep.max(1).into()],
+    );
+    let aged = conn.execute_raw(by_age).await?.rows_affected();
+    let counted = conn.execute_raw(by_count).await?.rows_affected();
+    Ok(aged + counted)
+}
+
+/// A raw statement written with `?` placeholders, numbered for PostgreSQL.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut numbered = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                numbered.push('$');
+                numbered.push_str(&n.to_string());
+            } else {
+                numbered.push(ch);
+            }
+        }
+        numbered
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+fn to_domain(row: &slot_event::Model) -> AvailabilitySlotChangedEvent {
+    AvailabilitySlotChangedEvent {
+        availability_id: row.availability_id,
+        provider_id: row.provider_id,
+        date: row.date,
+        start_time: row.start_time,
+        end_time: row.end_time,
+        previous_status: row.previous_status.as_deref().and_then(SlotStatus::parse),
+        // Only this module writes the column, from `SlotStatus::as_str`.
+        new_status: SlotStatus::parse(&row.new_status).unwrap_or(SlotStatus::Available),
+        booking_id: row.booking_id,
+        changed_at: row.changed_at,
+    }
+}

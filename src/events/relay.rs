@@ -1,0 +1,110 @@
+//! The PostgreSQL relay: every instance `LISTEN`s on `slot_events`; each
+//! committing transaction `NOTIFY`s `<provider>:<version>` (delivered only on
+//! commit). On a notification the relay reads the provider's new rows from the
+//! log and publishes them on the local bus. After any reconnect it catches up
+//! every provider from the log, so a lost notification costs latency, never an
+//! event. While disconnected the bus's versions are marked untrusted and the
+//! 304 path reads versions from the database.
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use sea_orm::sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{Bus, log};
+
+/// The NOTIFY channel.
+pub const CHANNEL: &str = "slot_events";
+
+/// Run until `shutdown` turns true.
+pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        bus.set_versions_trusted(false);
+        let mut listener = match connect(&db).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, ?backoff, "event relay: cannot listen; retrying");
+                if sleep_or_shutdown(backoff, &mut shutdown).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(error) = catch_up_all(&db, &bus).await {
+            tracing::warn!(%error, "event relay: catch-up failed; reconnecting");
+            if sleep_or_shutdown(backoff, &mut shutdown).await {
+                return;
+            }
+            continue;
+        }
+        bus.set_versions_trusted(true);
+        backoff = Duration::from_millis(100);
+        tracing::info!("event relay: listening on {CHANNEL}");
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                received = listener.try_recv() => match received {
+                    Ok(Some(notification)) => {
+                        if let Some(provider_id) = parse_payload(notification.payload())
+                            && let Err(error) = catch_up(&db, &bus, provider_id).await
+                        {
+                            tracing::warn!(%error, "event relay: read failed; reconnecting");
+                            break;
+                        }
+                    }
+                    // `None`: the connection dropped; notifications may be lost.
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("event relay: listener connection lost; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+    // Reconnects are ours to make, after which we catch up.
+    listener.ignore_pool_close_event(true);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+fn parse_payload(payload: &str) -> Option<Uuid> {
+    payload.split_once(':').and_then(|(provider, _)| provider.parse().ok())
+}
+
+/// Publish a provider's events newer than what the bus has.
+async fn catch_up(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> Result<(), sea_orm::DbErr> {
+    loop {
+        let known = bus.published_version(provider_id);
+        let events = log::after(db, provider_id, known, 500).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        bus.publish(&events);
+    }
+}
+
+async fn catch_up_all(db: &DatabaseConnection, bus: &Bus) -> Result<(), sea_orm::DbErr> {
+    for (provider_id, version) in log::all_versions(db).await? {
+        if version > bus.published_version(provider_id) {
+            catch_up(db, bus, provider_id).await?;
+            // Pruned history leaves nothing to publish; the version still counts.
+            bus.observe_version(provider_id, version);
+        }
+    }
+    Ok(())
+}
+
+async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => false,
+        _ = shutdown.changed() => true,
+    }
+}

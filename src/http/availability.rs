@@ -1,0 +1,63 @@
+//! `GET|HEAD /api/v1/providers/{providerId}/availability` with strong ETags,
+//! `If-None-Match` → 304, `Cache-Control: no-cache` and `Last-Modified`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{IfNoneMatch, Path, Query};
+use crate::app::{AvailabilityQuery, Conditional};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/providers/{provider_id}/availability", get(availability))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RangeParams {
+    pub start_date: Option<NaiveDate>,
+    pub days: Option<u32>,
+}
+
+async fn availability(
+    State(state): State<AppState>,
+    Path(provider_id): Path<Uuid>,
+    Query(range): Query<RangeParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let condition = IfNoneMatch::from_headers(&headers);
+    let query = AvailabilityQuery { provider_id, start_date: range.start_date, days: range.days };
+    let outcome = state.app.availability(query, |tag| condition.matches(tag)).await?;
+    let (status, tag, body) = match outcome {
+        Conditional::NotModified(tag) => {
+            metrics::counter!("slotstream_availability_responses_total", "status" => "304").increment(1);
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            set_validators(response.headers_mut(), &tag.to_string(), None);
+            return Ok(response);
+        }
+        Conditional::Document(document) => (StatusCode::OK, document.etag.to_string(), document),
+    };
+    metrics::counter!("slotstream_availability_responses_total", "status" => "200").increment(1);
+    let mut response = (status, body.body.clone()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let last_modified = body.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    set_validators(response.headers_mut(), &tag, Some(&last_modified));
+    Ok(response)
+}
+
+fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: Option<&str>) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(value) = last_modified.and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+}

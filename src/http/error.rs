@@ -1,0 +1,118 @@
+//! The HTTP error type and its one mapping to RFC 9457 problem+json.
+//! 500s are logged with their cause and shown to the client without internals.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::app::AppError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// A malformed path, query or header.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A rejection from one of axum's extractors, with its own status.
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
+    #[error("no route for {0}")]
+    NoRoute(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::App(AppError::NotFound(_)) | ApiError::NoRoute(_) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
+            ApiError::App(AppError::Conflict(_)) => {
+                (StatusCode::CONFLICT, "slot-unavailable", "Slot not available")
+            }
+            ApiError::App(AppError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
+            }
+            ApiError::App(AppError::Unauthorized(_)) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Credential required")
+            }
+            ApiError::App(AppError::Forbidden(_)) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::App(AppError::IdempotencyMismatch(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused")
+            }
+            ApiError::App(AppError::Database(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
+            }
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::Rejected { status, .. } => (*status, rejected_kind(*status), "Request rejected"),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
+            }
+        }
+    }
+}
+
+fn rejected_kind(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid-body",
+        _ => "bad-request",
+    }
+}
+
+/// Build a problem+json response (also used by middleware that refuses requests).
+pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
+    let kind = format!("urn:slotstream:problem:{kind}");
+    let body = serde_json::to_vec(&Problem { kind: &kind, title, status: status.as_u16(), detail })
+        .unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            return problem(status, kind, title, "the server could not complete the request; it has been logged");
+        }
+        if status == StatusCode::CONFLICT {
+            metrics::counter!("slotstream_booking_conflicts_total").increment(1);
+        }
+        problem(status, kind, title, &self.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        ApiError::Rejected { status: rejection.status(), detail: rejection.body_text() }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}

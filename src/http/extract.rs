@@ -1,0 +1,185 @@
+//! Extractors that turn bad input into the app's problem+json, and parsers
+//! for the headers the API reads (`Authorization`, `Idempotency-Key`,
+//! `If-None-Match`, `Last-Event-ID`), each defensive about size and syntax.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use etag::EntityTag;
+
+use super::error::ApiError;
+use crate::app::Credential;
+
+/// `axum::Json` with problem+json rejections.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Path` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `axum::extract::Query` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Longest secret we bother to hash.
+const SECRET_MAX: usize = 256;
+
+/// The `Authorization: Bearer <secret>` credential, if any.
+pub struct Bearer(pub Credential);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Bearer, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Bearer(Credential::None));
+        };
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= SECRET_MAX && s.is_ascii())
+            .ok_or_else(|| {
+                ApiError::App(crate::app::AppError::Unauthorized(
+                    "Authorization must be `Bearer <token>`".into(),
+                ))
+            })?;
+        Ok(Bearer(Credential::Bearer(secret.to_owned())))
+    }
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<IdempotencyKey, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+/// A parsed `If-None-Match`: `*` or a list of entity tags.
+#[derive(Debug, Default)]
+pub enum IfNoneMatch {
+    #[default]
+    Absent,
+    Any,
+    Tags(Vec<EntityTag>),
+}
+
+/// At most this many tags are read from one `If-None-Match`.
+const INM_TAGS_MAX: usize = 32;
+
+impl IfNoneMatch {
+    /// Parse per RFC 9110 §13.1.2. A malformed header is ignored (treated as
+    /// absent), as the RFC lets a server do; the client then gets a 200.
+    pub fn from_headers(headers: &HeaderMap) -> IfNoneMatch {
+        let mut tags = Vec::new();
+        for value in headers.get_all(header::IF_NONE_MATCH) {
+            let Ok(value) = value.to_str() else { return IfNoneMatch::Absent };
+            if value.trim() == "*" {
+                return IfNoneMatch::Any;
+            }
+            for item in split_tags(value) {
+                match item.parse::<EntityTag>() {
+                    Ok(tag) if tags.len() < INM_TAGS_MAX => tags.push(tag),
+                    Ok(_) => break,
+                    Err(_) => return IfNoneMatch::Absent,
+                }
+            }
+        }
+        if tags.is_empty() { IfNoneMatch::Absent } else { IfNoneMatch::Tags(tags) }
+    }
+
+    /// Weak comparison, as RFC 9110 requires for `If-None-Match`.
+    pub fn matches(&self, current: &EntityTag) -> bool {
+        match self {
+            IfNoneMatch::Absent => false,
+            IfNoneMatch::Any => true,
+            IfNoneMatch::Tags(tags) => tags.iter().any(|t| t.weak_eq(current)),
+        }
+    }
+}
+
+/// Split a comma-separated list of entity tags; commas inside quotes belong to the tag.
+fn split_tags(value: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut in_quotes = false;
+    let mut start = 0;
+    for (i, ch) in value.char_indices() {
+        match ch {
+            '"' => in_quotes = !in_quotes,
+            ',' if !in_quotes => {
+                items.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(value[start..].trim());
+    items.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+/// The `Last-Event-ID` header as a version: a non-negative integer of at
+/// most 18 digits. Anything else is ignored (the stream starts live), as an
+/// EventSource cannot be told to send something else.
+pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(parse_version)
+}
+
+pub fn parse_version(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn inm(value: &str) -> IfNoneMatch {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        IfNoneMatch::from_headers(&headers)
+    }
+
+    #[test]
+    fn if_none_match_lists_weak_tags_and_star() {
+        let current = EntityTag::strong("abc-4");
+        assert!(inm("\"abc-4\"").matches(&current));
+        assert!(inm("W/\"abc-4\"").matches(&current), "weak comparison");
+        assert!(inm("\"x\", \"abc-4\"").matches(&current));
+        assert!(inm("*").matches(&current));
+        assert!(!inm("\"abc-3\"").matches(&current));
+        assert!(!inm("abc-4").matches(&current), "unquoted is malformed");
+        assert!(!inm("\"a,b\"").matches(&current));
+        assert!(!inm("").matches(&current));
+    }
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(parse_version("41"), Some(41));
+        assert_eq!(parse_version(" 7 "), Some(7));
+        assert_eq!(parse_version("-1"), None);
+        assert_eq!(parse_version("1e3"), None);
+        assert_eq!(parse_version("9999999999999999999999"), None);
+    }
+}

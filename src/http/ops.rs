@@ -1,0 +1,68 @@
+//! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
+//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus).
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+use super::error::problem;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed; then ours stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if let Err(error) = state.app.db.ping().await {
+        tracing::warn!(%error, "readiness: database unreachable");
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database is unreachable");
+    }
+    if state.expects_relay && !state.app.bus.versions_trusted() {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the PostgreSQL event listener is not connected",
+        );
+    }
+    "ready\n".into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let mut text = metrics_handle().render();
+    // Exact for this instance, whatever else shares the process-wide recorder.
+    text.push_str("# TYPE slotstream_stream_subscribers gauge\n");
+    text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
+}

@@ -1,0 +1,17 @@
+//! `GET /api/v1/providers`: providers and their services.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::app::ProviderView;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/providers", get(list))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProviderView>>, ApiError> {
+    Ok(Json(state.app.list_providers().await?))
+}

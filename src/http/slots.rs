@@ -1,0 +1,65 @@
+//! Provider-side slot endpoints (the provider's key required): open slots
+//! for dates, block and unblock one slot.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Bearer, Json, Path};
+use crate::domain::SlotStatus;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/providers/{provider_id}/slots", post(create_slots))
+        .route("/api/v1/providers/{provider_id}/slots/{slot_id}/block", post(block))
+        .route("/api/v1/providers/{provider_id}/slots/{slot_id}/unblock", post(unblock))
+}
+
+async fn create_slots(
+    State(state): State<AppState>,
+    Path(provider_id): Path<Uuid>,
+    Bearer(credential): Bearer,
+    Json(request): Json<crate::app::NewSlots>,
+) -> Result<Response, ApiError> {
+    let created = state.app.create_slots(provider_id, request, &credential).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+async fn block(
+    state: State<AppState>,
+    path: Path<(Uuid, Uuid)>,
+    bearer: Bearer,
+) -> Result<axum::Json<SlotStatusView>, ApiError> {
+    set_blocked(state, path, bearer, true).await
+}
+
+async fn unblock(
+    state: State<AppState>,
+    path: Path<(Uuid, Uuid)>,
+    bearer: Bearer,
+) -> Result<axum::Json<SlotStatusView>, ApiError> {
+    set_blocked(state, path, bearer, false).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SlotStatusView {
+    availability_id: Uuid,
+    status: SlotStatus,
+}
+
+async fn set_blocked(
+    State(state): State<AppState>,
+    Path((provider_id, slot_id)): Path<(Uuid, Uuid)>,
+    Bearer(credential): Bearer,
+    blocked: bool,
+) -> Result<axum::Json<SlotStatusView>, ApiError> {
+    let status = state.app.set_slot_blocked(provider_id, slot_id, blocked, &credential).await?;
+    Ok(axum::Json(SlotStatusView { availability_id: slot_id, status }))
+}

@@ -1,0 +1,129 @@
+//! `GET /api/v1/providers/{providerId}/availability/stream`: Server-Sent Events.
+//!
+//! Wire format: a `retry:` line first, then `event: slot-changed` frames with
+//! `id: <provider version>` (rendered once per event and shared by every
+//! subscriber), `event: reset` when the resume point is gone, and a comment
+//! heartbeat. Resume from `Last-Event-ID` or `?lastEventId=`. The frames are
+//! written as raw bytes rather than through `axum::response::Sse`, so that an
+//! event serialised once is sent to N subscribers without N re-encodings.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use axum::routing::get;
+use bytes::Bytes;
+use chrono::{Days, NaiveDate};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Path, Query, last_event_id, parse_version};
+use crate::app::{AppError, DAYS_MAX};
+use crate::events::{Delivery, Resume, subscribe};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StreamParams {
+    pub start_date: Option<NaiveDate>,
+    pub days: Option<u32>,
+    pub last_event_id: Option<String>,
+}
+
+/// Only events on dates in `[start, end)` pass, when a range was asked for.
+#[derive(Clone, Copy)]
+struct DateFilter(Option<(NaiveDate, NaiveDate)>);
+
+impl DateFilter {
+    fn new(params: &StreamParams) -> Result<DateFilter, ApiError> {
+        if params.start_date.is_none() && params.days.is_none() {
+            return Ok(DateFilter(None));
+        }
+        let days = params.days.unwrap_or(7);
+        if !(1..=DAYS_MAX).contains(&days) {
+            return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")).into());
+        }
+        let start = params.start_date.unwrap_or(NaiveDate::MIN);
+        let end = start.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX);
+        Ok(DateFilter(Some((start, end))))
+    }
+
+    fn passes(&self, date: NaiveDate) -> bool {
+        self.0.is_none_or(|(start, end)| start <= date && date < end)
+    }
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    Path(provider_id): Path<Uuid>,
+    Query(params): Query<StreamParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let filter = DateFilter::new(&params)?;
+    // Unknown provider: 404 before the stream starts.
+    state.app.directory.get(provider_id).await?;
+    let resume = match last_event_id(&headers)
+        .or_else(|| params.last_event_id.as_deref().and_then(parse_version))
+    {
+        Some(version) => Resume::After(version),
+        None => Resume::Live,
+    };
+    let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume);
+    let mut shutdown = state.shutdown.clone();
+    let heartbeat = state.settings.heartbeat;
+    let retry = format!("retry: {}\n\n", state.settings.retry.as_millis());
+
+    let body = async_stream::stream! {
+        metrics::gauge!("slotstream_active_streams").increment(1.0);
+        let _active = ActiveStream;
+        yield Ok::<Bytes, Infallible>(Bytes::from(retry));
+        let mut deliveries = std::pin::pin!(deliveries);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        loop {
+            tokio::select! {
+                delivery = deliveries.next() => match delivery {
+                    Some(Delivery::Event(event)) => {
+                        if filter.passes(event.date) {
+                            metrics::counter!("slotstream_events_delivered_total").increment(1);
+                            let lag = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
+                            metrics::histogram!("slotstream_delivery_lag_seconds").record(lag as f64 / 1e6);
+                            yield Ok(event.frame.clone());
+                        }
+                    }
+                    Some(Delivery::Reset { version }) => {
+                        yield Ok(Bytes::from(format!(
+                            "id: {version}\nevent: reset\ndata: {{\"version\":{version}}}\n\n"
+                        )));
+                    }
+                    None => break,
+                },
+                _ = ticks.tick() => yield Ok(Bytes::from_static(b": heartbeat\n\n")),
+                _ = shutdown.changed() => break,
+            }
+        }
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// Decrements the active-stream gauge however the stream ends.
+struct ActiveStream;
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        metrics::gauge!("slotstream_active_streams").decrement(1.0);
+    }
+}

@@ -1,0 +1,17 @@
+//! slotstream: live slot availability for a booking marketplace.
+//!
+//! - [`domain`]: the `ProviderAvailability` aggregate and its events (no I/O)
+//! - [`app`]: commands and queries, one transaction each
+//! - [`events`]: the event log, the in-process bus, the PostgreSQL relay
+//! - [`http`]: the axum API, the SSE stream, the page
+//! - [`server`]: wiring: database, migrations, background tasks, serving
+//! - [`config`]: command-line flags and environment
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod server;
+
+pub use http::{AppState, router as app};

@@ -1,0 +1,117 @@
+//! The `slotstream` binary: parse flags, then serve, migrate or seed.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use slotstream::config::{Cli, Command, ServeArgs};
+use slotstream::server;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.serve).await,
+        Command::Migrate => migrate(cli.serve).await,
+        Command::Seed => seed(cli.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("slotstream: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(args: &ServeArgs) -> Result<sea_orm::DatabaseConnection, String> {
+    server::connect(&args.database_url, args.db_max_connections)
+        .await
+        .map_err(|e| format!("cannot open database {}: {e}", redact(&args.database_url)))
+}
+
+async fn migrate(args: ServeArgs) -> Result<(), String> {
+    connect(&args).await?;
+    println!("slotstream: migrations applied to {}", redact(&args.database_url));
+    Ok(())
+}
+
+async fn seed(args: ServeArgs) -> Result<(), String> {
+    let db = connect(&args).await?;
+    let seeded = slotstream::app::seed::seed(&db).await.map_err(|e| format!("seed failed: {e}"))?;
+    print_keys(&seeded);
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let db = connect(&args).await?;
+    let seeded = if args.no_seed {
+        None
+    } else {
+        server::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let app = server::build_app(db, args.subscriber_buffer)
+        .await
+        .map_err(|e| format!("cannot read providers: {e}"))?;
+    let running = server::start(app, listener, &args).map_err(|e| e.to_string())?;
+    println!(
+        "slotstream listening on http://{addr} (database {db}); open http://{addr}/",
+        addr = running.addr,
+        db = redact(&args.database_url)
+    );
+    if let Some(seeded) = &seeded {
+        print_keys(seeded);
+    }
+    let stop = running.shutdown_sender();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: ending streams, finishing requests");
+        let _ = stop.send(true);
+    });
+    running.finished().await.map_err(|e| format!("server error: {e}"))
+}
+
+fn print_keys(seeded: &[slotstream::app::seed::SeededProvider]) {
+    for provider in seeded {
+        println!("demo provider {:?} id={} key={}", provider.name, provider.id, provider.key);
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

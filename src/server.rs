@@ -1,0 +1,123 @@
+//! Wiring: connect, migrate, seed, start the background tasks (PostgreSQL
+//! relay, event-log pruning), serve with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{App, seed::SeededProvider};
+use crate::config::ServeArgs;
+use crate::events::{Bus, log, relay};
+use crate::http::{AppState, HttpSettings};
+
+/// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .set_application_name("slotstream")
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The application over `db`, its bus primed with every provider's version.
+pub async fn build_app(db: DatabaseConnection, subscriber_buffer: usize) -> Result<App, DbErr> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    // On PostgreSQL the relay marks versions trusted once it listens.
+    let bus = Bus::new(subscriber_buffer, !postgres);
+    for (provider_id, version) in log::all_versions(&db).await? {
+        bus.observe_version(provider_id, version);
+    }
+    Ok(App::new(db, bus))
+}
+
+/// A running server: its address and the handle that stops it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    shutdown: watch::Sender<bool>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, end streams, finish in-flight requests.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.served.await.unwrap_or(Ok(()))
+    }
+
+    pub fn shutdown_sender(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Wait until the server has stopped.
+    pub async fn finished(self) -> std::io::Result<()> {
+        self.served.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Background tasks and the HTTP server over `app`, on `listener`.
+pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let postgres = app.db.get_database_backend() == DbBackend::Postgres;
+    if postgres {
+        tokio::spawn(relay::run(app.db.clone(), app.bus.clone(), shutdown_rx.clone()));
+    }
+    tokio::spawn(prune_periodically(app.clone(), args.clone(), shutdown_rx.clone()));
+    let state = AppState {
+        app: app.clone(),
+        settings: HttpSettings {
+            heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+            body_limit: args.body_limit,
+            ..HttpSettings::default()
+        },
+        shutdown: shutdown_rx.clone(),
+        expects_relay: postgres,
+    };
+    let router = crate::http::router(state);
+    let mut stop = shutdown_rx;
+    let served = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            })
+            .await
+    });
+    Ok(Running { addr, app, shutdown, served })
+}
+
+async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_secs(args.prune_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let cutoff = chrono::Utc::now() - chrono::TimeDelta::hours(args.event_retention_hours as i64);
+        match log::prune(&app.db, cutoff, args.event_retention_count).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "event log pruned"),
+            Err(error) => tracing::warn!(%error, "event log prune failed"),
+        }
+    }
+}
+
+/// Seed demo data if the database is empty, returning what was created.
+pub async fn seed_if_empty(db: &DatabaseConnection) -> Result<Option<Vec<SeededProvider>>, DbErr> {
+    crate::app::seed::seed_if_empty(db).await
+}
