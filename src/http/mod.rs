@@ -65,7 +65,6 @@ pub struct AppState {
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    use tower_http::limit::RequestBodyLimitLayer;
     use tower_http::timeout::TimeoutLayer;
 
     let settings = state.settings.clone();
@@ -86,8 +85,8 @@ pub fn router(state: AppState) -> Router {
         .merge(page::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        // Bodies are only read by the JSON extractor, whose 413 is problem+json.
+        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

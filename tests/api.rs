@@ -1,0 +1,324 @@
+//! The core service over real HTTP: no double booking, all-or-nothing
+//! multi-slot bookings, the ETag law, authorization of booking changes,
+//! idempotency, bad input, and survival across a restart.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_bookings_of_one_slot_give_one_201_and_49_409() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    let (slot_id, starts_at) = doc.free_slots()[2].clone();
+    let version_before = doc.version();
+
+    let started = Instant::now();
+    let attempts = (0..50).map(|_| {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        let starts_at = starts_at.clone();
+        tokio::spawn(async move { book(&client, &base, provider, service, &starts_at).await })
+    });
+    let mut created = 0;
+    let mut conflicts = 0;
+    for attempt in attempts {
+        let (status, body) = attempt.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["status"], 409);
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    eprintln!("50-way race took {:?}", started.elapsed());
+    assert_eq!((created, conflicts), (1, 49));
+
+    let bookings = entity::booking::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(bookings, 1, "exactly one booking row");
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    assert_eq!(doc.statuses()[&slot_id], "booked");
+    assert_eq!(doc.version(), version_before + 1, "exactly one event");
+    let events = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::AvailabilityId.eq(slot_id.parse::<Uuid>().unwrap()))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(events, 1);
+}
+
+#[tokio::test]
+async fn a_sixty_minute_service_books_both_slots_or_neither() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let short = service_with(&app.client, &app.base, provider, 30).await;
+    let long = service_with(&app.client, &app.base, provider, 60).await;
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    let free = doc.free_slots();
+    // Take the second of two back-to-back slots.
+    let (first_id, first_start) = free[4].clone();
+    let (_, second_start) = free[5].clone();
+    assert_eq!(book(&app.client, &app.base, provider, short, &second_start).await.0, StatusCode::CREATED);
+    let before = dump(&app.db).await;
+
+    let (status, body) = book(&app.client, &app.base, provider, long, &first_start).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["type"], "urn:slotstream:problem:slot-unavailable");
+    assert_eq!(dump(&app.db).await, before, "nothing changed");
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    assert_eq!(doc.statuses()[&first_id], "available");
+
+    // Two free back-to-back slots: both are booked together.
+    let (a, a_start) = free[8].clone();
+    let (b, _) = free[9].clone();
+    let (status, booking) = book(&app.client, &app.base, provider, long, &a_start).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    assert_eq!((doc.statuses()[&a].as_str(), doc.statuses()[&b].as_str()), ("booked", "booked"));
+}
+
+#[tokio::test]
+async fn etag_law_holds_over_a_random_sequence_of_changes() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0);
+    let (pid, key) = (provider.id, provider.key.clone());
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut bookings: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let query = "?days=3";
+    for _ in 0..40 {
+        let doc = availability(&app.client, &app.base, pid, query, None).await;
+        assert_eq!(doc.status, StatusCode::OK);
+        let tag = doc.etag.clone().expect("etag");
+        assert!(tag.starts_with('"'), "strong etag");
+        seen.push((tag.clone(), doc.body.clone()));
+        assert_eq!(availability(&app.client, &app.base, pid, query, Some(&tag)).await.status, StatusCode::NOT_MODIFIED);
+        let free = doc.free_slots();
+        match rng.random_range(0..4) {
+            0 | 1 if !free.is_empty() => {
+                let (_, start) = &free[rng.random_range(0..free.len())];
+                let (status, body) = book(&app.client, &app.base, pid, service, start).await;
+                assert_eq!(status, StatusCode::CREATED);
+                bookings.push((body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned()));
+            }
+            2 if !bookings.is_empty() => {
+                let (id, token) = bookings.remove(rng.random_range(0..bookings.len()));
+                assert_eq!(cancel(&app.client, &app.base, &id, Some(&token)).await, StatusCode::OK);
+            }
+            3 if !bookings.is_empty() && !free.is_empty() => {
+                let (id, token) = &bookings[rng.random_range(0..bookings.len())];
+                let (_, start) = &free[rng.random_range(0..free.len())];
+                let response = app.client.post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
+                    .bearer_auth(token).json(&json!({ "startTime": start })).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+            }
+            _ if !free.is_empty() => {
+                let (slot, _) = &free[rng.random_range(0..free.len())];
+                let response = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block")))
+                    .bearer_auth(&key).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+            }
+            _ => {}
+        }
+        let stale = availability(&app.client, &app.base, pid, query, Some(&tag)).await;
+        assert_eq!(stale.status, StatusCode::OK, "stale tag after a change → 200");
+        // Repeat GETs of unchanged data give the same tag and body.
+        let again = availability(&app.client, &app.base, pid, query, None).await;
+        seen.push((again.etag.clone().unwrap(), again.body.clone()));
+    }
+    for (tag_a, body_a) in &seen {
+        for (tag_b, body_b) in &seen {
+            assert_eq!(tag_a == tag_b, body_a == body_b, "equal tags iff equal bodies");
+        }
+    }
+    let distinct: HashSet<_> = seen.iter().map(|(t, _)| t).collect();
+    assert!(distinct.len() > 20, "the sequence changed the data");
+    // Lists, weak comparison and `*`.
+    let current = availability(&app.client, &app.base, pid, query, None).await;
+    let tag = current.etag.unwrap();
+    for header in [format!("\"nope\", {tag}"), format!("W/{tag}"), "*".to_owned()] {
+        assert_eq!(availability(&app.client, &app.base, pid, query, Some(&header)).await.status, StatusCode::NOT_MODIFIED, "{header}");
+    }
+    let head = app.client.head(app.url(&format!("/api/v1/providers/{pid}/availability{query}"))).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["etag"].to_str().unwrap(), tag);
+    assert_eq!(head.headers()["cache-control"], "no-cache");
+    assert!(head.headers().contains_key("last-modified"));
+}
+
+#[tokio::test]
+async fn cancel_needs_the_bookings_own_token_or_its_providers_key() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let free = availability(&app.client, &app.base, pid, "", None).await.free_slots();
+    let (slot, start) = free[0].clone();
+    let (_, mine) = book(&app.client, &app.base, pid, service, &start).await;
+    let (_, other) = book(&app.client, &app.base, pid, service, &free[1].1).await;
+    let id = mine["id"].as_str().unwrap();
+    let before = dump(&app.db).await;
+
+    assert_eq!(cancel(&app.client, &app.base, id, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(cancel(&app.client, &app.base, id, Some("bk_wrong")).await, StatusCode::FORBIDDEN);
+    assert_eq!(cancel(&app.client, &app.base, id, Some(other["token"].as_str().unwrap())).await, StatusCode::FORBIDDEN);
+    assert_eq!(cancel(&app.client, &app.base, id, Some(&app.provider(1).key)).await, StatusCode::FORBIDDEN, "another provider's key");
+    assert_eq!(dump(&app.db).await, before, "refusals change nothing");
+
+    let token = mine["token"].as_str().unwrap();
+    assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
+    let doc = availability(&app.client, &app.base, pid, "", None).await;
+    assert_eq!(doc.statuses()[&slot], "available");
+    let last = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::ProviderId.eq(pid))
+        .filter(entity::slot_event::Column::Version.eq(doc.version()))
+        .one(&app.db).await.unwrap().unwrap();
+    assert_eq!(last.availability_id.to_string(), slot);
+    assert_eq!((last.previous_status.as_deref(), last.new_status.as_str()), (Some("booked"), "available"));
+
+    // Cancelling twice is harmless, and the provider's key may cancel too.
+    let version = doc.version();
+    assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
+    assert_eq!(availability(&app.client, &app.base, pid, "", None).await.version(), version);
+    assert_eq!(cancel(&app.client, &app.base, other["id"].as_str().unwrap(), Some(&app.provider(0).key)).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_books_once_and_answers_the_same() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(1).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let start = availability(&app.client, &app.base, pid, "", None).await.free_slots()[3].1.clone();
+    let send = |body: serde_json::Value| {
+        app.client.post(app.url("/api/v1/bookings")).header("idempotency-key", "order-42").json(&body).send()
+    };
+    let first = send(booking_body(pid, service, &start)).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let first: serde_json::Value = first.json().await.unwrap();
+    let second = send(booking_body(pid, service, &start)).await.unwrap();
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_eq!(second.headers()["location"].to_str().unwrap(), location);
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(first, second, "same response");
+    assert_eq!(entity::booking::Entity::find().count(&app.db).await.unwrap(), 1);
+
+    let mut other = booking_body(pid, service, &start);
+    other["customer"]["name"] = json!("Someone Else");
+    let reused = send(other).await.unwrap();
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(entity::booking::Entity::find().count(&app.db).await.unwrap(), 1);
+
+    // The Location answers for the booking's holder.
+    let read = app.client.get(app.url(&location)).bearer_auth(first["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(read["id"], first["id"]);
+    assert!(read.get("token").is_none(), "the token is shown once");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let start = availability(&app.client, &app.base, pid, "", None).await.free_slots()[0].1.clone();
+    let before = dump(&app.db).await;
+    let unknown = Uuid::new_v4();
+    let gets = [
+        ("/api/v1/providers/not-a-uuid/availability".to_owned(), 400),
+        (format!("/api/v1/providers/{pid}/availability?startDate=2026-13-01"), 400),
+        (format!("/api/v1/providers/{pid}/availability?startDate=yesterday"), 400),
+        (format!("/api/v1/providers/{pid}/availability?days=0"), 422),
+        (format!("/api/v1/providers/{pid}/availability?days=1000"), 422),
+        (format!("/api/v1/providers/{pid}/availability?days=-1"), 400),
+        (format!("/api/v1/providers/{pid}/availability?startDate=1900-01-01"), 422),
+        (format!("/api/v1/providers/{pid}/availability?colour=red"), 400),
+        (format!("/api/v1/providers/{unknown}/availability"), 404),
+        (format!("/api/v1/providers/{unknown}/availability/stream"), 404),
+        (format!("/api/v1/providers/{pid}/availability/stream?days=99"), 422),
+        ("/api/v1/nothing-here".to_owned(), 404),
+    ];
+    for (path, expected) in gets {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_problem(response, expected, &path).await;
+    }
+    let mut missing = booking_body(pid, service, &start);
+    missing.as_object_mut().unwrap().remove("serviceId");
+    let posts: Vec<(serde_json::Value, u16, &str)> = vec![
+        (missing, 422, "missing serviceId"),
+        (booking_body(unknown, service, &start), 404, "unknown provider"),
+        (booking_body(pid, unknown, &start), 404, "unknown service"),
+        (booking_body(pid, service, "2026-11-30 10:00"), 422, "not RFC 3339"),
+        (json!({"providerId": "x", "serviceId": service, "startTime": start, "customer": {"name": "A", "email": "a@b.co"}}), 422, "bad uuid"),
+        ({ let mut b = booking_body(pid, service, &start); b["customer"]["email"] = json!("nope"); b }, 422, "bad email"),
+        ({ let mut b = booking_body(pid, service, &start); b["customer"]["name"] = json!(""); b }, 422, "empty name"),
+        ({ let mut b = booking_body(pid, service, &start); b["extra"] = json!(1); b }, 422, "unknown field"),
+    ];
+    for (body, expected, what) in posts {
+        let response = app.client.post(app.url("/api/v1/bookings")).json(&body).send().await.unwrap();
+        assert_problem(response, expected, what).await;
+    }
+    let raw = [
+        ("application/json", "{not json".to_owned(), 400, "syntax"),
+        ("text/plain", "{}".to_owned(), 415, "content type"),
+        ("application/json", "x".repeat(100_000), 413, "huge body"),
+    ];
+    for (content_type, body, expected, what) in raw {
+        let response = app.client.post(app.url("/api/v1/bookings")).header("content-type", content_type).body(body).send().await.unwrap();
+        assert_problem(response, expected, what).await;
+    }
+    let response = app.client.post(app.url("/api/v1/bookings/not-a-uuid/cancel")).bearer_auth("x").send().await.unwrap();
+    assert_problem(response, 400, "bad booking id").await;
+    let response = app.client.post(app.url(&format!("/api/v1/bookings/{unknown}/cancel"))).bearer_auth("x").send().await.unwrap();
+    assert_problem(response, 404, "unknown booking").await;
+    let response = app.client.delete(app.url("/api/v1/bookings")).send().await.unwrap();
+    assert_problem(response, 405, "method").await;
+    assert_eq!(dump(&app.db).await, before, "bad input changed nothing");
+}
+
+async fn assert_problem(response: reqwest::Response, expected: u16, what: &str) {
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(status, expected, "{what}: {body}");
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{what}");
+    assert_eq!(body["status"], expected, "{what}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: detail");
+}
+
+#[tokio::test]
+async fn bookings_and_events_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(2).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let start = availability(&app.client, &app.base, pid, "", None).await.free_slots()[0].1.clone();
+    let (status, booking) = book(&app.client, &app.base, pid, service, &start).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = availability(&app.client, &app.base, pid, "", None).await;
+
+    let (url, db, providers) = app.stop().await;
+    let app = TestApp::start(url, db, providers, &[]).await;
+    let after = availability(&app.client, &app.base, pid, "", None).await;
+    assert_eq!(after.body, before.body);
+    assert_eq!(after.etag, before.etag);
+    let read = app.client.get(app.url(&format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap())))
+        .bearer_auth(booking["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId=0"), None).await;
+    let replayed = stream.take(1, Duration::from_secs(5)).await;
+    assert_eq!(replayed[0].version(), 1);
+    assert_eq!(replayed[0].json()["newStatus"], "booked");
+}
