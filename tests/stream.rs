@@ -1,0 +1,362 @@
+//! The live stream over real HTTP and the SSE wire format: every change
+//! arrives with the right id and statuses, resume is exact, stale and future
+//! resume points reset, several instances share events through PostgreSQL,
+//! a crash loses nothing, a stalled reader slows nobody, disconnects free
+//! everything, and shutdown ends streams cleanly.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn book_cancel_reschedule_and_block_each_arrive_with_id_and_statuses() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0);
+    let pid = provider.id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let doc = availability(&app.client, &app.base, pid, "", None).await;
+    let free = doc.free_slots();
+    let v = doc.version();
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), None).await;
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    assert_eq!(stream.headers["x-accel-buffering"], "no");
+    assert!(stream.headers.get("content-encoding").is_none());
+
+    let (_, booking) = book(&app.client, &app.base, pid, service, &free[0].1).await;
+    let e = stream.take(1, WAIT).await.remove(0);
+    assert!(stream.saw_retry, "a retry: line comes first");
+    assert_eq!((e.event.as_str(), e.version()), ("slot-changed", v + 1));
+    let data = e.json();
+    assert_eq!(data["availabilityId"], free[0].0);
+    assert_eq!((data["previousStatus"].as_str(), data["newStatus"].as_str()), (Some("available"), Some("booked")));
+    for field in ["availabilityId", "providerId", "date", "startTime", "endTime", "previousStatus", "newStatus", "changedAt"] {
+        assert!(data.get(field).is_some(), "{field} present");
+    }
+    for secret in ["bookingId", "customer", "token", "email"] {
+        assert!(data.get(secret).is_none(), "{secret} never on the public stream");
+    }
+    assert!(!e.data.contains("Ada"), "no customer name");
+
+    let (id, token) = (booking["id"].as_str().unwrap(), booking["token"].as_str().unwrap());
+    let response = app.client.post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
+        .bearer_auth(token).json(&json!({ "startTime": free[3].1 })).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let moved = stream.take(2, WAIT).await;
+    assert_eq!(moved.iter().map(SseEvent::version).collect::<Vec<_>>(), vec![v + 2, v + 3]);
+    assert_eq!((moved[0].json()["availabilityId"].as_str().unwrap(), moved[0].json()["newStatus"].as_str().unwrap()), (free[0].0.as_str(), "available"));
+    assert_eq!((moved[1].json()["availabilityId"].as_str().unwrap(), moved[1].json()["newStatus"].as_str().unwrap()), (free[3].0.as_str(), "booked"));
+
+    assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
+    let e = stream.take(1, WAIT).await.remove(0);
+    assert_eq!(e.version(), v + 4);
+    assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("booked"), Some("available")));
+
+    let block = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{}/block", free[5].0)))
+        .bearer_auth(&provider.key).send().await.unwrap();
+    assert_eq!(block.status(), StatusCode::OK);
+    let e = stream.take(1, WAIT).await.remove(0);
+    assert_eq!(e.version(), v + 5);
+    assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("available"), Some("blocked")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_then_stream_from_its_version_misses_nothing_while_bookings_land() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let free = availability(&app.client, &app.base, pid, "?days=14", None).await.free_slots();
+
+    // Bookings land concurrently with the GET and the stream's opening.
+    let writer = {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        let starts: Vec<String> = free.iter().take(40).map(|(_, s)| s.clone()).collect();
+        tokio::spawn(async move {
+            for start in starts {
+                assert_eq!(book(&client, &base, pid, service, &start).await.0, StatusCode::CREATED);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let snapshot = availability(&app.client, &app.base, pid, "?days=14", None).await;
+    let v = snapshot.version();
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, &format!("?lastEventId={v}")), None).await;
+    writer.await.unwrap();
+    let final_doc = availability(&app.client, &app.base, pid, "?days=14", None).await;
+    let expected = (final_doc.version() - v) as usize;
+    assert!(expected > 0, "some bookings landed after the GET (v={v})");
+    let events = stream.take(expected, WAIT).await;
+    let ids: Vec<i64> = events.iter().map(SseEvent::version).collect();
+    assert_eq!(ids, (v + 1..=final_doc.version()).collect::<Vec<_>>(), "V+1, V+2, … without gaps or repeats");
+    assert!(stream.next(Duration::from_millis(300)).await.is_none(), "nothing more");
+
+    let mut state = snapshot.statuses();
+    for e in &events {
+        let data = e.json();
+        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(state, final_doc.statuses(), "GET at V + events after V = final GET");
+}
+
+#[tokio::test]
+async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(1);
+    let pid = provider.id;
+    let free = availability(&app.client, &app.base, pid, "?days=14", None).await.free_slots();
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), None).await;
+    block(&app, pid, &provider.key, &free[0].0).await;
+    let last = stream.take(1, WAIT).await.remove(0).version();
+    drop(stream);
+
+    for (slot, _) in free.iter().skip(1).take(20) {
+        block(&app, pid, &provider.key, slot).await;
+    }
+    let mut resumed = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(last)).await;
+    let events = resumed.take(20, WAIT).await;
+    assert_eq!(events.iter().map(SseEvent::version).collect::<Vec<_>>(), (last + 1..=last + 20).collect::<Vec<_>>());
+    let slots: Vec<String> = events.iter().map(|e| e.json()["availabilityId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(slots, free.iter().skip(1).take(20).map(|(s, _)| s.clone()).collect::<Vec<_>>(), "in order");
+    assert!(resumed.next(Duration::from_millis(300)).await.is_none(), "exactly twenty");
+
+    // A future id resets; so does one older than the kept log.
+    let current = last + 20;
+    let mut future = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current + 100)).await;
+    let reset = future.take(1, WAIT).await.remove(0);
+    assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));
+    slotstream::events::log::prune(&app.db, chrono::Utc::now() + chrono::TimeDelta::hours(1), 5).await.unwrap();
+    let mut stale = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId=3"), None).await;
+    let reset = stale.take(1, WAIT).await.remove(0);
+    assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));
+    // After a reset the stream goes on live.
+    block(&app, pid, &provider.key, &free[30].0).await;
+    assert_eq!(stale.take(1, WAIT).await[0].version(), current + 1);
+    // Pruning never removes a provider's newest event.
+    let mut from_newest = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current)).await;
+    assert_eq!(from_newest.take(1, WAIT).await[0].version(), current + 1);
+}
+
+async fn block(app: &TestApp, pid: Uuid, key: &str, slot: &str) {
+    let response = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block")))
+        .bearer_auth(key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_does_not_slow_a_hundred_others() {
+    let (url, providers) = seeded_database().await;
+    let provider = &providers[0];
+    let pid = provider.id;
+    let server = ServerProcess::start(&url, &["--subscriber-buffer", "64"]).await;
+    let client = reqwest::Client::new();
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+
+    // The stalled reader: a raw socket with a tiny receive buffer that sends
+    // the request and never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stalled.write_all(format!("GET /api/v1/providers/{pid}/availability/stream HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+
+    let mut readers = Vec::new();
+    for _ in 0..100 {
+        readers.push(SseClient::connect(&client, &stream_url(&server.base, pid, ""), None).await);
+    }
+    let server_pid = server.child.id().unwrap();
+    // Two bursts of ~1,450 events each: far more than the stalled reader's
+    // socket buffers and the bus ring (64) hold. Memory is bounded if the
+    // second burst costs about nothing more than the first left behind.
+    let mut rss_after_burst = Vec::new();
+    for burst in 0..2u64 {
+        let dates: Vec<String> = (0..31u64)
+            .map(|d| (chrono::Utc::now().date_naive() + chrono::Days::new(20 + burst * 31 + d)).to_string())
+            .collect();
+        let response = client.post(server.url(&format!("/api/v1/providers/{pid}/slots")))
+            .bearer_auth(&provider.key)
+            .json(&json!({ "dates": dates, "open": "00:00", "close": "23:59", "slotMinutes": 30 }))
+            .send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created = response.json::<serde_json::Value>().await.unwrap()["created"].as_u64().unwrap() as usize;
+        assert!(created > 1000);
+        let started = std::time::Instant::now();
+        let tasks: Vec<_> = readers.into_iter().map(|mut reader| tokio::spawn(async move {
+            let events = reader.take(created, Duration::from_secs(60)).await;
+            let ids: Vec<i64> = events.iter().map(SseEvent::version).collect();
+            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
+            reader
+        })).collect();
+        readers = Vec::new();
+        for task in tasks {
+            readers.push(task.await.unwrap());
+        }
+        rss_after_burst.push(rss_kib(server_pid));
+        eprintln!("burst {burst}: 100 readers received {created} events each in {:?} beside a stalled reader; server RSS {} KiB", started.elapsed(), rss_after_burst[burst as usize]);
+    }
+    let growth = rss_after_burst[1].saturating_sub(rss_after_burst[0]);
+    assert!(growth < 16 * 1024, "server memory stays bounded (the second burst grew it {growth} KiB)");
+    drop(stalled);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn disconnecting_clients_bring_the_subscriber_count_back_to_zero() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), None).await);
+    }
+    assert_eq!(subscriber_count(&app.client, &app.base).await, 5);
+    drop(streams);
+    let mut count = -1;
+    for _ in 0..100 {
+        count = subscriber_count(&app.client, &app.base).await;
+        if count == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn heartbeats_are_comments() {
+    let app = TestApp::spawn_with(&["--heartbeat-secs", "1"]).await;
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, app.provider(0).id, ""), None).await;
+    assert!(stream.next(Duration::from_millis(2500)).await.is_none(), "no event, only comments");
+    assert!(stream.comments >= 1, "a heartbeat comment arrived");
+}
+
+/// Seeds a fresh database through the library and returns it with its providers.
+async fn seeded_database() -> (String, Vec<slotstream::app::seed::SeededProvider>) {
+    let url = fresh_database_url().await;
+    let db = slotstream::server::connect(&url, 2).await.unwrap();
+    let providers = slotstream::app::seed::seed(&db).await.unwrap();
+    db.close().await.unwrap();
+    (url, providers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
+    let (url, providers) = seeded_database().await;
+    let pid = providers[0].id;
+    let mut server = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let service = service_with(&client, &server.base, pid, 30).await;
+    let initial = availability(&client, &server.base, pid, "?days=14", None).await;
+    let free = initial.free_slots();
+    let mut stream = SseClient::connect(&client, &stream_url(&server.base, pid, &format!("?lastEventId={}", initial.version())), None).await;
+
+    // Book in the background; kill -9 the server part-way.
+    let writer = {
+        let (client, base) = (client.clone(), server.base.clone());
+        let starts: Vec<String> = free.iter().take(60).map(|(_, s)| s.clone()).collect();
+        tokio::spawn(async move {
+            let mut committed = 0;
+            for start in starts {
+                match client.post(format!("{base}/api/v1/bookings")).json(&booking_body(pid, service, &start)).send().await {
+                    Ok(r) if r.status() == StatusCode::CREATED => committed += 1,
+                    _ => break,
+                }
+            }
+            committed
+        })
+    };
+    let mut received = Vec::new();
+    while received.len() < 15 {
+        received.push(stream.next(WAIT).await.expect("events before the crash"));
+    }
+    server.kill_hard().await;
+    writer.await.unwrap();
+    while let Some(e) = stream.next(Duration::from_millis(500)).await {
+        received.push(e);
+    }
+    let last = received.last().unwrap().version();
+
+    let server = ServerProcess::start(&url, &[]).await;
+    let final_doc = availability(&client, &server.base, pid, "?days=14", None).await;
+    let mut resumed = SseClient::connect(&client, &stream_url(&server.base, pid, ""), Some(last)).await;
+    let rest = resumed.take((final_doc.version() - last) as usize, WAIT).await;
+    received.extend(rest);
+    assert!(resumed.next(Duration::from_millis(300)).await.is_none());
+
+    let ids: Vec<i64> = received.iter().map(SseEvent::version).collect();
+    assert_eq!(ids, (initial.version() + 1..=final_doc.version()).collect::<Vec<_>>(), "every committed change exactly once");
+    let mut state: BTreeMap<String, String> = initial.statuses();
+    for e in &received {
+        let data = e.json();
+        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(state, final_doc.statuses(), "replaying the events over the start reproduces the end");
+}
+
+#[tokio::test]
+async fn sigterm_ends_streams_cleanly_and_exits_quickly() {
+    let (url, providers) = seeded_database().await;
+    let mut server = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let mut stream = SseClient::connect(&client, &stream_url(&server.base, providers[0].id, ""), None).await;
+    let started = std::time::Instant::now();
+    server.terminate();
+    assert!(stream.ended(Duration::from_secs(5)).await, "the stream ended");
+    let status = tokio::time::timeout(Duration::from_secs(5), server.child.wait()).await.expect("exited in time").unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    eprintln!("shutdown took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_share_events_and_heal_a_killed_listener() {
+    if !on_postgres() {
+        eprintln!("PostgreSQL-only: set SLOTSTREAM_TEST_DATABASE_URL (.ci/run does)");
+        return;
+    }
+    let (url, providers) = seeded_database().await;
+    let provider = &providers[0];
+    let a = ServerProcess::start(&url, &[]).await;
+    let b = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let service = service_with(&client, &a.base, provider.id, 30).await;
+    let free = availability(&client, &a.base, provider.id, "?days=14", None).await.free_slots();
+    let mut on_b = SseClient::connect(&client, &stream_url(&b.base, provider.id, ""), None).await;
+
+    assert_eq!(book(&client, &a.base, provider.id, service, &free[0].1).await.0, StatusCode::CREATED);
+    let first = on_b.take(1, WAIT).await.remove(0);
+    assert_eq!(first.json()["availabilityId"], free[0].0);
+
+    // Kill every LISTEN connection (both instances' relays), then keep booking.
+    let admin = sea_orm::Database::connect(&url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let killed = admin.query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()")).await.unwrap();
+    assert!(!killed.is_empty(), "found the listener connections");
+    for (_, start) in free.iter().skip(1).take(10) {
+        assert_eq!(book(&client, &a.base, provider.id, service, start).await.0, StatusCode::CREATED);
+    }
+    let rest = on_b.take(10, Duration::from_secs(20)).await;
+    let ids: Vec<i64> = rest.iter().map(SseEvent::version).collect();
+    assert_eq!(ids, (first.version() + 1..=first.version() + 10).collect::<Vec<_>>());
+    // B's 304 path sees A's writes too once its relay is back.
+    let on_a = availability(&client, &a.base, provider.id, "", None).await;
+    let mut on_b_doc = availability(&client, &b.base, provider.id, "", None).await;
+    for _ in 0..50 {
+        if on_b_doc.etag == on_a.etag { break; }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        on_b_doc = availability(&client, &b.base, provider.id, "", None).await;
+    }
+    assert_eq!(on_b_doc.body, on_a.body);
+    let b_304 = availability(&client, &b.base, provider.id, "", on_a.etag.as_deref()).await;
+    assert_eq!(b_304.status, StatusCode::NOT_MODIFIED);
+}
