@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "slotstream", version, about = "Live slot availability: ETag/304 API and per-provider Server-Sent Events")]
+#[command(name = "slotstream", version, args_override_self = true, about = "Live slot availability: ETag/304 API and per-provider Server-Sent Events")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -65,4 +65,50 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "SLOTSTREAM_BODY_LIMIT", default_value_t = 16 * 1024, global = true)]
     pub body_limit: usize,
+
+    /// Read quota (providers, availability): requests in a burst.
+    #[arg(long, env = "SLOTSTREAM_READ_BURST", default_value_t = 60, global = true)]
+    pub read_burst: u32,
+
+    /// Read quota: tokens refilled per second.
+    #[arg(long, env = "SLOTSTREAM_READ_PER_SECOND", default_value_t = 20.0, global = true)]
+    pub read_per_second: f64,
+
+    /// Write quota (bookings, provider endpoints): requests in a burst.
+    #[arg(long, env = "SLOTSTREAM_WRITE_BURST", default_value_t = 10, global = true)]
+    pub write_burst: u32,
+
+    /// Write quota: tokens refilled per second.
+    #[arg(long, env = "SLOTSTREAM_WRITE_PER_SECOND", default_value_t = 1.0, global = true)]
+    pub write_per_second: f64,
+
+    /// Stream quota (new stream connections): connections in a burst.
+    #[arg(long, env = "SLOTSTREAM_STREAM_BURST", default_value_t = 20, global = true)]
+    pub stream_burst: u32,
+
+    /// Stream quota: tokens refilled per second.
+    #[arg(long, env = "SLOTSTREAM_STREAM_PER_SECOND", default_value_t = 0.5, global = true)]
+    pub stream_per_second: f64,
+
+    /// Concurrent streams one client may hold.
+    #[arg(long, env = "SLOTSTREAM_MAX_STREAMS_PER_CLIENT", default_value_t = 20, global = true)]
+    pub max_streams_per_client: usize,
+
+    /// Concurrent streams the server holds in total (mind `ulimit -n`).
+    #[arg(long, env = "SLOTSTREAM_MAX_STREAMS", default_value_t = 15_000, global = true)]
+    pub max_streams: usize,
+
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` are believed
+    /// (comma-separated IP addresses). None by default.
+    #[arg(long, env = "SLOTSTREAM_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Origins allowed to call the API and open streams from other sites
+    /// (comma-separated, e.g. `https://shop.example`). Default: same origin only.
+    #[arg(long, env = "SLOTSTREAM_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds an ordinary (non-stream) request may take.
+    #[arg(long, env = "SLOTSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub request_timeout_secs: u64,
 }

@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use crate::app::{App, seed::SeededProvider};
 use crate::config::ServeArgs;
 use crate::events::{Bus, log, relay};
-use crate::http::{AppState, HttpSettings};
+use crate::http::limits::Quota;
+use crate::http::{AppState, HttpSettings, Protection};
 
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -79,13 +80,13 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         tokio::spawn(relay::run(app.db.clone(), app.bus.clone(), shutdown_rx.clone()));
     }
     tokio::spawn(prune_periodically(app.clone(), args.clone(), shutdown_rx.clone()));
+    let settings = http_settings(args);
+    let protection = Protection::new(&settings, &app);
+    tokio::spawn(forget_idle_clients(protection.clone(), shutdown_rx.clone()));
     let state = AppState {
         app: app.clone(),
-        settings: HttpSettings {
-            heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
-            body_limit: args.body_limit,
-            ..HttpSettings::default()
-        },
+        settings,
+        protection,
         shutdown: shutdown_rx.clone(),
         expects_relay: postgres,
     };
@@ -99,6 +100,31 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
             .await
     });
     Ok(Running { addr, app, shutdown, served })
+}
+
+fn http_settings(args: &ServeArgs) -> HttpSettings {
+    HttpSettings {
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        body_limit: args.body_limit,
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        read_quota: Quota { name: "reads", burst: args.read_burst, per_second: args.read_per_second },
+        write_quota: Quota { name: "writes", burst: args.write_burst, per_second: args.write_per_second },
+        stream_quota: Quota { name: "streams", burst: args.stream_burst, per_second: args.stream_per_second },
+        max_streams_per_client: args.max_streams_per_client,
+        max_streams: args.max_streams,
+        trusted_proxies: args.trusted_proxies.clone(),
+        cors_origins: args.cors_origins.clone(),
+        ..HttpSettings::default()
+    }
+}
+
+async fn forget_idle_clients(protection: Protection, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => protection.forget_idle_clients(),
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Receiver<bool>) {

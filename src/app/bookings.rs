@@ -284,7 +284,13 @@ impl App {
             .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
             .one(&self.db)
             .await?;
-        Ok(key.is_some_and(|k| k.provider_id == provider_id && secrets::matches(secret, &k.key_hash)))
+        match key {
+            Some(key) if secrets::matches(secret, &key.key_hash) => {
+                self.verified_keys.insert(key.key_hash);
+                Ok(key.provider_id == provider_id)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct App {
     /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
     writer: Arc<tokio::sync::Mutex<()>>,
     rendered: availability::RenderCache,
+    /// Hashes of provider keys that have been verified at least once; the
+    /// rate limiter lets such a key be a client of its own.
+    pub verified_keys: Arc<dashmap::DashSet<String>>,
 }
 
 impl App {
@@ -44,6 +47,7 @@ impl App {
             bus,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             rendered: availability::RenderCache::default(),
+            verified_keys: Arc::default(),
         }
     }
 }

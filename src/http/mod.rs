@@ -1,5 +1,5 @@
 //! The HTTP API (DESIGN section 4): routes, extractors, conditional
-//! requests, the SSE stream and problem+json errors.
+//! requests, the SSE stream, rate limits and problem+json errors.
 //!
 //! Routes:
 //! - `GET  /api/v1/providers`
@@ -7,26 +7,35 @@
 //! - `GET  /api/v1/providers/{providerId}/availability/stream`
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
-//! - `GET  /healthz`, `/readyz`, `/metrics`; the page at `/`
+//! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page at `/`
 
 mod availability;
 mod bookings;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod ops;
 mod page;
 mod providers;
 mod slots;
 mod stream;
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Method, Uri};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use tokio::sync::watch;
+use tower_governor::GovernorLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::App;
-use error::ApiError;
+use error::{ApiError, problem};
+use limits::{ClientIdentity, Limiter, Quota, StreamCaps};
 
 /// Settings the HTTP layer needs at run time.
 #[derive(Clone, Debug)]
@@ -39,6 +48,13 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Timeout for ordinary (non-stream) requests.
     pub request_timeout: Duration,
+    pub read_quota: Quota,
+    pub write_quota: Quota,
+    pub stream_quota: Quota,
+    pub max_streams_per_client: usize,
+    pub max_streams: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +64,45 @@ impl Default for HttpSettings {
             retry: Duration::from_secs(2),
             body_limit: 16 * 1024,
             request_timeout: Duration::from_secs(10),
+            read_quota: Quota { name: "reads", burst: 60, per_second: 20.0 },
+            write_quota: Quota { name: "writes", burst: 10, per_second: 1.0 },
+            stream_quota: Quota { name: "streams", burst: 20, per_second: 0.5 },
+            max_streams_per_client: 20,
+            max_streams: 15_000,
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Rate limiters and stream caps, shared by every request.
+#[derive(Clone)]
+pub struct Protection {
+    pub identity: ClientIdentity,
+    pub read: Option<Arc<Limiter>>,
+    pub write: Option<Arc<Limiter>>,
+    pub stream: Option<Arc<Limiter>>,
+    pub stream_caps: StreamCaps,
+}
+
+impl Protection {
+    pub fn new(settings: &HttpSettings, app: &App) -> Protection {
+        let identity = ClientIdentity::new(settings.trusted_proxies.clone(), app.verified_keys.clone());
+        Protection {
+            read: limits::limiter(settings.read_quota, identity.clone()),
+            write: limits::limiter(settings.write_quota, identity.clone()),
+            stream: limits::limiter(settings.stream_quota, identity.clone()),
+            stream_caps: StreamCaps::new(settings.max_streams_per_client, settings.max_streams),
+            identity,
+        }
+    }
+
+    /// Forget clients idle long enough to have a full quota again, so the
+    /// limiters' key maps stay bounded.
+    pub fn forget_idle_clients(&self) {
+        for limiter in [&self.read, &self.write, &self.stream].into_iter().flatten() {
+            limiter.limiter().retain_recent();
+            limiter.limiter().shrink_to_fit();
         }
     }
 }
@@ -57,10 +112,20 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub app: App,
     pub settings: HttpSettings,
+    pub protection: Protection,
     /// Turns true when the server begins to shut down; streams end on it.
     pub shutdown: watch::Receiver<bool>,
     /// Is the PostgreSQL relay expected (readiness needs it connected)?
     pub expects_relay: bool,
+}
+
+fn limited(router: Router<AppState>, limiter: &Option<Arc<Limiter>>, quota: Quota) -> Router<AppState> {
+    match limiter {
+        Some(limiter) => router.layer(
+            GovernorLayer::new(limiter.clone()).error_handler(limits::too_many_requests(quota)),
+        ),
+        None => router,
+    }
 }
 
 /// The whole application router.
@@ -68,27 +133,95 @@ pub fn router(state: AppState) -> Router {
     use tower_http::timeout::TimeoutLayer;
 
     let settings = state.settings.clone();
+    let protection = state.protection.clone();
+    let reads = limited(
+        Router::new().merge(providers::router()).merge(availability::router()),
+        &protection.read,
+        settings.read_quota,
+    );
+    let writes = limited(
+        Router::new().merge(bookings::router()).merge(slots::router()),
+        &protection.write,
+        settings.write_quota,
+    );
+    let streams = limited(stream::router(), &protection.stream, settings.stream_quota);
     let api = Router::new()
-        .merge(providers::router())
-        .merge(availability::router())
-        .merge(bookings::router())
-        .merge(slots::router())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ));
+        .merge(reads)
+        .merge(writes)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     Router::new()
         .merge(api)
         // Streams live for hours: no request timeout on them.
-        .merge(stream::router())
+        .merge(streams)
         .merge(ops::router())
         .merge(page::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are only read by the JSON extractor, whose 413 is problem+json.
         .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))
+        .layer(middleware::from_fn(guard_request))
+        .layer(cors(&settings.cors_origins))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Longest request target accepted.
+const URI_MAX: usize = 2048;
+/// Most header bytes accepted (names and values).
+const HEADERS_MAX: usize = 16 * 1024;
+
+/// Refuse oversized targets and headers up front, and make sure every error
+/// leaving the server is problem+json (middleware such as the timeout answers
+/// with an empty body of its own).
+async fn guard_request(request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() > URI_MAX {
+        return problem(StatusCode::URI_TOO_LONG, "uri-too-long", "URI too long", "the request target exceeds 2048 bytes");
+    }
+    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > HEADERS_MAX {
+        return problem(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Headers too large",
+            "the request headers exceed 16 KiB",
+        );
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let title = status.canonical_reason().unwrap_or("Error");
+        return problem(status, "http-error", title, title);
+    }
+    response
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    if allowed.is_empty() {
+        // Same origin only: no CORS headers at all.
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

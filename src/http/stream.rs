@@ -8,11 +8,13 @@
 //! event serialised once is sent to N subscribers without N re-encodings.
 
 use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
@@ -22,7 +24,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use crate::app::{AppError, DAYS_MAX};
 use crate::events::{Delivery, Resume, subscribe};
@@ -64,6 +66,7 @@ impl DateFilter {
 
 async fn stream(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(provider_id): Path<Uuid>,
     Query(params): Query<StreamParams>,
     headers: HeaderMap,
@@ -71,6 +74,17 @@ async fn stream(
     let filter = DateFilter::new(&params)?;
     // Unknown provider: 404 before the stream starts.
     state.app.directory.get(provider_id).await?;
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    let client = state.protection.identity.of(peer, &headers);
+    let permit = match state.protection.stream_caps.acquire(client) {
+        Ok(permit) => permit,
+        Err(reason) => {
+            metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
+            let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", reason);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return Ok(response);
+        }
+    };
     let resume = match last_event_id(&headers)
         .or_else(|| params.last_event_id.as_deref().and_then(parse_version))
     {
@@ -85,6 +99,7 @@ async fn stream(
     let body = async_stream::stream! {
         metrics::gauge!("slotstream_active_streams").increment(1.0);
         let _active = ActiveStream;
+        let _permit = permit;
         yield Ok::<Bytes, Infallible>(Bytes::from(retry));
         let mut deliveries = std::pin::pin!(deliveries);
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);

@@ -48,8 +48,17 @@ pub fn on_postgres() -> bool {
     std::env::var("SLOTSTREAM_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
 }
 
+/// Limits high enough that only the rate-limit tests (which lower them) meet them.
+pub const GENEROUS_LIMITS: &[&str] = &[
+    "--read-burst", "1000000", "--read-per-second", "1000000",
+    "--write-burst", "1000000", "--write-per-second", "1000000",
+    "--stream-burst", "1000000", "--stream-per-second", "1000000",
+    "--max-streams-per-client", "100000",
+];
+
 pub fn serve_args(database_url: &str, extra: &[&str]) -> ServeArgs {
     let mut argv = vec!["slotstream", "--database-url", database_url];
+    argv.extend_from_slice(GENEROUS_LIMITS);
     argv.extend_from_slice(extra);
     Cli::parse_from(argv).serve
 }
@@ -156,6 +165,7 @@ impl ServerProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slotstream"));
         command
             .args(["--database-url", database_url, "--bind", "127.0.0.1:0", "--no-seed"])
+            .args(GENEROUS_LIMITS)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

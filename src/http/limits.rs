@@ -1,0 +1,270 @@
+//! Protection for a public deployment: per-client rate limits (tower-governor)
+//! on three separate quotas (reads, writes, stream connections), caps on
+//! concurrent streams, and the client identity they all share.
+//!
+//! The client is the peer IP. `X-Forwarded-For` / `Forwarded` are believed
+//! only when the peer is a configured trusted proxy (never by default). A
+//! provider key presented as `Authorization: Bearer` that has already been
+//! verified once is its own client with its own quota; an unverified bearer
+//! counts against the address, so random tokens buy no extra quota.
+//!
+//! A 304 costs the same token as a 200: the limiter runs before the handler
+//! and cannot know the outcome, and the defaults are set so that a page and a
+//! 15 s poller never meet them; the quota bounds request volume, which is
+//! what a scraper abuses, while the 304 keeps each request cheap.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use dashmap::{DashMap, DashSet};
+use tower_governor::GovernorError;
+use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
+use tower_governor::key_extractor::KeyExtractor;
+
+use super::error::problem;
+use crate::app::secrets;
+
+/// Who a request counts against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClientId {
+    Address(IpAddr),
+    /// SHA-256 of a verified provider key.
+    ApiKey(Arc<str>),
+}
+
+/// How clients are told apart; shared by the limiters and the stream caps.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    trusted_proxies: Arc<[IpAddr]>,
+    verified_keys: Arc<DashSet<String>>,
+}
+
+impl ClientIdentity {
+    pub fn new(trusted_proxies: Vec<IpAddr>, verified_keys: Arc<DashSet<String>>) -> ClientIdentity {
+        ClientIdentity { trusted_proxies: trusted_proxies.into(), verified_keys }
+    }
+
+    pub fn of(&self, peer: IpAddr, headers: &HeaderMap) -> ClientId {
+        if let Some(hash) = bearer_hash(headers).filter(|h| self.verified_keys.contains(h)) {
+            return ClientId::ApiKey(hash.into());
+        }
+        if self.trusted_proxies.contains(&peer)
+            && let Some(forwarded) = forwarded_for(headers)
+        {
+            return ClientId::Address(forwarded);
+        }
+        ClientId::Address(peer)
+    }
+}
+
+fn bearer_hash(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let secret = value.strip_prefix("Bearer ")?.trim();
+    (secret.starts_with("pk_") && secret.len() <= 256).then(|| secrets::hash(secret))
+}
+
+/// The client address a trusted proxy reports: the last `X-Forwarded-For`
+/// entry (the one the proxy itself appended), else `Forwarded: for=`.
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    if let Some(xff) = headers.get_all("x-forwarded-for").iter().last().and_then(|v| v.to_str().ok()) {
+        return xff.rsplit(',').next().and_then(|ip| ip.trim().parse().ok());
+    }
+    let forwarded = headers.get_all(header::FORWARDED).iter().last()?.to_str().ok()?;
+    let element = forwarded.rsplit(',').next()?;
+    element.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        if !key.eq_ignore_ascii_case("for") {
+            return None;
+        }
+        let value = value.trim_matches('"');
+        let host = value.strip_prefix('[').and_then(|v| v.split(']').next()).unwrap_or(value);
+        host.parse().ok().or_else(|| host.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
+    })
+}
+
+impl KeyExtractor for ClientIdentity {
+    type Key = ClientId;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<ClientId, GovernorError> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .ok_or(GovernorError::UnableToExtractKey)?;
+        Ok(self.of(peer, req.headers()))
+    }
+}
+
+/// One quota: a burst, refilled at `per_second` tokens a second.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    pub name: &'static str,
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Quota {
+    /// Seconds the whole burst takes to refill (the draft's window `w`).
+    fn window_secs(&self) -> u64 {
+        (f64::from(self.burst) / self.per_second).ceil().max(1.0) as u64
+    }
+}
+
+pub type Limiter = GovernorConfig<ClientIdentity, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>;
+
+/// A limiter for `quota`, or `None` when it is switched off (burst 0).
+pub fn limiter(quota: Quota, identity: ClientIdentity) -> Option<Arc<Limiter>> {
+    if quota.burst == 0 || !(quota.per_second > 0.0) {
+        return None;
+    }
+    // governor's period is the time per token (not tokens per period).
+    let period = Duration::from_secs_f64(1.0 / quota.per_second).max(Duration::from_nanos(1));
+    GovernorConfigBuilder::default()
+        .key_extractor(identity)
+        .period(period)
+        .burst_size(quota.burst)
+        .finish()
+        .map(Arc::new)
+}
+
+/// The 429 answer: problem+json, `Retry-After` rounded *up* (tower-governor
+/// truncates to whole seconds, which would say 0 for a sub-second refill),
+/// and the IETF draft's `RateLimit-Policy` / `RateLimit` headers.
+pub fn too_many_requests(quota: Quota) -> impl Fn(GovernorError) -> Response<Body> + Send + Sync + 'static {
+    move |error| match error {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            metrics::counter!("slotstream_rate_limited_total", "quota" => quota.name).increment(1);
+            let retry_after = wait_time + 1;
+            let mut response = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                &format!("the {} quota of this client is used up; retry in {retry_after} s", quota.name),
+            );
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            let policy = format!("\"{}\";q={};w={}", quota.name, quota.burst, quota.window_secs());
+            let state = format!("\"{}\";r=0;t={retry_after}", quota.name);
+            if let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state)) {
+                headers.insert("ratelimit-policy", policy);
+                headers.insert("ratelimit", state);
+            }
+            response
+        }
+        GovernorError::UnableToExtractKey => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "the client could not be identified",
+        ),
+        GovernorError::Other { code, msg, .. } => {
+            problem(code, "rate-limited", "Request refused", msg.as_deref().unwrap_or("refused"))
+        }
+    }
+}
+
+/// Caps on concurrently open streams, per client and in total.
+#[derive(Clone)]
+pub struct StreamCaps {
+    per_client: usize,
+    total: usize,
+    open: Arc<DashMap<ClientId, usize>>,
+    open_total: Arc<AtomicUsize>,
+}
+
+/// A place among the open streams; freed on drop.
+pub struct StreamPermit {
+    caps: StreamCaps,
+    client: ClientId,
+}
+
+impl StreamCaps {
+    pub fn new(per_client: usize, total: usize) -> StreamCaps {
+        StreamCaps { per_client, total, open: Arc::default(), open_total: Arc::default() }
+    }
+
+    /// A permit, or the reason there is none.
+    pub fn acquire(&self, client: ClientId) -> Result<StreamPermit, &'static str> {
+        if self.open_total.fetch_add(1, Ordering::AcqRel) >= self.total {
+            self.open_total.fetch_sub(1, Ordering::AcqRel);
+            return Err("the server holds as many streams as it allows; retry later");
+        }
+        let mut count = self.open.entry(client.clone()).or_insert(0);
+        if *count >= self.per_client {
+            drop(count);
+            self.open_total.fetch_sub(1, Ordering::AcqRel);
+            return Err("this client has as many streams open as it may; close one first");
+        }
+        *count += 1;
+        drop(count);
+        Ok(StreamPermit { caps: self.clone(), client })
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        self.caps.open_total.fetch_sub(1, Ordering::AcqRel);
+        self.caps.open.remove_if_mut(&self.client, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let identity = ClientIdentity::new(vec![proxy], Arc::default());
+        let xff = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9")]);
+        assert_eq!(identity.of(proxy, &xff), ClientId::Address("203.0.113.9".parse().unwrap()));
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(identity.of(stranger, &xff), ClientId::Address(stranger));
+        let fwd = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")]);
+        assert_eq!(identity.of(proxy, &fwd), ClientId::Address("2001:db8::1".parse().unwrap()));
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(identity.of(proxy, &garbage), ClientId::Address(proxy));
+    }
+
+    #[test]
+    fn only_verified_provider_keys_are_clients_of_their_own() {
+        let keys: Arc<DashSet<String>> = Arc::default();
+        keys.insert(secrets::hash("pk_known"));
+        let identity = ClientIdentity::new(vec![], keys);
+        let peer: IpAddr = "127.0.0.2".parse().unwrap();
+        let known = headers(&[("authorization", "Bearer pk_known")]);
+        assert!(matches!(identity.of(peer, &known), ClientId::ApiKey(_)));
+        let unknown = headers(&[("authorization", "Bearer pk_random")]);
+        assert_eq!(identity.of(peer, &unknown), ClientId::Address(peer));
+    }
+
+    #[test]
+    fn stream_caps_hold_per_client_and_in_total() {
+        let caps = StreamCaps::new(2, 3);
+        let a = ClientId::Address("127.0.0.2".parse().unwrap());
+        let b = ClientId::Address("127.0.0.3".parse().unwrap());
+        let a1 = caps.acquire(a.clone()).unwrap();
+        let _a2 = caps.acquire(a.clone()).unwrap();
+        assert!(caps.acquire(a.clone()).is_err(), "third for one client");
+        let _b1 = caps.acquire(b.clone()).unwrap();
+        assert!(caps.acquire(b.clone()).is_err(), "total reached");
+        drop(a1);
+        assert!(caps.acquire(a).is_ok(), "a closed stream frees its place");
+    }
+}
