@@ -81,6 +81,30 @@ struct SlotBody {
     status: SlotStatus,
 }
 
+/// The date range a query asks for: `days` (default 7) within 1..=31, and a
+/// start (default today in the provider's timezone) within about three
+/// years of today.
+pub fn resolve_range(
+    provider: &ProviderInfo,
+    start_date: Option<NaiveDate>,
+    days: Option<u32>,
+) -> Result<(NaiveDate, u32), AppError> {
+    let days = days.unwrap_or(7);
+    if !(1..=DAYS_MAX).contains(&days) {
+        return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")));
+    }
+    let today = Utc::now().with_timezone(&provider.timezone).date_naive();
+    let start = start_date.unwrap_or(today);
+    let earliest = today.checked_sub_days(Days::new(START_DATE_RANGE));
+    let latest = today.checked_add_days(Days::new(START_DATE_RANGE));
+    if earliest.is_some_and(|d| start < d) || latest.is_some_and(|d| start > d) {
+        return Err(AppError::Invalid(format!(
+            "startDate must be within {START_DATE_RANGE} days of today ({today})"
+        )));
+    }
+    Ok((start, days))
+}
+
 fn entity_tag(provider_id: Uuid, version: i64, start: NaiveDate, days: u32) -> EntityTag {
     // Short on purpose: the etag crate truncates tags over 62 bytes.
     let provider = provider_id.simple().to_string();
@@ -96,19 +120,7 @@ impl App {
         client_has: impl Fn(&EntityTag) -> bool,
     ) -> Result<Conditional, AppError> {
         let provider = self.directory.get(query.provider_id).await?;
-        let days = query.days.unwrap_or(7);
-        if !(1..=DAYS_MAX).contains(&days) {
-            return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")));
-        }
-        let today = Utc::now().with_timezone(&provider.timezone).date_naive();
-        let start = query.start_date.unwrap_or(today);
-        let earliest = today.checked_sub_days(Days::new(START_DATE_RANGE));
-        let latest = today.checked_add_days(Days::new(START_DATE_RANGE));
-        if earliest.is_some_and(|d| start < d) || latest.is_some_and(|d| start > d) {
-            return Err(AppError::Invalid(format!(
-                "startDate must be within {START_DATE_RANGE} days of today ({today})"
-            )));
-        }
+        let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
         let key = (provider.id, start, days);
         if let Some(version) = self.bus.version(provider.id) {
             let tag = entity_tag(provider.id, version, start, days);

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
-use crate::app::{AppError, DAYS_MAX};
+use crate::app::{ProviderInfo, resolve_range};
 use crate::events::{Delivery, Resume, subscribe};
 
 pub fn router() -> Router<AppState> {
@@ -46,15 +46,11 @@ pub struct StreamParams {
 struct DateFilter(Option<(NaiveDate, NaiveDate)>);
 
 impl DateFilter {
-    fn new(params: &StreamParams) -> Result<DateFilter, ApiError> {
+    fn new(provider: &ProviderInfo, params: &StreamParams) -> Result<DateFilter, ApiError> {
         if params.start_date.is_none() && params.days.is_none() {
             return Ok(DateFilter(None));
         }
-        let days = params.days.unwrap_or(7);
-        if !(1..=DAYS_MAX).contains(&days) {
-            return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")).into());
-        }
-        let start = params.start_date.unwrap_or(NaiveDate::MIN);
+        let (start, days) = resolve_range(provider, params.start_date, params.days)?;
         let end = start.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX);
         Ok(DateFilter(Some((start, end))))
     }
@@ -71,9 +67,9 @@ async fn stream(
     Query(params): Query<StreamParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let filter = DateFilter::new(&params)?;
     // Unknown provider: 404 before the stream starts.
-    state.app.directory.get(provider_id).await?;
+    let provider = state.app.directory.get(provider_id).await?;
+    let filter = DateFilter::new(&provider, &params)?;
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     let client = state.protection.identity.of(peer, &headers);
     let permit = match state.protection.stream_caps.acquire(client) {
