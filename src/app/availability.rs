@@ -54,28 +54,33 @@ type CacheKey = (Uuid, NaiveDate, u32);
 #[derive(Clone, Default)]
 pub(super) struct RenderCache(Arc<DashMap<CacheKey, Arc<AvailabilityDocument>>>);
 
-#[derive(Serialize)]
+/// The availability document.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Body<'a> {
+pub struct AvailabilityBody<'a> {
     provider_id: Uuid,
+    /// IANA timezone of the provider; dates and times are local to it.
     timezone: &'a str,
     start_date: NaiveDate,
     days: Vec<DayBody>,
+    /// The provider's version: the ETag's basis and the stream's resume point.
     version: i64,
 }
 
-#[derive(Serialize)]
-struct DayBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DayBody {
     date: NaiveDate,
     slots: Vec<SlotBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SlotBody {
+pub struct SlotBody {
     availability_id: Uuid,
+    /// Local `HH:MM`.
     start_time: String,
     end_time: String,
+    /// RFC 3339 instant with the provider's offset.
     starts_at: String,
     ends_at: String,
     status: SlotStatus,
@@ -160,7 +165,7 @@ impl App {
             if before.version != after.version {
                 continue;
             }
-            let body = Body {
+            let body = AvailabilityBody {
                 provider_id: provider.id,
                 timezone: provider.timezone.name(),
                 start_date: start,

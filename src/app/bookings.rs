@@ -11,25 +11,30 @@ use super::calendar::Calendar;
 use super::{App, AppError, UnitOfWork, secrets};
 use crate::domain::{BookingStatus, covering_slots, to_local};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewBooking {
     pub provider_id: Uuid,
     pub service_id: Uuid,
+    /// RFC 3339 instant, any offset (a slot's `startsAt`).
+    #[schema(value_type = String, format = DateTime)]
     pub start_time: DateTime<chrono::FixedOffset>,
     pub customer: NewCustomer,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    /// 1 to 200 printable characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(max_length = 254)]
     pub email: String,
 }
 
 /// A booking as its holder sees it. `token` is only present in the answer
 /// that created it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingView {
     pub id: Uuid,
@@ -37,7 +42,9 @@ pub struct BookingView {
     pub service_id: Uuid,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
+    /// `confirmed` or `cancelled`.
     pub status: String,
+    /// The booking's secret, shown only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }

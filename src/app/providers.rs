@@ -56,7 +56,7 @@ fn info_of(row: &provider::Model) -> Result<ProviderInfo, AppError> {
     Ok(ProviderInfo { id: row.id, name: row.name.clone(), timezone })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderView {
     pub id: Uuid,
@@ -66,7 +66,7 @@ pub struct ProviderView {
     pub services: Vec<ServiceView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceView {
     pub id: Uuid,

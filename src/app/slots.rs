@@ -14,18 +14,20 @@ use crate::domain::{ProviderAvailability, slot_grid};
 /// At most this many dates per request.
 pub const DATES_MAX: usize = 31;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSlots {
+    #[schema(min_items = 1, max_items = 31)]
     pub dates: Vec<NaiveDate>,
     /// Opening time, local `HH:MM`.
     pub open: String,
     /// Closing time, local `HH:MM`.
     pub close: String,
+    #[schema(minimum = 5, maximum = 480)]
     pub slot_minutes: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SlotsCreated {
     pub created: usize,

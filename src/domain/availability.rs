@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// Status of a slot; serialised lower-case on the wire and in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SlotStatus {
     Available,

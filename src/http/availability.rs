@@ -13,20 +13,35 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Path, Query};
-use crate::app::{AvailabilityQuery, Conditional};
+use super::openapi::ReadProblems;
+use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability", get(availability))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RangeParams {
+    /// First day, `YYYY-MM-DD` (default: today in the provider's timezone; within about three years of today).
     pub start_date: Option<NaiveDate>,
+    /// Number of days, 1 to 31 (default 7).
+    #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
 }
 
-async fn availability(
+/// A provider's slots over a date range, with a strong ETag; `If-None-Match`
+/// with the current tag answers 304 with no body. `HEAD` works too.
+#[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability", tag = "availability",
+    params(("providerId" = Uuid, Path, description = "Provider id"), RangeParams,
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags the client holds, or `*`")),
+    responses(
+        (status = 200, description = "The availability document", body = AvailabilityBody,
+            headers(("ETag" = String, description = "Strong tag of (provider, version, query)"), ("Last-Modified" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The client's tag is current", headers(("ETag" = String))),
+        ReadProblems))]
+pub(super) async fn availability(
     State(state): State<AppState>,
     Path(provider_id): Path<Uuid>,
     Query(range): Query<RangeParams>,

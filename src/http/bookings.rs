@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
+use super::openapi::WriteProblems;
 use crate::app::{BookingView, NewBooking};
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/bookings/{booking_id}/reschedule", post(reschedule))
 }
 
-async fn create(
+/// Book the slots covering `[startTime, startTime + service duration)`, all or none.
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = NewBooking,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer")),
+    responses((status = 201, description = "Booked; the token is shown only here", body = BookingView, headers(("Location" = String))), WriteProblems))]
+pub(super) async fn create(
     State(state): State<AppState>,
     IdempotencyKey(key): IdempotencyKey,
     Json(request): Json<NewBooking>,
@@ -39,7 +44,10 @@ async fn create(
     Ok(response)
 }
 
-async fn read(
+/// A booking, for its holder (token) or its provider (key).
+#[utoipa::path(get, path = "/api/v1/bookings/{bookingId}", tag = "bookings", security(("bearer" = [])),
+    params(("bookingId" = Uuid, Path)), responses((status = 200, body = BookingView), WriteProblems))]
+pub(super) async fn read(
     State(state): State<AppState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
@@ -47,7 +55,10 @@ async fn read(
     Ok(axum::Json(state.app.get_booking(booking_id, &credential).await?))
 }
 
-async fn cancel(
+/// Release the booking's slots. Cancelling twice is harmless.
+#[utoipa::path(post, path = "/api/v1/bookings/{bookingId}/cancel", tag = "bookings", security(("bearer" = [])),
+    params(("bookingId" = Uuid, Path)), responses((status = 200, body = BookingView), WriteProblems))]
+pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
@@ -55,13 +66,18 @@ async fn cancel(
     Ok(axum::Json(state.app.cancel_booking(booking_id, &credential).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Reschedule {
+pub(super) struct Reschedule {
+    /// RFC 3339 instant of the new start.
+    #[schema(value_type = String, format = DateTime)]
     start_time: DateTime<FixedOffset>,
 }
 
-async fn reschedule(
+/// Move the booking: release its slots and book the new ones in one transaction.
+#[utoipa::path(post, path = "/api/v1/bookings/{bookingId}/reschedule", tag = "bookings", security(("bearer" = [])),
+    params(("bookingId" = Uuid, Path)), request_body = Reschedule, responses((status = 200, body = BookingView), WriteProblems))]
+pub(super) async fn reschedule(
     State(state): State<AppState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,

@@ -24,8 +24,10 @@ pub enum ApiError {
     MethodNotAllowed,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error this API returns.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:slotstream:problem:<kind>`, e.g. `slot-unavailable`, `rate-limited`.
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,

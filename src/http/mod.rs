@@ -14,6 +14,7 @@ mod bookings;
 pub mod error;
 pub mod extract;
 pub mod limits;
+mod openapi;
 mod ops;
 mod page;
 mod providers;

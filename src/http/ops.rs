@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(|| async { axum::Json(super::openapi::document()) }))
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -35,11 +36,16 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-async fn healthz() -> &'static str {
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+/// The database is reachable (and, on PostgreSQL, the event listener connected).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
+    (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(error) = state.app.db.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
         return problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database is unreachable");
@@ -55,7 +61,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     "ready\n".into_response()
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut text = metrics_handle().render();
     // Exact for this instance, whatever else shares the process-wide recorder.
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");

@@ -6,12 +6,16 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::ApiError;
+use super::openapi::ReadProblems;
 use crate::app::ProviderView;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/providers", get(list))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProviderView>>, ApiError> {
+/// Providers and their services.
+#[utoipa::path(get, path = "/api/v1/providers", tag = "providers",
+    responses((status = 200, description = "Providers with their services", body = [ProviderView]), ReadProblems))]
+pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProviderView>>, ApiError> {
     Ok(Json(state.app.list_providers().await?))
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
+use super::openapi::WriteProblems;
 use crate::domain::SlotStatus;
 
 pub fn router() -> Router<AppState> {
@@ -21,7 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/providers/{provider_id}/slots/{slot_id}/unblock", post(unblock))
 }
 
-async fn create_slots(
+/// Open slots on dates from `open` to `close` (the provider's key).
+#[utoipa::path(post, path = "/api/v1/providers/{providerId}/slots", tag = "provider", security(("bearer" = [])),
+    params(("providerId" = Uuid, Path)), request_body = crate::app::NewSlots,
+    responses((status = 201, body = crate::app::SlotsCreated), WriteProblems))]
+pub(super) async fn create_slots(
     State(state): State<AppState>,
     Path(provider_id): Path<Uuid>,
     Bearer(credential): Bearer,
@@ -31,7 +36,10 @@ async fn create_slots(
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
 
-async fn block(
+/// Take a free slot off the calendar (the provider's key).
+#[utoipa::path(post, path = "/api/v1/providers/{providerId}/slots/{slotId}/block", tag = "provider", security(("bearer" = [])),
+    params(("providerId" = Uuid, Path), ("slotId" = Uuid, Path)), responses((status = 200, body = SlotStatusView), WriteProblems))]
+pub(super) async fn block(
     state: State<AppState>,
     path: Path<(Uuid, Uuid)>,
     bearer: Bearer,
@@ -39,7 +47,10 @@ async fn block(
     set_blocked(state, path, bearer, true).await
 }
 
-async fn unblock(
+/// Put a blocked slot back on the calendar (the provider's key).
+#[utoipa::path(post, path = "/api/v1/providers/{providerId}/slots/{slotId}/unblock", tag = "provider", security(("bearer" = [])),
+    params(("providerId" = Uuid, Path), ("slotId" = Uuid, Path)), responses((status = 200, body = SlotStatusView), WriteProblems))]
+pub(super) async fn unblock(
     state: State<AppState>,
     path: Path<(Uuid, Uuid)>,
     bearer: Bearer,
@@ -47,9 +58,9 @@ async fn unblock(
     set_blocked(state, path, bearer, false).await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SlotStatusView {
+pub(super) struct SlotStatusView {
     availability_id: Uuid,
     status: SlotStatus,
 }

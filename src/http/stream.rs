@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
+use super::openapi::ReadProblems;
 use crate::app::{ProviderInfo, resolve_range};
 use crate::events::{Delivery, Resume, subscribe};
 
@@ -33,11 +34,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
+    /// Only events on dates from this day (with `days`).
     pub start_date: Option<NaiveDate>,
+    /// Only events within this many days of `startDate` (1 to 31).
+    #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
+    /// Resume after this version (for clients that cannot send `Last-Event-ID`).
     pub last_event_id: Option<String>,
 }
 
@@ -60,7 +66,13 @@ impl DateFilter {
     }
 }
 
-async fn stream(
+/// Server-Sent Events: `slot-changed` events with `id: <version>`, `reset`
+/// when the resume point is gone, comment heartbeats.
+#[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability/stream", tag = "availability",
+    params(("providerId" = Uuid, Path, description = "Provider id"), StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
+    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String), ReadProblems))]
+pub(super) async fn stream(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(provider_id): Path<Uuid>,

@@ -1,0 +1,90 @@
+//! The OpenAPI document at `/openapi.json`, generated from the handlers'
+//! annotations and the body types (utoipa), never written by hand.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+use super::error::Problem;
+use super::{availability, bookings, ops, providers, slots, stream};
+
+/// Problems a read may answer with.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub enum ReadProblems {
+    #[response(status = 400, description = "Malformed id, query or header", content_type = "application/problem+json")]
+    BadRequest(#[to_schema] Problem<'static>),
+    #[response(status = 404, description = "No such provider", content_type = "application/problem+json")]
+    NotFound(#[to_schema] Problem<'static>),
+    #[response(status = 422, description = "A parameter is out of range", content_type = "application/problem+json")]
+    Invalid(#[to_schema] Problem<'static>),
+    #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    TooMany(#[to_schema] Problem<'static>),
+}
+
+/// Problems a write may answer with.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub enum WriteProblems {
+    #[response(status = 400, description = "Malformed id, JSON or header", content_type = "application/problem+json")]
+    BadRequest(#[to_schema] Problem<'static>),
+    #[response(status = 401, description = "No credential", content_type = "application/problem+json")]
+    Unauthorized(#[to_schema] Problem<'static>),
+    #[response(status = 403, description = "The credential does not grant this", content_type = "application/problem+json")]
+    Forbidden(#[to_schema] Problem<'static>),
+    #[response(status = 404, description = "No such provider, service, booking or slot", content_type = "application/problem+json")]
+    NotFound(#[to_schema] Problem<'static>),
+    #[response(status = 409, description = "A needed slot is not available", content_type = "application/problem+json")]
+    Conflict(#[to_schema] Problem<'static>),
+    #[response(status = 413, description = "Body too large", content_type = "application/problem+json")]
+    TooLarge(#[to_schema] Problem<'static>),
+    #[response(status = 415, description = "Not JSON", content_type = "application/problem+json")]
+    UnsupportedMediaType(#[to_schema] Problem<'static>),
+    #[response(status = 422, description = "A field is invalid, or the Idempotency-Key was reused", content_type = "application/problem+json")]
+    Invalid(#[to_schema] Problem<'static>),
+    #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    TooMany(#[to_schema] Problem<'static>),
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A booking's token (`bk_…`) or a provider's key (`pk_…`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "slotstream", description = "Live slot availability: ETag/304 API and per-provider Server-Sent Events"),
+    paths(
+        providers::list,
+        availability::availability,
+        stream::stream,
+        bookings::create,
+        bookings::read,
+        bookings::cancel,
+        bookings::reschedule,
+        slots::create_slots,
+        slots::block,
+        slots::unblock,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics_text,
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The document served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
