@@ -67,9 +67,10 @@ async fn a_sixty_minute_service_books_both_slots_or_neither() {
     let long = service_with(&app.client, &app.base, provider, 60).await;
     let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
     let free = doc.free_slots();
+    let pairs = doc.back_to_back();
     // Take the second of two back-to-back slots.
-    let (first_id, first_start) = free[4].clone();
-    let (_, second_start) = free[5].clone();
+    let (first_id, first_start) = free[pairs[0]].clone();
+    let (_, second_start) = free[pairs[0] + 1].clone();
     assert_eq!(book(&app.client, &app.base, provider, short, &second_start).await.0, StatusCode::CREATED);
     let before = dump(&app.db).await;
 
@@ -81,8 +82,9 @@ async fn a_sixty_minute_service_books_both_slots_or_neither() {
     assert_eq!(doc.statuses()[&first_id], "available");
 
     // Two free back-to-back slots: both are booked together.
-    let (a, a_start) = free[8].clone();
-    let (b, _) = free[9].clone();
+    let pair = *pairs.iter().find(|&&i| i > pairs[0] + 1).unwrap();
+    let (a, a_start) = free[pair].clone();
+    let (b, _) = free[pair + 1].clone();
     let (status, booking) = book(&app.client, &app.base, provider, long, &a_start).await;
     assert_eq!(status, StatusCode::CREATED, "{booking}");
     let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;

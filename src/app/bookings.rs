@@ -114,7 +114,7 @@ impl App {
                     request.service_id, request.provider_id
                 ))
             })?;
-        let starts_at = request.start_time.with_timezone(&Utc);
+        let starts_at = not_in_the_past(request.start_time)?;
         let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
         let ends_at = starts_at + duration;
         let (date, local_start) = to_local(provider.timezone, starts_at);
@@ -241,7 +241,7 @@ impl App {
             return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));
         }
         let duration = row.ends_at - row.starts_at;
-        let starts_at = new_start.with_timezone(&Utc);
+        let starts_at = not_in_the_past(new_start)?;
         let (date, local_start) = to_local(provider.timezone, starts_at);
         let now = Utc::now();
 
@@ -299,6 +299,15 @@ impl App {
             _ => Ok(false),
         }
     }
+}
+
+/// A slot that has already started cannot be booked.
+fn not_in_the_past(start: DateTime<chrono::FixedOffset>) -> Result<DateTime<Utc>, AppError> {
+    let start = start.with_timezone(&Utc);
+    if start <= Utc::now() {
+        return Err(AppError::Conflict(format!("{} has already begun; pick a later slot", start.to_rfc3339())));
+    }
+    Ok(start)
 }
 
 fn replayed(row: Option<idempotency_key::Model>, fingerprint: &str) -> Result<Option<BookingView>, AppError> {

@@ -241,13 +241,25 @@ impl Availability {
         slot_statuses(&self.json())
     }
 
-    /// Available slots as (availabilityId, startsAt).
+    /// Available slots that start at least a minute from now, as (availabilityId, startsAt).
+    /// Indexes `i` into `free_slots()` where slot `i + 1` starts as slot `i` ends.
+    pub fn back_to_back(&self) -> Vec<usize> {
+        let free = self.free_slots();
+        let ends: std::collections::HashMap<String, String> = self.json()["days"].as_array().unwrap().iter()
+            .flat_map(|d| d["slots"].as_array().unwrap().iter())
+            .map(|s| (s["availabilityId"].as_str().unwrap().to_owned(), s["endsAt"].as_str().unwrap().to_owned()))
+            .collect();
+        (0..free.len().saturating_sub(1)).filter(|&i| ends[&free[i].0] == free[i + 1].1).collect()
+    }
+
     pub fn free_slots(&self) -> Vec<(String, String)> {
         let doc = self.json();
+        let soon = chrono::Utc::now() + chrono::TimeDelta::minutes(1);
         let mut free = Vec::new();
         for day in doc["days"].as_array().unwrap() {
             for slot in day["slots"].as_array().unwrap() {
-                if slot["status"] == "available" {
+                let starts_at = chrono::DateTime::parse_from_rfc3339(slot["startsAt"].as_str().unwrap()).unwrap();
+                if slot["status"] == "available" && starts_at > soon {
                     free.push((slot["availabilityId"].as_str().unwrap().to_owned(), slot["startsAt"].as_str().unwrap().to_owned()));
                 }
             }
