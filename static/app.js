@@ -231,9 +231,12 @@ function refreshBookable() {
     day.slots.forEach((slot, index) => {
       const button = buttonFor(slot.availabilityId);
       if (!button) return;
-      const bookable = fitsService(day, index, service);
+      // A slot that has begun cannot be booked (the server refuses it too).
+      const past = Date.parse(slot.startsAt) <= Date.now();
+      const bookable = !past && fitsService(day, index, service);
       button.dataset.bookable = String(bookable);
-      button.classList.toggle('short', slot.status === 'available' && !bookable);
+      button.classList.toggle('past', past);
+      button.classList.toggle('short', slot.status === 'available' && !past && !bookable);
     });
   }
 }
@@ -664,6 +667,10 @@ function openDialog(slotId) {
   const button = buttonFor(slotId);
   if (entry.slot.status !== 'available') {
     announce(`${dayLabel(entry.date)} ${entry.slot.startTime} is ${entry.slot.status}.`);
+    return;
+  }
+  if (button?.classList.contains('past')) {
+    announce(`${dayLabel(entry.date)} ${entry.slot.startTime} has already begun.`);
     return;
   }
   if (button?.dataset.bookable === 'false') {

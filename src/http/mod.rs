@@ -134,6 +134,8 @@ fn limited(router: Router<AppState>, limiter: &Option<Arc<Limiter>>, quota: Quot
 pub fn router(state: AppState) -> Router {
     use tower_http::timeout::TimeoutLayer;
 
+    // Install the metrics recorder before anything is counted.
+    ops::metrics_handle();
     let settings = state.settings.clone();
     let protection = state.protection.clone();
     let reads = limited(
