@@ -48,7 +48,9 @@ pub fn subscribe(
 ) -> impl Stream<Item = Delivery> + Send + 'static {
     async_stream::stream! {
         let mut live = bus.subscribe(provider_id);
-        let mut last = match start(&db, provider_id, resume).await {
+        // Database futures are boxed: they run once, and keeping them out of
+        // the generator keeps each idle subscriber small.
+        let mut last = match Box::pin(start(&db, provider_id, resume)).await {
             Ok(Start::From(version)) => version,
             Ok(Start::Reset(version)) => {
                 yield Delivery::Reset { version };
@@ -65,7 +67,7 @@ pub fn subscribe(
             if need_catch_up {
                 need_catch_up = false;
                 loop {
-                    let page = match log::after(&db, provider_id, last, CATCH_UP_PAGE).await {
+                    let page = match Box::pin(log::after(&db, provider_id, last, CATCH_UP_PAGE)).await {
                         Ok(page) => page,
                         Err(error) => {
                             tracing::warn!(%provider_id, %error, "catch-up failed; ending stream");
