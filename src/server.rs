@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -139,6 +139,16 @@ async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Rece
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "event log pruned"),
             Err(error) => tracing::warn!(%error, "event log prune failed"),
+        }
+        // A retry comes within minutes; a day is plenty, and the stored
+        // answers (which hold booking tokens) should not outlive it.
+        let stale = chrono::Utc::now() - chrono::TimeDelta::hours(24);
+        let expired = entity::idempotency_key::Entity::delete_many()
+            .filter(entity::idempotency_key::Column::CreatedAt.lt(stale))
+            .exec(&app.db)
+            .await;
+        if let Err(error) = expired {
+            tracing::warn!(%error, "idempotency key prune failed");
         }
     }
 }
