@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# slotstream benchmarks (issue 6). Prints one `name=value` line per figure on
+# standard output (comment lines start with `#`); progress goes to standard
+# error. Everything it starts (servers, load generators, a PostgreSQL
+# database) is stopped or dropped on exit.
+#
+#   bash bench/run.sh --quick   # under 3 minutes on 2 cores (smaller N, 3 s wrk runs)
+#   bash bench/run.sh           # full: 19,000 subscribers, 3 rounds of 5 s wrk runs, PostgreSQL too
+#
+# Environment: BENCH_PORT (default 18181), BENCH_KEEP=1 keeps the work folder
+# (server logs, every loadgen output), BENCH_PG_URL (default
+# postgres://postgres@127.0.0.1:5432), BENCH_SERVER_ENV (assignments for the
+# server's environment, e.g. "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+# to try another allocator without rebuilding).
+#
+# wrk, the server and the load generator share the same 2 cores: every rps
+# figure is "server + client on one box", not the server alone.
+set -euo pipefail
+
+MODE=full
+case "${1:-}" in
+    --quick) MODE=quick ;;
+    --full | "") MODE=full ;;
+    -h | --help) sed -n "2,19p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full]" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PORT=${BENCH_PORT:-18181}
+ADDR=127.0.0.1:$PORT
+PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+BIN=$ROOT/target/release/slotstream
+LOADGEN=$ROOT/target/release/loadgen
+WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
+LIMITS=(--read-burst 100000000 --read-per-second 100000000
+    --write-burst 100000000 --write-per-second 100000000
+    --stream-burst 100000000 --stream-per-second 100000000
+    --max-streams-per-client 1000000 --max-streams 1000000)
+
+if [[ $MODE == quick ]]; then
+    WRK_SECS=3; WRK_ROUNDS=1
+    FAN_SMALL=1000; FAN_SMALL_EVENTS=60; FAN_SMALL_RATE=20
+    HOLD_N=2000
+    FAN_MID=5000; FAN_MID_EVENTS=20; FAN_MID_RATE=5
+    FAN_MAX=5000; FAN_MAX_EVENTS=20; FAN_MAX_RATE=5
+    SEEDS=10; BOOK_SECS=3; CONTENTION_ROUNDS=10
+else
+    WRK_SECS=5; WRK_ROUNDS=3
+    FAN_SMALL=1000; FAN_SMALL_EVENTS=200; FAN_SMALL_RATE=20
+    HOLD_N=10000
+    FAN_MID=10000; FAN_MID_EVENTS=60; FAN_MID_RATE=4
+    FAN_MAX=19000; FAN_MAX_EVENTS=40; FAN_MAX_RATE=2
+    SEEDS=40; BOOK_SECS=10; CONTENTION_ROUNDS=40
+fi
+started_at=$SECONDS
+CONTENTION=32
+BOOK_CLIENTS=16
+
+STARTED=()     # pids of what this script started
+PG_DB=""
+SERVER_PID=""
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n $PG_DB ]]; then
+        psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        echo "bench: logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+say() { echo "bench [$((SECONDS - started_at))s]: $*" >&2; }
+figure() { echo "$1=$2"; }
+note() { echo "# $*"; }
+# value NAME FILE: the value of the last `NAME=` line in FILE.
+value() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
+
+# --- build -----------------------------------------------------------------
+say "building (release): slotstream, loadgen"
+# Two builds, not one: built together, cargo would unify their features and
+# rebuild the server's dependency tree differently from `cargo build --release`.
+cargo build --release --quiet -p slotstream >&2
+cargo build --release --quiet -p slotstream-bench >&2
+
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; } >&2
+fi
+
+# --- helpers ---------------------------------------------------------------
+# start_server NAME DATABASE_URL [flags...]: start, wait until it listens.
+start_server() {
+    local name=$1 url=$2
+    shift 2
+    # shellcheck disable=SC2086 # BENCH_SERVER_ENV is a list of assignments
+    env ${BENCH_SERVER_ENV:-} "$BIN" --database-url "$url" --bind "$ADDR" "${LIMITS[@]}" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    SERVER_PID=$!
+    STARTED+=("$SERVER_PID")
+    local i
+    for i in $(seq 1 300); do
+        if grep -q "listening on" "$WORK/$name.out" 2>/dev/null; then
+            return 0
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            cat "$WORK/$name.err" >&2
+            say "server $name exited"; exit 1
+        fi
+        sleep 0.1
+    done
+    say "server $name did not start"; exit 1
+}
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# wrk_rps NAME PATH [header]: requests/sec of wrk -t1 -c64 for WRK_SECS.
+wrk_rps() {
+    local name=$1 path=$2 header=${3:-}
+    local out=$WORK/wrk-$name.txt
+    if [[ -n $header ]]; then
+        wrk -t1 -c64 -d"${WRK_SECS}s" -H "$header" "http://$ADDR$path" >"$out" 2>&1
+    else
+        wrk -t1 -c64 -d"${WRK_SECS}s" "http://$ADDR$path" >"$out" 2>&1
+    fi
+    if grep -q "Non-2xx or 3xx" "$out"; then
+        say "wrk $name: $(grep 'Non-2xx or 3xx' "$out")"
+    fi
+    awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$out"
+}
+
+# etag_info: refresh AV_PATH and ETAG (the first provider's 7-day availability).
+etag_info() {
+    "$LOADGEN" --server "$ADDR" info >"$WORK/info.txt"
+    AV_PATH=$(value availability_path "$WORK/info.txt")
+    ETAG=$(value etag "$WORK/info.txt")
+}
+
+# fanout NAME N EVENTS RATE [extra loadgen flags...]: output in $WORK/fanout-NAME.txt
+TOTAL_LOST=0
+TOTAL_DUP=0
+fanout() {
+    local name=$1 n=$2 events=$3 rate=$4
+    shift 4
+    local out=$WORK/fanout-$name.txt
+    say "fanout $name: $n subscribers, $events events at $rate/s"
+    "$LOADGEN" --server "$ADDR" fanout -n "$n" --provider "$FAN_PROVIDER" \
+        --events "$events" --rate "$rate" --server-pid "$SERVER_PID" "$@" >"$out" 2>"$WORK/fanout-$name.err" || {
+        say "fanout $name reported a failure (see below)"
+        cat "$WORK/fanout-$name.err" >&2
+    }
+    local lost dup
+    lost=$(value events_lost "$out")
+    dup=$(value events_duplicated "$out")
+    if [[ -z $lost || -z $dup ]]; then
+        say "fanout $name printed no loss figures: counting it as 1 lost"
+        lost=1 dup=${dup:-0}
+    fi
+    TOTAL_LOST=$((TOTAL_LOST + lost))
+    TOTAL_DUP=$((TOTAL_DUP + dup))
+    say "fanout $name: connected $(value subscribers_connected "$out")," \
+        "p50 $(value latency_p50_ms "$out") ms, p99 $(value latency_p99_ms "$out") ms," \
+        "max $(value latency_max_ms "$out") ms, lost $(value events_lost "$out")," \
+        "duplicated $(value events_duplicated "$out")"
+}
+
+# wait_for_line FILE PATTERN SECONDS
+wait_for_line() {
+    local i
+    for i in $(seq 1 $(($3 * 10))); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+note "slotstream benchmark, mode=$MODE, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+note "wrk, the server and the load generator share the same $(nproc) cores"
+if [[ -n ${BENCH_SERVER_ENV:-} ]]; then note "server environment: $BENCH_SERVER_ENV"; fi
+
+# --- SQLite server ---------------------------------------------------------
+DB_FILE=$WORK/sqlite.db
+DB_URL="sqlite://$DB_FILE?mode=rwc"
+say "seeding $((SEEDS * 3)) providers into $DB_FILE"
+for _ in $(seq 1 "$SEEDS"); do
+    "$BIN" seed --database-url "$DB_URL" >>"$WORK/keys.txt" 2>>"$WORK/seed.err"
+done
+# The fan-out provider: the first seeded one (id:key).
+FAN_PROVIDER=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
+    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$WORK/keys.txt")
+start_server sqlite "$DB_URL" --no-seed
+
+# Plain HTTP: /healthz, 200 and 304 on the 7-day availability.
+# Interleaved rounds, medians reported: wrk on this box varies by +-15 %
+# from run to run, and interleaving keeps drift out of the ratios.
+etag_info
+say "wrk: $WRK_ROUNDS round(s) of ${WRK_SECS}s each: /healthz, $AV_PATH (200), same with If-None-Match (304)"
+HELLOS=() GET200S=() INM304S=()
+for round in $(seq 1 "$WRK_ROUNDS"); do
+    HELLOS+=("$(wrk_rps "hello-$round" /healthz)")
+    GET200S+=("$(wrk_rps "get200-$round" "$AV_PATH")")
+    etag_info
+    INM304S+=("$(wrk_rps "inm304-$round" "$AV_PATH" "If-None-Match: $ETAG")")
+done
+HELLO=$(median "${HELLOS[@]}")
+GET200=$(median "${GET200S[@]}")
+INM304=$(median "${INM304S[@]}")
+note "wrk -t1 -c64, ${WRK_SECS}s runs, medians of: hello ${HELLOS[*]}; 304 ${INM304S[*]}; 200 ${GET200S[*]}"
+figure hello_rps "$HELLO"
+figure inm_304_rps "$INM304"
+figure inm_304_ratio "$(ratio "$INM304" "$HELLO")"
+figure get_200_rps "$GET200"
+figure get_200_ratio "$(ratio "$GET200" "$HELLO")"
+
+# Fan-out at 1,000.
+fanout 1k "$FAN_SMALL" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE"
+P50_1K=$(value latency_p50_ms "$WORK/fanout-1k.txt")
+P99_1K=$(value latency_p99_ms "$WORK/fanout-1k.txt")
+
+# 304s while subscribers are held.
+say "holding $HOLD_N subscribers while wrk asks for 304s"
+"$LOADGEN" --server "$ADDR" hold -n "$HOLD_N" --provider "$FAN_PROVIDER" --hold-secs 600 \
+    >"$WORK/hold.txt" 2>"$WORK/hold.err" &
+HOLD_PID=$!
+STARTED+=("$HOLD_PID")
+wait_for_line "$WORK/hold.txt" '^holding=1' 300 || { say "hold did not connect"; cat "$WORK/hold.err" >&2; exit 1; }
+etag_info
+INM304_STREAMS_RUNS=()
+for round in $(seq 1 "$WRK_ROUNDS"); do
+    INM304_STREAMS_RUNS+=("$(wrk_rps "inm304-streams-$round" "$AV_PATH" "If-None-Match: $ETAG")")
+done
+INM304_STREAMS=$(median "${INM304_STREAMS_RUNS[@]}")
+HELLO_STREAMS=$(wrk_rps hello-streams /healthz)
+kill -TERM "$HOLD_PID"
+wait "$HOLD_PID" || say "hold reported streams that ended early"
+HOLD_HELD=$(value subscribers_held "$WORK/hold.txt")
+if [[ $MODE == quick ]]; then
+    note "quick mode: inm_304_ratio_with_streams with $HOLD_HELD subscribers held (full mode: 10,000)"
+else
+    note "inm_304_ratio_with_streams with $HOLD_HELD subscribers held"
+fi
+note "with streams held: 304 ${INM304_STREAMS_RUNS[*]} rps (median $INM304_STREAMS), hello $HELLO_STREAMS rps; the ratio divides by hello_rps without streams"
+figure inm_304_ratio_with_streams "$(ratio "$INM304_STREAMS" "$HELLO")"
+
+# Fan-out at 10,000 (quick: 5,000).
+fanout mid "$FAN_MID" "$FAN_MID_EVENTS" "$FAN_MID_RATE"
+P99_MID=$(value latency_p99_ms "$WORK/fanout-mid.txt")
+
+# Bookings on SQLite, then contention.
+say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
+"$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
+    --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
+    >"$WORK/book-sqlite.txt" 2>"$WORK/book-sqlite.err" || {
+    say "booking on SQLite reported a failure"; cat "$WORK/book-sqlite.err" >&2; }
+BOOK_SQLITE=$(value booking_rps "$WORK/book-sqlite.txt")
+DOUBLE=$(value contended_double_bookings "$WORK/book-sqlite.txt")
+DOUBLE=${DOUBLE:-nan}
+if [[ $(value booking_queue_exhausted "$WORK/book-sqlite.txt") == true ]]; then
+    note "booking_rps_sqlite: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
+fi
+stop_server
+
+# The largest fan-out on a fresh server, with its memory growth.
+start_server sqlite-max "$DB_URL" --no-seed
+say "warming the fresh server up (500 subscribers, 10 events)"
+fanout warmup 500 10 50
+fanout max "$FAN_MAX" "$FAN_MAX_EVENTS" "$FAN_MAX_RATE"
+HELD=$(value subscribers_held "$WORK/fanout-max.txt")
+RSS_PER=$(value rss_kib_per_subscriber "$WORK/fanout-max.txt")
+P99_MAX=$(value latency_p99_ms "$WORK/fanout-max.txt")
+stop_server
+
+if [[ $MODE == quick ]]; then
+    note "quick mode: fanout_p99_ms_10k measured at $FAN_MID subscribers, fanout_p99_ms_max at $FAN_MAX (full mode: 10,000 and 19,000)"
+fi
+figure subscribers_held "$HELD"
+note "server RSS $(value server_rss_before_kib "$WORK/fanout-max.txt") KiB -> $(value server_rss_after_kib "$WORK/fanout-max.txt") KiB with $HELD subscribers"
+figure rss_kib_per_subscriber "$RSS_PER"
+figure fanout_p50_ms_1k "$P50_1K"
+figure fanout_p99_ms_1k "$P99_1K"
+figure fanout_p99_ms_10k "$P99_MID"
+figure fanout_p99_ms_max "$P99_MAX"
+cpu_note() { echo "$(value subscribers_held "$WORK/fanout-$1.txt") subs: server $(value server_cpu_us_per_delivery "$WORK/fanout-$1.txt") us, loadgen $(value loadgen_cpu_us_per_delivery "$WORK/fanout-$1.txt") us"; }
+note "CPU per delivered event: $(cpu_note 1k); $(cpu_note mid); $(cpu_note max)"
+figure events_lost "$TOTAL_LOST"
+figure events_duplicated "$TOTAL_DUP"
+figure booking_rps_sqlite "$BOOK_SQLITE"
+
+# --- PostgreSQL: bookings --------------------------------------------------
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! pg_up && [[ $MODE == full ]] && command -v pg_ctlcluster >/dev/null; then
+    say "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start >&2 || true
+    for _ in $(seq 1 50); do pg_up && break; sleep 0.2; done
+fi
+if pg_up; then
+    PG_DB=slotstream_bench_$$
+    psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+    PG_URL="$PG_BASE/$PG_DB"
+    say "seeding $((SEEDS * 3)) providers into PostgreSQL $PG_DB"
+    for _ in $(seq 1 "$SEEDS"); do
+        "$BIN" seed --database-url "$PG_URL" >>"$WORK/keys-pg.txt" 2>>"$WORK/seed-pg.err"
+    done
+    start_server postgres "$PG_URL" --no-seed
+    say "booking on PostgreSQL: $BOOK_CLIENTS clients for ${BOOK_SECS}s"
+    "$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
+        --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
+        >"$WORK/book-pg.txt" 2>"$WORK/book-pg.err" || {
+        say "booking on PostgreSQL reported a failure"; cat "$WORK/book-pg.err" >&2; }
+    stop_server
+    if [[ $(value booking_queue_exhausted "$WORK/book-pg.txt") == true ]]; then
+        note "booking_rps_postgres: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
+    fi
+    figure booking_rps_postgres "$(value booking_rps "$WORK/book-pg.txt")"
+    PG_DOUBLE=$(value contended_double_bookings "$WORK/book-pg.txt")
+    if [[ $DOUBLE == nan || -z $PG_DOUBLE ]]; then DOUBLE=nan; else DOUBLE=$((DOUBLE + PG_DOUBLE)); fi
+    note "contended_double_bookings: SQLite and PostgreSQL, $CONTENTION_ROUNDS rounds of $CONTENTION concurrent POSTs each"
+else
+    note "PostgreSQL not reachable at $PG_BASE: booking_rps_postgres skipped"
+    figure booking_rps_postgres skipped
+    note "contended_double_bookings: SQLite, $CONTENTION_ROUNDS rounds of $CONTENTION concurrent POSTs"
+fi
+figure contended_double_bookings "$DOUBLE"
+figure seed_poll_latency_ratio "$(ratio 7500 "$P50_1K")"
+note "finished in $((SECONDS - started_at)) s"

@@ -1,0 +1,228 @@
+//! `loadgen`: load generator for slotstream. Prints `name=value` lines on
+//! standard output (diagnostics on standard error); exits 1 when a check
+//! failed (events lost or duplicated, subscribers missing, a double booking).
+//!
+//! The SSE subscribers use raw sockets bound to 127.0.0.1..127.0.0.N (so
+//! tens of thousands of connections to one server port stay within the
+//! ephemeral ports) and parse the chunked SSE stream themselves.
+
+mod book;
+mod http;
+mod sse;
+mod stats;
+mod subscribers;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use subscribers::{FanoutOptions, Provider, SubscribeOptions, parse_provider};
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "Load generator for slotstream (prints name=value lines)")]
+struct Cli {
+    /// The server's address.
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    server: SocketAddr,
+    /// Tokio worker threads of the load generator.
+    #[arg(long, global = true, default_value_t = 2)]
+    threads: usize,
+    /// Loopback source addresses to spread client sockets over (127.0.0.1..N).
+    #[arg(long, global = true, default_value_t = 8)]
+    sources: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the first provider's id, its 7-day availability path and ETag.
+    Info,
+    /// N subscribers, E events through the API, delivery latency / loss / duplicates.
+    Fanout {
+        #[command(flatten)]
+        subscribe: SubscribeArgs,
+        /// Events to generate (block/unblock alternating on a few slots).
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        /// Events per second (over all providers).
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Slots per provider that the events cycle over.
+        #[arg(long, default_value_t = 4)]
+        slots: usize,
+        /// Seconds to wait after the last event for every delivery.
+        #[arg(long, default_value_t = 15.0)]
+        drain_secs: f64,
+        /// Seconds between "all connected" and the first event.
+        #[arg(long, default_value_t = 1.0)]
+        settle_secs: f64,
+    },
+    /// Open N subscribers and keep them until SIGTERM/SIGINT, --hold-secs, or
+    /// (with --until-eof) standard input closes.
+    Hold {
+        #[command(flatten)]
+        subscribe: SubscribeArgs,
+        #[arg(long)]
+        hold_secs: Option<f64>,
+        #[arg(long)]
+        until_eof: bool,
+    },
+    /// Booking throughput over every provider's free slots, then contention.
+    Book {
+        /// Concurrent booking clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds of booking.
+        #[arg(long, default_value_t = 10.0)]
+        duration_secs: f64,
+        /// Days of availability to take slots from (1 to 31).
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        /// Only slots starting at least this many minutes from now.
+        #[arg(long, default_value_t = 90)]
+        lead_minutes: i64,
+        /// Concurrent POSTs for one slot in each contention round.
+        #[arg(long, default_value_t = 32)]
+        contention: usize,
+        /// Contention rounds (each on its own slot).
+        #[arg(long, default_value_t = 20)]
+        contention_rounds: usize,
+        /// Use at most this many providers.
+        #[arg(long, default_value_t = usize::MAX)]
+        max_providers: usize,
+    },
+}
+
+#[derive(Args)]
+struct SubscribeArgs {
+    /// Subscribers to open.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    subscribers: usize,
+    /// Provider to subscribe to, `ID:KEY` (the key is needed to make events).
+    /// Repeat for several; subscribers are spread round-robin.
+    #[arg(long = "provider", required = true, value_parser = parse_provider)]
+    providers: Vec<Provider>,
+    /// Handshakes in flight at once (the rest wait), so the accept queue is not overrun.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Seconds one connection attempt may take.
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout_secs: f64,
+    /// The server's pid: report its RSS before and after connecting.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+impl SubscribeArgs {
+    fn options(self, server: SocketAddr, sources: usize) -> SubscribeOptions {
+        SubscribeOptions {
+            server,
+            providers: self.providers,
+            subscribers: self.subscribers,
+            sources,
+            connect_concurrency: self.connect_concurrency,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout_secs),
+            server_pid: self.server_pid,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("loadgen: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check_fds(subscribers: usize) {
+    if let Some(limit) = stats::open_files_limit()
+        && subscribers as u64 + 64 > limit
+    {
+        eprintln!(
+            "loadgen: warning: {subscribers} subscribers need more file descriptors than `ulimit -n` ({limit}) allows"
+        );
+    }
+}
+
+async fn run(cli: Cli) -> std::io::Result<bool> {
+    let (server, sources) = (cli.server, cli.sources);
+    match cli.command {
+        Command::Info => {
+            let mut client = http::Client::new(server, None);
+            let providers = client.get("/api/v1/providers", &[]).await?;
+            let json = providers.json()?;
+            let list = json.as_array().cloned().unwrap_or_default();
+            let first = list.first().ok_or_else(|| http::bad("no providers"))?;
+            let id = first["id"].as_str().unwrap_or("");
+            let path = format!("/api/v1/providers/{id}/availability?days=7");
+            let response = client.get(&path, &[]).await?;
+            let etag = response.head.header("etag").unwrap_or("").to_owned();
+            let check = client.get(&path, &[("If-None-Match", &etag)]).await?;
+            println!("providers={}", list.len());
+            println!("provider_id={id}");
+            println!("availability_path={path}");
+            println!("availability_bytes={}", response.body.len());
+            println!("etag={etag}");
+            println!("etag_revalidation_status={}", check.status());
+            Ok(response.status() == 200 && check.status() == 304)
+        }
+        Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs } => {
+            check_fds(subscribe.subscribers);
+            let options = subscribe.options(server, sources);
+            let fanout = FanoutOptions {
+                events,
+                rate,
+                slots,
+                drain_timeout: Duration::from_secs_f64(drain_secs),
+                settle: Duration::from_secs_f64(settle_secs),
+            };
+            subscribers::fanout(options, fanout).await
+        }
+        Command::Hold { subscribe, hold_secs, until_eof } => {
+            check_fds(subscribe.subscribers);
+            let options = subscribe.options(server, sources);
+            subscribers::hold(options, hold_secs.map(Duration::from_secs_f64), until_eof).await
+        }
+        Command::Book {
+            clients,
+            duration_secs,
+            days,
+            lead_minutes,
+            contention,
+            contention_rounds,
+            max_providers,
+        } => {
+            book::run(book::BookOptions {
+                server,
+                clients,
+                duration: Duration::from_secs_f64(duration_secs),
+                days,
+                lead_minutes,
+                contention,
+                contention_rounds,
+                sources,
+                max_providers,
+            })
+            .await
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! `fanout` and `hold`: many SSE subscribers over raw sockets, an event
+//! generator driving the real API, and the delivery bookkeeping (latency,
+//! gaps, duplicates).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, watch};
+
+use crate::http::{self, Client};
+use crate::sse::{self, Chunked, Frames};
+use crate::stats::{self, now_micros, percentile_ms};
+
+#[derive(Clone, Debug)]
+pub struct Provider {
+    pub id: String,
+    pub key: Option<String>,
+}
+
+/// Parse `ID` or `ID:KEY`.
+pub fn parse_provider(s: &str) -> Result<Provider, String> {
+    let (id, key) = match s.split_once(':') {
+        Some((id, key)) => (id, Some(key.to_owned())),
+        None => (s, None),
+    };
+    if id.len() != 36 {
+        return Err(format!("{id:?} is not a provider id (uuid)"));
+    }
+    Ok(Provider { id: id.to_owned(), key })
+}
+
+#[derive(Clone, Debug)]
+pub struct SubscribeOptions {
+    pub server: SocketAddr,
+    pub providers: Vec<Provider>,
+    pub subscribers: usize,
+    pub sources: usize,
+    pub connect_concurrency: usize,
+    pub connect_timeout: Duration,
+    pub server_pid: Option<u32>,
+}
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Record {
+    connected: bool,
+    /// (id, latency in microseconds) of each `slot-changed` frame, in order.
+    events: Vec<(i64, u32)>,
+    resets: u64,
+    /// The stream ended (server closed it or an error) before we stopped it.
+    ended_early: bool,
+    error: Option<String>,
+}
+
+struct Shared {
+    connected: AtomicUsize,
+    failed: AtomicUsize,
+    /// Highest event id each subscriber has received.
+    last_seen: Vec<AtomicI64>,
+    gate: Semaphore,
+}
+
+/// Subscribers connected and running.
+pub struct Crowd {
+    options: SubscribeOptions,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<Record>>,
+    pub rss_before_kib: Option<u64>,
+    pub connect_secs: f64,
+}
+
+impl Crowd {
+    /// Open every subscriber (at most `connect_concurrency` handshakes at a
+    /// time) and wait until each has its `retry:` line or has failed.
+    pub async fn open(options: SubscribeOptions) -> Crowd {
+        let rss_before_kib = options.server_pid.and_then(stats::rss_kib);
+        let shared = Arc::new(Shared {
+            connected: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            last_seen: (0..options.subscribers).map(|_| AtomicI64::new(i64::MIN)).collect(),
+            gate: Semaphore::new(options.connect_concurrency.max(1)),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(options.subscribers);
+        for i in 0..options.subscribers {
+            let provider = &options.providers[i % options.providers.len()];
+            let path = format!("/api/v1/providers/{}/availability/stream", provider.id);
+            let source = http::source_addr(i, options.sources);
+            tasks.push(tokio::spawn(subscriber(
+                i,
+                options.server,
+                source,
+                path,
+                options.connect_timeout,
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let total = options.subscribers;
+        let mut last_report = Instant::now();
+        loop {
+            let connected = shared.connected.load(Ordering::Relaxed);
+            let failed = shared.failed.load(Ordering::Relaxed);
+            if connected + failed >= total {
+                break;
+            }
+            if last_report.elapsed() > Duration::from_secs(5) {
+                eprintln!("loadgen: {connected}/{total} subscribers connected, {failed} failed");
+                last_report = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let connect_secs = started.elapsed().as_secs_f64();
+        Crowd { options, shared, stop, tasks, rss_before_kib, connect_secs }
+    }
+
+    pub fn connected(&self) -> usize {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn failed(&self) -> usize {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// Print the connection figures (and the server's memory growth).
+    pub fn report_connect(&self) {
+        println!("subscribers_requested={}", self.options.subscribers);
+        println!("subscribers_connected={}", self.connected());
+        println!("subscribers_failed={}", self.failed());
+        println!("connect_secs={:.2}", self.connect_secs);
+        if let Some(pid) = self.options.server_pid {
+            // Let the last handshakes settle before reading the memory.
+            std::thread::sleep(Duration::from_millis(500));
+            if let (Some(before), Some(after)) = (self.rss_before_kib, stats::rss_kib(pid)) {
+                println!("server_rss_before_kib={before}");
+                println!("server_rss_after_kib={after}");
+                let held = self.connected().max(1) as f64;
+                println!("rss_kib_per_subscriber={:.2}", after.saturating_sub(before) as f64 / held);
+            }
+        }
+    }
+
+    /// Wait until every connected subscriber of provider `p` has seen
+    /// `targets[p]`, or `timeout`.
+    async fn drain(&self, targets: &[i64], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = (0..self.options.subscribers).all(|i| {
+                let target = targets[i % targets.len()];
+                self.shared.last_seen[i].load(Ordering::Relaxed) >= target
+                    || self.shared.last_seen[i].load(Ordering::Relaxed) == i64::MAX // failed / ended
+            });
+            if all {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stop every subscriber and collect what each saw.
+    async fn close(self) -> Vec<Record> {
+        let _ = self.stop.send(true);
+        let mut records = Vec::with_capacity(self.tasks.len());
+        for task in self.tasks {
+            records.push(task.await.unwrap_or_default());
+        }
+        records
+    }
+}
+
+async fn subscriber(
+    i: usize,
+    server: SocketAddr,
+    source: IpAddr,
+    path: String,
+    connect_timeout: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> Record {
+    let mut record = Record::default();
+    let permit = shared.gate.acquire().await.ok();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+    );
+    // Connect, with a few retries (a full accept queue drops SYNs).
+    let mut stream = None;
+    let mut last_error = String::new();
+    for attempt in 0..5 {
+        match http::connect(server, Some(source), connect_timeout).await {
+            Ok(mut s) => match s.write_all(request.as_bytes()).await {
+                Ok(()) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = format!("write: {e}"),
+            },
+            Err(e) => last_error = format!("connect: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+    }
+    let Some(mut stream) = stream else {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        shared.last_seen[i].store(i64::MAX, Ordering::Relaxed);
+        record.error = Some(last_error);
+        return record;
+    };
+    let mut permit = permit;
+    let mut raw: Vec<u8> = Vec::with_capacity(4096);
+    let mut head_done = false;
+    let mut chunked = true;
+    let mut decoder = Chunked::default();
+    let mut frames = Frames::default();
+    let handshake_deadline = tokio::time::Instant::now() + connect_timeout + Duration::from_secs(10);
+    let outcome: io::Result<()> = async {
+        loop {
+            let read = if record.connected {
+                tokio::select! {
+                    read = stream.read_buf(&mut raw) => read,
+                    _ = stop.changed() => return Ok(()),
+                }
+            } else {
+                tokio::select! {
+                    read = stream.read_buf(&mut raw) => read,
+                    _ = tokio::time::sleep_until(handshake_deadline) => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "no retry: line in time"));
+                    }
+                    _ = stop.changed() => return Ok(()),
+                }
+            };
+            let n = read?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the stream"));
+            }
+            let received = now_micros();
+            if !head_done {
+                let Some((head, used)) = http::parse_head(&raw)? else { continue };
+                if head.status != 200 {
+                    return Err(http::bad(&format!("stream answered {}", head.status)));
+                }
+                chunked = head.chunked();
+                raw.drain(..used);
+                head_done = true;
+            }
+            if chunked {
+                let used = decoder.feed(&raw, frames.buffer())?;
+                raw.drain(..used);
+                if decoder.done() {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"));
+                }
+            } else {
+                frames.buffer().extend_from_slice(&raw);
+                raw.clear();
+            }
+            let mut newest = None;
+            let mut got_retry = false;
+            frames.drain(|frame| {
+                let frame = sse::parse_frame(frame);
+                if frame.retry {
+                    got_retry = true;
+                }
+                match (frame.event, frame.id) {
+                    (Some("slot-changed"), Some(id)) => {
+                        let latency = frame
+                            .data
+                            .and_then(sse::changed_at_micros)
+                            .map_or(u32::MAX, |at| (received - at).clamp(0, i64::from(u32::MAX - 1)) as u32);
+                        record.events.push((id, latency));
+                        newest = Some(id);
+                    }
+                    (Some("reset"), _) => record.resets += 1,
+                    _ => {}
+                }
+            });
+            if got_retry && !record.connected {
+                record.connected = true;
+                shared.connected.fetch_add(1, Ordering::Relaxed);
+                permit.take();
+            }
+            if let Some(id) = newest {
+                shared.last_seen[i].fetch_max(id, Ordering::Relaxed);
+            }
+        }
+    }
+    .await;
+    if let Err(error) = outcome {
+        record.ended_early = true;
+        record.error = Some(error.to_string());
+        if !record.connected {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.last_seen[i].store(i64::MAX, Ordering::Relaxed);
+    }
+    record
+}
+
+#[derive(Clone, Debug)]
+pub struct FanoutOptions {
+    pub events: usize,
+    pub rate: f64,
+    pub slots: usize,
+    pub drain_timeout: Duration,
+    pub settle: Duration,
+}
+
+struct Target {
+    provider: Provider,
+    slots: Vec<String>,
+    start_version: i64,
+}
+
+/// `fanout`: connect, generate events through the API, drain, report.
+pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Result<bool> {
+    let mut client = Client::new(options.server, None);
+    // Pick the slots before any subscriber connects (a read, no event).
+    let mut targets = Vec::new();
+    for provider in &options.providers {
+        let Some(key) = &provider.key else {
+            return Err(http::bad("fanout needs --provider ID:KEY (the provider key makes the events)"));
+        };
+        let _ = key;
+        let slots = free_future_slots(&mut client, &provider.id, fanout.slots).await?;
+        if slots.is_empty() {
+            return Err(http::bad(&format!("provider {} has no free future slot", provider.id)));
+        }
+        targets.push(Target { provider: provider.clone(), slots, start_version: 0 });
+    }
+
+    let crowd = Crowd::open(options.clone()).await;
+    crowd.report_connect();
+    tokio::time::sleep(fanout.settle).await;
+    for target in &mut targets {
+        target.start_version = version_of(&mut client, &target.provider.id).await?;
+    }
+
+    // Generate.
+    let server_cpu_before = options.server_pid.and_then(|pid| stats::cpu_ms(&pid.to_string()));
+    let own_cpu_before = stats::cpu_ms("self");
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / fanout.rate.max(0.001)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut per_provider = vec![0usize; targets.len()];
+    let mut generator_ms = Vec::with_capacity(fanout.events);
+    let mut generator_errors = 0usize;
+    for n in 0..fanout.events {
+        ticker.tick().await;
+        let p = n % targets.len();
+        let target = &targets[p];
+        let j = per_provider[p];
+        per_provider[p] += 1;
+        let slot = &target.slots[(j / 2) % target.slots.len()];
+        let action = if j % 2 == 0 { "block" } else { "unblock" };
+        let path = format!("/api/v1/providers/{}/slots/{slot}/{action}", target.provider.id);
+        let auth = format!("Bearer {}", target.provider.key.as_deref().unwrap_or(""));
+        let sent = Instant::now();
+        match client.post_json(&path, &[("Authorization", &auth)], b"").await {
+            Ok(response) if response.status() == 200 => {}
+            Ok(response) => {
+                generator_errors += 1;
+                eprintln!("loadgen: {action} answered {}: {}", response.status(), response.text());
+            }
+            Err(error) => {
+                generator_errors += 1;
+                eprintln!("loadgen: {action} failed: {error}");
+            }
+        }
+        generator_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    let generate_secs = started.elapsed().as_secs_f64();
+    let mut end_versions = Vec::new();
+    for target in &targets {
+        end_versions.push(version_of(&mut client, &target.provider.id).await?);
+    }
+    let drained = crowd.drain(&end_versions, fanout.drain_timeout).await;
+    let busy_secs = started.elapsed().as_secs_f64();
+    let server_cpu = server_cpu_before
+        .zip(options.server_pid.and_then(|pid| stats::cpu_ms(&pid.to_string())))
+        .map(|(before, after)| after.saturating_sub(before));
+    let own_cpu = own_cpu_before.zip(stats::cpu_ms("self")).map(|(b, a)| a.saturating_sub(b));
+    let connected = crowd.connected();
+    let records = crowd.close().await;
+
+    // Analysis.
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut lost = 0u64;
+    let mut duplicated = 0u64;
+    let mut unexpected = 0u64;
+    let mut out_of_order = 0u64;
+    let mut resets = 0u64;
+    let mut ended_early = 0usize;
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        if let Some(error) = &record.error {
+            *errors.entry(error.clone()).or_default() += 1;
+        }
+        if !record.connected {
+            continue;
+        }
+        if record.ended_early {
+            ended_early += 1;
+        }
+        resets += record.resets;
+        let p = i % targets.len();
+        let (start, end) = (targets[p].start_version, end_versions[p]);
+        let mut seen = vec![false; (end - start).max(0) as usize];
+        let mut last = i64::MIN;
+        for &(id, latency) in &record.events {
+            if id <= last {
+                out_of_order += u64::from(id < last);
+            }
+            last = last.max(id);
+            if id <= start || id > end {
+                unexpected += 1;
+                continue;
+            }
+            let slot = &mut seen[(id - start - 1) as usize];
+            if *slot {
+                duplicated += 1;
+                continue;
+            }
+            *slot = true;
+            latencies.push(latency);
+        }
+        lost += seen.iter().filter(|s| !**s).count() as u64;
+    }
+    let expected: i64 = targets.iter().zip(&end_versions).map(|(t, e)| e - t.start_version).sum();
+    latencies.sort_unstable();
+    generator_ms.sort_by(f64::total_cmp);
+    println!("providers={}", targets.len());
+    println!("events_requested={}", fanout.events);
+    println!("events_committed={expected}");
+    println!("event_rate_per_sec={:.1}", fanout.events as f64 / generate_secs.max(1e-9));
+    println!("generator_errors={generator_errors}");
+    println!(
+        "generator_request_p50_ms={:.2}",
+        generator_ms.get(generator_ms.len() / 2).copied().unwrap_or(0.0)
+    );
+    println!(
+        "generator_request_max_ms={:.2}",
+        generator_ms.last().copied().unwrap_or(0.0)
+    );
+    println!("deliveries={}", latencies.len());
+    println!("drained={drained}");
+    println!("latency_p50_ms={:.2}", percentile_ms(&latencies, 0.50));
+    println!("latency_p90_ms={:.2}", percentile_ms(&latencies, 0.90));
+    println!("latency_p99_ms={:.2}", percentile_ms(&latencies, 0.99));
+    println!("latency_max_ms={:.2}", percentile_ms(&latencies, 1.0));
+    // CPU spent from the first event to the last delivery (includes the
+    // generator's requests and idle heartbeats: small next to the fan-out).
+    println!("events_window_secs={busy_secs:.2}");
+    let per_delivery = |ms: u64| ms as f64 * 1000.0 / latencies.len().max(1) as f64;
+    if let Some(ms) = server_cpu {
+        println!("server_cpu_ms={ms}");
+        println!("server_cpu_us_per_delivery={:.2}", per_delivery(ms));
+    }
+    if let Some(ms) = own_cpu {
+        println!("loadgen_cpu_ms={ms}");
+        println!("loadgen_cpu_us_per_delivery={:.2}", per_delivery(ms));
+    }
+    println!("events_lost={lost}");
+    println!("events_duplicated={duplicated}");
+    println!("events_out_of_order={out_of_order}");
+    println!("events_unexpected={unexpected}");
+    println!("resets={resets}");
+    println!("streams_ended_early={ended_early}");
+    println!("subscribers_held={}", connected - ended_early);
+    for (error, count) in &errors {
+        eprintln!("loadgen: {count} subscriber(s): {error}");
+    }
+    Ok(lost == 0 && duplicated == 0 && connected == options.subscribers)
+}
+
+/// `hold`: connect and keep the subscribers until `hold` has passed, a
+/// SIGTERM/SIGINT, or standard input closes (`until_eof`).
+pub async fn hold(options: SubscribeOptions, hold: Option<Duration>, until_eof: bool) -> io::Result<bool> {
+    let crowd = Crowd::open(options.clone()).await;
+    crowd.report_connect();
+    println!("holding=1");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+    if until_eof {
+        // A plain thread: tokio's stdin needs a feature the server's build
+        // does not enable (keeping the features equal avoids rebuilds).
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = eof_tx.send(());
+        });
+    } else {
+        std::mem::forget(eof_tx);
+    }
+    let eof = async {
+        let _ = eof_rx.await;
+    };
+    let timer = async {
+        match hold {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = eof => {}
+        _ = timer => {}
+    }
+    let connected = crowd.connected();
+    let records = crowd.close().await;
+    let ended = records.iter().filter(|r| r.connected && r.ended_early).count();
+    println!("streams_ended_early={ended}");
+    println!("subscribers_held={}", connected - ended);
+    Ok(ended == 0 && connected == options.subscribers)
+}
+
+/// Up to `count` slots of the next 14 days that are available and start at
+/// least two hours from now.
+pub async fn free_future_slots(client: &mut Client, provider_id: &str, count: usize) -> io::Result<Vec<String>> {
+    let slots = available_slots(client, provider_id, 14, 120).await?;
+    Ok(slots.into_iter().take(count).map(|s| s.availability_id).collect())
+}
+
+pub struct Slot {
+    pub availability_id: String,
+    pub starts_at: String,
+}
+
+/// Available slots of the next `days` days starting at least `lead_minutes`
+/// from now, in time order.
+pub async fn available_slots(
+    client: &mut Client,
+    provider_id: &str,
+    days: u32,
+    lead_minutes: i64,
+) -> io::Result<Vec<Slot>> {
+    let response = client.get(&format!("/api/v1/providers/{provider_id}/availability?days={days}"), &[]).await?;
+    if response.status() != 200 {
+        return Err(http::bad(&format!("availability answered {}: {}", response.status(), response.text())));
+    }
+    let json = response.json()?;
+    let earliest = now_micros() + lead_minutes * 60_000_000;
+    let mut slots = Vec::new();
+    for day in json["days"].as_array().into_iter().flatten() {
+        for slot in day["slots"].as_array().into_iter().flatten() {
+            let starts_at = slot["startsAt"].as_str().unwrap_or("");
+            let starts = parse_any_offset(starts_at);
+            if slot["status"] == "available" && starts.is_some_and(|t| t >= earliest) {
+                slots.push(Slot {
+                    availability_id: slot["availabilityId"].as_str().unwrap_or("").to_owned(),
+                    starts_at: starts_at.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(slots)
+}
+
+/// RFC 3339 with any offset, to Unix microseconds.
+fn parse_any_offset(s: &str) -> Option<i64> {
+    if let Some(t) = sse::parse_utc_micros(s) {
+        return Some(t);
+    }
+    // `...+02:00` / `...-05:00`: parse the local part as UTC, then shift.
+    if s.len() < 25 {
+        return None;
+    }
+    let (local, offset) = s.split_at(s.len() - 6);
+    let sign = match offset.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let hours: i64 = offset[1..3].parse().ok()?;
+    let minutes: i64 = offset[4..6].parse().ok()?;
+    let t = sse::parse_utc_micros(&format!("{local}Z"))?;
+    Some(t - sign * (hours * 3600 + minutes * 60) * 1_000_000)
+}
+
+/// The provider's current version, from its availability document.
+pub async fn version_of(client: &mut Client, provider_id: &str) -> io::Result<i64> {
+    let response = client.get(&format!("/api/v1/providers/{provider_id}/availability?days=1"), &[]).await?;
+    if response.status() != 200 {
+        return Err(http::bad(&format!("availability answered {}", response.status())));
+    }
+    response.json()?["version"].as_i64().ok_or_else(|| http::bad("no version in availability"))
+}
