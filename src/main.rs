@@ -7,9 +7,17 @@ use slotstream::config::{Cli, Command, ServeArgs};
 use slotstream::server;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than glibc malloc: with thousands of streams held,
+/// glibc's arenas made `_int_malloc` a fifth of the CPU of every other request
+/// (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")))
         .init();
     let cli = Cli::parse();

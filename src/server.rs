@@ -13,7 +13,7 @@ use crate::app::{App, seed::SeededProvider};
 use crate::config::ServeArgs;
 use crate::events::{Bus, log, relay};
 use crate::http::limits::Quota;
-use crate::http::{AppState, HttpSettings, Protection};
+use crate::http::{AppState, HttpSettings, Protection, SharedState};
 
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -83,13 +83,13 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let settings = http_settings(args);
     let protection = Protection::new(&settings, &app);
     tokio::spawn(forget_idle_clients(protection.clone(), shutdown_rx.clone()));
-    let state = AppState {
+    let state = AppState::new(SharedState {
         app: app.clone(),
         settings,
         protection,
         shutdown: shutdown_rx.clone(),
         expects_relay: postgres,
-    };
+    });
     let router = crate::http::router(state);
     let mut stop = shutdown_rx;
     let served = tokio::spawn(async move {

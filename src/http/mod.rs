@@ -109,9 +109,26 @@ impl Protection {
     }
 }
 
-/// Shared state of every handler: a cheap-clone handle.
+/// Shared state of every handler: a cheap-clone handle (one `Arc`), since
+/// axum clones it for every request and every layer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: SharedState) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+pub struct SharedState {
     pub app: App,
     pub settings: HttpSettings,
     pub protection: Protection,
@@ -205,7 +222,10 @@ const HEADERS_MAX: usize = 16 * 1024;
 /// leaving the server is problem+json (middleware such as the timeout answers
 /// with an empty body of its own).
 async fn guard_request(request: Request, next: Next) -> Response {
-    if request.uri().to_string().len() > URI_MAX {
+    let uri = request.uri();
+    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > URI_MAX {
         return problem(StatusCode::URI_TOO_LONG, "uri-too-long", "URI too long", "the request target exceeds 2048 bytes");
     }
     let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
