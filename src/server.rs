@@ -91,15 +91,58 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         expects_relay: postgres,
     });
     let router = crate::http::router(state);
-    let mut stop = shutdown_rx;
-    let served = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
-            })
-            .await
-    });
+    let served = tokio::spawn(serve(listener, router, shutdown_rx));
     Ok(Running { addr, app, shutdown, served })
+}
+
+/// Largest request head (request line and headers) the parser buffers. It is
+/// also the size of each connection's read buffer, which an open stream keeps
+/// for its whole life: hyper's default lets it grow to 16 KiB.
+const REQUEST_HEAD_MAX: usize = 8 * 1024;
+
+/// Accept connections and serve HTTP/1.1 on each, until `stop` turns true;
+/// then stop accepting and wait for in-flight requests (streams end on the
+/// same signal). Written against hyper directly rather than `axum::serve` to
+/// set `TCP_NODELAY` (events are small writes that must leave at once) and
+/// the read buffer size above.
+async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(REQUEST_HEAD_MAX).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait, do not spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client going away mid-request is not an error worth logging.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown: some connections did not finish within 10 s");
+    }
+    Ok(())
 }
 
 fn http_settings(args: &ServeArgs) -> HttpSettings {
@@ -116,6 +159,11 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         cors_origins: args.cors_origins.clone(),
         ..HttpSettings::default()
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 async fn forget_idle_clients(protection: Protection, mut shutdown: watch::Receiver<bool>) {

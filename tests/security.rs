@@ -238,7 +238,7 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
     cases.push(bad(Method::GET, &avail).header("if-none-match", "\"unterminated"));
     cases.push(bad(Method::GET, format!("{avail}/stream")).header("last-event-id", "-5"));
     cases.push(bad(Method::GET, format!("{avail}?{}", "a".repeat(3000))));
-    cases.push(bad(Method::GET, &avail).header("x-padding", "p".repeat(20_000)));
+    cases.push(bad(Method::GET, &avail).header("x-padding", "p".repeat(7_000)));
     cases.push(bad(Method::DELETE, &avail));
     cases.push(bad(Method::PUT, "/api/v1/bookings"));
     cases.push(bad(Method::PATCH, format!("/api/v1/bookings/{bid}")));

@@ -110,15 +110,18 @@ pub(super) async fn stream(
         let _permit = permit;
         yield Ok::<Bytes, Infallible>(Bytes::from(retry));
         let mut deliveries = std::pin::pin!(deliveries);
+        // Looked up once per stream, not once per delivered event.
+        let delivered = metrics::counter!("slotstream_events_delivered_total");
+        let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         loop {
             tokio::select! {
                 delivery = deliveries.next() => match delivery {
                     Some(Delivery::Event(event)) => {
                         if filter.passes(event.date) {
-                            metrics::counter!("slotstream_events_delivered_total").increment(1);
-                            let lag = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
-                            metrics::histogram!("slotstream_delivery_lag_seconds").record(lag as f64 / 1e6);
+                            delivered.increment(1);
+                            let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
+                            lag.record(micros as f64 / 1e6);
                             yield Ok(event.frame.clone());
                         }
                     }
