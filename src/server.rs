@@ -83,6 +83,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let settings = http_settings(args);
     let protection = Protection::new(&settings, &app);
     tokio::spawn(forget_idle_clients(protection.clone(), shutdown_rx.clone()));
+    tokio::spawn(drain_metrics(shutdown_rx.clone()));
     let state = AppState::new(SharedState {
         app: app.clone(),
         settings,
@@ -158,6 +159,19 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         trusted_proxies: args.trusted_proxies.clone(),
         cors_origins: args.cors_origins.clone(),
         ..HttpSettings::default()
+    }
+}
+
+/// Fold recorded histogram samples into their buckets every few seconds.
+/// The Prometheus exporter otherwise keeps every sample until `/metrics` is
+/// scraped: with a delivery-lag sample per event per subscriber, an
+/// unscraped server would grow without bound.
+async fn drain_metrics(mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => crate::http::metrics_handle().run_upkeep(),
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

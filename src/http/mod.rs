@@ -37,6 +37,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::app::App;
 use error::{ApiError, problem};
+pub use ops::metrics_handle;
 use limits::{ClientIdentity, Limiter, Quota, StreamCaps};
 
 /// Settings the HTTP layer needs at run time.
