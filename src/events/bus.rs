@@ -141,6 +141,14 @@ impl Bus {
         SubscriberGuard { receiver: Some(receiver), bus: self.clone(), provider_id }
     }
 
+    /// Does anyone on this instance watch `provider_id`?
+    pub fn has_subscribers(&self, provider_id: Uuid) -> bool {
+        self.shared
+            .providers
+            .get(&provider_id)
+            .is_some_and(|s| s.sender.as_ref().is_some_and(|tx| tx.receiver_count() > 0))
+    }
+
     /// Live subscribers over all providers.
     pub fn subscriber_count(&self) -> usize {
         self.shared.subscribers.load(Ordering::Relaxed)

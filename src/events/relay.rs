@@ -48,14 +48,22 @@ pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver
             tokio::select! {
                 _ = shutdown.changed() => return,
                 received = listener.try_recv() => match received {
-                    Ok(Some(notification)) => {
-                        if let Some(provider_id) = parse_payload(notification.payload())
-                            && let Err(error) = catch_up(&db, &bus, provider_id).await
-                        {
-                            tracing::warn!(%error, "event relay: read failed; reconnecting");
-                            break;
+                    Ok(Some(notification)) => match parse_payload(notification.payload()) {
+                        // Nobody here watches that provider: the payload's
+                        // version is all the 304 path needs, and the log is
+                        // not read (every instance reading it for every
+                        // event would grow with events × instances).
+                        Some((provider_id, version)) if !bus.has_subscribers(provider_id) => {
+                            bus.observe_version(provider_id, version);
                         }
-                    }
+                        Some((provider_id, _)) => {
+                            if let Err(error) = catch_up(&db, &bus, provider_id).await {
+                                tracing::warn!(%error, "event relay: read failed; reconnecting");
+                                break;
+                            }
+                        }
+                        None => tracing::warn!(payload = notification.payload(), "event relay: unreadable notification"),
+                    },
                     // `None`: the connection dropped; notifications may be lost.
                     Ok(None) | Err(_) => {
                         tracing::warn!("event relay: listener connection lost; reconnecting");
@@ -75,8 +83,10 @@ async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::E
     Ok(listener)
 }
 
-fn parse_payload(payload: &str) -> Option<Uuid> {
-    payload.split_once(':').and_then(|(provider, _)| provider.parse().ok())
+/// `<provider>:<version>`.
+fn parse_payload(payload: &str) -> Option<(Uuid, i64)> {
+    let (provider, version) = payload.split_once(':')?;
+    Some((provider.parse().ok()?, version.parse().ok()?))
 }
 
 /// Publish a provider's events newer than what the bus has.
