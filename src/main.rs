@@ -67,6 +67,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let app = server::build_app(db, args.subscriber_buffer)
         .await
         .map_err(|e| format!("cannot read providers: {e}"))?;
+    let signal = shutdown_signal()?;
     let running = server::start(app, listener, &args).map_err(|e| e.to_string())?;
     println!(
         "slotstream listening on http://{addr} (database {db}); open http://{addr}/",
@@ -78,7 +79,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let stop = running.shutdown_sender();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down: ending streams, finishing requests");
         let _ = stop.send(true);
     });
@@ -103,23 +104,24 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM or SIGINT. Registered before the server announces itself, so a
+/// signal sent right after start-up is never lost to the default action.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
