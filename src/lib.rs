@@ -6,6 +6,7 @@
 //! - [`http`]: the axum API, the SSE stream, the page
 //! - [`server`]: wiring: database, migrations, background tasks, serving
 //! - [`config`]: command-line flags and environment
+//! - [`shutdown`]: waiting on the shutdown signal
 
 pub mod app;
 pub mod config;
@@ -13,5 +14,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod server;
+pub mod shutdown;
 
 pub use http::{AppState, router as app};

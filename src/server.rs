@@ -13,6 +13,7 @@ use crate::app::{App, seed::SeededProvider};
 use crate::config::ServeArgs;
 use crate::events::{Bus, log, relay};
 use crate::http::limits::Quota;
+use crate::shutdown::{sleep_or_shutdown, stopped};
 use crate::http::{AppState, HttpSettings, Protection, SharedState};
 
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
@@ -167,35 +168,20 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
 /// scraped: with a delivery-lag sample per event per subscriber, an
 /// unscraped server would grow without bound.
 async fn drain_metrics(mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => crate::http::metrics_handle().run_upkeep(),
-            _ = shutdown.changed() => return,
-        }
+    while !sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
+        crate::http::metrics_handle().run_upkeep();
     }
 }
 
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopping| *stopping).await;
-}
-
 async fn forget_idle_clients(protection: Protection, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => protection.forget_idle_clients(),
-            _ = shutdown.changed() => return,
-        }
+    while !sleep_or_shutdown(Duration::from_secs(60), &mut shutdown).await {
+        protection.forget_idle_clients();
     }
 }
 
 async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(args.prune_interval_secs.max(1));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
+    while !sleep_or_shutdown(every, &mut shutdown).await {
         let cutoff = chrono::Utc::now() - chrono::TimeDelta::hours(args.event_retention_hours as i64);
         match log::prune(&app.db, cutoff, args.event_retention_count).await {
             Ok(0) => {}

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{Bus, log};
+use crate::shutdown::sleep_or_shutdown;
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "slot_events";
@@ -110,11 +111,4 @@ async fn catch_up_all(db: &DatabaseConnection, bus: &Bus) -> Result<(), sea_orm:
         }
     }
     Ok(())
-}
-
-async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => false,
-        _ = shutdown.changed() => true,
-    }
 }
