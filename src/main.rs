@@ -59,7 +59,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let seeded = if args.no_seed {
         None
     } else {
-        server::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
+        slotstream::app::seed::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
     };
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await

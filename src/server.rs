@@ -1,4 +1,4 @@
-//! Wiring: connect, migrate, seed, start the background tasks (PostgreSQL
+//! Wiring: connect, migrate, start the background tasks (PostgreSQL
 //! relay, event-log pruning), serve with graceful shutdown.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBacke
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{App, seed::SeededProvider};
+use crate::app::App;
 use crate::config::ServeArgs;
 use crate::events::{Bus, log, relay};
 use crate::http::limits::Quota;
@@ -159,7 +159,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         max_streams: args.max_streams,
         trusted_proxies: args.trusted_proxies.clone(),
         cors_origins: args.cors_origins.clone(),
-        ..HttpSettings::default()
+        retry: Duration::from_secs(2),
     }
 }
 
@@ -201,7 +201,3 @@ async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Rece
     }
 }
 
-/// Seed demo data if the database is empty, returning what was created.
-pub async fn seed_if_empty(db: &DatabaseConnection) -> Result<Option<Vec<SeededProvider>>, DbErr> {
-    crate::app::seed::seed_if_empty(db).await
-}

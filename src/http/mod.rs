@@ -40,7 +40,8 @@ use error::{ApiError, problem};
 pub use ops::metrics_handle;
 use limits::{ClientIdentity, Limiter, Quota, StreamCaps};
 
-/// Settings the HTTP layer needs at run time.
+/// Settings the HTTP layer needs at run time (built from the flags in
+/// `server`, whose defaults live in `config`).
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     /// Comment heartbeat interval on streams.
@@ -58,24 +59,6 @@ pub struct HttpSettings {
     pub max_streams: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub cors_origins: Vec<String>,
-}
-
-impl Default for HttpSettings {
-    fn default() -> HttpSettings {
-        HttpSettings {
-            heartbeat: Duration::from_secs(15),
-            retry: Duration::from_secs(2),
-            body_limit: 16 * 1024,
-            request_timeout: Duration::from_secs(10),
-            read_quota: Quota { name: "reads", burst: 60, per_second: 20.0 },
-            write_quota: Quota { name: "writes", burst: 10, per_second: 1.0 },
-            stream_quota: Quota { name: "streams", burst: 20, per_second: 0.5 },
-            max_streams_per_client: 20,
-            max_streams: 15_000,
-            trusted_proxies: Vec::new(),
-            cors_origins: Vec::new(),
-        }
-    }
 }
 
 /// Rate limiters and stream caps, shared by every request.
