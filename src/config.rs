@@ -62,6 +62,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_SUBSCRIBER_BUFFER", default_value_t = 256, global = true)]
     pub subscriber_buffer: usize,
 
+    /// Bytes of rendered availability documents kept in memory (least
+    /// recently used beyond it are dropped).
+    #[arg(long, env = "SLOTSTREAM_RENDER_CACHE_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    pub render_cache_bytes: u64,
+
+    /// Seconds between sweeps that bring the event bus level with the
+    /// database, a safety net behind the publish that follows every commit.
+    #[arg(long, env = "SLOTSTREAM_RECONCILE_INTERVAL_SECS", default_value_t = 5, global = true)]
+    pub reconcile_interval_secs: u64,
+
     /// Largest request body, in bytes.
     #[arg(long, env = "SLOTSTREAM_BODY_LIMIT", default_value_t = 16 * 1024, global = true)]
     pub body_limit: usize,

@@ -64,7 +64,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
-    let app = server::build_app(db, args.subscriber_buffer)
+    let app = server::build_app(db, &args)
         .await
         .map_err(|e| format!("cannot read providers: {e}"))?;
     let signal = shutdown_signal()?;

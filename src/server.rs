@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
 use crate::config::ServeArgs;
-use crate::events::{Bus, log, relay};
+use crate::events::{Bus, log, reconcile, relay};
 use crate::http::limits::Quota;
 use crate::shutdown::{sleep_or_shutdown, stopped};
 use crate::http::{AppState, HttpSettings, Protection, SharedState};
@@ -37,14 +37,14 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 }
 
 /// The application over `db`, its bus primed with every provider's version.
-pub async fn build_app(db: DatabaseConnection, subscriber_buffer: usize) -> Result<App, DbErr> {
+pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, DbErr> {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     // On PostgreSQL the relay marks versions trusted once it listens.
-    let bus = Bus::new(subscriber_buffer, !postgres);
+    let bus = Bus::new(args.subscriber_buffer, !postgres);
     for (provider_id, version) in log::all_versions(&db).await? {
         bus.observe_version(provider_id, version);
     }
-    Ok(App::new(db, bus))
+    Ok(App::new(db, bus, args.render_cache_bytes))
 }
 
 /// A running server: its address and the handle that stops it.
@@ -80,6 +80,8 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     if postgres {
         tokio::spawn(relay::run(app.db.clone(), app.bus.clone(), shutdown_rx.clone()));
     }
+    let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
+    tokio::spawn(reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every, shutdown_rx.clone()));
     tokio::spawn(prune_periodically(app.clone(), args.clone(), shutdown_rx.clone()));
     let settings = http_settings(args);
     let protection = Protection::new(&settings, &app);
@@ -182,22 +184,15 @@ async fn forget_idle_clients(protection: Protection, mut shutdown: watch::Receiv
 async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(args.prune_interval_secs.max(1));
     while !sleep_or_shutdown(every, &mut shutdown).await {
-        let cutoff = chrono::Utc::now() - chrono::TimeDelta::hours(args.event_retention_hours as i64);
-        match log::prune(&app.db, cutoff, args.event_retention_count).await {
+        let now = chrono::Utc::now();
+        let cutoff = now - chrono::TimeDelta::hours(args.event_retention_hours as i64);
+        // A retry comes within minutes; a day is plenty for idempotency records.
+        let records_before = now - chrono::TimeDelta::hours(24);
+        match app.prune_history(cutoff, args.event_retention_count, records_before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "event log pruned"),
-            Err(error) => tracing::warn!(%error, "event log prune failed"),
+            Err(error) => tracing::warn!(%error, "prune failed"),
         }
-        // A retry comes within minutes; a day is plenty, and the stored
-        // answers (which hold booking tokens) should not outlive it.
-        let stale = chrono::Utc::now() - chrono::TimeDelta::hours(24);
-        let expired = entity::idempotency_key::Entity::delete_many()
-            .filter(entity::idempotency_key::Column::CreatedAt.lt(stale))
-            .exec(&app.db)
-            .await;
-        if let Err(error) = expired {
-            tracing::warn!(%error, "idempotency key prune failed");
-        }
+        metrics::counter!("slotstream_prune_runs_total").increment(1);
     }
 }
-

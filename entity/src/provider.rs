@@ -11,7 +11,10 @@ pub struct Model {
     pub timezone: String,
     /// Advanced once per slot event, in the same transaction as the change.
     pub version: i64,
+    /// When the calendar last changed (never earlier than the change before).
     pub updated_at: DateTimeUtc,
+    /// When it changed the time before (see the migration that added it).
+    pub previous_updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

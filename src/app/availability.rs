@@ -5,16 +5,17 @@
 //! carries the version, so equal tags mean byte-equal bodies and any change
 //! means a new tag. The 304 path reads the version from the bus (kept current
 //! by the events) and touches no database; the 200 path serves a rendered
-//! document from a cache keyed by query and checked against the version.
+//! document from a cache keyed by query and checked against the version,
+//! bounded in bytes. A render reads the version and the slots from one
+//! snapshot, so a read never fails or retries because writers are busy.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use dashmap::DashMap;
+use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, TransactionTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -25,8 +26,9 @@ use crate::domain::{SlotStatus, local_instant};
 pub const DAYS_MAX: u32 = 31;
 /// How far from today a `startDate` may lie, in days.
 const START_DATE_RANGE: u64 = 3 * 366;
-/// Rendered documents kept; the cache is dropped whole beyond it.
-const CACHE_MAX: usize = 4096;
+/// Bytes a cached document is counted for beyond its body (key, validators,
+/// the cache's own bookkeeping).
+const CACHE_ENTRY_OVERHEAD: u64 = 256;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AvailabilityQuery {
@@ -40,8 +42,39 @@ pub struct AvailabilityQuery {
 pub struct AvailabilityDocument {
     pub version: i64,
     pub etag: EntityTag,
-    pub last_modified: DateTime<Utc>,
+    /// When the provider's calendar last changed (sub-second precision).
+    pub modified_at: DateTime<Utc>,
+    /// When it changed the time before; `None` if unknown.
+    pub previously_modified_at: Option<DateTime<Utc>>,
     pub body: Bytes,
+}
+
+impl AvailabilityDocument {
+    /// `Last-Modified`: the time of the change rounded *up* to the second, so
+    /// it is never earlier than the data it describes; `None` while that
+    /// second has not passed (RFC 9110 forbids a date later than the answer's).
+    pub fn last_modified(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let rounded = ceil_to_second(self.modified_at);
+        (rounded <= now).then_some(rounded)
+    }
+
+    /// May a client whose copy is as of `since` (`If-Modified-Since`) be
+    /// told 304? Only when `Last-Modified` is not later than `since` and no
+    /// earlier version shares its second: a copy of that version would carry
+    /// the same date, and a date-based 304 must never be stale.
+    pub fn unmodified_since(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let Some(last_modified) = self.last_modified(now) else { return false };
+        let alone_in_its_second = match self.previously_modified_at {
+            Some(previous) => ceil_to_second(previous) < last_modified,
+            None => self.version == 0,
+        };
+        alone_in_its_second && last_modified <= since
+    }
+}
+
+fn ceil_to_second(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let whole = instant.duration_trunc(TimeDelta::seconds(1)).unwrap_or(instant);
+    if whole == instant { whole } else { whole + TimeDelta::seconds(1) }
 }
 
 pub enum Conditional {
@@ -51,8 +84,32 @@ pub enum Conditional {
 
 type CacheKey = (Uuid, NaiveDate, u32);
 
-#[derive(Clone, Default)]
-pub(super) struct RenderCache(Arc<DashMap<CacheKey, Arc<AvailabilityDocument>>>);
+/// Rendered documents by query, bounded by their size in bytes (least
+/// recently used beyond the budget go first).
+#[derive(Clone)]
+pub(super) struct RenderCache(Arc<quick_cache::sync::Cache<CacheKey, Arc<AvailabilityDocument>, DocumentWeight>>);
+
+#[derive(Clone)]
+struct DocumentWeight;
+
+impl quick_cache::Weighter<CacheKey, Arc<AvailabilityDocument>> for DocumentWeight {
+    fn weight(&self, _: &CacheKey, document: &Arc<AvailabilityDocument>) -> u64 {
+        document.body.len() as u64 + CACHE_ENTRY_OVERHEAD
+    }
+}
+
+impl RenderCache {
+    pub(super) fn new(max_bytes: u64) -> RenderCache {
+        // The item estimate only sizes the initial tables.
+        let estimated_items = (max_bytes / 16_384).clamp(16, 65_536) as usize;
+        RenderCache(Arc::new(quick_cache::sync::Cache::with_weighter(estimated_items, max_bytes, DocumentWeight)))
+    }
+
+    /// Bytes held now (reported as a metric).
+    pub(super) fn weight(&self) -> u64 {
+        self.0.weight()
+    }
+}
 
 /// The availability document.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -127,68 +184,64 @@ impl App {
         let provider = self.directory.get(query.provider_id).await?;
         let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
         let key = (provider.id, start, days);
-        if let Some(version) = self.bus.version(provider.id) {
+        if let Some(version) = self.bus.trusted_version(provider.id) {
             let tag = entity_tag(provider.id, version, start, days);
             if client_has(&tag) {
                 return Ok(Conditional::NotModified(tag));
             }
             if let Some(cached) = self.rendered.0.get(&key).filter(|d| d.version == version) {
-                return Ok(Conditional::Document(cached.clone()));
+                return Ok(Conditional::Document(cached));
             }
         }
         let document = Arc::new(self.render(&provider, start, days).await?);
+        metrics::gauge!("slotstream_render_cache_bytes").set(self.rendered.weight() as f64);
         if client_has(&document.etag) {
             return Ok(Conditional::NotModified(document.etag.clone()));
-        }
-        if self.rendered.0.len() >= CACHE_MAX {
-            self.rendered.0.clear();
         }
         self.rendered.0.insert(key, document.clone());
         Ok(Conditional::Document(document))
     }
 
-    /// Read slots and version consistently (the version must not move while
-    /// the slots are read) and render the document.
+    /// Read the provider's version and its slots from one snapshot (a
+    /// read-only repeatable-read transaction on PostgreSQL; a read
+    /// transaction on SQLite, whose WAL gives it a snapshot) and render the
+    /// document. Writers never make it fail or retry.
     async fn render(&self, provider: &ProviderInfo, start: NaiveDate, days: u32) -> Result<AvailabilityDocument, AppError> {
         let end = start + Days::new(u64::from(days));
-        for _ in 0..10 {
-            let before = self.provider_row(provider.id).await?;
-            let slots = availability_slot::Entity::find()
-                .filter(availability_slot::Column::ProviderId.eq(provider.id))
-                .filter(availability_slot::Column::Date.gte(start))
-                .filter(availability_slot::Column::Date.lt(end))
-                .order_by_asc(availability_slot::Column::Date)
-                .order_by_asc(availability_slot::Column::StartTime)
-                .all(&self.db)
-                .await?;
-            let after = self.provider_row(provider.id).await?;
-            if before.version != after.version {
-                continue;
+        let snapshot = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
             }
-            let body = AvailabilityBody {
-                provider_id: provider.id,
-                timezone: provider.timezone.name(),
-                start_date: start,
-                days: group_by_day(provider, start, days, slots)?,
-                version: after.version,
-            };
-            let body = serde_json::to_vec(&body)
-                .map_err(|e| AppError::Database(sea_orm::DbErr::Custom(format!("render: {e}"))))?;
-            return Ok(AvailabilityDocument {
-                version: after.version,
-                etag: entity_tag(provider.id, after.version, start, days),
-                last_modified: after.updated_at,
-                body: Bytes::from(body),
-            });
-        }
-        Err(AppError::Conflict("the calendar is changing too fast to read; retry".into()))
-    }
-
-    async fn provider_row(&self, id: Uuid) -> Result<provider::Model, AppError> {
-        provider::Entity::find_by_id(id)
-            .one(&self.db)
+            _ => self.db.begin().await?,
+        };
+        let row = provider::Entity::find_by_id(provider.id)
+            .one(&snapshot)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("provider {id} does not exist")))
+            .ok_or_else(|| AppError::NotFound(format!("provider {} does not exist", provider.id)))?;
+        let slots = availability_slot::Entity::find()
+            .filter(availability_slot::Column::ProviderId.eq(provider.id))
+            .filter(availability_slot::Column::Date.gte(start))
+            .filter(availability_slot::Column::Date.lt(end))
+            .order_by_asc(availability_slot::Column::Date)
+            .order_by_asc(availability_slot::Column::StartTime)
+            .all(&snapshot)
+            .await?;
+        snapshot.commit().await?;
+        let body = AvailabilityBody {
+            provider_id: provider.id,
+            timezone: provider.timezone.name(),
+            start_date: start,
+            days: group_by_day(provider, start, days, slots)?,
+            version: row.version,
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("render: {e}")))?;
+        Ok(AvailabilityDocument {
+            version: row.version,
+            etag: entity_tag(provider.id, row.version, start, days),
+            modified_at: row.updated_at,
+            previously_modified_at: row.previous_updated_at,
+            body: Bytes::from(body),
+        })
     }
 }
 

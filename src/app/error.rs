@@ -25,6 +25,9 @@ pub enum AppError {
     IdempotencyMismatch(String),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A failure that is neither the caller's nor the database's.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<TransitionError> for AppError {

@@ -40,14 +40,44 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(db: DatabaseConnection, bus: Bus) -> App {
+    /// `render_cache_bytes` bounds the rendered availability documents kept.
+    pub fn new(db: DatabaseConnection, bus: Bus, render_cache_bytes: u64) -> App {
         App {
             directory: ProviderDirectory::new(db.clone()),
             db,
             bus,
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            rendered: availability::RenderCache::default(),
+            rendered: availability::RenderCache::new(render_cache_bytes),
             verified_keys: Arc::default(),
         }
+    }
+
+    /// The single-writer lock on SQLite (queued, so no writer ever meets
+    /// SQLITE_BUSY); `None` on PostgreSQL, whose writers lock rows. Every
+    /// write to the database takes it: commands, pruning, everything.
+    pub(crate) async fn write_lock(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            _ => None,
+        }
+    }
+
+    /// Delete events older than `older_than` and beyond the newest `keep` of
+    /// each provider, and idempotency records older than `records_before`,
+    /// through the single writer. Returns the number of events deleted.
+    pub async fn prune_history(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+        keep: i64,
+        records_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, AppError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let _writer = self.write_lock().await;
+        let pruned = crate::events::log::prune(&self.db, older_than, keep).await?;
+        entity::idempotency_key::Entity::delete_many()
+            .filter(entity::idempotency_key::Column::CreatedAt.lt(records_before))
+            .exec(&self.db)
+            .await?;
+        Ok(pruned)
     }
 }

@@ -73,6 +73,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Vec<SeededProvider>, DbErr>
             timezone: Set(demo.timezone.to_owned()),
             version: Set(0),
             updated_at: Set(now),
+            previous_updated_at: Set(None),
         })
         .exec_without_returning(&tx)
         .await?;

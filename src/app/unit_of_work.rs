@@ -1,4 +1,5 @@
-//! One write transaction on one provider's calendar.
+//! One write transaction on one provider's calendar, and the one place where
+//! a commit becomes a published event.
 //!
 //! It takes the provider row first (a row lock on PostgreSQL; the process's
 //! single-writer lock on SQLite, where writers queue instead of failing with
@@ -7,47 +8,60 @@
 //! recorded events to the log as the next versions, advances the provider's
 //! version by their number, NOTIFYs (PostgreSQL; delivered only if the
 //! transaction commits) and, after the commit, publishes on the local bus.
+//!
+//! Commit and publish run in a task of their own: a client that hangs up, or
+//! the request timeout, drops the request's future but cannot cut between
+//! `COMMIT` and the publish, so a committed change is always announced. On
+//! SQLite the publish happens before the writer lock is released, so commits
+//! are published in version order.
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use entity::provider;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Statement, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
-use crate::events::{PublishedEvent, log, relay};
+use crate::events::{Bus, PublishedEvent, log, relay};
 
 pub struct UnitOfWork {
     pub tx: DatabaseTransaction,
     pub provider_id: Uuid,
     base_version: i64,
+    /// The provider's `updated_at` as locked: the new one is never earlier.
+    base_updated_at: DateTime<Utc>,
     events: Vec<AvailabilitySlotChangedEvent>,
-    /// Held until commit or drop (SQLite only).
-    _writer: Option<OwnedMutexGuard<()>>,
+    /// Held until the commit is published, or until drop (SQLite only).
+    writer: Option<OwnedMutexGuard<()>>,
 }
 
 impl UnitOfWork {
     pub async fn begin(app: &App, provider_id: Uuid) -> Result<UnitOfWork, AppError> {
-        let backend = app.db.get_database_backend();
-        let writer = match backend {
-            DbBackend::Sqlite => Some(app.writer.clone().lock_owned().await),
-            _ => None,
-        };
+        let writer = app.write_lock().await;
         let tx = app.db.begin().await?;
-        let lock_sql = match backend {
-            DbBackend::Postgres => "SELECT version FROM provider WHERE id = ? FOR UPDATE",
-            _ => "SELECT version FROM provider WHERE id = ?",
-        };
-        let row = tx
-            .query_one_raw(log::statement(backend, lock_sql, vec![provider_id.into()]))
+        let mut find = provider::Entity::find_by_id(provider_id);
+        if tx.get_database_backend() == DbBackend::Postgres {
+            find = find.lock_exclusive();
+        }
+        let row = find
+            .one(&tx)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
-        let base_version: i64 = row.try_get("", "version")?;
-        Ok(UnitOfWork { tx, provider_id, base_version, events: Vec::new(), _writer: writer })
+        Ok(UnitOfWork {
+            tx,
+            provider_id,
+            base_version: row.version,
+            base_updated_at: row.updated_at,
+            events: Vec::new(),
+            writer,
+        })
     }
 
     pub fn record(&mut self, event: AvailabilitySlotChangedEvent) {
@@ -59,34 +73,52 @@ impl UnitOfWork {
         self.base_version + self.events.len() as i64
     }
 
-    /// Commit and publish. Returns the published events.
+    /// Commit and publish, to completion even if the caller is dropped.
+    /// Returns the published events.
     pub async fn commit(self, app: &App) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
-        let UnitOfWork { tx, provider_id, base_version, events, _writer } = self;
+        let bus = app.bus.clone();
+        let commit = tokio::spawn(self.commit_and_publish(bus));
+        match commit.await {
+            Ok(result) => result,
+            Err(error) => Err(AppError::Internal(format!("commit task failed: {error}"))),
+        }
+    }
+
+    async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
+        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, writer } = self;
         let published = log::append(&tx, base_version, &events).await?;
         if let Some(last) = published.last() {
-            bump_version(&tx, provider_id, last.version).await?;
+            advance_version(&tx, provider_id, last.version, base_updated_at).await?;
         }
         tx.commit().await?;
-        drop(_writer);
-        app.bus.publish(&published);
+        bus.publish(&published);
+        drop(writer);
         metrics::counter!("slotstream_events_published_total").increment(published.len() as u64);
         Ok(published)
     }
 }
 
-async fn bump_version(tx: &DatabaseTransaction, provider_id: Uuid, version: i64) -> Result<(), DbErr> {
-    let backend = tx.get_database_backend();
-    tx.execute_raw(log::statement(
-        backend,
-        "UPDATE provider SET version = ?, updated_at = ? WHERE id = ?",
-        vec![version.into(), Utc::now().into(), provider_id.into()],
-    ))
-    .await?;
-    if backend == DbBackend::Postgres {
-        tx.execute_raw(log::statement(
-            backend,
-            "SELECT pg_notify(?, ?)",
-            vec![relay::CHANNEL.into(), format!("{provider_id}:{version}").into()],
+/// Move the provider to `version`, its `updated_at` to now (never backwards,
+/// whatever the clocks of several instances say), and NOTIFY the instances.
+async fn advance_version(
+    tx: &DatabaseTransaction,
+    provider_id: Uuid,
+    version: i64,
+    base_updated_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let updated_at = Utc::now().max(base_updated_at);
+    provider::Entity::update_many()
+        .col_expr(provider::Column::Version, Expr::value(version))
+        .col_expr(provider::Column::UpdatedAt, Expr::value(updated_at))
+        .col_expr(provider::Column::PreviousUpdatedAt, Expr::value(Some(base_updated_at)))
+        .filter(provider::Column::Id.eq(provider_id))
+        .exec(tx)
+        .await?;
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [relay::CHANNEL.into(), relay::payload(provider_id, version).into()],
         ))
         .await?;
     }

@@ -1,6 +1,12 @@
 //! The in-process bus: one `tokio::sync::broadcast` channel per watched
-//! provider, plus the latest version seen of every provider (which the 304
-//! path reads instead of the database).
+//! provider, plus the latest version published of every provider (which the
+//! 304 path reads instead of the database).
+//!
+//! The bus publishes each provider's events strictly in version order: an
+//! event beyond a gap (a later commit announced before an earlier one) is not
+//! sent; the bus records that a newer version exists, answers "ask the
+//! database" for that provider's version until the gap is filled, and wakes
+//! the reconciler (`events::reconcile`), which fills it from the log.
 //!
 //! A broadcast channel never blocks the publisher and holds a bounded ring of
 //! events: a subscriber that falls more than `capacity` events behind gets
@@ -11,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use super::PublishedEvent;
@@ -29,11 +35,17 @@ struct Shared {
     /// False while the versions may be behind the database (PostgreSQL
     /// listener down or catching up); readers then ask the database.
     versions_trusted: AtomicBool,
+    /// Woken when a provider falls behind a version it knows exists.
+    behind: Notify,
 }
 
 #[derive(Default)]
 struct ProviderState {
+    /// The newest version published (every event up to it was sent in order).
     version: i64,
+    /// The newest version known to be committed; above `version` while a gap
+    /// waits to be filled from the log.
+    known: i64,
     sender: Option<broadcast::Sender<Arc<PublishedEvent>>>,
 }
 
@@ -78,17 +90,26 @@ impl Bus {
                 capacity: capacity.max(1),
                 subscribers: AtomicUsize::new(0),
                 versions_trusted: AtomicBool::new(versions_trusted),
+                behind: Notify::new(),
             }),
         }
     }
 
-    /// Fan out committed events of one provider, in version order. Events at
-    /// or below the version already published are dropped (they arrive twice
-    /// on PostgreSQL: from the committing request and from the relay).
+    /// Fan out committed events, in version order. Events at or below the
+    /// version already published are dropped (on PostgreSQL they arrive twice:
+    /// from the committing request and from the relay); an event beyond a gap
+    /// is held back for the reconciler, which publishes the gap and it from
+    /// the log, in order.
     pub fn publish(&self, events: &[Arc<PublishedEvent>]) {
+        let mut fell_behind = false;
         for event in events {
             let mut state = self.shared.providers.entry(event.provider_id).or_default();
+            state.known = state.known.max(event.version);
             if event.version <= state.version {
+                continue;
+            }
+            if event.version != state.version + 1 {
+                fell_behind = true;
                 continue;
             }
             state.version = event.version;
@@ -97,26 +118,52 @@ impl Bus {
                 let _ = sender.send(event.clone());
             }
         }
+        if fell_behind {
+            self.shared.behind.notify_one();
+        }
     }
 
-    /// Record a provider's version without an event (start-up, catch-up).
+    /// The bus is level with `version` without sending its events (start-up,
+    /// pruned history, or nobody here watches the provider).
     pub fn observe_version(&self, provider_id: Uuid, version: i64) {
         let mut state = self.shared.providers.entry(provider_id).or_default();
         state.version = state.version.max(version);
+        state.known = state.known.max(state.version);
+    }
+
+    /// `version` is committed (a notification from another instance); until
+    /// it is published, readers of this provider's version ask the database.
+    pub fn note_committed(&self, provider_id: Uuid, version: i64) {
+        let mut state = self.shared.providers.entry(provider_id).or_default();
+        if version > state.known {
+            state.known = version;
+        }
     }
 
     /// The newest version published for a provider, when the bus is trusted
-    /// to be current; `None` means "ask the database".
-    pub fn version(&self, provider_id: Uuid) -> Option<i64> {
+    /// to be current for it; `None` means "ask the database" (PostgreSQL
+    /// listener not caught up, or a known version not yet published).
+    pub fn trusted_version(&self, provider_id: Uuid) -> Option<i64> {
         if !self.shared.versions_trusted.load(Ordering::Acquire) {
             return None;
         }
-        self.shared.providers.get(&provider_id).map(|s| s.version)
+        let state = self.shared.providers.get(&provider_id)?;
+        (state.known <= state.version).then_some(state.version)
     }
 
     /// The newest version published, trusted or not (the relay's watermark).
     pub fn published_version(&self, provider_id: Uuid) -> i64 {
         self.shared.providers.get(&provider_id).map_or(0, |s| s.version)
+    }
+
+    /// Providers with a known version not yet published.
+    pub fn lagging_providers(&self) -> Vec<Uuid> {
+        self.shared.providers.iter().filter(|s| s.known > s.version).map(|s| *s.key()).collect()
+    }
+
+    /// Resolves when some provider falls behind (see `publish`).
+    pub async fn fell_behind(&self) {
+        self.shared.behind.notified().await;
     }
 
     pub fn set_versions_trusted(&self, trusted: bool) {

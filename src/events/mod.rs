@@ -5,6 +5,7 @@
 
 mod bus;
 pub mod log;
+pub mod reconcile;
 pub mod relay;
 mod subscription;
 

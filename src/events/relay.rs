@@ -13,7 +13,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Bus, log};
+use super::{Bus, reconcile};
 use crate::shutdown::sleep_or_shutdown;
 
 /// The NOTIFY channel.
@@ -35,7 +35,7 @@ pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver
                 continue;
             }
         };
-        if let Err(error) = catch_up_all(&db, &bus).await {
+        if let Err(error) = reconcile::all(&db, &bus).await {
             tracing::warn!(%error, "event relay: catch-up failed; reconnecting");
             if sleep_or_shutdown(backoff, &mut shutdown).await {
                 return;
@@ -57,8 +57,9 @@ pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver
                         Some((provider_id, version)) if !bus.has_subscribers(provider_id) => {
                             bus.observe_version(provider_id, version);
                         }
-                        Some((provider_id, _)) => {
-                            if let Err(error) = catch_up(&db, &bus, provider_id).await {
+                        Some((provider_id, version)) => {
+                            bus.note_committed(provider_id, version);
+                            if let Err(error) = reconcile::provider(&db, &bus, provider_id).await {
                                 tracing::warn!(%error, "event relay: read failed; reconnecting");
                                 break;
                             }
@@ -84,31 +85,25 @@ async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::E
     Ok(listener)
 }
 
-/// `<provider>:<version>`.
+/// The notification a commit sends: `<provider>:<version>`.
+pub fn payload(provider_id: Uuid, version: i64) -> String {
+    format!("{provider_id}:{version}")
+}
+
 fn parse_payload(payload: &str) -> Option<(Uuid, i64)> {
     let (provider, version) = payload.split_once(':')?;
     Some((provider.parse().ok()?, version.parse().ok()?))
 }
 
-/// Publish a provider's events newer than what the bus has.
-async fn catch_up(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> Result<(), sea_orm::DbErr> {
-    loop {
-        let known = bus.published_version(provider_id);
-        let events = log::after(db, provider_id, known, 500).await?;
-        if events.is_empty() {
-            return Ok(());
-        }
-        bus.publish(&events);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn catch_up_all(db: &DatabaseConnection, bus: &Bus) -> Result<(), sea_orm::DbErr> {
-    for (provider_id, version) in log::all_versions(db).await? {
-        if version > bus.published_version(provider_id) {
-            catch_up(db, bus, provider_id).await?;
-            // Pruned history leaves nothing to publish; the version still counts.
-            bus.observe_version(provider_id, version);
-        }
+    #[test]
+    fn payload_round_trips_and_rejects_garbage() {
+        let id = Uuid::new_v4();
+        assert_eq!(parse_payload(&payload(id, 42)), Some((id, 42)));
+        assert_eq!(parse_payload("nope"), None);
+        assert_eq!(parse_payload(&format!("{id}:x")), None);
     }
-    Ok(())
 }

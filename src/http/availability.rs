@@ -62,8 +62,8 @@ pub(super) async fn availability(
     metrics::counter!("slotstream_availability_responses_total", "status" => "200").increment(1);
     let mut response = (status, body.body.clone()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let last_modified = body.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    set_validators(response.headers_mut(), &tag, Some(&last_modified));
+    let last_modified = body.last_modified(chrono::Utc::now()).map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    set_validators(response.headers_mut(), &tag, last_modified.as_deref());
     Ok(response)
 }
 

@@ -54,7 +54,7 @@ impl ApiError {
             ApiError::App(AppError::IdempotencyMismatch(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused")
             }
-            ApiError::App(AppError::Database(_)) => {
+            ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),

@@ -95,7 +95,7 @@ impl TestApp {
         extra: &[&str],
     ) -> TestApp {
         let args = serve_args(&database_url, extra);
-        let app = server::build_app(db.clone(), args.subscriber_buffer).await.expect("app");
+        let app = server::build_app(db.clone(), &args).await.expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let running = server::start(app, listener, &args).expect("start");
         let addr = running.addr;

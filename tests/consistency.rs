@@ -1,0 +1,213 @@
+//! What a commit promises, on every path: a committed change is always
+//! announced (even when its client hangs up mid-request, or when something
+//! else wrote the database), pruning never makes a writer fail, and a read
+//! never fails because writers are busy.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn committed_version(app: &TestApp, provider: Uuid) -> i64 {
+    entity::provider::Entity::find_by_id(provider).one(&app.db).await.unwrap().unwrap().version
+}
+
+/// Read the stream until it has delivered `version`; fails after `WAIT`.
+async fn read_until(stream: &mut SseClient, version: i64, seen: &mut Vec<i64>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while seen.last().copied().unwrap_or(0) < version {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match stream.next(left).await {
+            Some(event) if event.event == "slot-changed" => seen.push(event.version()),
+            Some(_) => {}
+            None => panic!("stream stopped at {:?}, the database is at {version}", seen.last()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_stale_304() {
+    // The periodic sweep is pushed out of the way: only the commit path itself may announce.
+    let app = TestApp::spawn_with(&["--reconcile-interval-secs", "3600"]).await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let before = availability(&app.client, &app.base, pid, "?days=14", None).await;
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(before.version())).await;
+
+    let free = before.free_slots();
+    assert!(free.len() >= 40, "enough free slots");
+    for (_, starts_at) in free.iter().take(100) {
+        let body = serde_json::to_string(&booking_body(pid, service, starts_at)).unwrap();
+        let request = format!(
+            "POST /api/v1/bookings HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            app.addr,
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        // Hang up at once, before the answer.
+        drop(socket);
+    }
+
+    // Whatever was committed must reach the stream, and the GET must show it.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let committed = committed_version(&app, pid).await;
+        read_until(&mut stream, committed, &mut seen).await;
+        // Stable: nothing more committed while we read.
+        if committed_version(&app, pid).await == committed {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bookings kept arriving");
+    }
+    let committed = committed_version(&app, pid).await;
+    assert!(committed > before.version(), "some bookings were committed");
+    assert_eq!(seen, (before.version() + 1..=committed).collect::<Vec<_>>(), "every version, in order");
+    let stale = availability(&app.client, &app.base, pid, "?days=14", before.etag.as_deref()).await;
+    assert_eq!(stale.status, StatusCode::OK, "the old tag is not current");
+    assert_eq!(stale.version(), committed, "the GET is level with the database");
+}
+
+#[tokio::test]
+async fn a_change_written_by_another_process_is_announced_by_the_sweep() {
+    let app = TestApp::spawn_with(&["--reconcile-interval-secs", "1"]).await;
+    let pid = app.provider(1).id;
+    let before = availability(&app.client, &app.base, pid, "?days=14", None).await;
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(before.version())).await;
+    let (slot_id, _) = before.free_slots()[0].clone();
+
+    // What a second process on the same file (or a task that died between
+    // commit and publish) leaves behind: a committed change and its event,
+    // never published on this instance's bus.
+    let slot_id: Uuid = slot_id.parse().unwrap();
+    let tx = app.db.begin().await.unwrap();
+    let slot = entity::availability_slot::Entity::find_by_id(slot_id).one(&tx).await.unwrap().unwrap();
+    let mut changed: entity::availability_slot::ActiveModel = slot.clone().into();
+    changed.status = Set("blocked".into());
+    changed.update(&tx).await.unwrap();
+    let version = before.version() + 1;
+    entity::slot_event::ActiveModel {
+        provider_id: Set(pid),
+        version: Set(version),
+        availability_id: Set(slot_id),
+        date: Set(slot.date),
+        start_time: Set(slot.start_time),
+        end_time: Set(slot.end_time),
+        previous_status: Set(Some("available".into())),
+        new_status: Set("blocked".into()),
+        booking_id: Set(None),
+        changed_at: Set(chrono::Utc::now()),
+    }
+    .insert(&tx)
+    .await
+    .unwrap();
+    entity::provider::Entity::update_many()
+        .col_expr(entity::provider::Column::Version, sea_orm::sea_query::Expr::value(version))
+        .filter(entity::provider::Column::Id.eq(pid))
+        .exec(&tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let event = stream.take(1, WAIT).await.remove(0);
+    assert_eq!((event.version(), event.json()["newStatus"].as_str()), (version, Some("blocked")));
+    let after = availability(&app.client, &app.base, pid, "?days=14", before.etag.as_deref()).await;
+    assert_eq!((after.status, after.version()), (StatusCode::OK, version));
+}
+
+/// Block and unblock `slots` of provider `n` in a loop until `done`; returns every status seen.
+async fn write_storm(app: &TestApp, n: usize, slots: Vec<String>, done: tokio::sync::watch::Receiver<bool>) -> Vec<StatusCode> {
+    let provider = app.provider(n).clone();
+    let mut tasks = Vec::new();
+    for slot in slots {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        let key = provider.key.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut blocked = false;
+            while !*done.borrow() {
+                let verb = if blocked { "unblock" } else { "block" };
+                let response = client
+                    .post(format!("{base}/api/v1/providers/{}/slots/{slot}/{verb}", provider.id))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() == StatusCode::OK {
+                    blocked = !blocked;
+                }
+                statuses.push(response.status());
+            }
+            statuses
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    statuses
+}
+
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
+    let app = TestApp::spawn_with(&["--prune-interval-secs", "1", "--event-retention-count", "1"]).await;
+    let pid = app.provider(0).id;
+    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None).await
+        .free_slots().into_iter().take(8).map(|(id, _)| id).collect();
+    let runs_before = counter(&app, "slotstream_prune_runs_total").await;
+    let (stop, done) = tokio::sync::watch::channel(false);
+    let storm = write_storm(&app, 0, slots, done);
+    let watch = async {
+        // Run the storm through several prunes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while counter(&app, "slotstream_prune_runs_total").await < runs_before + 8.0 {
+            assert!(tokio::time::Instant::now() < deadline, "the pruner did not run");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop.send(true).unwrap();
+    };
+    let (statuses, ()) = tokio::join!(storm, watch);
+    let failures: Vec<_> = statuses.iter().filter(|s| s.is_server_error()).collect();
+    assert!(statuses.len() > 50, "a storm: {} writes", statuses.len());
+    assert!(failures.is_empty(), "{} of {} writes failed: {:?}", failures.len(), statuses.len(), failures.first());
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "every write succeeded");
+}
+
+#[tokio::test]
+async fn reads_under_a_write_storm_never_answer_409_or_5xx() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(2).id;
+    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None).await
+        .free_slots().into_iter().take(8).map(|(id, _)| id).collect();
+    let (stop, done) = tokio::sync::watch::channel(false);
+    let storm = write_storm(&app, 2, slots, done);
+    let reads = async {
+        let mut statuses = Vec::new();
+        for n in 0..200 {
+            // Different ranges, so most reads render from the database.
+            let query = format!("?days={}", 1 + n % 31);
+            statuses.push(availability(&app.client, &app.base, pid, &query, None).await.status);
+        }
+        stop.send(true).unwrap();
+        statuses
+    };
+    let (writes, reads) = tokio::join!(storm, reads);
+    assert!(writes.len() > 50, "a storm: {} writes", writes.len());
+    let bad: Vec<_> = reads.iter().filter(|s| **s != StatusCode::OK).collect();
+    assert!(bad.is_empty(), "{} of {} reads failed: {:?}", bad.len(), reads.len(), bad.first());
+}
