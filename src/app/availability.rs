@@ -209,7 +209,10 @@ fn group_by_day(
         let (starts_at, ends_at) = match slot_span(provider.timezone, slot.date, slot.start_time, slot.end_time) {
             Ok(span) => span,
             Err(error) => {
-                tracing::warn!(provider = %provider.id, slot = %slot.id, date = %slot.date, %error, "slot left out of availability: its local time does not exist");
+                tracing::warn!(
+                    provider = %provider.id, slot = %slot.id, date = %slot.date, %error,
+                    "slot left out of availability: its local time does not exist"
+                );
                 metrics::counter!("slotstream_unrenderable_slots_total").increment(1);
                 continue;
             }
