@@ -20,7 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{App, AppError, ProviderInfo};
-use crate::domain::{SlotStatus, local_instant};
+use crate::domain::{SlotStatus, slot_span};
 
 /// Largest `days` accepted.
 pub const DAYS_MAX: u32 = 31;
@@ -231,7 +231,7 @@ impl App {
             provider_id: provider.id,
             timezone: provider.timezone.name(),
             start_date: start,
-            days: group_by_day(provider, start, days, slots)?,
+            days: group_by_day(provider, start, days, slots),
             version: row.version,
         };
         let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("render: {e}")))?;
@@ -245,21 +245,31 @@ impl App {
     }
 }
 
+/// Slots grouped by local date. A slot whose local times denote no instants
+/// (a row an older build stored inside a DST gap) is left out, with a
+/// warning and a metric, so one bad row never fails the whole range.
 fn group_by_day(
     provider: &ProviderInfo,
     start: NaiveDate,
     days: u32,
     slots: Vec<availability_slot::Model>,
-) -> Result<Vec<DayBody>, AppError> {
+) -> Vec<DayBody> {
     let mut grouped: Vec<DayBody> = (0..days)
         .map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() })
         .collect();
     for slot in slots {
         let Some(day) = grouped.iter_mut().find(|d| d.date == slot.date) else { continue };
-        let starts_at = local_instant(provider.timezone, slot.date, slot.start_time)?;
-        // A slot ending at or before its start ends the next day (at midnight).
-        let end_date = if slot.end_time <= slot.start_time { slot.date + Days::new(1) } else { slot.date };
-        let ends_at = local_instant(provider.timezone, end_date, slot.end_time)?;
+        let (starts_at, ends_at) = match slot_span(provider.timezone, slot.date, slot.start_time, slot.end_time) {
+            Ok(span) => span,
+            Err(error) => {
+                tracing::warn!(
+                    provider = %provider.id, slot = %slot.id, date = %slot.date, %error,
+                    "slot left out of availability: its local time does not exist"
+                );
+                metrics::counter!("slotstream_unrenderable_slots_total").increment(1);
+                continue;
+            }
+        };
         day.slots.push(SlotBody {
             availability_id: slot.id,
             start_time: slot.start_time.format("%H:%M").to_string(),
@@ -269,5 +279,5 @@ fn group_by_day(
             status: SlotStatus::parse(&slot.status).unwrap_or(SlotStatus::Blocked),
         });
     }
-    Ok(grouped)
+    grouped
 }

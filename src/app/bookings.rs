@@ -25,7 +25,8 @@ pub struct NewBooking {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
-    /// 1 to 200 printable characters.
+    /// 1 to 200 characters with at least one letter or digit; no control,
+    /// line-separator or bidi embedding/override/isolate characters.
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[schema(max_length = 254)]
@@ -59,11 +60,25 @@ pub enum Credential {
 const NAME_MAX: usize = 200;
 const EMAIL_MAX: usize = 254;
 
+/// Characters a name may not hold: controls, line and paragraph separators,
+/// and the bidi embedding, override and isolate controls (U+202A..U+202E,
+/// U+2066..U+2069), which reorder the text after them and so let a name
+/// display as something else. The bidi marks (U+200E, U+200F, U+061C) are
+/// allowed: each acts like one invisible strong letter, cannot reverse a
+/// run of text, and right-to-left names pasted from other software carry them.
+fn forbidden_in_name(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
     let name = customer.name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+    // At least one letter or digit: a name made only of zero-width or
+    // formatting characters would show as nothing to the provider.
+    let visible = name.chars().any(char::is_alphanumeric);
+    if !visible || name.chars().count() > NAME_MAX || name.chars().any(forbidden_in_name) {
         return Err(AppError::Invalid(format!(
-            "customer.name must be 1 to {NAME_MAX} printable characters"
+            "customer.name must be 1 to {NAME_MAX} characters with at least one letter or digit, \
+             and no control or bidirectional-override characters"
         )));
     }
     let email = customer.email.trim();
@@ -117,7 +132,7 @@ impl App {
         let starts_at = not_in_the_past(request.start_time)?;
         let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
         let ends_at = starts_at + duration;
-        let (date, local_start) = to_local(provider.timezone, starts_at);
+        let (date, _) = to_local(provider.timezone, starts_at);
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         // Checked again under the provider lock: two concurrent retries with
@@ -130,7 +145,7 @@ impl App {
         calendar.load_date(&uow, date).await?;
         let (day, indexes) = calendar.on_date(date);
         let now = Utc::now();
-        for position in covering_slots(&day, local_start, duration)? {
+        for position in covering_slots(provider.timezone, &day, starts_at, duration)? {
             let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
             uow.record(event);
         }
@@ -242,7 +257,7 @@ impl App {
         }
         let duration = row.ends_at - row.starts_at;
         let starts_at = not_in_the_past(new_start)?;
-        let (date, local_start) = to_local(provider.timezone, starts_at);
+        let (date, _) = to_local(provider.timezone, starts_at);
         let now = Utc::now();
 
         let mut calendar = Calendar::new();
@@ -253,7 +268,7 @@ impl App {
             uow.record(event);
         }
         let (day, indexes) = calendar.on_date(date);
-        for position in covering_slots(&day, local_start, duration)? {
+        for position in covering_slots(provider.timezone, &day, starts_at, duration)? {
             let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
             uow.record(event);
         }

@@ -1,5 +1,13 @@
 //! Provider commands on slots: open new slots for dates, block and unblock.
 //! The caller must present a key of that provider.
+//!
+//! Slots are stored as a local date with local start and end times; a slot
+//! denotes the instants `[I(start), I(end))`, where `I` maps a local time to
+//! an instant in the provider's timezone, taking the earlier instant of an
+//! ambiguous (fall-back) time (`domain::slot_span`). A new slot is created
+//! only if both its ends exist and lie exactly `slotMinutes` apart in real
+//! time; the others (in a spring-forward gap, or stretched or shrunk by a
+//! clock change) are skipped and listed in the answer.
 
 use chrono::{NaiveDate, NaiveTime, Utc};
 use entity::availability_slot;
@@ -9,10 +17,19 @@ use uuid::Uuid;
 
 use super::calendar::Calendar;
 use super::{App, AppError, Credential, UnitOfWork};
-use crate::domain::{ProviderAvailability, slot_grid};
+use crate::domain::{ProviderAvailability, check_new_slot, overlaps_locally, slot_grid};
 
 /// At most this many dates per request.
 pub const DATES_MAX: usize = 31;
+/// Shortest slot, in minutes.
+const SLOT_MINUTES_MIN: u32 = 5;
+/// Longest slot, in minutes.
+const SLOT_MINUTES_MAX: u32 = 480;
+/// At most this many slots per request: 31 dates of round-the-clock 5-minute
+/// slots (31 x 288), the most the per-field limits allow. The slot and event
+/// inserts are chunked under both databases' bind limits, so such a batch is
+/// one transaction on SQLite and PostgreSQL alike.
+pub const SLOTS_MAX: usize = DATES_MAX * (24 * 60 / SLOT_MINUTES_MIN as usize);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -21,7 +38,7 @@ pub struct NewSlots {
     pub dates: Vec<NaiveDate>,
     /// Opening time, local `HH:MM`.
     pub open: String,
-    /// Closing time, local `HH:MM`.
+    /// Closing time, local `HH:MM`; `24:00` (or `00:00`) is the midnight ending the day.
     pub close: String,
     #[schema(minimum = 5, maximum = 480)]
     pub slot_minutes: u32,
@@ -32,11 +49,33 @@ pub struct NewSlots {
 pub struct SlotsCreated {
     pub created: usize,
     pub version: i64,
+    /// Slots of the requested grid that a clock change leaves out (not those
+    /// skipped because a slot is already there).
+    pub skipped: Vec<SkippedSlot>,
+}
+
+/// A slot not created because of a daylight-saving change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedSlot {
+    pub date: NaiveDate,
+    /// Local `HH:MM`.
+    pub start_time: String,
+    pub end_time: String,
+    /// `local-time-does-not-exist` (a spring-forward gap) or
+    /// `clock-change-alters-length` (the slot would not last `slotMinutes`).
+    pub reason: &'static str,
 }
 
 pub fn parse_local_time(field: &str, value: &str) -> Result<NaiveTime, AppError> {
     NaiveTime::parse_from_str(value, "%H:%M")
         .map_err(|_| AppError::Invalid(format!("{field} must be a local time HH:MM, got {value:?}")))
+}
+
+/// A closing time: `HH:MM`, or `24:00` for the midnight ending the day
+/// (stored as 00:00, as a slot ending at midnight stores its end).
+fn parse_close(value: &str) -> Result<NaiveTime, AppError> {
+    if value == "24:00" { Ok(NaiveTime::MIN) } else { parse_local_time("close", value) }
 }
 
 impl App {
@@ -53,7 +92,8 @@ impl App {
     }
 
     /// Open slots on each date from `open` to `close`; start times that
-    /// already have a slot, or would overlap one, are skipped.
+    /// already have a slot, or would overlap one, are skipped, and so are
+    /// slots a clock change leaves out (listed in the answer).
     #[tracing::instrument(skip(self, request, credential))]
     pub async fn create_slots(
         &self,
@@ -63,30 +103,45 @@ impl App {
     ) -> Result<SlotsCreated, AppError> {
         self.require_provider_key(provider_id, credential).await?;
         let open = parse_local_time("open", &request.open)?;
-        let close = parse_local_time("close", &request.close)?;
+        let close = parse_close(&request.close)?;
         if request.dates.is_empty() || request.dates.len() > DATES_MAX {
             return Err(AppError::Invalid(format!("dates must hold 1 to {DATES_MAX} dates")));
         }
-        if !(5..=480).contains(&request.slot_minutes) {
-            return Err(AppError::Invalid("slotMinutes must be between 5 and 480".into()));
+        if !(SLOT_MINUTES_MIN..=SLOT_MINUTES_MAX).contains(&request.slot_minutes) {
+            return Err(AppError::Invalid(format!(
+                "slotMinutes must be between {SLOT_MINUTES_MIN} and {SLOT_MINUTES_MAX}"
+            )));
         }
-        if open >= close {
+        if open >= close && close != NaiveTime::MIN {
             return Err(AppError::Invalid("open must be before close".into()));
         }
         let grid = slot_grid(open, close, request.slot_minutes);
-        let mut uow = UnitOfWork::begin(self, provider_id).await?;
-        let mut calendar = Calendar::new();
-        let mut rows = Vec::new();
-        let now = Utc::now();
         let mut dates = request.dates.clone();
         dates.sort();
         dates.dedup();
+        if dates.len() * grid.len() > SLOTS_MAX {
+            return Err(AppError::Invalid(format!("at most {SLOTS_MAX} slots per request")));
+        }
+        let timezone = self.directory.get(provider_id).await?.timezone;
+        let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        let mut calendar = Calendar::new();
+        let mut rows = Vec::new();
+        let mut skipped = Vec::new();
+        let now = Utc::now();
         for date in dates {
             calendar.load_date(&uow, date).await?;
             let (existing, _) = calendar.on_date(date);
             for &(start, end) in &grid {
-                let overlaps = existing.iter().any(|s| s.start_time < end && start < s.end_time);
-                if overlaps {
+                if let Err(reason) = check_new_slot(timezone, date, start, end, request.slot_minutes) {
+                    skipped.push(SkippedSlot {
+                        date,
+                        start_time: start.format("%H:%M").to_string(),
+                        end_time: end.format("%H:%M").to_string(),
+                        reason: reason.as_str(),
+                    });
+                    continue;
+                }
+                if existing.iter().any(|s| overlaps_locally((s.start_time, s.end_time), (start, end))) {
                     continue;
                 }
                 let (slot, event) =
@@ -101,7 +156,7 @@ impl App {
         }
         let version = uow.next_version();
         uow.commit(self).await?;
-        Ok(SlotsCreated { created, version })
+        Ok(SlotsCreated { created, version, skipped })
     }
 
     /// Take a free slot off the calendar (`blocked = true`) or put a blocked one back.

@@ -7,4 +7,7 @@ mod schedule;
 pub use availability::{
     AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError,
 };
-pub use schedule::{BookingStatus, ScheduleError, covering_slots, local_instant, slot_grid, to_local};
+pub use schedule::{
+    BookingStatus, ScheduleError, SkipReason, check_new_slot, covering_slots, local_instant, overlaps_locally,
+    slot_grid, slot_span, to_local,
+};

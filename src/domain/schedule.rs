@@ -32,60 +32,133 @@ impl BookingStatus {
     }
 }
 
-/// Why a booking does not fit the provider's schedule.
+/// Why a booking does not fit the provider's schedule. Times are shown as
+/// instants with the provider's offset, so the two 02:00s of an autumn night
+/// can be told apart.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("no slot starts at {0} on that day")]
-    NoSlotAt(NaiveTime),
-    #[error("the slots from {start} do not cover the service up to {end}")]
-    NotCovered { start: NaiveTime, end: NaiveTime },
+    #[error("no slot starts at {} on that day", .0.to_rfc3339())]
+    NoSlotAt(DateTime<FixedOffset>),
+    #[error("the slots from {} do not cover the service up to {}", .start.to_rfc3339(), .end.to_rfc3339())]
+    NotCovered { start: DateTime<FixedOffset>, end: DateTime<FixedOffset> },
     #[error("the service would run past midnight")]
     CrossesMidnight,
     #[error("{0} does not exist in the provider's timezone")]
     NonexistentLocalTime(NaiveTime),
 }
 
-/// The slots (indexes into `day`, which holds one date's slots in any order)
-/// that together cover `[start, start + duration)` exactly, back to back.
+/// Why a slot of a requested grid is not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its start or end falls in a daylight-saving gap.
+    LocalTimeDoesNotExist,
+    /// It exists, but a clock change makes it longer or shorter than asked.
+    ClockChangeAltersLength,
+}
+
+impl SkipReason {
+    /// The reason as a stable, kebab-case code for answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::LocalTimeDoesNotExist => "local-time-does-not-exist",
+            SkipReason::ClockChangeAltersLength => "clock-change-alters-length",
+        }
+    }
+}
+
+/// The instants a slot stored as local `date`, `start`, `end` denotes:
+/// `[I(date, start), I(end date, end))`, where `I` is [`local_instant`] (the
+/// earlier instant of an ambiguous local time) and a slot ending at or before
+/// its start ends on the next day (a slot ending at midnight stores 00:00).
+/// A slot whose start or end falls in a DST gap denotes no instants.
+pub fn slot_span(
+    tz: Tz,
+    date: NaiveDate,
+    start: NaiveTime,
+    end: NaiveTime,
+) -> Result<(DateTime<FixedOffset>, DateTime<FixedOffset>), ScheduleError> {
+    let end_date = if end <= start { date.succ_opt().unwrap_or(date) } else { date };
+    Ok((local_instant(tz, date, start)?, local_instant(tz, end_date, end)?))
+}
+
+/// Whether a new slot (local `date`, `start`, `end`) may be created: both
+/// ends must exist and lie exactly `minutes` apart in real time, so every
+/// slot is as long as the provider asked and no two slots share an instant.
+pub fn check_new_slot(tz: Tz, date: NaiveDate, start: NaiveTime, end: NaiveTime, minutes: u32) -> Result<(), SkipReason> {
+    let (starts_at, ends_at) = slot_span(tz, date, start, end).map_err(|_| SkipReason::LocalTimeDoesNotExist)?;
+    if ends_at - starts_at == TimeDelta::minutes(i64::from(minutes)) {
+        Ok(())
+    } else {
+        Err(SkipReason::ClockChangeAltersLength)
+    }
+}
+
+/// Do two local intervals `[start, end)` of one date overlap? An end of
+/// 00:00 is midnight at the end of the date. The earlier-instant rule keeps
+/// local order, so slots apart in local time are apart in real time too.
+pub fn overlaps_locally(a: (NaiveTime, NaiveTime), b: (NaiveTime, NaiveTime)) -> bool {
+    let span = |(start, end): (NaiveTime, NaiveTime)| {
+        let from = start - NaiveTime::MIN;
+        let to = if end <= start { TimeDelta::days(1) } else { end - NaiveTime::MIN };
+        (from, to)
+    };
+    let ((a_from, a_to), (b_from, b_to)) = (span(a), span(b));
+    a_from < b_to && b_from < a_to
+}
+
+/// The slots (indexes into `day`, which holds one local date's slots in any
+/// order) that together cover the instants `[start, start + duration)`
+/// exactly, back to back, compared as instants in `tz` (see [`slot_span`]).
+/// A slot without instants (a legacy row in a DST gap) is never used.
 /// Their statuses are not checked here: that is the aggregate's job.
 pub fn covering_slots(
+    tz: Tz,
     day: &[ProviderAvailability],
-    start: NaiveTime,
+    start: DateTime<Utc>,
     duration: TimeDelta,
 ) -> Result<Vec<usize>, ScheduleError> {
-    let (end, wrapped) = start.overflowing_add_signed(duration);
-    if wrapped != 0 && end != NaiveTime::MIN {
+    let end = start + duration;
+    let (date, _) = to_local(tz, start);
+    let (end_date, end_time) = to_local(tz, end);
+    let ends_at_midnight = date.succ_opt() == Some(end_date) && end_time == NaiveTime::MIN;
+    if end_date != date && !ends_at_midnight {
         return Err(ScheduleError::CrossesMidnight);
     }
-    let mut order: Vec<usize> = (0..day.len()).collect();
-    order.sort_by_key(|&i| day[i].start_time);
-
-    let first = order
+    let mut timed: Vec<(usize, DateTime<Utc>, DateTime<Utc>)> = day
         .iter()
-        .position(|&i| day[i].start_time == start)
-        .ok_or(ScheduleError::NoSlotAt(start))?;
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            let (from, to) = slot_span(tz, slot.date, slot.start_time, slot.end_time).ok()?;
+            Some((i, from.to_utc(), to.to_utc()))
+        })
+        .collect();
+    timed.sort_by_key(|&(_, from, _)| from);
+
+    let in_zone = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
+    let first =
+        timed.iter().position(|&(_, from, _)| from == start).ok_or(ScheduleError::NoSlotAt(in_zone(start)))?;
     let mut covered = Vec::new();
     let mut cursor = start;
-    for &i in &order[first..] {
-        if day[i].start_time != cursor {
+    for &(i, from, to) in &timed[first..] {
+        if from != cursor {
             break;
         }
         covered.push(i);
-        cursor = day[i].end_time;
-        // A slot ending at midnight stores 00:00 as its end.
-        let reached_end = cursor == end || (end == NaiveTime::MIN && cursor == NaiveTime::MIN);
-        if reached_end {
-            return Ok(covered);
-        }
-        if cursor > end && end != NaiveTime::MIN {
+        cursor = to;
+        if cursor >= end {
             break;
         }
     }
-    Err(ScheduleError::NotCovered { start, end })
+    if cursor == end {
+        Ok(covered)
+    } else {
+        Err(ScheduleError::NotCovered { start: in_zone(start), end: in_zone(end) })
+    }
 }
 
 /// The instant a provider-local date and time denote. In a DST gap there is
-/// no such instant; in a DST overlap the earlier one is taken.
+/// no such instant; in a DST overlap (an ambiguous local time) the earlier
+/// one is taken.
 pub fn local_instant(
     tz: Tz,
     date: NaiveDate,
@@ -103,19 +176,19 @@ pub fn to_local(tz: Tz, instant: DateTime<Utc>) -> (NaiveDate, NaiveTime) {
     (local.date(), local.time())
 }
 
-/// Back-to-back slots of `minutes` from `open` up to `close` (a last slot that
-/// would end after `close` is left out).
+/// Back-to-back local slots of `minutes` from `open` up to `close` (a last
+/// slot that would end after `close` is left out). A `close` of 00:00 is the
+/// midnight ending the day; the slot ending there stores 00:00 as its end.
+/// These are wall-clock times: [`check_new_slot`] says which exist.
 pub fn slot_grid(open: NaiveTime, close: NaiveTime, minutes: u32) -> Vec<(NaiveTime, NaiveTime)> {
     let step = TimeDelta::minutes(i64::from(minutes.max(1)));
+    let day_end = if close == NaiveTime::MIN { TimeDelta::days(1) } else { close - NaiveTime::MIN };
     let mut grid = Vec::new();
-    let mut start = open;
-    while start < close {
-        let (end, wrapped) = start.overflowing_add_signed(step);
-        if wrapped != 0 || end > close {
-            break;
-        }
-        grid.push((start, end));
-        start = end;
+    let mut offset = open - NaiveTime::MIN;
+    while offset + step <= day_end {
+        // `NaiveTime + TimeDelta` wraps at midnight: 24:00 becomes 00:00.
+        grid.push((NaiveTime::MIN + offset, NaiveTime::MIN + offset + step));
+        offset += step;
     }
     grid
 }
@@ -130,14 +203,23 @@ mod tests {
         NaiveTime::from_hms_opt(h, m, 0).unwrap()
     }
 
-    fn day(starts: &[(u32, u32)]) -> Vec<ProviderAvailability> {
+    fn warsaw() -> Tz {
+        chrono_tz::Europe::Warsaw
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// 30-minute slots on `on`, starting at the given local times.
+    fn slots_on(on: NaiveDate, starts: &[(u32, u32)]) -> Vec<ProviderAvailability> {
         starts
             .iter()
             .enumerate()
             .map(|(n, &(h, m))| ProviderAvailability {
                 id: Uuid::from_u128(n as u128),
                 provider_id: Uuid::nil(),
-                date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                date: on,
                 start_time: t(h, m),
                 end_time: t(h, m) + TimeDelta::minutes(30),
                 status: SlotStatus::Available,
@@ -148,23 +230,36 @@ mod tests {
             .collect()
     }
 
+    fn day(starts: &[(u32, u32)]) -> Vec<ProviderAvailability> {
+        slots_on(date(2026, 11, 30), starts)
+    }
+
+    /// An RFC 3339 instant, as a client sends it.
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn minutes(n: i64) -> TimeDelta {
+        TimeDelta::minutes(n)
+    }
+
     #[test]
     fn one_slot_covers_a_thirty_minute_service() {
         let slots = day(&[(9, 0), (9, 30), (10, 0)]);
-        assert_eq!(covering_slots(&slots, t(9, 30), TimeDelta::minutes(30)), Ok(vec![1]));
+        assert_eq!(covering_slots(warsaw(), &slots, at("2026-11-30T09:30:00+01:00"), minutes(30)), Ok(vec![1]));
     }
 
     #[test]
     fn sixty_minutes_take_two_back_to_back_slots_in_any_input_order() {
         let slots = day(&[(10, 0), (9, 0), (9, 30)]);
-        assert_eq!(covering_slots(&slots, t(9, 30), TimeDelta::minutes(60)), Ok(vec![2, 0]));
+        assert_eq!(covering_slots(warsaw(), &slots, at("2026-11-30T08:30:00Z"), minutes(60)), Ok(vec![2, 0]));
     }
 
     #[test]
     fn forty_five_minutes_over_thirty_minute_slots_do_not_fit() {
         let slots = day(&[(9, 0), (9, 30)]);
         assert!(matches!(
-            covering_slots(&slots, t(9, 0), TimeDelta::minutes(45)),
+            covering_slots(warsaw(), &slots, at("2026-11-30T09:00:00+01:00"), minutes(45)),
             Err(ScheduleError::NotCovered { .. })
         ));
     }
@@ -172,26 +267,79 @@ mod tests {
     #[test]
     fn a_gap_or_a_missing_start_is_refused() {
         let slots = day(&[(9, 0), (10, 0)]);
-        assert!(covering_slots(&slots, t(9, 0), TimeDelta::minutes(60)).is_err());
+        assert!(covering_slots(warsaw(), &slots, at("2026-11-30T09:00:00+01:00"), minutes(60)).is_err());
+        let missing = DateTime::parse_from_rfc3339("2026-11-30T09:15:00+01:00").unwrap();
         assert_eq!(
-            covering_slots(&slots, t(9, 15), TimeDelta::minutes(30)),
-            Err(ScheduleError::NoSlotAt(t(9, 15)))
+            covering_slots(warsaw(), &slots, missing.to_utc(), minutes(30)),
+            Err(ScheduleError::NoSlotAt(missing))
         );
     }
 
     #[test]
-    fn a_service_past_midnight_is_refused() {
-        let slots = day(&[(23, 30)]);
+    fn a_service_past_midnight_is_refused_but_one_ending_at_midnight_fits() {
+        let slots = day(&[(23, 0), (23, 30)]);
         assert_eq!(
-            covering_slots(&slots, t(23, 30), TimeDelta::minutes(60)),
+            covering_slots(warsaw(), &slots, at("2026-11-30T23:30:00+01:00"), minutes(60)),
             Err(ScheduleError::CrossesMidnight)
         );
+        assert_eq!(covering_slots(warsaw(), &slots, at("2026-11-30T23:00:00+01:00"), minutes(60)), Ok(vec![0, 1]));
+    }
+
+    #[test]
+    fn spring_gap_slots_have_no_instants_and_are_never_covered() {
+        // Warsaw, 2027-03-28: 02:00 CET jumps to 03:00 CEST.
+        let on = date(2027, 3, 28);
+        let slots = slots_on(on, &[(1, 0), (1, 30), (2, 0), (2, 30), (3, 0)]);
+        assert_eq!(slot_span(warsaw(), on, t(1, 30), t(2, 0)), Err(ScheduleError::NonexistentLocalTime(t(2, 0))));
+        assert!(slot_span(warsaw(), on, t(2, 30), t(3, 0)).is_err());
+        // 60 minutes from 01:30+01:00 end at 03:30+02:00; the wall-clock
+        // chain 01:30, 02:00 must not be taken for them.
+        assert!(covering_slots(warsaw(), &slots, at("2027-03-28T01:30:00+01:00"), minutes(60)).is_err());
+        assert!(covering_slots(warsaw(), &slots, at("2027-03-28T01:00:00+01:00"), minutes(60)).is_err());
+        // 03:00+02:00 is the slot after the gap, and only that one.
+        assert_eq!(covering_slots(warsaw(), &slots, at("2027-03-28T03:00:00+02:00"), minutes(30)), Ok(vec![4]));
+        // Creation: only slots that exist and last their 30 real minutes.
+        let grid = slot_grid(t(1, 0), t(4, 0), 30);
+        let kept: Vec<_> = grid.iter().filter(|&&(a, b)| check_new_slot(warsaw(), on, a, b, 30).is_ok()).collect();
+        assert_eq!(kept, [&(t(1, 0), t(1, 30)), &(t(3, 0), t(3, 30)), &(t(3, 30), t(4, 0))]);
+        assert_eq!(check_new_slot(warsaw(), on, t(1, 30), t(2, 0), 30), Err(SkipReason::LocalTimeDoesNotExist));
+    }
+
+    #[test]
+    fn autumn_overlap_takes_the_earlier_instant_and_matches_by_instant() {
+        // Warsaw, 2027-10-31: 03:00 CEST falls back to 02:00 CET.
+        let on = date(2027, 10, 31);
+        let slots = slots_on(on, &[(1, 30), (2, 0), (3, 0)]);
+        let (from, to) = slot_span(warsaw(), on, t(2, 0), t(2, 30)).unwrap();
+        assert_eq!((from.to_rfc3339().as_str(), to.to_rfc3339().as_str()), ("2027-10-31T02:00:00+02:00", "2027-10-31T02:30:00+02:00"));
+        // The first 02:00 is that slot; the second (+01:00) is an hour later and has none.
+        assert_eq!(covering_slots(warsaw(), &slots, at("2027-10-31T02:00:00+02:00"), minutes(30)), Ok(vec![1]));
+        assert!(matches!(
+            covering_slots(warsaw(), &slots, at("2027-10-31T02:00:00+01:00"), minutes(30)),
+            Err(ScheduleError::NoSlotAt(_))
+        ));
+        assert_eq!(covering_slots(warsaw(), &slots, at("2027-10-31T01:30:00+02:00"), minutes(60)), Ok(vec![0, 1]));
+        // 02:30 (+02:00) to 03:00 (+01:00) is 90 real minutes: not created,
+        // and a legacy slot like it never covers 30 minutes.
+        assert_eq!(check_new_slot(warsaw(), on, t(2, 30), t(3, 0), 30), Err(SkipReason::ClockChangeAltersLength));
+        let legacy = slots_on(on, &[(2, 30)]);
+        assert!(covering_slots(warsaw(), &legacy, at("2027-10-31T02:30:00+02:00"), minutes(30)).is_err());
+    }
+
+    #[test]
+    fn local_overlap_treats_a_midnight_end_as_the_end_of_the_day() {
+        assert!(overlaps_locally((t(23, 30), t(0, 0)), (t(23, 45), t(0, 0))));
+        assert!(!overlaps_locally((t(23, 0), t(23, 30)), (t(23, 30), t(0, 0))));
+        assert!(overlaps_locally((t(9, 0), t(10, 0)), (t(9, 30), t(10, 30))));
     }
 
     #[test]
     fn grid_fills_opening_hours() {
         let grid = slot_grid(t(9, 0), t(10, 45), 30);
         assert_eq!(grid, vec![(t(9, 0), t(9, 30)), (t(9, 30), t(10, 0)), (t(10, 0), t(10, 30))]);
+        let whole_day = slot_grid(t(0, 0), t(0, 0), 5);
+        assert_eq!(whole_day.len(), 288);
+        assert_eq!(whole_day.last(), Some(&(t(23, 55), t(0, 0))));
     }
 
     #[test]

@@ -14,7 +14,14 @@ use uuid::Uuid;
 use super::PublishedEvent;
 use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
 
-/// Append `events` as versions `base_version + 1 ..`, returning them ready to publish.
+/// Events per INSERT. Each row binds 10 values, so a statement binds at most
+/// 10,000: under SQLite's limit of 32,766 and PostgreSQL's of 65,535. One
+/// unchunked INSERT failed above 3,276 events on SQLite.
+const EVENTS_PER_INSERT: usize = 1_000;
+
+/// Append `events` as versions `base_version + 1 ..` (in chunks of
+/// [`EVENTS_PER_INSERT`] rows, all in the caller's transaction), returning
+/// them ready to publish.
 pub async fn append<C: ConnectionTrait>(
     conn: &C,
     base_version: i64,
@@ -23,19 +30,23 @@ pub async fn append<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = events.iter().zip(base_version + 1..).map(|(e, version)| slot_event::ActiveModel {
-        provider_id: Set(e.provider_id),
-        version: Set(version),
-        availability_id: Set(e.availability_id),
-        date: Set(e.date),
-        start_time: Set(e.start_time),
-        end_time: Set(e.end_time),
-        previous_status: Set(e.previous_status.map(|s| s.as_str().to_owned())),
-        new_status: Set(e.new_status.as_str().to_owned()),
-        booking_id: Set(e.booking_id),
-        changed_at: Set(e.changed_at),
-    });
-    slot_event::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    let mut next_version = base_version + 1;
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let rows = chunk.iter().zip(next_version..).map(|(e, version)| slot_event::ActiveModel {
+            provider_id: Set(e.provider_id),
+            version: Set(version),
+            availability_id: Set(e.availability_id),
+            date: Set(e.date),
+            start_time: Set(e.start_time),
+            end_time: Set(e.end_time),
+            previous_status: Set(e.previous_status.map(|s| s.as_str().to_owned())),
+            new_status: Set(e.new_status.as_str().to_owned()),
+            booking_id: Set(e.booking_id),
+            changed_at: Set(e.changed_at),
+        });
+        slot_event::Entity::insert_many(rows).exec_without_returning(conn).await?;
+        next_version += chunk.len() as i64;
+    }
     Ok(events
         .iter()
         .zip(base_version + 1..)
