@@ -77,6 +77,28 @@ fn ceil_to_second(instant: DateTime<Utc>) -> DateTime<Utc> {
     if whole == instant { whole } else { whole + TimeDelta::seconds(1) }
 }
 
+/// What a conditional request says the client already holds.
+pub struct HeldCopy<'a> {
+    /// Does the client hold the representation with this tag (`If-None-Match`)?
+    pub has_tag: &'a (dyn Fn(&EntityTag) -> bool + Send + Sync),
+    /// The tags it listed (their versions may be newer than this instance knows).
+    pub tags: &'a [EntityTag],
+    /// `If-Modified-Since`; the caller leaves it out when `If-None-Match` is
+    /// present, which takes precedence (RFC 9110 section 13.2.2).
+    pub modified_since: Option<DateTime<Utc>>,
+}
+
+impl HeldCopy<'_> {
+    fn compare(&self, document: Arc<AvailabilityDocument>, now: DateTime<Utc>) -> Conditional {
+        let unmodified = self.modified_since.is_some_and(|since| document.unmodified_since(since, now));
+        if (self.has_tag)(&document.etag) || unmodified {
+            Conditional::NotModified(document.etag.clone())
+        } else {
+            Conditional::Document(document)
+        }
+    }
+}
+
 pub enum Conditional {
     NotModified(EntityTag),
     Document(Arc<AvailabilityDocument>),
@@ -173,33 +195,45 @@ fn entity_tag(provider_id: Uuid, version: i64, start: NaiveDate, days: u32) -> E
     EntityTag::strong(&format!("{}-{version}-{}-{days}", &provider[..12], start.format("%Y%m%d")))
 }
 
+/// The version a tag of ours names, if it is a tag of this query (an
+/// encoded representation's tag carries a suffix after the days).
+fn tag_version(tag: &EntityTag, provider_id: Uuid, start: NaiveDate, days: u32) -> Option<i64> {
+    let provider = provider_id.simple().to_string();
+    let mut parts = tag.tag().split('-');
+    let (owner, version, date, count) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let ours = owner == &provider[..12] && date == start.format("%Y%m%d").to_string() && count == days.to_string();
+    if !ours {
+        return None;
+    }
+    version.parse().ok()
+}
+
 impl App {
-    /// The availability document, or `NotModified` when `client_has` says the
-    /// client already holds the current tag.
-    pub async fn availability(
-        &self,
-        query: AvailabilityQuery,
-        client_has: impl Fn(&EntityTag) -> bool,
-    ) -> Result<Conditional, AppError> {
+    /// The availability document, or `NotModified` when what the client
+    /// holds (`held`) is current.
+    pub async fn availability(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Result<Conditional, AppError> {
         let provider = self.directory.get(query.provider_id).await?;
         let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
         let key = (provider.id, start, days);
-        if let Some(version) = self.bus.trusted_version(provider.id) {
+        let now = Utc::now();
+        // A tag newer than this instance has seen (another instance answered
+        // it) sends the read to the database: never an older state than the
+        // client already saw.
+        let claimed = held.tags.iter().filter_map(|t| tag_version(t, provider.id, start, days)).max();
+        let trusted = self.bus.trusted_version(provider.id).filter(|v| claimed.is_none_or(|c| c <= *v));
+        if let Some(version) = trusted {
             let tag = entity_tag(provider.id, version, start, days);
-            if client_has(&tag) {
+            if (held.has_tag)(&tag) {
                 return Ok(Conditional::NotModified(tag));
             }
             if let Some(cached) = self.rendered.0.get(&key).filter(|d| d.version == version) {
-                return Ok(Conditional::Document(cached));
+                return Ok(held.compare(cached, now));
             }
         }
         let document = Arc::new(self.render(&provider, start, days).await?);
-        metrics::gauge!("slotstream_render_cache_bytes").set(self.rendered.weight() as f64);
-        if client_has(&document.etag) {
-            return Ok(Conditional::NotModified(document.etag.clone()));
-        }
         self.rendered.0.insert(key, document.clone());
-        Ok(Conditional::Document(document))
+        metrics::gauge!("slotstream_render_cache_bytes").set(self.rendered.weight() as f64);
+        Ok(held.compare(document, now))
     }
 
     /// Read the provider's version and its slots from one snapshot (a
@@ -280,4 +314,57 @@ fn group_by_day(
         });
     }
     grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn document(version: i64, modified: &str, previous: Option<&str>) -> AvailabilityDocument {
+        AvailabilityDocument {
+            version,
+            etag: EntityTag::strong("t"),
+            modified_at: at(modified),
+            previously_modified_at: previous.map(at),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn tags_name_their_version_only_for_their_own_query() {
+        let provider = Uuid::new_v4();
+        let start = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let tag = entity_tag(provider, 41, start, 7);
+        assert_eq!(tag_version(&tag, provider, start, 7), Some(41));
+        let encoded = EntityTag::strong(&format!("{}-br", tag.tag()));
+        assert_eq!(tag_version(&encoded, provider, start, 7), Some(41));
+        assert_eq!(tag_version(&tag, provider, start, 8), None);
+        assert_eq!(tag_version(&tag, Uuid::new_v4(), start, 7), None);
+        assert_eq!(tag_version(&EntityTag::strong("garbage"), provider, start, 7), None);
+    }
+
+    #[test]
+    fn last_modified_rounds_up_and_is_never_in_the_future() {
+        let doc = document(3, "2026-12-01T10:00:00.300Z", Some("2026-12-01T09:00:00Z"));
+        assert_eq!(doc.last_modified(at("2026-12-01T10:00:05Z")), Some(at("2026-12-01T10:00:01Z")));
+        assert_eq!(doc.last_modified(at("2026-12-01T10:00:00.900Z")), None, "that second has not passed");
+        let whole = document(3, "2026-12-01T10:00:00Z", Some("2026-12-01T09:00:00Z"));
+        assert_eq!(whole.last_modified(at("2026-12-01T10:00:05Z")), Some(at("2026-12-01T10:00:00Z")));
+    }
+
+    #[test]
+    fn a_date_validates_only_a_version_alone_in_its_second() {
+        let now = at("2026-12-01T12:00:00Z");
+        let alone = document(3, "2026-12-01T10:00:00.300Z", Some("2026-12-01T09:00:00Z"));
+        assert!(alone.unmodified_since(at("2026-12-01T10:00:01Z"), now));
+        assert!(!alone.unmodified_since(at("2026-12-01T10:00:00Z"), now), "an older date");
+        let shared = document(3, "2026-12-01T10:00:00.800Z", Some("2026-12-01T10:00:00.300Z"));
+        assert!(!shared.unmodified_since(at("2026-12-01T10:00:01Z"), now), "a copy of version 2 carries the same date");
+        assert!(!document(3, "2026-12-01T10:00:00Z", None).unmodified_since(at("2026-12-01T11:00:00Z"), now));
+        assert!(document(0, "2026-12-01T10:00:00Z", None).unmodified_since(at("2026-12-01T11:00:00Z"), now));
+    }
 }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-pub use availability::{AvailabilityBody, AvailabilityDocument, DayBody, SlotBody, AvailabilityQuery, Conditional, DAYS_MAX, resolve_range};
+pub use availability::{
+    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody, resolve_range,
+};
 pub use bookings::{BookingView, Credential, NewBooking, NewCustomer};
 pub use error::AppError;
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
