@@ -1,5 +1,7 @@
 //! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
-//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus).
+//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus),
+//! `/openapi.json`. They count against the read quota like any read (see
+//! `http::router`): `/readyz` touches the database.
 
 use std::sync::OnceLock;
 
@@ -18,7 +20,20 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(|| async { axum::Json(super::openapi::document()) }))
+        .route("/openapi.json", get(openapi_json))
+}
+
+/// The OpenAPI document, serialised once per process.
+async fn openapi_json() -> Response {
+    match super::openapi::document_json() {
+        Some(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+        None => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "the API description is unavailable",
+        ),
+    }
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
