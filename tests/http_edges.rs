@@ -185,6 +185,11 @@ async fn a_31_day_document_is_compressed_on_request_with_an_etag_per_encoding() 
     let stale = plain_tag.replacen('-', "-x", 1);
     let missed = get_31_days(&app, &[("accept-encoding", "gzip"), ("if-none-match", &stale)]).await;
     assert_eq!(missed.status(), StatusCode::OK);
+    // Nothing acceptable (identity refused, no encoding we offer): 406 problem+json.
+    let refused = get_31_days(&app, &[("accept-encoding", "identity;q=0, zstd")]).await;
+    assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(header(&refused, "content-type"), Some("application/problem+json"));
+    assert!(varies_by_accept_encoding(&refused));
 }
 
 #[tokio::test]

@@ -261,7 +261,12 @@ async fn guard_request(State(body_limit): State<usize>, request: Request, next: 
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if (status.is_client_error() || status.is_server_error()) && !is_problem {
         let title = status.canonical_reason().unwrap_or("Error");
-        return problem(status, "http-error", title, title);
+        let mut replaced = problem(status, "http-error", title, title);
+        // The compressor's 406 depends on Accept-Encoding; caches must know.
+        for vary in response.headers().get_all(header::VARY) {
+            replaced.headers_mut().append(header::VARY, vary.clone());
+        }
+        return replaced;
     }
     response
 }

@@ -24,6 +24,14 @@ pub enum ReadProblems {
     TooMany(#[to_schema] Problem<'static>),
 }
 
+/// The problem an operator route may answer with: they count against the read quota.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub enum QuotaProblem {
+    #[response(status = 429, description = "Read quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    TooMany(#[to_schema] Problem<'static>),
+}
+
 /// Problems a write may answer with.
 #[allow(dead_code)]
 #[derive(IntoResponses)]
@@ -118,5 +126,6 @@ mod tests {
         assert_eq!(first.as_ptr(), second.as_ptr(), "one buffer, shared");
         let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
         assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
+        assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
     }
 }

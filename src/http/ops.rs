@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
 use super::error::problem;
+use super::openapi::QuotaProblem;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,14 +53,14 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// The database is reachable (and, on PostgreSQL, the event listener connected).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
-    (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
+    (status = 503, body = super::error::Problem, content_type = "application/problem+json"), QuotaProblem))]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(error) = state.app.db.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
@@ -77,7 +78,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
 pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut text = metrics_handle().render();
     // Exact for this instance, whatever else shares the process-wide recorder.
