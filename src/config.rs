@@ -121,4 +121,10 @@ pub struct ServeArgs {
     /// Seconds an ordinary (non-stream) request may take.
     #[arg(long, env = "SLOTSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub request_timeout_secs: u64,
+
+    /// IPv6 clients are told apart by this many leading bits (1 to 128):
+    /// one host commonly owns a whole /64.
+    #[arg(long, env = "SLOTSTREAM_IPV6_PREFIX_LEN", default_value_t = 64, global = true,
+        value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix_len: u8,
 }

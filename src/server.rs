@@ -162,6 +162,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         trusted_proxies: args.trusted_proxies.clone(),
         cors_origins: args.cors_origins.clone(),
         retry: Duration::from_secs(2),
+        ipv6_prefix_len: args.ipv6_prefix_len,
     }
 }
 

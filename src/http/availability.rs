@@ -54,7 +54,9 @@ pub(super) async fn availability(
         Conditional::NotModified(tag) => {
             metrics::counter!("slotstream_availability_responses_total", "status" => "304").increment(1);
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set_validators(response.headers_mut(), &tag.to_string(), None);
+            // Name the representation the client holds (identity or encoded).
+            let held = condition.matching(&tag).unwrap_or(tag);
+            set_validators(response.headers_mut(), &held.to_string(), None);
             return Ok(response);
         }
         Conditional::Document(document) => (StatusCode::OK, document.etag.to_string(), document),

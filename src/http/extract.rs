@@ -106,14 +106,30 @@ impl IfNoneMatch {
         if tags.is_empty() { IfNoneMatch::Absent } else { IfNoneMatch::Tags(tags) }
     }
 
-    /// Weak comparison, as RFC 9110 requires for `If-None-Match`.
+    /// Weak comparison, as RFC 9110 requires for `If-None-Match`, against
+    /// `current` and its compressed representations' tags.
     pub fn matches(&self, current: &EntityTag) -> bool {
+        self.matching(current).is_some()
+    }
+
+    /// The tag the client sent that names `current` or one of its encoded
+    /// representations (`"T-gzip"`, see `http::compression`): the one a 304
+    /// should carry, as it names what the client holds. `*` holds `current`.
+    pub fn matching(&self, current: &EntityTag) -> Option<EntityTag> {
         match self {
-            IfNoneMatch::Absent => false,
-            IfNoneMatch::Any => true,
-            IfNoneMatch::Tags(tags) => tags.iter().any(|t| t.weak_eq(current)),
+            IfNoneMatch::Absent => None,
+            IfNoneMatch::Any => Some(current.clone()),
+            IfNoneMatch::Tags(tags) => tags.iter().find(|t| names_representation_of(t, current)).cloned(),
         }
     }
+}
+
+/// Is `held` (weakly) `current`, or `current` with an encoding's suffix?
+fn names_representation_of(held: &EntityTag, current: &EntityTag) -> bool {
+    held.weak_eq(current)
+        || held.tag().strip_prefix(current.tag()).and_then(|rest| rest.strip_prefix('-')).is_some_and(|encoding| {
+            super::compression::ENCODINGS.contains(&encoding)
+        })
 }
 
 /// Split a comma-separated list of entity tags; commas inside quotes belong to the tag.
@@ -172,6 +188,19 @@ mod tests {
         assert!(!inm("abc-4").matches(&current), "unquoted is malformed");
         assert!(!inm("\"a,b\"").matches(&current));
         assert!(!inm("").matches(&current));
+    }
+
+    #[test]
+    fn if_none_match_names_the_encoded_representation_held() {
+        let current = EntityTag::strong("abc-4");
+        assert_eq!(inm("\"abc-4-gzip\"").matching(&current), Some(EntityTag::strong("abc-4-gzip")));
+        assert_eq!(inm("\"x\", \"abc-4-br\"").matching(&current), Some(EntityTag::strong("abc-4-br")));
+        assert_eq!(inm("\"abc-4\"").matching(&current), Some(current.clone()));
+        assert_eq!(inm("*").matching(&current), Some(current.clone()));
+        assert!(!inm("\"abc-4-zip\"").matches(&current), "unknown encoding");
+        assert!(!inm("\"abc-4gzip\"").matches(&current));
+        assert!(!inm("\"abc-3-gzip\"").matches(&current), "older version");
+        assert!(!inm("\"abc-4-gzip\"").matches(&EntityTag::strong("abc-40")), "a prefix is not a version");
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! concurrent streams, and the client identity they all share.
 //!
 //! The client is the peer IP. `X-Forwarded-For` / `Forwarded` are believed
-//! only when the peer is a configured trusted proxy (never by default). A
+//! only when the peer is a configured trusted proxy (never by default).
+//! Addresses are compared in canonical form (an IPv4-mapped `::ffff:a.b.c.d`
+//! is `a.b.c.d`, as a dual-stack socket reports IPv4 peers), and an IPv6
+//! client is its prefix (`/64` by default), since one host commonly owns a
+//! whole `/64` and could otherwise pick a fresh address per request. A
 //! provider key presented as `Authorization: Bearer` that has already been
 //! verified once is its own client with its own quota; an unverified bearer
 //! counts against the address, so random tokens buy no extra quota.
@@ -40,25 +44,43 @@ pub enum ClientId {
 /// How clients are told apart; shared by the limiters and the stream caps.
 #[derive(Clone)]
 pub struct ClientIdentity {
+    /// In canonical form, as peers are compared.
     trusted_proxies: Arc<[IpAddr]>,
     verified_keys: Arc<DashSet<String>>,
+    /// Leading bits of an IPv6 address that name one client (1..=128).
+    ipv6_prefix_len: u8,
 }
 
 impl ClientIdentity {
-    pub fn new(trusted_proxies: Vec<IpAddr>, verified_keys: Arc<DashSet<String>>) -> ClientIdentity {
-        ClientIdentity { trusted_proxies: trusted_proxies.into(), verified_keys }
+    pub fn new(trusted_proxies: Vec<IpAddr>, verified_keys: Arc<DashSet<String>>, ipv6_prefix_len: u8) -> ClientIdentity {
+        let trusted_proxies = trusted_proxies.iter().map(IpAddr::to_canonical).collect();
+        ClientIdentity { trusted_proxies, verified_keys, ipv6_prefix_len: ipv6_prefix_len.clamp(1, 128) }
     }
 
+    /// The client a request from `peer` with `headers` counts against.
     pub fn of(&self, peer: IpAddr, headers: &HeaderMap) -> ClientId {
         if let Some(hash) = bearer_hash(headers).filter(|h| self.verified_keys.contains(h)) {
             return ClientId::ApiKey(hash.into());
         }
+        let peer = peer.to_canonical();
         if self.trusted_proxies.contains(&peer)
             && let Some(forwarded) = forwarded_for(headers)
         {
-            return ClientId::Address(forwarded);
+            return ClientId::Address(self.key(forwarded.to_canonical()));
         }
-        ClientId::Address(peer)
+        ClientId::Address(self.key(peer))
+    }
+
+    /// An address as a client key: IPv4 as is, IPv6 cut to its prefix.
+    /// Canonicalise first: IPv4-mapped addresses all lie in `::/64`.
+    fn key(&self, address: IpAddr) -> IpAddr {
+        match address {
+            IpAddr::V4(_) => address,
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX << (128 - u32::from(self.ipv6_prefix_len));
+                IpAddr::V6((v6.to_bits() & mask).into())
+            }
+        }
     }
 }
 
@@ -231,7 +253,7 @@ mod tests {
     #[test]
     fn forwarded_headers_count_only_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let identity = ClientIdentity::new(vec![proxy], Arc::default());
+        let identity = ClientIdentity::new(vec![proxy], Arc::default(), 128);
         let xff = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9")]);
         assert_eq!(identity.of(proxy, &xff), ClientId::Address("203.0.113.9".parse().unwrap()));
         let stranger: IpAddr = "198.51.100.7".parse().unwrap();
@@ -246,12 +268,54 @@ mod tests {
     fn only_verified_provider_keys_are_clients_of_their_own() {
         let keys: Arc<DashSet<String>> = Arc::default();
         keys.insert(secrets::hash("pk_known"));
-        let identity = ClientIdentity::new(vec![], keys);
+        let identity = ClientIdentity::new(vec![], keys, 64);
         let peer: IpAddr = "127.0.0.2".parse().unwrap();
         let known = headers(&[("authorization", "Bearer pk_known")]);
         assert!(matches!(identity.of(peer, &known), ClientId::ApiKey(_)));
         let unknown = headers(&[("authorization", "Bearer pk_random")]);
         assert_eq!(identity.of(peer, &unknown), ClientId::Address(peer));
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_its_ipv4_address() {
+        let xff = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        let forwarded = ClientId::Address(ip("203.0.113.9"));
+        // The proxy listed as IPv4, seen through a dual-stack socket, and vice versa.
+        let listed_v4 = ClientIdentity::new(vec![ip("10.0.0.1")], Arc::default(), 64);
+        assert_eq!(listed_v4.of(ip("::ffff:10.0.0.1"), &xff), forwarded);
+        let listed_mapped = ClientIdentity::new(vec![ip("::ffff:10.0.0.1")], Arc::default(), 64);
+        assert_eq!(listed_mapped.of(ip("10.0.0.1"), &xff), forwarded);
+        // One client, one identity, however its address arrives.
+        let none = HeaderMap::new();
+        assert_eq!(listed_v4.of(ip("::ffff:198.51.100.7"), &none), listed_v4.of(ip("198.51.100.7"), &none));
+        let mapped_xff = headers(&[("x-forwarded-for", "::ffff:203.0.113.9")]);
+        assert_eq!(listed_v4.of(ip("10.0.0.1"), &mapped_xff), forwarded);
+        // Mapped addresses all lie in ::/64; they must not become one client.
+        assert_ne!(listed_v4.of(ip("::ffff:1.2.3.4"), &none), listed_v4.of(ip("::ffff:5.6.7.8"), &none));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_prefix() {
+        let none = HeaderMap::new();
+        let (a, b, elsewhere) = (ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff:ffff:ffff:9"), ip("2001:db8:1:3::1"));
+        let by_64 = ClientIdentity::new(vec![], Arc::default(), 64);
+        assert_eq!(by_64.of(a, &none), by_64.of(b, &none), "one /64, one client");
+        assert_eq!(by_64.of(a, &none), ClientId::Address(ip("2001:db8:1:2::")));
+        assert_ne!(by_64.of(a, &none), by_64.of(elsewhere, &none), "the next /64 is another client");
+        let by_128 = ClientIdentity::new(vec![], Arc::default(), 128);
+        assert_ne!(by_128.of(a, &none), by_128.of(b, &none), "/128: every address its own client");
+        assert_eq!(by_128.of(a, &none), ClientId::Address(a));
+        let by_1 = ClientIdentity::new(vec![], Arc::default(), 1);
+        assert_eq!(by_1.of(a, &none), by_1.of(elsewhere, &none));
+        // Forwarded IPv6 clients are cut the same way.
+        let proxy = ip("10.0.0.1");
+        let behind = ClientIdentity::new(vec![proxy], Arc::default(), 64);
+        let fwd = headers(&[("forwarded", "for=\"[2001:db8:1:2::77]:4711\"")]);
+        assert_eq!(behind.of(proxy, &fwd), by_64.of(a, &none));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod availability;
 mod bookings;
+mod compression;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -26,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::sync::watch;
@@ -59,6 +60,8 @@ pub struct HttpSettings {
     pub max_streams: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub cors_origins: Vec<String>,
+    /// Leading bits of an IPv6 address that name one client.
+    pub ipv6_prefix_len: u8,
 }
 
 /// Rate limiters and stream caps, shared by every request.
@@ -73,7 +76,11 @@ pub struct Protection {
 
 impl Protection {
     pub fn new(settings: &HttpSettings, app: &App) -> Protection {
-        let identity = ClientIdentity::new(settings.trusted_proxies.clone(), app.verified_keys.clone());
+        let identity = ClientIdentity::new(
+            settings.trusted_proxies.clone(),
+            app.verified_keys.clone(),
+            settings.ipv6_prefix_len,
+        );
         Protection {
             read: limits::limiter(settings.read_quota, identity.clone()),
             write: limits::limiter(settings.write_quota, identity.clone()),
@@ -139,8 +146,12 @@ pub fn router(state: AppState) -> Router {
     ops::metrics_handle();
     let settings = state.settings.clone();
     let protection = state.protection.clone();
+    // The operator routes are reads too: `/readyz` touches the database, and
+    // no route is free to hammer.
     let reads = limited(
-        Router::new().merge(providers::router()).merge(availability::router()),
+        compression::negotiated(
+            Router::new().merge(providers::router()).merge(availability::router()).merge(ops::router()),
+        ),
         &protection.read,
         settings.read_quota,
     );
@@ -158,13 +169,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         // Streams live for hours: no request timeout on them.
         .merge(streams)
-        .merge(ops::router())
         .merge(page::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are only read by the JSON extractor, whose 413 is problem+json.
         .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))
-        .layer(middleware::from_fn(guard_request))
+        .layer(middleware::from_fn_with_state(settings.body_limit, guard_request))
         .layer(cors(&settings.cors_origins))
         .layer(middleware::from_fn(observe))
         .layer(
@@ -203,10 +213,10 @@ const URI_MAX: usize = 2048;
 /// request-head buffer, whose overflow hyper answers itself with a bare 431.
 const HEADERS_MAX: usize = 6 * 1024;
 
-/// Refuse oversized targets and headers up front, and make sure every error
-/// leaving the server is problem+json (middleware such as the timeout answers
-/// with an empty body of its own).
-async fn guard_request(request: Request, next: Next) -> Response {
+/// Refuse oversized targets, headers and declared bodies up front, and make
+/// sure every error leaving the server is problem+json (middleware such as
+/// the timeout answers with an empty body of its own).
+async fn guard_request(State(body_limit): State<usize>, request: Request, next: Next) -> Response {
     let uri = request.uri();
     let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
         + uri.authority().map_or(0, |a| a.as_str().len());
@@ -222,6 +232,27 @@ async fn guard_request(request: Request, next: Next) -> Response {
             "the request headers exceed 6 KiB",
         );
     }
+    // A body declared too large is refused before a byte of it is awaited:
+    // otherwise the client holds the request open until the timeout.
+    match declared_length(request.headers()) {
+        Err(()) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad-content-length",
+                "Bad Content-Length",
+                "Content-Length must be one non-negative integer",
+            );
+        }
+        Ok(Some(length)) if length > body_limit as u64 => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Body too large",
+                &format!("the request body may be at most {body_limit} bytes"),
+            );
+        }
+        Ok(_) => {}
+    }
     let response = next.run(request).await;
     let status = response.status();
     let is_problem = response
@@ -230,9 +261,36 @@ async fn guard_request(request: Request, next: Next) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if (status.is_client_error() || status.is_server_error()) && !is_problem {
         let title = status.canonical_reason().unwrap_or("Error");
-        return problem(status, "http-error", title, title);
+        let mut replaced = problem(status, "http-error", title, title);
+        // The compressor's 406 depends on Accept-Encoding; caches must know.
+        for vary in response.headers().get_all(header::VARY) {
+            replaced.headers_mut().append(header::VARY, vary.clone());
+        }
+        return replaced;
     }
     response
+}
+
+/// The declared body length: `None` when absent; `Err` when malformed or
+/// when several values disagree (RFC 9110 §8.6 allows only repeats of one
+/// value). hyper refuses most of these itself; this holds whatever serves us.
+/// A number too large for `u64` is still a (huge) length, not a syntax error.
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for item in value.to_str().map_err(|_| ())?.split(',') {
+            let item = item.trim();
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            let n = item.parse().unwrap_or(u64::MAX);
+            if length.is_some_and(|seen| seen != n) {
+                return Err(());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
@@ -266,4 +324,29 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(values: &[&str]) -> Result<Option<u64>, ()> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::CONTENT_LENGTH, HeaderValue::from_str(value).unwrap());
+        }
+        declared_length(&headers)
+    }
+
+    #[test]
+    fn a_declared_length_is_one_non_negative_integer() {
+        assert_eq!(lengths(&[]), Ok(None));
+        assert_eq!(lengths(&["12"]), Ok(Some(12)));
+        assert_eq!(lengths(&["12", "12"]), Ok(Some(12)), "repeats of one value");
+        assert_eq!(lengths(&["12, 12"]), Ok(Some(12)));
+        assert_eq!(lengths(&["99999999999999999999999"]), Ok(Some(u64::MAX)), "huge, not malformed");
+        for bad in [&["12", "13"][..], &["12, 13"], &["abc"], &["-1"], &["+1"], &[""], &["1 2"], &["0x10"]] {
+            assert_eq!(lengths(bad), Err(()), "{bad:?}");
+        }
+    }
 }

@@ -1,6 +1,9 @@
 //! The OpenAPI document at `/openapi.json`, generated from the handlers'
 //! annotations and the body types (utoipa), never written by hand.
 
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
@@ -18,6 +21,14 @@ pub enum ReadProblems {
     #[response(status = 422, description = "A parameter is out of range", content_type = "application/problem+json")]
     Invalid(#[to_schema] Problem<'static>),
     #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    TooMany(#[to_schema] Problem<'static>),
+}
+
+/// The problem an operator route may answer with: they count against the read quota.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+pub enum QuotaProblem {
+    #[response(status = 429, description = "Read quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
     TooMany(#[to_schema] Problem<'static>),
 }
 
@@ -87,4 +98,34 @@ struct ApiDoc;
 /// The document served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The document as JSON, built and serialised once per process: it is fixed
+/// at compile time, and building it per request cost a client's every
+/// request a walk over every schema. `None` if it cannot be serialised.
+pub fn document_json() -> Option<Bytes> {
+    static JSON: OnceLock<Option<Bytes>> = OnceLock::new();
+    JSON.get_or_init(|| match serde_json::to_vec(&document()) {
+        Ok(json) => Some(Bytes::from(json)),
+        Err(error) => {
+            tracing::error!(%error, "the OpenAPI document cannot be serialised");
+            None
+        }
+    })
+    .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_serialised_once() {
+        let first = document_json().expect("serialisable");
+        let second = document_json().expect("serialisable");
+        assert_eq!(first.as_ptr(), second.as_ptr(), "one buffer, shared");
+        let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
+        assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
+    }
 }

@@ -1,5 +1,7 @@
 //! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
-//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus).
+//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus),
+//! `/openapi.json`. They count against the read quota like any read (see
+//! `http::router`): `/readyz` touches the database.
 
 use std::sync::OnceLock;
 
@@ -12,13 +14,27 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
 use super::error::problem;
+use super::openapi::QuotaProblem;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(|| async { axum::Json(super::openapi::document()) }))
+        .route("/openapi.json", get(openapi_json))
+}
+
+/// The OpenAPI document, serialised once per process.
+async fn openapi_json() -> Response {
+    match super::openapi::document_json() {
+        Some(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+        None => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "the API description is unavailable",
+        ),
+    }
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -37,14 +53,14 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// The database is reachable (and, on PostgreSQL, the event listener connected).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
-    (status = 503, body = super::error::Problem, content_type = "application/problem+json")))]
+    (status = 503, body = super::error::Problem, content_type = "application/problem+json"), QuotaProblem))]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(error) = state.app.db.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
@@ -62,7 +78,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
 pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut text = metrics_handle().render();
     // Exact for this instance, whatever else shares the process-wide recorder.
