@@ -15,10 +15,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn committed_version(app: &TestApp, provider: Uuid) -> i64 {
-    entity::provider::Entity::find_by_id(provider).one(&app.db).await.unwrap().unwrap().version
-}
-
 /// Read the stream until it has delivered `version`; fails after `WAIT`.
 async fn read_until(stream: &mut SseClient, version: i64, seen: &mut Vec<i64>) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -32,46 +28,75 @@ async fn read_until(stream: &mut SseClient, version: i64, seen: &mut Vec<i64>) {
     }
 }
 
-#[tokio::test]
+/// Send a booking POST on a raw socket and hang up `after` it was sent,
+/// before the answer (the delay is spun, not slept: it is microseconds).
+async fn post_and_hang_up(addr: &str, body: &str, after: Duration) {
+    let request = format!(
+        "POST /api/v1/bookings HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let until = std::time::Instant::now() + after;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    drop(socket);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_stale_304() {
+    let url = fresh_database_url().await;
+    let db = slotstream::server::connect(&url, 4).await.expect("connect");
+    let providers = slotstream::app::seed::seed(&db).await.expect("seed");
     // The periodic sweep is pushed out of the way: only the commit path itself may announce.
-    let app = TestApp::spawn_with(&["--reconcile-interval-secs", "3600"]).await;
-    let pid = app.provider(0).id;
-    let service = service_with(&app.client, &app.base, pid, 30).await;
-    let before = availability(&app.client, &app.base, pid, "?days=14", None).await;
-    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(before.version())).await;
+    let server = ServerProcess::start(&url, &["--reconcile-interval-secs", "3600"]).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let pid = providers[0].id;
+    let service = service_with(&client, &server.base, pid, 30).await;
+    let before = availability(&client, &server.base, pid, "?days=14", None).await;
+    let mut stream = SseClient::connect(&client, &stream_url(&server.base, pid, ""), Some(before.version())).await;
+    let committed_version = || async {
+        entity::provider::Entity::find_by_id(pid).one(&db).await.unwrap().unwrap().version
+    };
 
+    // Hang up at spread moments of the request's life, so some land
+    // between its COMMIT and what announces it.
     let free = before.free_slots();
-    assert!(free.len() >= 40, "enough free slots");
-    for (_, starts_at) in free.iter().take(100) {
+    assert!(free.len() >= 100, "enough free slots: {}", free.len());
+    for (n, (_, starts_at)) in free.iter().take(150).enumerate() {
         let body = serde_json::to_string(&booking_body(pid, service, starts_at)).unwrap();
-        let request = format!(
-            "POST /api/v1/bookings HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            app.addr,
-            body.len()
-        );
-        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-        socket.write_all(request.as_bytes()).await.unwrap();
-        // Hang up at once, before the answer.
-        drop(socket);
+        post_and_hang_up(&addr, &body, Duration::from_micros(40 * (n as u64 % 75))).await;
     }
 
-    // Whatever was committed must reach the stream, and the GET must show it.
-    let mut seen = Vec::new();
+    // Every committed event is published: the server's own count of
+    // published events comes level with the database, and stays level.
+    let published = || async {
+        let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("slotstream_events_published_total ")?.trim().parse::<f64>().ok()).unwrap_or(0.0) as i64
+    };
+    let base_published = published().await;
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let committed = committed_version(&app, pid).await;
-        read_until(&mut stream, committed, &mut seen).await;
-        // Stable: nothing more committed while we read.
-        if committed_version(&app, pid).await == committed {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "bookings kept arriving");
+    let mut level_twice = 0;
+    while level_twice < 2 {
+        let committed = committed_version().await;
+        let level = published().await - base_published == committed - before.version();
+        level_twice = if level { level_twice + 1 } else { 0 };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "committed up to {committed}, published {} of {}",
+            published().await - base_published,
+            committed - before.version()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let committed = committed_version(&app, pid).await;
+    let committed = committed_version().await;
     assert!(committed > before.version(), "some bookings were committed");
+    let mut seen = Vec::new();
+    read_until(&mut stream, committed, &mut seen).await;
     assert_eq!(seen, (before.version() + 1..=committed).collect::<Vec<_>>(), "every version, in order");
-    let stale = availability(&app.client, &app.base, pid, "?days=14", before.etag.as_deref()).await;
+    let stale = availability(&client, &server.base, pid, "?days=14", before.etag.as_deref()).await;
     assert_eq!(stale.status, StatusCode::OK, "the old tag is not current");
     assert_eq!(stale.version(), committed, "the GET is level with the database");
 }

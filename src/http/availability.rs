@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use etag::EntityTag;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Path, Query};
 use super::openapi::ReadProblems;
-use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional};
+use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional, HeldCopy};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability", get(availability))
@@ -35,11 +36,12 @@ pub struct RangeParams {
 /// with the current tag answers 304 with no body. `HEAD` works too.
 #[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability", tag = "availability",
     params(("providerId" = Uuid, Path, description = "Provider id"), RangeParams,
-        ("If-None-Match" = Option<String>, Header, description = "Entity tags the client holds, or `*`")),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags the client holds, or `*`"),
+        ("If-Modified-Since" = Option<String>, Header, description = "HTTP date of the client's copy; ignored when If-None-Match is sent")),
     responses(
         (status = 200, description = "The availability document", body = AvailabilityBody,
             headers(("ETag" = String, description = "Strong tag of (provider, version, query)"), ("Last-Modified" = String), ("Cache-Control" = String))),
-        (status = 304, description = "The client's tag is current", headers(("ETag" = String))),
+        (status = 304, description = "The client's copy is current (by tag, or by date when no tag is sent)", headers(("ETag" = String))),
         ReadProblems))]
 pub(super) async fn availability(
     State(state): State<AppState>,
@@ -48,8 +50,15 @@ pub(super) async fn availability(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let condition = IfNoneMatch::from_headers(&headers);
+    let has_tag = |tag: &EntityTag| condition.matches(tag);
+    let held = HeldCopy {
+        has_tag: &has_tag,
+        tags: condition.tags(),
+        // If-None-Match, when present, decides alone (RFC 9110 section 13.2.2).
+        modified_since: if condition.is_absent() { if_modified_since(&headers) } else { None },
+    };
     let query = AvailabilityQuery { provider_id, start_date: range.start_date, days: range.days };
-    let outcome = state.app.availability(query, |tag| condition.matches(tag)).await?;
+    let outcome = state.app.availability(query, &held).await?;
     let (status, tag, body) = match outcome {
         Conditional::NotModified(tag) => {
             metrics::counter!("slotstream_availability_responses_total", "status" => "304").increment(1);
@@ -64,9 +73,16 @@ pub(super) async fn availability(
     metrics::counter!("slotstream_availability_responses_total", "status" => "200").increment(1);
     let mut response = (status, body.body.clone()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let last_modified = body.last_modified(chrono::Utc::now()).map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    let last_modified = body.last_modified(Utc::now()).map(|t| httpdate::fmt_http_date(t.into()));
     set_validators(response.headers_mut(), &tag, last_modified.as_deref());
     Ok(response)
+}
+
+/// `If-Modified-Since` as an instant; an unparseable date is ignored, as
+/// RFC 9110 section 13.1.3 says.
+fn if_modified_since(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let value = headers.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
+    httpdate::parse_http_date(value).ok().map(DateTime::<Utc>::from)
 }
 
 fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: Option<&str>) {

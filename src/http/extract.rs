@@ -106,6 +106,19 @@ impl IfNoneMatch {
         if tags.is_empty() { IfNoneMatch::Absent } else { IfNoneMatch::Tags(tags) }
     }
 
+    /// No `If-None-Match` was sent (or it was malformed and is ignored).
+    pub fn is_absent(&self) -> bool {
+        matches!(self, IfNoneMatch::Absent)
+    }
+
+    /// The tags listed (none for `*`).
+    pub fn tags(&self) -> &[EntityTag] {
+        match self {
+            IfNoneMatch::Tags(tags) => tags,
+            _ => &[],
+        }
+    }
+
     /// Weak comparison, as RFC 9110 requires for `If-None-Match`, against
     /// `current` and its compressed representations' tags.
     pub fn matches(&self, current: &EntityTag) -> bool {
