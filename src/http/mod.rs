@@ -8,6 +8,9 @@
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page at `/`
+//!
+//! Reads (providers, availability and the operator routes) share the read
+//! quota and are compressed on request (`compression`); streams never are.
 
 mod availability;
 mod bookings;
