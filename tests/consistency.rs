@@ -61,6 +61,13 @@ async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_st
         entity::provider::Entity::find_by_id(pid).one(&db).await.unwrap().unwrap().version
     };
 
+    // Every committed event is published: the server's own count of
+    // published events comes level with the database, and stays level.
+    let published = || async {
+        let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("slotstream_events_published_total ")?.trim().parse::<f64>().ok()).unwrap_or(0.0) as i64
+    };
+    let base_published = published().await;
     // Hang up at spread moments of the request's life, so some land
     // between its COMMIT and what announces it.
     let free = before.free_slots();
@@ -70,13 +77,6 @@ async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_st
         post_and_hang_up(&addr, &body, Duration::from_micros(40 * (n as u64 % 75))).await;
     }
 
-    // Every committed event is published: the server's own count of
-    // published events comes level with the database, and stays level.
-    let published = || async {
-        let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        text.lines().find_map(|l| l.strip_prefix("slotstream_events_published_total ")?.trim().parse::<f64>().ok()).unwrap_or(0.0) as i64
-    };
-    let base_published = published().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut level_twice = 0;
     while level_twice < 2 {
