@@ -1,0 +1,143 @@
+//! Conditional requests beyond `If-None-Match`: `If-Modified-Since` as RFC
+//! 9110 says (never a stale date-based 304), and, with several instances on
+//! PostgreSQL, never an older document than a tag the client already holds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Dated {
+    status: StatusCode,
+    last_modified: Option<String>,
+    version: Option<i64>,
+}
+
+async fn get_since(client: &reqwest::Client, base: &str, provider: Uuid, since: Option<&str>, tag: Option<&str>) -> Dated {
+    let mut request = client.get(format!("{base}/api/v1/providers/{provider}/availability?days=14"));
+    if let Some(since) = since {
+        request = request.header("if-modified-since", since);
+    }
+    if let Some(tag) = tag {
+        request = request.header("if-none-match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let last_modified = response.headers().get("last-modified").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    let version = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["version"].as_i64());
+    Dated { status, last_modified, version }
+}
+
+/// GET until the answer carries `Last-Modified` (it is left out while the
+/// change's second has not passed yet).
+async fn dated(client: &reqwest::Client, base: &str, provider: Uuid) -> (String, i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = get_since(client, base, provider, None, None).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        if let Some(date) = answer.last_modified {
+            return (date, answer.version.unwrap());
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Last-Modified");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn if_modified_since_answers_304_until_a_change_then_200() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    let (date, version) = dated(&app.client, &app.base, provider.id).await;
+
+    // Last-Modified is never earlier than the data it describes.
+    let stored = {
+        use sea_orm::EntityTrait;
+        entity::provider::Entity::find_by_id(provider.id).one(&app.db).await.unwrap().unwrap().updated_at
+    };
+    let sent = chrono::DateTime::parse_from_rfc2822(&date.replace("GMT", "+0000")).unwrap();
+    assert!(sent >= stored, "Last-Modified {sent} is not earlier than the change at {stored}");
+
+    let same = get_since(&app.client, &app.base, provider.id, Some(&date), None).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED, "unchanged since that date");
+    // If-None-Match takes precedence: a stale tag gets the document whatever the date says.
+    let tagged = get_since(&app.client, &app.base, provider.id, Some(&date), Some("\"stale\"")).await;
+    assert_eq!(tagged.status, StatusCode::OK);
+    // A malformed date is ignored.
+    assert_eq!(get_since(&app.client, &app.base, provider.id, Some("yesterday"), None).await.status, StatusCode::OK);
+
+    // A change: the old date no longer validates, at once.
+    let free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+    let blocked = app.client.post(app.url(&format!("/api/v1/providers/{}/slots/{}/block", provider.id, free[0].0)))
+        .bearer_auth(&provider.key).send().await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::OK);
+    let after = get_since(&app.client, &app.base, provider.id, Some(&date), None).await;
+    assert_eq!((after.status, after.version), (StatusCode::OK, Some(version + 1)));
+
+    // Two changes in quick succession: a date that could name the first
+    // never validates the second.
+    for slot in [&free[1].0, &free[2].0] {
+        let blocked = app.client.post(app.url(&format!("/api/v1/providers/{}/slots/{slot}/block", provider.id)))
+            .bearer_auth(&provider.key).send().await.unwrap();
+        assert_eq!(blocked.status(), StatusCode::OK);
+    }
+    let (newest, newest_version) = dated(&app.client, &app.base, provider.id).await;
+    assert_eq!(newest_version, version + 3);
+    let answer = get_since(&app.client, &app.base, provider.id, Some(&newest), None).await;
+    let row = {
+        use sea_orm::EntityTrait;
+        entity::provider::Entity::find_by_id(provider.id).one(&app.db).await.unwrap().unwrap()
+    };
+    let same_second = row.previous_updated_at.is_some_and(|p| {
+        use chrono::{DurationRound, TimeDelta};
+        let ceil = |t: chrono::DateTime<chrono::Utc>| {
+            let whole = t.duration_trunc(TimeDelta::seconds(1)).unwrap();
+            if whole == t { whole } else { whole + TimeDelta::seconds(1) }
+        };
+        ceil(p) == ceil(row.updated_at)
+    });
+    if same_second {
+        assert_eq!(answer.status, StatusCode::OK, "two versions share the second: no date-based 304");
+    } else {
+        assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_behind_never_answers_an_older_document_than_the_clients_tag() {
+    if !on_postgres() {
+        eprintln!("SKIPPED (PostgreSQL-only): set SLOTSTREAM_TEST_DATABASE_URL (.ci/run does)");
+        return;
+    }
+    let url = fresh_database_url().await;
+    let db = slotstream::server::connect(&url, 2).await.unwrap();
+    let providers = slotstream::app::seed::seed(&db).await.unwrap();
+    db.close().await.unwrap();
+    let provider = &providers[0];
+    let a = ServerProcess::start(&url, &[]).await;
+    let b = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    // A subscriber on B makes B's relay read the log for this provider: the
+    // widest window in which B's bus is behind A's commits.
+    let _watching = SseClient::connect(&client, &stream_url(&b.base, provider.id, ""), None).await;
+    let free = availability(&client, &a.base, provider.id, "?days=14", None).await.free_slots();
+    let mut older = 0;
+    for (slot, _) in free.iter().take(40) {
+        let blocked = client.post(a.url(&format!("/api/v1/providers/{}/slots/{slot}/block", provider.id)))
+            .bearer_auth(&provider.key).send().await.unwrap();
+        assert_eq!(blocked.status(), StatusCode::OK);
+        let on_a = availability(&client, &a.base, provider.id, "?days=14", None).await;
+        let on_b = availability(&client, &b.base, provider.id, "?days=14", on_a.etag.as_deref()).await;
+        match on_b.status {
+            StatusCode::NOT_MODIFIED => {}
+            StatusCode::OK if on_b.version() >= on_a.version() => {}
+            _ => older += 1,
+        }
+    }
+    assert_eq!(older, 0, "B answered an older state than the client's tag {older} times of 40");
+}
