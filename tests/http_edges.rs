@@ -222,7 +222,7 @@ async fn spawn_dual_stack(extra: &[&str]) -> (Running, String) {
     let db = server::connect(&url, 8).await.unwrap();
     slotstream::app::seed::seed(&db).await.unwrap();
     let args = serve_args(&url, extra);
-    let app = server::build_app(db, args.subscriber_buffer).await.unwrap();
+    let app = server::build_app(db, &args).await.unwrap();
     let listener = tokio::net::TcpListener::bind("[::ffff:127.0.0.1]:0").await.expect("an IPv6 socket on ::ffff:127.0.0.1");
     let running = server::start(app, listener, &args).unwrap();
     let base = format!("http://127.0.0.1:{}", running.addr.port());
