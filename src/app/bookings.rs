@@ -35,7 +35,7 @@ pub struct NewCustomer {
 }
 
 /// A booking as its holder sees it. `token` is only present in the answer
-/// that created it.
+/// that created it (and in its replay to the same client).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingView {
@@ -46,7 +46,8 @@ pub struct BookingView {
     pub end_time: DateTime<Utc>,
     /// `confirmed` or `cancelled`.
     pub status: String,
-    /// The booking's secret, shown only in the answer that created it.
+    /// The booking's secret, shown only in the answer that created it (and
+    /// in an `Idempotency-Key` replay to the client that sent it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
