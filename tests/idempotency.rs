@@ -213,3 +213,23 @@ async fn twenty_identical_retries_at_once_book_once() {
     }
     assert_eq!(bookings(&app).await, 1);
 }
+
+#[tokio::test]
+async fn thirty_keyed_bookings_of_one_slot_give_one_201_and_409s_never_500() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let (service, start) = free_slot(&app, pid, 6).await;
+    let body = booking_body(pid, service, &start);
+
+    // Each its own key: the losers' failed attempts must leave nothing
+    // behind that trips the next writer.
+    let keys: Vec<String> = (0..30).map(|i| format!("distinct-{i}")).collect();
+    let answers = join_all(keys.iter().map(|key| post_booking(&app.client, &app, key, &body))).await;
+
+    let created = only_expected(&answers, &[StatusCode::CONFLICT]);
+    assert_eq!(created.len(), 1, "one booking: {answers:?}");
+    for answer in answers.iter().filter(|a| a.status == StatusCode::CONFLICT) {
+        assert_eq!(answer.body["type"], "urn:slotstream:problem:slot-unavailable", "{answer:?}");
+    }
+    assert_eq!(bookings(&app).await, 1);
+}

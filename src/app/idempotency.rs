@@ -87,6 +87,15 @@ impl Idempotency {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
+        // Look before inserting. Under SQLite's single writer this read is
+        // final, and a duplicate must not write: a transaction dropped after a
+        // write only queues its rollback, so it could still hold SQLite's write
+        // lock when the next writer, already reading, needs it (SQLITE_BUSY,
+        // which the busy timeout does not retry). On PostgreSQL the insert
+        // below settles the race.
+        if idempotency_key::Entity::find_by_id(self.record_id.clone()).one(tx).await?.is_some() {
+            return Ok(false);
+        }
         let record = idempotency_key::ActiveModel {
             key_hash: Set(self.record_id.clone()),
             request_hash: Set(self.request_hash.clone()),
