@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{booking, provider_key, service};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -106,7 +106,7 @@ impl App {
             Idempotency::new(key, &fingerprint)
         });
         if let Some(idempotency) = &idempotency
-            && let Some(replayed) = self.replay(idempotency).await?
+            && let Some(replayed) = self.replay(&self.db, idempotency).await?
         {
             return Ok((replayed, true));
         }
@@ -128,29 +128,41 @@ impl App {
         let (date, local_start) = to_local(provider.timezone, starts_at);
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
+        // Looked up again under the provider lock (and on SQLite the single
+        // writer): a retry queued behind its original sees the booking, not
+        // the slot it took.
+        if let Some(idempotency) = &idempotency
+            && let Some(replayed) = self.replay(&uow.tx, idempotency).await?
+        {
+            return Ok((replayed, true));
+        }
         let booking_id = Uuid::new_v4();
         let token = secrets::generate("bk_");
         let now = Utc::now();
-        // Claim the key before anything else: a concurrent duplicate (at this
-        // provider or another) either waits here for this transaction or is
-        // waited for, and the loser answers from the winner's committed record.
-        if let Some(idempotency) = &idempotency
-            && !idempotency.claim(&uow.tx, booking_id, &token, now).await?
-        {
-            drop(uow);
-            return match self.replay(idempotency).await? {
-                Some(replayed) => Ok((replayed, true)),
-                None => Err(AppError::IdempotencyInProgress(
-                    "a request with this Idempotency-Key is still in progress; retry shortly".into(),
-                )),
-            };
-        }
         let mut calendar = Calendar::new();
         calendar.load_date(&uow, date).await?;
         let (day, indexes) = calendar.on_date(date);
         for position in covering_slots(&day, local_start, duration)? {
             let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
             uow.record(event);
+        }
+        // The key is claimed by the transaction's first write, after every
+        // check that can refuse the booking: a refused request must not have
+        // written (a dropped SQLite transaction only queues its rollback, and
+        // could hold the write lock past the writer mutex). A duplicate at
+        // another provider (PostgreSQL: not serialised by the provider lock)
+        // waits here for this transaction or is waited for, and the loser
+        // answers from the winner's committed record.
+        if let Some(idempotency) = &idempotency
+            && !idempotency.claim(&uow.tx, booking_id, &token, now).await?
+        {
+            drop(uow);
+            return match self.replay(&self.db, idempotency).await? {
+                Some(replayed) => Ok((replayed, true)),
+                None => Err(AppError::IdempotencyInProgress(
+                    "a request with this Idempotency-Key is still in progress; retry shortly".into(),
+                )),
+            };
         }
         calendar.save(&uow).await?;
 
@@ -184,11 +196,15 @@ impl App {
 
     /// The answer for a key already used by this client: its booking as it
     /// is now (a cancellation shows), with the token unsealed.
-    async fn replay(&self, idempotency: &Idempotency) -> Result<Option<BookingView>, AppError> {
-        let Some(remembered) = idempotency.find(&self.db).await? else { return Ok(None) };
+    async fn replay(
+        &self,
+        db: &impl ConnectionTrait,
+        idempotency: &Idempotency,
+    ) -> Result<Option<BookingView>, AppError> {
+        let Some(remembered) = idempotency.find(db).await? else { return Ok(None) };
         // The record commits with its booking and bookings are never deleted,
         // so a missing row means a moment between the two reads, at worst.
-        let row = booking::Entity::find_by_id(remembered.booking_id).one(&self.db).await?.ok_or_else(|| {
+        let row = booking::Entity::find_by_id(remembered.booking_id).one(db).await?.ok_or_else(|| {
             AppError::IdempotencyInProgress("the booking for this Idempotency-Key is not readable yet; retry".into())
         })?;
         Ok(Some(BookingView { token: remembered.token, ..view(&row) }))

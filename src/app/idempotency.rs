@@ -4,12 +4,12 @@
 //! - **Scoped.** A key counts only together with the client that sent it (an
 //!   opaque scope string from the caller), so one client's key can neither
 //!   collide with nor replay another's.
-//! - **Claimed first.** The record is inserted at the start of the booking's
-//!   transaction with `ON CONFLICT DO NOTHING`; nothing inserted means a
-//!   committed booking already holds the key (PostgreSQL makes a concurrent
-//!   insert of the same key wait for the other transaction's outcome; SQLite's
-//!   writers are serialised already), so concurrent duplicates get the replay,
-//!   never a primary-key violation.
+//! - **Claimed in the booking's transaction.** The record is inserted with
+//!   `ON CONFLICT DO NOTHING` by the transaction's first write; nothing
+//!   inserted means a committed booking already holds the key (PostgreSQL
+//!   makes a concurrent insert of the same key wait for the other
+//!   transaction's outcome; SQLite's writers are serialised already), so
+//!   concurrent duplicates get the replay, never a primary-key violation.
 //! - **Nothing usable at rest.** The record's id is a hash over (scope, key);
 //!   the booking token, which a retrying client must get again (its first
 //!   answer may have been lost), is sealed with ChaCha20-Poly1305 under a key
@@ -79,7 +79,8 @@ impl Idempotency {
 
     /// Claim the key inside the booking's transaction, recording the booking
     /// about to be made and its token, sealed. False when a committed record
-    /// already holds the key: the caller rolls back and answers from it.
+    /// already holds the key: the caller rolls back and answers from it. On
+    /// PostgreSQL a claim by a transaction still open is waited for.
     pub(super) async fn claim(
         &self,
         tx: &impl ConnectionTrait,
@@ -87,15 +88,6 @@ impl Idempotency {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        // Look before inserting. Under SQLite's single writer this read is
-        // final, and a duplicate must not write: a transaction dropped after a
-        // write only queues its rollback, so it could still hold SQLite's write
-        // lock when the next writer, already reading, needs it (SQLITE_BUSY,
-        // which the busy timeout does not retry). On PostgreSQL the insert
-        // below settles the race.
-        if idempotency_key::Entity::find_by_id(self.record_id.clone()).one(tx).await?.is_some() {
-            return Ok(false);
-        }
         let record = idempotency_key::ActiveModel {
             key_hash: Set(self.record_id.clone()),
             request_hash: Set(self.request_hash.clone()),
