@@ -233,3 +233,38 @@ async fn thirty_keyed_bookings_of_one_slot_give_one_201_and_409s_never_500() {
     }
     assert_eq!(bookings(&app).await, 1);
 }
+
+#[tokio::test]
+async fn a_verified_provider_key_is_one_client_from_any_address() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let key = app.provider(0).key.clone();
+    let (service, start) = free_slot(&app, pid, 7).await;
+    let body = booking_body(pid, service, &start);
+    // A key becomes its own client once it has been verified (here by
+    // reading a booking with it).
+    let (status, other) = book(&app.client, &app.base, pid, service, &free_slot(&app, pid, 8).await.1).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let other = app.url(&format!("/api/v1/bookings/{}", other["id"].as_str().unwrap()));
+    let read = app.client.get(other).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+
+    let send = |client: reqwest::Client| {
+        let request = client
+            .post(app.url("/api/v1/bookings"))
+            .header("idempotency-key", "backend-77")
+            .bearer_auth(&key)
+            .json(&body);
+        async move { request.send().await.expect("booking request") }
+    };
+    let first = send(app.client.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    // The marketplace's back end retries from another of its machines.
+    let retry = send(client_from(Ipv4Addr::new(127, 0, 0, 3))).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers().get("idempotent-replayed").map(|v| v.as_bytes()), Some(&b"true"[..]));
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["token"], first["token"]);
+    assert_eq!(bookings(&app).await, 2);
+}
