@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 /// Book the slots covering `[startTime, startTime + service duration)`, all or none.
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = NewBooking,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key from the same client books nothing twice and returns the booking as it is now, token included (header `Idempotent-Replayed: true`)")),
-    responses((status = 201, description = "Booked; the token is shown only here", body = BookingView, headers(("Location" = String))), WriteProblems))]
+    responses((status = 201, description = "Booked; the token is shown only here (and in a replay to the client that sent the Idempotency-Key)", body = BookingView, headers(("Location" = String))), WriteProblems))]
 pub(super) async fn create(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
