@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
+mod m20261128_000001_idempotency_scope;
 mod m20261128_000002_provider_previous_update;
 
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_initial::Migration),
+            Box::new(m20261128_000001_idempotency_scope::Migration),
             Box::new(m20261128_000002_provider_previous_update::Migration),
         ]
     }

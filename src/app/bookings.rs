@@ -1,13 +1,15 @@
-//! Booking commands: create (with `Idempotency-Key`), cancel, reschedule, read.
+//! Booking commands: create (with a client-scoped `Idempotency-Key`), cancel,
+//! reschedule, read.
 //! Every slot change goes through the `ProviderAvailability` aggregate.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{booking, idempotency_key, provider_key, service};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use entity::{booking, provider_key, service};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::calendar::Calendar;
+use super::idempotency::{Idempotency, ScopedKey};
 use super::{App, AppError, UnitOfWork, secrets};
 use crate::domain::{BookingStatus, covering_slots, to_local};
 
@@ -34,7 +36,7 @@ pub struct NewCustomer {
 }
 
 /// A booking as its holder sees it. `token` is only present in the answer
-/// that created it.
+/// that created it (and in its replay to the same client).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingView {
@@ -45,7 +47,8 @@ pub struct BookingView {
     pub end_time: DateTime<Utc>,
     /// `confirmed` or `cancelled`.
     pub status: String,
-    /// The booking's secret, shown only in the answer that created it.
+    /// The booking's secret, shown only in the answer that created it (and
+    /// in an `Idempotency-Key` replay to the client that sent it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
@@ -95,26 +98,31 @@ fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
 
 impl App {
     /// Book the slots covering `[start, start + service duration)`: all of
-    /// them or none. With an `Idempotency-Key`, a retry returns the first
-    /// answer and books nothing twice. Returns the view and whether it was
-    /// replayed from an earlier request.
+    /// them or none. With an `Idempotency-Key`, a retry by the same client
+    /// (the key's scope) books nothing twice and gets the booking as it is
+    /// now, token included. Returns the view and whether it was replayed
+    /// from an earlier request.
     #[tracing::instrument(skip(self, request, idempotency_key), fields(provider = %request.provider_id))]
     pub async fn create_booking(
         &self,
         request: NewBooking,
-        idempotency_key: Option<&str>,
+        idempotency_key: Option<ScopedKey<'_>>,
     ) -> Result<(BookingView, bool), AppError> {
         validate_customer(&request.customer)?;
-        let fingerprint = secrets::hash(&format!(
-            "{}|{}|{}|{}|{}",
-            request.provider_id,
-            request.service_id,
-            request.start_time.with_timezone(&Utc).to_rfc3339(),
-            request.customer.name.trim(),
-            request.customer.email.trim()
-        ));
-        let key_hash = idempotency_key.map(|key| secrets::hash(&format!("booking|{key}")));
-        if let Some(replayed) = self.replay(key_hash.as_deref(), &fingerprint).await? {
+        let idempotency = idempotency_key.map(|key| {
+            let fingerprint = format!(
+                "{}|{}|{}|{}|{}",
+                request.provider_id,
+                request.service_id,
+                request.start_time.with_timezone(&Utc).to_rfc3339(),
+                request.customer.name.trim(),
+                request.customer.email.trim()
+            );
+            Idempotency::new(key, &fingerprint)
+        });
+        if let Some(idempotency) = &idempotency
+            && let Some(replayed) = self.replay(&self.db, idempotency).await?
+        {
             return Ok((replayed, true));
         }
 
@@ -135,23 +143,44 @@ impl App {
         let (date, _) = to_local(provider.timezone, starts_at);
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
-        // Checked again under the provider lock: two concurrent retries with
-        // the same key queue here, and the second sees the first's answer.
-        if let Some(replayed) = self.replay_in(&uow, key_hash.as_deref(), &fingerprint).await? {
+        // Looked up again under the provider lock (and on SQLite the single
+        // writer): a retry queued behind its original sees the booking, not
+        // the slot it took.
+        if let Some(idempotency) = &idempotency
+            && let Some(replayed) = self.replay(&uow.tx, idempotency).await?
+        {
             return Ok((replayed, true));
         }
         let booking_id = Uuid::new_v4();
+        let token = secrets::generate("bk_");
+        let now = Utc::now();
         let mut calendar = Calendar::new();
         calendar.load_date(&uow, date).await?;
         let (day, indexes) = calendar.on_date(date);
-        let now = Utc::now();
         for position in covering_slots(provider.timezone, &day, starts_at, duration)? {
             let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
             uow.record(event);
         }
+        // The key is claimed by the transaction's first write, after every
+        // check that can refuse the booking: a refused request must not have
+        // written (a dropped SQLite transaction only queues its rollback, and
+        // could hold the write lock past the writer mutex). A duplicate at
+        // another provider (PostgreSQL: not serialised by the provider lock)
+        // waits here for this transaction or is waited for, and the loser
+        // answers from the winner's committed record.
+        if let Some(idempotency) = &idempotency
+            && !idempotency.claim(&uow.tx, booking_id, &token, now).await?
+        {
+            drop(uow);
+            return match self.replay(&self.db, idempotency).await? {
+                Some(replayed) => Ok((replayed, true)),
+                None => Err(AppError::IdempotencyInProgress(
+                    "a request with this Idempotency-Key is still in progress; retry shortly".into(),
+                )),
+            };
+        }
         calendar.save(&uow).await?;
 
-        let token = secrets::generate("bk_");
         booking::ActiveModel {
             id: Set(booking_id),
             provider_id: Set(request.provider_id),
@@ -176,36 +205,24 @@ impl App {
             status: BookingStatus::Confirmed.as_str().to_owned(),
             token: Some(token),
         };
-        if let Some(key_hash) = key_hash {
-            idempotency_key::ActiveModel {
-                key_hash: Set(key_hash),
-                request_hash: Set(fingerprint),
-                booking_id: Set(booking_id),
-                response_body: Set(serde_json::to_string(&view).unwrap_or_default()),
-                created_at: Set(now),
-            }
-            .insert(&uow.tx)
-            .await?;
-        }
         uow.commit(self).await?;
         Ok((view, false))
     }
 
-    async fn replay(&self, key_hash: Option<&str>, fingerprint: &str) -> Result<Option<BookingView>, AppError> {
-        let Some(key_hash) = key_hash else { return Ok(None) };
-        let row = idempotency_key::Entity::find_by_id(key_hash.to_owned()).one(&self.db).await?;
-        replayed(row, fingerprint)
-    }
-
-    async fn replay_in(
+    /// The answer for a key already used by this client: its booking as it
+    /// is now (a cancellation shows), with the token unsealed.
+    async fn replay(
         &self,
-        uow: &UnitOfWork,
-        key_hash: Option<&str>,
-        fingerprint: &str,
+        db: &impl ConnectionTrait,
+        idempotency: &Idempotency,
     ) -> Result<Option<BookingView>, AppError> {
-        let Some(key_hash) = key_hash else { return Ok(None) };
-        let row = idempotency_key::Entity::find_by_id(key_hash.to_owned()).one(&uow.tx).await?;
-        replayed(row, fingerprint)
+        let Some(remembered) = idempotency.find(db).await? else { return Ok(None) };
+        // The record commits with its booking and bookings are never deleted,
+        // so a missing row means a moment between the two reads, at worst.
+        let row = booking::Entity::find_by_id(remembered.booking_id).one(db).await?.ok_or_else(|| {
+            AppError::IdempotencyInProgress("the booking for this Idempotency-Key is not readable yet; retry".into())
+        })?;
+        Ok(Some(BookingView { token: remembered.token, ..view(&row) }))
     }
 
     /// Read a booking (its holder or its provider only).
@@ -323,18 +340,6 @@ fn not_in_the_past(start: DateTime<chrono::FixedOffset>) -> Result<DateTime<Utc>
         return Err(AppError::Conflict(format!("{} has already begun; pick a later slot", start.to_rfc3339())));
     }
     Ok(start)
-}
-
-fn replayed(row: Option<idempotency_key::Model>, fingerprint: &str) -> Result<Option<BookingView>, AppError> {
-    let Some(row) = row else { return Ok(None) };
-    if row.request_hash != fingerprint {
-        return Err(AppError::IdempotencyMismatch(
-            "this Idempotency-Key was already used with a different request".into(),
-        ));
-    }
-    serde_json::from_str(&row.response_body)
-        .map(Some)
-        .map_err(|e| AppError::Database(sea_orm::DbErr::Custom(format!("stored idempotent response: {e}"))))
 }
 
 async fn reload(uow: &UnitOfWork, booking_id: Uuid) -> Result<booking::Model, AppError> {

@@ -23,6 +23,9 @@ pub enum AppError {
     /// The `Idempotency-Key` was used before with a different request.
     #[error("{0}")]
     IdempotencyMismatch(String),
+    /// A request with the same `Idempotency-Key` has not finished yet.
+    #[error("{0}")]
+    IdempotencyInProgress(String),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     /// A failure that is neither the caller's nor the database's.

@@ -5,6 +5,7 @@ mod availability;
 mod bookings;
 mod calendar;
 mod error;
+mod idempotency;
 mod providers;
 pub mod secrets;
 pub mod seed;
@@ -20,6 +21,7 @@ pub use availability::{
 };
 pub use bookings::{BookingView, Credential, NewBooking, NewCustomer};
 pub use error::AppError;
+pub use idempotency::ScopedKey;
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SlotsCreated};
 pub use unit_of_work::UnitOfWork;

@@ -17,9 +17,13 @@ pub fn generate(prefix: &str) -> String {
 
 /// Hex SHA-256 of a secret (or any string), as stored.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
+    to_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lower-case hex, as hashes are stored.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         hex.push_str(&format!("{byte:02x}"));
     }
     hex

@@ -22,7 +22,7 @@ use entity::provider;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Statement, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -45,7 +45,15 @@ pub struct UnitOfWork {
 impl UnitOfWork {
     pub async fn begin(app: &App, provider_id: Uuid) -> Result<UnitOfWork, AppError> {
         let writer = app.write_lock().await;
-        let tx = app.db.begin().await?;
+        // IMMEDIATE on SQLite: the write lock is taken at BEGIN, where the
+        // busy timeout applies, not on a first write after reads (which
+        // fails at once if another connection still holds it, e.g. a dropped
+        // transaction whose rollback is queued but not yet run).
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let tx = app.db.begin_with_options(options).await?;
         let mut find = provider::Entity::find_by_id(provider_id);
         if tx.get_database_backend() == DbBackend::Postgres {
             find = find.lock_exclusive();

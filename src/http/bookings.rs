@@ -1,8 +1,10 @@
 //! Booking endpoints: create (with `Idempotency-Key`), read, cancel, reschedule.
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::{Extension, Router};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, FixedOffset};
@@ -13,7 +15,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
 use super::openapi::WriteProblems;
-use crate::app::{BookingView, NewBooking};
+use crate::app::{BookingView, NewBooking, ScopedKey};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,14 +27,21 @@ pub fn router() -> Router<AppState> {
 
 /// Book the slots covering `[startTime, startTime + service duration)`, all or none.
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = NewBooking,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first answer")),
-    responses((status = 201, description = "Booked; the token is shown only here", body = BookingView, headers(("Location" = String))), WriteProblems))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key from the same client books nothing twice and returns the booking as it is now, token included (header `Idempotent-Replayed: true`)")),
+    responses((status = 201, description = "Booked; the token is shown only here (and in a replay to the client that sent the Idempotency-Key)", body = BookingView, headers(("Location" = String))), WriteProblems))]
 pub(super) async fn create(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
     Json(request): Json<NewBooking>,
 ) -> Result<Response, ApiError> {
-    let (booking, replayed) = state.app.create_booking(request, key.as_deref()).await?;
+    // Keys are scoped by the rate limiter's client identity: one client's key
+    // can neither collide with nor replay another's.
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    let scope = state.protection.identity.of(peer, &headers).scope();
+    let scoped = key.as_deref().map(|key| ScopedKey { scope: &scope, key });
+    let (booking, replayed) = state.app.create_booking(request, scoped).await?;
     let location = format!("/api/v1/bookings/{}", booking.id);
     let mut response = (StatusCode::CREATED, axum::Json(booking)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {

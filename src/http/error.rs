@@ -54,6 +54,9 @@ impl ApiError {
             ApiError::App(AppError::IdempotencyMismatch(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused")
             }
+            ApiError::App(AppError::IdempotencyInProgress(_)) => {
+                (StatusCode::CONFLICT, "idempotency-key-in-progress", "Request in progress")
+            }
             ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }

@@ -41,6 +41,17 @@ pub enum ClientId {
     ApiKey(Arc<str>),
 }
 
+impl ClientId {
+    /// A stable, opaque name for this client, to scope what is kept per
+    /// client beyond the limiter (its `Idempotency-Key`s).
+    pub fn scope(&self) -> String {
+        match self {
+            ClientId::Address(ip) => format!("ip:{}", ip.to_canonical()),
+            ClientId::ApiKey(hash) => format!("key:{hash}"),
+        }
+    }
+}
+
 /// How clients are told apart; shared by the limiters and the stream caps.
 #[derive(Clone)]
 pub struct ClientIdentity {

@@ -44,13 +44,13 @@ pub enum WriteProblems {
     Forbidden(#[to_schema] Problem<'static>),
     #[response(status = 404, description = "No such provider, service, booking or slot", content_type = "application/problem+json")]
     NotFound(#[to_schema] Problem<'static>),
-    #[response(status = 409, description = "A needed slot is not available", content_type = "application/problem+json")]
+    #[response(status = 409, description = "A needed slot is not available, or a request with the same Idempotency-Key is in progress", content_type = "application/problem+json")]
     Conflict(#[to_schema] Problem<'static>),
     #[response(status = 413, description = "Body too large", content_type = "application/problem+json")]
     TooLarge(#[to_schema] Problem<'static>),
     #[response(status = 415, description = "Not JSON", content_type = "application/problem+json")]
     UnsupportedMediaType(#[to_schema] Problem<'static>),
-    #[response(status = 422, description = "A field is invalid, or the Idempotency-Key was reused", content_type = "application/problem+json")]
+    #[response(status = 422, description = "A field is invalid, or this client used the Idempotency-Key with another request", content_type = "application/problem+json")]
     Invalid(#[to_schema] Problem<'static>),
     #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
     TooMany(#[to_schema] Problem<'static>),
