@@ -241,14 +241,6 @@ async fn heartbeats_are_comments() {
 }
 
 /// Seeds a fresh database through the library and returns it with its providers.
-async fn seeded_database() -> (String, Vec<slotstream::app::seed::SeededProvider>) {
-    let url = fresh_database_url().await;
-    let db = slotstream::server::connect(&url, 2).await.unwrap();
-    let providers = slotstream::app::seed::seed(&db).await.unwrap();
-    db.close().await.unwrap();
-    (url, providers)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     let (url, providers) = seeded_database().await;

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::PublishedEvent;
+use super::catch_up::CatchUp;
 
 /// Cheap-clone handle to the bus.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ struct Shared {
     /// False while the versions may be behind the database (PostgreSQL
     /// listener down or catching up); readers then ask the database.
     versions_trusted: AtomicBool,
+    /// Log pages shared by subscribers that catch up from the same point.
+    catch_up: CatchUp,
 }
 
 #[derive(Default)]
@@ -78,6 +81,7 @@ impl Bus {
                 capacity: capacity.max(1),
                 subscribers: AtomicUsize::new(0),
                 versions_trusted: AtomicBool::new(versions_trusted),
+                catch_up: CatchUp::default(),
             }),
         }
     }
@@ -147,6 +151,11 @@ impl Bus {
             .providers
             .get(&provider_id)
             .is_some_and(|s| s.sender.as_ref().is_some_and(|tx| tx.receiver_count() > 0))
+    }
+
+    /// The shared catch-up cache of this process's subscribers.
+    pub(super) fn catch_up(&self) -> &CatchUp {
+        &self.shared.catch_up
     }
 
     /// Live subscribers over all providers.

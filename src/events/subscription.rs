@@ -4,7 +4,9 @@
 //! version (and replay the log after the resume point), then pass live events
 //! on, dropping those already replayed. Any gap in the live sequence (the
 //! subscriber lagged past the channel's ring, or a notification was lost, or
-//! two commits were published out of order) is filled from the log. Only a
+//! two commits were published out of order) is filled from the log, through
+//! the catch-up cache shared with every subscriber of the process (see
+//! `catch_up`), so a burst that makes all of them lag is read once. Only a
 //! resume point the log no longer covers (pruned, or from the future) gives
 //! `Reset`; the subscription then continues live from the current version.
 
@@ -16,9 +18,6 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{Bus, PublishedEvent, log};
-
-/// How many log rows one catch-up read takes at a time.
-const CATCH_UP_PAGE: u64 = 500;
 
 /// Where a subscriber starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,11 +49,11 @@ pub fn subscribe(
         let mut live = bus.subscribe(provider_id);
         // Database futures are boxed: they run once, and keeping them out of
         // the generator keeps each idle subscriber small.
-        let mut last = match Box::pin(start(&db, provider_id, resume)).await {
-            Ok(Start::From(version)) => version,
+        let (mut last, current) = match Box::pin(start(&db, provider_id, resume)).await {
+            Ok(Start::From { after, current }) => (after, current),
             Ok(Start::Reset(version)) => {
                 yield Delivery::Reset { version };
-                version
+                (version, version)
             }
             Err(error) => {
                 tracing::warn!(%provider_id, %error, "stream could not start");
@@ -66,16 +65,18 @@ pub fn subscribe(
         loop {
             if need_catch_up {
                 need_catch_up = false;
+                // Committed for sure: read at the start, or published since
+                // (a lag or a gap means the bus has published past `last`).
+                let known = current.max(bus.published_version(provider_id));
                 loop {
-                    let page = match Box::pin(log::after(&db, provider_id, last, CATCH_UP_PAGE)).await {
+                    let page = match Box::pin(bus.catch_up().page(&db, provider_id, last, known)).await {
                         Ok(page) => page,
                         Err(error) => {
                             tracing::warn!(%provider_id, %error, "catch-up failed; ending stream");
                             return;
                         }
                     };
-                    let full = page.len() as u64 == CATCH_UP_PAGE;
-                    for event in page {
+                    for event in page.after(last) {
                         if event.version != last + 1 {
                             // Pruned while we were behind.
                             last = event.version;
@@ -83,9 +84,9 @@ pub fn subscribe(
                             continue;
                         }
                         last = event.version;
-                        yield Delivery::Event(event);
+                        yield Delivery::Event(event.clone());
                     }
-                    if !full {
+                    if !page.is_full() {
                         break;
                     }
                 }
@@ -104,24 +105,25 @@ pub fn subscribe(
 }
 
 enum Start {
-    From(i64),
+    /// Deliver everything after `after`; `current` was committed at the start.
+    From { after: i64, current: i64 },
     Reset(i64),
 }
 
 async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Result<Start, DbErr> {
     let current = log::current_version(db, provider_id).await?.unwrap_or(0);
     let after = match resume {
-        Resume::Live => return Ok(Start::From(current)),
+        Resume::Live => return Ok(Start::From { after: current, current }),
         Resume::After(after) => after,
     };
     if after > current || after < 0 {
         return Ok(Start::Reset(current));
     }
     if after == current {
-        return Ok(Start::From(after));
+        return Ok(Start::From { after, current });
     }
     match log::oldest_kept(db, provider_id).await? {
-        Some(oldest) if oldest <= after + 1 => Ok(Start::From(after)),
+        Some(oldest) if oldest <= after + 1 => Ok(Start::From { after, current }),
         _ => Ok(Start::Reset(current)),
     }
 }
