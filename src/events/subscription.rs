@@ -1,8 +1,9 @@
 //! One subscriber's gap-free, duplicate-free view of a provider's events.
 //!
 //! Order of work: subscribe to the live bus first, then read the committed
-//! version (and replay the log after the resume point), then pass live events
-//! on, dropping those already replayed. Any gap in the live sequence (the
+//! version (both before the stream's head goes out), then replay the log
+//! after the resume point, then pass live events on, dropping those already
+//! replayed. Any gap in the live sequence (the
 //! subscriber lagged past the channel's ring, or a notification was lost, or
 //! two commits were published out of order) is filled from the log, through
 //! the catch-up cache shared with every subscriber of the process (see
@@ -17,7 +18,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Bus, PublishedEvent, log};
+use super::{Bus, PublishedEvent, SubscriberGuard, log};
 
 /// Where a subscriber starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,27 +38,36 @@ pub enum Delivery {
     Reset { version: i64 },
 }
 
-/// The subscriber's stream. Ends when the bus closes or the database fails
-/// (the client reconnects with its last id and loses nothing).
-pub fn subscribe(
+/// Subscribe to a provider from `resume`: take the live subscription and
+/// read the starting position now, before the caller answers. Every change
+/// committed after this returns is then delivered, so a client that has seen
+/// the stream open may write and count on seeing its change.
+pub async fn subscribe(
     db: DatabaseConnection,
     bus: Bus,
     provider_id: Uuid,
     resume: Resume,
+) -> Result<impl Stream<Item = Delivery> + Send + 'static, DbErr> {
+    let live = bus.subscribe(provider_id);
+    let start = start(&db, provider_id, resume).await?;
+    Ok(deliveries(db, bus, live, provider_id, start))
+}
+
+/// The subscriber's stream. Ends when the bus closes or the database fails
+/// (the client reconnects with its last id and loses nothing).
+fn deliveries(
+    db: DatabaseConnection,
+    bus: Bus,
+    mut live: SubscriberGuard,
+    provider_id: Uuid,
+    start: Start,
 ) -> impl Stream<Item = Delivery> + Send + 'static {
     async_stream::stream! {
-        let mut live = bus.subscribe(provider_id);
-        // Database futures are boxed: they run once, and keeping them out of
-        // the generator keeps each idle subscriber small.
-        let (mut last, current) = match Box::pin(start(&db, provider_id, resume)).await {
-            Ok(Start::From { after, current }) => (after, current),
-            Ok(Start::Reset(version)) => {
+        let (mut last, current) = match start {
+            Start::From { after, current } => (after, current),
+            Start::Reset(version) => {
                 yield Delivery::Reset { version };
                 (version, version)
-            }
-            Err(error) => {
-                tracing::warn!(%provider_id, %error, "stream could not start");
-                return;
             }
         };
         // Replay (or, later, fill a gap) from the log.
@@ -69,6 +79,8 @@ pub fn subscribe(
                 // (a lag or a gap means the bus has published past `last`).
                 let known = current.max(bus.published_version(provider_id));
                 loop {
+                    // Boxed: the future runs now and then, and keeping it out
+                    // of the generator keeps each idle subscriber small.
                     let page = match Box::pin(bus.catch_up().page(&db, provider_id, last, known)).await {
                         Ok(page) => page,
                         Err(error) => {

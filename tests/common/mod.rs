@@ -73,6 +73,9 @@ pub fn serve_args(database_url: &str, extra: &[&str]) -> ServeArgs {
     Cli::parse_from(argv).serve
 }
 
+/// Connections in the pool an in-process server shares with its test.
+pub const POOL_SIZE: u32 = 8;
+
 /// An in-process server.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -92,7 +95,7 @@ impl TestApp {
 
     pub async fn spawn_with(extra: &[&str]) -> TestApp {
         let url = fresh_database_url().await;
-        let db = server::connect(&url, 8).await.expect("connect");
+        let db = server::connect(&url, POOL_SIZE).await.expect("connect");
         let providers = slotstream::app::seed::seed(&db).await.expect("seed");
         TestApp::start(url, db, providers, extra).await
     }
