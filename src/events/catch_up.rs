@@ -79,6 +79,11 @@ impl Page {
     }
 }
 
+/// The aligned start of the page that holds the event after `last`.
+fn page_start(last: i64) -> i64 {
+    last - last.rem_euclid(PAGE)
+}
+
 #[derive(Clone)]
 struct PageWeight;
 
@@ -107,7 +112,7 @@ impl CatchUp {
     /// read from the database). Concurrent callers for the same page share
     /// one read.
     pub async fn page(&self, db: &DatabaseConnection, provider_id: Uuid, last: i64, known: i64) -> Result<Page, DbErr> {
-        let key = (provider_id, last - last.rem_euclid(PAGE));
+        let key = (provider_id, page_start(last));
         // Decided under the shard's lock, so of many readers that find a
         // stale tail page only the first reads it again; the others wait
         // for that read.
@@ -127,5 +132,54 @@ impl CatchUp {
             let _ = guard.insert(page.clone());
         }
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveTime, Utc};
+
+    use super::*;
+    use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
+
+    fn page(after: i64, versions: std::ops::RangeInclusive<i64>) -> Page {
+        let event = AvailabilitySlotChangedEvent {
+            availability_id: Uuid::nil(),
+            provider_id: Uuid::nil(),
+            date: NaiveDate::MIN,
+            start_time: NaiveTime::MIN,
+            end_time: NaiveTime::MIN,
+            previous_status: None,
+            new_status: SlotStatus::Available,
+            booking_id: None,
+            changed_at: Utc::now(),
+        };
+        Page::new(after, versions.map(|v| PublishedEvent::new(v, &event)).collect())
+    }
+
+    #[test]
+    fn subscribers_a_few_events_apart_share_a_page() {
+        assert_eq!([0, 1, 499].map(page_start), [0; 3]);
+        assert_eq!([500, 999].map(page_start), [500; 2]);
+        assert_eq!(page_start(1234), 1000);
+    }
+
+    #[test]
+    fn a_reader_gets_only_the_events_after_its_position() {
+        let versions: Vec<i64> = page(0, 1..=5).after(3).map(|e| e.version).collect();
+        assert_eq!(versions, [4, 5]);
+        assert_eq!(page(0, 1..=5).after(5).count(), 0);
+    }
+
+    #[test]
+    fn a_tail_page_serves_only_readers_it_reaches_and_a_full_page_serves_all() {
+        let tail = page(500, 501..=620);
+        assert!(!tail.is_full());
+        assert!(tail.serves(620) && tail.serves(10));
+        assert!(!tail.serves(621), "read again: newer events are committed");
+        let empty = page(500, 1..=0);
+        assert!(empty.serves(500) && !empty.serves(501), "an empty page ends where it starts");
+        let full = page(0, 1..=PAGE);
+        assert!(full.is_full() && full.serves(i64::MAX));
     }
 }
