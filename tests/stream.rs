@@ -14,7 +14,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(10);
+/// How long an expected event may take: generous, for a loaded 2-core
+/// machine running several test binaries (a wait, not a speed claim).
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn book_cancel_reschedule_and_block_each_arrive_with_id_and_statuses() {
@@ -124,10 +126,15 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     assert_eq!(events.iter().map(SseEvent::version).collect::<Vec<_>>(), (last + 1..=last + 20).collect::<Vec<_>>());
     let slots: Vec<String> = events.iter().map(|e| e.json()["availabilityId"].as_str().unwrap().to_owned()).collect();
     assert_eq!(slots, free.iter().skip(1).take(20).map(|(s, _)| s.clone()).collect::<Vec<_>>(), "in order");
-    assert!(resumed.next(Duration::from_millis(300)).await.is_none(), "exactly twenty");
+    // Exactly twenty: the next event on the stream is the next change, with
+    // nothing (no duplicate, no stray) before it. A marker rather than a
+    // quiet window, which a slow machine would pass without checking.
+    block(&app, pid, &provider.key, &free[21].0).await;
+    let next = resumed.take(1, WAIT).await.remove(0);
+    assert_eq!((next.version(), next.json()["availabilityId"].as_str().unwrap()), (last + 21, free[21].0.as_str()), "exactly twenty");
 
     // A future id resets; so does one older than the kept log.
-    let current = last + 20;
+    let current = last + 21;
     let mut future = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current + 100)).await;
     let reset = future.take(1, WAIT).await.remove(0);
     assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));
@@ -141,6 +148,42 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     // Pruning never removes a provider's newest event.
     let mut from_newest = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current)).await;
     assert_eq!(from_newest.take(1, WAIT).await[0].version(), current + 1);
+}
+
+/// Once a stream's head has arrived, the stream is subscribed at a known
+/// position, so a change made after that is delivered. The head used to go
+/// out before the server had read where a stream starts: a change committed
+/// in between was never delivered (tests that open a stream and then write
+/// failed now and then on a loaded machine). Holding every connection of
+/// the server's pool widens that window at will: the head must wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_subscribed_before_its_head_arrives() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(2);
+    let pid = provider.id;
+    // Also puts the provider in the directory, which the stream handler reads first.
+    let doc = availability(&app.client, &app.base, pid, "", None).await;
+    // Every free connection: on PostgreSQL the relay's LISTEN holds one.
+    let free_connections = if on_postgres() { POOL_SIZE - 1 } else { POOL_SIZE };
+    let mut held = Vec::new();
+    for _ in 0..free_connections {
+        held.push(sea_orm::TransactionTrait::begin(&app.db).await.unwrap());
+    }
+    let mut opening = tokio::spawn({
+        let (client, url) = (app.client.clone(), stream_url(&app.base, pid, ""));
+        async move { SseClient::connect(&client, &url, None).await }
+    });
+    // Not a wait for anything: a head arriving in this window, while the
+    // server cannot read the database, would be the bug. Well inside the
+    // pool's 5 s acquire timeout, which the stream's start is waiting on.
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut opening).await;
+    assert!(early.is_err(), "the stream's head arrived before the server could know where the stream starts");
+    for tx in held {
+        tx.rollback().await.unwrap();
+    }
+    let mut stream = opening.await.unwrap();
+    block(&app, pid, &provider.key, &doc.free_slots()[0].0).await;
+    assert_eq!(stream.take(1, WAIT).await[0].version(), doc.version() + 1);
 }
 
 async fn block(app: &TestApp, pid: Uuid, key: &str, slot: &str) {
@@ -241,14 +284,6 @@ async fn heartbeats_are_comments() {
 }
 
 /// Seeds a fresh database through the library and returns it with its providers.
-async fn seeded_database() -> (String, Vec<slotstream::app::seed::SeededProvider>) {
-    let url = fresh_database_url().await;
-    let db = slotstream::server::connect(&url, 2).await.unwrap();
-    let providers = slotstream::app::seed::seed(&db).await.unwrap();
-    db.close().await.unwrap();
-    (url, providers)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     let (url, providers) = seeded_database().await;

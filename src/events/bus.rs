@@ -21,6 +21,7 @@ use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use super::PublishedEvent;
+use super::catch_up::CatchUp;
 
 /// Cheap-clone handle to the bus.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ struct Shared {
     versions_trusted: AtomicBool,
     /// Woken when a provider falls behind a version it knows exists.
     behind: Notify,
+    /// Log pages shared by subscribers that catch up from the same point.
+    catch_up: CatchUp,
 }
 
 #[derive(Default)]
@@ -91,6 +94,7 @@ impl Bus {
                 subscribers: AtomicUsize::new(0),
                 versions_trusted: AtomicBool::new(versions_trusted),
                 behind: Notify::new(),
+                catch_up: CatchUp::default(),
             }),
         }
     }
@@ -194,6 +198,11 @@ impl Bus {
             .providers
             .get(&provider_id)
             .is_some_and(|s| s.sender.as_ref().is_some_and(|tx| tx.receiver_count() > 0))
+    }
+
+    /// The shared catch-up cache of this process's subscribers.
+    pub(super) fn catch_up(&self) -> &CatchUp {
+        &self.shared.catch_up
     }
 
     /// Live subscribers over all providers.

@@ -54,13 +54,15 @@ pub async fn append<C: ConnectionTrait>(
         .collect())
 }
 
-/// Up to `limit` events of a provider after `after`, oldest first.
+/// Up to `limit` events of a provider after `after`, oldest first. Each call
+/// counts in `slotstream_log_reads_total` (catch-up and relay reads alike).
 pub async fn after<C: ConnectionTrait>(
     conn: &C,
     provider_id: Uuid,
     after: i64,
     limit: u64,
 ) -> Result<Vec<Arc<PublishedEvent>>, DbErr> {
+    metrics::counter!("slotstream_log_reads_total").increment(1);
     let rows = slot_event::Entity::find()
         .filter(slot_event::Column::ProviderId.eq(provider_id))
         .filter(slot_event::Column::Version.gt(after))

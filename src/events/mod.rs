@@ -1,9 +1,11 @@
 //! Events after they are committed: the durable log (outbox) in `slot_event`,
 //! the in-process bus that fans them out per provider, each subscriber's
-//! gap-free view (live bus + catch-up from the log), and the PostgreSQL
+//! gap-free view (live bus + catch-up from the log, shared between
+//! subscribers that lag from the same point), and the PostgreSQL
 //! LISTEN/NOTIFY relay that carries them between instances.
 
 mod bus;
+mod catch_up;
 pub mod log;
 pub mod reconcile;
 pub mod relay;

@@ -1,10 +1,13 @@
 //! One subscriber's gap-free, duplicate-free view of a provider's events.
 //!
 //! Order of work: subscribe to the live bus first, then read the committed
-//! version (and replay the log after the resume point), then pass live events
-//! on, dropping those already replayed. Any gap in the live sequence (the
+//! version (both before the stream's head goes out), then replay the log
+//! after the resume point, then pass live events on, dropping those already
+//! replayed. Any gap in the live sequence (the
 //! subscriber lagged past the channel's ring, or a notification was lost, or
-//! two commits were published out of order) is filled from the log. Only a
+//! two commits were published out of order) is filled from the log, through
+//! the catch-up cache shared with every subscriber of the process (see
+//! `catch_up`), so a burst that makes all of them lag is read once. Only a
 //! resume point the log no longer covers (pruned, or from the future) gives
 //! `Reset`; the subscription then continues live from the current version.
 
@@ -15,10 +18,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Bus, PublishedEvent, log};
-
-/// How many log rows one catch-up read takes at a time.
-const CATCH_UP_PAGE: u64 = 500;
+use super::{Bus, PublishedEvent, SubscriberGuard, log};
 
 /// Where a subscriber starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,27 +38,36 @@ pub enum Delivery {
     Reset { version: i64 },
 }
 
-/// The subscriber's stream. Ends when the bus closes or the database fails
-/// (the client reconnects with its last id and loses nothing).
-pub fn subscribe(
+/// Subscribe to a provider from `resume`: take the live subscription and
+/// read the starting position now, before the caller answers. Every change
+/// committed after this returns is then delivered, so a client that has seen
+/// the stream open may write and count on seeing its change.
+pub async fn subscribe(
     db: DatabaseConnection,
     bus: Bus,
     provider_id: Uuid,
     resume: Resume,
+) -> Result<impl Stream<Item = Delivery> + Send + 'static, DbErr> {
+    let live = bus.subscribe(provider_id);
+    let start = start(&db, provider_id, resume).await?;
+    Ok(deliveries(db, bus, live, provider_id, start))
+}
+
+/// The subscriber's stream. Ends when the bus closes or the database fails
+/// (the client reconnects with its last id and loses nothing).
+fn deliveries(
+    db: DatabaseConnection,
+    bus: Bus,
+    mut live: SubscriberGuard,
+    provider_id: Uuid,
+    start: Start,
 ) -> impl Stream<Item = Delivery> + Send + 'static {
     async_stream::stream! {
-        let mut live = bus.subscribe(provider_id);
-        // Database futures are boxed: they run once, and keeping them out of
-        // the generator keeps each idle subscriber small.
-        let mut last = match Box::pin(start(&db, provider_id, resume)).await {
-            Ok(Start::From(version)) => version,
-            Ok(Start::Reset(version)) => {
+        let (mut last, current) = match start {
+            Start::From { after, current } => (after, current),
+            Start::Reset(version) => {
                 yield Delivery::Reset { version };
-                version
-            }
-            Err(error) => {
-                tracing::warn!(%provider_id, %error, "stream could not start");
-                return;
+                (version, version)
             }
         };
         // Replay (or, later, fill a gap) from the log.
@@ -66,16 +75,20 @@ pub fn subscribe(
         loop {
             if need_catch_up {
                 need_catch_up = false;
+                // Committed for sure: read at the start, or published since
+                // (a lag or a gap means the bus has published past `last`).
+                let known = current.max(bus.published_version(provider_id));
                 loop {
-                    let page = match Box::pin(log::after(&db, provider_id, last, CATCH_UP_PAGE)).await {
+                    // Boxed: the future runs now and then, and keeping it out
+                    // of the generator keeps each idle subscriber small.
+                    let page = match Box::pin(bus.catch_up().page(&db, provider_id, last, known)).await {
                         Ok(page) => page,
                         Err(error) => {
                             tracing::warn!(%provider_id, %error, "catch-up failed; ending stream");
                             return;
                         }
                     };
-                    let full = page.len() as u64 == CATCH_UP_PAGE;
-                    for event in page {
+                    for event in page.after(last) {
                         if event.version != last + 1 {
                             // Pruned while we were behind.
                             last = event.version;
@@ -83,9 +96,9 @@ pub fn subscribe(
                             continue;
                         }
                         last = event.version;
-                        yield Delivery::Event(event);
+                        yield Delivery::Event(event.clone());
                     }
-                    if !full {
+                    if !page.is_full() {
                         break;
                     }
                 }
@@ -104,24 +117,25 @@ pub fn subscribe(
 }
 
 enum Start {
-    From(i64),
+    /// Deliver everything after `after`; `current` was committed at the start.
+    From { after: i64, current: i64 },
     Reset(i64),
 }
 
 async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Result<Start, DbErr> {
     let current = log::current_version(db, provider_id).await?.unwrap_or(0);
     let after = match resume {
-        Resume::Live => return Ok(Start::From(current)),
+        Resume::Live => return Ok(Start::From { after: current, current }),
         Resume::After(after) => after,
     };
     if after > current || after < 0 {
         return Ok(Start::Reset(current));
     }
     if after == current {
-        return Ok(Start::From(after));
+        return Ok(Start::From { after, current });
     }
     match log::oldest_kept(db, provider_id).await? {
-        Some(oldest) if oldest <= after + 1 => Ok(Start::From(after)),
+        Some(oldest) if oldest <= after + 1 => Ok(Start::From { after, current }),
         _ => Ok(Start::Reset(current)),
     }
 }

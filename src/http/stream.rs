@@ -27,7 +27,7 @@ use super::AppState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use super::openapi::ReadProblems;
-use crate::app::{ProviderInfo, resolve_range};
+use crate::app::{AppError, ProviderInfo, resolve_range};
 use crate::events::{Delivery, Resume, subscribe};
 
 pub fn router() -> Router<AppState> {
@@ -99,7 +99,11 @@ pub(super) async fn stream(
         Some(version) => Resume::After(version),
         None => Resume::Live,
     };
-    let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume);
+    // Subscribed before the head goes out: a client that saw the stream open
+    // gets every change committed after that.
+    let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume)
+        .await
+        .map_err(AppError::from)?;
     let mut shutdown = state.shutdown.clone();
     let heartbeat = state.settings.heartbeat;
     let retry = format!("retry: {}\n\n", state.settings.retry.as_millis());

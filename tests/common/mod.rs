@@ -44,6 +44,16 @@ pub async fn fresh_database_url() -> String {
     }
 }
 
+/// A fresh database with the demo providers, closed again: for tests that
+/// run the server as a child process.
+pub async fn seeded_database() -> (String, Vec<SeededProvider>) {
+    let url = fresh_database_url().await;
+    let db = server::connect(&url, 2).await.expect("connect");
+    let providers = slotstream::app::seed::seed(&db).await.expect("seed");
+    db.close().await.expect("close");
+    (url, providers)
+}
+
 pub fn on_postgres() -> bool {
     std::env::var("SLOTSTREAM_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
 }
@@ -62,6 +72,9 @@ pub fn serve_args(database_url: &str, extra: &[&str]) -> ServeArgs {
     argv.extend_from_slice(extra);
     Cli::parse_from(argv).serve
 }
+
+/// Connections in the pool an in-process server shares with its test.
+pub const POOL_SIZE: u32 = 8;
 
 /// An in-process server.
 pub struct TestApp {
@@ -82,7 +95,7 @@ impl TestApp {
 
     pub async fn spawn_with(extra: &[&str]) -> TestApp {
         let url = fresh_database_url().await;
-        let db = server::connect(&url, 8).await.expect("connect");
+        let db = server::connect(&url, POOL_SIZE).await.expect("connect");
         let providers = slotstream::app::seed::seed(&db).await.expect("seed");
         TestApp::start(url, db, providers, extra).await
     }
@@ -435,6 +448,15 @@ pub async fn subscriber_count(client: &reqwest::Client, base: &str) -> i64 {
         .find_map(|l| l.strip_prefix("slotstream_stream_subscribers "))
         .and_then(|v| v.trim().parse().ok())
         .expect("subscriber metric present")
+}
+
+/// An unlabelled counter from `/metrics`; 0 before its first increment.
+pub async fn counter(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |v| v.trim().parse::<f64>().expect("numeric counter") as u64)
 }
 
 /// Every row of every table, as text, to prove a request changed nothing.

@@ -1,0 +1,94 @@
+//! Fan-out of a burst larger than every subscriber's buffer: 300 real SSE
+//! streams on one provider and one request that creates 2,880 slots. Every
+//! stream gets every event once, in order; and the subscribers that lag share
+//! their catch-up from the log (counted by `slotstream_log_reads_total`)
+//! instead of each re-reading the whole burst.
+//!
+//! The server runs as a child process, so its `/metrics` counts only this
+//! test's reads, and the 600 sockets are split between two processes
+//! (`ulimit -n` of a few thousand is plenty).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SUBSCRIBERS: usize = 300;
+/// 15 dates of 5-minute slots from 06:00 to 22:00: 192 × 15.
+const DATES: u64 = 15;
+const BURST: i64 = 2_880;
+/// Rows per catch-up read (`events::catch_up`).
+const PAGE: i64 = 500;
+/// Generous: on a loaded 2-core machine with a debug build. Never a speed claim.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_lagging_subscribers_get_a_2880_event_burst_from_one_shared_catch_up() {
+    let (url, providers) = seeded_database().await;
+    let provider = &providers[0];
+    let pid = provider.id;
+    // A buffer far below the burst: every subscriber lags and must catch up.
+    let server = ServerProcess::start(&url, &["--subscriber-buffer", "64"]).await;
+    // No overall timeout: the streams stay open for the whole test.
+    let client = reqwest::Client::new();
+    let doc = availability(&client, &server.base, pid, "", None).await;
+    let start = doc.version();
+    let free = doc.free_slots();
+
+    let mut streams = Vec::with_capacity(SUBSCRIBERS);
+    for _ in 0..SUBSCRIBERS {
+        streams.push(SseClient::connect(&client, &stream_url(&server.base, pid, ""), Some(start)).await);
+    }
+    // One event seen by every stream proves each has finished its start-up
+    // read of the log, so the count below is the burst's alone.
+    let block = client.post(server.url(&format!("/api/v1/providers/{pid}/slots/{}/block", free[0].0)))
+        .bearer_auth(&provider.key).send().await.unwrap();
+    assert_eq!(block.status(), StatusCode::OK);
+    for stream in &mut streams {
+        assert_eq!(stream.take(1, DEADLINE).await[0].version(), start + 1);
+    }
+    let reads_before = counter(&client, &server.base, "slotstream_log_reads_total").await;
+
+    let first = chrono::Utc::now().date_naive() + chrono::Days::new(100);
+    let dates: Vec<String> = (0..DATES).map(|d| (first + chrono::Days::new(d)).to_string()).collect();
+    let began = Instant::now();
+    let created = client.post(server.url(&format!("/api/v1/providers/{pid}/slots")))
+        .bearer_auth(&provider.key)
+        .json(&json!({ "dates": dates, "open": "06:00", "close": "22:00", "slotMinutes": 5 }))
+        .send().await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["created"], BURST);
+    let base = start + 1;
+
+    let readers: Vec<_> = streams.into_iter().enumerate().map(|(n, mut stream)| tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        for expected in base + 1..=base + BURST {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = stream.next(left).await
+                .unwrap_or_else(|| panic!("subscriber {n}: nothing after {}", expected - 1));
+            assert_eq!((event.event.as_str(), event.version()), ("slot-changed", expected), "subscriber {n}: in order, no gap, no duplicate");
+        }
+    })).collect();
+    for reader in readers {
+        reader.await.expect("every subscriber gets the whole burst");
+    }
+    eprintln!("{SUBSCRIBERS} subscribers got {BURST} events in {:?}", began.elapsed());
+
+    // A subscriber reads at most one page more than the burst spans (it
+    // need not start on a page boundary); shared, the whole server reads
+    // about that many, plus a re-read where a cached tail page had been
+    // overtaken, plus, on PostgreSQL, the relay's own read of the burst.
+    let pages = (BURST / PAGE + 2) as u64;
+    let reads = counter(&client, &server.base, "slotstream_log_reads_total").await - reads_before;
+    eprintln!("{reads} log reads for the burst");
+    assert!(
+        reads <= 4 * pages,
+        "{reads} log reads for the burst: shared catch-up should need about {pages} \
+         (unshared, {SUBSCRIBERS} subscribers would take up to {})",
+        SUBSCRIBERS as u64 * pages
+    );
+}
