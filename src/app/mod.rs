@@ -3,6 +3,7 @@
 
 mod availability;
 mod bookings;
+mod changes;
 mod calendar;
 mod error;
 mod idempotency;
@@ -27,6 +28,8 @@ pub use slots::{NewSlots, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
 
 use crate::events::Bus;
+/// What the change stream delivers and where it resumes; `sse` writes it on the wire.
+pub use crate::events::{Delivery, Resume, sse};
 
 /// Cheap-clone handle to everything the commands and queries need.
 #[derive(Clone)]

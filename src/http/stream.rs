@@ -1,11 +1,11 @@
 //! `GET /api/v1/providers/{providerId}/availability/stream`: Server-Sent Events.
 //!
-//! Wire format: a `retry:` line first, then `event: slot-changed` frames with
-//! `id: <provider version>` (rendered once per event and shared by every
-//! subscriber), `event: reset` when the resume point is gone, and a comment
-//! heartbeat. Resume from `Last-Event-ID` or `?lastEventId=`. The frames are
-//! written as raw bytes rather than through `axum::response::Sse`, so that an
-//! event serialised once is sent to N subscribers without N re-encodings.
+//! Reads `App::changes` and writes its deliveries with the frames of
+//! `events::sse` (the one owner of the wire format): resume from
+//! `Last-Event-ID` or `?lastEventId=`, an optional date filter, heartbeats,
+//! stream caps, the end of the stream on shutdown. The frames are written as
+//! raw bytes rather than through `axum::response::Sse`, so that an event
+//! serialised once is sent to N subscribers without N re-encodings.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,8 +27,7 @@ use super::AppState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use super::openapi::ReadProblems;
-use crate::app::{AppError, ProviderInfo, resolve_range};
-use crate::events::{Delivery, Resume, subscribe};
+use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
@@ -101,18 +100,16 @@ pub(super) async fn stream(
     };
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
-    let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume)
-        .await
-        .map_err(AppError::from)?;
+    let deliveries = state.app.changes(provider_id, resume).await?;
     let mut shutdown = state.shutdown.clone();
     let heartbeat = state.settings.heartbeat;
-    let retry = format!("retry: {}\n\n", state.settings.retry.as_millis());
+    let retry = sse::retry(state.settings.retry);
 
     let body = async_stream::stream! {
         metrics::gauge!("slotstream_active_streams").increment(1.0);
         let _active = ActiveStream;
         let _permit = permit;
-        yield Ok::<Bytes, Infallible>(Bytes::from(retry));
+        yield Ok::<Bytes, Infallible>(retry);
         let mut deliveries = std::pin::pin!(deliveries);
         // Looked up once per stream, not once per delivered event.
         let delivered = metrics::counter!("slotstream_events_delivered_total");
@@ -129,14 +126,10 @@ pub(super) async fn stream(
                             yield Ok(event.frame.clone());
                         }
                     }
-                    Some(Delivery::Reset { version }) => {
-                        yield Ok(Bytes::from(format!(
-                            "id: {version}\nevent: reset\ndata: {{\"version\":{version}}}\n\n"
-                        )));
-                    }
+                    Some(Delivery::Reset { version }) => yield Ok(sse::reset(version)),
                     None => break,
                 },
-                _ = ticks.tick() => yield Ok(Bytes::from_static(b": heartbeat\n\n")),
+                _ = ticks.tick() => yield Ok(sse::HEARTBEAT),
                 _ = shutdown.changed() => break,
             }
         }

@@ -1,0 +1,96 @@
+//! The Server-Sent Events wire format: every byte a stream sends is written
+//! here, and only here.
+//!
+//! - first a `retry:` line, the reconnection delay advised to `EventSource`;
+//! - `event: slot-changed` frames, `id:` the provider's version, `data:` the
+//!   public JSON of the change ([`PublicSlotChange`]: no customer data, no
+//!   booking id), rendered once per event and shared by every subscriber;
+//! - `event: reset` when the resume point is gone (`data: {"version":N}`);
+//! - a comment heartbeat, which keeps proxies from closing an idle stream.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
+
+/// The public JSON of a slot change.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicSlotChange<'a> {
+    availability_id: Uuid,
+    provider_id: Uuid,
+    date: NaiveDate,
+    start_time: String,
+    end_time: String,
+    previous_status: Option<SlotStatus>,
+    new_status: SlotStatus,
+    changed_at: &'a str,
+}
+
+/// `id: <version>`, `event: slot-changed`, `data: <public JSON>`.
+pub fn slot_changed(version: i64, event: &AvailabilitySlotChangedEvent) -> Bytes {
+    let changed_at = event.changed_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let payload = PublicSlotChange {
+        availability_id: event.availability_id,
+        provider_id: event.provider_id,
+        date: event.date,
+        start_time: event.start_time.format("%H:%M").to_string(),
+        end_time: event.end_time.format("%H:%M").to_string(),
+        previous_status: event.previous_status,
+        new_status: event.new_status,
+        changed_at: &changed_at,
+    };
+    // Serialising a struct of plain fields cannot fail.
+    let json = serde_json::to_string(&payload).unwrap_or_default();
+    Bytes::from(format!("id: {version}\nevent: slot-changed\ndata: {json}\n\n"))
+}
+
+/// The resume point is gone: re-fetch; the stream goes on after `version`.
+pub fn reset(version: i64) -> Bytes {
+    Bytes::from(format!("id: {version}\nevent: reset\ndata: {{\"version\":{version}}}\n\n"))
+}
+
+/// The first line of every stream: how long `EventSource` waits before reconnecting.
+pub fn retry(delay: Duration) -> Bytes {
+    Bytes::from(format!("retry: {}\n\n", delay.as_millis()))
+}
+
+/// A comment line: ignored by `EventSource`, keeps the connection busy.
+pub const HEARTBEAT: Bytes = Bytes::from_static(b": heartbeat\n\n");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone, Utc};
+
+    #[test]
+    fn frames_are_exactly_what_event_source_reads() {
+        let event = AvailabilitySlotChangedEvent {
+            availability_id: Uuid::nil(),
+            provider_id: Uuid::from_u128(1),
+            date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            start_time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            end_time: NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
+            previous_status: Some(SlotStatus::Available),
+            new_status: SlotStatus::Booked,
+            booking_id: Some(Uuid::from_u128(7)),
+            changed_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 12, 3).unwrap(),
+        };
+        let frame = String::from_utf8(slot_changed(42, &event).to_vec()).unwrap();
+        assert_eq!(
+            frame,
+            "id: 42\nevent: slot-changed\ndata: {\"availabilityId\":\"00000000-0000-0000-0000-000000000000\",\
+             \"providerId\":\"00000000-0000-0000-0000-000000000001\",\"date\":\"2026-11-30\",\"startTime\":\"10:00\",\
+             \"endTime\":\"10:30\",\"previousStatus\":\"available\",\"newStatus\":\"booked\",\
+             \"changedAt\":\"2026-11-27T09:12:03.000000Z\"}\n\n"
+        );
+        assert!(!frame.contains(&Uuid::from_u128(7).to_string()), "no booking id on the wire");
+        assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");
+        assert_eq!(&retry(Duration::from_secs(2))[..], b"retry: 2000\n\n");
+        assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
+    }
+}
