@@ -1,7 +1,7 @@
 //! The application layer: one function per command or query, each one
 //! database transaction. Takes the database and the bus; knows nothing of HTTP.
 
-mod availability;
+mod availability_document;
 mod bookings;
 mod changes;
 mod calendar;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-pub use availability::{
+pub use availability_document::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody, resolve_range,
 };
 pub use bookings::{BookingView, Credential, NewBooking, NewCustomer};
@@ -40,7 +40,7 @@ pub struct App {
     /// Serialises write transactions on SQLite (one writer at a time, queued
     /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
     writer: Arc<tokio::sync::Mutex<()>>,
-    rendered: availability::RenderCache,
+    rendered: availability_document::RenderCache,
     /// Hashes of provider keys that have been verified at least once; the
     /// rate limiter lets such a key be a client of its own.
     pub verified_keys: Arc<dashmap::DashSet<String>>,
@@ -54,7 +54,7 @@ impl App {
             db,
             bus,
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            rendered: availability::RenderCache::new(render_cache_bytes),
+            rendered: availability_document::RenderCache::new(render_cache_bytes),
             verified_keys: Arc::default(),
         }
     }

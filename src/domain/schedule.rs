@@ -7,31 +7,6 @@ use chrono_tz::Tz;
 
 use super::ProviderAvailability;
 
-/// Status of a booking; serialised lower-case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BookingStatus {
-    Confirmed,
-    Cancelled,
-}
-
-impl BookingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<BookingStatus> {
-        match s {
-            "confirmed" => Some(BookingStatus::Confirmed),
-            "cancelled" => Some(BookingStatus::Cancelled),
-            _ => None,
-        }
-    }
-}
-
 /// Why a booking does not fit the provider's schedule. Times are shown as
 /// instants with the provider's offset, so the two 02:00s of an autumn night
 /// can be told apart.
