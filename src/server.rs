@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::config::ServeArgs;
-use crate::events::{Bus, log, reconcile, relay};
+use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
 use crate::shutdown::{sleep_or_shutdown, stopped};
 use crate::http::{AppState, HttpSettings, Protection, SharedState};
@@ -41,7 +41,7 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     // On PostgreSQL the relay marks versions trusted once it listens.
     let bus = Bus::new(args.subscriber_buffer, !postgres);
-    for (provider_id, version) in log::all_versions(&db).await? {
+    for (provider_id, version) in versions::all_committed(&db).await? {
         bus.observe_version(provider_id, version);
     }
     Ok(App::new(db, bus, args.render_cache_bytes))

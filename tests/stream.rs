@@ -138,7 +138,7 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     let mut future = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current + 100)).await;
     let reset = future.take(1, WAIT).await.remove(0);
     assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));
-    slotstream::events::log::prune(&app.db, chrono::Utc::now() + chrono::TimeDelta::hours(1), 5).await.unwrap();
+    slotstream::events::event_log::prune(&app.db, chrono::Utc::now() + chrono::TimeDelta::hours(1), 5).await.unwrap();
     let mut stale = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId=3"), None).await;
     let reset = stale.take(1, WAIT).await.remove(0);
     assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));

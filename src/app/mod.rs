@@ -80,7 +80,7 @@ impl App {
     ) -> Result<u64, AppError> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let _writer = self.write_lock().await;
-        let pruned = crate::events::log::prune(&self.db, older_than, keep).await?;
+        let pruned = crate::events::event_log::prune(&self.db, older_than, keep).await?;
         entity::idempotency_key::Entity::delete_many()
             .filter(entity::idempotency_key::Column::CreatedAt.lt(records_before))
             .exec(&self.db)

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
-use crate::events::{Bus, PublishedEvent, log, relay};
+use crate::events::{Bus, PublishedEvent, event_log, relay};
 
 pub struct UnitOfWork {
     pub tx: DatabaseTransaction,
@@ -94,7 +94,7 @@ impl UnitOfWork {
 
     async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
         let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, writer } = self;
-        let published = log::append(&tx, base_version, &events).await?;
+        let published = event_log::append(&tx, base_version, &events).await?;
         if let Some(last) = published.last() {
             advance_version(&tx, provider_id, last.version, base_updated_at).await?;
         }

@@ -23,7 +23,7 @@ use quick_cache::Weighter;
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
-use super::{PublishedEvent, log};
+use super::{PublishedEvent, event_log};
 
 /// Events per page (one log read).
 pub const PAGE: i64 = 500;
@@ -126,7 +126,7 @@ impl CatchUp {
             EntryResult::Removed(..) | EntryResult::Timeout => None,
         };
         // On error the guard is dropped unfilled and a waiter reads instead.
-        let page = Page::new(key.1, log::after(db, provider_id, key.1, PAGE as u64).await?);
+        let page = Page::new(key.1, event_log::after(db, provider_id, key.1, PAGE as u64).await?);
         if let Some(guard) = guard {
             // Refused only when the page outweighs the cache: still served.
             let _ = guard.insert(page.clone());

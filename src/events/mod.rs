@@ -6,10 +6,11 @@
 
 mod bus;
 mod catch_up;
-pub mod log;
+pub mod event_log;
 pub mod reconcile;
 pub mod relay;
 pub mod sse;
+pub mod versions;
 mod subscription;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Bus, log};
+use super::{Bus, event_log, versions};
 
 /// How many log rows one catch-up read takes at a time.
 const PAGE: u64 = 500;
@@ -25,14 +25,14 @@ const PAGE: u64 = 500;
 /// over; subscribers behind them get a reset from their own catch-up.
 pub async fn provider(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> Result<(), DbErr> {
     // Read first: every event up to it is in the log, unless pruned.
-    let Some(committed) = log::current_version(db, provider_id).await? else { return Ok(()) };
+    let Some(committed) = versions::committed(db, provider_id).await? else { return Ok(()) };
     bus.note_committed(provider_id, committed);
     loop {
         let published = bus.published_version(provider_id);
         if published >= committed {
             return Ok(());
         }
-        let events = log::after(db, provider_id, published, PAGE).await?;
+        let events = event_log::after(db, provider_id, published, PAGE).await?;
         match events.first() {
             None => {
                 bus.observe_version(provider_id, committed);
@@ -47,7 +47,7 @@ pub async fn provider(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> 
 
 /// Bring every provider level with the database.
 pub async fn all(db: &DatabaseConnection, bus: &Bus) -> Result<(), DbErr> {
-    for (provider_id, version) in log::all_versions(db).await? {
+    for (provider_id, version) in versions::all_committed(db).await? {
         if version > bus.published_version(provider_id) {
             provider(db, bus, provider_id).await?;
         }

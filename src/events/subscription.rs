@@ -18,7 +18,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Bus, PublishedEvent, SubscriberGuard, log};
+use super::{Bus, PublishedEvent, SubscriberGuard, event_log, versions};
 
 /// Where a subscriber starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +123,7 @@ enum Start {
 }
 
 async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Result<Start, DbErr> {
-    let current = log::current_version(db, provider_id).await?.unwrap_or(0);
+    let current = versions::committed(db, provider_id).await?.unwrap_or(0);
     let after = match resume {
         Resume::Live => return Ok(Start::From { after: current, current }),
         Resume::After(after) => after,
@@ -134,7 +134,7 @@ async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Re
     if after == current {
         return Ok(Start::From { after, current });
     }
-    match log::oldest_kept(db, provider_id).await? {
+    match event_log::oldest_kept(db, provider_id).await? {
         Some(oldest) if oldest <= after + 1 => Ok(Start::From { after, current }),
         _ => Ok(Start::Reset(current)),
     }

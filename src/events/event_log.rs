@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::{provider, slot_event};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::PublishedEvent;
@@ -83,69 +81,41 @@ pub async fn oldest_kept<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Res
     Ok(row.map(|r| r.version))
 }
 
-/// The provider's committed version, from the database.
-pub async fn current_version<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Result<Option<i64>, DbErr> {
-    let row = provider::Entity::find_by_id(provider_id).one(conn).await?;
-    Ok(row.map(|p| p.version))
-}
-
-/// Every provider's committed version (start-up and relay catch-up).
-pub async fn all_versions<C: ConnectionTrait>(conn: &C) -> Result<Vec<(Uuid, i64)>, DbErr> {
-    let rows = provider::Entity::find()
-        .select_only()
-        .column(provider::Column::Id)
-        .column(provider::Column::Version)
-        .into_tuple::<(Uuid, i64)>()
-        .all(conn)
-        .await?;
-    Ok(rows)
-}
-
-/// Delete events older than `max_age` and beyond the newest `keep` of each
-/// provider. The newest event of a provider is never deleted, so a resume
-/// point can always be told apart from "pruned".
-pub async fn prune<C: ConnectionTrait>(
-    conn: &C,
-    older_than: DateTime<Utc>,
-    keep: i64,
-) -> Result<u64, DbErr> {
-    let backend = conn.get_database_backend();
-    let by_age = statement(
-        backend,
-        "DELETE FROM slot_event WHERE changed_at < ? AND version < \
-         (SELECT p.version FROM provider p WHERE p.id = slot_event.provider_id)",
-        vec![older_than.into()],
-    );
-    let by_count = statement(
-        backend,
-        "DELETE FROM slot_event WHERE version <= \
-         (SELECT p.version FROM provider p WHERE p.id = slot_event.provider_id) - ?",
-        vec![keep.max(1).into()],
-    );
-    let aged = conn.execute_raw(by_age).await?.rows_affected();
-    let counted = conn.execute_raw(by_count).await?.rows_affected();
-    Ok(aged + counted)
-}
-
-/// A raw statement written with `?` placeholders, numbered for PostgreSQL.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres {
-        let mut numbered = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for ch in sql.chars() {
-            if ch == '?' {
-                n += 1;
-                numbered.push('$');
-                numbered.push_str(&n.to_string());
-            } else {
-                numbered.push(ch);
-            }
-        }
-        numbered
-    } else {
-        sql.to_owned()
+/// Delete events older than `older_than` and beyond the newest `keep` of
+/// each provider. The newest event of a provider is never deleted, so a
+/// resume point can always be told apart from "pruned".
+pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep: i64) -> Result<u64, DbErr> {
+    // The provider's version, for the row being looked at.
+    let newest = || {
+        Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .column((provider::Entity, provider::Column::Version))
+                    .from(provider::Entity)
+                    .and_where(
+                        Expr::col((provider::Entity, provider::Column::Id))
+                            .equals((slot_event::Entity, slot_event::Column::ProviderId)),
+                    )
+                    .to_owned()
+                    .into_sub_query_statement(),
+            ),
+        )
     };
-    Statement::from_sql_and_values(backend, sql, values)
+    let version = || Expr::col((slot_event::Entity, slot_event::Column::Version));
+    let keep = Ord::max(keep, 1);
+    let aged = slot_event::Entity::delete_many()
+        .filter(slot_event::Column::ChangedAt.lt(older_than))
+        .filter(version().lt(newest()))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    let counted = slot_event::Entity::delete_many()
+        .filter(version().lte(newest().sub(keep)))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(aged + counted)
 }
 
 fn to_domain(row: &slot_event::Model) -> AvailabilitySlotChangedEvent {
