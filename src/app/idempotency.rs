@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use entity::idempotency_key;
 use rand::RngCore;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -128,7 +128,7 @@ impl Idempotency {
         let sealed = self
             .cipher()
             .encrypt(&Nonce::from(nonce), Payload { msg: token.as_bytes(), aad: booking_id.as_bytes() })
-            .map_err(|_| AppError::Database(DbErr::Custom("sealing a booking token failed".into())))?;
+            .map_err(|_| AppError::Internal("sealing a booking token failed".into()))?;
         let mut stored = nonce.to_vec();
         stored.extend_from_slice(&sealed);
         Ok(STANDARD_NO_PAD.encode(stored))
