@@ -1,6 +1,7 @@
 //! Safe on the public internet: per-client quotas from distinct addresses,
 //! forwarded headers only from trusted proxies, stream caps, a bad-input
-//! suite of 100+ malformed requests, and the authorization matrix.
+//! suite of 100+ malformed requests, the authorization matrix, and the
+//! `WWW-Authenticate` challenge on a 401.
 
 mod common;
 
@@ -312,6 +313,38 @@ async fn every_write_endpoint_refuses_the_wrong_credential_and_changes_nothing()
         if let Some(body) = &endpoint.body { request = request.json(body); }
         assert_eq!(request.send().await.unwrap().status(), endpoint.expect, "{} with the right credential", endpoint.name);
     }
+}
+
+#[tokio::test]
+async fn a_401_carries_a_bearer_challenge_and_names_a_malformed_token() {
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 30).await;
+    let free = availability(&app.client, &app.base, pid, "", None).await.free_slots();
+    let (_, booking) = book(&app.client, &app.base, pid, service, &free[0].1).await;
+    let cancel = app.url(&format!("/api/v1/bookings/{}/cancel", booking["id"].as_str().unwrap()));
+    let block = app.url(&format!("/api/v1/providers/{pid}/slots/{}/block", free[1].0));
+    let long = format!("Bearer {}", "x".repeat(300));
+    // (url, Authorization, the challenge): RFC 6750 §3.1 names no error when
+    // no credential (or another scheme) was presented.
+    let cases = [
+        (&cancel, None, "Bearer"),
+        (&block, None, "Bearer"),
+        (&cancel, Some("Basic dXNlcjpwYXNz"), "Bearer"),
+        (&cancel, Some(long.as_str()), r#"Bearer error="invalid_token""#),
+    ];
+    for (url, authorization, challenge) in cases {
+        let mut request = app.client.post(url.as_str());
+        if let Some(value) = authorization { request = request.header("authorization", value); }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url} with {authorization:?}");
+        assert_eq!(response.headers()["www-authenticate"], challenge, "{url} with {authorization:?}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!((body["status"].as_u64(), body["type"].as_str()), (Some(401), Some("urn:slotstream:problem:unauthorized")));
+    }
+    let refused = app.client.post(&cancel).bearer_auth("bk_wrong").send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a well-formed unknown token is still a 403");
 }
 
 #[tokio::test]

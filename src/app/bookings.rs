@@ -1,16 +1,17 @@
 //! Booking commands: create (with a client-scoped `Idempotency-Key`), cancel,
-//! reschedule, read.
-//! Every slot change goes through the `ProviderAvailability` aggregate.
+//! reschedule, read. Who may read or change a booking is decided in
+//! `authorization`; every slot change goes through the `ProviderAvailability`
+//! aggregate.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{booking, provider_key, service};
+use entity::{booking, service};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::calendar::Calendar;
 use super::idempotency::{Idempotency, ScopedKey};
-use super::{App, AppError, UnitOfWork, secrets};
+use super::{App, AppError, Credential, UnitOfWork, secrets};
 use crate::domain::{BookingStatus, covering_slots, to_local};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -51,13 +52,6 @@ pub struct BookingView {
     /// in an `Idempotency-Key` replay to the client that sent it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-}
-
-/// What a caller presented in `Authorization: Bearer`.
-#[derive(Clone, Debug)]
-pub enum Credential {
-    None,
-    Bearer(String),
 }
 
 const NAME_MAX: usize = 200;
@@ -227,14 +221,14 @@ impl App {
 
     /// Read a booking (its holder or its provider only).
     pub async fn get_booking(&self, booking_id: Uuid, credential: &Credential) -> Result<BookingView, AppError> {
-        let row = self.authorize(booking_id, credential).await?;
+        let (row, _) = self.authorize_booking(booking_id, credential).await?;
         Ok(view(&row))
     }
 
     /// Cancel: release the booking's slots. Cancelling again changes nothing.
     #[tracing::instrument(skip(self, credential))]
     pub async fn cancel_booking(&self, booking_id: Uuid, credential: &Credential) -> Result<BookingView, AppError> {
-        let row = self.authorize(booking_id, credential).await?;
+        let (row, _) = self.authorize_booking(booking_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         let row = reload(&uow, booking_id).await?;
         if row.status == BookingStatus::Cancelled.as_str() {
@@ -265,7 +259,7 @@ impl App {
         new_start: DateTime<chrono::FixedOffset>,
         credential: &Credential,
     ) -> Result<BookingView, AppError> {
-        let row = self.authorize(booking_id, credential).await?;
+        let (row, _) = self.authorize_booking(booking_id, credential).await?;
         let provider = self.directory.get(row.provider_id).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         let row = reload(&uow, booking_id).await?;
@@ -297,39 +291,6 @@ impl App {
         let row = active.update(&uow.tx).await?;
         uow.commit(self).await?;
         Ok(view(&row))
-    }
-
-    /// The booking, if `credential` is its token or its provider's key.
-    async fn authorize(&self, booking_id: Uuid, credential: &Credential) -> Result<booking::Model, AppError> {
-        let Credential::Bearer(secret) = credential else {
-            return Err(AppError::Unauthorized(
-                "this needs the booking's token or the provider's key in Authorization: Bearer".into(),
-            ));
-        };
-        let row = booking::Entity::find_by_id(booking_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("booking {booking_id} does not exist")))?;
-        if secrets::matches(secret, &row.token_hash) || self.is_provider_key(row.provider_id, secret).await? {
-            Ok(row)
-        } else {
-            Err(AppError::Forbidden("the credential does not grant access to this booking".into()))
-        }
-    }
-
-    /// Is `secret` a key of `provider_id`?
-    pub async fn is_provider_key(&self, provider_id: uuid::Uuid, secret: &str) -> Result<bool, AppError> {
-        let key = provider_key::Entity::find()
-            .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
-            .one(&self.db)
-            .await?;
-        match key {
-            Some(key) if secrets::matches(secret, &key.key_hash) => {
-                self.verified_keys.insert(key.key_hash);
-                Ok(key.provider_id == provider_id)
-            }
-            _ => Ok(false),
-        }
     }
 }
 

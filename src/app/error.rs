@@ -1,6 +1,7 @@
 //! The application layer's error type. The HTTP layer maps it to
 //! problem+json in one place (`http::error`).
 
+use super::Unauthenticated;
 use crate::domain::{ScheduleError, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +15,9 @@ pub enum AppError {
     /// A field's value is invalid.
     #[error("{0}")]
     Invalid(String),
-    /// No credential was presented.
+    /// No usable credential was presented: none, or a malformed one.
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(Unauthenticated),
     /// A credential was presented but does not grant this.
     #[error("{0}")]
     Forbidden(String),

@@ -1,6 +1,9 @@
 //! The application layer: one function per command or query, each one
 //! database transaction. Takes the database and the bus; knows nothing of HTTP.
+//! Who may do what is decided in one place, `authorization`, which every
+//! command that needs a credential calls.
 
+mod authorization;
 mod availability_document;
 mod bookings;
 mod changes;
@@ -20,7 +23,8 @@ use sea_orm::DatabaseConnection;
 pub use availability_document::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody, resolve_range,
 };
-pub use bookings::{BookingView, Credential, NewBooking, NewCustomer};
+pub use authorization::{Credential, Unauthenticated, VerifiedKeys};
+pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use error::AppError;
 pub use idempotency::ScopedKey;
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
@@ -41,9 +45,9 @@ pub struct App {
     /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
     writer: Arc<tokio::sync::Mutex<()>>,
     rendered: availability_document::RenderCache,
-    /// Hashes of provider keys that have been verified at least once; the
-    /// rate limiter lets such a key be a client of its own.
-    pub verified_keys: Arc<dashmap::DashSet<String>>,
+    /// Provider keys verified at least once (by `authorization`); the rate
+    /// limiter lets such a key be a client of its own.
+    pub verified_keys: VerifiedKeys,
 }
 
 impl App {
@@ -55,7 +59,7 @@ impl App {
             bus,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             rendered: availability_document::RenderCache::new(render_cache_bytes),
-            verified_keys: Arc::default(),
+            verified_keys: VerifiedKeys::default(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Provider commands on slots: open new slots for dates, block and unblock.
-//! The caller must present a key of that provider.
+//! The caller must present a key of that provider (`authorization`).
 //!
 //! Slots are stored as a local date with local start and end times; a slot
 //! denotes the instants `[I(start), I(end))`, where `I` maps a local time to
@@ -79,18 +79,6 @@ fn parse_close(value: &str) -> Result<NaiveTime, AppError> {
 }
 
 impl App {
-    async fn require_provider_key(&self, provider_id: Uuid, credential: &Credential) -> Result<(), AppError> {
-        self.directory.get(provider_id).await?;
-        let Credential::Bearer(secret) = credential else {
-            return Err(AppError::Unauthorized("this needs the provider's key in Authorization: Bearer".into()));
-        };
-        if self.is_provider_key(provider_id, secret).await? {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden("the key is not a key of this provider".into()))
-        }
-    }
-
     /// Open slots on each date from `open` to `close`; start times that
     /// already have a slot, or would overlap one, are skipped, and so are
     /// slots a clock change leaves out (listed in the answer).
@@ -101,7 +89,7 @@ impl App {
         request: NewSlots,
         credential: &Credential,
     ) -> Result<SlotsCreated, AppError> {
-        self.require_provider_key(provider_id, credential).await?;
+        self.authorize_provider(provider_id, credential).await?;
         let open = parse_local_time("open", &request.open)?;
         let close = parse_close(&request.close)?;
         if request.dates.is_empty() || request.dates.len() > DATES_MAX {
@@ -168,7 +156,7 @@ impl App {
         blocked: bool,
         credential: &Credential,
     ) -> Result<crate::domain::SlotStatus, AppError> {
-        self.require_provider_key(provider_id, credential).await?;
+        self.authorize_provider(provider_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
         let mut calendar = Calendar::new();
         let index = calendar.load_slot(&uow, slot_id).await?;

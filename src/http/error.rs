@@ -1,12 +1,13 @@
 //! The HTTP error type and its one mapping to RFC 9457 problem+json.
-//! 500s are logged with their cause and shown to the client without internals.
+//! 500s are logged with their cause and shown to the client without internals;
+//! 401s carry their `WWW-Authenticate: Bearer` challenge.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::app::AppError;
+use crate::app::{AppError, Unauthenticated};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -100,7 +101,21 @@ impl IntoResponse for ApiError {
         if status == StatusCode::CONFLICT {
             metrics::counter!("slotstream_booking_conflicts_total").increment(1);
         }
-        problem(status, kind, title, &self.to_string())
+        let mut response = problem(status, kind, title, &self.to_string());
+        if let ApiError::App(AppError::Unauthorized(reason)) = &self {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, bearer_challenge(reason));
+        }
+        response
+    }
+}
+
+/// The `WWW-Authenticate` challenge a 401 must carry (RFC 9110 §11.6.1): we
+/// take Bearer tokens (RFC 6750 §3), and name the error only when a token was
+/// presented and is unusable.
+fn bearer_challenge(reason: &Unauthenticated) -> HeaderValue {
+    match reason {
+        Unauthenticated::NoCredential(_) => HeaderValue::from_static("Bearer"),
+        Unauthenticated::InvalidToken(_) => HeaderValue::from_static(r#"Bearer error="invalid_token""#),
     }
 }
 

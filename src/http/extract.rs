@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, header};
 use etag::EntityTag;
 
 use super::error::ApiError;
-use crate::app::Credential;
+use crate::app::{AppError, Credential, Unauthenticated};
 
 /// `axum::Json` with problem+json rejections.
 #[derive(axum::extract::FromRequest)]
@@ -38,17 +38,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Bearer(Credential::None));
         };
-        let secret = value
-            .to_str()
+        let refuse = |reason: fn(String) -> Unauthenticated| {
+            ApiError::App(AppError::Unauthorized(reason("Authorization must be `Bearer <token>`".into())))
+        };
+        // Another scheme is no credential for us; a Bearer token we cannot
+        // use is an invalid one (RFC 6750 §3.1), told apart in the challenge.
+        let bytes = value.as_bytes();
+        let token = bytes
+            .strip_prefix(b"Bearer ")
+            .or_else(|| bytes.strip_prefix(b"bearer "))
+            .ok_or_else(|| refuse(Unauthenticated::NoCredential))?;
+        // Visible ASCII, spaces and tabs, as `HeaderValue::to_str` accepts.
+        let secret = std::str::from_utf8(token)
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .filter(|t| t.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
             .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= SECRET_MAX && s.is_ascii())
-            .ok_or_else(|| {
-                ApiError::App(crate::app::AppError::Unauthorized(
-                    "Authorization must be `Bearer <token>`".into(),
-                ))
-            })?;
+            .filter(|s| !s.is_empty() && s.len() <= SECRET_MAX)
+            .ok_or_else(|| refuse(Unauthenticated::InvalidToken))?;
         Ok(Bearer(Credential::Bearer(secret.to_owned())))
     }
 }

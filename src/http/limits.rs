@@ -25,13 +25,13 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 
 use super::error::problem;
-use crate::app::secrets;
+use crate::app::{VerifiedKeys, secrets};
 
 /// Who a request counts against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,13 +57,14 @@ impl ClientId {
 pub struct ClientIdentity {
     /// In canonical form, as peers are compared.
     trusted_proxies: Arc<[IpAddr]>,
-    verified_keys: Arc<DashSet<String>>,
+    /// Filled in by `app::authorization`; read here only.
+    verified_keys: VerifiedKeys,
     /// Leading bits of an IPv6 address that name one client (1..=128).
     ipv6_prefix_len: u8,
 }
 
 impl ClientIdentity {
-    pub fn new(trusted_proxies: Vec<IpAddr>, verified_keys: Arc<DashSet<String>>, ipv6_prefix_len: u8) -> ClientIdentity {
+    pub fn new(trusted_proxies: Vec<IpAddr>, verified_keys: VerifiedKeys, ipv6_prefix_len: u8) -> ClientIdentity {
         let trusted_proxies = trusted_proxies.iter().map(IpAddr::to_canonical).collect();
         ClientIdentity { trusted_proxies, verified_keys, ipv6_prefix_len: ipv6_prefix_len.clamp(1, 128) }
     }
@@ -264,7 +265,7 @@ mod tests {
     #[test]
     fn forwarded_headers_count_only_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let identity = ClientIdentity::new(vec![proxy], Arc::default(), 128);
+        let identity = ClientIdentity::new(vec![proxy], VerifiedKeys::default(), 128);
         let xff = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9")]);
         assert_eq!(identity.of(proxy, &xff), ClientId::Address("203.0.113.9".parse().unwrap()));
         let stranger: IpAddr = "198.51.100.7".parse().unwrap();
@@ -277,8 +278,7 @@ mod tests {
 
     #[test]
     fn only_verified_provider_keys_are_clients_of_their_own() {
-        let keys: Arc<DashSet<String>> = Arc::default();
-        keys.insert(secrets::hash("pk_known"));
+        let keys = VerifiedKeys::holding([secrets::hash("pk_known")]);
         let identity = ClientIdentity::new(vec![], keys, 64);
         let peer: IpAddr = "127.0.0.2".parse().unwrap();
         let known = headers(&[("authorization", "Bearer pk_known")]);
@@ -296,9 +296,9 @@ mod tests {
         let xff = headers(&[("x-forwarded-for", "203.0.113.9")]);
         let forwarded = ClientId::Address(ip("203.0.113.9"));
         // The proxy listed as IPv4, seen through a dual-stack socket, and vice versa.
-        let listed_v4 = ClientIdentity::new(vec![ip("10.0.0.1")], Arc::default(), 64);
+        let listed_v4 = ClientIdentity::new(vec![ip("10.0.0.1")], VerifiedKeys::default(), 64);
         assert_eq!(listed_v4.of(ip("::ffff:10.0.0.1"), &xff), forwarded);
-        let listed_mapped = ClientIdentity::new(vec![ip("::ffff:10.0.0.1")], Arc::default(), 64);
+        let listed_mapped = ClientIdentity::new(vec![ip("::ffff:10.0.0.1")], VerifiedKeys::default(), 64);
         assert_eq!(listed_mapped.of(ip("10.0.0.1"), &xff), forwarded);
         // One client, one identity, however its address arrives.
         let none = HeaderMap::new();
@@ -313,18 +313,18 @@ mod tests {
     fn an_ipv6_client_is_its_prefix() {
         let none = HeaderMap::new();
         let (a, b, elsewhere) = (ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff:ffff:ffff:9"), ip("2001:db8:1:3::1"));
-        let by_64 = ClientIdentity::new(vec![], Arc::default(), 64);
+        let by_64 = ClientIdentity::new(vec![], VerifiedKeys::default(), 64);
         assert_eq!(by_64.of(a, &none), by_64.of(b, &none), "one /64, one client");
         assert_eq!(by_64.of(a, &none), ClientId::Address(ip("2001:db8:1:2::")));
         assert_ne!(by_64.of(a, &none), by_64.of(elsewhere, &none), "the next /64 is another client");
-        let by_128 = ClientIdentity::new(vec![], Arc::default(), 128);
+        let by_128 = ClientIdentity::new(vec![], VerifiedKeys::default(), 128);
         assert_ne!(by_128.of(a, &none), by_128.of(b, &none), "/128: every address its own client");
         assert_eq!(by_128.of(a, &none), ClientId::Address(a));
-        let by_1 = ClientIdentity::new(vec![], Arc::default(), 1);
+        let by_1 = ClientIdentity::new(vec![], VerifiedKeys::default(), 1);
         assert_eq!(by_1.of(a, &none), by_1.of(elsewhere, &none));
         // Forwarded IPv6 clients are cut the same way.
         let proxy = ip("10.0.0.1");
-        let behind = ClientIdentity::new(vec![proxy], Arc::default(), 64);
+        let behind = ClientIdentity::new(vec![proxy], VerifiedKeys::default(), 64);
         let fwd = headers(&[("forwarded", "for=\"[2001:db8:1:2::77]:4711\"")]);
         assert_eq!(behind.of(proxy, &fwd), by_64.of(a, &none));
     }

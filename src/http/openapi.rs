@@ -38,7 +38,8 @@ pub enum QuotaProblem {
 pub enum WriteProblems {
     #[response(status = 400, description = "Malformed id, JSON or header", content_type = "application/problem+json")]
     BadRequest(#[to_schema] Problem<'static>),
-    #[response(status = 401, description = "No credential", content_type = "application/problem+json")]
+    #[response(status = 401, description = "No credential, or a malformed one", content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"` for a malformed token")))]
     Unauthorized(#[to_schema] Problem<'static>),
     #[response(status = 403, description = "The credential does not grant this", content_type = "application/problem+json")]
     Forbidden(#[to_schema] Problem<'static>),

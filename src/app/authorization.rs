@@ -1,0 +1,136 @@
+//! Authorization: who may do what, decided here for every command.
+//!
+//! A command hands over the caller's [`Credential`] and the booking or
+//! provider it acts on, and gets back what the credential proved (a
+//! [`Grant`]) or the refusal: `Unauthorized` (401) when no usable credential
+//! was presented, `Forbidden` (403) when one was but it does not reach this
+//! booking or provider. Two things can be proven today: holding a booking
+//! (its token) and holding a key of a provider (which reaches that
+//! provider's bookings and slots). Secrets are compared by hash (`secrets`).
+//!
+//! Provider keys verified here are remembered in [`VerifiedKeys`], which the
+//! HTTP rate limiter reads: a verified key is a client with its own quota.
+
+use std::sync::Arc;
+
+use dashmap::DashSet;
+use entity::{booking, provider_key};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{App, AppError, secrets};
+
+/// What a caller presented in `Authorization: Bearer`.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    None,
+    Bearer(String),
+}
+
+/// What a credential was proven to be, for the booking or provider asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// The booking's own token.
+    BookingHolder,
+    /// A key of the provider the booking or slots belong to.
+    ProviderKey,
+}
+
+/// Why a request has no usable credential (a 401). The HTTP layer's
+/// `WWW-Authenticate: Bearer` challenge tells the two apart (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum Unauthenticated {
+    /// Nothing was presented, or in a scheme other than Bearer: the
+    /// challenge carries no error code.
+    #[error("{0}")]
+    NoCredential(String),
+    /// A bearer token was presented but is not well-formed: `invalid_token`.
+    #[error("{0}")]
+    InvalidToken(String),
+}
+
+/// Hashes (`secrets::hash`) of the provider keys verified at least once.
+/// Filled in here, read by the rate limiter: only a key known to be real may
+/// be a client of its own, so random bearer tokens buy no extra quota.
+#[derive(Clone, Default)]
+pub struct VerifiedKeys(Arc<DashSet<String>>);
+
+impl VerifiedKeys {
+    /// Has the key with this hash been verified?
+    pub fn contains(&self, key_hash: &str) -> bool {
+        self.0.contains(key_hash)
+    }
+
+    fn record(&self, key_hash: String) {
+        self.0.insert(key_hash);
+    }
+
+    /// A set already holding these hashes, for the limiter's unit tests
+    /// (outside tests only `authorization` fills the set).
+    #[cfg(test)]
+    pub(crate) fn holding(key_hashes: impl IntoIterator<Item = String>) -> VerifiedKeys {
+        VerifiedKeys(Arc::new(key_hashes.into_iter().collect()))
+    }
+}
+
+impl App {
+    /// The booking, if `credential` is its token or a key of its provider.
+    /// Refuses without a credential before looking the booking up (401),
+    /// then a missing booking (404), then the wrong credential (403).
+    pub(super) async fn authorize_booking(
+        &self,
+        booking_id: Uuid,
+        credential: &Credential,
+    ) -> Result<(booking::Model, Grant), AppError> {
+        let secret = presented(credential, "this needs the booking's token or the provider's key in Authorization: Bearer")?;
+        let row = booking::Entity::find_by_id(booking_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("booking {booking_id} does not exist")))?;
+        // The token first: it needs no query, and a holder's request never
+        // touches the provider keys.
+        if secrets::matches(secret, &row.token_hash) {
+            return Ok((row, Grant::BookingHolder));
+        }
+        if self.is_provider_key(row.provider_id, secret).await? {
+            return Ok((row, Grant::ProviderKey));
+        }
+        Err(AppError::Forbidden("the credential does not grant access to this booking".into()))
+    }
+
+    /// Succeeds if `credential` is a key of `provider_id`. Refuses a missing
+    /// provider (404) before a missing credential (401), then the wrong key (403).
+    pub(super) async fn authorize_provider(&self, provider_id: Uuid, credential: &Credential) -> Result<Grant, AppError> {
+        self.directory.get(provider_id).await?;
+        let secret = presented(credential, "this needs the provider's key in Authorization: Bearer")?;
+        if self.is_provider_key(provider_id, secret).await? {
+            Ok(Grant::ProviderKey)
+        } else {
+            Err(AppError::Forbidden("the key is not a key of this provider".into()))
+        }
+    }
+
+    /// Is `secret` a key of `provider_id`? A key of any provider is recorded
+    /// as verified, whichever provider was asked about.
+    async fn is_provider_key(&self, provider_id: Uuid, secret: &str) -> Result<bool, AppError> {
+        let key = provider_key::Entity::find()
+            .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
+            .one(&self.db)
+            .await?;
+        match key {
+            Some(key) if secrets::matches(secret, &key.key_hash) => {
+                self.verified_keys.record(key.key_hash);
+                Ok(key.provider_id == provider_id)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// The presented secret, or a 401 saying what `needs` to be presented.
+fn presented<'a>(credential: &'a Credential, needs: &str) -> Result<&'a str, AppError> {
+    match credential {
+        Credential::Bearer(secret) => Ok(secret),
+        Credential::None => Err(AppError::Unauthorized(Unauthenticated::NoCredential(needs.into()))),
+    }
+}
