@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
@@ -96,12 +95,7 @@ async fn get_then_stream_from_its_version_misses_nothing_while_bookings_land() {
     assert_eq!(ids, (v + 1..=final_doc.version()).collect::<Vec<_>>(), "V+1, V+2, … without gaps or repeats");
     assert!(stream.next(Duration::from_millis(300)).await.is_none(), "nothing more");
 
-    let mut state = snapshot.statuses();
-    for e in &events {
-        let data = e.json();
-        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(state, final_doc.statuses(), "GET at V + events after V = final GET");
+    assert_eq!(replay(snapshot.statuses(), &events), final_doc.statuses(), "GET at V + events after V = final GET");
 }
 
 #[tokio::test]
@@ -315,12 +309,7 @@ async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
 
     let ids: Vec<i64> = received.iter().map(SseEvent::version).collect();
     assert_eq!(ids, (initial.version() + 1..=final_doc.version()).collect::<Vec<_>>(), "every committed change exactly once");
-    let mut state: BTreeMap<String, String> = initial.statuses();
-    for e in &received {
-        let data = e.json();
-        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(state, final_doc.statuses(), "replaying the events over the start reproduces the end");
+    assert_eq!(replay(initial.statuses(), &received), final_doc.statuses(), "replaying the events over the start reproduces the end");
 }
 
 #[tokio::test]

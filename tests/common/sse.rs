@@ -3,6 +3,7 @@
 //! (heartbeats) counted and the `retry:` line noted, so tests check the
 //! bytes the server writes rather than trusting a library's reading of them.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -27,6 +28,17 @@ impl SseEvent {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.data).expect("event data is JSON")
     }
+}
+
+/// `statuses` (availabilityId → status, as `Availability::statuses` gives)
+/// after each event's `newStatus` in turn: what a client
+/// that applies the stream to a GET's document would show.
+pub fn replay(mut statuses: BTreeMap<String, String>, events: &[SseEvent]) -> BTreeMap<String, String> {
+    for event in events {
+        let data = event.json();
+        statuses.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
+    }
+    statuses
 }
 
 /// Reads the SSE wire format from a real HTTP response.
