@@ -129,9 +129,7 @@ async fn etag_law_holds_over_a_random_sequence_of_changes() {
             }
             _ if !free.is_empty() => {
                 let (slot, _) = &free[rng.random_range(0..free.len())];
-                let response = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block")))
-                    .bearer_auth(&key).send().await.unwrap();
-                assert_eq!(response.status(), StatusCode::OK);
+                block(&app.client, &app.base, pid, &key, slot).await;
             }
             _ => {}
         }

@@ -12,26 +12,13 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Dated {
-    status: StatusCode,
-    last_modified: Option<String>,
-    version: Option<i64>,
-}
-
-async fn get_since(client: &reqwest::Client, base: &str, provider: Uuid, since: Option<&str>, tag: Option<&str>) -> Dated {
-    let mut request = client.get(format!("{base}/api/v1/providers/{provider}/availability?days=14"));
-    if let Some(since) = since {
-        request = request.header("if-modified-since", since);
-    }
-    if let Some(tag) = tag {
-        request = request.header("if-none-match", tag);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let last_modified = response.headers().get("last-modified").map(|v| v.to_str().unwrap().to_owned());
-    let body = response.text().await.unwrap();
-    let version = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["version"].as_i64());
-    Dated { status, last_modified, version }
+/// The 14-day availability GET with `If-Modified-Since` and `If-None-Match` when given.
+async fn get_since(client: &reqwest::Client, base: &str, provider: Uuid, since: Option<&str>, tag: Option<&str>) -> Availability {
+    let headers: Vec<(&str, &str)> = [("if-modified-since", since), ("if-none-match", tag)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+    availability_with_headers(client, base, provider, "?days=14", &headers).await
 }
 
 /// GET until the answer carries `Last-Modified` (it is left out while the
@@ -41,8 +28,8 @@ async fn dated(client: &reqwest::Client, base: &str, provider: Uuid) -> (String,
     loop {
         let answer = get_since(client, base, provider, None, None).await;
         assert_eq!(answer.status, StatusCode::OK);
-        if let Some(date) = answer.last_modified {
-            return (date, answer.version.unwrap());
+        if let Some(date) = &answer.last_modified {
+            return (date.clone(), answer.version());
         }
         assert!(tokio::time::Instant::now() < deadline, "no Last-Modified");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -73,18 +60,15 @@ async fn if_modified_since_answers_304_until_a_change_then_200() {
 
     // A change: the old date no longer validates, at once.
     let free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
-    let blocked = app.client.post(app.url(&format!("/api/v1/providers/{}/slots/{}/block", provider.id, free[0].0)))
-        .bearer_auth(&provider.key).send().await.unwrap();
-    assert_eq!(blocked.status(), StatusCode::OK);
+    block(&app.client, &app.base, provider.id, &provider.key, &free[0].0).await;
     let after = get_since(&app.client, &app.base, provider.id, Some(&date), None).await;
-    assert_eq!((after.status, after.version), (StatusCode::OK, Some(version + 1)));
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(after.version(), version + 1);
 
     // Two changes in quick succession: a date that could name the first
     // never validates the second.
     for slot in [&free[1].0, &free[2].0] {
-        let blocked = app.client.post(app.url(&format!("/api/v1/providers/{}/slots/{slot}/block", provider.id)))
-            .bearer_auth(&provider.key).send().await.unwrap();
-        assert_eq!(blocked.status(), StatusCode::OK);
+        block(&app.client, &app.base, provider.id, &provider.key, slot).await;
     }
     let (newest, newest_version) = dated(&app.client, &app.base, provider.id).await;
     assert_eq!(newest_version, version + 3);
@@ -110,14 +94,10 @@ async fn if_modified_since_answers_304_until_a_change_then_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_behind_never_answers_an_older_document_than_the_clients_tag() {
-    if !on_postgres() {
-        eprintln!("SKIPPED (PostgreSQL-only): set SLOTSTREAM_TEST_DATABASE_URL (.ci/run does)");
+    if !postgres_only("two instances, one behind the other on LISTEN/NOTIFY") {
         return;
     }
-    let url = fresh_database_url().await;
-    let db = slotstream::server::connect(&url, 2).await.unwrap();
-    let providers = slotstream::app::seed::seed(&db).await.unwrap();
-    db.close().await.unwrap();
+    let (url, providers) = seeded_database().await;
     let (provider, other) = (&providers[0], &providers[1]);
     let a = ServerProcess::start(&url, &[]).await;
     let b = ServerProcess::start(&url, &[]).await;
@@ -142,9 +122,7 @@ async fn an_instance_behind_never_answers_an_older_document_than_the_clients_tag
             ))
             .await
             .unwrap();
-        let blocked = client.post(a.url(&format!("/api/v1/providers/{}/slots/{slot}/block", provider.id)))
-            .bearer_auth(&provider.key).send().await.unwrap();
-        assert_eq!(blocked.status(), StatusCode::OK);
+        block(&client, &a.base, provider.id, &provider.key, slot).await;
         let on_a = availability(&client, &a.base, provider.id, "?days=14", None).await;
         let on_b = availability(&client, &b.base, provider.id, "?days=14", on_a.etag.as_deref()).await;
         match on_b.status {

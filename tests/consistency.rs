@@ -46,12 +46,10 @@ async fn post_and_hang_up(addr: &str, body: &str, after: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_stale_304() {
-    let url = fresh_database_url().await;
-    let db = slotstream::server::connect(&url, 4).await.expect("connect");
-    let providers = slotstream::app::seed::seed(&db).await.expect("seed");
+    let (url, db, providers) = seeded_connection(4).await;
     // The periodic sweep is pushed out of the way: only the commit path itself may announce.
     let server = ServerProcess::start(&url, &["--reconcile-interval-secs", "3600"]).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
     let addr = server.base.trim_start_matches("http://").to_owned();
     let pid = providers[0].id;
     let service = service_with(&client, &server.base, pid, 30).await;
@@ -63,10 +61,7 @@ async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_st
 
     // Every committed event is published: the server's own count of
     // published events comes level with the database, and stays level.
-    let published = || async {
-        let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        text.lines().find_map(|l| l.strip_prefix("slotstream_events_published_total ")?.trim().parse::<f64>().ok()).unwrap_or(0.0) as i64
-    };
+    let published = || async { counter(&client, &server.base, "slotstream_events_published_total").await as i64 };
     let base_published = published().await;
     // Hang up at spread moments of the request's life, so some land
     // between its COMMIT and what announces it.
@@ -196,24 +191,20 @@ async fn write_storm(app: &TestApp, n: usize, slots: Vec<String>, done: tokio::s
     statuses
 }
 
-async fn counter(app: &TestApp, name: &str) -> f64 {
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
     let app = TestApp::spawn_with(&["--prune-interval-secs", "1", "--event-retention-count", "1"]).await;
     let pid = app.provider(0).id;
     let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None).await
         .free_slots().into_iter().take(8).map(|(id, _)| id).collect();
-    let runs_before = counter(&app, "slotstream_prune_runs_total").await;
+    let runs = || counter(&app.client, &app.base, "slotstream_prune_runs_total");
+    let runs_before = runs().await;
     let (stop, done) = tokio::sync::watch::channel(false);
     let storm = write_storm(&app, 0, slots, done);
     let watch = async {
         // Run the storm through several prunes.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while counter(&app, "slotstream_prune_runs_total").await < runs_before + 8.0 {
+        while runs().await < runs_before + 8 {
             assert!(tokio::time::Instant::now() < deadline, "the pruner did not run");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

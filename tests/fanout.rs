@@ -44,9 +44,7 @@ async fn three_hundred_lagging_subscribers_get_a_2880_event_burst_from_one_share
     }
     // One event seen by every stream proves each has finished its start-up
     // read of the log, so the count below is the burst's alone.
-    let block = client.post(server.url(&format!("/api/v1/providers/{pid}/slots/{}/block", free[0].0)))
-        .bearer_auth(&provider.key).send().await.unwrap();
-    assert_eq!(block.status(), StatusCode::OK);
+    block(&client, &server.base, pid, &provider.key, &free[0].0).await;
     for stream in &mut streams {
         assert_eq!(stream.take(1, DEADLINE).await[0].version(), start + 1);
     }

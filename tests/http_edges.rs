@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::Read;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,14 +18,6 @@ use tokio::net::TcpStream;
 
 /// Generous: the answer must come, but never how fast.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 /// Send `head` on a raw connection and read the answer's head and body (up
 /// to its `Content-Length`), failing the test if it does not come in time.
@@ -218,9 +209,7 @@ async fn streams_are_never_compressed_and_their_first_bytes_arrive_unbuffered() 
 /// A server whose listener is an IPv6 socket bound to an IPv4-mapped address:
 /// IPv4 clients reach it as `::ffff:a.b.c.d`, as on a dual-stack `[::]` bind.
 async fn spawn_dual_stack(extra: &[&str]) -> (Running, String) {
-    let url = fresh_database_url().await;
-    let db = server::connect(&url, 8).await.unwrap();
-    slotstream::app::seed::seed(&db).await.unwrap();
+    let (url, db, _) = seeded_connection(POOL_SIZE).await;
     let args = serve_args(&url, extra);
     let app = server::build_app(db, &args).await.unwrap();
     let listener = tokio::net::TcpListener::bind("[::ffff:127.0.0.1]:0").await.expect("an IPv6 socket on ::ffff:127.0.0.1");

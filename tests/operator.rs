@@ -59,7 +59,7 @@ async fn metrics_expose_streams_events_answers_conflicts_and_latency() {
     book(&app.client, &app.base, pid, service, &start).await;
     book(&app.client, &app.base, pid, service, &start).await;
     stream.take(1, Duration::from_secs(5)).await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = scrape(&app.client, &app.base).await;
     for series in [
         "slotstream_active_streams",
         "slotstream_stream_subscribers 1",

@@ -9,22 +9,9 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[tokio::test]
 async fn many_distinct_queries_on_a_dense_calendar_keep_memory_bounded() {
-    let url = fresh_database_url().await;
-    let db = slotstream::server::connect(&url, 4).await.expect("connect");
-    let providers = slotstream::app::seed::seed(&db).await.expect("seed");
-    db.close().await.ok();
+    let (url, providers) = seeded_database().await;
     const BUDGET: u64 = 8 * 1024 * 1024;
     let budget = BUDGET.to_string();
     let server = ServerProcess::start(&url, &["--render-cache-bytes", &budget]).await;
@@ -43,7 +30,7 @@ async fn many_distinct_queries_on_a_dense_calendar_keep_memory_bounded() {
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED, "{}", created.text().await.unwrap());
 
-    let pid = server.child.id().expect("server pid");
+    let pid = server.pid();
     let get = |start: u64, days: u32| {
         let url = server.url(&format!(
             "/api/v1/providers/{}/availability?startDate={}&days={days}",
@@ -70,11 +57,6 @@ async fn many_distinct_queries_on_a_dense_calendar_keep_memory_bounded() {
     // Unbounded, the 160 documents alone stay resident (~200 MiB).
     assert!(grown_mib < 100, "RSS grew by {grown_mib} MiB with a {} MiB cache", BUDGET >> 20);
 
-    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let cached: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("slotstream_render_cache_bytes "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("cache gauge");
+    let cached = gauge(&client, &server.base, "slotstream_render_cache_bytes").await;
     assert!(cached <= BUDGET as f64, "cache holds {cached} bytes, budget {BUDGET}");
 }

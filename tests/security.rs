@@ -5,21 +5,12 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 /// Send `request` until refused; return the 429 response and how many passed.
 async fn exhaust(request: impl Fn() -> reqwest::RequestBuilder) -> (reqwest::Response, usize) {
@@ -360,7 +351,7 @@ async fn public_answers_carry_no_customer_data() {
         availability(&app.client, &app.base, pid, "", None).await.body,
         app.client.get(app.url("/api/v1/providers")).send().await.unwrap().text().await.unwrap(),
         event.data,
-        app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap(),
+        scrape(&app.client, &app.base).await,
     ];
     for text in public {
         for secret in ["Ada Lovelace", "ada@example.com", booking["token"].as_str().unwrap(), booking["id"].as_str().unwrap()] {

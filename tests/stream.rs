@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use uuid::Uuid;
 
 /// How long an expected event may take: generous, for a loaded 2-core
 /// machine running several test binaries (a wait, not a speed claim).
@@ -61,9 +59,7 @@ async fn book_cancel_reschedule_and_block_each_arrive_with_id_and_statuses() {
     assert_eq!(e.version(), v + 4);
     assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("booked"), Some("available")));
 
-    let block = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{}/block", free[5].0)))
-        .bearer_auth(&provider.key).send().await.unwrap();
-    assert_eq!(block.status(), StatusCode::OK);
+    block(&app.client, &app.base, pid, &provider.key, &free[5].0).await;
     let e = stream.take(1, WAIT).await.remove(0);
     assert_eq!(e.version(), v + 5);
     assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("available"), Some("blocked")));
@@ -99,12 +95,7 @@ async fn get_then_stream_from_its_version_misses_nothing_while_bookings_land() {
     assert_eq!(ids, (v + 1..=final_doc.version()).collect::<Vec<_>>(), "V+1, V+2, … without gaps or repeats");
     assert!(stream.next(Duration::from_millis(300)).await.is_none(), "nothing more");
 
-    let mut state = snapshot.statuses();
-    for e in &events {
-        let data = e.json();
-        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(state, final_doc.statuses(), "GET at V + events after V = final GET");
+    assert_eq!(replay(snapshot.statuses(), &events), final_doc.statuses(), "GET at V + events after V = final GET");
 }
 
 #[tokio::test]
@@ -114,12 +105,12 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     let pid = provider.id;
     let free = availability(&app.client, &app.base, pid, "?days=14", None).await.free_slots();
     let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), None).await;
-    block(&app, pid, &provider.key, &free[0].0).await;
+    block(&app.client, &app.base, pid, &provider.key, &free[0].0).await;
     let last = stream.take(1, WAIT).await.remove(0).version();
     drop(stream);
 
     for (slot, _) in free.iter().skip(1).take(20) {
-        block(&app, pid, &provider.key, slot).await;
+        block(&app.client, &app.base, pid, &provider.key, slot).await;
     }
     let mut resumed = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(last)).await;
     let events = resumed.take(20, WAIT).await;
@@ -129,7 +120,7 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     // Exactly twenty: the next event on the stream is the next change, with
     // nothing (no duplicate, no stray) before it. A marker rather than a
     // quiet window, which a slow machine would pass without checking.
-    block(&app, pid, &provider.key, &free[21].0).await;
+    block(&app.client, &app.base, pid, &provider.key, &free[21].0).await;
     let next = resumed.take(1, WAIT).await.remove(0);
     assert_eq!((next.version(), next.json()["availabilityId"].as_str().unwrap()), (last + 21, free[21].0.as_str()), "exactly twenty");
 
@@ -143,7 +134,7 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     let reset = stale.take(1, WAIT).await.remove(0);
     assert_eq!((reset.event.as_str(), reset.version()), ("reset", current));
     // After a reset the stream goes on live.
-    block(&app, pid, &provider.key, &free[30].0).await;
+    block(&app.client, &app.base, pid, &provider.key, &free[30].0).await;
     assert_eq!(stale.take(1, WAIT).await[0].version(), current + 1);
     // Pruning never removes a provider's newest event.
     let mut from_newest = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current)).await;
@@ -182,14 +173,8 @@ async fn a_stream_is_subscribed_before_its_head_arrives() {
         tx.rollback().await.unwrap();
     }
     let mut stream = opening.await.unwrap();
-    block(&app, pid, &provider.key, &doc.free_slots()[0].0).await;
+    block(&app.client, &app.base, pid, &provider.key, &doc.free_slots()[0].0).await;
     assert_eq!(stream.take(1, WAIT).await[0].version(), doc.version() + 1);
-}
-
-async fn block(app: &TestApp, pid: Uuid, key: &str, slot: &str) {
-    let response = app.client.post(app.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block")))
-        .bearer_auth(key).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +198,7 @@ async fn a_subscriber_that_never_reads_does_not_slow_a_hundred_others() {
     for _ in 0..100 {
         readers.push(SseClient::connect(&client, &stream_url(&server.base, pid, ""), None).await);
     }
-    let server_pid = server.child.id().unwrap();
+    let server_pid = server.pid();
     // Two bursts of ~1,450 events each: far more than the stalled reader's
     // socket buffers and the bus ring (64) hold. Memory is bounded if the
     // second burst costs about nothing more than the first left behind.
@@ -246,12 +231,6 @@ async fn a_subscriber_that_never_reads_does_not_slow_a_hundred_others() {
     let growth = rss_after_burst[1].saturating_sub(rss_after_burst[0]);
     assert!(growth < 16 * 1024, "server memory stays bounded (the second burst grew it {growth} KiB)");
     drop(stalled);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -330,12 +309,7 @@ async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
 
     let ids: Vec<i64> = received.iter().map(SseEvent::version).collect();
     assert_eq!(ids, (initial.version() + 1..=final_doc.version()).collect::<Vec<_>>(), "every committed change exactly once");
-    let mut state: BTreeMap<String, String> = initial.statuses();
-    for e in &received {
-        let data = e.json();
-        state.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(state, final_doc.statuses(), "replaying the events over the start reproduces the end");
+    assert_eq!(replay(initial.statuses(), &received), final_doc.statuses(), "replaying the events over the start reproduces the end");
 }
 
 #[tokio::test]
@@ -354,8 +328,7 @@ async fn sigterm_ends_streams_cleanly_and_exits_quickly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_share_events_and_heal_a_killed_listener() {
-    if !on_postgres() {
-        eprintln!("PostgreSQL-only: set SLOTSTREAM_TEST_DATABASE_URL (.ci/run does)");
+    if !postgres_only("two instances share events through LISTEN/NOTIFY") {
         return;
     }
     let (url, providers) = seeded_database().await;

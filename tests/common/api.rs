@@ -1,0 +1,154 @@
+//! The public API as a test drives it: the provider directory, the
+//! availability document (`Availability`, with its status, tags and slots),
+//! bookings, cancellations, blocks, and the stream's URL.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The provider directory, `GET /api/v1/providers`.
+pub async fn providers(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    client.get(format!("{base}/api/v1/providers")).send().await.unwrap().json().await.unwrap()
+}
+
+/// Service id of `provider` with `minutes` duration.
+pub async fn service_with(client: &reqwest::Client, base: &str, provider: Uuid, minutes: i64) -> Uuid {
+    let all = providers(client, base).await;
+    let p = all.iter().find(|p| p["id"] == provider.to_string()).expect("provider listed");
+    let s = p["services"].as_array().unwrap().iter().find(|s| s["durationMinutes"] == minutes).expect("service");
+    s["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// One answer to the availability GET.
+pub struct Availability {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body: String,
+}
+
+impl Availability {
+    /// The body as JSON (fails the test on a 304's empty body).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("json body")
+    }
+
+    /// The document's version.
+    pub fn version(&self) -> i64 {
+        self.json()["version"].as_i64().unwrap()
+    }
+
+    /// (availabilityId → status) over the document.
+    pub fn statuses(&self) -> BTreeMap<String, String> {
+        slot_statuses(&self.json())
+    }
+
+    /// Indexes `i` into `free_slots()` where slot `i + 1` starts as slot `i` ends.
+    pub fn back_to_back(&self) -> Vec<usize> {
+        let free = self.free_slots();
+        let ends: HashMap<String, String> = self.json()["days"].as_array().unwrap().iter()
+            .flat_map(|d| d["slots"].as_array().unwrap().iter())
+            .map(|s| (s["availabilityId"].as_str().unwrap().to_owned(), s["endsAt"].as_str().unwrap().to_owned()))
+            .collect();
+        (0..free.len().saturating_sub(1)).filter(|&i| ends[&free[i].0] == free[i + 1].1).collect()
+    }
+
+    /// Available slots that start at least a minute from now, as (availabilityId, startsAt).
+    pub fn free_slots(&self) -> Vec<(String, String)> {
+        let doc = self.json();
+        let soon = chrono::Utc::now() + chrono::TimeDelta::minutes(1);
+        let mut free = Vec::new();
+        for day in doc["days"].as_array().unwrap() {
+            for slot in day["slots"].as_array().unwrap() {
+                let starts_at = chrono::DateTime::parse_from_rfc3339(slot["startsAt"].as_str().unwrap()).unwrap();
+                if slot["status"] == "available" && starts_at > soon {
+                    free.push((slot["availabilityId"].as_str().unwrap().to_owned(), slot["startsAt"].as_str().unwrap().to_owned()));
+                }
+            }
+        }
+        free
+    }
+}
+
+/// (availabilityId → status) over an availability document.
+pub fn slot_statuses(doc: &Value) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for day in doc["days"].as_array().unwrap() {
+        for slot in day["slots"].as_array().unwrap() {
+            map.insert(slot["availabilityId"].as_str().unwrap().to_owned(), slot["status"].as_str().unwrap().to_owned());
+        }
+    }
+    map
+}
+
+/// The availability GET of `provider` with `query` (e.g. `"?days=7"`), sending
+/// `If-None-Match` when given.
+pub async fn availability(client: &reqwest::Client, base: &str, provider: Uuid, query: &str, if_none_match: Option<&str>) -> Availability {
+    let headers: Vec<(&str, &str)> = if_none_match.map(|tag| ("if-none-match", tag)).into_iter().collect();
+    availability_with_headers(client, base, provider, query, &headers).await
+}
+
+/// The availability GET with any request headers (conditional ones, say).
+pub async fn availability_with_headers(
+    client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Availability {
+    let mut request = client.get(format!("{base}/api/v1/providers/{provider}/availability{query}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let (etag, last_modified) = (header("etag"), header("last-modified"));
+    let body = response.text().await.unwrap();
+    Availability { status, etag, last_modified, body }
+}
+
+/// A valid booking request body for Ada Lovelace.
+pub fn booking_body(provider: Uuid, service: Uuid, starts_at: &str) -> Value {
+    json!({
+        "providerId": provider,
+        "serviceId": service,
+        "startTime": starts_at,
+        "customer": { "name": "Ada Lovelace", "email": "ada@example.com" }
+    })
+}
+
+/// `POST /api/v1/bookings`: the status and the JSON body (`Null` if none).
+pub async fn book(client: &reqwest::Client, base: &str, provider: Uuid, service: Uuid, starts_at: &str) -> (StatusCode, Value) {
+    let response = client
+        .post(format!("{base}/api/v1/bookings"))
+        .json(&booking_body(provider, service, starts_at))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Cancel `booking`, with `token` as the bearer credential when given.
+pub async fn cancel(client: &reqwest::Client, base: &str, booking: &str, token: Option<&str>) -> StatusCode {
+    let mut request = client.post(format!("{base}/api/v1/bookings/{booking}/cancel"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status()
+}
+
+/// Block `slot` of `provider` with its `key`; fails the test unless it answers 200.
+pub async fn block(client: &reqwest::Client, base: &str, provider: Uuid, key: &str, slot: &str) {
+    let response = client.post(format!("{base}/api/v1/providers/{provider}/slots/{slot}/block"))
+        .bearer_auth(key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "block {slot}");
+}
+
+/// The URL of `provider`'s availability stream with `query`.
+pub fn stream_url(base: &str, provider: Uuid, query: &str) -> String {
+    format!("{base}/api/v1/providers/{provider}/availability/stream{query}")
+}
