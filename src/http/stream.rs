@@ -104,7 +104,7 @@ pub(super) async fn stream(
     let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume)
         .await
         .map_err(AppError::from)?;
-    let mut shutdown = state.shutdown.clone();
+    let stopping = state.stopping.clone();
     let heartbeat = state.settings.heartbeat;
     let retry = format!("retry: {}\n\n", state.settings.retry.as_millis());
 
@@ -137,7 +137,7 @@ pub(super) async fn stream(
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(Bytes::from_static(b": heartbeat\n\n")),
-                _ = shutdown.changed() => break,
+                () = stopping.cancelled() => break,
             }
         }
     };
