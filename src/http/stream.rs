@@ -104,7 +104,9 @@ pub(super) async fn stream(
     let deliveries = subscribe(state.app.db.clone(), state.app.bus.clone(), provider_id, resume)
         .await
         .map_err(AppError::from)?;
-    let stopping = state.stopping.clone();
+    // Waited on once for the whole stream, not re-registered per event: every
+    // stream shares the one token.
+    let stopped = state.stopping.clone().cancelled_owned();
     let heartbeat = state.settings.heartbeat;
     let retry = format!("retry: {}\n\n", state.settings.retry.as_millis());
 
@@ -118,6 +120,7 @@ pub(super) async fn stream(
         let delivered = metrics::counter!("slotstream_events_delivered_total");
         let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let mut stopped = std::pin::pin!(stopped);
         loop {
             tokio::select! {
                 delivery = deliveries.next() => match delivery {
@@ -137,7 +140,7 @@ pub(super) async fn stream(
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(Bytes::from_static(b": heartbeat\n\n")),
-                () = stopping.cancelled() => break,
+                () = &mut stopped => break,
             }
         }
     };
