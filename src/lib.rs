@@ -4,9 +4,8 @@
 //! - [`app`]: commands and queries, one transaction each
 //! - [`events`]: the event log, the in-process bus, the PostgreSQL relay
 //! - [`http`]: the axum API, the SSE stream, the page
-//! - [`server`]: wiring: database, migrations, background tasks, serving
+//! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
 //! - [`config`]: command-line flags and environment
-//! - [`shutdown`]: waiting on the shutdown signal
 
 pub mod app;
 pub mod config;
@@ -14,6 +13,5 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod server;
-pub mod shutdown;
 
 pub use http::{AppState, router as app};

@@ -77,11 +77,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(seeded) = &seeded {
         print_keys(seeded);
     }
-    let stop = running.shutdown_sender();
+    let stop = running.stop_token();
     tokio::spawn(async move {
         signal.await;
         tracing::info!("shutting down: ending streams, finishing requests");
-        let _ = stop.send(true);
+        stop.cancel();
     });
     running.finished().await.map_err(|e| format!("server error: {e}"))
 }

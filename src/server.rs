@@ -1,19 +1,25 @@
 //! Wiring: connect, migrate, start the background tasks (PostgreSQL
-//! relay, event-log pruning), serve with graceful shutdown.
+//! relay, reconciler, event-log pruning, limiter and metrics upkeep), serve,
+//! and stop: one `CancellationToken` says "the server is stopping" (the
+//! accept loop, the streams and every background task end on it) and one
+//! `TaskTracker` holds every background task, so that `Running::stop` returns
+//! only once all of them have ended.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
-use crate::shutdown::{sleep_or_shutdown, stopped};
 use crate::http::{AppState, HttpSettings, Protection, SharedState};
 
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
@@ -47,56 +53,80 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     Ok(App::new(db, bus, args.render_cache_bytes))
 }
 
-/// A running server: its address and the handle that stops it.
+/// A running server: its address and the handle that stops it. Dropping it
+/// also begins the stop (without waiting), so a test that panics, or forgets
+/// to stop, leaves no server behind.
 pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
-    shutdown: watch::Sender<bool>,
-    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Cancels the "server is stopping" token when `Running` is dropped.
+    stopping: DropGuard,
+    /// The background tasks and the accept loop.
+    tasks: TaskTracker,
+    served: JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    /// Stop accepting, end streams, finish in-flight requests.
+    /// Stop accepting, end streams, finish in-flight requests (for up to
+    /// 10 s), end the background tasks; return once all that is done.
     pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.shutdown.send(true);
-        self.served.await.unwrap_or(Ok(()))
+        self.stopping.token().cancel();
+        self.finished().await
     }
 
-    pub fn shutdown_sender(&self) -> watch::Sender<bool> {
-        self.shutdown.clone()
+    /// The token that stops this server when cancelled (what `stop` does,
+    /// without waiting): for a signal handler while `finished` is awaited.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stopping.token().clone()
     }
 
-    /// Wait until the server has stopped.
+    /// Wait until the server has stopped and every background task has ended.
     pub async fn finished(self) -> std::io::Result<()> {
-        self.served.await.unwrap_or(Ok(()))
+        let served = self.served.await.unwrap_or(Ok(()));
+        // The accept loop ends only on cancel, or if it panicked: stop the
+        // background tasks in either case, or the wait below would not end.
+        self.stopping.token().cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        served
     }
 }
 
 /// Background tasks and the HTTP server over `app`, on `listener`.
 pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
+    let stopping = CancellationToken::new();
+    let tasks = TaskTracker::new();
     let postgres = app.db.get_database_backend() == DbBackend::Postgres;
     if postgres {
-        tokio::spawn(relay::run(app.db.clone(), app.bus.clone(), shutdown_rx.clone()));
+        spawn_until_stopped(&tasks, &stopping, relay::run(app.db.clone(), app.bus.clone()));
     }
     let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
-    tokio::spawn(reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every, shutdown_rx.clone()));
-    tokio::spawn(prune_periodically(app.clone(), args.clone(), shutdown_rx.clone()));
+    spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));
+    spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let settings = http_settings(args);
     let protection = Protection::new(&settings, &app);
-    tokio::spawn(forget_idle_clients(protection.clone(), shutdown_rx.clone()));
-    tokio::spawn(drain_metrics(shutdown_rx.clone()));
+    spawn_until_stopped(&tasks, &stopping, forget_idle_clients(protection.clone()));
+    spawn_until_stopped(&tasks, &stopping, drain_metrics());
     let state = AppState::new(SharedState {
         app: app.clone(),
         settings,
         protection,
-        shutdown: shutdown_rx.clone(),
+        stopping: stopping.clone(),
         expects_relay: postgres,
     });
     let router = crate::http::router(state);
-    let served = tokio::spawn(serve(listener, router, shutdown_rx));
-    Ok(Running { addr, app, shutdown, served })
+    // Not cut short like the tasks above: it ends itself, gracefully.
+    let served = tasks.spawn(serve(listener, router, stopping.clone()));
+    Ok(Running { addr, app, stopping: stopping.drop_guard(), tasks, served })
+}
+
+/// Run `task` on `tasks` until `stopping` is cancelled, then drop it at its
+/// next `.await`. No background task holds work that must finish (a read
+/// from the log is repeated, a prune rolls back and runs again), so none of
+/// them waits for anything once the server is stopping.
+fn spawn_until_stopped(tasks: &TaskTracker, stopping: &CancellationToken, task: impl Future<Output = ()> + Send + 'static) {
+    tasks.spawn(stopping.clone().run_until_cancelled_owned(task));
 }
 
 /// Largest request head (request line and headers) the parser buffers. It is
@@ -104,12 +134,12 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
 /// for its whole life: hyper's default lets it grow to 16 KiB.
 const REQUEST_HEAD_MAX: usize = 8 * 1024;
 
-/// Accept connections and serve HTTP/1.1 on each, until `stop` turns true;
-/// then stop accepting and wait for in-flight requests (streams end on the
-/// same signal). Written against hyper directly rather than `axum::serve` to
-/// set `TCP_NODELAY` (events are small writes that must leave at once) and
-/// the read buffer size above.
-async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+/// Accept connections and serve HTTP/1.1 on each, until `stopping` is
+/// cancelled; then stop accepting and wait (up to 10 s) for in-flight
+/// requests (streams end on the same token). Written against hyper directly
+/// rather than `axum::serve` to set `TCP_NODELAY` (events are small writes
+/// that must leave at once) and the read buffer size above.
+async fn serve(listener: TcpListener, router: axum::Router, stopping: CancellationToken) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
@@ -128,7 +158,7 @@ async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Rec
                     continue;
                 }
             },
-            () = stopped(&mut stop) => break,
+            () = stopping.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
@@ -137,6 +167,8 @@ async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Rec
         });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
+        // Not on the task tracker: `graceful` tracks connections, and the
+        // wait for them below is bounded, where the tracker's is not.
         tokio::spawn(async move {
             // A client going away mid-request is not an error worth logging.
             let _ = connection.await;
@@ -170,21 +202,24 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
 /// The Prometheus exporter otherwise keeps every sample until `/metrics` is
 /// scraped: with a delivery-lag sample per event per subscriber, an
 /// unscraped server would grow without bound.
-async fn drain_metrics(mut shutdown: watch::Receiver<bool>) {
-    while !sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await {
+async fn drain_metrics() {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
         crate::http::metrics_handle().run_upkeep();
     }
 }
 
-async fn forget_idle_clients(protection: Protection, mut shutdown: watch::Receiver<bool>) {
-    while !sleep_or_shutdown(Duration::from_secs(60), &mut shutdown).await {
+async fn forget_idle_clients(protection: Protection) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
         protection.forget_idle_clients();
     }
 }
 
-async fn prune_periodically(app: App, args: ServeArgs, mut shutdown: watch::Receiver<bool>) {
+async fn prune_periodically(app: App, args: ServeArgs) {
     let every = Duration::from_secs(args.prune_interval_secs.max(1));
-    while !sleep_or_shutdown(every, &mut shutdown).await {
+    loop {
+        tokio::time::sleep(every).await;
         let now = chrono::Utc::now();
         let cutoff = now - chrono::TimeDelta::hours(args.event_retention_hours as i64);
         // A retry comes within minutes; a day is plenty for idempotency records.

@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{Bus, event_log, versions};
@@ -55,9 +54,9 @@ pub async fn all(db: &DatabaseConnection, bus: &Bus) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Until shutdown: fill gaps the bus reports at once, and sweep every
-/// provider every `period`.
-pub async fn run(db: DatabaseConnection, bus: Bus, period: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Forever (the server drops it when stopping): fill gaps the bus reports at
+/// once, and sweep every provider every `period`.
+pub async fn run(db: DatabaseConnection, bus: Bus, period: Duration) {
     let mut next_sweep = tokio::time::Instant::now() + period;
     loop {
         tokio::select! {
@@ -74,10 +73,6 @@ pub async fn run(db: DatabaseConnection, bus: Bus, period: Duration, mut shutdow
                     tracing::warn!(%error, "reconcile: sweep failed");
                 }
             }
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
         }
     }
 }

@@ -4,23 +4,22 @@
 //! log and publishes them on the local bus. After any reconnect it catches up
 //! every provider from the log, so a lost notification costs latency, never an
 //! event. While disconnected the bus's versions are marked untrusted and the
-//! 304 path reads versions from the database.
+//! 304 path reads versions from the database. It runs until the server
+//! drops it when stopping (see `server`).
 
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{Bus, reconcile};
-use crate::shutdown::sleep_or_shutdown;
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "slot_events";
 
-/// Run until `shutdown` turns true.
-pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver<bool>) {
+/// Listen, catch up and relay, reconnecting forever.
+pub async fn run(db: DatabaseConnection, bus: Bus) {
     let mut backoff = Duration::from_millis(100);
     loop {
         bus.set_versions_trusted(false);
@@ -28,49 +27,42 @@ pub async fn run(db: DatabaseConnection, bus: Bus, mut shutdown: watch::Receiver
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, ?backoff, "event relay: cannot listen; retrying");
-                if sleep_or_shutdown(backoff, &mut shutdown).await {
-                    return;
-                }
+                tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
         if let Err(error) = reconcile::all(&db, &bus).await {
             tracing::warn!(%error, "event relay: catch-up failed; reconnecting");
-            if sleep_or_shutdown(backoff, &mut shutdown).await {
-                return;
-            }
+            tokio::time::sleep(backoff).await;
             continue;
         }
         bus.set_versions_trusted(true);
         backoff = Duration::from_millis(100);
         tracing::info!("event relay: listening on {CHANNEL}");
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                received = listener.try_recv() => match received {
-                    Ok(Some(notification)) => match parse_payload(notification.payload()) {
-                        // Nobody here watches that provider: the payload's
-                        // version is all the 304 path needs, and the log is
-                        // not read (every instance reading it for every
-                        // event would grow with events × instances).
-                        Some((provider_id, version)) if !bus.has_subscribers(provider_id) => {
-                            bus.observe_version(provider_id, version);
-                        }
-                        Some((provider_id, version)) => {
-                            bus.note_committed(provider_id, version);
-                            if let Err(error) = reconcile::provider(&db, &bus, provider_id).await {
-                                tracing::warn!(%error, "event relay: read failed; reconnecting");
-                                break;
-                            }
-                        }
-                        None => tracing::warn!(payload = notification.payload(), "event relay: unreadable notification"),
-                    },
-                    // `None`: the connection dropped; notifications may be lost.
-                    Ok(None) | Err(_) => {
-                        tracing::warn!("event relay: listener connection lost; reconnecting");
-                        break;
+            match listener.try_recv().await {
+                Ok(Some(notification)) => match parse_payload(notification.payload()) {
+                    // Nobody here watches that provider: the payload's
+                    // version is all the 304 path needs, and the log is
+                    // not read (every instance reading it for every
+                    // event would grow with events × instances).
+                    Some((provider_id, version)) if !bus.has_subscribers(provider_id) => {
+                        bus.observe_version(provider_id, version);
                     }
+                    Some((provider_id, version)) => {
+                        bus.note_committed(provider_id, version);
+                        if let Err(error) = reconcile::provider(&db, &bus, provider_id).await {
+                            tracing::warn!(%error, "event relay: read failed; reconnecting");
+                            break;
+                        }
+                    }
+                    None => tracing::warn!(payload = notification.payload(), "event relay: unreadable notification"),
+                },
+                // `None`: the connection dropped; notifications may be lost.
+                Ok(None) | Err(_) => {
+                    tracing::warn!("event relay: listener connection lost; reconnecting");
+                    break;
                 }
             }
         }

@@ -34,7 +34,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tower_governor::GovernorLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -126,8 +126,8 @@ pub struct SharedState {
     pub app: App,
     pub settings: HttpSettings,
     pub protection: Protection,
-    /// Turns true when the server begins to shut down; streams end on it.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the server begins to stop; streams end on it.
+    pub stopping: CancellationToken,
     /// Is the PostgreSQL relay expected (readiness needs it connected)?
     pub expects_relay: bool,
 }

@@ -101,7 +101,9 @@ pub(super) async fn stream(
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
     let deliveries = state.app.changes(provider_id, resume).await?;
-    let mut shutdown = state.shutdown.clone();
+    // Waited on once for the whole stream, not re-registered per event: every
+    // stream shares the one token.
+    let stopped = state.stopping.clone().cancelled_owned();
     let heartbeat = state.settings.heartbeat;
     let retry = sse::retry(state.settings.retry);
 
@@ -115,6 +117,7 @@ pub(super) async fn stream(
         let delivered = metrics::counter!("slotstream_events_delivered_total");
         let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        let mut stopped = std::pin::pin!(stopped);
         loop {
             tokio::select! {
                 delivery = deliveries.next() => match delivery {
@@ -130,7 +133,7 @@ pub(super) async fn stream(
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(sse::HEARTBEAT),
-                _ = shutdown.changed() => break,
+                () = &mut stopped => break,
             }
         }
     };

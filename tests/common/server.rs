@@ -116,7 +116,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
-            let _ = running.shutdown_sender().send(true);
+            running.stop_token().cancel();
         }
     }
 }
