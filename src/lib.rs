@@ -14,4 +14,4 @@ pub mod events;
 pub mod http;
 pub mod server;
 
-pub use http::{AppState, router as app};
+pub use http::{HttpState, router as app};

@@ -20,7 +20,8 @@ use crate::app::App;
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
-use crate::http::{AppState, HttpSettings, Protection, SharedState};
+use crate::http::limits::RateLimits;
+use crate::http::{HttpContext, HttpSettings, HttpState};
 
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -105,13 +106,13 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let settings = http_settings(args);
-    let protection = Protection::new(&settings, &app);
-    spawn_until_stopped(&tasks, &stopping, forget_idle_clients(protection.clone()));
+    let rate_limits = RateLimits::new(&settings, &app);
+    spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
-    let state = AppState::new(SharedState {
+    let state = HttpState::new(HttpContext {
         app: app.clone(),
         settings,
-        protection,
+        rate_limits,
         stopping: stopping.clone(),
         expects_relay: postgres,
     });
@@ -209,10 +210,10 @@ async fn drain_metrics() {
     }
 }
 
-async fn forget_idle_clients(protection: Protection) {
+async fn forget_idle_clients(rate_limits: RateLimits) {
     loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
-        protection.forget_idle_clients();
+        rate_limits.forget_idle_clients();
     }
 }
 

@@ -11,13 +11,13 @@ use etag::EntityTag;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::HttpState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Path, Query};
 use super::openapi::ReadProblems;
 use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional, HeldCopy};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability", get(availability))
 }
 
@@ -44,7 +44,7 @@ pub struct RangeParams {
         (status = 304, description = "The client's copy is current (by tag, or by date when no tag is sent)", headers(("ETag" = String))),
         ReadProblems))]
 pub(super) async fn availability(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(provider_id): Path<Uuid>,
     Query(range): Query<RangeParams>,
     headers: HeaderMap,

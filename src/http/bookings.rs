@@ -11,13 +11,13 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
 use super::openapi::WriteProblems;
 use crate::app::{BookingView, NewBooking, ScopedKey};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/bookings", post(create))
         .route("/api/v1/bookings/{booking_id}", get(read))
@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key from the same client books nothing twice and returns the booking as it is now, token included (header `Idempotent-Replayed: true`)")),
     responses((status = 201, description = "Booked; the token is shown only here (and in a replay to the client that sent the Idempotency-Key)", body = BookingView, headers(("Location" = String))), WriteProblems))]
 pub(super) async fn create(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
@@ -39,7 +39,7 @@ pub(super) async fn create(
     // Keys are scoped by the rate limiter's client identity: one client's key
     // can neither collide with nor replay another's.
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let scope = state.protection.identity.of(peer, &headers).scope();
+    let scope = state.rate_limits.identity.of(peer, &headers).scope();
     let scoped = key.as_deref().map(|key| ScopedKey { scope: &scope, key });
     let (booking, replayed) = state.app.create_booking(request, scoped).await?;
     let location = format!("/api/v1/bookings/{}", booking.id);
@@ -57,7 +57,7 @@ pub(super) async fn create(
 #[utoipa::path(get, path = "/api/v1/bookings/{bookingId}", tag = "bookings", security(("bearer" = [])),
     params(("bookingId" = Uuid, Path)), responses((status = 200, body = BookingView), WriteProblems))]
 pub(super) async fn read(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
 ) -> Result<axum::Json<BookingView>, ApiError> {
@@ -68,7 +68,7 @@ pub(super) async fn read(
 #[utoipa::path(post, path = "/api/v1/bookings/{bookingId}/cancel", tag = "bookings", security(("bearer" = [])),
     params(("bookingId" = Uuid, Path)), responses((status = 200, body = BookingView), WriteProblems))]
 pub(super) async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
 ) -> Result<axum::Json<BookingView>, ApiError> {
@@ -87,7 +87,7 @@ pub(super) struct Reschedule {
 #[utoipa::path(post, path = "/api/v1/bookings/{bookingId}/reschedule", tag = "bookings", security(("bearer" = [])),
     params(("bookingId" = Uuid, Path)), request_body = Reschedule, responses((status = 200, body = BookingView), WriteProblems))]
 pub(super) async fn reschedule(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
     Json(request): Json<Reschedule>,

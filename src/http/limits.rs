@@ -1,4 +1,4 @@
-//! Protection for a public deployment: per-client rate limits (tower-governor)
+//! Protection for a public deployment, all of it here: per-client rate limits (tower-governor)
 //! on three separate quotas (reads, writes, stream connections), caps on
 //! concurrent streams, and the client identity they all share.
 //!
@@ -30,8 +30,9 @@ use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 
+use super::HttpSettings;
 use super::error::problem;
-use crate::app::{VerifiedKeys, secrets};
+use crate::app::{App, VerifiedKeys, secrets};
 
 /// Who a request counts against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -247,6 +248,42 @@ impl Drop for StreamPermit {
             *count -= 1;
             *count == 0
         });
+    }
+}
+
+/// Rate limiters and stream caps, shared by every request.
+#[derive(Clone)]
+pub struct RateLimits {
+    pub identity: ClientIdentity,
+    pub read: Option<Arc<Limiter>>,
+    pub write: Option<Arc<Limiter>>,
+    pub stream: Option<Arc<Limiter>>,
+    pub stream_caps: StreamCaps,
+}
+
+impl RateLimits {
+    pub fn new(settings: &HttpSettings, app: &App) -> RateLimits {
+        let identity = ClientIdentity::new(
+            settings.trusted_proxies.clone(),
+            app.verified_keys.clone(),
+            settings.ipv6_prefix_len,
+        );
+        RateLimits {
+            read: limiter(settings.read_quota, identity.clone()),
+            write: limiter(settings.write_quota, identity.clone()),
+            stream: limiter(settings.stream_quota, identity.clone()),
+            stream_caps: StreamCaps::new(settings.max_streams_per_client, settings.max_streams),
+            identity,
+        }
+    }
+
+    /// Forget clients idle long enough to have a full quota again, so the
+    /// limiters' key maps stay bounded.
+    pub fn forget_idle_clients(&self) {
+        for limiter in [&self.read, &self.write, &self.stream].into_iter().flatten() {
+            limiter.limiter().retain_recent();
+            limiter.limiter().shrink_to_fit();
+        }
     }
 }
 

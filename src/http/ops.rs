@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::AppState;
+use super::HttpState;
 use super::error::problem;
 use super::openapi::QuotaProblem;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -61,7 +61,7 @@ pub(super) async fn healthz() -> &'static str {
 /// The database is reachable (and, on PostgreSQL, the event listener connected).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
     (status = 503, body = super::error::Problem, content_type = "application/problem+json"), QuotaProblem))]
-pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+pub(super) async fn readyz(State(state): State<HttpState>) -> Response {
     if let Err(error) = state.app.db.ping().await {
         tracing::warn!(%error, "readiness: database unreachable");
         return problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database is unreachable");
@@ -79,7 +79,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
-pub(super) async fn metrics_text(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     let mut text = metrics_handle().render();
     // Exact for this instance, whatever else shares the process-wide recorder.
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");

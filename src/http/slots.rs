@@ -9,13 +9,13 @@ use axum::routing::post;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
 use super::openapi::WriteProblems;
 use crate::domain::SlotStatus;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/providers/{provider_id}/slots", post(create_slots))
         .route("/api/v1/providers/{provider_id}/slots/{slot_id}/block", post(block))
@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
     params(("providerId" = Uuid, Path)), request_body = crate::app::NewSlots,
     responses((status = 201, body = crate::app::SlotsCreated), WriteProblems))]
 pub(super) async fn create_slots(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(provider_id): Path<Uuid>,
     Bearer(credential): Bearer,
     Json(request): Json<crate::app::NewSlots>,
@@ -40,7 +40,7 @@ pub(super) async fn create_slots(
 #[utoipa::path(post, path = "/api/v1/providers/{providerId}/slots/{slotId}/block", tag = "provider", security(("bearer" = [])),
     params(("providerId" = Uuid, Path), ("slotId" = Uuid, Path)), responses((status = 200, body = SlotStatusView), WriteProblems))]
 pub(super) async fn block(
-    state: State<AppState>,
+    state: State<HttpState>,
     path: Path<(Uuid, Uuid)>,
     bearer: Bearer,
 ) -> Result<axum::Json<SlotStatusView>, ApiError> {
@@ -51,7 +51,7 @@ pub(super) async fn block(
 #[utoipa::path(post, path = "/api/v1/providers/{providerId}/slots/{slotId}/unblock", tag = "provider", security(("bearer" = [])),
     params(("providerId" = Uuid, Path), ("slotId" = Uuid, Path)), responses((status = 200, body = SlotStatusView), WriteProblems))]
 pub(super) async fn unblock(
-    state: State<AppState>,
+    state: State<HttpState>,
     path: Path<(Uuid, Uuid)>,
     bearer: Bearer,
 ) -> Result<axum::Json<SlotStatusView>, ApiError> {
@@ -66,7 +66,7 @@ pub(super) struct SlotStatusView {
 }
 
 async fn set_blocked(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path((provider_id, slot_id)): Path<(Uuid, Uuid)>,
     Bearer(credential): Bearer,
     blocked: bool,

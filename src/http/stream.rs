@@ -23,13 +23,13 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::HttpState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use super::openapi::ReadProblems;
 use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
 }
 
@@ -72,7 +72,7 @@ impl DateFilter {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String), ReadProblems))]
 pub(super) async fn stream(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(provider_id): Path<Uuid>,
     Query(params): Query<StreamParams>,
@@ -82,8 +82,8 @@ pub(super) async fn stream(
     let provider = state.app.directory.get(provider_id).await?;
     let filter = DateFilter::new(&provider, &params)?;
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let client = state.protection.identity.of(peer, &headers);
-    let permit = match state.protection.stream_caps.acquire(client) {
+    let client = state.rate_limits.identity.of(peer, &headers);
+    let permit = match state.rate_limits.stream_caps.acquire(client) {
         Ok(permit) => permit,
         Err(reason) => {
             metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);

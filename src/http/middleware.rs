@@ -1,0 +1,167 @@
+//! The layers every request passes: request guards (target, header and
+//! declared body sizes, problem+json for every error), latency metrics, and
+//! CORS.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::error::problem;
+
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request latency by route and status (streams: time to the first byte).
+pub(super) async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::histogram!(
+        "slotstream_http_request_duration_seconds",
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Longest request target accepted.
+const URI_MAX: usize = 2048;
+/// Most header bytes accepted (names and values). Below the server's 8 KiB
+/// request-head buffer, whose overflow hyper answers itself with a bare 431.
+const HEADERS_MAX: usize = 6 * 1024;
+
+/// Refuse oversized targets, headers and declared bodies up front, and make
+/// sure every error leaving the server is problem+json (middleware such as
+/// the timeout answers with an empty body of its own).
+pub(super) async fn guard_request(State(body_limit): State<usize>, request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > URI_MAX {
+        return problem(StatusCode::URI_TOO_LONG, "uri-too-long", "URI too long", "the request target exceeds 2048 bytes");
+    }
+    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_bytes > HEADERS_MAX {
+        return problem(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Headers too large",
+            "the request headers exceed 6 KiB",
+        );
+    }
+    // A body declared too large is refused before a byte of it is awaited:
+    // otherwise the client holds the request open until the timeout.
+    match declared_length(request.headers()) {
+        Err(()) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad-content-length",
+                "Bad Content-Length",
+                "Content-Length must be one non-negative integer",
+            );
+        }
+        Ok(Some(length)) if length > body_limit as u64 => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Body too large",
+                &format!("the request body may be at most {body_limit} bytes"),
+            );
+        }
+        Ok(_) => {}
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let mut replaced = problem(status, "http-error", title, title);
+        // The compressor's 406 depends on Accept-Encoding; caches must know.
+        for vary in response.headers().get_all(header::VARY) {
+            replaced.headers_mut().append(header::VARY, vary.clone());
+        }
+        return replaced;
+    }
+    response
+}
+
+/// The declared body length: `None` when absent; `Err` when malformed or
+/// when several values disagree (RFC 9110 §8.6 allows only repeats of one
+/// value). hyper refuses most of these itself; this holds whatever serves us.
+/// A number too large for `u64` is still a (huge) length, not a syntax error.
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for item in value.to_str().map_err(|_| ())?.split(',') {
+            let item = item.trim();
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            let n = item.parse().unwrap_or(u64::MAX);
+            if length.is_some_and(|seen| seen != n) {
+                return Err(());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+pub(super) fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    if allowed.is_empty() {
+        // Same origin only: no CORS headers at all.
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths(values: &[&str]) -> Result<Option<u64>, ()> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::CONTENT_LENGTH, HeaderValue::from_str(value).unwrap());
+        }
+        declared_length(&headers)
+    }
+
+    #[test]
+    fn a_declared_length_is_one_non_negative_integer() {
+        assert_eq!(lengths(&[]), Ok(None));
+        assert_eq!(lengths(&["12"]), Ok(Some(12)));
+        assert_eq!(lengths(&["12", "12"]), Ok(Some(12)), "repeats of one value");
+        assert_eq!(lengths(&["12, 12"]), Ok(Some(12)));
+        assert_eq!(lengths(&["99999999999999999999999"]), Ok(Some(u64::MAX)), "huge, not malformed");
+        for bad in [&["12", "13"][..], &["12, 13"], &["abc"], &["-1"], &["+1"], &[""], &["1 2"], &["0x10"]] {
+            assert_eq!(lengths(bad), Err(()), "{bad:?}");
+        }
+    }
+}
