@@ -5,7 +5,12 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "slotstream", version, args_override_self = true, about = "Live slot availability: ETag/304 API and per-provider Server-Sent Events")]
+#[command(
+    name = "slotstream",
+    version,
+    args_override_self = true,
+    about = "Live slot availability: ETag/304 API and per-provider Server-Sent Events"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -18,7 +18,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
         .init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
@@ -61,12 +63,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         slotstream::app::seed::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
     };
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
-    let app = server::build_app(db, &args)
-        .await
-        .map_err(|e| format!("cannot read providers: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
     let signal = shutdown_signal()?;
     let running = server::start(app, listener, &args).map_err(|e| e.to_string())?;
     println!(

@@ -126,7 +126,11 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
 /// next `.await`. No background task holds work that must finish (a read
 /// from the log is repeated, a prune rolls back and runs again), so none of
 /// them waits for anything once the server is stopping.
-fn spawn_until_stopped(tasks: &TaskTracker, stopping: &CancellationToken, task: impl Future<Output = ()> + Send + 'static) {
+fn spawn_until_stopped(
+    tasks: &TaskTracker,
+    stopping: &CancellationToken,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
     tasks.spawn(stopping.clone().run_until_cancelled_owned(task));
 }
 

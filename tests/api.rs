@@ -123,8 +123,14 @@ async fn etag_law_holds_over_a_random_sequence_of_changes() {
             3 if !bookings.is_empty() && !free.is_empty() => {
                 let (id, token) = &bookings[rng.random_range(0..bookings.len())];
                 let (_, start) = &free[rng.random_range(0..free.len())];
-                let response = app.client.post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
-                    .bearer_auth(token).json(&json!({ "startTime": start })).send().await.unwrap();
+                let response = app
+                    .client
+                    .post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
+                    .bearer_auth(token)
+                    .json(&json!({ "startTime": start }))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), StatusCode::OK);
             }
             _ if !free.is_empty() => {
@@ -150,7 +156,11 @@ async fn etag_law_holds_over_a_random_sequence_of_changes() {
     let current = availability(&app.client, &app.base, pid, query, None).await;
     let tag = current.etag.unwrap();
     for header in [format!("\"nope\", {tag}"), format!("W/{tag}"), "*".to_owned()] {
-        assert_eq!(availability(&app.client, &app.base, pid, query, Some(&header)).await.status, StatusCode::NOT_MODIFIED, "{header}");
+        assert_eq!(
+            availability(&app.client, &app.base, pid, query, Some(&header)).await.status,
+            StatusCode::NOT_MODIFIED,
+            "{header}"
+        );
     }
     let head = app.client.head(app.url(&format!("/api/v1/providers/{pid}/availability{query}"))).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);
@@ -159,7 +169,8 @@ async fn etag_law_holds_over_a_random_sequence_of_changes() {
     // Last-Modified is left out only while the change's second is still running.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let head = app.client.head(app.url(&format!("/api/v1/providers/{pid}/availability{query}"))).send().await.unwrap();
+        let head =
+            app.client.head(app.url(&format!("/api/v1/providers/{pid}/availability{query}"))).send().await.unwrap();
         if head.headers().contains_key("last-modified") {
             break;
         }
@@ -183,7 +194,11 @@ async fn cancel_needs_the_bookings_own_token_or_its_providers_key() {
     assert_eq!(cancel(&app.client, &app.base, id, None).await, StatusCode::UNAUTHORIZED);
     assert_eq!(cancel(&app.client, &app.base, id, Some("bk_wrong")).await, StatusCode::FORBIDDEN);
     assert_eq!(cancel(&app.client, &app.base, id, Some(other["token"].as_str().unwrap())).await, StatusCode::FORBIDDEN);
-    assert_eq!(cancel(&app.client, &app.base, id, Some(&app.provider(1).key)).await, StatusCode::FORBIDDEN, "another provider's key");
+    assert_eq!(
+        cancel(&app.client, &app.base, id, Some(&app.provider(1).key)).await,
+        StatusCode::FORBIDDEN,
+        "another provider's key"
+    );
     assert_eq!(dump(&app.db).await, before, "refusals change nothing");
 
     let token = mine["token"].as_str().unwrap();
@@ -193,7 +208,10 @@ async fn cancel_needs_the_bookings_own_token_or_its_providers_key() {
     let last = entity::slot_event::Entity::find()
         .filter(entity::slot_event::Column::ProviderId.eq(pid))
         .filter(entity::slot_event::Column::Version.eq(doc.version()))
-        .one(&app.db).await.unwrap().unwrap();
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last.availability_id.to_string(), slot);
     assert_eq!((last.previous_status.as_deref(), last.new_status.as_str()), (Some("booked"), "available"));
 
@@ -201,7 +219,10 @@ async fn cancel_needs_the_bookings_own_token_or_its_providers_key() {
     let version = doc.version();
     assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
     assert_eq!(availability(&app.client, &app.base, pid, "", None).await.version(), version);
-    assert_eq!(cancel(&app.client, &app.base, other["id"].as_str().unwrap(), Some(&app.provider(0).key)).await, StatusCode::OK);
+    assert_eq!(
+        cancel(&app.client, &app.base, other["id"].as_str().unwrap(), Some(&app.provider(0).key)).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -271,10 +292,38 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
         (booking_body(unknown, service, &start), 404, "unknown provider"),
         (booking_body(pid, unknown, &start), 404, "unknown service"),
         (booking_body(pid, service, "2026-11-30 10:00"), 422, "not RFC 3339"),
-        (json!({"providerId": "x", "serviceId": service, "startTime": start, "customer": {"name": "A", "email": "a@b.co"}}), 422, "bad uuid"),
-        ({ let mut b = booking_body(pid, service, &start); b["customer"]["email"] = json!("nope"); b }, 422, "bad email"),
-        ({ let mut b = booking_body(pid, service, &start); b["customer"]["name"] = json!(""); b }, 422, "empty name"),
-        ({ let mut b = booking_body(pid, service, &start); b["extra"] = json!(1); b }, 422, "unknown field"),
+        (
+            json!({"providerId": "x", "serviceId": service, "startTime": start, "customer": {"name": "A", "email": "a@b.co"}}),
+            422,
+            "bad uuid",
+        ),
+        (
+            {
+                let mut b = booking_body(pid, service, &start);
+                b["customer"]["email"] = json!("nope");
+                b
+            },
+            422,
+            "bad email",
+        ),
+        (
+            {
+                let mut b = booking_body(pid, service, &start);
+                b["customer"]["name"] = json!("");
+                b
+            },
+            422,
+            "empty name",
+        ),
+        (
+            {
+                let mut b = booking_body(pid, service, &start);
+                b["extra"] = json!(1);
+                b
+            },
+            422,
+            "unknown field",
+        ),
     ];
     for (body, expected, what) in posts {
         let response = app.client.post(app.url("/api/v1/bookings")).json(&body).send().await.unwrap();
@@ -286,12 +335,21 @@ async fn bad_input_gets_a_precise_4xx_problem_and_changes_nothing() {
         ("application/json", "x".repeat(100_000), 413, "huge body"),
     ];
     for (content_type, body, expected, what) in raw {
-        let response = app.client.post(app.url("/api/v1/bookings")).header("content-type", content_type).body(body).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/api/v1/bookings"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_problem(response, expected, what).await;
     }
-    let response = app.client.post(app.url("/api/v1/bookings/not-a-uuid/cancel")).bearer_auth("x").send().await.unwrap();
+    let response =
+        app.client.post(app.url("/api/v1/bookings/not-a-uuid/cancel")).bearer_auth("x").send().await.unwrap();
     assert_problem(response, 400, "bad booking id").await;
-    let response = app.client.post(app.url(&format!("/api/v1/bookings/{unknown}/cancel"))).bearer_auth("x").send().await.unwrap();
+    let response =
+        app.client.post(app.url(&format!("/api/v1/bookings/{unknown}/cancel"))).bearer_auth("x").send().await.unwrap();
     assert_problem(response, 404, "unknown booking").await;
     let response = app.client.delete(app.url("/api/v1/bookings")).send().await.unwrap();
     assert_problem(response, 405, "method").await;
@@ -323,8 +381,13 @@ async fn bookings_and_events_survive_a_restart() {
     let after = availability(&app.client, &app.base, pid, "", None).await;
     assert_eq!(after.body, before.body);
     assert_eq!(after.etag, before.etag);
-    let read = app.client.get(app.url(&format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap())))
-        .bearer_auth(booking["token"].as_str().unwrap()).send().await.unwrap();
+    let read = app
+        .client
+        .get(app.url(&format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap())))
+        .bearer_auth(booking["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
     let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId=0"), None).await;
     let replayed = stream.take(1, Duration::from_secs(5)).await;

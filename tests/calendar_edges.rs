@@ -102,7 +102,12 @@ async fn assert_no_two_bookings_share_an_instant(app: &TestApp) {
             assert!(
                 a.ends_at <= b.starts_at || b.ends_at <= a.starts_at,
                 "bookings {} [{}, {}) and {} [{}, {}) overlap",
-                a.id, a.starts_at, a.ends_at, b.id, b.starts_at, b.ends_at
+                a.id,
+                a.starts_at,
+                a.ends_at,
+                b.id,
+                b.starts_at,
+                b.ends_at
             );
         }
     }
@@ -118,7 +123,8 @@ async fn spring_gap_slots_are_skipped_and_bookings_never_share_an_instant() {
     let provider = app.provider(0).id;
     // 2027-03-28 in Warsaw: 02:00 CET jumps to 03:00 CEST.
     let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 })).await;
+        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
+            .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     // Every range that covers the date answers 200.
     for query in ["?startDate=2027-03-28&days=1", "?startDate=2027-03-22&days=7", "?startDate=2027-03-01&days=31"] {
@@ -139,7 +145,6 @@ async fn spring_gap_slots_are_skipped_and_bookings_never_share_an_instant() {
         })
         .collect();
     assert_eq!(skipped, [("01:30", "02:00"), ("02:00", "02:30"), ("02:30", "03:00")]);
-
 
     // 60 minutes from 01:30+01:00 would need the 02:00 that never comes.
     let hour = service_with(&app.client, &app.base, provider, 60).await;
@@ -164,7 +169,8 @@ async fn autumn_overlap_books_by_instant_never_the_slot_an_hour_earlier() {
     let provider = app.provider(0).id;
     // 2027-10-31 in Warsaw: 03:00 CEST falls back to 02:00 CET; 02:00-03:00 happens twice.
     let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-10-31"], "open": "01:00", "close": "04:00", "slotMinutes": 30 })).await;
+        create_slots(&app, json!({ "dates": ["2027-10-31"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
+            .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     // The second 02:00 (+01:00) is an hour after the slot: it must not take it.
     let half_hour = service_with(&app.client, &app.base, provider, 30).await;
@@ -241,7 +247,8 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
     }
     // Creating slots over the legacy rows skips them instead of failing.
     let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 })).await;
+        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
+            .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let slots = rendered_slots(&document(&app, "?startDate=2027-03-28&days=1").await);
     assert_eq!(local_times(&slots), ["01:00", "03:00", "03:30", "10:00"]);

@@ -13,7 +13,13 @@ use uuid::Uuid;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The 14-day availability GET with `If-Modified-Since` and `If-None-Match` when given.
-async fn get_since(client: &reqwest::Client, base: &str, provider: Uuid, since: Option<&str>, tag: Option<&str>) -> Availability {
+async fn get_since(
+    client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    since: Option<&str>,
+    tag: Option<&str>,
+) -> Availability {
     let headers: Vec<(&str, &str)> = [("if-modified-since", since), ("if-none-match", tag)]
         .into_iter()
         .filter_map(|(name, value)| Some((name, value?)))

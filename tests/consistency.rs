@@ -55,9 +55,8 @@ async fn bookings_whose_clients_hang_up_are_still_announced_and_never_leave_a_st
     let service = service_with(&client, &server.base, pid, 30).await;
     let before = availability(&client, &server.base, pid, "?days=14", None).await;
     let mut stream = SseClient::connect(&client, &stream_url(&server.base, pid, ""), Some(before.version())).await;
-    let committed_version = || async {
-        entity::provider::Entity::find_by_id(pid).one(&db).await.unwrap().unwrap().version
-    };
+    let committed_version =
+        || async { entity::provider::Entity::find_by_id(pid).one(&db).await.unwrap().unwrap().version };
 
     // Every committed event is published: the server's own count of
     // published events comes level with the database, and stays level.
@@ -157,7 +156,12 @@ async fn a_change_written_by_another_process_is_announced_by_the_sweep() {
 }
 
 /// Block and unblock `slots` of provider `n` in a loop until `done`; returns every status seen.
-async fn write_storm(app: &TestApp, n: usize, slots: Vec<String>, done: tokio::sync::watch::Receiver<bool>) -> Vec<StatusCode> {
+async fn write_storm(
+    app: &TestApp,
+    n: usize,
+    slots: Vec<String>,
+    done: tokio::sync::watch::Receiver<bool>,
+) -> Vec<StatusCode> {
     let provider = app.provider(n).clone();
     let mut tasks = Vec::new();
     for slot in slots {
@@ -195,8 +199,13 @@ async fn write_storm(app: &TestApp, n: usize, slots: Vec<String>, done: tokio::s
 async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
     let app = TestApp::spawn_with(&["--prune-interval-secs", "1", "--event-retention-count", "1"]).await;
     let pid = app.provider(0).id;
-    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None).await
-        .free_slots().into_iter().take(8).map(|(id, _)| id).collect();
+    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None)
+        .await
+        .free_slots()
+        .into_iter()
+        .take(8)
+        .map(|(id, _)| id)
+        .collect();
     let runs = || counter(&app.client, &app.base, "slotstream_prune_runs_total");
     let runs_before = runs().await;
     let (stop, done) = tokio::sync::watch::channel(false);
@@ -221,8 +230,13 @@ async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
 async fn reads_under_a_write_storm_never_answer_409_or_5xx() {
     let app = TestApp::spawn().await;
     let pid = app.provider(2).id;
-    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None).await
-        .free_slots().into_iter().take(8).map(|(id, _)| id).collect();
+    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None)
+        .await
+        .free_slots()
+        .into_iter()
+        .take(8)
+        .map(|(id, _)| id)
+        .collect();
     let (stop, done) = tokio::sync::watch::channel(false);
     let storm = write_storm(&app, 2, slots, done);
     let reads = async {

@@ -53,24 +53,39 @@ async fn three_hundred_lagging_subscribers_get_a_2880_event_burst_from_one_share
     let first = chrono::Utc::now().date_naive() + chrono::Days::new(100);
     let dates: Vec<String> = (0..DATES).map(|d| (first + chrono::Days::new(d)).to_string()).collect();
     let began = Instant::now();
-    let created = client.post(server.url(&format!("/api/v1/providers/{pid}/slots")))
+    let created = client
+        .post(server.url(&format!("/api/v1/providers/{pid}/slots")))
         .bearer_auth(&provider.key)
         .json(&json!({ "dates": dates, "open": "06:00", "close": "22:00", "slotMinutes": 5 }))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
     assert_eq!(created["created"], BURST);
     let base = start + 1;
 
-    let readers: Vec<_> = streams.into_iter().enumerate().map(|(n, mut stream)| tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        for expected in base + 1..=base + BURST {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let event = stream.next(left).await
-                .unwrap_or_else(|| panic!("subscriber {n}: nothing after {}", expected - 1));
-            assert_eq!((event.event.as_str(), event.version()), ("slot-changed", expected), "subscriber {n}: in order, no gap, no duplicate");
-        }
-    })).collect();
+    let readers: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut stream)| {
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + DEADLINE;
+                for expected in base + 1..=base + BURST {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let event = stream
+                        .next(left)
+                        .await
+                        .unwrap_or_else(|| panic!("subscriber {n}: nothing after {}", expected - 1));
+                    assert_eq!(
+                        (event.event.as_str(), event.version()),
+                        ("slot-changed", expected),
+                        "subscriber {n}: in order, no gap, no duplicate"
+                    );
+                }
+            })
+        })
+        .collect();
     for reader in readers {
         reader.await.expect("every subscriber gets the whole burst");
     }

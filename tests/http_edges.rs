@@ -74,7 +74,8 @@ async fn malformed_or_conflicting_content_lengths_get_4xx_never_5xx() {
         "Content-Length: 2, 3\r\n",
         "Content-Length: 99999999999999999999999999\r\n",
     ] {
-        let head = format!("POST /api/v1/bookings HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{lengths}\r\n{{}}");
+        let head =
+            format!("POST /api/v1/bookings HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{lengths}\r\n{{}}");
         let (status, head, _) = raw_exchange(&app, &head).await;
         assert!((400..500).contains(&status), "{lengths:?} -> {head}");
     }
@@ -187,13 +188,8 @@ async fn a_31_day_document_is_compressed_on_request_with_an_etag_per_encoding() 
 async fn streams_are_never_compressed_and_their_first_bytes_arrive_unbuffered() {
     let app = TestApp::spawn().await;
     let pid = app.provider(0).id;
-    let response = app
-        .client
-        .get(stream_url(&app.base, pid, ""))
-        .header("accept-encoding", "gzip, br")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(stream_url(&app.base, pid, "")).header("accept-encoding", "gzip, br").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "content-type"), Some("text/event-stream"));
     assert_eq!(header(&response, "content-encoding"), None);
@@ -212,7 +208,8 @@ async fn spawn_dual_stack(extra: &[&str]) -> (Running, String) {
     let (url, db, _) = seeded_connection(POOL_SIZE).await;
     let args = serve_args(&url, extra);
     let app = server::build_app(db, &args).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("[::ffff:127.0.0.1]:0").await.expect("an IPv6 socket on ::ffff:127.0.0.1");
+    let listener =
+        tokio::net::TcpListener::bind("[::ffff:127.0.0.1]:0").await.expect("an IPv6 socket on ::ffff:127.0.0.1");
     let running = server::start(app, listener, &args).unwrap();
     let base = format!("http://127.0.0.1:{}", running.addr.port());
     wait_ready(&reqwest::Client::new(), &base).await;
@@ -238,7 +235,9 @@ async fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_recognised() {
     let stranger = client_from("127.0.0.41");
     let mut statuses = Vec::new();
     for n in 0..3 {
-        statuses.push(stranger.get(&url).header("x-forwarded-for", format!("203.0.113.{n}")).send().await.unwrap().status());
+        statuses.push(
+            stranger.get(&url).header("x-forwarded-for", format!("203.0.113.{n}")).send().await.unwrap().status(),
+        );
     }
     assert_eq!(statuses, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
     running.stop().await.unwrap();
@@ -246,7 +245,8 @@ async fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_recognised() {
 
 #[test]
 fn the_ipv6_prefix_length_is_validated() {
-    let parse = |value: &str| Cli::try_parse_from(["slotstream", "--ipv6-prefix-len", value]).map(|c| c.serve.ipv6_prefix_len);
+    let parse =
+        |value: &str| Cli::try_parse_from(["slotstream", "--ipv6-prefix-len", value]).map(|c| c.serve.ipv6_prefix_len);
     assert_eq!(Cli::parse_from(["slotstream"]).serve.ipv6_prefix_len, 64, "default /64");
     assert_eq!(parse("1").unwrap(), 1);
     assert_eq!(parse("128").unwrap(), 128);

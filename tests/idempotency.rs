@@ -33,11 +33,8 @@ async fn post_booking(client: &reqwest::Client, app: &TestApp, key: &str, body: 
         .expect("booking request");
     let status = response.status();
     let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default();
     let body = response.json().await.unwrap_or(Value::Null);
     Answer { status, replayed, content_type, body }
 }

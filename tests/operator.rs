@@ -18,7 +18,10 @@ fn help_documents_every_flag_and_its_environment_variable() {
     let out = slotstream(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    let flags = help.lines().filter(|l| l.trim_start().starts_with("--") && !l.contains("--help") && !l.contains("--version")).count();
+    let flags = help
+        .lines()
+        .filter(|l| l.trim_start().starts_with("--") && !l.contains("--help") && !l.contains("--version"))
+        .count();
     let envs = help.matches("[env: ").count();
     assert!(flags >= 20, "{help}");
     assert_eq!(flags, envs, "every flag names its environment variable");

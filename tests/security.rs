@@ -36,10 +36,20 @@ async fn assert_429(response: reqwest::Response) -> u64 {
 #[tokio::test]
 async fn each_client_address_has_its_own_read_write_and_stream_quotas() {
     let app = TestApp::spawn_with(&[
-        "--read-burst", "5", "--read-per-second", "2",
-        "--write-burst", "3", "--write-per-second", "1",
-        "--stream-burst", "2", "--stream-per-second", "1",
-    ]).await;
+        "--read-burst",
+        "5",
+        "--read-per-second",
+        "2",
+        "--write-burst",
+        "3",
+        "--write-per-second",
+        "1",
+        "--stream-burst",
+        "2",
+        "--stream-per-second",
+        "1",
+    ])
+    .await;
     let pid = app.provider(0).id;
     let a = client_from("127.0.0.2");
     let b = client_from("127.0.0.3");
@@ -53,7 +63,9 @@ async fn each_client_address_has_its_own_read_write_and_stream_quotas() {
     assert_eq!(read(&a).send().await.unwrap().status(), StatusCode::OK, "A is served again after Retry-After");
 
     // Writes: their own quota (A's reads are spent, its writes are not).
-    let write = |c: &reqwest::Client| c.post(app.url(&format!("/api/v1/bookings/{}/cancel", Uuid::new_v4()))).bearer_auth("bk_x");
+    let write = |c: &reqwest::Client| {
+        c.post(app.url(&format!("/api/v1/bookings/{}/cancel", Uuid::new_v4()))).bearer_auth("bk_x")
+    };
     let (refused, passed) = exhaust(|| write(&a)).await;
     assert_eq!(passed, 3);
     let retry = assert_429(refused).await;
@@ -80,13 +92,18 @@ async fn each_client_address_has_its_own_read_write_and_stream_quotas() {
 
 #[tokio::test]
 async fn forwarded_for_counts_only_from_a_trusted_proxy() {
-    let app = TestApp::spawn_with(&["--read-burst", "2", "--read-per-second", "0.1", "--trusted-proxies", "127.0.0.4"]).await;
+    let app =
+        TestApp::spawn_with(&["--read-burst", "2", "--read-per-second", "0.1", "--trusted-proxies", "127.0.0.4"]).await;
     let url = app.url("/api/v1/providers");
     // Untrusted peer: XFF ignored, so rotating it does not dodge the limit.
     let untrusted = client_from("127.0.0.5");
-    let statuses: Vec<StatusCode> = futures_util::future::join_all((0..3).map(|n| {
-        untrusted.get(&url).header("x-forwarded-for", format!("203.0.113.{n}")).send()
-    })).await.into_iter().map(|r| r.unwrap().status()).collect();
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(
+        (0..3).map(|n| untrusted.get(&url).header("x-forwarded-for", format!("203.0.113.{n}")).send()),
+    )
+    .await
+    .into_iter()
+    .map(|r| r.unwrap().status())
+    .collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 1);
 
     // Trusted proxy: each forwarded client has its own quota.
@@ -119,7 +136,9 @@ async fn the_stream_cap_refuses_one_more_and_a_closed_stream_frees_a_place() {
     let mut reopened = StatusCode::TOO_MANY_REQUESTS;
     for _ in 0..50 {
         reopened = a.get(stream_url(&app.base, pid, "")).send().await.unwrap().status();
-        if reopened == StatusCode::OK { break; }
+        if reopened == StatusCode::OK {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(reopened, StatusCode::OK, "closing one frees a place");
@@ -169,18 +188,43 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
     for id in ["x", "123", "00000000-0000-0000-0000", "%00", "..%2f..", "' OR 1=1 --", "🙂"] {
         cases.push(bad(Method::GET, format!("/api/v1/providers/{id}/availability")));
         cases.push(bad(Method::GET, format!("/api/v1/providers/{id}/availability/stream")));
-        cases.push(bad(Method::POST, format!("/api/v1/bookings/{id}/cancel")).header("authorization", format!("Bearer {token}")));
-        cases.push(bad(Method::POST, format!("/api/v1/providers/{id}/slots/{slot}/block")).header("authorization", format!("Bearer {}", provider.key)));
+        cases.push(
+            bad(Method::POST, format!("/api/v1/bookings/{id}/cancel"))
+                .header("authorization", format!("Bearer {token}")),
+        );
+        cases.push(
+            bad(Method::POST, format!("/api/v1/providers/{id}/slots/{slot}/block"))
+                .header("authorization", format!("Bearer {}", provider.key)),
+        );
     }
     // Dates, days, unknown parameters.
-    for q in ["startDate=2026-02-30", "startDate=30-11-2026", "startDate=", "startDate=2026-11-27T00:00", "days=0", "days=32",
-              "days=abc", "days=1.5", "days=-3", "days=99999999999", "startDate=9999-12-31", "startDate=0001-01-01", "foo=bar", "days=7&days=8"] {
+    for q in [
+        "startDate=2026-02-30",
+        "startDate=30-11-2026",
+        "startDate=",
+        "startDate=2026-11-27T00:00",
+        "days=0",
+        "days=32",
+        "days=abc",
+        "days=1.5",
+        "days=-3",
+        "days=99999999999",
+        "startDate=9999-12-31",
+        "startDate=0001-01-01",
+        "foo=bar",
+        "days=7&days=8",
+    ] {
         cases.push(bad(Method::GET, format!("{avail}?{q}")));
         cases.push(bad(Method::GET, format!("{avail}/stream?{q}")));
     }
     // Booking bodies.
     let mut bodies: Vec<String> = vec![
-        "".into(), "{".into(), "[]".into(), "null".into(), "42".into(), "\"text\"".into(),
+        "".into(),
+        "{".into(),
+        "[]".into(),
+        "null".into(),
+        "42".into(),
+        "\"text\"".into(),
         "{\"providerId\":1}".into(),
         valid.replace("\"customer\"", "\"client\""),
         valid.replace(&start, "2026-11-30"),
@@ -200,23 +244,47 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
     }
     // Content types and sizes.
     cases.push(bad(Method::POST, "/api/v1/bookings").header("content-type", "text/plain").json(valid.clone()));
-    cases.push(Bad { body: Some(valid.clone()), ..bad(Method::POST, "/api/v1/bookings").header("content-type", "application/xml") });
+    cases.push(Bad {
+        body: Some(valid.clone()),
+        ..bad(Method::POST, "/api/v1/bookings").header("content-type", "application/xml")
+    });
     cases.push(Bad { body: Some(valid.clone()), ..bad(Method::POST, "/api/v1/bookings") });
     cases.push(bad(Method::POST, "/api/v1/bookings").json("x".repeat(1 << 20)));
     cases.push(bad(Method::POST, "/api/v1/bookings").json(valid.clone()).header("idempotency-key", ""));
     cases.push(bad(Method::POST, "/api/v1/bookings").json(valid.clone()).header("idempotency-key", "k".repeat(300)));
     // Bad tokens and keys.
-    for auth in ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "bk_only", "Bearer not-a-token", "Bearer pk_wrong", &format!("Bearer {}", "a".repeat(400))] {
+    for auth in [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "bk_only",
+        "Bearer not-a-token",
+        "Bearer pk_wrong",
+        &format!("Bearer {}", "a".repeat(400)),
+    ] {
         cases.push(bad(Method::POST, format!("/api/v1/bookings/{bid}/cancel")).header("authorization", auth));
-        cases.push(bad(Method::POST, format!("/api/v1/providers/{pid}/slots/{slot}/block")).header("authorization", auth));
+        cases.push(
+            bad(Method::POST, format!("/api/v1/providers/{pid}/slots/{slot}/block")).header("authorization", auth),
+        );
         cases.push(bad(Method::GET, format!("/api/v1/bookings/{bid}")).header("authorization", auth));
     }
     // Reschedule and slot bodies.
-    for body in ["{}", "{\"startTime\": 5}", "{\"startTime\": \"yesterday\"}", "{\"startTime\": \"2026-11-30T10:00:00Z\", \"x\": 1}"] {
-        cases.push(bad(Method::POST, format!("/api/v1/bookings/{bid}/reschedule")).header("authorization", format!("Bearer {token}")).json(body));
+    for body in [
+        "{}",
+        "{\"startTime\": 5}",
+        "{\"startTime\": \"yesterday\"}",
+        "{\"startTime\": \"2026-11-30T10:00:00Z\", \"x\": 1}",
+    ] {
+        cases.push(
+            bad(Method::POST, format!("/api/v1/bookings/{bid}/reschedule"))
+                .header("authorization", format!("Bearer {token}"))
+                .json(body),
+        );
     }
     for body in [
-        json!({}), json!({"dates": [], "open": "09:00", "close": "10:00", "slotMinutes": 30}),
+        json!({}),
+        json!({"dates": [], "open": "09:00", "close": "10:00", "slotMinutes": 30}),
         json!({"dates": ["2027-01-01"], "open": "9am", "close": "10:00", "slotMinutes": 30}),
         json!({"dates": ["2027-01-01"], "open": "10:00", "close": "09:00", "slotMinutes": 30}),
         json!({"dates": ["2027-01-01"], "open": "09:00", "close": "10:00", "slotMinutes": 0}),
@@ -224,7 +292,11 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
         json!({"dates": (0..40).map(|d| format!("2027-01-{:02}", d % 28 + 1)).collect::<Vec<_>>(), "open": "09:00", "close": "10:00", "slotMinutes": 30}),
         json!({"dates": ["2027-02-30"], "open": "09:00", "close": "10:00", "slotMinutes": 30}),
     ] {
-        cases.push(bad(Method::POST, format!("/api/v1/providers/{pid}/slots")).header("authorization", format!("Bearer {}", provider.key)).json(body.to_string()));
+        cases.push(
+            bad(Method::POST, format!("/api/v1/providers/{pid}/slots"))
+                .header("authorization", format!("Bearer {}", provider.key))
+                .json(body.to_string()),
+        );
     }
     // Odd headers and methods.
     cases.push(bad(Method::GET, &avail).header("if-none-match", "\"unterminated"));
@@ -249,7 +321,12 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
         }
         let response = request.send().await.unwrap();
         let status = response.status();
-        let what = format!("{} {} {:?}", case.method, case.path.chars().take(120).collect::<String>(), case.headers.iter().map(|(k, v)| (k, v.chars().take(40).collect::<String>())).collect::<Vec<_>>());
+        let what = format!(
+            "{} {} {:?}",
+            case.method,
+            case.path.chars().take(120).collect::<String>(),
+            case.headers.iter().map(|(k, v)| (k, v.chars().take(40).collect::<String>())).collect::<Vec<_>>()
+        );
         // A malformed If-None-Match or Last-Event-ID is ignored (RFC 9110 lets
         // a server do so): the request is otherwise fine.
         if case.headers.iter().any(|(k, _)| *k == "if-none-match" || *k == "last-event-id") {
@@ -257,7 +334,11 @@ async fn a_hundred_malformed_requests_get_4xx_problems_and_change_nothing() {
             continue;
         }
         assert!(status.is_client_error(), "{what} → {status}");
-        assert_eq!(response.headers().get("content-type").map(|v| v.to_str().unwrap()), Some("application/problem+json"), "{what}");
+        assert_eq!(
+            response.headers().get("content-type").map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "{what}"
+        );
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["status"], status.as_u16(), "{what}");
         *tally.entry(status.as_u16()).or_insert(0) += 1;
@@ -274,16 +355,56 @@ async fn every_write_endpoint_refuses_the_wrong_credential_and_changes_nothing()
     let free = availability(&app.client, &app.base, p0.id, "?days=14", None).await.free_slots();
     let (_, mine) = book(&app.client, &app.base, p0.id, service, &free[0].1).await;
     let (_, other) = book(&app.client, &app.base, p0.id, service, &free[1].1).await;
-    let (bid, my_token, other_token) = (mine["id"].as_str().unwrap().to_owned(), mine["token"].as_str().unwrap().to_owned(), other["token"].as_str().unwrap().to_owned());
+    let (bid, my_token, other_token) = (
+        mine["id"].as_str().unwrap().to_owned(),
+        mine["token"].as_str().unwrap().to_owned(),
+        other["token"].as_str().unwrap().to_owned(),
+    );
     let slot = free[5].0.clone();
 
-    struct Endpoint { name: &'static str, path: String, body: Option<serde_json::Value>, right: String, expect: StatusCode }
+    struct Endpoint {
+        name: &'static str,
+        path: String,
+        body: Option<serde_json::Value>,
+        right: String,
+        expect: StatusCode,
+    }
     let endpoints = vec![
-        Endpoint { name: "reschedule", path: format!("/api/v1/bookings/{bid}/reschedule"), body: Some(json!({"startTime": free[3].1})), right: my_token.clone(), expect: StatusCode::OK },
-        Endpoint { name: "block", path: format!("/api/v1/providers/{}/slots/{slot}/block", p0.id), body: None, right: p0.key.clone(), expect: StatusCode::OK },
-        Endpoint { name: "unblock", path: format!("/api/v1/providers/{}/slots/{slot}/unblock", p0.id), body: None, right: p0.key.clone(), expect: StatusCode::OK },
-        Endpoint { name: "create slots", path: format!("/api/v1/providers/{}/slots", p0.id), body: Some(json!({"dates": ["2027-06-01"], "open": "09:00", "close": "10:00", "slotMinutes": 30})), right: p0.key.clone(), expect: StatusCode::CREATED },
-        Endpoint { name: "cancel", path: format!("/api/v1/bookings/{bid}/cancel"), body: None, right: my_token.clone(), expect: StatusCode::OK },
+        Endpoint {
+            name: "reschedule",
+            path: format!("/api/v1/bookings/{bid}/reschedule"),
+            body: Some(json!({"startTime": free[3].1})),
+            right: my_token.clone(),
+            expect: StatusCode::OK,
+        },
+        Endpoint {
+            name: "block",
+            path: format!("/api/v1/providers/{}/slots/{slot}/block", p0.id),
+            body: None,
+            right: p0.key.clone(),
+            expect: StatusCode::OK,
+        },
+        Endpoint {
+            name: "unblock",
+            path: format!("/api/v1/providers/{}/slots/{slot}/unblock", p0.id),
+            body: None,
+            right: p0.key.clone(),
+            expect: StatusCode::OK,
+        },
+        Endpoint {
+            name: "create slots",
+            path: format!("/api/v1/providers/{}/slots", p0.id),
+            body: Some(json!({"dates": ["2027-06-01"], "open": "09:00", "close": "10:00", "slotMinutes": 30})),
+            right: p0.key.clone(),
+            expect: StatusCode::CREATED,
+        },
+        Endpoint {
+            name: "cancel",
+            path: format!("/api/v1/bookings/{bid}/cancel"),
+            body: None,
+            right: my_token.clone(),
+            expect: StatusCode::OK,
+        },
     ];
     for endpoint in endpoints {
         let wrong: [(Option<&str>, StatusCode, &str); 3] = [
@@ -294,15 +415,26 @@ async fn every_write_endpoint_refuses_the_wrong_credential_and_changes_nothing()
         for (credential, expected, what) in wrong {
             let before = dump(&app.db).await;
             let mut request = app.client.post(app.url(&endpoint.path));
-            if let Some(secret) = credential { request = request.bearer_auth(secret); }
-            if let Some(body) = &endpoint.body { request = request.json(body); }
+            if let Some(secret) = credential {
+                request = request.bearer_auth(secret);
+            }
+            if let Some(body) = &endpoint.body {
+                request = request.json(body);
+            }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), expected, "{} with {what}", endpoint.name);
             assert_eq!(dump(&app.db).await, before, "{} with {what} changed nothing", endpoint.name);
         }
         let mut request = app.client.post(app.url(&endpoint.path)).bearer_auth(&endpoint.right);
-        if let Some(body) = &endpoint.body { request = request.json(body); }
-        assert_eq!(request.send().await.unwrap().status(), endpoint.expect, "{} with the right credential", endpoint.name);
+        if let Some(body) = &endpoint.body {
+            request = request.json(body);
+        }
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            endpoint.expect,
+            "{} with the right credential",
+            endpoint.name
+        );
     }
 }
 
@@ -326,13 +458,18 @@ async fn a_401_carries_a_bearer_challenge_and_names_a_malformed_token() {
     ];
     for (url, authorization, challenge) in cases {
         let mut request = app.client.post(url.as_str());
-        if let Some(value) = authorization { request = request.header("authorization", value); }
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url} with {authorization:?}");
         assert_eq!(response.headers()["www-authenticate"], challenge, "{url} with {authorization:?}");
         assert_eq!(response.headers()["content-type"], "application/problem+json");
         let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!((body["status"].as_u64(), body["type"].as_str()), (Some(401), Some("urn:slotstream:problem:unauthorized")));
+        assert_eq!(
+            (body["status"].as_u64(), body["type"].as_str()),
+            (Some(401), Some("urn:slotstream:problem:unauthorized"))
+        );
     }
     let refused = app.client.post(&cancel).bearer_auth("bk_wrong").send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a well-formed unknown token is still a 403");
@@ -354,7 +491,9 @@ async fn public_answers_carry_no_customer_data() {
         scrape(&app.client, &app.base).await,
     ];
     for text in public {
-        for secret in ["Ada Lovelace", "ada@example.com", booking["token"].as_str().unwrap(), booking["id"].as_str().unwrap()] {
+        for secret in
+            ["Ada Lovelace", "ada@example.com", booking["token"].as_str().unwrap(), booking["id"].as_str().unwrap()]
+        {
             assert!(!text.contains(secret), "{secret} leaked");
         }
     }
@@ -367,7 +506,8 @@ async fn cors_is_same_origin_by_default_and_lists_allowed_origins() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let app = TestApp::spawn_with(&["--cors-origins", "https://shop.example"]).await;
     let pid = app.provider(0).id;
-    let r = app.client.get(stream_url(&app.base, pid, "")).header("origin", "https://shop.example").send().await.unwrap();
+    let r =
+        app.client.get(stream_url(&app.base, pid, "")).header("origin", "https://shop.example").send().await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "https://shop.example");
     let r = app.client.get(app.url("/api/v1/providers")).header("origin", "https://evil.example").send().await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());

@@ -37,7 +37,9 @@ async fn book_cancel_reschedule_and_block_each_arrive_with_id_and_statuses() {
     let data = e.json();
     assert_eq!(data["availabilityId"], free[0].0);
     assert_eq!((data["previousStatus"].as_str(), data["newStatus"].as_str()), (Some("available"), Some("booked")));
-    for field in ["availabilityId", "providerId", "date", "startTime", "endTime", "previousStatus", "newStatus", "changedAt"] {
+    for field in
+        ["availabilityId", "providerId", "date", "startTime", "endTime", "previousStatus", "newStatus", "changedAt"]
+    {
         assert!(data.get(field).is_some(), "{field} present");
     }
     for secret in ["bookingId", "customer", "token", "email"] {
@@ -46,23 +48,41 @@ async fn book_cancel_reschedule_and_block_each_arrive_with_id_and_statuses() {
     assert!(!e.data.contains("Ada"), "no customer name");
 
     let (id, token) = (booking["id"].as_str().unwrap(), booking["token"].as_str().unwrap());
-    let response = app.client.post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
-        .bearer_auth(token).json(&json!({ "startTime": free[3].1 })).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
+        .bearer_auth(token)
+        .json(&json!({ "startTime": free[3].1 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let moved = stream.take(2, WAIT).await;
     assert_eq!(moved.iter().map(SseEvent::version).collect::<Vec<_>>(), vec![v + 2, v + 3]);
-    assert_eq!((moved[0].json()["availabilityId"].as_str().unwrap(), moved[0].json()["newStatus"].as_str().unwrap()), (free[0].0.as_str(), "available"));
-    assert_eq!((moved[1].json()["availabilityId"].as_str().unwrap(), moved[1].json()["newStatus"].as_str().unwrap()), (free[3].0.as_str(), "booked"));
+    assert_eq!(
+        (moved[0].json()["availabilityId"].as_str().unwrap(), moved[0].json()["newStatus"].as_str().unwrap()),
+        (free[0].0.as_str(), "available")
+    );
+    assert_eq!(
+        (moved[1].json()["availabilityId"].as_str().unwrap(), moved[1].json()["newStatus"].as_str().unwrap()),
+        (free[3].0.as_str(), "booked")
+    );
 
     assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
     let e = stream.take(1, WAIT).await.remove(0);
     assert_eq!(e.version(), v + 4);
-    assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("booked"), Some("available")));
+    assert_eq!(
+        (e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()),
+        (Some("booked"), Some("available"))
+    );
 
     block(&app.client, &app.base, pid, &provider.key, &free[5].0).await;
     let e = stream.take(1, WAIT).await.remove(0);
     assert_eq!(e.version(), v + 5);
-    assert_eq!((e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()), (Some("available"), Some("blocked")));
+    assert_eq!(
+        (e.json()["previousStatus"].as_str(), e.json()["newStatus"].as_str()),
+        (Some("available"), Some("blocked"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +105,8 @@ async fn get_then_stream_from_its_version_misses_nothing_while_bookings_land() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let snapshot = availability(&app.client, &app.base, pid, "?days=14", None).await;
     let v = snapshot.version();
-    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, &format!("?lastEventId={v}")), None).await;
+    let mut stream =
+        SseClient::connect(&app.client, &stream_url(&app.base, pid, &format!("?lastEventId={v}")), None).await;
     writer.await.unwrap();
     let final_doc = availability(&app.client, &app.base, pid, "?days=14", None).await;
     let expected = (final_doc.version() - v) as usize;
@@ -122,7 +143,11 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     // quiet window, which a slow machine would pass without checking.
     block(&app.client, &app.base, pid, &provider.key, &free[21].0).await;
     let next = resumed.take(1, WAIT).await.remove(0);
-    assert_eq!((next.version(), next.json()["availabilityId"].as_str().unwrap()), (last + 21, free[21].0.as_str()), "exactly twenty");
+    assert_eq!(
+        (next.version(), next.json()["availabilityId"].as_str().unwrap()),
+        (last + 21, free[21].0.as_str()),
+        "exactly twenty"
+    );
 
     // A future id resets; so does one older than the kept log.
     let current = last + 21;
@@ -192,7 +217,10 @@ async fn a_subscriber_that_never_reads_does_not_slow_a_hundred_others() {
     socket.set_recv_buffer_size(2048).unwrap();
     let mut stalled = socket.connect(addr).await.unwrap();
     use tokio::io::AsyncWriteExt;
-    stalled.write_all(format!("GET /api/v1/providers/{pid}/availability/stream HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    stalled
+        .write_all(format!("GET /api/v1/providers/{pid}/availability/stream HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
 
     let mut readers = Vec::new();
     for _ in 0..100 {
@@ -207,26 +235,38 @@ async fn a_subscriber_that_never_reads_does_not_slow_a_hundred_others() {
         let dates: Vec<String> = (0..31u64)
             .map(|d| (chrono::Utc::now().date_naive() + chrono::Days::new(20 + burst * 31 + d)).to_string())
             .collect();
-        let response = client.post(server.url(&format!("/api/v1/providers/{pid}/slots")))
+        let response = client
+            .post(server.url(&format!("/api/v1/providers/{pid}/slots")))
             .bearer_auth(&provider.key)
             .json(&json!({ "dates": dates, "open": "00:00", "close": "23:59", "slotMinutes": 30 }))
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         let created = response.json::<serde_json::Value>().await.unwrap()["created"].as_u64().unwrap() as usize;
         assert!(created > 1000);
         let started = std::time::Instant::now();
-        let tasks: Vec<_> = readers.into_iter().map(|mut reader| tokio::spawn(async move {
-            let events = reader.take(created, Duration::from_secs(60)).await;
-            let ids: Vec<i64> = events.iter().map(SseEvent::version).collect();
-            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
-            reader
-        })).collect();
+        let tasks: Vec<_> = readers
+            .into_iter()
+            .map(|mut reader| {
+                tokio::spawn(async move {
+                    let events = reader.take(created, Duration::from_secs(60)).await;
+                    let ids: Vec<i64> = events.iter().map(SseEvent::version).collect();
+                    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
+                    reader
+                })
+            })
+            .collect();
         readers = Vec::new();
         for task in tasks {
             readers.push(task.await.unwrap());
         }
         rss_after_burst.push(rss_kib(server_pid));
-        eprintln!("burst {burst}: 100 readers received {created} events each in {:?} beside a stalled reader; server RSS {} KiB", started.elapsed(), rss_after_burst[burst as usize]);
+        eprintln!(
+            "burst {burst}: 100 readers received {created} events each in {:?} beside a stalled reader; server RSS {} KiB",
+            started.elapsed(),
+            rss_after_burst[burst as usize]
+        );
     }
     let growth = rss_after_burst[1].saturating_sub(rss_after_burst[0]);
     assert!(growth < 16 * 1024, "server memory stays bounded (the second burst grew it {growth} KiB)");
@@ -272,7 +312,12 @@ async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     let service = service_with(&client, &server.base, pid, 30).await;
     let initial = availability(&client, &server.base, pid, "?days=14", None).await;
     let free = initial.free_slots();
-    let mut stream = SseClient::connect(&client, &stream_url(&server.base, pid, &format!("?lastEventId={}", initial.version())), None).await;
+    let mut stream = SseClient::connect(
+        &client,
+        &stream_url(&server.base, pid, &format!("?lastEventId={}", initial.version())),
+        None,
+    )
+    .await;
 
     // Book in the background; kill -9 the server part-way.
     let writer = {
@@ -281,7 +326,12 @@ async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
         tokio::spawn(async move {
             let mut committed = 0;
             for start in starts {
-                match client.post(format!("{base}/api/v1/bookings")).json(&booking_body(pid, service, &start)).send().await {
+                match client
+                    .post(format!("{base}/api/v1/bookings"))
+                    .json(&booking_body(pid, service, &start))
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == StatusCode::CREATED => committed += 1,
                     _ => break,
                 }
@@ -308,8 +358,16 @@ async fn a_crash_mid_stream_loses_nothing_and_duplicates_nothing() {
     assert!(resumed.next(Duration::from_millis(300)).await.is_none());
 
     let ids: Vec<i64> = received.iter().map(SseEvent::version).collect();
-    assert_eq!(ids, (initial.version() + 1..=final_doc.version()).collect::<Vec<_>>(), "every committed change exactly once");
-    assert_eq!(replay(initial.statuses(), &received), final_doc.statuses(), "replaying the events over the start reproduces the end");
+    assert_eq!(
+        ids,
+        (initial.version() + 1..=final_doc.version()).collect::<Vec<_>>(),
+        "every committed change exactly once"
+    );
+    assert_eq!(
+        replay(initial.statuses(), &received),
+        final_doc.statuses(),
+        "replaying the events over the start reproduces the end"
+    );
 }
 
 #[tokio::test]
@@ -321,7 +379,8 @@ async fn sigterm_ends_streams_cleanly_and_exits_quickly() {
     let started = std::time::Instant::now();
     server.terminate();
     assert!(stream.ended(Duration::from_secs(5)).await, "the stream ended");
-    let status = tokio::time::timeout(Duration::from_secs(5), server.child.wait()).await.expect("exited in time").unwrap();
+    let status =
+        tokio::time::timeout(Duration::from_secs(5), server.child.wait()).await.expect("exited in time").unwrap();
     assert!(status.success(), "clean exit: {status:?}");
     eprintln!("shutdown took {:?}", started.elapsed());
 }
@@ -360,7 +419,9 @@ async fn two_instances_on_postgres_share_events_and_heal_a_killed_listener() {
     let on_a = availability(&client, &a.base, provider.id, "", None).await;
     let mut on_b_doc = availability(&client, &b.base, provider.id, "", None).await;
     for _ in 0..50 {
-        if on_b_doc.etag == on_a.etag { break; }
+        if on_b_doc.etag == on_a.etag {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
         on_b_doc = availability(&client, &b.base, provider.id, "", None).await;
     }

@@ -56,11 +56,8 @@ pub async fn run(options: BookOptions) -> io::Result<bool> {
     let read_started = Instant::now();
     for provider in providers.as_array().into_iter().flatten().take(options.max_providers) {
         let id = provider["id"].as_str().unwrap_or("");
-        let Some(service) = provider["services"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| s["durationMinutes"].as_i64() == Some(30))
+        let Some(service) =
+            provider["services"].as_array().into_iter().flatten().find(|s| s["durationMinutes"].as_i64() == Some(30))
         else {
             continue;
         };
@@ -210,10 +207,7 @@ pub async fn run(options: BookOptions) -> io::Result<bool> {
     println!("contended_rounds={}", contended.len());
     println!("contended_clients={k}");
     println!("contended_successes={successes}");
-    println!(
-        "contended_statuses={}",
-        statuses.iter().map(|(s, c)| format!("{s}x{c}")).collect::<Vec<_>>().join(",")
-    );
+    println!("contended_statuses={}", statuses.iter().map(|(s, c)| format!("{s}x{c}")).collect::<Vec<_>>().join(","));
     println!("contended_zero_success_rounds={zero_rounds}");
     println!("contended_double_bookings={double}");
     Ok(double == 0 && zero_rounds == 0)

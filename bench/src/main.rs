@@ -132,17 +132,14 @@ impl SubscribeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.threads.max(1))
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("loadgen: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(cli.threads.max(1)).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("loadgen: cannot start the runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(run(cli)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -202,15 +199,7 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             let options = subscribe.options(server, sources);
             subscribers::hold(options, hold_secs.map(Duration::from_secs_f64), until_eof).await
         }
-        Command::Book {
-            clients,
-            duration_secs,
-            days,
-            lead_minutes,
-            contention,
-            contention_rounds,
-            max_providers,
-        } => {
+        Command::Book { clients, duration_secs, days, lead_minutes, contention, contention_rounds, max_providers } => {
             book::run(book::BookOptions {
                 server,
                 clients,

@@ -440,14 +440,8 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     println!("events_committed={expected}");
     println!("event_rate_per_sec={:.1}", fanout.events as f64 / generate_secs.max(1e-9));
     println!("generator_errors={generator_errors}");
-    println!(
-        "generator_request_p50_ms={:.2}",
-        generator_ms.get(generator_ms.len() / 2).copied().unwrap_or(0.0)
-    );
-    println!(
-        "generator_request_max_ms={:.2}",
-        generator_ms.last().copied().unwrap_or(0.0)
-    );
+    println!("generator_request_p50_ms={:.2}", generator_ms.get(generator_ms.len() / 2).copied().unwrap_or(0.0));
+    println!("generator_request_max_ms={:.2}", generator_ms.last().copied().unwrap_or(0.0));
     println!("deliveries={}", latencies.len());
     println!("drained={drained}");
     println!("latency_p50_ms={:.2}", percentile_ms(&latencies, 0.50));

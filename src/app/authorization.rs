@@ -82,7 +82,8 @@ impl App {
         booking_id: Uuid,
         credential: &Credential,
     ) -> Result<(booking::Model, Grant), AppError> {
-        let secret = presented(credential, "this needs the booking's token or the provider's key in Authorization: Bearer")?;
+        let secret =
+            presented(credential, "this needs the booking's token or the provider's key in Authorization: Bearer")?;
         let row = booking::Entity::find_by_id(booking_id)
             .one(&self.db)
             .await?
@@ -100,7 +101,11 @@ impl App {
 
     /// Succeeds if `credential` is a key of `provider_id`. Refuses a missing
     /// provider (404) before a missing credential (401), then the wrong key (403).
-    pub(super) async fn authorize_provider(&self, provider_id: Uuid, credential: &Credential) -> Result<Grant, AppError> {
+    pub(super) async fn authorize_provider(
+        &self,
+        provider_id: Uuid,
+        credential: &Credential,
+    ) -> Result<Grant, AppError> {
         self.directory.get(provider_id).await?;
         let secret = presented(credential, "this needs the provider's key in Authorization: Bearer")?;
         if self.is_provider_key(provider_id, secret).await? {

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
-use sea_orm::{AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -182,9 +184,7 @@ pub fn resolve_range(
     let earliest = today.checked_sub_days(Days::new(START_DATE_RANGE));
     let latest = today.checked_add_days(Days::new(START_DATE_RANGE));
     if earliest.is_some_and(|d| start < d) || latest.is_some_and(|d| start > d) {
-        return Err(AppError::Invalid(format!(
-            "startDate must be within {START_DATE_RANGE} days of today ({today})"
-        )));
+        return Err(AppError::Invalid(format!("startDate must be within {START_DATE_RANGE} days of today ({today})")));
     }
     Ok((start, days))
 }
@@ -240,7 +240,12 @@ impl App {
     /// read-only repeatable-read transaction on PostgreSQL; a read
     /// transaction on SQLite, whose WAL gives it a snapshot) and render the
     /// document. Writers never make it fail or retry.
-    async fn render(&self, provider: &ProviderInfo, start: NaiveDate, days: u32) -> Result<AvailabilityDocument, AppError> {
+    async fn render(
+        &self,
+        provider: &ProviderInfo,
+        start: NaiveDate,
+        days: u32,
+    ) -> Result<AvailabilityDocument, AppError> {
         let end = start + Days::new(u64::from(days));
         let snapshot = match self.db.get_database_backend() {
             DbBackend::Postgres => {
@@ -288,9 +293,8 @@ fn group_by_day(
     days: u32,
     slots: Vec<availability_slot::Model>,
 ) -> Vec<DayBody> {
-    let mut grouped: Vec<DayBody> = (0..days)
-        .map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() })
-        .collect();
+    let mut grouped: Vec<DayBody> =
+        (0..days).map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() }).collect();
     for slot in slots {
         let Some(day) = grouped.iter_mut().find(|d| d.date == slot.date) else { continue };
         let (starts_at, ends_at) = match slot_span(provider.timezone, slot.date, slot.start_time, slot.end_time) {

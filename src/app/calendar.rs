@@ -97,10 +97,7 @@ impl Calendar {
                 .col_expr(availability_slot::Column::Status, Expr::value(slot.status.as_str()))
                 .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
                 .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
-                .col_expr(
-                    availability_slot::Column::LastModifiedBy,
-                    Expr::value(slot.last_modified_by.clone()),
-                )
+                .col_expr(availability_slot::Column::LastModifiedBy, Expr::value(slot.last_modified_by.clone()))
                 .filter(availability_slot::Column::Id.eq(slot.id))
                 .filter(availability_slot::Column::Status.eq(loaded.status.as_str()))
                 .exec(&uow.tx)

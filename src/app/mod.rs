@@ -6,8 +6,8 @@
 mod authorization;
 mod availability_document;
 mod bookings;
-mod changes;
 mod calendar;
+mod changes;
 mod error;
 mod idempotency;
 mod providers;
@@ -20,10 +20,11 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-pub use availability_document::{
-    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody, resolve_range,
-};
 pub use authorization::{Credential, Unauthenticated, VerifiedKeys};
+pub use availability_document::{
+    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
+    resolve_range,
+};
 pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use error::AppError;
 pub use idempotency::ScopedKey;

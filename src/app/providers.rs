@@ -47,9 +47,10 @@ impl ProviderDirectory {
 }
 
 fn info_of(row: &provider::Model) -> Result<ProviderInfo, AppError> {
-    let timezone = row.timezone.parse::<Tz>().map_err(|_| {
-        AppError::Internal(format!("provider {} has an unknown timezone {:?}", row.id, row.timezone))
-    })?;
+    let timezone = row
+        .timezone
+        .parse::<Tz>()
+        .map_err(|_| AppError::Internal(format!("provider {} has an unknown timezone {:?}", row.id, row.timezone)))?;
     Ok(ProviderInfo { id: row.id, name: row.name.clone(), timezone })
 }
 

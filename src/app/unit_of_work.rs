@@ -58,10 +58,8 @@ impl UnitOfWork {
         if tx.get_database_backend() == DbBackend::Postgres {
             find = find.lock_exclusive();
         }
-        let row = find
-            .one(&tx)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
+        let row =
+            find.one(&tx).await?.ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
         Ok(UnitOfWork {
             tx,
             provider_id,

@@ -6,10 +6,8 @@ mod provider_availability;
 mod schedule;
 
 pub use booking::BookingStatus;
-pub use provider_availability::{
-    AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError,
-};
+pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
 pub use schedule::{
-    ScheduleError, SkipReason, check_new_slot, covering_slots, local_instant, overlaps_locally,
-    slot_grid, slot_span, to_local,
+    ScheduleError, SkipReason, check_new_slot, covering_slots, local_instant, overlaps_locally, slot_grid, slot_span,
+    to_local,
 };

@@ -185,11 +185,7 @@ impl ProviderAvailability {
         self.event(Some(previous), event_booking)
     }
 
-    fn event(
-        &self,
-        previous_status: Option<SlotStatus>,
-        booking_id: Option<Uuid>,
-    ) -> AvailabilitySlotChangedEvent {
+    fn event(&self, previous_status: Option<SlotStatus>, booking_id: Option<Uuid>) -> AvailabilitySlotChangedEvent {
         AvailabilitySlotChangedEvent {
             availability_id: self.id,
             provider_id: self.provider_id,
@@ -303,10 +299,7 @@ mod tests {
     #[test]
     fn releasing_a_free_slot_or_another_bookings_slot_is_refused() {
         let mut slot = free_slot();
-        assert!(matches!(
-            slot.release(Uuid::from_u128(9), None, at(1)),
-            Err(TransitionError::NotBookedBy { .. })
-        ));
+        assert!(matches!(slot.release(Uuid::from_u128(9), None, at(1)), Err(TransitionError::NotBookedBy { .. })));
         slot.mark_as_booked(Uuid::from_u128(9), None, at(1)).unwrap();
         assert!(slot.release(Uuid::from_u128(10), None, at(2)).is_err());
         assert_eq!(slot.status, SlotStatus::Booked);

@@ -59,7 +59,13 @@ pub fn slot_span(
 /// Whether a new slot (local `date`, `start`, `end`) may be created: both
 /// ends must exist and lie exactly `minutes` apart in real time, so every
 /// slot is as long as the provider asked and no two slots share an instant.
-pub fn check_new_slot(tz: Tz, date: NaiveDate, start: NaiveTime, end: NaiveTime, minutes: u32) -> Result<(), SkipReason> {
+pub fn check_new_slot(
+    tz: Tz,
+    date: NaiveDate,
+    start: NaiveTime,
+    end: NaiveTime,
+    minutes: u32,
+) -> Result<(), SkipReason> {
     let (starts_at, ends_at) = slot_span(tz, date, start, end).map_err(|_| SkipReason::LocalTimeDoesNotExist)?;
     if ends_at - starts_at == TimeDelta::minutes(i64::from(minutes)) {
         Ok(())
@@ -110,8 +116,7 @@ pub fn covering_slots(
     timed.sort_by_key(|&(_, from, _)| from);
 
     let in_zone = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
-    let first =
-        timed.iter().position(|&(_, from, _)| from == start).ok_or(ScheduleError::NoSlotAt(in_zone(start)))?;
+    let first = timed.iter().position(|&(_, from, _)| from == start).ok_or(ScheduleError::NoSlotAt(in_zone(start)))?;
     let mut covered = Vec::new();
     let mut cursor = start;
     for &(i, from, to) in &timed[first..] {
@@ -134,11 +139,7 @@ pub fn covering_slots(
 /// The instant a provider-local date and time denote. In a DST gap there is
 /// no such instant; in a DST overlap (an ambiguous local time) the earlier
 /// one is taken.
-pub fn local_instant(
-    tz: Tz,
-    date: NaiveDate,
-    time: NaiveTime,
-) -> Result<DateTime<FixedOffset>, ScheduleError> {
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> Result<DateTime<FixedOffset>, ScheduleError> {
     tz.from_local_datetime(&date.and_time(time))
         .earliest()
         .map(|t| t.fixed_offset())
@@ -286,7 +287,10 @@ mod tests {
         let on = date(2027, 10, 31);
         let slots = slots_on(on, &[(1, 30), (2, 0), (3, 0)]);
         let (from, to) = slot_span(warsaw(), on, t(2, 0), t(2, 30)).unwrap();
-        assert_eq!((from.to_rfc3339().as_str(), to.to_rfc3339().as_str()), ("2027-10-31T02:00:00+02:00", "2027-10-31T02:30:00+02:00"));
+        assert_eq!(
+            (from.to_rfc3339().as_str(), to.to_rfc3339().as_str()),
+            ("2027-10-31T02:00:00+02:00", "2027-10-31T02:30:00+02:00")
+        );
         // The first 02:00 is that slot; the second (+01:00) is an hour later and has none.
         assert_eq!(covering_slots(warsaw(), &slots, at("2027-10-31T02:00:00+02:00"), minutes(30)), Ok(vec![1]));
         assert!(matches!(

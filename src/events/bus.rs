@@ -183,10 +183,7 @@ impl Bus {
     pub fn subscribe(&self, provider_id: Uuid) -> SubscriberGuard {
         let mut state = self.shared.providers.entry(provider_id).or_default();
         let capacity = self.shared.capacity;
-        let receiver = state
-            .sender
-            .get_or_insert_with(|| broadcast::channel(capacity).0)
-            .subscribe();
+        let receiver = state.sender.get_or_insert_with(|| broadcast::channel(capacity).0).subscribe();
         drop(state);
         self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
         SubscriberGuard { receiver: Some(receiver), bus: self.clone(), provider_id }

@@ -18,8 +18,8 @@
 
 use std::sync::Arc;
 
-use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use quick_cache::Weighter;
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
@@ -116,9 +116,13 @@ impl CatchUp {
         // Decided under the shard's lock, so of many readers that find a
         // stale tail page only the first reads it again; the others wait
         // for that read.
-        let guard = match self.pages.entry_async(&key, |_, page| {
-            if page.serves(known) { EntryAction::Retain(page.clone()) } else { EntryAction::ReplaceWithGuard }
-        }).await {
+        let guard = match self
+            .pages
+            .entry_async(&key, |_, page| {
+                if page.serves(known) { EntryAction::Retain(page.clone()) } else { EntryAction::ReplaceWithGuard }
+            })
+            .await
+        {
             EntryResult::Retained(page) => return Ok(page),
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => Some(guard),
             // Not produced by the callback above or by the async lookup;

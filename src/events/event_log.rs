@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use entity::{provider, slot_event};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::PublishedEvent;
@@ -45,11 +47,7 @@ pub async fn append<C: ConnectionTrait>(
         slot_event::Entity::insert_many(rows).exec_without_returning(conn).await?;
         next_version += chunk.len() as i64;
     }
-    Ok(events
-        .iter()
-        .zip(base_version + 1..)
-        .map(|(e, version)| PublishedEvent::new(version, e))
-        .collect())
+    Ok(events.iter().zip(base_version + 1..).map(|(e, version)| PublishedEvent::new(version, e)).collect())
 }
 
 /// Up to `limit` events of a provider after `after`, oldest first. Each call
@@ -110,11 +108,8 @@ pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep
         .exec(conn)
         .await?
         .rows_affected;
-    let counted = slot_event::Entity::delete_many()
-        .filter(version().lte(newest().sub(keep)))
-        .exec(conn)
-        .await?
-        .rows_affected;
+    let counted =
+        slot_event::Entity::delete_many().filter(version().lte(newest().sub(keep))).exec(conn).await?.rows_affected;
     Ok(aged + counted)
 }
 

@@ -10,8 +10,8 @@ pub mod event_log;
 pub mod reconcile;
 pub mod relay;
 pub mod sse;
-pub mod versions;
 mod subscription;
+pub mod versions;
 
 use std::sync::Arc;
 

@@ -35,7 +35,9 @@ pub enum Delivery {
     Event(Arc<PublishedEvent>),
     /// The resume point is gone: re-fetch the state; the stream continues
     /// after `version`.
-    Reset { version: i64 },
+    Reset {
+        version: i64,
+    },
 }
 
 /// Subscribe to a provider from `resume`: take the live subscription and
@@ -118,7 +120,10 @@ fn deliveries(
 
 enum Start {
     /// Deliver everything after `after`; `current` was committed at the start.
-    From { after: i64, current: i64 },
+    From {
+        after: i64,
+        current: i64,
+    },
     Reset(i64),
 }
 

@@ -1,11 +1,11 @@
 //! `GET|HEAD /api/v1/providers/{providerId}/availability` with strong ETags,
 //! `If-None-Match` → 304, `Cache-Control: no-cache` and `Last-Modified`.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use etag::EntityTag;
 use serde::Deserialize;

@@ -42,12 +42,8 @@ impl ApiError {
             ApiError::App(AppError::NotFound(_)) | ApiError::NoRoute(_) => {
                 (StatusCode::NOT_FOUND, "not-found", "Not found")
             }
-            ApiError::App(AppError::Conflict(_)) => {
-                (StatusCode::CONFLICT, "slot-unavailable", "Slot not available")
-            }
-            ApiError::App(AppError::Invalid(_)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
-            }
+            ApiError::App(AppError::Conflict(_)) => (StatusCode::CONFLICT, "slot-unavailable", "Slot not available"),
+            ApiError::App(AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field"),
             ApiError::App(AppError::Unauthorized(_)) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", "Credential required")
             }
@@ -63,9 +59,7 @@ impl ApiError {
             }
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
             ApiError::Rejected { status, .. } => (*status, rejected_kind(*status), "Request rejected"),
-            ApiError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed")
-            }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
         }
     }
 }
@@ -82,12 +76,9 @@ fn rejected_kind(status: StatusCode) -> &'static str {
 /// Build a problem+json response (also used by middleware that refuses requests).
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
     let kind = format!("urn:slotstream:problem:{kind}");
-    let body = serde_json::to_vec(&Problem { kind: &kind, title, status: status.as_u16(), detail })
-        .unwrap_or_default();
+    let body = serde_json::to_vec(&Problem { kind: &kind, title, status: status.as_u16(), detail }).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }
 

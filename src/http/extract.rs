@@ -146,9 +146,11 @@ impl IfNoneMatch {
 /// Is `held` (weakly) `current`, or `current` with an encoding's suffix?
 fn names_representation_of(held: &EntityTag, current: &EntityTag) -> bool {
     held.weak_eq(current)
-        || held.tag().strip_prefix(current.tag()).and_then(|rest| rest.strip_prefix('-')).is_some_and(|encoding| {
-            super::compression::ENCODINGS.contains(&encoding)
-        })
+        || held
+            .tag()
+            .strip_prefix(current.tag())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|encoding| super::compression::ENCODINGS.contains(&encoding))
 }
 
 /// Split a comma-separated list of entity tags; commas inside quotes belong to the tag.

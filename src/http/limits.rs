@@ -263,11 +263,8 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(settings: &HttpSettings, app: &App) -> RateLimits {
-        let identity = ClientIdentity::new(
-            settings.trusted_proxies.clone(),
-            app.verified_keys.clone(),
-            settings.ipv6_prefix_len,
-        );
+        let identity =
+            ClientIdentity::new(settings.trusted_proxies.clone(), app.verified_keys.clone(), settings.ipv6_prefix_len);
         RateLimits {
             read: limiter(settings.read_quota, identity.clone()),
             write: limiter(settings.write_quota, identity.clone()),

@@ -40,10 +40,15 @@ const HEADERS_MAX: usize = 6 * 1024;
 /// the timeout answers with an empty body of its own).
 pub(super) async fn guard_request(State(body_limit): State<usize>, request: Request, next: Next) -> Response {
     let uri = request.uri();
-    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
-        + uri.authority().map_or(0, |a| a.as_str().len());
+    let target_len =
+        uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len());
     if target_len > URI_MAX {
-        return problem(StatusCode::URI_TOO_LONG, "uri-too-long", "URI too long", "the request target exceeds 2048 bytes");
+        return problem(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            "the request target exceeds 2048 bytes",
+        );
     }
     let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if header_bytes > HEADERS_MAX {
@@ -139,7 +144,6 @@ pub(super) fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("ratelimit-policy"),
         ])
 }
-
 
 #[cfg(test)]
 mod tests {

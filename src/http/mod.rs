@@ -43,9 +43,9 @@ pub use state::{HttpContext, HttpSettings, HttpState};
 
 fn limited(router: Router<HttpState>, limiter: &Option<Arc<Limiter>>, quota: Quota) -> Router<HttpState> {
     match limiter {
-        Some(limiter) => router.layer(
-            GovernorLayer::new(limiter.clone()).error_handler(limits::too_many_requests(quota)),
-        ),
+        Some(limiter) => {
+            router.layer(GovernorLayer::new(limiter.clone()).error_handler(limits::too_many_requests(quota)))
+        }
         None => router,
     }
 }
@@ -89,12 +89,10 @@ pub fn router(state: HttpState) -> Router {
         .layer(axum::middleware::from_fn_with_state(settings.body_limit, guard_request))
         .layer(cors(&settings.cors_origins))
         .layer(axum::middleware::from_fn(observe))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", id, method = %request.method(), uri = %request.uri())
-            }),
-        )
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id, method = %request.method(), uri = %request.uri())
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
@@ -107,4 +105,3 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
-

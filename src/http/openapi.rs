@@ -20,7 +20,11 @@ pub enum ReadProblems {
     NotFound(#[to_schema] Problem<'static>),
     #[response(status = 422, description = "A parameter is out of range", content_type = "application/problem+json")]
     Invalid(#[to_schema] Problem<'static>),
-    #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    #[response(
+        status = 429,
+        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
+        content_type = "application/problem+json"
+    )]
     TooMany(#[to_schema] Problem<'static>),
 }
 
@@ -28,7 +32,11 @@ pub enum ReadProblems {
 #[allow(dead_code)]
 #[derive(IntoResponses)]
 pub enum QuotaProblem {
-    #[response(status = 429, description = "Read quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    #[response(
+        status = 429,
+        description = "Read quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
+        content_type = "application/problem+json"
+    )]
     TooMany(#[to_schema] Problem<'static>),
 }
 
@@ -41,19 +49,39 @@ pub enum WriteProblems {
     #[response(status = 401, description = "No credential, or a malformed one", content_type = "application/problem+json",
         headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"` for a malformed token")))]
     Unauthorized(#[to_schema] Problem<'static>),
-    #[response(status = 403, description = "The credential does not grant this", content_type = "application/problem+json")]
+    #[response(
+        status = 403,
+        description = "The credential does not grant this",
+        content_type = "application/problem+json"
+    )]
     Forbidden(#[to_schema] Problem<'static>),
-    #[response(status = 404, description = "No such provider, service, booking or slot", content_type = "application/problem+json")]
+    #[response(
+        status = 404,
+        description = "No such provider, service, booking or slot",
+        content_type = "application/problem+json"
+    )]
     NotFound(#[to_schema] Problem<'static>),
-    #[response(status = 409, description = "A needed slot is not available, or a request with the same Idempotency-Key is in progress", content_type = "application/problem+json")]
+    #[response(
+        status = 409,
+        description = "A needed slot is not available, or a request with the same Idempotency-Key is in progress",
+        content_type = "application/problem+json"
+    )]
     Conflict(#[to_schema] Problem<'static>),
     #[response(status = 413, description = "Body too large", content_type = "application/problem+json")]
     TooLarge(#[to_schema] Problem<'static>),
     #[response(status = 415, description = "Not JSON", content_type = "application/problem+json")]
     UnsupportedMediaType(#[to_schema] Problem<'static>),
-    #[response(status = 422, description = "A field is invalid, or this client used the Idempotency-Key with another request", content_type = "application/problem+json")]
+    #[response(
+        status = 422,
+        description = "A field is invalid, or this client used the Idempotency-Key with another request",
+        content_type = "application/problem+json"
+    )]
     Invalid(#[to_schema] Problem<'static>),
-    #[response(status = 429, description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)", content_type = "application/problem+json")]
+    #[response(
+        status = 429,
+        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
+        content_type = "application/problem+json"
+    )]
     TooMany(#[to_schema] Problem<'static>),
 }
 

@@ -85,8 +85,6 @@ pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");
     text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
 }

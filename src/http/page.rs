@@ -11,7 +11,10 @@ use super::HttpState;
 pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("../../static/index.html")) }))
-        .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }))
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }),
+        )
         .route("/style.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../static/style.css")) }))
 }
 

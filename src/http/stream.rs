@@ -10,9 +10,9 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
-use axum::Extension;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -92,9 +92,7 @@ pub(super) async fn stream(
             return Ok(response);
         }
     };
-    let resume = match last_event_id(&headers)
-        .or_else(|| params.last_event_id.as_deref().and_then(parse_version))
-    {
+    let resume = match last_event_id(&headers).or_else(|| params.last_event_id.as_deref().and_then(parse_version)) {
         Some(version) => Resume::After(version),
         None => Resume::Live,
     };

@@ -48,7 +48,10 @@ impl Availability {
     /// Indexes `i` into `free_slots()` where slot `i + 1` starts as slot `i` ends.
     pub fn back_to_back(&self) -> Vec<usize> {
         let free = self.free_slots();
-        let ends: HashMap<String, String> = self.json()["days"].as_array().unwrap().iter()
+        let ends: HashMap<String, String> = self.json()["days"]
+            .as_array()
+            .unwrap()
+            .iter()
             .flat_map(|d| d["slots"].as_array().unwrap().iter())
             .map(|s| (s["availabilityId"].as_str().unwrap().to_owned(), s["endsAt"].as_str().unwrap().to_owned()))
             .collect();
@@ -64,7 +67,10 @@ impl Availability {
             for slot in day["slots"].as_array().unwrap() {
                 let starts_at = chrono::DateTime::parse_from_rfc3339(slot["startsAt"].as_str().unwrap()).unwrap();
                 if slot["status"] == "available" && starts_at > soon {
-                    free.push((slot["availabilityId"].as_str().unwrap().to_owned(), slot["startsAt"].as_str().unwrap().to_owned()));
+                    free.push((
+                        slot["availabilityId"].as_str().unwrap().to_owned(),
+                        slot["startsAt"].as_str().unwrap().to_owned(),
+                    ));
                 }
             }
         }
@@ -77,7 +83,10 @@ pub fn slot_statuses(doc: &Value) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for day in doc["days"].as_array().unwrap() {
         for slot in day["slots"].as_array().unwrap() {
-            map.insert(slot["availabilityId"].as_str().unwrap().to_owned(), slot["status"].as_str().unwrap().to_owned());
+            map.insert(
+                slot["availabilityId"].as_str().unwrap().to_owned(),
+                slot["status"].as_str().unwrap().to_owned(),
+            );
         }
     }
     map
@@ -85,7 +94,13 @@ pub fn slot_statuses(doc: &Value) -> BTreeMap<String, String> {
 
 /// The availability GET of `provider` with `query` (e.g. `"?days=7"`), sending
 /// `If-None-Match` when given.
-pub async fn availability(client: &reqwest::Client, base: &str, provider: Uuid, query: &str, if_none_match: Option<&str>) -> Availability {
+pub async fn availability(
+    client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    query: &str,
+    if_none_match: Option<&str>,
+) -> Availability {
     let headers: Vec<(&str, &str)> = if_none_match.map(|tag| ("if-none-match", tag)).into_iter().collect();
     availability_with_headers(client, base, provider, query, &headers).await
 }
@@ -121,7 +136,13 @@ pub fn booking_body(provider: Uuid, service: Uuid, starts_at: &str) -> Value {
 }
 
 /// `POST /api/v1/bookings`: the status and the JSON body (`Null` if none).
-pub async fn book(client: &reqwest::Client, base: &str, provider: Uuid, service: Uuid, starts_at: &str) -> (StatusCode, Value) {
+pub async fn book(
+    client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    service: Uuid,
+    starts_at: &str,
+) -> (StatusCode, Value) {
     let response = client
         .post(format!("{base}/api/v1/bookings"))
         .json(&booking_body(provider, service, starts_at))
@@ -143,8 +164,12 @@ pub async fn cancel(client: &reqwest::Client, base: &str, booking: &str, token: 
 
 /// Block `slot` of `provider` with its `key`; fails the test unless it answers 200.
 pub async fn block(client: &reqwest::Client, base: &str, provider: Uuid, key: &str, slot: &str) {
-    let response = client.post(format!("{base}/api/v1/providers/{provider}/slots/{slot}/block"))
-        .bearer_auth(key).send().await.unwrap();
+    let response = client
+        .post(format!("{base}/api/v1/providers/{provider}/slots/{slot}/block"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "block {slot}");
 }
 

@@ -21,10 +21,7 @@ pub async fn fresh_database_url() -> String {
         Ok(base) if !base.is_empty() => {
             let admin = Database::connect(&base).await.expect("connect to SLOTSTREAM_TEST_DATABASE_URL");
             let name = format!("slotstream_t_{}", Uuid::new_v4().simple());
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await.ok();
             let (prefix, _) = base.rsplit_once('/').expect("database URL ends with /dbname");
             format!("{prefix}/{name}")

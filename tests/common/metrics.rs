@@ -10,9 +10,7 @@ pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
 /// The value of the unlabelled series `name` on a `/metrics` page, if present.
 pub fn sample(text: &str, name: &str) -> Option<f64> {
     let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .map(|v| v.trim().parse::<f64>().expect("numeric sample"))
+    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map(|v| v.trim().parse::<f64>().expect("numeric sample"))
 }
 
 /// An unlabelled counter from `/metrics`; 0 before its first increment.

@@ -19,10 +19,20 @@ use super::database::seeded_connection;
 
 /// Limits high enough that only the rate-limit tests (which lower them) meet them.
 pub const GENEROUS_LIMITS: &[&str] = &[
-    "--read-burst", "1000000", "--read-per-second", "1000000",
-    "--write-burst", "1000000", "--write-per-second", "1000000",
-    "--stream-burst", "1000000", "--stream-per-second", "1000000",
-    "--max-streams-per-client", "100000",
+    "--read-burst",
+    "1000000",
+    "--read-per-second",
+    "1000000",
+    "--write-burst",
+    "1000000",
+    "--write-per-second",
+    "1000000",
+    "--stream-burst",
+    "1000000",
+    "--stream-per-second",
+    "1000000",
+    "--max-streams-per-client",
+    "100000",
 ];
 
 /// The server's settings for `database_url`: the generous limits, then `extra` flags.

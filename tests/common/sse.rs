@@ -36,7 +36,10 @@ impl SseEvent {
 pub fn replay(mut statuses: BTreeMap<String, String>, events: &[SseEvent]) -> BTreeMap<String, String> {
     for event in events {
         let data = event.json();
-        statuses.insert(data["availabilityId"].as_str().unwrap().to_owned(), data["newStatus"].as_str().unwrap().to_owned());
+        statuses.insert(
+            data["availabilityId"].as_str().unwrap().to_owned(),
+            data["newStatus"].as_str().unwrap().to_owned(),
+        );
     }
     statuses
 }
@@ -65,7 +68,13 @@ impl SseClient {
         let response = request.send().await.expect("stream request");
         assert_eq!(response.status(), StatusCode::OK, "stream opened");
         let headers = response.headers().clone();
-        SseClient { stream: Box::pin(response.bytes_stream()), buffer: String::new(), saw_retry: false, comments: 0, headers }
+        SseClient {
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+            saw_retry: false,
+            comments: 0,
+            headers,
+        }
     }
 
     /// The next event (not comments or the retry line), or `None` on timeout or end.
@@ -99,14 +108,18 @@ impl SseClient {
 
     /// True when the server ended the stream within `within`.
     pub async fn ended(&mut self, within: Duration) -> bool {
-        matches!(tokio::time::timeout(within, async {
-            loop {
-                match self.stream.next().await {
-                    None | Some(Err(_)) => return,
-                    Some(Ok(_)) => {}
+        matches!(
+            tokio::time::timeout(within, async {
+                loop {
+                    match self.stream.next().await {
+                        None | Some(Err(_)) => return,
+                        Some(Ok(_)) => {}
+                    }
                 }
-            }
-        }).await, Ok(()))
+            })
+            .await,
+            Ok(())
+        )
     }
 
     fn parse(&mut self, frame: &str) -> Option<SseEvent> {
@@ -118,7 +131,8 @@ impl SseClient {
                 self.comments += 1;
                 continue;
             }
-            let (field, value) = line.split_once(':').map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v))).unwrap_or((line, ""));
+            let (field, value) =
+                line.split_once(':').map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v))).unwrap_or((line, ""));
             match field {
                 "id" => id = Some(value.to_owned()),
                 "event" => event = Some(value.to_owned()),
