@@ -106,10 +106,10 @@ fn bearer_hash(headers: &HeaderMap) -> Option<String> {
 /// The client address a trusted proxy reports: the last `X-Forwarded-For`
 /// entry (the one the proxy itself appended), else `Forwarded: for=`.
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    if let Some(xff) = headers.get_all("x-forwarded-for").iter().last().and_then(|v| v.to_str().ok()) {
+    if let Some(xff) = headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok()) {
         return xff.rsplit(',').next().and_then(|ip| ip.trim().parse().ok());
     }
-    let forwarded = headers.get_all(header::FORWARDED).iter().last()?.to_str().ok()?;
+    let forwarded = headers.get_all(header::FORWARDED).iter().next_back()?.to_str().ok()?;
     let element = forwarded.rsplit(',').next()?;
     element.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
@@ -154,7 +154,8 @@ pub type Limiter = GovernorConfig<ClientIdentity, governor::middleware::NoOpMidd
 
 /// A limiter for `quota`, or `None` when it is switched off (burst 0).
 pub fn limiter(quota: Quota, identity: ClientIdentity) -> Option<Arc<Limiter>> {
-    if quota.burst == 0 || !(quota.per_second > 0.0) {
+    // NaN refills nothing either.
+    if quota.burst == 0 || quota.per_second.is_nan() || quota.per_second <= 0.0 {
         return None;
     }
     // governor's period is the time per token (not tokens per period).
