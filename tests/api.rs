@@ -381,14 +381,7 @@ async fn bookings_and_events_survive_a_restart() {
     let after = availability(&app.client, &app.base, pid, "", None).await;
     assert_eq!(after.body, before.body);
     assert_eq!(after.etag, before.etag);
-    let read = app
-        .client
-        .get(app.url(&format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap())))
-        .bearer_auth(booking["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
     let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId=0"), None).await;
     let replayed = stream.take(1, Duration::from_secs(5)).await;
     assert_eq!(replayed[0].version(), 1);

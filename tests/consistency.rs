@@ -199,13 +199,7 @@ async fn write_storm(
 async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
     let app = TestApp::spawn_with(&["--prune-interval-secs", "1", "--event-retention-count", "1"]).await;
     let pid = app.provider(0).id;
-    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None)
-        .await
-        .free_slots()
-        .into_iter()
-        .take(8)
-        .map(|(id, _)| id)
-        .collect();
+    let slots = free_slot_ids(&app.client, &app.base, pid, 8).await;
     let runs = || counter(&app.client, &app.base, "slotstream_prune_runs_total");
     let runs_before = runs().await;
     let (stop, done) = tokio::sync::watch::channel(false);
@@ -230,13 +224,7 @@ async fn pruning_every_second_under_a_write_storm_never_answers_5xx() {
 async fn reads_under_a_write_storm_never_answer_409_or_5xx() {
     let app = TestApp::spawn().await;
     let pid = app.provider(2).id;
-    let slots: Vec<String> = availability(&app.client, &app.base, pid, "?days=14", None)
-        .await
-        .free_slots()
-        .into_iter()
-        .take(8)
-        .map(|(id, _)| id)
-        .collect();
+    let slots = free_slot_ids(&app.client, &app.base, pid, 8).await;
     let (stop, done) = tokio::sync::watch::channel(false);
     let storm = write_storm(&app, 2, slots, done);
     let reads = async {

@@ -112,13 +112,6 @@ async fn writes_in_flight_at_stop_are_answered_and_committed() {
     let after = availability(&app.client, &app.base, pid, "", None).await;
     assert_eq!(after.version(), before.version() + created.len() as i64, "exactly the answered writes were committed");
     for booking in &created {
-        let read = app
-            .client
-            .get(app.url(&format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap())))
-            .bearer_auth(booking["token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(read.status(), StatusCode::OK);
+        assert_eq!(read_booking(&app.client, &app.base, booking).await, StatusCode::OK);
     }
 }

@@ -153,6 +153,19 @@ pub async fn book(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Read a booking (as answered to its creation) with its own token; the status.
+pub async fn read_booking(client: &reqwest::Client, base: &str, booking: &Value) -> StatusCode {
+    let id = booking["id"].as_str().expect("booking id");
+    let token = booking["token"].as_str().expect("booking token");
+    client.get(format!("{base}/api/v1/bookings/{id}")).bearer_auth(token).send().await.unwrap().status()
+}
+
+/// The ids of the first `n` free slots of `provider` over the next 14 days.
+pub async fn free_slot_ids(client: &reqwest::Client, base: &str, provider: Uuid, n: usize) -> Vec<String> {
+    let free = availability(client, base, provider, "?days=14", None).await.free_slots();
+    free.into_iter().take(n).map(|(id, _)| id).collect()
+}
+
 /// Cancel `booking`, with `token` as the bearer credential when given.
 pub async fn cancel(client: &reqwest::Client, base: &str, booking: &str, token: Option<&str>) -> StatusCode {
     let mut request = client.post(format!("{base}/api/v1/bookings/{booking}/cancel"));
