@@ -1,9 +1,11 @@
 //! slotstream: live slot availability for a booking marketplace.
 //!
 //! - [`domain`]: the `ProviderAvailability` aggregate and its events (no I/O)
-//! - [`app`]: commands and queries, one transaction each
-//! - [`events`]: the event log, the in-process bus, the PostgreSQL relay
-//! - [`http`]: the axum API, the SSE stream, the page
+//! - [`app`]: commands and queries, one transaction each; authorization;
+//!   where a commit becomes a published event (`unit_of_work`)
+//! - [`events`]: the event log, the in-process bus, the PostgreSQL relay,
+//!   the SSE wire format
+//! - [`http`]: the axum API, the SSE stream, rate limits, the page
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
 //! - [`config`]: command-line flags and environment
 

@@ -1,8 +1,15 @@
-//! Events after they are committed: the durable log (outbox) in `slot_event`,
-//! the in-process bus that fans them out per provider, each subscriber's
-//! gap-free view (live bus + catch-up from the log, shared between
-//! subscribers that lag from the same point), and the PostgreSQL
-//! LISTEN/NOTIFY relay that carries them between instances.
+//! Events after they are committed:
+//! - `event_log`: the durable log (outbox) in `slot_event`; `versions`: the
+//!   providers' committed versions as the database has them;
+//! - `bus`: the in-process fan-out per provider, in version order;
+//! - `subscription` + `catch_up`: each subscriber's gap-free view (live bus,
+//!   and pages of the log shared by subscribers that lag from the same point);
+//! - `relay`: PostgreSQL LISTEN/NOTIFY between instances (the one owner of
+//!   the NOTIFY payload); `reconcile`: the one place that brings the bus
+//!   level with the log;
+//! - `sse`: the one owner of the SSE wire format.
+//!
+//! Where a commit becomes a published event: `app::unit_of_work`.
 
 mod bus;
 mod catch_up;
