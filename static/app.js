@@ -1,5 +1,7 @@
 // Slotstream page: a week of a provider's slots, kept live with Server-Sent
 // Events (falling back to conditional polling), with booking and cancelling.
+// Opening the booking form holds the slot (DESIGN 4b) while the customer types;
+// other viewers see it as "Someone is booking this" until it is booked or let go.
 //
 // URL query overrides (for tests and demos):
 //   ?pollMs=15000       polling interval when the stream is not used
@@ -54,6 +56,9 @@ const ui = {
   error: $('book-error'),
   submit: $('book-submit'),
   close: $('book-close'),
+  holdStatus: $('hold-status'),
+  countdown: $('hold-countdown'),
+  retry: $('hold-retry'),
 };
 
 // ---------------------------------------------------------------- state
@@ -72,7 +77,10 @@ const state = {
   slots: new Map(),
   /** Bumped on every (re)load; stale async answers compare and bail. */
   generation: 0,
-  /** The slot the booking dialog is open for. */
+  /**
+   * The booking dialog's session: { id, date, slot, service, provider, slotIds,
+   * holdState, hold, holdPromise, releasing }. holdState is one of HOLD_STATES.
+   */
   dialogSlot: null,
 };
 
@@ -122,7 +130,11 @@ const hhmm = (total) => {
 const clock = (date = new Date()) =>
   [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 const price = (cents) => `${(cents / 100).toFixed(2)}`;
-const STATUS_TEXT = { available: 'Available', booked: 'Booked', blocked: 'Blocked' };
+const STATUS_TEXT = { available: 'Available', booked: 'Booked', blocked: 'Blocked', held: 'Someone is booking this' };
+const mmss = (ms) => {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  return `${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
+};
 
 // ---------------------------------------------------------------- small helpers
 
@@ -186,16 +198,32 @@ function availabilityUrl(streaming) {
 
 // ---------------------------------------------------------------- calendar rendering
 
-function slotLabel(date, slot) {
-  return `${dayLabel(date)} ${slot.startTime}, ${slot.status}`;
+/** Whether this slot is held by this page's open booking form. */
+function heldByMe(slot) {
+  return slot.status === 'held' && Boolean(state.dialogSlot?.hold?.slotIds.includes(slot.availabilityId));
+}
+
+function slotLabel(date, slot, mine) {
+  const status = slot.status !== 'held' ? slot.status : mine ? 'held for you' : 'someone is booking this';
+  return `${dayLabel(date)} ${slot.startTime}, ${status}`;
 }
 
 function paintSlot(button, date, slot) {
+  const mine = heldByMe(slot);
   button.dataset.status = slot.status;
-  button.className = `slot ${slot.status}`;
-  button.setAttribute('aria-label', slotLabel(date, slot));
+  button.className = `slot ${slot.status}${mine ? ' mine' : ''}`;
+  button.setAttribute('aria-label', slotLabel(date, slot, mine));
   button.setAttribute('aria-disabled', slot.status === 'available' ? 'false' : 'true');
-  button.querySelector('.slot-text').textContent = STATUS_TEXT[slot.status] ?? slot.status;
+  button.querySelector('.slot-text').textContent = mine ? 'Held for you' : (STATUS_TEXT[slot.status] ?? slot.status);
+}
+
+/** Repaint some slots in place (a hold taken or let go changes how they read). */
+function repaintSlots(ids) {
+  for (const id of ids) {
+    const entry = state.slots.get(id);
+    const button = buttonFor(id);
+    if (entry && button) paintSlot(button, entry.date, entry.slot);
+  }
 }
 
 function flash(button) {
@@ -208,20 +236,25 @@ function buttonFor(id) {
   return ui.calendar.querySelector(`button[data-slot-id="${CSS.escape(id)}"]`);
 }
 
-/** Consecutive, contiguous free slots covering the service from this slot. */
-function fitsService(day, index, service) {
-  if (!service) return true;
+/** The consecutive, contiguous free slots covering the service from this slot, or null. */
+function serviceSlots(day, index, service) {
+  const slots = [];
   let covered = 0;
   let end = null;
   for (let i = index; i < day.slots.length; i += 1) {
     const slot = day.slots[i];
-    if (slot.status !== 'available') return false;
-    if (end !== null && slot.startTime !== end) return false;
+    if (slot.status !== 'available') return null;
+    if (end !== null && slot.startTime !== end) return null;
+    slots.push(slot);
     covered += minutes(slot.endTime) - minutes(slot.startTime);
     end = slot.endTime;
-    if (covered >= service.durationMinutes) return true;
+    if (covered >= service.durationMinutes) return slots;
   }
-  return false;
+  return null;
+}
+
+function fitsService(day, index, service) {
+  return !service || serviceSlots(day, index, service) !== null;
 }
 
 function refreshBookable() {
@@ -656,6 +689,215 @@ async function cancelBooking(booking, button) {
   button.textContent = 'Cancel';
 }
 
+// ---------------------------------------------------------------- slot holds
+
+// The form's hold (DESIGN 4b): taken when the form opens, renewed while it stays
+// open, released when it closes, and handed to the booking on submit. A server
+// without holds (404) or one that refuses a hold for this client (429) leaves
+// the form booking directly, as before holds existed.
+
+const HOLDS_URL = '/api/v1/holds';
+/** Never renew more often than this, nor when less than twice this is left. */
+const MIN_RENEW_MS = 5000;
+/** Server and page clocks further apart than this are corrected (the Date header has 1 s steps). */
+const CLOCK_SKEW_MS = 2000;
+
+/**
+ * holdState of a dialog session: taking (asking for a hold), held (ours,
+ * renewed), none (booking without a hold), taken (someone else has the slot),
+ * lost (our hold expired or ended; the customer may try again).
+ */
+const HOLD_STATES = ['taking', 'held', 'none', 'taken', 'lost'];
+const BOOKABLE_HOLD_STATES = new Set(['held', 'none']);
+const HOLD_GONE = new Set([404, 409, 410]);
+
+const holdTimers = { renew: 0, tick: 0 };
+
+const holdUrl = (id, action = '') => `${HOLDS_URL}/${encodeURIComponent(id)}${action}`;
+
+/** The local time a server `expiresAt` falls at, corrected by the server's clock if it differs much. */
+function localDeadline(response, expiresAt) {
+  const expires = Date.parse(expiresAt);
+  const serverNow = Date.parse(response.headers.get('Date') ?? '');
+  const offset = Number.isFinite(serverNow) ? Date.now() - serverNow : 0;
+  return expires + (Math.abs(offset) > CLOCK_SKEW_MS ? offset : 0);
+}
+
+function stopHoldTimers() {
+  clearTimeout(holdTimers.renew);
+  clearInterval(holdTimers.tick);
+  holdTimers.renew = 0;
+  holdTimers.tick = 0;
+}
+
+function setHoldState(open, holdState) {
+  if (!HOLD_STATES.includes(holdState)) throw new Error(`unknown hold state ${holdState}`);
+  open.holdState = holdState;
+  ui.dialog.dataset.hold = holdState;
+  ui.holdStatus.hidden = holdState !== 'held';
+  ui.retry.hidden = holdState !== 'lost';
+  if (holdState === 'taken' || holdState === 'lost') ui.submit.disabled = true;
+  if (holdState === 'held') {
+    clearInterval(holdTimers.tick);
+    tickHold();
+    holdTimers.tick = setInterval(tickHold, 250);
+    scheduleRenew(open);
+  }
+}
+
+/** Book without a hold, with an optional word to the customer why. */
+function withoutHold(open, message = '') {
+  setHoldState(open, 'none');
+  ui.error.textContent = message;
+  syncDialogSlot(); // taken while we asked?
+}
+
+function showTaken(open) {
+  setHoldState(open, 'taken');
+  ui.error.textContent = 'Someone else just took this slot or is booking it. Please pick another time.';
+  pollSoon();
+}
+
+/** Ask for a hold on the dialog's slots; the outcome lands in open.holdState. */
+async function takeHold(open) {
+  setHoldState(open, 'taking');
+  let response;
+  let body = null;
+  try {
+    response = await fetch(HOLDS_URL, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ providerId: open.provider.id, serviceId: open.service.id, startTime: open.slot.startsAt }),
+    });
+    if (response.status === 201) body = await response.json();
+  } catch (error) {
+    if (state.dialogSlot === open) {
+      withoutHold(open, `This slot is not reserved while you fill in the form (${error.message}); you can still book it.`);
+    }
+    return;
+  }
+  if (response.status === 201 && body?.id && body?.token) {
+    const held = { id: body.id, token: body.token, deadline: localDeadline(response, body.expiresAt), slotIds: open.slotIds };
+    if (state.dialogSlot !== open) {
+      // The form was closed while we asked: let the slot go at once.
+      releaseHold(held);
+      return;
+    }
+    open.hold = held;
+    setHoldState(open, 'held');
+    repaintSlots(held.slotIds);
+    return;
+  }
+  if (state.dialogSlot !== open) return;
+  if (response.status === 409) {
+    showTaken(open);
+  } else if (response.status === 404) {
+    withoutHold(open); // a server without holds: book directly, as before
+  } else if (response.status === 429) {
+    withoutHold(open, 'This slot is not reserved while you fill in the form (too many holds from your network); you can still book it.');
+  } else {
+    withoutHold(open, `This slot is not reserved while you fill in the form (${await problemMessage(response)}); you can still book it.`);
+  }
+}
+
+/** Renew at half the remaining time; near the end (or at the server's maximum lifetime) the countdown just runs out. */
+function scheduleRenew(open) {
+  clearTimeout(holdTimers.renew);
+  holdTimers.renew = 0;
+  const remaining = (open.hold?.deadline ?? 0) - Date.now();
+  if (remaining < 2 * MIN_RENEW_MS) return;
+  holdTimers.renew = setTimeout(() => renewHold(open), Math.max(remaining / 2, MIN_RENEW_MS));
+}
+
+async function renewHold(open) {
+  const held = open.hold;
+  if (!held || open.holdState !== 'held') return;
+  clearTimeout(holdTimers.renew);
+  holdTimers.renew = 0;
+  let response;
+  let body = null;
+  try {
+    response = await fetch(holdUrl(held.id, '/renew'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${held.token}`, Accept: 'application/json' },
+    });
+    if (response.ok) body = await response.json();
+  } catch {
+    response = null; // offline for now: the hold we have still counts; try again later
+  }
+  if (open.hold !== held || open.holdState !== 'held') return;
+  if (response && HOLD_GONE.has(response.status)) {
+    holdLost(open, 'ended');
+    return;
+  }
+  if (response?.ok && body?.expiresAt) held.deadline = localDeadline(response, body.expiresAt);
+  tickHold();
+  if (open.holdState === 'held') scheduleRenew(open);
+}
+
+/** Show the time left; at zero the hold has expired. */
+function tickHold() {
+  const open = state.dialogSlot;
+  if (!open?.hold || open.holdState !== 'held') return;
+  const remaining = open.hold.deadline - Date.now();
+  ui.countdown.textContent = mmss(remaining);
+  if (remaining <= 0) holdLost(open, 'expired');
+}
+
+function releaseHold(held, { keepalive = false } = {}) {
+  return fetch(holdUrl(held.id), {
+    method: 'DELETE',
+    keepalive,
+    headers: { Authorization: `Bearer ${held.token}` },
+  }).then(
+    () => undefined,
+    () => undefined, // the server lets it expire
+  );
+}
+
+/** Let the dialog's hold go (form closed, page hidden, hold expired). */
+function dropHold(open, options) {
+  stopHoldTimers();
+  const held = open?.hold;
+  if (!held) return;
+  open.hold = null;
+  // Also after expiry: the server may not have swept it yet, and a retry needs the slot back.
+  open.releasing = releaseHold(held, options);
+  repaintSlots(held.slotIds);
+}
+
+function holdLost(open, reason) {
+  dropHold(open, { keepalive: reason === 'hidden' });
+  setHoldState(open, 'lost');
+  ui.error.textContent = `${
+    reason === 'expired'
+      ? 'Your hold on this slot has expired'
+      : reason === 'hidden'
+        ? 'Your hold on this slot was released when you left the page'
+        : 'Your hold on this slot has ended'
+  }, so it is no longer reserved for you. Try again to hold it if it is still free.`;
+}
+
+/** "Try again": hold the slot anew if it is free again. */
+async function retryHold() {
+  const open = state.dialogSlot;
+  if (!open || open.holdState !== 'lost') return;
+  ui.retry.disabled = true;
+  await open.releasing;
+  ui.retry.disabled = false;
+  if (state.dialogSlot !== open || open.holdState !== 'lost') return;
+  const status = state.slots.get(open.id)?.slot.status;
+  if (status === 'booked' || status === 'blocked') {
+    showTaken(open);
+    return;
+  }
+  ui.error.textContent = '';
+  ui.submit.disabled = false;
+  open.holdPromise = takeHold(open);
+  await open.holdPromise;
+  if (open.holdState === 'held') ui.submit.focus();
+}
+
 // ---------------------------------------------------------------- booking dialog
 
 let returnFocusTo = null;
@@ -665,6 +907,10 @@ function openDialog(slotId) {
   const service = selectedService();
   if (!entry || !service) return;
   const button = buttonFor(slotId);
+  if (entry.slot.status === 'held') {
+    announce(`Someone is booking ${dayLabel(entry.date)} ${entry.slot.startTime} right now. It may free up in a few minutes.`);
+    return;
+  }
   if (entry.slot.status !== 'available') {
     announce(`${dayLabel(entry.date)} ${entry.slot.startTime} is ${entry.slot.status}.`);
     return;
@@ -673,18 +919,33 @@ function openDialog(slotId) {
     announce(`${dayLabel(entry.date)} ${entry.slot.startTime} has already begun.`);
     return;
   }
-  if (button?.dataset.bookable === 'false') {
+  const day = state.doc?.days.find((d) => d.date === entry.date);
+  const covered = day ? serviceSlots(day, day.slots.indexOf(entry.slot), service) : null;
+  if (button?.dataset.bookable === 'false' || !covered) {
     announce(
       `${service.name} takes ${service.durationMinutes} minutes; ${dayLabel(entry.date)} ${entry.slot.startTime} is not followed by enough free time. Pick another start.`,
     );
     return;
   }
-  state.dialogSlot = { id: slotId, date: entry.date, slot: { ...entry.slot }, service, provider: state.provider };
+  const open = {
+    id: slotId,
+    date: entry.date,
+    slot: { ...entry.slot },
+    service,
+    provider: state.provider,
+    slotIds: covered.map((s) => s.availabilityId),
+    holdState: 'taking',
+    hold: null,
+    holdPromise: null,
+    releasing: null,
+  };
+  state.dialogSlot = open;
   const end = hhmm(minutes(entry.slot.startTime) + service.durationMinutes);
   ui.summary.textContent = `${service.name} (${service.durationMinutes} min, ${price(service.priceCents)}) at ${state.provider.name}, ${dayLabel(entry.date)} ${entry.slot.startTime}–${end}.`;
   ui.error.textContent = '';
   ui.submit.disabled = false;
   ui.submit.textContent = 'Confirm booking';
+  ui.countdown.textContent = '--:--';
   try {
     const saved = JSON.parse(localStorage.getItem(CUSTOMER_KEY) ?? 'null');
     if (saved && !ui.name.value) ui.name.value = saved.name ?? '';
@@ -693,6 +954,7 @@ function openDialog(slotId) {
     // no saved customer
   }
   returnFocusTo = button;
+  open.holdPromise = takeHold(open);
   ui.dialog.showModal();
   (ui.name.value ? ui.email.value ? ui.submit : ui.email : ui.name).focus();
 }
@@ -705,8 +967,15 @@ function closeDialog() {
 function syncDialogSlot() {
   const open = state.dialogSlot;
   if (!open || !ui.dialog.open) return;
-  const entry = state.slots.get(open.id);
-  if (entry && entry.slot.status !== 'available' && ui.submit.textContent !== 'Booking…') {
+  const status = state.slots.get(open.id)?.slot.status;
+  if (!status) return;
+  if (open.holdState === 'held') {
+    // Our own hold reads as held. Back to available means the server let it go
+    // (or this is a stale read): the renewal answers which.
+    if (status === 'available') renewHold(open);
+    return;
+  }
+  if (open.holdState === 'none' && status !== 'available' && ui.submit.textContent !== 'Booking…') {
     ui.error.textContent = 'Someone else just took this slot. Please pick another time.';
     ui.submit.disabled = true;
   }
@@ -728,22 +997,35 @@ async function submitBooking(event) {
     ui.email.focus();
     return;
   }
-  ui.error.textContent = '';
   ui.submit.disabled = true;
   ui.submit.textContent = 'Booking…';
+  await open.holdPromise; // a quick submit waits for the hold being taken
+  if (state.dialogSlot !== open) return;
+  if (!BOOKABLE_HOLD_STATES.has(open.holdState)) {
+    ui.submit.textContent = 'Confirm booking';
+    return; // the message about the hold stays
+  }
+  ui.error.textContent = '';
+  const held = open.holdState === 'held' ? open.hold : null;
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  if (held) headers.Authorization = `Bearer ${held.token}`;
   try {
     const response = await fetch('/api/v1/bookings', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers,
       body: JSON.stringify({
         providerId: open.provider.id,
         serviceId: open.service.id,
         startTime: open.slot.startsAt,
         customer: { name, email },
+        ...(held ? { holdId: held.id } : {}),
       }),
     });
     if (response.status === 201) {
       const booking = await response.json();
+      // The hold became this booking: nothing to release.
+      stopHoldTimers();
+      open.hold = null;
       try {
         localStorage.setItem(CUSTOMER_KEY, JSON.stringify({ name, email }));
       } catch {
@@ -769,6 +1051,11 @@ async function submitBooking(event) {
       return;
     }
     ui.submit.textContent = 'Confirm booking';
+    if (held && open.hold === held && (response.status === 409 || response.status === 410)) {
+      holdLost(open, 'ended');
+      pollSoon();
+      return;
+    }
     if (response.status === 409) {
       ui.error.textContent = 'Someone else just took this slot. Please pick another time.';
       announce('Someone else just took this slot.');
@@ -808,10 +1095,19 @@ ui.calendar.addEventListener('click', (event) => {
 ui.calendar.addEventListener('animationend', (event) => event.target.classList?.remove('flash'));
 ui.form.addEventListener('submit', submitBooking);
 ui.close.addEventListener('click', closeDialog);
+ui.retry.addEventListener('click', retryHold);
 ui.dialog.addEventListener('close', () => {
+  // Cancel, Escape or a booking: a hold still held is let go (a booked one is already cleared).
+  const open = state.dialogSlot;
   state.dialogSlot = null;
+  dropHold(open);
   if (returnFocusTo?.isConnected) returnFocusTo.focus();
   returnFocusTo = null;
+});
+window.addEventListener('pagehide', () => {
+  // Leaving with the form open: release now (keepalive outlives the page) rather than leave it to expiry.
+  const open = state.dialogSlot;
+  if (open?.holdState === 'held') holdLost(open, 'hidden');
 });
 window.addEventListener('storage', (event) => {
   if (event.key === STORAGE_KEY) renderBookings(readBookings());
