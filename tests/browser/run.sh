@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests of the page: headless Debian Chromium driven by playwright-core,
 # run with Node's built-in test runner. Exits non-zero on any failure.
-#   SLOTSTREAM_BIN   server binary (default: ../../target/debug/slotstream, built if missing)
+#   SLOTSTREAM_BIN   server binary (default: ../../target/debug/slotstream, built first: it embeds static/)
 #   CHROMIUM_PATH    browser (default: /usr/bin/chromium, installed with apt-get if missing and root)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +19,8 @@ if [ ! -x "$chromium" ]; then
   fi
 fi
 
-if [ -z "${SLOTSTREAM_BIN:-}" ] && [ ! -x ../../target/debug/slotstream ]; then
+# Always (re)build: the page is embedded in the binary, so a stale binary serves a stale page.
+if [ -z "${SLOTSTREAM_BIN:-}" ]; then
   echo "run.sh: building the server" >&2
   (cd ../.. && cargo build --quiet)
 fi
