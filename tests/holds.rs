@@ -406,3 +406,24 @@ async fn one_client_holds_at_most_the_cap_and_another_client_is_unaffected() {
     let (status, _) = hold(&greedy, &app.base, provider, service, &free[3].1).await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_booking_without_a_hold_ignores_an_authorization_header_it_does_not_need() {
+    // A proxy's Basic credentials or a malformed token meant for someone
+    // else must not turn an ordinary booking into a 401.
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let free = availability(&app.client, &app.base, provider, "?days=14", None).await.free_slots();
+    for (n, authorization) in ["Basic dXNlcjpwYXNz", "Bearer "].into_iter().enumerate() {
+        let response = app
+            .client
+            .post(app.url("/api/v1/bookings"))
+            .header("authorization", authorization)
+            .json(&booking_body(provider, service, &free[n].1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "with {authorization:?}");
+    }
+}

@@ -16,7 +16,7 @@ use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
 use super::openapi::WriteProblems;
-use crate::app::{BookingView, NewBooking, ScopedKey};
+use crate::app::{BookingView, Credential, NewBooking, ScopedKey};
 
 pub fn router() -> Router<HttpState> {
     Router::new()
@@ -36,9 +36,15 @@ pub(super) async fn create(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
-    Bearer(credential): Bearer,
+    bearer: Result<Bearer, ApiError>,
     Json(request): Json<NewBooking>,
 ) -> Result<Response, ApiError> {
+    // Only a booking from a hold needs a credential (the hold's token): any
+    // other booking ignores the header, as it did before holds existed.
+    let credential = match (request.hold_id, bearer) {
+        (Some(_), bearer) => bearer?.0,
+        (None, _) => Credential::None,
+    };
     // Keys are scoped by the rate limiter's client identity: one client's key
     // can neither collide with nor replay another's.
     let scope = super::holds::client_scope(&state, peer, &headers);

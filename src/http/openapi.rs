@@ -161,5 +161,10 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
         assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
         assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
+        assert!(parsed["paths"]["/api/v1/holds"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/holds/{holdId}/renew"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
+        let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];
+        assert!(statuses.as_array().is_some_and(|s| s.contains(&"held".into())), "{statuses}");
     }
 }
