@@ -427,3 +427,23 @@ async fn a_booking_without_a_hold_ignores_an_authorization_header_it_does_not_ne
         assert_eq!(response.status(), StatusCode::CREATED, "with {authorization:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_racing_for_holds_at_several_providers_still_gets_only_the_cap() {
+    if !postgres_only("holds at different providers are written concurrently only on PostgreSQL") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let greedy = client_from("127.0.0.2");
+    let mut wanted = Vec::new();
+    for provider in &app.providers {
+        let service = service_with(&app.client, &app.base, provider.id, 30).await;
+        let free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+        wanted.extend(free.into_iter().take(4).map(|(_, starts_at)| (provider.id, service, starts_at)));
+    }
+    let attempts =
+        wanted.iter().map(|(provider, service, starts_at)| hold(&greedy, &app.base, *provider, *service, starts_at));
+    let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 2, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS].contains(s)), "{statuses:?}");
+}

@@ -16,7 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::slot_hold;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -125,8 +126,19 @@ impl App {
         let scope = secrets::hash(client_scope);
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         let now = Utc::now();
-        // Counted in the transaction: on SQLite the single writer makes the
-        // count and the insert one step.
+        // Counted in the transaction, and the count and the insert are one
+        // step per client: on SQLite the single writer sees to it; on
+        // PostgreSQL the provider lock does not (one client may hold at
+        // several providers at once), so a lock on the client's scope does.
+        if uow.tx.get_database_backend() == DbBackend::Postgres {
+            uow.tx
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [scope.clone().into()],
+                ))
+                .await?;
+        }
         let active = slot_hold::Entity::find()
             .filter(slot_hold::Column::ClientScope.eq(scope.as_str()))
             .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
