@@ -97,6 +97,30 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_WRITE_PER_SECOND", default_value_t = 1.0, global = true)]
     pub write_per_second: f64,
 
+    /// Hold quota (creating, renewing and releasing slot holds): requests in a burst.
+    #[arg(long, env = "SLOTSTREAM_HOLD_BURST", default_value_t = 10, global = true)]
+    pub hold_burst: u32,
+
+    /// Hold quota: tokens refilled per second.
+    #[arg(long, env = "SLOTSTREAM_HOLD_PER_SECOND", default_value_t = 0.5, global = true)]
+    pub hold_per_second: f64,
+
+    /// Seconds a new hold lasts, and what each renewal extends it to.
+    #[arg(long, env = "SLOTSTREAM_HOLD_TTL_SECS", default_value_t = 300, global = true)]
+    pub hold_ttl_secs: u64,
+
+    /// Seconds from its creation past which no renewal extends a hold.
+    #[arg(long, env = "SLOTSTREAM_HOLD_MAX_SECS", default_value_t = 900, global = true)]
+    pub hold_max_secs: u64,
+
+    /// Active holds one client (the rate limiter's client identity) may have at once.
+    #[arg(long, env = "SLOTSTREAM_MAX_HOLDS_PER_CLIENT", default_value_t = 2, global = true)]
+    pub max_holds_per_client: u64,
+
+    /// Milliseconds between sweeps that release expired holds.
+    #[arg(long, env = "SLOTSTREAM_HOLD_SWEEP_MILLIS", default_value_t = 250, global = true)]
+    pub hold_sweep_millis: u64,
+
     /// Stream quota (new stream connections): connections in a burst.
     #[arg(long, env = "SLOTSTREAM_STREAM_BURST", default_value_t = 20, global = true)]
     pub stream_burst: u32,

@@ -1,5 +1,6 @@
 //! Wiring: connect, migrate, start the background tasks (PostgreSQL
-//! relay, reconciler, event-log pruning, limiter and metrics upkeep), serve,
+//! relay, reconciler, event-log pruning, hold expiry, limiter and metrics
+//! upkeep), serve,
 //! and stop: one `CancellationToken` says "the server is stopping" (the
 //! accept loop, the streams and every background task end on it) and one
 //! `TaskTracker` holds every background task, so that `Running::stop` returns
@@ -16,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::App;
+use crate::app::{App, HoldPolicy};
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
@@ -51,7 +52,12 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     for (provider_id, version) in versions::all_committed(&db).await? {
         bus.observe_version(provider_id, version);
     }
-    Ok(App::new(db, bus, args.render_cache_bytes))
+    let holds = HoldPolicy {
+        ttl: Duration::from_secs(args.hold_ttl_secs.max(1)),
+        max_lifetime: Duration::from_secs(args.hold_max_secs.max(1)),
+        per_client: args.max_holds_per_client,
+    };
+    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -105,6 +111,8 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
+    let sweep_every = Duration::from_millis(args.hold_sweep_millis.max(10));
+    spawn_until_stopped(&tasks, &stopping, expire_holds_periodically(app.clone(), sweep_every));
     let settings = http_settings(args);
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
@@ -194,6 +202,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         read_quota: Quota { name: "reads", burst: args.read_burst, per_second: args.read_per_second },
         write_quota: Quota { name: "writes", burst: args.write_burst, per_second: args.write_per_second },
         stream_quota: Quota { name: "streams", burst: args.stream_burst, per_second: args.stream_per_second },
+        hold_quota: Quota { name: "holds", burst: args.hold_burst, per_second: args.hold_per_second },
         max_streams_per_client: args.max_streams_per_client,
         max_streams: args.max_streams,
         trusted_proxies: args.trusted_proxies.clone(),
@@ -218,6 +227,23 @@ async fn forget_idle_clients(rate_limits: RateLimits) {
     loop {
         tokio::time::sleep(Duration::from_secs(60)).await;
         rate_limits.forget_idle_clients();
+    }
+}
+
+/// Release expired holds: at once (a hold that expired while the server was
+/// down is released at start-up), then every `every`. Each hold is
+/// re-checked under its provider's lock, so several instances sweeping at
+/// once release it once.
+async fn expire_holds_periodically(app: App, every: Duration) {
+    /// Holds expired per sweep; a fuller backlog takes the next sweep at once.
+    const BATCH: u64 = 100;
+    loop {
+        match app.expire_due_holds(BATCH).await {
+            Ok(n) if n as u64 == BATCH => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "hold expiry failed"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -234,6 +234,7 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
             end_time: Set(end),
             status: Set("available".into()),
             booking_id: Set(None),
+            hold_id: Set(None),
             last_modified_at: Set(Utc::now()),
             last_modified_by: Set(Some("provider".into())),
         })

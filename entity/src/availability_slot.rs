@@ -10,9 +10,11 @@ pub struct Model {
     pub date: Date,
     pub start_time: Time,
     pub end_time: Time,
-    /// `available`, `booked` or `blocked`.
+    /// `available`, `booked`, `blocked` or `held`.
     pub status: String,
     pub booking_id: Option<Uuid>,
+    /// The `slot_hold` holding the slot while it is `held`.
+    pub hold_id: Option<Uuid>,
     pub last_modified_at: DateTimeUtc,
     pub last_modified_by: Option<String>,
 }

@@ -2,8 +2,8 @@
 //!
 //! These are plain row types; the rules that govern them live in the
 //! `slotstream` crate's `domain` module. Status columns are stored as short
-//! lower-case strings (`available`, `booked`, `blocked`, `confirmed`,
-//! `cancelled`) so the same schema works on SQLite and PostgreSQL.
+//! lower-case strings (`available`, `booked`, `blocked`, `held`,
+//! `confirmed`, `cancelled`) so the same schema works on SQLite and PostgreSQL.
 
 pub mod availability_slot;
 pub mod booking;
@@ -12,3 +12,4 @@ pub mod provider;
 pub mod provider_key;
 pub mod service;
 pub mod slot_event;
+pub mod slot_hold;

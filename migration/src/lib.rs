@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_initial;
 mod m20261128_000001_idempotency_scope;
 mod m20261128_000002_provider_previous_update;
+mod m20261128_000003_slot_holds;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261128_000001_idempotency_scope::Migration),
             Box::new(m20261128_000002_provider_previous_update::Migration),
+            Box::new(m20261128_000003_slot_holds::Migration),
         ]
     }
 }

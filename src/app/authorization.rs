@@ -4,9 +4,10 @@
 //! provider it acts on, and gets back what the credential proved (a
 //! [`Grant`]) or the refusal: `Unauthorized` (401) when no usable credential
 //! was presented, `Forbidden` (403) when one was but it does not reach this
-//! booking or provider. Two things can be proven today: holding a booking
-//! (its token) and holding a key of a provider (which reaches that
-//! provider's bookings and slots). Secrets are compared by hash (`secrets`).
+//! booking or provider. Three things can be proven today: holding a booking
+//! (its token), holding a slot hold (its token: renew, release, book it) and
+//! holding a key of a provider (which reaches that provider's bookings and
+//! slots). Secrets are compared by hash (`secrets`).
 //!
 //! Provider keys verified here are remembered in [`VerifiedKeys`], which the
 //! HTTP rate limiter reads: a verified key is a client with its own quota.
@@ -14,7 +15,7 @@
 use std::sync::Arc;
 
 use dashmap::DashSet;
-use entity::{booking, provider_key};
+use entity::{booking, provider_key, slot_hold};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -34,6 +35,8 @@ pub enum Grant {
     BookingHolder,
     /// A key of the provider the booking or slots belong to.
     ProviderKey,
+    /// A slot hold's own token.
+    HoldHolder,
 }
 
 /// Why a request has no usable credential (a 401). The HTTP layer's
@@ -97,6 +100,26 @@ impl App {
             return Ok((row, Grant::ProviderKey));
         }
         Err(AppError::Forbidden("the credential does not grant access to this booking".into()))
+    }
+
+    /// The hold, if `credential` is its token (a hold answers to its holder
+    /// only). Refuses without a credential (401), then a missing hold (404),
+    /// then the wrong token (403).
+    pub(super) async fn authorize_hold(
+        &self,
+        hold_id: Uuid,
+        credential: &Credential,
+    ) -> Result<(slot_hold::Model, Grant), AppError> {
+        let secret = presented(credential, "this needs the hold's token in Authorization: Bearer")?;
+        let row = slot_hold::Entity::find_by_id(hold_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("hold {hold_id} does not exist")))?;
+        if secrets::matches(secret, &row.token_hash) {
+            Ok((row, Grant::HoldHolder))
+        } else {
+            Err(AppError::Forbidden("the credential is not this hold's token".into()))
+        }
     }
 
     /// Succeeds if `credential` is a key of `provider_id`. Refuses a missing

@@ -1,5 +1,5 @@
-//! Booking commands: create (with a client-scoped `Idempotency-Key`), cancel,
-//! reschedule, read. Who may read or change a booking is decided in
+//! Booking commands: create (with a client-scoped `Idempotency-Key`, and
+//! from a slot hold), cancel, reschedule, read. Who may read or change a booking is decided in
 //! `authorization`; every slot change goes through the `ProviderAvailability`
 //! aggregate.
 
@@ -9,10 +9,11 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::calendar::Calendar;
+use super::calendar::{Calendar, ServiceSpan};
+use super::holds::{convert_hold, count_converted};
 use super::idempotency::{Idempotency, ScopedKey};
 use super::{App, AppError, Credential, UnitOfWork, secrets};
-use crate::domain::{BookingStatus, covering_slots, to_local};
+use crate::domain::{BookingStatus, to_local};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -23,6 +24,10 @@ pub struct NewBooking {
     #[schema(value_type = String, format = DateTime)]
     pub start_time: DateTime<chrono::FixedOffset>,
     pub customer: NewCustomer,
+    /// Book the slots this hold holds (with the hold's token in
+    /// `Authorization: Bearer`); the service and start must be the hold's.
+    #[serde(default)]
+    pub hold_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -96,16 +101,18 @@ impl App {
     /// (the key's scope) books nothing twice and gets the booking as it is
     /// now, token included. Returns the view and whether it was replayed
     /// from an earlier request.
-    #[tracing::instrument(skip(self, request, idempotency_key), fields(provider = %request.provider_id))]
+    #[tracing::instrument(skip(self, request, idempotency_key, credential), fields(provider = %request.provider_id))]
     pub async fn create_booking(
         &self,
         request: NewBooking,
         idempotency_key: Option<ScopedKey<'_>>,
+        credential: &Credential,
     ) -> Result<(BookingView, bool), AppError> {
         validate_customer(&request.customer)?;
         let idempotency = idempotency_key.map(|key| {
             let fingerprint = format!(
-                "{}|{}|{}|{}|{}",
+                "{}|{}|{}|{}|{}|{}",
+                request.hold_id.map(|id| id.to_string()).unwrap_or_default(),
                 request.provider_id,
                 request.service_id,
                 request.start_time.with_timezone(&Utc).to_rfc3339(),
@@ -120,21 +127,22 @@ impl App {
             return Ok((replayed, true));
         }
 
-        let provider = self.directory.get(request.provider_id).await?;
-        let service = service::Entity::find_by_id(request.service_id)
-            .filter(service::Column::ProviderId.eq(request.provider_id))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| {
-                AppError::NotFound(format!(
-                    "service {} does not exist for provider {}",
-                    request.service_id, request.provider_id
-                ))
-            })?;
-        let starts_at = not_in_the_past(request.start_time)?;
-        let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
-        let ends_at = starts_at + duration;
-        let (date, _) = to_local(provider.timezone, starts_at);
+        let span = self.service_span(request.provider_id, request.service_id, request.start_time).await?;
+        let hold = match request.hold_id {
+            Some(hold_id) => Some(self.authorize_hold(hold_id, credential).await?.0),
+            None => None,
+        };
+        if let Some(hold) = &hold
+            && (hold.provider_id != request.provider_id
+                || hold.service_id != request.service_id
+                || hold.starts_at != span.starts_at)
+        {
+            return Err(AppError::Invalid(format!(
+                "providerId, serviceId and startTime must be those of hold {}",
+                hold.id
+            )));
+        }
+        let ends_at = span.starts_at + span.duration;
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         // Looked up again under the provider lock (and on SQLite the single
@@ -149,12 +157,17 @@ impl App {
         let token = secrets::generate("bk_");
         let now = Utc::now();
         let mut calendar = Calendar::new();
-        calendar.load_date(&uow, date).await?;
-        let (day, indexes) = calendar.on_date(date);
-        for position in covering_slots(provider.timezone, &day, starts_at, duration)? {
-            let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
-            uow.record(event);
-        }
+        let converted = match &hold {
+            // The held slots, held → booked: only this hold's token gets here.
+            Some(hold) => Some(self.book_held_slots(&mut uow, &mut calendar, hold.id, booking_id, now).await?),
+            None => {
+                for index in calendar.covering(&uow, &span).await? {
+                    let event = calendar.slot_mut(index).mark_as_booked(booking_id, Some("customer"), now)?;
+                    uow.record(event);
+                }
+                None
+            }
+        };
         // The key is claimed by the transaction's first write, after every
         // check that can refuse the booking: a refused request must not have
         // written (a dropped SQLite transaction only queues its rollback, and
@@ -174,12 +187,15 @@ impl App {
             };
         }
         calendar.save(&uow).await?;
+        if let Some(row) = converted.clone() {
+            convert_hold(&uow, row).await?;
+        }
 
         booking::ActiveModel {
             id: Set(booking_id),
             provider_id: Set(request.provider_id),
             service_id: Set(request.service_id),
-            starts_at: Set(starts_at),
+            starts_at: Set(span.starts_at),
             ends_at: Set(ends_at),
             status: Set(BookingStatus::Confirmed.as_str().to_owned()),
             customer_name: Set(request.customer.name.trim().to_owned()),
@@ -194,12 +210,15 @@ impl App {
             id: booking_id,
             provider_id: request.provider_id,
             service_id: request.service_id,
-            start_time: starts_at,
+            start_time: span.starts_at,
             end_time: ends_at,
             status: BookingStatus::Confirmed.as_str().to_owned(),
             token: Some(token),
         };
         uow.commit(self).await?;
+        if converted.is_some() {
+            count_converted();
+        }
         Ok((view, false))
     }
 
@@ -269,18 +288,17 @@ impl App {
         let duration = row.ends_at - row.starts_at;
         let starts_at = not_in_the_past(new_start)?;
         let (date, _) = to_local(provider.timezone, starts_at);
+        let span = ServiceSpan { timezone: provider.timezone, starts_at, duration, date };
         let now = Utc::now();
 
         let mut calendar = Calendar::new();
         calendar.load_booking(&uow, booking_id).await?;
-        calendar.load_date(&uow, date).await?;
         for index in calendar.held_by(booking_id) {
             let event = calendar.slot_mut(index).release(booking_id, Some("customer"), now)?;
             uow.record(event);
         }
-        let (day, indexes) = calendar.on_date(date);
-        for position in covering_slots(provider.timezone, &day, starts_at, duration)? {
-            let event = calendar.slot_mut(indexes[position]).mark_as_booked(booking_id, Some("customer"), now)?;
+        for index in calendar.covering(&uow, &span).await? {
+            let event = calendar.slot_mut(index).mark_as_booked(booking_id, Some("customer"), now)?;
             uow.record(event);
         }
         calendar.save(&uow).await?;
@@ -291,6 +309,30 @@ impl App {
         let row = active.update(&uow.tx).await?;
         uow.commit(self).await?;
         Ok(view(&row))
+    }
+}
+
+impl App {
+    /// The span `service_id` of `provider_id` needs from `start`: 404 for an
+    /// unknown provider or service, 409 for a start in the past.
+    pub(super) async fn service_span(
+        &self,
+        provider_id: Uuid,
+        service_id: Uuid,
+        start: DateTime<chrono::FixedOffset>,
+    ) -> Result<ServiceSpan, AppError> {
+        let provider = self.directory.get(provider_id).await?;
+        let service = service::Entity::find_by_id(service_id)
+            .filter(service::Column::ProviderId.eq(provider_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!("service {service_id} does not exist for provider {provider_id}"))
+            })?;
+        let starts_at = not_in_the_past(start)?;
+        let (date, _) = to_local(provider.timezone, starts_at);
+        let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
+        Ok(ServiceSpan { timezone: provider.timezone, starts_at, duration, date })
     }
 }
 

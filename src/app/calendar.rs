@@ -6,14 +6,25 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
 use entity::availability_slot;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{AppError, UnitOfWork};
-use crate::domain::{ProviderAvailability, SlotStatus};
+use crate::domain::{ProviderAvailability, SlotStatus, covering_slots};
+
+/// The time a service needs from a start, in its provider's zone: what a
+/// booking or a hold takes the covering slots of.
+pub struct ServiceSpan {
+    pub timezone: Tz,
+    pub starts_at: DateTime<Utc>,
+    pub duration: TimeDelta,
+    /// The provider's local date of the start.
+    pub date: NaiveDate,
+}
 
 pub struct Calendar {
     slots: Vec<ProviderAvailability>,
@@ -38,6 +49,15 @@ impl Calendar {
         Ok(())
     }
 
+    /// Load `span`'s date and return the indexes of the slots covering it
+    /// exactly (a 409 if there are none such).
+    pub async fn covering(&mut self, uow: &UnitOfWork, span: &ServiceSpan) -> Result<Vec<usize>, AppError> {
+        self.load_date(uow, span.date).await?;
+        let (day, indexes) = self.on_date(span.date);
+        let positions = covering_slots(span.timezone, &day, span.starts_at, span.duration)?;
+        Ok(positions.into_iter().map(|position| indexes[position]).collect())
+    }
+
     /// Load the slots a booking holds.
     pub async fn load_booking(&mut self, uow: &UnitOfWork, booking_id: Uuid) -> Result<(), AppError> {
         let rows = availability_slot::Entity::find()
@@ -47,6 +67,22 @@ impl Calendar {
             .await?;
         self.add(rows);
         Ok(())
+    }
+
+    /// Load the slots a hold holds.
+    pub async fn load_hold(&mut self, uow: &UnitOfWork, hold_id: Uuid) -> Result<(), AppError> {
+        let rows = availability_slot::Entity::find()
+            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
+            .filter(availability_slot::Column::HoldId.eq(hold_id))
+            .all(&uow.tx)
+            .await?;
+        self.add(rows);
+        Ok(())
+    }
+
+    /// Indexes of the loaded slots held by the hold `hold_id`.
+    pub fn under_hold(&self, hold_id: Uuid) -> Vec<usize> {
+        (0..self.slots.len()).filter(|&i| self.slots[i].hold_id == Some(hold_id)).collect()
     }
 
     /// Load one slot by id; `NotFound` unless it is this provider's.
@@ -96,6 +132,7 @@ impl Calendar {
             let result = availability_slot::Entity::update_many()
                 .col_expr(availability_slot::Column::Status, Expr::value(slot.status.as_str()))
                 .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
+                .col_expr(availability_slot::Column::HoldId, Expr::value(slot.hold_id))
                 .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
                 .col_expr(availability_slot::Column::LastModifiedBy, Expr::value(slot.last_modified_by.clone()))
                 .filter(availability_slot::Column::Id.eq(slot.id))
@@ -124,6 +161,7 @@ pub fn from_row(row: availability_slot::Model) -> ProviderAvailability {
         // treated as blocked so it can never be booked.
         status: SlotStatus::parse(&row.status).unwrap_or(SlotStatus::Blocked),
         booking_id: row.booking_id,
+        hold_id: row.hold_id,
         last_modified_at: row.last_modified_at,
         last_modified_by: row.last_modified_by,
     }

@@ -27,6 +27,9 @@ pub enum AppError {
     /// A request with the same `Idempotency-Key` has not finished yet.
     #[error("{0}")]
     IdempotencyInProgress(String),
+    /// The client already has as many active slot holds as it may (429).
+    #[error("{0}")]
+    TooManyHolds(String),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     /// A failure that is neither the caller's nor the database's.

@@ -9,6 +9,7 @@ mod bookings;
 mod calendar;
 mod changes;
 mod error;
+mod holds;
 mod idempotency;
 mod providers;
 pub mod secrets;
@@ -27,6 +28,7 @@ pub use availability_document::{
 };
 pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use error::AppError;
+pub use holds::{HoldPolicy, HoldView, NewHold};
 pub use idempotency::ScopedKey;
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SlotsCreated};
@@ -49,6 +51,8 @@ pub struct App {
     /// Provider keys verified at least once (by `authorization`); the rate
     /// limiter lets such a key be a client of its own.
     pub verified_keys: VerifiedKeys,
+    /// Hold lifetimes and the per-client cap (`with_hold_policy`).
+    pub holds: HoldPolicy,
 }
 
 impl App {
@@ -61,7 +65,14 @@ impl App {
             writer: Arc::new(tokio::sync::Mutex::new(())),
             rendered: availability_document::RenderCache::new(render_cache_bytes),
             verified_keys: VerifiedKeys::default(),
+            holds: HoldPolicy::default(),
         }
+    }
+
+    /// The same application with `policy` for slot holds.
+    pub fn with_hold_policy(mut self, policy: HoldPolicy) -> App {
+        self.holds = policy;
+        self
     }
 
     /// The single-writer lock on SQLite (queued, so no writer ever meets

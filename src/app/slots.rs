@@ -183,6 +183,7 @@ pub(crate) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveMo
         end_time: Set(slot.end_time),
         status: Set(slot.status.as_str().to_owned()),
         booking_id: Set(slot.booking_id),
+        hold_id: Set(slot.hold_id),
         last_modified_at: Set(slot.last_modified_at),
         last_modified_by: Set(slot.last_modified_by.clone()),
     }

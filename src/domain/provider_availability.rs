@@ -5,6 +5,10 @@
 //! - `mark_as_booked`: available → booked
 //! - `release`: booked → available
 //! - `block`: available → blocked; `unblock`: blocked → available
+//! - `hold`: available → held (a customer filling in the booking form);
+//!   `release_hold`: held → available and `book_held`: held → booked, both
+//!   only by the hold that holds the slot. A held slot is neither bookable
+//!   nor blockable by anyone else.
 //!
 //! Anything else is a [`TransitionError`]: a booked slot cannot be booked again,
 //! a free slot cannot be released. The caller supplies `now`, so the aggregate
@@ -21,6 +25,8 @@ pub enum SlotStatus {
     Available,
     Booked,
     Blocked,
+    /// Held for a customer who is filling in the booking form.
+    Held,
 }
 
 impl SlotStatus {
@@ -29,6 +35,7 @@ impl SlotStatus {
             SlotStatus::Available => "available",
             SlotStatus::Booked => "booked",
             SlotStatus::Blocked => "blocked",
+            SlotStatus::Held => "held",
         }
     }
 
@@ -37,6 +44,7 @@ impl SlotStatus {
             "available" => Some(SlotStatus::Available),
             "booked" => Some(SlotStatus::Booked),
             "blocked" => Some(SlotStatus::Blocked),
+            "held" => Some(SlotStatus::Held),
             _ => None,
         }
     }
@@ -51,6 +59,8 @@ pub enum TransitionError {
     NotBookedBy { slot: Uuid, booking: Uuid },
     #[error("slot {slot} is not blocked")]
     NotBlocked { slot: Uuid },
+    #[error("slot {slot} is not held by hold {hold}")]
+    NotHeldBy { slot: Uuid, hold: Uuid },
 }
 
 /// Raised by every status change of a slot (and by opening a new slot, with no
@@ -79,6 +89,8 @@ pub struct ProviderAvailability {
     pub end_time: NaiveTime,
     pub status: SlotStatus,
     pub booking_id: Option<Uuid>,
+    /// The hold holding the slot while it is `held`; never shown publicly.
+    pub hold_id: Option<Uuid>,
     pub last_modified_at: DateTime<Utc>,
     pub last_modified_by: Option<String>,
 }
@@ -102,6 +114,7 @@ impl ProviderAvailability {
             end_time,
             status: SlotStatus::Available,
             booking_id: None,
+            hold_id: None,
             last_modified_at: now,
             last_modified_by: modified_by.map(str::to_owned),
         };
@@ -156,6 +169,51 @@ impl ProviderAvailability {
         Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
     }
 
+    /// available → held, for `hold_id`.
+    pub fn hold(
+        &mut self,
+        hold_id: Uuid,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        self.require(SlotStatus::Available)?;
+        let event = self.transition(SlotStatus::Held, None, None, modified_by, now);
+        self.hold_id = Some(hold_id);
+        Ok(event)
+    }
+
+    /// held → available (released, or expired). Only `hold_id`'s own slots:
+    /// a stale release can never free a slot another hold or a booking has since taken.
+    pub fn release_hold(
+        &mut self,
+        hold_id: Uuid,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        self.require_held_by(hold_id)?;
+        Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
+    }
+
+    /// held → booked: the holder books the slot it holds, for `booking_id`.
+    pub fn book_held(
+        &mut self,
+        hold_id: Uuid,
+        booking_id: Uuid,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        self.require_held_by(hold_id)?;
+        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), modified_by, now))
+    }
+
+    fn require_held_by(&self, hold_id: Uuid) -> Result<(), TransitionError> {
+        if self.status == SlotStatus::Held && self.hold_id == Some(hold_id) {
+            Ok(())
+        } else {
+            Err(TransitionError::NotHeldBy { slot: self.id, hold: hold_id })
+        }
+    }
+
     fn require(&self, status: SlotStatus) -> Result<(), TransitionError> {
         if self.status == status {
             Ok(())
@@ -180,6 +238,8 @@ impl ProviderAvailability {
         let previous = self.status;
         self.status = new_status;
         self.booking_id = new_booking;
+        // Every transition ends a hold; `hold` sets its own after this.
+        self.hold_id = None;
         self.last_modified_at = now;
         self.last_modified_by = modified_by.map(str::to_owned);
         self.event(Some(previous), event_booking)
@@ -319,8 +379,52 @@ mod tests {
     }
 
     #[test]
+    fn hold_then_release_by_the_same_hold_round_trips_with_events() {
+        let mut slot = free_slot();
+        let hold = Uuid::from_u128(7);
+        let held = slot.hold(hold, Some("customer"), at(1)).unwrap();
+        assert_eq!((slot.status, slot.hold_id, slot.booking_id), (SlotStatus::Held, Some(hold), None));
+        assert_eq!((held.previous_status, held.new_status), (Some(SlotStatus::Available), SlotStatus::Held));
+        assert_eq!(held.booking_id, None, "a hold event names no booking");
+        let freed = slot.release_hold(hold, Some("expiry"), at(2)).unwrap();
+        assert_eq!((slot.status, slot.hold_id), (SlotStatus::Available, None));
+        assert_eq!((freed.previous_status, freed.new_status), (Some(SlotStatus::Held), SlotStatus::Available));
+        assert!(slot.release_hold(hold, None, at(3)).is_err(), "releasing twice is refused");
+    }
+
+    #[test]
+    fn a_held_slot_is_not_bookable_blockable_or_holdable_by_others() {
+        let mut slot = free_slot();
+        let hold = Uuid::from_u128(7);
+        slot.hold(hold, None, at(1)).unwrap();
+        let before = slot.clone();
+        assert!(matches!(
+            slot.mark_as_booked(Uuid::from_u128(9), None, at(2)),
+            Err(TransitionError::NotAvailable { status: "held", .. })
+        ));
+        assert!(slot.block(None, at(2)).is_err());
+        assert!(slot.hold(Uuid::from_u128(8), None, at(2)).is_err());
+        assert!(matches!(slot.release_hold(Uuid::from_u128(8), None, at(2)), Err(TransitionError::NotHeldBy { .. })));
+        assert!(slot.book_held(Uuid::from_u128(8), Uuid::from_u128(9), None, at(2)).is_err());
+        assert_eq!(slot, before, "refusals change nothing");
+    }
+
+    #[test]
+    fn book_held_moves_held_to_booked_only_for_its_hold() {
+        let mut slot = free_slot();
+        let (hold, booking) = (Uuid::from_u128(7), Uuid::from_u128(9));
+        assert!(slot.book_held(hold, booking, None, at(1)).is_err(), "an unheld slot is not booked through a hold");
+        slot.hold(hold, None, at(1)).unwrap();
+        let event = slot.book_held(hold, booking, Some("customer"), at(2)).unwrap();
+        assert_eq!((slot.status, slot.booking_id, slot.hold_id), (SlotStatus::Booked, Some(booking), None));
+        assert_eq!((event.previous_status, event.new_status), (Some(SlotStatus::Held), SlotStatus::Booked));
+        assert_eq!(event.booking_id, Some(booking));
+        assert!(slot.release_hold(hold, None, at(3)).is_err(), "a converted hold frees nothing");
+    }
+
+    #[test]
     fn status_strings_round_trip() {
-        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked] {
+        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked, SlotStatus::Held] {
             assert_eq!(SlotStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(SlotStatus::parse("Booked"), None);

@@ -200,6 +200,7 @@ mod tests {
                 end_time: t(h, m) + TimeDelta::minutes(30),
                 status: SlotStatus::Available,
                 booking_id: None,
+                hold_id: None,
                 last_modified_at: Utc::now(),
                 last_modified_by: None,
             })

@@ -1,6 +1,7 @@
-//! Booking endpoints: create (with `Idempotency-Key`), read, cancel, reschedule.
+//! Booking endpoints: create (with `Idempotency-Key`, or from a hold), read,
+//! cancel, reschedule.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,7 +16,7 @@ use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
 use super::openapi::WriteProblems;
-use crate::app::{BookingView, NewBooking, ScopedKey};
+use crate::app::{BookingView, Credential, NewBooking, ScopedKey};
 
 pub fn router() -> Router<HttpState> {
     Router::new()
@@ -26,6 +27,7 @@ pub fn router() -> Router<HttpState> {
 }
 
 /// Book the slots covering `[startTime, startTime + service duration)`, all or none.
+/// With `holdId` and the hold's token in `Authorization: Bearer`, book the slots that hold holds.
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = NewBooking,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key from the same client books nothing twice and returns the booking as it is now, token included (header `Idempotent-Replayed: true`)")),
     responses((status = 201, description = "Booked; the token is shown only here (and in a replay to the client that sent the Idempotency-Key)", body = BookingView, headers(("Location" = String))), WriteProblems))]
@@ -34,14 +36,20 @@ pub(super) async fn create(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
+    bearer: Result<Bearer, ApiError>,
     Json(request): Json<NewBooking>,
 ) -> Result<Response, ApiError> {
+    // Only a booking from a hold needs a credential (the hold's token): any
+    // other booking ignores the header, as it did before holds existed.
+    let credential = match (request.hold_id, bearer) {
+        (Some(_), bearer) => bearer?.0,
+        (None, _) => Credential::None,
+    };
     // Keys are scoped by the rate limiter's client identity: one client's key
     // can neither collide with nor replay another's.
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let scope = state.rate_limits.identity.of(peer, &headers).scope();
+    let scope = super::holds::client_scope(&state, peer, &headers);
     let scoped = key.as_deref().map(|key| ScopedKey { scope: &scope, key });
-    let (booking, replayed) = state.app.create_booking(request, scoped).await?;
+    let (booking, replayed) = state.app.create_booking(request, scoped, &credential).await?;
     let location = format!("/api/v1/bookings/{}", booking.id);
     let mut response = (StatusCode::CREATED, axum::Json(booking)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {

@@ -54,6 +54,9 @@ impl ApiError {
             ApiError::App(AppError::IdempotencyInProgress(_)) => {
                 (StatusCode::CONFLICT, "idempotency-key-in-progress", "Request in progress")
             }
+            ApiError::App(AppError::TooManyHolds(_)) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
+            }
             ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }

@@ -259,6 +259,7 @@ pub struct RateLimits {
     pub read: Option<Arc<Limiter>>,
     pub write: Option<Arc<Limiter>>,
     pub stream: Option<Arc<Limiter>>,
+    pub hold: Option<Arc<Limiter>>,
     pub stream_caps: StreamCaps,
 }
 
@@ -270,6 +271,7 @@ impl RateLimits {
             read: limiter(settings.read_quota, identity.clone()),
             write: limiter(settings.write_quota, identity.clone()),
             stream: limiter(settings.stream_quota, identity.clone()),
+            hold: limiter(settings.hold_quota, identity.clone()),
             stream_caps: StreamCaps::new(settings.max_streams_per_client, settings.max_streams),
             identity,
         }
@@ -278,7 +280,7 @@ impl RateLimits {
     /// Forget clients idle long enough to have a full quota again, so the
     /// limiters' key maps stay bounded.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.read, &self.write, &self.stream].into_iter().flatten() {
+        for limiter in [&self.read, &self.write, &self.stream, &self.hold].into_iter().flatten() {
             limiter.limiter().retain_recent();
             limiter.limiter().shrink_to_fit();
         }

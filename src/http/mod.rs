@@ -7,16 +7,19 @@
 //! - `GET  /api/v1/providers/{providerId}/availability/stream`
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
+//! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page at `/`
 //!
 //! Reads (providers, availability and the operator routes) share the read
 //! quota and are compressed on request (`compression`); streams never are.
+//! Holds have a write quota of their own.
 
 mod availability;
 mod bookings;
 mod compression;
 pub mod error;
 pub mod extract;
+mod holds;
 pub mod limits;
 mod middleware;
 mod openapi;
@@ -72,10 +75,12 @@ pub fn router(state: HttpState) -> Router {
         &rate_limits.write,
         settings.write_quota,
     );
+    let holds = limited(holds::router(), &rate_limits.hold, settings.hold_quota);
     let streams = limited(stream::router(), &rate_limits.stream, settings.stream_quota);
     let api = Router::new()
         .merge(reads)
         .merge(writes)
+        .merge(holds)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     Router::new()
         .merge(api)

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::Problem;
-use super::{availability, bookings, ops, providers, slots, stream};
+use super::{availability, bookings, holds, ops, providers, slots, stream};
 
 /// Problems a read may answer with.
 #[allow(dead_code)]
@@ -57,13 +57,13 @@ pub enum WriteProblems {
     Forbidden(#[to_schema] Problem<'static>),
     #[response(
         status = 404,
-        description = "No such provider, service, booking or slot",
+        description = "No such provider, service, booking, hold or slot",
         content_type = "application/problem+json"
     )]
     NotFound(#[to_schema] Problem<'static>),
     #[response(
         status = 409,
-        description = "A needed slot is not available, or a request with the same Idempotency-Key is in progress",
+        description = "A needed slot is not available (held slots included), a hold has ended or cannot be renewed further, or a request with the same Idempotency-Key is in progress",
         content_type = "application/problem+json"
     )]
     Conflict(#[to_schema] Problem<'static>),
@@ -79,7 +79,7 @@ pub enum WriteProblems {
     Invalid(#[to_schema] Problem<'static>),
     #[response(
         status = 429,
-        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
+        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit), or this client already has as many slot holds as allowed",
         content_type = "application/problem+json"
     )]
     TooMany(#[to_schema] Problem<'static>),
@@ -95,7 +95,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A booking's token (`bk_…`) or a provider's key (`pk_…`)"))
+                    .description(Some(
+                        "A booking's token (`bk_…`), a hold's token (`hd_…`) or a provider's key (`pk_…`)",
+                    ))
                     .build(),
             ),
         );
@@ -113,6 +115,9 @@ impl Modify for BearerAuth {
         bookings::read,
         bookings::cancel,
         bookings::reschedule,
+        holds::create,
+        holds::renew,
+        holds::release,
         slots::create_slots,
         slots::block,
         slots::unblock,
@@ -156,5 +161,10 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_slice(&first).unwrap();
         assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
         assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
+        assert!(parsed["paths"]["/api/v1/holds"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/holds/{holdId}/renew"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
+        let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];
+        assert!(statuses.as_array().is_some_and(|s| s.contains(&"held".into())), "{statuses}");
     }
 }

@@ -84,6 +84,14 @@ pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     // Exact for this instance, whatever else shares the process-wide recorder.
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");
     text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
+    // Counted in the database: holds are created and ended by every instance.
+    match state.app.active_holds().await {
+        Ok(active) => {
+            text.push_str("# TYPE slotstream_holds_active gauge\n");
+            text.push_str(&format!("slotstream_holds_active {active}\n"));
+        }
+        Err(error) => tracing::warn!(%error, "metrics: active holds not counted"),
+    }
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response

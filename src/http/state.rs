@@ -25,6 +25,8 @@ pub struct HttpSettings {
     pub read_quota: Quota,
     pub write_quota: Quota,
     pub stream_quota: Quota,
+    /// Creating, renewing and releasing slot holds.
+    pub hold_quota: Quota,
     pub max_streams_per_client: usize,
     pub max_streams: usize,
     pub trusted_proxies: Vec<IpAddr>,

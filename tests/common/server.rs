@@ -33,6 +33,10 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "1000000",
     "--max-streams-per-client",
     "100000",
+    "--hold-burst",
+    "1000000",
+    "--hold-per-second",
+    "1000000",
 ];
 
 /// The server's settings for `database_url`: the generous limits, then `extra` flags.
