@@ -11,6 +11,7 @@ work=$(mktemp -d)
 port=18089
 ./target/debug/slotstream --database-url "sqlite://$work/st.db?mode=rwc" --bind "127.0.0.1:$port" \
   --read-burst 1000000 --read-per-second 1000000 --write-burst 1000000 --write-per-second 1000000 \
+  --hold-burst 1000000 --hold-per-second 1000000 --max-holds-per-client 1000000 \
   > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT

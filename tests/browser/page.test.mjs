@@ -494,7 +494,9 @@ test('holds: page B sees the slot held while A fills in the form, free when A cl
   assert.equal(await pageB.textContent(`${slotSelector(id)} .slot-text`), 'Someone is booking this');
   assert.match(await pageB.getAttribute(slotSelector(id), 'aria-label'), /, someone is booking this$/);
   assert.equal(await pageB.getAttribute(slotSelector(id), 'aria-disabled'), 'true');
-  await pageB.click(slotSelector(id));
+  // The held slot is aria-disabled, which Playwright's actionability checks refuse to click;
+  // a person can still click it, and must be told rather than given the form.
+  await pageB.click(slotSelector(id), { force: true });
   await pageB.waitForFunction(() => /Someone is booking/.test(document.getElementById('announcer').textContent));
   assert.equal(await pageB.locator('#book-dialog[open]').count(), 0, 'a held slot does not open the form');
   await pageA.waitForSelector(`${slotSelector(id, 'held')}.mine`, { timeout: 10000 });
