@@ -805,7 +805,7 @@ function scheduleRenew(open) {
   clearTimeout(holdTimers.renew);
   holdTimers.renew = 0;
   const remaining = (open.hold?.deadline ?? 0) - Date.now();
-  if (remaining < 2 * MIN_RENEW_MS) return;
+  if (remaining < 2 * MIN_RENEW_MS || open.hold?.atMaximum) return;
   holdTimers.renew = setTimeout(() => renewHold(open), Math.max(remaining / 2, MIN_RENEW_MS));
 }
 
@@ -826,6 +826,14 @@ async function renewHold(open) {
     response = null; // offline for now: the hold we have still counts; try again later
   }
   if (open.hold !== held || open.holdState !== 'held') return;
+  // 409 with our slot still shown held and time left: the hold is at its maximum lifetime and
+  // cannot be extended, but it still counts; stop renewing and let the countdown run out.
+  const stillOurs = state.slots.get(open.id)?.slot.status === 'held' && held.deadline > Date.now();
+  if (response?.status === 409 && stillOurs) {
+    held.atMaximum = true;
+    tickHold();
+    return;
+  }
   if (response && HOLD_GONE.has(response.status)) {
     holdLost(open, 'ended');
     return;
