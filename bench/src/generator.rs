@@ -192,3 +192,20 @@ async fn one_slot_service(client: &mut Client, provider_id: &str, slots: &[Slot]
         })
         .ok_or_else(|| http::bad(&format!("provider {provider_id} has no service as long as one slot")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(starts_at: &str, ends_at: &str) -> Slot {
+        Slot { availability_id: String::new(), starts_at: starts_at.to_owned(), ends_at: ends_at.to_owned() }
+    }
+
+    #[test]
+    fn slot_length_in_minutes_across_offsets() {
+        assert_eq!(slot_minutes(&slot("2026-11-28T09:00:00+01:00", "2026-11-28T09:30:00+01:00")), Some(30));
+        // A slot across a DST change: the offsets differ, the length is real time.
+        assert_eq!(slot_minutes(&slot("2026-03-29T01:30:00+01:00", "2026-03-29T03:30:00+02:00")), Some(60));
+        assert_eq!(slot_minutes(&slot("2026-11-28T09:00:00Z", "")), None);
+    }
+}
