@@ -36,11 +36,13 @@ WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
 LIMITS=(--read-burst 100000000 --read-per-second 100000000
     --write-burst 100000000 --write-per-second 100000000
     --stream-burst 100000000 --stream-per-second 100000000
-    --max-streams-per-client 1000000 --max-streams 1000000)
+    --max-streams-per-client 1000000 --max-streams 1000000
+    --hold-burst 100000000 --hold-per-second 100000000 --max-holds-per-client 1000000)
 
 if [[ $MODE == quick ]]; then
     WRK_SECS=3; WRK_ROUNDS=1
     FAN_SMALL=1000; FAN_SMALL_EVENTS=60; FAN_SMALL_RATE=20
+    FAN_HOLDS=1000; FAN_HOLDS_EVENTS=40; FAN_HOLDS_RATE=10
     HOLD_N=2000
     FAN_MID=5000; FAN_MID_EVENTS=20; FAN_MID_RATE=5
     FAN_MAX=5000; FAN_MAX_EVENTS=20; FAN_MAX_RATE=5
@@ -48,6 +50,7 @@ if [[ $MODE == quick ]]; then
 else
     WRK_SECS=5; WRK_ROUNDS=3
     FAN_SMALL=1000; FAN_SMALL_EVENTS=200; FAN_SMALL_RATE=20
+    FAN_HOLDS=10000; FAN_HOLDS_EVENTS=60; FAN_HOLDS_RATE=4
     HOLD_N=10000
     FAN_MID=10000; FAN_MID_EVENTS=60; FAN_MID_RATE=4
     FAN_MAX=19000; FAN_MAX_EVENTS=40; FAN_MAX_RATE=2
@@ -236,6 +239,11 @@ fanout 1k "$FAN_SMALL" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE"
 P50_1K=$(value latency_p50_ms "$WORK/fanout-1k.txt")
 P99_1K=$(value latency_p99_ms "$WORK/fanout-1k.txt")
 
+# Slot holds (issue 11): a customer takes a hold on a free slot, then
+# releases it (alternating); every subscriber is another viewer of that
+# provider. Figures are printed with the fan-out ones below.
+fanout holds "$FAN_HOLDS" "$FAN_HOLDS_EVENTS" "$FAN_HOLDS_RATE" --via holds
+
 # 304s while subscribers are held.
 say "holding $HOLD_N subscribers while wrk asks for 304s"
 "$LOADGEN" --server "$ADDR" hold -n "$HOLD_N" --provider "$FAN_PROVIDER" --hold-secs 600 \
@@ -301,6 +309,14 @@ figure fanout_p99_ms_10k "$P99_MID"
 figure fanout_p99_ms_max "$P99_MAX"
 cpu_note() { echo "$(value subscribers_held "$WORK/fanout-$1.txt") subs: server $(value server_cpu_us_per_delivery "$WORK/fanout-$1.txt") us, loadgen $(value loadgen_cpu_us_per_delivery "$WORK/fanout-$1.txt") us"; }
 note "CPU per delivered event: $(cpu_note 1k); $(cpu_note mid); $(cpu_note max)"
+HOLDS_OUT=$WORK/fanout-holds.txt
+note "holds: $(value subscribers_held "$HOLDS_OUT") other viewers, $(value hold_deliveries "$HOLDS_OUT") held frames delivered," \
+    "$(value hold_requests_ok "$HOLDS_OUT") holds and $(value release_requests_ok "$HOLDS_OUT") releases at $FAN_HOLDS_RATE events/s;" \
+    "hold latency is changedAt -> receipt of the held frame, hold_sent_to_receipt from sending the hold POST"
+for q in p50 p90 p99 max; do figure "hold_latency_${q}_ms" "$(value "hold_latency_${q}_ms" "$HOLDS_OUT")"; done
+for q in p50 p99 max; do figure "hold_sent_to_receipt_${q}_ms" "$(value "hold_sent_to_receipt_${q}_ms" "$HOLDS_OUT")"; done
+for q in p50 p90 p99 max; do figure "hold_request_${q}_ms" "$(value "hold_request_${q}_ms" "$HOLDS_OUT")"; done
+figure release_request_p50_ms "$(value release_request_p50_ms "$HOLDS_OUT")"
 figure events_lost "$TOTAL_LOST"
 figure events_duplicated "$TOTAL_DUP"
 figure booking_rps_sqlite "$BOOK_SQLITE"

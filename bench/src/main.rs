@@ -7,6 +7,7 @@
 //! ephemeral ports) and parse the chunked SSE stream themselves.
 
 mod book;
+mod generator;
 mod http;
 mod sse;
 mod stats;
@@ -44,7 +45,7 @@ enum Command {
     Fanout {
         #[command(flatten)]
         subscribe: SubscribeArgs,
-        /// Events to generate (block/unblock alternating on a few slots).
+        /// Events to generate (alternating block/unblock, or hold/release, on a few slots).
         #[arg(long, default_value_t = 100)]
         events: usize,
         /// Events per second (over all providers).
@@ -59,6 +60,11 @@ enum Command {
         /// Seconds between "all connected" and the first event.
         #[arg(long, default_value_t = 1.0)]
         settle_secs: f64,
+        /// How events are made: the provider blocks and unblocks slots, or a
+        /// customer takes holds and releases them (the server needs generous
+        /// --hold-* limits: each hold and release counts).
+        #[arg(long, value_enum, default_value_t = generator::Via::Block)]
+        via: generator::Via,
     },
     /// Open N subscribers and keep them until SIGTERM/SIGINT, --hold-secs, or
     /// (with --until-eof) standard input closes.
@@ -182,7 +188,7 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             println!("etag_revalidation_status={}", check.status());
             Ok(response.status() == 200 && check.status() == 304)
         }
-        Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs } => {
+        Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs, via } => {
             check_fds(subscribe.subscribers);
             let options = subscribe.options(server, sources);
             let fanout = FanoutOptions {
@@ -191,6 +197,7 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 slots,
                 drain_timeout: Duration::from_secs_f64(drain_secs),
                 settle: Duration::from_secs_f64(settle_secs),
+                via,
             };
             subscribers::fanout(options, fanout).await
         }

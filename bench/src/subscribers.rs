@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, watch};
 
+use crate::generator::{Kind, Step, Target, Via};
 use crate::http::{self, Client};
 use crate::sse::{self, Chunked, Frames};
-use crate::stats::{self, now_micros, percentile_ms};
+use crate::stats::{self, now_micros, percentile_f64, percentile_ms};
 
 #[derive(Clone, Debug)]
 pub struct Provider {
@@ -49,12 +50,23 @@ pub struct SubscribeOptions {
 #[derive(Default)]
 struct Record {
     connected: bool,
-    /// (id, latency in microseconds) of each `slot-changed` frame, in order.
-    events: Vec<(i64, u32)>,
+    /// Each `slot-changed` frame, in order.
+    events: Vec<Seen>,
     resets: u64,
     /// The stream ended (server closed it or an error) before we stopped it.
     ended_early: bool,
     error: Option<String>,
+}
+
+/// One `slot-changed` frame as a subscriber received it.
+struct Seen {
+    id: i64,
+    /// From the event's `changedAt` to receipt, in microseconds.
+    latency_us: u32,
+    /// Its `newStatus` is `held` (a customer took a hold).
+    held: bool,
+    /// Wall-clock receipt time (microseconds), to time from a request's sending.
+    received: i64,
 }
 
 struct Shared {
@@ -274,7 +286,8 @@ async fn subscriber(
                             .data
                             .and_then(sse::changed_at_micros)
                             .map_or(u32::MAX, |at| (received - at).clamp(0, i64::from(u32::MAX - 1)) as u32);
-                        record.events.push((id, latency));
+                        let held = frame.data.is_some_and(|d| d.contains(r#""newStatus":"held""#));
+                        record.events.push(Seen { id, latency_us: latency, held, received });
                         newest = Some(id);
                     }
                     (Some("reset"), _) => record.resets += 1,
@@ -310,12 +323,7 @@ pub struct FanoutOptions {
     pub slots: usize,
     pub drain_timeout: Duration,
     pub settle: Duration,
-}
-
-struct Target {
-    provider: Provider,
-    slots: Vec<String>,
-    start_version: i64,
+    pub via: Via,
 }
 
 /// `fanout`: connect, generate events through the API, drain, report.
@@ -324,15 +332,7 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     // Pick the slots before any subscriber connects (a read, no event).
     let mut targets = Vec::new();
     for provider in &options.providers {
-        let Some(key) = &provider.key else {
-            return Err(http::bad("fanout needs --provider ID:KEY (the provider key makes the events)"));
-        };
-        let _ = key;
-        let slots = free_future_slots(&mut client, &provider.id, fanout.slots).await?;
-        if slots.is_empty() {
-            return Err(http::bad(&format!("provider {} has no free future slot", provider.id)));
-        }
-        targets.push(Target { provider: provider.clone(), slots, start_version: 0 });
+        targets.push(Target::prepare(&mut client, provider, fanout.via, fanout.slots).await?);
     }
 
     let crowd = Crowd::open(options.clone()).await;
@@ -348,33 +348,15 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / fanout.rate.max(0.001)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut per_provider = vec![0usize; targets.len()];
-    let mut generator_ms = Vec::with_capacity(fanout.events);
-    let mut generator_errors = 0usize;
+    // Per provider, the steps in order.
+    let mut steps: Vec<Vec<Step>> = vec![Vec::new(); targets.len()];
     for n in 0..fanout.events {
         ticker.tick().await;
         let p = n % targets.len();
-        let target = &targets[p];
-        let j = per_provider[p];
-        per_provider[p] += 1;
-        let slot = &target.slots[(j / 2) % target.slots.len()];
-        let action = if j % 2 == 0 { "block" } else { "unblock" };
-        let path = format!("/api/v1/providers/{}/slots/{slot}/{action}", target.provider.id);
-        let auth = format!("Bearer {}", target.provider.key.as_deref().unwrap_or(""));
-        let sent = Instant::now();
-        match client.post_json(&path, &[("Authorization", &auth)], b"").await {
-            Ok(response) if response.status() == 200 => {}
-            Ok(response) => {
-                generator_errors += 1;
-                eprintln!("loadgen: {action} answered {}: {}", response.status(), response.text());
-            }
-            Err(error) => {
-                generator_errors += 1;
-                eprintln!("loadgen: {action} failed: {error}");
-            }
-        }
-        generator_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+        steps[p].push(targets[p].step(&mut client).await);
     }
+    let generator_errors = steps.iter().flatten().filter(|s| !s.ok).count();
+    let mut generator_ms: Vec<f64> = steps.iter().flatten().map(|s| s.ms).collect();
     let generate_secs = started.elapsed().as_secs_f64();
     let mut end_versions = Vec::new();
     for target in &targets {
@@ -391,6 +373,27 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
 
     // Analysis.
     let mut latencies: Vec<u32> = Vec::new();
+    let mut hold_latencies: Vec<u32> = Vec::new();
+    // The version each hold made, with its POST's sending time: known when
+    // every step of that provider made exactly one event (each successful
+    // step is then start + k + 1).
+    let hold_sent: Vec<HashMap<i64, i64>> = targets
+        .iter()
+        .zip(&end_versions)
+        .zip(&steps)
+        .map(|((target, end), steps)| {
+            let exact = steps.iter().all(|s| s.ok) && end - target.start_version == steps.len() as i64;
+            if !exact {
+                return HashMap::new();
+            }
+            (target.start_version + 1..)
+                .zip(steps)
+                .filter(|(_, s)| s.kind == Kind::Hold)
+                .map(|(version, s)| (version, s.sent_micros))
+                .collect()
+        })
+        .collect();
+    let mut hold_sent_to_receipt: Vec<u32> = Vec::new();
     let mut lost = 0u64;
     let mut duplicated = 0u64;
     let mut unexpected = 0u64;
@@ -413,7 +416,7 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
         let (start, end) = (targets[p].start_version, end_versions[p]);
         let mut seen = vec![false; (end - start).max(0) as usize];
         let mut last = i64::MIN;
-        for &(id, latency) in &record.events {
+        for &Seen { id, latency_us: latency, held, received } in &record.events {
             if id <= last {
                 out_of_order += u64::from(id < last);
             }
@@ -429,6 +432,12 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
             }
             *slot = true;
             latencies.push(latency);
+            if held {
+                hold_latencies.push(latency);
+                if let Some(sent) = hold_sent[p].get(&id) {
+                    hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
+                }
+            }
         }
         lost += seen.iter().filter(|s| !**s).count() as u64;
     }
@@ -448,6 +457,9 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     println!("latency_p90_ms={:.2}", percentile_ms(&latencies, 0.90));
     println!("latency_p99_ms={:.2}", percentile_ms(&latencies, 0.99));
     println!("latency_max_ms={:.2}", percentile_ms(&latencies, 1.0));
+    if fanout.via == Via::Holds {
+        report_holds(&steps, hold_latencies, hold_sent_to_receipt);
+    }
     // CPU spent from the first event to the last delivery (includes the
     // generator's requests and idle heartbeats: small next to the fan-out).
     println!("events_window_secs={busy_secs:.2}");
@@ -471,6 +483,32 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
         eprintln!("loadgen: {count} subscriber(s): {error}");
     }
     Ok(lost == 0 && duplicated == 0 && connected == options.subscribers)
+}
+
+/// The hold figures of `fanout --via holds`: delivery latency of the `held`
+/// frames alone, from the hold POST's sending to receipt, and the request
+/// times of taking and releasing holds.
+fn report_holds(steps: &[Vec<Step>], mut latencies: Vec<u32>, mut sent_to_receipt: Vec<u32>) {
+    latencies.sort_unstable();
+    sent_to_receipt.sort_unstable();
+    let quantiles = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)];
+    println!("hold_deliveries={}", latencies.len());
+    for (name, q) in quantiles {
+        println!("hold_latency_{name}_ms={:.2}", percentile_ms(&latencies, q));
+    }
+    // Empty when some step failed: the versions cannot be matched to holds then.
+    println!("hold_sent_deliveries={}", sent_to_receipt.len());
+    for (name, q) in quantiles {
+        println!("hold_sent_to_receipt_{name}_ms={:.2}", percentile_ms(&sent_to_receipt, q));
+    }
+    for (kind, prefix) in [(Kind::Hold, "hold_request"), (Kind::Release, "release_request")] {
+        let mut ms: Vec<f64> = steps.iter().flatten().filter(|s| s.kind == kind && s.ok).map(|s| s.ms).collect();
+        ms.sort_by(f64::total_cmp);
+        println!("{prefix}s_ok={}", ms.len());
+        for (name, q) in quantiles {
+            println!("{prefix}_{name}_ms={:.2}", percentile_f64(&ms, q));
+        }
+    }
 }
 
 /// `hold`: connect and keep the subscribers until `hold` has passed, a
@@ -519,16 +557,10 @@ pub async fn hold(options: SubscribeOptions, hold: Option<Duration>, until_eof: 
     Ok(ended == 0 && connected == options.subscribers)
 }
 
-/// Up to `count` slots of the next 14 days that are available and start at
-/// least two hours from now.
-pub async fn free_future_slots(client: &mut Client, provider_id: &str, count: usize) -> io::Result<Vec<String>> {
-    let slots = available_slots(client, provider_id, 14, 120).await?;
-    Ok(slots.into_iter().take(count).map(|s| s.availability_id).collect())
-}
-
 pub struct Slot {
     pub availability_id: String,
     pub starts_at: String,
+    pub ends_at: String,
 }
 
 /// Available slots of the next `days` days starting at least `lead_minutes`
@@ -554,6 +586,7 @@ pub async fn available_slots(
                 slots.push(Slot {
                     availability_id: slot["availabilityId"].as_str().unwrap_or("").to_owned(),
                     starts_at: starts_at.to_owned(),
+                    ends_at: slot["endsAt"].as_str().unwrap_or("").to_owned(),
                 });
             }
         }
@@ -562,7 +595,7 @@ pub async fn available_slots(
 }
 
 /// RFC 3339 with any offset, to Unix microseconds.
-fn parse_any_offset(s: &str) -> Option<i64> {
+pub fn parse_any_offset(s: &str) -> Option<i64> {
     if let Some(t) = sse::parse_utc_micros(s) {
         return Some(t);
     }
