@@ -54,6 +54,9 @@ class Server {
       '--database-url', `sqlite://${this.dbFile}?mode=rwc`,
       '--bind', `127.0.0.1:${this.port}`,
       '--heartbeat-secs', '5',
+      // Every page of every test is one client (127.0.0.1): the hold quota is a per-client
+      // burst meant for one customer, not for a whole suite of them.
+      '--hold-burst', '1000', '--hold-per-second', '1000',
     ];
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
