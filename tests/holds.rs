@@ -26,14 +26,8 @@ async fn hold(
     service: Uuid,
     starts_at: &str,
 ) -> (StatusCode, Value) {
-    let response = client
-        .post(format!("{base}/api/v1/holds"))
-        .json(&json!({ "providerId": provider, "serviceId": service, "startTime": starts_at }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let body = json!({ "providerId": provider, "serviceId": service, "startTime": starts_at });
+    post_json(client, &format!("{base}/api/v1/holds"), &body).await
 }
 
 /// `POST /api/v1/holds/{id}/renew` with the hold's token.
@@ -446,4 +440,44 @@ async fn one_client_racing_for_holds_at_several_providers_still_gets_only_the_ca
     let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|(s, _)| s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 2, "{statuses:?}");
     assert!(statuses.iter().all(|s| [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS].contains(s)), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn ended_holds_are_pruned_after_a_day_and_active_ones_are_kept() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let free = availability(&app.client, &app.base, provider, "?days=14", None).await.free_slots();
+    let (_, ended) = hold(&app.client, &app.base, provider, service, &free[0].1).await;
+    let (_, active) = hold(&app.client, &app.base, provider, service, &free[1].1).await;
+    assert_eq!(release(&app.client, &app.base, &ended).await, StatusCode::NO_CONTENT);
+    // Both taken two days ago, as far as the table knows.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    entity::slot_hold::Entity::update_many()
+        .col_expr(entity::slot_hold::Column::CreatedAt, Expr::value(chrono::Utc::now() - chrono::TimeDelta::days(2)))
+        .filter(entity::slot_hold::Column::ProviderId.eq(provider))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    // The pruning the server runs periodically (events: none old enough).
+    let now = chrono::Utc::now();
+    let pruner = slotstream::server::build_app(app.db.clone(), &serve_args(&app.database_url, &[])).await.unwrap();
+    pruner
+        .prune_history(now - chrono::TimeDelta::days(3650), i64::MAX / 2, now - chrono::TimeDelta::days(1))
+        .await
+        .unwrap();
+
+    let id = |held: &Value| held["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    let left = entity::slot_hold::Entity::find()
+        .filter(entity::slot_hold::Column::ProviderId.eq(provider))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [id(&active)],
+        "the ended hold is gone, the active one kept"
+    );
+    assert_eq!(renew(&app.client, &app.base, &active).await.0, StatusCode::OK, "the active hold still works");
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::slot_hold;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -332,4 +332,16 @@ async fn reload(uow: &UnitOfWork, hold_id: Uuid) -> Result<slot_hold::Model, App
         .one(&uow.tx)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("hold {hold_id} does not exist")))
+}
+
+/// Delete holds that ended (released, expired, converted) and were created
+/// before `before`: nothing refers to them once they end (their slots no
+/// longer carry their id), and a table of every hold ever taken would only grow.
+pub(super) async fn prune_ended(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    let pruned = slot_hold::Entity::delete_many()
+        .filter(slot_hold::Column::Status.ne(HoldStatus::Active.as_str()))
+        .filter(slot_hold::Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(pruned.rows_affected)
 }

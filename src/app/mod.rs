@@ -86,8 +86,9 @@ impl App {
     }
 
     /// Delete events older than `older_than` and beyond the newest `keep` of
-    /// each provider, and idempotency records older than `records_before`,
-    /// through the single writer. Returns the number of events deleted.
+    /// each provider, and idempotency records and ended holds created before
+    /// `records_before`, through the single writer. Returns the number of
+    /// events deleted.
     pub async fn prune_history(
         &self,
         older_than: chrono::DateTime<chrono::Utc>,
@@ -101,6 +102,7 @@ impl App {
             .filter(entity::idempotency_key::Column::CreatedAt.lt(records_before))
             .exec(&self.db)
             .await?;
+        holds::prune_ended(&self.db, records_before).await?;
         Ok(pruned)
     }
 }

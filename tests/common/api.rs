@@ -143,12 +143,12 @@ pub async fn book(
     service: Uuid,
     starts_at: &str,
 ) -> (StatusCode, Value) {
-    let response = client
-        .post(format!("{base}/api/v1/bookings"))
-        .json(&booking_body(provider, service, starts_at))
-        .send()
-        .await
-        .unwrap();
+    post_json(client, &format!("{base}/api/v1/bookings"), &booking_body(provider, service, starts_at)).await
+}
+
+/// POST `body` as JSON to `url`: the status and the JSON answer (`Null` if none).
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (StatusCode, Value) {
+    let response = client.post(url).json(body).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
