@@ -40,13 +40,7 @@ impl Calendar {
 
     /// Load one date's slots (skipping any already loaded).
     pub async fn load_date(&mut self, uow: &UnitOfWork, date: NaiveDate) -> Result<(), AppError> {
-        let rows = availability_slot::Entity::find()
-            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
-            .filter(availability_slot::Column::Date.eq(date))
-            .all(&uow.tx)
-            .await?;
-        self.add(rows);
-        Ok(())
+        self.load_where(uow, availability_slot::Column::Date.eq(date)).await
     }
 
     /// Load `span`'s date and return the indexes of the slots covering it
@@ -60,20 +54,20 @@ impl Calendar {
 
     /// Load the slots a booking holds.
     pub async fn load_booking(&mut self, uow: &UnitOfWork, booking_id: Uuid) -> Result<(), AppError> {
-        let rows = availability_slot::Entity::find()
-            .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
-            .filter(availability_slot::Column::BookingId.eq(booking_id))
-            .all(&uow.tx)
-            .await?;
-        self.add(rows);
-        Ok(())
+        self.load_where(uow, availability_slot::Column::BookingId.eq(booking_id)).await
     }
 
     /// Load the slots a hold holds.
     pub async fn load_hold(&mut self, uow: &UnitOfWork, hold_id: Uuid) -> Result<(), AppError> {
+        self.load_where(uow, availability_slot::Column::HoldId.eq(hold_id)).await
+    }
+
+    /// Load the unit of work's provider's slots matching `condition`
+    /// (skipping any already loaded).
+    async fn load_where(&mut self, uow: &UnitOfWork, condition: Expr) -> Result<(), AppError> {
         let rows = availability_slot::Entity::find()
             .filter(availability_slot::Column::ProviderId.eq(uow.provider_id))
-            .filter(availability_slot::Column::HoldId.eq(hold_id))
+            .filter(condition)
             .all(&uow.tx)
             .await?;
         self.add(rows);
@@ -82,7 +76,7 @@ impl Calendar {
 
     /// Indexes of the loaded slots held by the hold `hold_id`.
     pub fn under_hold(&self, hold_id: Uuid) -> Vec<usize> {
-        (0..self.slots.len()).filter(|&i| self.slots[i].hold_id == Some(hold_id)).collect()
+        self.indexes_where(|slot| slot.hold_id == Some(hold_id))
     }
 
     /// Load one slot by id; `NotFound` unless it is this provider's.
@@ -113,12 +107,16 @@ impl Calendar {
 
     /// Indexes of the loaded slots held by `booking_id`.
     pub fn held_by(&self, booking_id: Uuid) -> Vec<usize> {
-        (0..self.slots.len()).filter(|&i| self.slots[i].booking_id == Some(booking_id)).collect()
+        self.indexes_where(|slot| slot.booking_id == Some(booking_id))
+    }
+
+    fn indexes_where(&self, matches: impl Fn(&ProviderAvailability) -> bool) -> Vec<usize> {
+        (0..self.slots.len()).filter(|&i| matches(&self.slots[i])).collect()
     }
 
     /// Indexes of the loaded slots on `date`, as a sub-slice view's mapping.
     pub fn on_date(&self, date: NaiveDate) -> (Vec<ProviderAvailability>, Vec<usize>) {
-        let indexes: Vec<usize> = (0..self.slots.len()).filter(|&i| self.slots[i].date == date).collect();
+        let indexes = self.indexes_where(|slot| slot.date == date);
         (indexes.iter().map(|&i| self.slots[i].clone()).collect(), indexes)
     }
 
