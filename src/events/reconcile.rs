@@ -14,10 +14,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
-use super::{Bus, event_log, versions};
-
-/// How many log rows one catch-up read takes at a time.
-const PAGE: u64 = 500;
+use super::{Bus, catch_up, event_log, versions};
 
 /// Publish a provider's committed events newer than what the bus has
 /// published, in order. Versions the log no longer holds (pruned) are passed
@@ -31,7 +28,7 @@ pub async fn provider(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> 
         if published >= committed {
             return Ok(());
         }
-        let events = event_log::after(db, provider_id, published, PAGE).await?;
+        let events = event_log::after(db, provider_id, published, catch_up::PAGE as u64).await?;
         match events.first() {
             None => {
                 bus.observe_version(provider_id, committed);
