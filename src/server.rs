@@ -253,7 +253,7 @@ async fn prune_periodically(app: App, args: ServeArgs) {
         tokio::time::sleep(every).await;
         let now = chrono::Utc::now();
         let cutoff = now - chrono::TimeDelta::hours(args.event_retention_hours as i64);
-        // A retry comes within minutes; a day is plenty for idempotency records.
+        // A retry comes within minutes: a day is plenty for idempotency records and ended holds.
         let records_before = now - chrono::TimeDelta::hours(24);
         match app.prune_history(cutoff, args.event_retention_count, records_before).await {
             Ok(0) => {}
