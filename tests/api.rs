@@ -387,3 +387,15 @@ async fn bookings_and_events_survive_a_restart() {
     assert_eq!(replayed[0].version(), 1);
     assert_eq!(replayed[0].json()["newStatus"], "booked");
 }
+
+#[tokio::test]
+async fn the_provider_list_shows_what_a_customer_reads_before_booking() {
+    let app = TestApp::spawn().await;
+    let providers: serde_json::Value =
+        app.client.get(app.url("/api/v1/providers")).send().await.unwrap().json().await.unwrap();
+    let kasia = providers.as_array().unwrap().iter().find(|p| p["id"] == app.provider(0).id.to_string()).unwrap();
+    assert!(kasia["address"].as_str().is_some_and(|a| a.contains("Warszawa")), "{kasia}");
+    assert!(kasia["description"].as_str().is_some_and(|d| !d.is_empty()), "{kasia}");
+    assert_eq!(kasia["currency"], "PLN");
+    assert!(kasia["services"].as_array().unwrap().iter().all(|s| s["currency"] == "PLN"), "{kasia}");
+}

@@ -9,6 +9,12 @@ pub struct Model {
     pub name: String,
     /// IANA timezone name; slot dates and times are local to it.
     pub timezone: String,
+    /// Street address, as the customer should read it.
+    pub address: Option<String>,
+    /// A sentence or two about the provider.
+    pub description: Option<String>,
+    /// ISO 4217 code of the provider's prices (`PLN`, `GBP`).
+    pub currency: String,
     /// Advanced once per slot event, in the same transaction as the change.
     pub version: i64,
     /// When the calendar last changed (never earlier than the change before).

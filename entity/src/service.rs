@@ -9,7 +9,10 @@ pub struct Model {
     pub provider_id: Uuid,
     pub name: String,
     pub duration_minutes: i32,
+    /// Price in the currency's minor unit (grosze, pence, cents).
     pub price_cents: i64,
+    /// ISO 4217 code of `price_cents`.
+    pub currency: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

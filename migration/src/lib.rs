@@ -7,6 +7,7 @@ mod m20261127_000001_initial;
 mod m20261128_000001_idempotency_scope;
 mod m20261128_000002_provider_previous_update;
 mod m20261128_000003_slot_holds;
+mod m20261128_000004_provider_profile;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_idempotency_scope::Migration),
             Box::new(m20261128_000002_provider_previous_update::Migration),
             Box::new(m20261128_000003_slot_holds::Migration),
+            Box::new(m20261128_000004_provider_profile::Migration),
         ]
     }
 }

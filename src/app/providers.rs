@@ -60,6 +60,10 @@ pub struct ProviderView {
     pub id: Uuid,
     pub name: String,
     pub timezone: String,
+    pub address: Option<String>,
+    pub description: Option<String>,
+    /// ISO 4217 code of the provider's prices.
+    pub currency: String,
     pub version: i64,
     pub services: Vec<ServiceView>,
 }
@@ -70,7 +74,10 @@ pub struct ServiceView {
     pub id: Uuid,
     pub name: String,
     pub duration_minutes: i32,
+    /// Price in the currency's minor unit (`4000` with `PLN` is 40.00 zł).
     pub price_cents: i64,
+    /// ISO 4217 code of `priceCents`.
+    pub currency: String,
 }
 
 impl App {
@@ -93,11 +100,15 @@ impl App {
                         name: s.name.clone(),
                         duration_minutes: s.duration_minutes,
                         price_cents: s.price_cents,
+                        currency: s.currency.clone(),
                     })
                     .collect(),
                 id: p.id,
                 name: p.name,
                 timezone: p.timezone,
+                address: p.address,
+                description: p.description,
+                currency: p.currency,
                 version: p.version,
             })
             .collect())

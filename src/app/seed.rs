@@ -22,6 +22,9 @@ pub struct SeededProvider {
 struct DemoProvider {
     name: &'static str,
     timezone: &'static str,
+    address: &'static str,
+    description: &'static str,
+    currency: &'static str,
     open: (u32, u32),
     close: (u32, u32),
     services: &'static [(&'static str, i32, i64)],
@@ -31,6 +34,9 @@ const DEMO: &[DemoProvider] = &[
     DemoProvider {
         name: "Kasia's Barber Shop",
         timezone: "Europe/Warsaw",
+        address: "ul. Mokotowska 12, 00-561 Warszawa",
+        description: "Classic cuts, hot-towel shaves and beard styling in the heart of Warsaw.",
+        currency: "PLN",
         open: (9, 0),
         close: (17, 0),
         services: &[("Beard trim", 30, 4000), ("Haircut", 45, 7000), ("Haircut & beard", 60, 10000)],
@@ -38,6 +44,9 @@ const DEMO: &[DemoProvider] = &[
     DemoProvider {
         name: "Green Leaf Salon",
         timezone: "Europe/London",
+        address: "14 Camden Passage, London N1 8ED",
+        description: "A calm neighbourhood salon for cuts, colour and blow dries.",
+        currency: "GBP",
         open: (10, 0),
         close: (18, 0),
         services: &[("Blow dry", 30, 2500), ("Cut & style", 60, 5500)],
@@ -45,6 +54,9 @@ const DEMO: &[DemoProvider] = &[
     DemoProvider {
         name: "Harbor Physio Clinic",
         timezone: "America/New_York",
+        address: "210 Atlantic Ave, Brooklyn, NY 11201",
+        description: "Physiotherapy for sports injuries, back pain and recovery after surgery.",
+        currency: "USD",
         open: (8, 0),
         close: (16, 0),
         services: &[("Follow-up", 30, 6000), ("First consultation", 60, 12000)],
@@ -71,6 +83,9 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Vec<SeededProvider>, DbErr>
             id: Set(id),
             name: Set(demo.name.to_owned()),
             timezone: Set(demo.timezone.to_owned()),
+            address: Set(Some(demo.address.to_owned())),
+            description: Set(Some(demo.description.to_owned())),
+            currency: Set(demo.currency.to_owned()),
             version: Set(0),
             updated_at: Set(now),
             previous_updated_at: Set(None),
@@ -84,6 +99,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<Vec<SeededProvider>, DbErr>
                 name: Set(name.to_owned()),
                 duration_minutes: Set(minutes),
                 price_cents: Set(price),
+                currency: Set(demo.currency.to_owned()),
             })
             .exec_without_returning(&tx)
             .await?;
