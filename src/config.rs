@@ -156,4 +156,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_IPV6_PREFIX_LEN", default_value_t = 64, global = true,
         value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_prefix_len: u8,
+
+    /// Book and cancel a demo slot every few seconds, so the page shows live
+    /// changes without a second window. Off by default.
+    #[arg(long, env = "SLOTSTREAM_DEMO_TRAFFIC", global = true)]
+    pub demo_traffic: bool,
+
+    /// Milliseconds between demo-traffic changes (with `--demo-traffic`).
+    #[arg(long, env = "SLOTSTREAM_DEMO_TRAFFIC_MILLIS", default_value_t = 4000, global = true)]
+    pub demo_traffic_millis: u64,
+
+    /// Folder of the page's files (`index.html`, `slotstream.js`, …) served at `/`.
+    /// Defaults to the `static/` folder of the source tree the binary was built from.
+    #[arg(long, env = "SLOTSTREAM_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"), global = true)]
+    pub static_dir: std::path::PathBuf,
 }

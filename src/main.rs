@@ -66,6 +66,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
+    if seeded.is_some() {
+        // A freshly seeded demo: give its weeks some bookings, as a real calendar has.
+        match slotstream::app::demo::book_demo_weeks(&app).await {
+            Ok(booked) => tracing::info!(booked, "demo weeks partly booked"),
+            Err(error) => tracing::warn!(%error, "could not book the demo weeks"),
+        }
+    }
     let signal = shutdown_signal()?;
     let running = server::start(app, listener, &args).map_err(|e| e.to_string())?;
     println!(

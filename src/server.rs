@@ -113,6 +113,10 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let sweep_every = Duration::from_millis(args.hold_sweep_millis.max(10));
     spawn_until_stopped(&tasks, &stopping, expire_holds_periodically(app.clone(), sweep_every));
+    if args.demo_traffic {
+        let every = Duration::from_millis(args.demo_traffic_millis.max(100));
+        spawn_until_stopped(&tasks, &stopping, crate::app::demo::run_traffic(app.clone(), every));
+    }
     let settings = http_settings(args);
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
@@ -209,6 +213,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         cors_origins: args.cors_origins.clone(),
         retry: Duration::from_secs(2),
         ipv6_prefix_len: args.ipv6_prefix_len,
+        static_dir: args.static_dir.clone(),
     }
 }
 

@@ -5,9 +5,11 @@
 
 mod authorization;
 mod availability_document;
+mod booking_calendar;
 mod bookings;
 mod calendar;
 mod changes;
+pub mod demo;
 mod error;
 mod holds;
 mod idempotency;

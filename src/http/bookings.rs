@@ -22,6 +22,7 @@ pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/bookings", post(create))
         .route("/api/v1/bookings/{booking_id}", get(read))
+        .route("/api/v1/bookings/{booking_id}/calendar.ics", get(calendar))
         .route("/api/v1/bookings/{booking_id}/cancel", post(cancel))
         .route("/api/v1/bookings/{booking_id}/reschedule", post(reschedule))
 }
@@ -70,6 +71,28 @@ pub(super) async fn read(
     Bearer(credential): Bearer,
 ) -> Result<axum::Json<BookingView>, ApiError> {
     Ok(axum::Json(state.app.get_booking(booking_id, &credential).await?))
+}
+
+/// The booking as an iCalendar file: one event, UTC start and end, the
+/// service and provider in its summary, the provider's address as location.
+/// Authorised like the booking itself (its token as Bearer), so the page
+/// downloads it with `fetch` and the token never appears in a URL.
+#[utoipa::path(get, path = "/api/v1/bookings/{bookingId}/calendar.ics", tag = "bookings", security(("bearer" = [])),
+    params(("bookingId" = Uuid, Path)),
+    responses((status = 200, description = "An RFC 5545 calendar with the booking's event", content_type = "text/calendar", body = String), WriteProblems))]
+pub(super) async fn calendar(
+    State(state): State<HttpState>,
+    Path(booking_id): Path<Uuid>,
+    Bearer(credential): Bearer,
+) -> Result<Response, ApiError> {
+    let ics = state.app.booking_calendar(booking_id, &credential).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"booking.ics\""),
+        // It names a customer's appointment: no shared cache keeps it.
+        (header::CACHE_CONTROL, "private, no-store"),
+    ];
+    Ok((headers, ics).into_response())
 }
 
 /// Release the booking's slots. Cancelling twice is harmless.

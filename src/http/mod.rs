@@ -8,7 +8,8 @@
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
-//! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page at `/`
+//! - `GET  /api/v1/bookings/{id}/calendar.ics` (the booking's token as Bearer)
+//! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page's files (`static/`) at `/`
 //!
 //! Reads (providers, availability and the operator routes) share the read
 //! quota and are compressed on request (`compression`); streams never are.
@@ -86,8 +87,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(api)
         // Streams live for hours: no request timeout on them.
         .merge(streams)
-        .merge(page::router())
-        .fallback(no_route)
+        .merge(page::router(&settings.static_dir))
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are only read by the JSON extractor, whose 413 is problem+json.
         .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))

@@ -113,6 +113,7 @@ impl Modify for BearerAuth {
         stream::stream,
         bookings::create,
         bookings::read,
+        bookings::calendar,
         bookings::cancel,
         bookings::reschedule,
         holds::create,

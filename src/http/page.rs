@@ -1,26 +1,29 @@
-//! The browser page (`static/`), embedded in the binary so it is served the
-//! same wherever the server runs from.
+//! The browser page and the client module: every file of the static folder
+//! (`--static-dir`, `static/` by default) served from this one place, by
+//! tower-http's `ServeDir` (content types from the file extension,
+//! `Last-Modified` and 304s). `Cache-Control: no-cache` makes browsers
+//! revalidate, so a new release is picked up on the next load. Anything
+//! that is neither a route nor a file gets the API's problem+json 404.
+
+use std::path::Path;
 
 use axum::Router;
+use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::HttpState;
 
-pub fn router() -> Router<HttpState> {
-    Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", include_str!("../../static/index.html")) }))
-        .route(
-            "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }),
-        )
-        .route("/style.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../static/style.css")) }))
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+/// The files, as the router's fallback: requests no route matched.
+pub fn router(dir: &Path) -> Router<HttpState> {
+    let files = ServeDir::new(dir)
+        .append_index_html_on_directories(true)
+        // A POST to `/nope` is "no such route", as before the page was files.
+        .call_fallback_on_method_not_allowed(true)
+        .fallback(super::no_route.into_service());
+    let files = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .service(files);
+    Router::new().fallback_service(files)
 }

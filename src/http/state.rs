@@ -33,6 +33,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Leading bits of an IPv6 address that name one client.
     pub ipv6_prefix_len: u8,
+    /// Folder the page's files are served from.
+    pub static_dir: std::path::PathBuf,
 }
 
 /// The axum state of every handler: a cheap-clone handle (one `Arc`) to
