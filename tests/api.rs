@@ -399,3 +399,78 @@ async fn the_provider_list_shows_what_a_customer_reads_before_booking() {
     assert_eq!(kasia["currency"], "PLN");
     assert!(kasia["services"].as_array().unwrap().iter().all(|s| s["currency"] == "PLN"), "{kasia}");
 }
+
+#[tokio::test]
+async fn a_booking_downloads_as_an_ics_event_for_its_token_holder_only() {
+    use icalendar::{CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, EventLike};
+
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, pid, 60).await;
+    let free = availability(&app.client, &app.base, pid, "", None).await.free_slots();
+    let start = &free[0].1;
+    let (status, booking) = book(&app.client, &app.base, pid, service, start).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let id = booking["id"].as_str().unwrap();
+    let url = app.url(&format!("/api/v1/bookings/{id}/calendar.ics"));
+
+    let anonymous = app.client.get(&url).send().await.unwrap();
+    assert_problem(anonymous, 401, "no token").await;
+    let wrong = app.client.get(&url).bearer_auth("bk_wrong").send().await.unwrap();
+    assert_problem(wrong, 403, "another token").await;
+
+    let response = app.client.get(&url).bearer_auth(booking["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/calendar; charset=utf-8");
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("no-store"));
+    let text = response.text().await.unwrap();
+    let calendar: icalendar::Calendar = text.parse().expect("a calendar icalendar can parse");
+    let events: Vec<_> = calendar
+        .components
+        .iter()
+        .filter_map(|c| match c {
+            CalendarComponent::Event(event) => Some(event),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    let event = events[0];
+    let expected_start = chrono::DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&chrono::Utc);
+    assert_eq!(event.get_start(), Some(DatePerhapsTime::DateTime(CalendarDateTime::Utc(expected_start))), "{text}");
+    assert_eq!(
+        event.get_end(),
+        Some(DatePerhapsTime::DateTime(CalendarDateTime::Utc(expected_start + chrono::TimeDelta::minutes(60)))),
+        "{text}"
+    );
+    let summary = event.get_summary().unwrap();
+    assert!(summary.contains("Haircut") && summary.contains("Kasia"), "{summary}");
+    assert!(event.get_location().is_some_and(|l| l.contains("Warszawa")), "{text}");
+    assert_eq!(event.get_uid(), Some(format!("{id}@slotstream").as_str()));
+}
+
+#[tokio::test]
+async fn the_page_files_are_served_from_one_place_with_types_and_revalidation() {
+    let app = TestApp::spawn().await;
+    for (path, content_type) in [
+        ("/", "text/html"),
+        ("/slotstream.js", "text/javascript"),
+        ("/app.js", "text/javascript"),
+        ("/style.css", "text/css"),
+        ("/favicon.ico", "image/"),
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let actual = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(actual.starts_with(content_type), "{path}: {actual}");
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path}");
+        let modified = response.headers()["last-modified"].clone();
+        let again = app.client.get(app.url(path)).header("if-modified-since", modified).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    // Neither a route nor a file: the API's 404, and no way out of the folder.
+    for path in ["/nope.js", "/api/v1/nope", "/..%2fCargo.toml", "/static/../Cargo.toml"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+    }
+}

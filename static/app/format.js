@@ -1,0 +1,92 @@
+// Words and numbers the customer reads: days, times, zones, prices, countdowns.
+// Dates (YYYY-MM-DD) are calendar days of the provider; instants are RFC 3339.
+
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const LONG_WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+const parseDate = (iso) => new Date(`${iso}T00:00:00Z`);
+
+export function addDays(iso, n) {
+  const date = parseDate(iso);
+  date.setUTCDate(date.getUTCDate() + n);
+  return date.toISOString().slice(0, 10);
+}
+
+/** "Tue 2 Dec" */
+export function dayLabel(iso) {
+  const d = parseDate(iso);
+  return `${WEEKDAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`;
+}
+
+/** "Tuesday 2 Dec 2026" */
+export function longDayLabel(iso) {
+  const d = parseDate(iso);
+  return `${LONG_WEEKDAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+}
+
+export const weekday = (iso) => WEEKDAYS[parseDate(iso).getUTCDay()];
+export const dayOfMonth = (iso) => String(parseDate(iso).getUTCDate());
+export const month = (iso) => MONTHS[parseDate(iso).getUTCMonth()];
+
+export function minutes(hhmm) {
+  const [h, m] = hhmm.split(':').map(Number);
+  return h * 60 + m;
+}
+
+export function hhmm(total) {
+  const t = ((total % 1440) + 1440) % 1440;
+  return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
+}
+
+/** "London time" for Europe/London, "New York time" for America/New_York. */
+export function zoneInWords(timezone) {
+  const city = timezone.split('/').pop().replaceAll('_', ' ');
+  return `${city} time`;
+}
+
+/** The visitor's own zone (the browser's). */
+export const visitorZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** Whether the two zones show a different wall-clock time at this instant. */
+export function differentClock(instant, zoneA, zoneB) {
+  const at = (zone) => new Intl.DateTimeFormat('en-GB', { timeZone: zone, dateStyle: 'short', timeStyle: 'short' }).format(new Date(instant));
+  try {
+    return at(zoneA) !== at(zoneB);
+  } catch {
+    return false;
+  }
+}
+
+/** "14:30" (and "Tue" when the day differs from `sameDayAs`) of an instant in a zone. */
+export function clockIn(instant, zone) {
+  return new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(
+    new Date(instant),
+  );
+}
+
+/** "£25.00", "40,00 zł": the service's price in its currency. */
+export function price(cents, currency) {
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(cents / 100);
+  } catch {
+    return `${(cents / 100).toFixed(2)} ${currency ?? ''}`.trim();
+  }
+}
+
+/** "1 h 30 min", "45 min" */
+export function duration(total) {
+  const h = Math.floor(total / 60);
+  const m = total % 60;
+  return [h ? `${h} h` : '', m ? `${m} min` : ''].filter(Boolean).join(' ');
+}
+
+export function mmss(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  return `${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
+}
+
+/** Today's date (YYYY-MM-DD) in a zone. */
+export function todayIn(zone) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+}
