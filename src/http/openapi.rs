@@ -163,6 +163,7 @@ mod tests {
         assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
         assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
         assert!(parsed["paths"]["/api/v1/holds"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/bookings/{bookingId}/calendar.ics"]["get"]["responses"]["200"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}/renew"]["post"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
         let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];

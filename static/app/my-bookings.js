@@ -5,7 +5,7 @@
 // booking to that browser's list.
 
 import { api, state, ui, announce } from './state.js';
-import { longDayLabel, price, zoneInWords } from './format.js';
+import { clockIn, differentClock, longDayLabel, price, visitorZone, zoneInWords } from './format.js';
 
 const STORAGE_KEY = 'slotstream.bookings';
 let memory = null; // when storage is disabled
@@ -93,6 +93,11 @@ export function details(b) {
     ['When', whenText(b)],
     ['Where', [b.providerName, b.address].filter(Boolean).join(', ')],
   ];
+  const visitor = visitorZone();
+  if (differentClock(b.startsAt, b.timezone, visitor)) {
+    const day = new Intl.DateTimeFormat('en-GB', { timeZone: visitor, weekday: 'short', day: 'numeric', month: 'short' }).format(new Date(b.startsAt));
+    rows.splice(2, 0, ['Your time', `${day}, ${clockIn(b.startsAt, visitor)} ${zoneInWords(visitor)}`]);
+  }
   if (b.priceCents !== null && b.priceCents !== undefined) rows.push(['Price', price(b.priceCents, b.currency)]);
   return rows;
 }
@@ -215,7 +220,7 @@ export function renderBookings() {
       actions.className = 'actions wrap';
       actions.append(
         action('Add to calendar', 'secondary ics', () => downloadCalendar(b)),
-        action('Copy manage link', 'secondary copy-link', (button) => copyManageLink(b, button)),
+        action('Copy link', 'secondary copy-link', (button) => copyManageLink(b, button), 'Copy manage link'),
         action('Cancel', 'danger-outline cancel-booking', () => askCancel(b), `Cancel ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime}`),
       );
       li.append(text, actions);

@@ -206,8 +206,8 @@ const shot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, name)
  * A page in a fresh browser context. Every console error, page error and
  * failed or 4xx/5xx request of the page (favicon included) is collected in `page.problems`.
  */
-async function newPage(server, { query = '', hash = '', init, setup, viewport = DESKTOP } = {}) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true, permissions: ['clipboard-read', 'clipboard-write'] });
+async function newPage(server, { query = '', hash = '', init, setup, viewport = DESKTOP, timezoneId } = {}) {
+  const context = await browser.newContext({ viewport, timezoneId, acceptDownloads: true, permissions: ['clipboard-read', 'clipboard-write'] });
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const problems = [];
@@ -274,9 +274,10 @@ function parseIcs(text) {
   return new ICAL.Event(events[0]);
 }
 
-for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+// The desktop visitor is in another zone than the provider: times are shown in both.
+for (const [name, viewport, timezoneId] of [['phone', PHONE, 'Europe/London'], ['desktop', DESKTOP, 'Asia/Tokyo']]) {
   test(`${name}: a customer books through the day strip and time list, gets a confirmation and an .ics, and cancels after being asked; the manage link opens the booking elsewhere`, async (t) => {
-    const page = await newPage(main, { viewport });
+    const page = await newPage(main, { viewport, timezoneId });
     await page.waitForSelector('.service input');
     await waitForState(page, 'Live');
     // The provider, not the product; no service picked for the customer; prices with their currency.
@@ -293,7 +294,14 @@ for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
 
     await page.check(`.service input[value="${shortService.id}"]`);
     await page.waitForSelector('#times button[data-slot-id]');
-    assert.match(await page.textContent('#timezone-note'), /Times are [A-Z][a-z]+ time/);
+    const zoneNote = await page.textContent('#timezone-note');
+    const providerZone = `${provider.timezone.split('/').pop().replaceAll('_', ' ')} time`; // "London time"
+    if (timezoneId === 'Asia/Tokyo') {
+      assert.equal(zoneNote, `Times are ${providerZone}; your time (Tokyo time) is shown under each.`);
+      assert.match(await page.textContent('#times button.slot.free .slot-visitor'), /^\d\d:\d\d yours$/);
+    } else {
+      assert.equal(zoneNote, `Times are ${providerZone}.`);
+    }
     // The first day with free times is selected; pick another day with free times from the strip.
     const selected = await page.getAttribute('#day-strip [aria-selected="true"]', 'data-date');
     assert.notEqual(await page.getAttribute('#day-strip [aria-selected="true"]', 'data-free'), '0');
@@ -325,7 +333,7 @@ for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     // The confirmation: service, date, time with zone, price.
     await page.waitForSelector('#done-dialog[open]');
     assert.equal(await page.textContent('#done-details dd[data-field="service"]'), shortService.name);
-    assert.match(await page.textContent('#done-details dd[data-field="when"]'), new RegExp(`${slot.startTime}–\\d\\d:\\d\\d [A-Z][a-z ]+ time$`));
+    assert.match(await page.textContent('#done-details dd[data-field="when"]'), new RegExp(`${slot.startTime}–\\d\\d:\\d\\d ${providerZone}$`));
     assert.match(await page.textContent('#done-details dd[data-field="price"]'), /\d/);
     await shot(page, `page-${name}-confirmation.png`);
 
@@ -345,11 +353,11 @@ for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     await page.waitForSelector(`${slotSelector(free.id, 'booked')}.mine`);
     assert.equal(await page.textContent(`${slotSelector(free.id)} .slot-note`), 'Yours');
     await page.waitForSelector(`#my-bookings li[data-booking-id="${booking.id}"]`);
-    assert.match(await page.textContent('#my-bookings'), /London time|[A-Z][a-z]+ time/);
+    assert.match(await page.textContent('#my-bookings'), new RegExp(`${slot.startTime}–\\d\\d:\\d\\d ${providerZone}`));
     await shot(page, `page-${name}-booked.png`);
 
     // The manage link in a fresh browser: the booking is shown there, and the fragment leaves the address bar.
-    const elsewhere = await newPage(main, { viewport, hash: link.slice(link.indexOf('#')) });
+    const elsewhere = await newPage(main, { viewport, timezoneId, hash: link.slice(link.indexOf('#')) });
     await elsewhere.waitForSelector(`#my-bookings li[data-booking-id="${booking.id}"]`);
     assert.equal(new URL(elsewhere.url()).hash, '');
     // Cancel asks first: "Keep it" keeps it.
@@ -475,6 +483,31 @@ test('without EventSource the page polls with If-None-Match, gets 304s, picks up
   assert.equal(await connectionState(page), 'Live');
   assert.ok(!(await page.textContent('body')).includes('Polling'), 'the word stays in the developer panel');
   assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a stream that keeps failing is retried with jittered back-off, never given up for a slow poll', async (t) => {
+  let block = true;
+  const attempts = [];
+  const page = await openPage(main, {
+    setup: (p) => p.route((url) => url.pathname.endsWith('/availability/stream'), (route) => {
+      attempts.push(Date.now());
+      return block ? route.abort('connectionrefused') : route.continue();
+    }),
+  });
+  await waitForState(page, 'Reconnecting…');
+  while (attempts.length < 6) await sleep(100);
+  const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
+  t.diagnostic(`gaps between attempts: ${gaps.join(', ')} ms`);
+  assert.ok(gaps.every((gap) => gap < 2500), `the back-off stays short: ${gaps}`);
+  assert.equal(new Set(gaps.map((g) => Math.round(g / 10))).size > 1, true, 'jittered, not a fixed beat');
+  assert.equal(await page.textContent('#feed-mode'), 'reconnecting', 'never "polling" while EventSource exists');
+  block = false;
+  await waitForState(page, 'Live', 5000);
+  const [free] = await listedFree(page);
+  assert.equal((await main.book(provider.id, shortService.id, await slotById(main, provider.id, free.id))).status, 201);
+  await page.waitForSelector(slotSelector(free.id, 'booked'), { timeout: 3000 });
+  assert.deepEqual(page.problems.filter((p) => !/ERR_CONNECTION_REFUSED/.test(p)), [], 'only the refused connections the test made');
   await page.context().close();
 });
 
