@@ -474,3 +474,44 @@ async fn the_page_files_are_served_from_one_place_with_types_and_revalidation() 
         assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
     }
 }
+
+/// Booked and available slots of a provider's next 7 days, as the public document shows them.
+async fn booked_and_free(app: &TestApp, provider: Uuid) -> (usize, usize) {
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await.json();
+    let statuses: Vec<String> = doc["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["slots"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap().to_owned()))
+        .collect();
+    (statuses.iter().filter(|s| *s == "booked").count(), statuses.iter().filter(|s| *s == "available").count())
+}
+
+#[tokio::test]
+async fn demo_weeks_are_partly_booked_and_demo_traffic_books_and_cancels_through_the_app() {
+    let app = TestApp::spawn_with(&["--demo-traffic", "--demo-traffic-millis", "100"]).await;
+    // The step `serve` runs after seeding an empty database, here on the test's seed.
+    let demo = slotstream::server::build_app(app.db.clone(), &serve_args(&app.database_url, &[])).await.unwrap();
+    let booked = slotstream::app::demo::book_demo_weeks(&demo).await.unwrap();
+    assert!(booked > 0);
+    for provider in &app.providers {
+        let (booked, free) = booked_and_free(&app, provider.id).await;
+        let share = booked as f64 / (booked + free) as f64;
+        assert!((0.1..0.6).contains(&share), "{}: {booked} booked, {free} free", provider.name);
+    }
+
+    // Demo traffic: bookings and cancellations, each a real event in the log.
+    let cancelled = || async {
+        entity::slot_event::Entity::find()
+            .filter(entity::slot_event::Column::PreviousStatus.eq("booked"))
+            .filter(entity::slot_event::Column::NewStatus.eq("available"))
+            .count(&app.db)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cancelled().await == 0 {
+        assert!(Instant::now() < deadline, "no demo-traffic cancellation within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
