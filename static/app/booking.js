@@ -27,6 +27,7 @@ const HOLD_GONE = new Set([404, 409, 410]);
 /** The form's session: { id, date, slot, service, provider, slotIds, holdState, hold, holdPromise, releasing }. */
 let open = null;
 const timers = { renew: 0, tick: 0 };
+/** The time button the form was opened from (by slot id: the list is redrawn meanwhile). */
 let returnFocusTo = null;
 let confirmed = null;
 
@@ -230,7 +231,7 @@ export function openForm(slotId, button) {
   } catch {
     // no saved customer
   }
-  returnFocusTo = button;
+  returnFocusTo = button?.dataset.slotId ?? null;
   session.holdPromise = takeHold(session);
   ui.dialog.showModal();
   (ui.name.value ? (ui.email.value ? ui.submit : ui.email) : ui.name).focus();
@@ -338,7 +339,7 @@ ui.dialog.addEventListener('close', () => {
   const session = open;
   open = null;
   dropHold(session);
-  if (returnFocusTo?.isConnected) returnFocusTo.focus();
+  if (returnFocusTo) ui.times.querySelector(`[data-slot-id="${CSS.escape(returnFocusTo)}"]`)?.focus();
   returnFocusTo = null;
 });
 ui.doneIcs.addEventListener('click', () => confirmed && downloadCalendar(confirmed));

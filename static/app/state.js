@@ -74,10 +74,16 @@ export const ui = {
   cancelConfirm: $('cancel-confirm'),
 };
 
+/** How long an announcement stays on screen. */
+const ANNOUNCE_MS = 6000;
+let announceTimer = 0;
+
 export function announce(message) {
   // Cleared first so the same message twice is announced twice.
   ui.announcer.textContent = '';
+  clearTimeout(announceTimer);
   requestAnimationFrame(() => {
     ui.announcer.textContent = message;
+    announceTimer = setTimeout(() => { ui.announcer.textContent = ''; }, ANNOUNCE_MS);
   });
 }

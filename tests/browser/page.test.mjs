@@ -382,6 +382,34 @@ for (const [name, viewport, timezoneId] of [['phone', PHONE, 'Europe/London'], [
   });
 }
 
+test('the strip moves by a week and back (not before today), and a time can be booked from the keyboard', async () => {
+  const page = await openPage(main, { viewport: PHONE });
+  await waitForState(page, 'Live');
+  const firstDay = await page.getAttribute('#day-strip button[data-date]', 'data-date');
+  assert.ok(await page.isDisabled('#prev-week'), 'no days before today');
+  assert.equal(await page.textContent('#day-strip button[data-date] .wd'), 'Today');
+  await page.click('#next-week');
+  await page.waitForFunction((d) => document.querySelector('#day-strip button[data-date]')?.dataset.date > d, firstDay);
+  await waitForState(page, 'Live');
+  assert.ok(await page.isEnabled('#prev-week'));
+  await page.click('#prev-week');
+  await page.waitForFunction((d) => document.querySelector('#day-strip button[data-date]')?.dataset.date === d, firstDay);
+
+  // Keyboard: a free time, Enter opens the form with focus in it; Escape closes it and focus returns.
+  const [free] = await listedFree(page);
+  await page.focus(slotSelector(free.id));
+  const released = holdsOn ? page.waitForResponse(isHoldRelease) : null;
+  await page.keyboard.press('Enter');
+  await waitForForm(page);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'customer-name');
+  await page.keyboard.press('Escape');
+  if (holdsOn) assert.equal((await released).status(), 204);
+  await page.waitForSelector('#book-dialog:not([open])', { state: 'attached' });
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.slotId), free.id);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test('a booking on one page shows on another live; a held time reads "Being booked" there', async (t) => {
   const [page1, page2] = await Promise.all([openPage(main), openPage(main)]);
   await Promise.all([waitForState(page1, 'Live'), waitForState(page2, 'Live')]);
