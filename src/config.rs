@@ -26,6 +26,12 @@ pub enum Command {
     Migrate,
     /// Apply migrations, add the demo providers, print their keys and exit.
     Seed,
+    /// Apply a catalogue file (JSON, or a providers or services CSV) with the
+    /// admin API's upserts, print what was created, changed and left, and exit.
+    Import {
+        /// The catalogue file (README "Loading your providers").
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -156,4 +162,20 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_IPV6_PREFIX_LEN", default_value_t = 64, global = true,
         value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_prefix_len: u8,
+
+    /// File holding the operator token of the admin API (`/api/v1/admin/…`,
+    /// `Authorization: Bearer <token>`; at least 32 characters). Without it
+    /// the admin routes do not exist (404).
+    #[arg(long, env = "SLOTSTREAM_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<std::path::PathBuf>,
+
+    /// Days of slots kept generated from each provider's weekly schedule,
+    /// today (in its timezone) included.
+    #[arg(long, env = "SLOTSTREAM_SLOT_HORIZON_DAYS", default_value_t = 60, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub slot_horizon_days: u32,
+
+    /// Seconds between runs of the job that extends the slot window.
+    #[arg(long, env = "SLOTSTREAM_PLAN_INTERVAL_SECS", default_value_t = 60, global = true)]
+    pub plan_interval_secs: u64,
 }

@@ -33,6 +33,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Leading bits of an IPv6 address that name one client.
     pub ipv6_prefix_len: u8,
+    /// The operator token of the admin API; `None`: no admin routes at all.
+    pub admin_token: Option<crate::app::AdminToken>,
 }
 
 /// The axum state of every handler: a cheap-clone handle (one `Arc`) to
