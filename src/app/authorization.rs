@@ -183,16 +183,19 @@ impl App {
     }
 
     /// Is `secret` a key of `provider_id`? A key of any provider is recorded
-    /// as verified, whichever provider was asked about.
+    /// as verified, whichever provider was asked about. A revoked key is a
+    /// 401 (`invalid_token`): it was real, and must be replaced. Read on
+    /// every request, never cached, so a revocation holds at once on every
+    /// instance.
     async fn is_provider_key(&self, provider_id: Uuid, secret: &str) -> Result<bool, AppError> {
         let key = provider_key::Entity::find()
             .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
-            // Read on every request, never cached: a revoked key stops
-            // working at once, on every instance.
-            .filter(provider_key::Column::RevokedAt.is_null())
             .one(&self.db)
             .await?;
         match key {
+            Some(key) if key.revoked_at.is_some() => Err(AppError::Unauthorized(Unauthenticated::InvalidToken(
+                "this provider key was revoked".into(),
+            ))),
             Some(key) if secrets::matches(secret, &key.key_hash) => {
                 self.verified_keys.record(key.key_hash);
                 Ok(key.provider_id == provider_id)
