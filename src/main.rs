@@ -66,7 +66,8 @@ async fn import(args: ServeArgs, file: std::path::PathBuf) -> Result<(), String>
     let db = connect(&args).await?;
     let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
     let started = std::time::Instant::now();
-    let report = app.import_catalogue(catalogue, chrono::Utc::now()).await.map_err(|e| format!("import failed: {e}"))?;
+    let report =
+        app.import_catalogue(catalogue, chrono::Utc::now()).await.map_err(|e| format!("import failed: {e}"))?;
     let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;
     println!("{report}");
     eprintln!("slotstream: imported {} in {:.2} s", file.display(), started.elapsed().as_secs_f64());

@@ -223,8 +223,9 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
 /// `None` (no admin routes) without the flag.
 fn admin_token(args: &ServeArgs) -> std::io::Result<Option<AdminToken>> {
     let Some(path) = &args.admin_token_file else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read the admin token file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read the admin token file {}: {e}", path.display()))
+    })?;
     AdminToken::new(text.trim()).map(Some).map_err(|reason| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, format!("admin token file {}: {reason}", path.display()))
     })

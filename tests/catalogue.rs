@@ -53,7 +53,13 @@ mod tempdir {
     }
 }
 
-async fn admin(app: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn admin(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -101,7 +107,8 @@ fn utc(list: &[&str]) -> Vec<DateTime<Utc>> {
 async fn admin_routes_exist_only_with_a_token_and_answer_only_to_it() {
     // No token configured: the routes do not exist.
     let plain = TestApp::spawn().await;
-    let (status, body) = put(&plain, "anything", "/api/v1/admin/providers/p1", provider_body("P", "Europe/Warsaw")).await;
+    let (status, body) =
+        put(&plain, "anything", "/api/v1/admin/providers/p1", provider_body("P", "Europe/Warsaw")).await;
     assert_eq!((status, body["type"].as_str()), (StatusCode::NOT_FOUND, Some("urn:slotstream:problem:not-found")));
 
     let (app, token, _dir) = admin_server().await;
@@ -127,14 +134,25 @@ async fn admin_routes_exist_only_with_a_token_and_answer_only_to_it() {
         ("/api/v1/admin/providers/p%20q", provider_body("P", "Europe/Warsaw")),
         ("/api/v1/admin/providers/p1", json!({ "name": "P", "timezone": "UTC", "currency": "euro" })),
         ("/api/v1/admin/providers/p1/schedule", json!({ "slotMinutes": 30, "weekly": { "funday": [] } })),
-        ("/api/v1/admin/providers/p1/schedule", json!({ "slotMinutes": 30, "weekly": { "monday": [["10:00", "09:00"]] } })),
-        ("/api/v1/admin/providers/p1/services/s1", json!({ "name": "S", "durationMinutes": 0, "priceMinor": 1, "currency": "EUR" })),
+        (
+            "/api/v1/admin/providers/p1/schedule",
+            json!({ "slotMinutes": 30, "weekly": { "monday": [["10:00", "09:00"]] } }),
+        ),
+        (
+            "/api/v1/admin/providers/p1/services/s1",
+            json!({ "name": "S", "durationMinutes": 0, "priceMinor": 1, "currency": "EUR" }),
+        ),
     ] {
         let (status, problem) = put(&app, &token, path, bad.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {bad}: {problem}");
     }
-    let (status, _) = put(&app, &token, "/api/v1/admin/providers/nobody/services/s1",
-        json!({ "name": "S", "durationMinutes": 30, "priceMinor": 1, "currency": "EUR" })).await;
+    let (status, _) = put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/nobody/services/s1",
+        json!({ "name": "S", "durationMinutes": 30, "priceMinor": 1, "currency": "EUR" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -150,7 +168,8 @@ async fn upserting_by_external_id_twice_gives_one_provider_and_a_new_price_shows
     let (s2, y) = put(&app, &token, "/api/v1/admin/providers/acme/services/cut", service(6500)).await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(x["id"], y["id"]);
-    let (renamed, _) = put(&app, &token, "/api/v1/admin/providers/acme", provider_body("Acme & Sons", "Europe/Warsaw")).await;
+    let (renamed, _) =
+        put(&app, &token, "/api/v1/admin/providers/acme", provider_body("Acme & Sons", "Europe/Warsaw")).await;
     assert_eq!(renamed, StatusCode::OK);
     let listed = providers(&app.client, &app.base).await;
     let acme: Vec<&Value> = listed.iter().filter(|p| p["id"] == a["id"]).collect();
@@ -204,7 +223,8 @@ async fn a_weekly_schedule_plans_exact_slots_across_dst_changes_and_the_window_r
     ];
     for (n, (zone, now, night, expected)) in cases.into_iter().enumerate() {
         let external = format!("night-{n}");
-        let (status, created) = put(&app, &token, &format!("/api/v1/admin/providers/{external}"), provider_body("Night", zone)).await;
+        let (status, created) =
+            put(&app, &token, &format!("/api/v1/admin/providers/{external}"), provider_body("Night", zone)).await;
         assert_eq!(status, StatusCode::CREATED);
         let id = uuid_of(&created["id"]);
         let now: DateTime<Utc> = now.parse().unwrap();
@@ -240,13 +260,17 @@ async fn changing_a_schedule_keeps_a_booking_reports_it_and_replans_free_slots_w
     let zone = "Europe/Warsaw";
     let (_, created) = put(&app, &token, "/api/v1/admin/providers/replan", provider_body("Replan", zone)).await;
     let id = uuid_of(&created["id"]);
-    put(&app, &token, "/api/v1/admin/providers/replan/services/half-hour",
-        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" })).await;
+    put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/replan/services/half-hour",
+        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
+    )
+    .await;
     let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
-    let every_day = |intervals: Value| {
-        json!({ "slotMinutes": 30, "weekly": days.iter().map(|d| (d.to_string(), intervals.clone())).collect::<serde_json::Map<_, _>>() })
-    };
-    let (status, first) = put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["09:00", "12:00"]]))).await;
+    let every_day = |intervals: Value| json!({ "slotMinutes": 30, "weekly": days.iter().map(|d| (d.to_string(), intervals.clone())).collect::<serde_json::Map<_, _>>() });
+    let (status, first) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["09:00", "12:00"]]))).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["schedule"], "created");
     // Book tomorrow 10:00–10:30.
@@ -260,19 +284,26 @@ async fn changing_a_schedule_keeps_a_booking_reports_it_and_replans_free_slots_w
     let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
 
     // The new hours end at 10:00: the booked 10:00 slot is outside them.
-    let (status, replanned) = put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
+    let (status, replanned) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
     assert_eq!(status, StatusCode::OK, "{replanned}");
     assert_eq!(replanned["schedule"], "changed");
     let conflicts = replanned["conflicts"].as_array().unwrap();
     assert_eq!(conflicts.len(), 1, "{replanned}");
-    assert_eq!((conflicts[0]["date"].as_str(), conflicts[0]["startTime"].as_str()), (Some(tomorrow.to_string().as_str()), Some("10:00")));
+    assert_eq!(
+        (conflicts[0]["date"].as_str(), conflicts[0]["startTime"].as_str()),
+        (Some(tomorrow.to_string().as_str()), Some("10:00"))
+    );
     assert_eq!(conflicts[0]["status"], "booked");
     let (opened, removed) = (replanned["opened"].as_u64().unwrap(), replanned["removed"].as_u64().unwrap());
     assert!(opened >= 13 * 2 && removed >= 13 * 3, "{replanned}");
     assert_eq!(replanned["version"].as_i64().unwrap(), before + (opened + removed) as i64, "one event per change");
     // Every change reached the open stream, in order, ids the versions.
     let events = stream.take((opened + removed) as usize, WAIT).await;
-    assert_eq!(events.iter().map(SseEvent::version).collect::<Vec<_>>(), ((before + 1)..=(before + (opened + removed) as i64)).collect::<Vec<_>>());
+    assert_eq!(
+        events.iter().map(SseEvent::version).collect::<Vec<_>>(),
+        ((before + 1)..=(before + (opened + removed) as i64)).collect::<Vec<_>>()
+    );
     let kinds = |status: &str| events.iter().filter(|e| e.json()["newStatus"] == status).count() as u64;
     assert_eq!((kinds("available"), kinds("removed")), (opened, removed));
     // Tomorrow: 08:00, 08:30, 09:00, 09:30 free, and the booking's 10:00 kept.
@@ -283,11 +314,18 @@ async fn changing_a_schedule_keeps_a_booking_reports_it_and_replans_free_slots_w
         .iter()
         .map(|s| (s["startTime"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
         .collect();
-    let expected = [("08:00", "available"), ("08:30", "available"), ("09:00", "available"), ("09:30", "available"), ("10:00", "booked")];
+    let expected = [
+        ("08:00", "available"),
+        ("08:30", "available"),
+        ("09:00", "available"),
+        ("09:30", "available"),
+        ("10:00", "booked"),
+    ];
     assert_eq!(slots, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
     assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
     // The same schedule again: nothing to do.
-    let (_, same) = put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
+    let (_, same) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
     assert_eq!((same["schedule"].as_str(), same["opened"].as_u64()), (Some("unchanged"), Some(0)));
 }
 
@@ -295,20 +333,36 @@ async fn changing_a_schedule_keeps_a_booking_reports_it_and_replans_free_slots_w
 async fn a_rotated_or_revoked_key_stops_working_at_once_and_the_new_one_works() {
     let (app, token, _dir) = admin_server().await;
     put(&app, &token, "/api/v1/admin/providers/keys", provider_body("Keys", "Europe/London")).await;
-    let (status, first) = admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/keys/keys", Some(json!({ "label": "front desk" }))).await;
+    let (status, first) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        "/api/v1/admin/providers/keys/keys",
+        Some(json!({ "label": "front desk" })),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let provider = providers(&app.client, &app.base).await.into_iter().find(|p| p["name"] == "Keys").unwrap();
     let slots_url = app.url(&format!("/api/v1/providers/{}/slots", provider["id"].as_str().unwrap()));
     let open_slots = |key: String| {
-        let request = app.client.post(&slots_url).bearer_auth(key)
+        let request = app
+            .client
+            .post(&slots_url)
+            .bearer_auth(key)
             .json(&json!({ "dates": ["2027-06-01"], "open": "09:00", "close": "10:00", "slotMinutes": 30 }));
         async move { request.send().await.unwrap().status() }
     };
     let old_key = first["key"].as_str().unwrap().to_owned();
     assert_eq!(open_slots(old_key.clone()).await, StatusCode::CREATED);
 
-    let (status, rotated) = admin(&app, &token, reqwest::Method::POST,
-        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", first["id"].as_str().unwrap()), None).await;
+    let (status, rotated) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", first["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{rotated}");
     assert_eq!(rotated["label"], "front desk");
     assert_eq!(open_slots(old_key.clone()).await, StatusCode::UNAUTHORIZED, "the old key, right after the rotation");
@@ -323,36 +377,64 @@ async fn a_rotated_or_revoked_key_stops_working_at_once_and_the_new_one_works() 
     assert!(listed[0]["revokedAt"].is_string() && listed[1]["revokedAt"].is_null());
     assert!(!Value::Array(listed.clone()).to_string().contains("pk_"), "no secret listed");
 
-    let revoke = app.client.delete(app.url(&format!("/api/v1/admin/providers/keys/keys/{}", rotated["id"].as_str().unwrap())))
-        .bearer_auth(&token).send().await.unwrap();
+    let revoke = app
+        .client
+        .delete(app.url(&format!("/api/v1/admin/providers/keys/keys/{}", rotated["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
-    let refused = app.client.post(&slots_url).bearer_auth(&new_key)
-        .json(&json!({ "dates": ["2027-06-02"], "open": "09:00", "close": "10:00", "slotMinutes": 30 })).send().await.unwrap();
+    let refused = app
+        .client
+        .post(&slots_url)
+        .bearer_auth(&new_key)
+        .json(&json!({ "dates": ["2027-06-02"], "open": "09:00", "close": "10:00", "slotMinutes": 30 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(refused.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
     // Rotating a revoked key is refused; revoking it again is harmless.
-    let (status, _) = admin(&app, &token, reqwest::Method::POST,
-        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", rotated["id"].as_str().unwrap()), None).await;
+    let (status, _) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", rotated["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
 #[tokio::test]
 async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_history() {
     let (app, token, _dir) = admin_server().await;
-    let (_, created) = put(&app, &token, "/api/v1/admin/providers/leaving", provider_body("Leaving", "Europe/Warsaw")).await;
+    let (_, created) =
+        put(&app, &token, "/api/v1/admin/providers/leaving", provider_body("Leaving", "Europe/Warsaw")).await;
     let id = uuid_of(&created["id"]);
-    put(&app, &token, "/api/v1/admin/providers/leaving/services/half-hour",
-        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" })).await;
-    let every_day: serde_json::Map<String, Value> = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-        .iter().map(|d| (d.to_string(), json!([["00:00", "24:00"]]))).collect();
-    put(&app, &token, "/api/v1/admin/providers/leaving/schedule", json!({ "slotMinutes": 30, "weekly": every_day })).await;
+    put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/leaving/services/half-hour",
+        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
+    )
+    .await;
+    let every_day: serde_json::Map<String, Value> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            .iter()
+            .map(|d| (d.to_string(), json!([["00:00", "24:00"]])))
+            .collect();
+    put(&app, &token, "/api/v1/admin/providers/leaving/schedule", json!({ "slotMinutes": 30, "weekly": every_day }))
+        .await;
     let service = service_with(&app.client, &app.base, id, 30).await;
     let free = availability(&app.client, &app.base, id, "?days=2", None).await.free_slots();
     let (status, booking) = book(&app.client, &app.base, id, service, &free[0].1).await;
     assert_eq!(status, StatusCode::CREATED);
     let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
 
-    let (status, deactivated) = admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
+    let (status, deactivated) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deactivated["active"], false);
     let last = stream.next(WAIT).await.expect("a final event");
@@ -361,9 +443,16 @@ async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_his
     assert!(stream.ended(WAIT).await, "the stream closed");
 
     let (status, problem) = book(&app.client, &app.base, id, service, &free[2].1).await;
-    assert_eq!((status, problem["type"].as_str()), (StatusCode::GONE, Some("urn:slotstream:problem:provider-deactivated")));
-    let (status, _) = post_json(&app.client, &app.url("/api/v1/holds"),
-        &json!({ "providerId": id, "serviceId": service, "startTime": free[3].1 })).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::GONE, Some("urn:slotstream:problem:provider-deactivated"))
+    );
+    let (status, _) = post_json(
+        &app.client,
+        &app.url("/api/v1/holds"),
+        &json!({ "providerId": id, "serviceId": service, "startTime": free[3].1 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::GONE);
     let reopen = app.client.get(stream_url(&app.base, id, "")).send().await.unwrap();
     assert_eq!(reopen.status(), StatusCode::GONE);
@@ -371,10 +460,15 @@ async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_his
     // History: the booking and the event log are intact.
     assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let events = entity::slot_event::Entity::find().filter(entity::slot_event::Column::ProviderId.eq(id)).count(&app.db).await.unwrap();
+    let events = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::ProviderId.eq(id))
+        .count(&app.db)
+        .await
+        .unwrap();
     assert!(events > 0);
     // Twice is harmless.
-    let (again, _) = admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
+    let (again, _) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
     assert_eq!(again, StatusCode::OK);
 }
 
@@ -441,10 +535,74 @@ async fn importing_a_thousand_providers_twice_changes_nothing_the_second_time() 
     assert!(took < Duration::from_secs(120), "a second import of 1,000 providers took {took:?}");
 
     // The flat parts as CSV: a changed price, a new provider.
-    let services = dir.file("services.csv", "providerExternalId,externalId,name,durationMinutes,priceMinor,currency\nbulk-0001,short,Short,30,999,EUR\n");
+    let services = dir.file(
+        "services.csv",
+        "providerExternalId,externalId,name,durationMinutes,priceMinor,currency\nbulk-0001,short,Short,30,999,EUR\n",
+    );
     let (report, _) = run_import(&url, &services, &horizon).await;
     assert_eq!(report["services"], json!({ "created": 0, "changed": 1, "unchanged": 0 }));
-    let providers_csv = dir.file("providers.csv", "externalId,name,timezone,address,description,currency\nnew-one,New One,Europe/Paris,,,EUR\n");
+    let providers_csv = dir.file(
+        "providers.csv",
+        "externalId,name,timezone,address,description,currency\nnew-one,New One,Europe/Paris,,,EUR\n",
+    );
     let (report, _) = run_import(&url, &providers_csv, &horizon).await;
     assert_eq!(report["providers"], json!({ "created": 1, "changed": 0, "unchanged": 0 }));
+}
+
+#[tokio::test]
+async fn a_deactivation_or_revocation_on_one_instance_holds_at_once_on_another() {
+    if !postgres_only("two instances on one PostgreSQL database, catalogue changes over NOTIFY") {
+        return;
+    }
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let token_file = dir.file("admin-token", &token);
+    let (url, seeded) = seeded_database().await;
+    let flags = ["--admin-token-file", token_file.to_str().unwrap()];
+    let a = ServerProcess::start(&url, &flags).await;
+    let b = ServerProcess::start(&url, &flags).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let pid = seeded[0].id;
+    // The demo providers' external ids are the seed's.
+    let external = "demo-kasias-barber-shop";
+    let issued: Value = client
+        .post(a.url(&format!("/api/v1/admin/providers/{external}/keys")))
+        .bearer_auth(&token)
+        .json(&json!({ "label": "desk" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = issued["key"].as_str().unwrap();
+    let free = availability(&client, &b.base, pid, "?days=14", None).await.free_slots();
+    let block = |server: &ServerProcess, slot: &str| server.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block"));
+    assert_eq!(client.post(block(&b, &free[0].0)).bearer_auth(key).send().await.unwrap().status(), StatusCode::OK);
+    let revoked = client
+        .delete(a.url(&format!("/api/v1/admin/providers/{external}/keys/{}", issued["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        client.post(block(&b, &free[1].0)).bearer_auth(key).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "instance B, right after instance A revoked the key"
+    );
+
+    let mut stream = SseClient::connect(&client, &stream_url(&b.base, pid, ""), None).await;
+    let deactivated = client
+        .post(a.url(&format!("/api/v1/admin/providers/{external}/deactivate")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), StatusCode::OK);
+    let last = stream.next(WAIT).await.expect("a final event on instance B");
+    assert_eq!(last.event, "provider-deactivated");
+    assert!(stream.ended(WAIT).await);
+    let reopened = client.get(stream_url(&b.base, pid, "")).send().await.unwrap();
+    assert_eq!(reopened.status(), StatusCode::GONE, "instance B's directory forgot the provider");
 }

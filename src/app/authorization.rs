@@ -193,9 +193,9 @@ impl App {
             .one(&self.db)
             .await?;
         match key {
-            Some(key) if key.revoked_at.is_some() => Err(AppError::Unauthorized(Unauthenticated::InvalidToken(
-                "this provider key was revoked".into(),
-            ))),
+            Some(key) if key.revoked_at.is_some() => {
+                Err(AppError::Unauthorized(Unauthenticated::InvalidToken("this provider key was revoked".into())))
+            }
             Some(key) if secrets::matches(secret, &key.key_hash) => {
                 self.verified_keys.record(key.key_hash);
                 Ok(key.provider_id == provider_id)

@@ -14,8 +14,8 @@ use entity::{availability_slot, provider, provider_key, service};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
@@ -283,6 +283,15 @@ impl App {
     ) -> Result<(AdminProvider, Upserted), AppError> {
         check_external_id("externalId", external_id)?;
         fields.check()?;
+        // A sync mostly finds things as they are: say so without a write.
+        if let Some(row) = provider::Entity::find()
+            .filter(provider::Column::ExternalId.eq(external_id))
+            .one(&self.db)
+            .await?
+            .filter(|row| fields.same_as(row))
+        {
+            return Ok((provider_view(row), Upserted::Unchanged));
+        }
         let write = CatalogueWrite::begin(self).await?;
         let now = Utc::now();
         let (row, outcome) = match provider_by_external_id(&write.tx, external_id).await? {
@@ -348,6 +357,9 @@ impl App {
     ) -> Result<(AdminService, Upserted), AppError> {
         check_external_id("externalServiceId", external_service_id)?;
         fields.check()?;
+        if let Some(row) = unchanged_service(&self.db, external_id, external_service_id, &fields).await? {
+            return Ok((service_view(row), Upserted::Unchanged));
+        }
         let write = CatalogueWrite::begin(self).await?;
         let provider = existing_provider(&write.tx, external_id).await?;
         let existing = service::Entity::find()
@@ -381,7 +393,9 @@ impl App {
                     currency: fields.currency,
                     ..row
                 };
-                service::Entity::update(service::ActiveModel::from(changed.clone()).reset_all()).exec(&write.tx).await?;
+                service::Entity::update(service::ActiveModel::from(changed.clone()).reset_all())
+                    .exec(&write.tx)
+                    .await?;
                 (changed, Upserted::Changed)
             }
         };
@@ -482,6 +496,26 @@ impl App {
             }
         }
     }
+}
+
+/// The service as stored, if it already has `fields` (a read, no write).
+async fn unchanged_service(
+    conn: &impl ConnectionTrait,
+    external_id: &str,
+    external_service_id: &str,
+    fields: &ServiceFields,
+) -> Result<Option<service::Model>, DbErr> {
+    let Some(provider) =
+        provider::Entity::find().filter(provider::Column::ExternalId.eq(external_id)).one(conn).await?
+    else {
+        return Ok(None);
+    };
+    Ok(service::Entity::find()
+        .filter(service::Column::ProviderId.eq(provider.id))
+        .filter(service::Column::ExternalId.eq(external_service_id))
+        .one(conn)
+        .await?
+        .filter(|row| fields.same_as(row)))
 }
 
 /// 409 if the provider has slots on or after today (in its current zone).

@@ -157,7 +157,6 @@ impl Catalogue {
     }
 }
 
-
 impl App {
     /// Apply a catalogue; schedules are planned from `now`.
     pub async fn import_catalogue(&self, catalogue: Catalogue, now: DateTime<Utc>) -> Result<ImportReport, AppError> {

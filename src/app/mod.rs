@@ -31,8 +31,7 @@ pub use availability_document::{
 };
 pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use catalogue::{
-    AdminProvider, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields, Upserted,
-    check_external_id,
+    AdminProvider, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields, Upserted, check_external_id,
 };
 pub use error::AppError;
 pub use holds::{HoldPolicy, HoldView, NewHold};

@@ -215,22 +215,29 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("provider {external_id:?} does not exist")))?;
         let tz = timezone_of(&provider)?;
+        let same = |stored: &provider_schedule::Model| {
+            stored.slot_minutes as u32 == schedule.slot_minutes
+                && stored.weekly == weekly
+                && stored.exceptions == exceptions
+        };
+        let unchanged = |stored: &provider_schedule::Model, version| Replanned {
+            schedule: Some(Upserted::Unchanged),
+            planned_through: stored.planned_through,
+            version,
+            ..Replanned::default()
+        };
+        // A sync mostly finds the schedule as it is: say so without a write.
+        if provider.active
+            && let Some(stored) = provider_schedule::Entity::find_by_id(provider.id).one(&self.db).await?
+            && same(&stored)
+        {
+            return Ok(unchanged(&stored, provider.version));
+        }
         let mut uow = UnitOfWork::begin(self, provider.id).await?;
         uow.require_active()?;
         let stored = provider_schedule::Entity::find_by_id(provider.id).one(&uow.tx).await?;
-        if let Some(stored) = &stored
-            && stored.slot_minutes as u32 == schedule.slot_minutes
-            && stored.weekly == weekly
-            && stored.exceptions == exceptions
-        {
-            let version = uow.next_version();
-            drop(uow);
-            return Ok(Replanned {
-                schedule: Some(Upserted::Unchanged),
-                planned_through: stored.planned_through,
-                version,
-                ..Replanned::default()
-            });
+        if let Some(stored) = stored.as_ref().filter(|s| same(s)) {
+            return Ok(unchanged(stored, uow.next_version()));
         }
         let today = now.with_timezone(&tz).date_naive();
         let through = today + Days::new(u64::from(self.planner.horizon_days.max(1)) - 1);
@@ -384,8 +391,15 @@ async fn plan_dates(
             if !upcoming(date, slot.start) || kept.iter().any(|&k| overlaps_locally(k, (slot.start, slot.end))) {
                 continue;
             }
-            let (opened, event) =
-                ProviderAvailability::open(Uuid::new_v4(), uow.provider_id, date, slot.start, slot.end, Some(PLANNER), now);
+            let (opened, event) = ProviderAvailability::open(
+                Uuid::new_v4(),
+                uow.provider_id,
+                date,
+                slot.start,
+                slot.end,
+                Some(PLANNER),
+                now,
+            );
             new_rows.push(to_row(&opened));
             uow.record(event);
         }
@@ -395,7 +409,9 @@ async fn plan_dates(
     for chunk in withdrawn.chunks(500) {
         let deleted = availability_slot::Entity::delete_many()
             .filter(availability_slot::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
-            .filter(availability_slot::Column::Status.is_in([SlotStatus::Available.as_str(), SlotStatus::Blocked.as_str()]))
+            .filter(
+                availability_slot::Column::Status.is_in([SlotStatus::Available.as_str(), SlotStatus::Blocked.as_str()]),
+            )
             .exec(&uow.tx)
             .await?;
         if deleted.rows_affected != chunk.len() as u64 {

@@ -48,7 +48,11 @@ const DEMO: &[DemoProvider] = &[
         description: "Classic cuts, hot-towel shaves and beard styling in the heart of Warsaw.",
         currency: "PLN",
         hours: &[["09:00", "17:00"]],
-        services: &[("beard", "Beard trim", 30, 4000), ("cut", "Haircut", 45, 7000), ("cut-beard", "Haircut & beard", 60, 10000)],
+        services: &[
+            ("beard", "Beard trim", 30, 4000),
+            ("cut", "Haircut", 45, 7000),
+            ("cut-beard", "Haircut & beard", 60, 10000),
+        ],
     },
     DemoProvider {
         external_id: "demo-green-leaf-salon",

@@ -143,17 +143,9 @@ mod tests {
 
     /// Every day 01:00–04:00 in 30-minute slots: the hours DST changes hit.
     fn night_schedule() -> WeeklySchedule {
-        let every_day = [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ];
-        WeeklySchedule::new(30, every_day.into_iter().map(|d| (d, vec![(t(1, 0), t(4, 0))])), vec![])
-            .unwrap()
+        let every_day =
+            [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+        WeeklySchedule::new(30, every_day.into_iter().map(|d| (d, vec![(t(1, 0), t(4, 0))])), vec![]).unwrap()
     }
 
     /// Instants (UTC, RFC 3339) of the slots planned over `days` from `from`.
@@ -176,8 +168,8 @@ mod tests {
         let weekly = [(Weekday::Mon, vec![(t(13, 0), t(15, 0)), (t(9, 0), t(10, 0))])].into_iter();
         let closed = date(2026, 12, 7); // a Monday
         let short = date(2026, 12, 14);
-        let schedule = WeeklySchedule::new(60, weekly, vec![(closed, vec![]), (short, vec![(t(8, 0), t(9, 0))])])
-            .unwrap();
+        let schedule =
+            WeeklySchedule::new(60, weekly, vec![(closed, vec![]), (short, vec![(t(8, 0), t(9, 0))])]).unwrap();
         let tz = chrono_tz::Europe::Warsaw;
         let starts = |d| schedule.slots_on(tz, d).0.iter().map(|s| s.start).collect::<Vec<_>>();
         assert_eq!(starts(date(2026, 11, 30)), [t(9, 0), t(13, 0), t(14, 0)]);

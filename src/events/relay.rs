@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use super::{Bus, reconcile};
@@ -107,7 +107,9 @@ pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(Catalog
                 Ok(Some(notification)) if notification.channel() == CATALOGUE_CHANNEL => {
                     match CatalogueChange::parse(notification.payload()) {
                         Some(change) => on_catalogue(change),
-                        None => tracing::warn!(payload = notification.payload(), "event relay: unreadable catalogue change"),
+                        None => {
+                            tracing::warn!(payload = notification.payload(), "event relay: unreadable catalogue change")
+                        }
                     }
                 }
                 Ok(Some(notification)) => match parse_payload(notification.payload()) {

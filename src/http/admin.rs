@@ -163,7 +163,11 @@ pub enum AdminProblems {
     Unauthorized(#[to_schema] super::error::Problem<'static>),
     #[response(status = 404, description = "No such provider or key", content_type = "application/problem+json")]
     NotFound(#[to_schema] super::error::Problem<'static>),
-    #[response(status = 409, description = "A timezone change while slots exist, a key already revoked, or a concurrent create", content_type = "application/problem+json")]
+    #[response(
+        status = 409,
+        description = "A timezone change while slots exist, a key already revoked, or a concurrent create",
+        content_type = "application/problem+json"
+    )]
     Conflict(#[to_schema] super::error::Problem<'static>),
     #[response(status = 410, description = "The provider is deactivated", content_type = "application/problem+json")]
     Gone(#[to_schema] super::error::Problem<'static>),

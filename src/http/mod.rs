@@ -86,8 +86,7 @@ pub fn router(state: HttpState) -> Router {
     if let Some(token) = settings.admin_token.clone() {
         api = api.merge(admin::router(token));
     }
-    let api = api
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
+    let api = api.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     Router::new()
         .merge(api)
         // Streams live for hours: no request timeout on them.
