@@ -368,6 +368,11 @@ function applyEvent(event, id) {
     ui.calendar.dataset.version = String(version);
   }
   const entry = state.slots.get(event.availabilityId);
+  // A changed weekly schedule took the slot off the calendar: re-read the week.
+  if (event.newStatus === 'removed') {
+    if (entry) scheduleRefetch();
+    return;
+  }
   if (!entry) {
     const first = state.doc?.days[0]?.date;
     const inWeek = first && event.date >= first && event.date < addDays(first, DAYS);

@@ -17,7 +17,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use entity::{availability_slot, provider, provider_schedule};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -269,15 +269,27 @@ impl App {
     /// window since it was last planned, as of `now`.
     pub async fn extend_horizon(&self, now: DateTime<Utc>) -> Result<HorizonRun, AppError> {
         let horizon = u64::from(self.planner.horizon_days.max(1)) - 1;
-        let schedules = provider_schedule::Entity::find().all(&self.db).await?;
-        let providers: BTreeMap<Uuid, provider::Model> = provider::Entity::find()
-            .filter(provider::Column::Active.eq(true))
-            .filter(provider::Column::Id.is_in(schedules.iter().map(|s| s.provider_id)))
+        // No zone's today is later than tomorrow in UTC: a schedule planned
+        // that far needs nothing, and is not even read.
+        let latest_target = now.date_naive() + Days::new(1 + horizon);
+        let schedules = provider_schedule::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(provider_schedule::Column::PlannedThrough.is_null())
+                    .add(provider_schedule::Column::PlannedThrough.lt(latest_target)),
+            )
             .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+            .await?;
+        let mut providers: BTreeMap<Uuid, provider::Model> = BTreeMap::new();
+        // Under both engines' limits on bound parameters.
+        for chunk in schedules.chunks(1000) {
+            let found = provider::Entity::find()
+                .filter(provider::Column::Active.eq(true))
+                .filter(provider::Column::Id.is_in(chunk.iter().map(|s| s.provider_id)))
+                .all(&self.db)
+                .await?;
+            providers.extend(found.into_iter().map(|p| (p.id, p)));
+        }
         let mut run = HorizonRun::default();
         for stored in schedules {
             let Some(provider) = providers.get(&stored.provider_id) else { continue };
