@@ -11,15 +11,17 @@
 //! file (`providerExternalId,externalId,name,durationMinutes,priceMinor,currency`),
 //! told apart by their header.
 //!
-//! Each upsert is its own transaction: an entry that fails stops the run
-//! with its external id; fix it and run again (what was done is unchanged).
+//! Each upsert is its own transaction, and several providers' entries are
+//! applied at once: an entry that fails stops the run with its external id;
+//! fix it and run again (what was done is unchanged).
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::catalogue::{ProviderFields, ServiceFields, Upserted};
-use super::planner::ScheduleInput;
+use super::planner::{Replanned, ScheduleInput};
 use super::{App, AppError};
 
 /// A catalogue file.
@@ -157,32 +159,61 @@ impl Catalogue {
     }
 }
 
+/// Provider entries applied at once: on PostgreSQL each locks only its own
+/// provider, so a big file goes several times faster; on SQLite the single
+/// writer takes them one at a time anyway.
+const IMPORT_CONCURRENCY: usize = 8;
+
+/// What one provider entry did.
+#[derive(Default)]
+struct EntryReport {
+    provider: Option<(Uuid, Upserted)>,
+    services: Vec<Upserted>,
+    schedule: Option<Replanned>,
+}
+
 impl App {
     /// Apply a catalogue; schedules are planned from `now`.
     pub async fn import_catalogue(&self, catalogue: Catalogue, now: DateTime<Utc>) -> Result<ImportReport, AppError> {
+        let mut entries = futures_util::stream::iter(catalogue.providers)
+            .map(|entry| self.import_entry(entry, now))
+            .buffered(IMPORT_CONCURRENCY);
         let mut report = ImportReport::default();
-        for entry in catalogue.providers {
-            let id = entry.external_id.clone();
-            let failed = |error: AppError| prefixed(&id, error);
-            // A services-only entry (from a services CSV) names a provider
-            // that must already exist.
-            if !entry.fields.name.is_empty() {
-                let (provider, outcome) = self.upsert_provider(&id, entry.fields).await.map_err(failed)?;
+        while let Some(entry) = entries.next().await {
+            let entry = entry?;
+            if let Some((id, outcome)) = entry.provider {
                 report.providers.add(outcome);
-                report.provider_ids.push(provider.id);
+                report.provider_ids.push(id);
             }
-            for service in entry.services {
-                let (_, outcome) =
-                    self.upsert_service(&id, &service.external_id, service.fields).await.map_err(failed)?;
+            for outcome in entry.services {
                 report.services.add(outcome);
             }
-            if let Some(schedule) = &entry.schedule {
-                let replanned = self.set_schedule(&id, schedule, now).await.map_err(failed)?;
+            if let Some(replanned) = entry.schedule {
                 report.schedules.add(replanned.schedule.unwrap_or(Upserted::Unchanged));
                 report.slots_opened += replanned.opened;
                 report.slots_removed += replanned.removed;
                 report.conflicts += replanned.conflicts.len();
             }
+        }
+        Ok(report)
+    }
+
+    async fn import_entry(&self, entry: CatalogueProvider, now: DateTime<Utc>) -> Result<EntryReport, AppError> {
+        let id = entry.external_id.clone();
+        let failed = |error: AppError| prefixed(&id, error);
+        let mut report = EntryReport::default();
+        // A services-only entry (from a services CSV) names a provider
+        // that must already exist.
+        if !entry.fields.name.is_empty() {
+            let (provider, outcome) = self.upsert_provider(&id, entry.fields).await.map_err(failed)?;
+            report.provider = Some((provider.id, outcome));
+        }
+        for service in entry.services {
+            let (_, outcome) = self.upsert_service(&id, &service.external_id, service.fields).await.map_err(failed)?;
+            report.services.push(outcome);
+        }
+        if let Some(schedule) = &entry.schedule {
+            report.schedule = Some(self.set_schedule(&id, schedule, now).await.map_err(failed)?);
         }
         Ok(report)
     }

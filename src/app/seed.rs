@@ -1,5 +1,6 @@
 //! Demo data: twenty providers in several timezones with realistic services
-//! and a weekly schedule (Monday to Saturday), seeded only into an empty
+//! (each has a 30-minute one, which tests rely on) and a weekly schedule
+//! (Monday to Saturday), seeded only into an empty
 //! database, through the import path (`App::import_catalogue`), with one
 //! key each. Their slots cover 14 days from today, which keeps a seeded test
 //! database cheap; a running server's planner extends them to its window.
@@ -152,7 +153,11 @@ const DEMO: &[DemoProvider] = &[
         description: "Beginner surf lessons, boards and wetsuits included.",
         currency: "USD",
         hours: &[["07:00", "13:00"]],
-        services: &[("lesson", "Group lesson", 90, 8500), ("private", "Private lesson", 60, 15000)],
+        services: &[
+            ("lesson", "Group lesson", 90, 8500),
+            ("private", "Private lesson", 60, 15000),
+            ("rental", "Board rental", 30, 2500),
+        ],
     },
     DemoProvider {
         external_id: "demo-berlin-bikes",
@@ -212,7 +217,7 @@ const DEMO: &[DemoProvider] = &[
         description: "General and cosmetic dentistry by the harbour.",
         currency: "AUD",
         hours: &[["08:00", "17:00"]],
-        services: &[("check-up", "Check-up & clean", 60, 22000)],
+        services: &[("check-up", "Check-up & clean", 60, 22000), ("emergency", "Emergency visit", 30, 15000)],
     },
     DemoProvider {
         external_id: "demo-toronto-tutor",
@@ -242,7 +247,7 @@ const DEMO: &[DemoProvider] = &[
         description: "Bouldering and lead climbing coaching, gear provided.",
         currency: "GBP",
         hours: &[["16:00", "22:00"]],
-        services: &[("coaching", "Coaching session", 90, 6000)],
+        services: &[("coaching", "Coaching session", 90, 6000), ("taster", "Taster session", 30, 2000)],
     },
 ];
 
