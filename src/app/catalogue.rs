@@ -181,10 +181,10 @@ impl ProviderFields {
         if let Some(address) = &self.address {
             check_text("address", address, 500)?;
         }
-        if let Some(description) = &self.description {
-            if description.chars().count() > 2000 {
-                return Err(AppError::Invalid("description must be at most 2000 characters".into()));
-            }
+        if let Some(description) = &self.description
+            && description.chars().count() > 2000
+        {
+            return Err(AppError::Invalid("description must be at most 2000 characters".into()));
         }
         check_currency(&self.currency)?;
         self.timezone

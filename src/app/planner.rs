@@ -147,7 +147,8 @@ impl ScheduleInput {
         }
         let mut exceptions = Vec::new();
         for exception in &self.exceptions {
-            if exception.closed == !exception.intervals.is_empty() {
+            // Exactly one of the two: closed, or its own intervals.
+            if exception.closed != exception.intervals.is_empty() {
                 return Err(AppError::Invalid(format!(
                     "exception {}: give either closed: true or intervals",
                     exception.date
