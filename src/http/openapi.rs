@@ -183,5 +183,8 @@ mod tests {
         assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
         let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];
         assert!(statuses.as_array().is_some_and(|s| s.contains(&"held".into())), "{statuses}");
+        assert!(statuses.as_array().is_some_and(|s| s.contains(&"removed".into())), "{statuses}");
+        assert!(parsed["paths"]["/api/v1/admin/providers/{externalId}/schedule"]["put"].is_object());
+        assert!(parsed["components"]["securitySchemes"]["admin"].is_object());
     }
 }
