@@ -26,6 +26,12 @@ pub enum Command {
     Migrate,
     /// Apply migrations, add the demo providers, print their keys and exit.
     Seed,
+    /// Apply a catalogue file (JSON, or a providers or services CSV) with the
+    /// admin API's upserts, print what was created, changed and left, and exit.
+    Import {
+        /// The catalogue file (README "Loading your providers").
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,4 +176,20 @@ pub struct ServeArgs {
     /// Defaults to the `static/` folder of the source tree the binary was built from.
     #[arg(long, env = "SLOTSTREAM_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"), global = true)]
     pub static_dir: std::path::PathBuf,
+
+    /// File holding the operator token of the admin API (`/api/v1/admin/…`,
+    /// `Authorization: Bearer <token>`; at least 32 characters). Without it
+    /// the admin routes do not exist (404).
+    #[arg(long, env = "SLOTSTREAM_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<std::path::PathBuf>,
+
+    /// Days of slots kept generated from each provider's weekly schedule,
+    /// today (in its timezone) included.
+    #[arg(long, env = "SLOTSTREAM_SLOT_HORIZON_DAYS", default_value_t = 60, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub slot_horizon_days: u32,
+
+    /// Seconds between runs of the job that extends the slot window.
+    #[arg(long, env = "SLOTSTREAM_PLAN_INTERVAL_SECS", default_value_t = 60, global = true)]
+    pub plan_interval_secs: u64,
 }

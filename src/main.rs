@@ -1,4 +1,4 @@
-//! The `slotstream` binary: parse flags, then serve, migrate or seed.
+//! The `slotstream` binary: parse flags, then serve, migrate, seed or import.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(cli.serve).await,
         Command::Migrate => migrate(cli.serve).await,
         Command::Seed => seed(cli.serve).await,
+        Command::Import { file } => import(cli.serve, file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +54,23 @@ async fn seed(args: ServeArgs) -> Result<(), String> {
     let db = connect(&args).await?;
     let seeded = slotstream::app::seed::seed(&db).await.map_err(|e| format!("seed failed: {e}"))?;
     print_keys(&seeded);
+    Ok(())
+}
+
+/// Apply a catalogue file to the database (a running server's too: on
+/// PostgreSQL its instances hear of the changes through the relay; on SQLite
+/// see README "Loading your providers").
+async fn import(args: ServeArgs, file: std::path::PathBuf) -> Result<(), String> {
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let catalogue = slotstream::app::Catalogue::parse(&text).map_err(|e| e.to_string())?;
+    let db = connect(&args).await?;
+    let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
+    let started = std::time::Instant::now();
+    let report =
+        app.import_catalogue(catalogue, chrono::Utc::now()).await.map_err(|e| format!("import failed: {e}"))?;
+    let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+    println!("{report}");
+    eprintln!("slotstream: imported {} in {:.2} s", file.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{App, HoldPolicy};
+use crate::app::{AdminToken, App, HoldPolicy, PlannerPolicy};
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
@@ -57,7 +57,8 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
         max_lifetime: Duration::from_secs(args.hold_max_secs.max(1)),
         per_client: args.max_holds_per_client,
     };
-    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds))
+    let planner = PlannerPolicy { horizon_days: args.slot_horizon_days.max(1) };
+    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds).with_planner_policy(planner))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -106,7 +107,9 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let tasks = TaskTracker::new();
     let postgres = app.db.get_database_backend() == DbBackend::Postgres;
     if postgres {
-        spawn_until_stopped(&tasks, &stopping, relay::run(app.db.clone(), app.bus.clone()));
+        let catalogue = app.clone();
+        let on_catalogue = move |change: relay::CatalogueChange| catalogue.catalogue_changed(&change);
+        spawn_until_stopped(&tasks, &stopping, relay::run(app.db.clone(), app.bus.clone(), on_catalogue));
     }
     let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));
@@ -117,7 +120,10 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         let every = Duration::from_millis(args.demo_traffic_millis.max(100));
         spawn_until_stopped(&tasks, &stopping, crate::app::demo::run_traffic(app.clone(), every));
     }
-    let settings = http_settings(args);
+    let plan_every = Duration::from_secs(args.plan_interval_secs.max(1));
+    spawn_until_stopped(&tasks, &stopping, plan_periodically(app.clone(), plan_every));
+    let mut settings = http_settings(args);
+    settings.admin_token = admin_token(args)?;
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
@@ -214,6 +220,36 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         retry: Duration::from_secs(2),
         ipv6_prefix_len: args.ipv6_prefix_len,
         static_dir: args.static_dir.clone(),
+        admin_token: None,
+    }
+}
+
+/// The operator token from `--admin-token-file`, kept only as its hash;
+/// `None` (no admin routes) without the flag.
+fn admin_token(args: &ServeArgs) -> std::io::Result<Option<AdminToken>> {
+    let Some(path) = &args.admin_token_file else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read the admin token file {}: {e}", path.display()))
+    })?;
+    AdminToken::new(text.trim()).map(Some).map_err(|reason| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("admin token file {}: {reason}", path.display()))
+    })
+}
+
+/// Keep every scheduled provider's slots generated to the end of its
+/// window: at once, then every `every` (a new day enters the window at
+/// each provider's local midnight).
+async fn plan_periodically(app: App, every: Duration) {
+    loop {
+        match app.extend_horizon(chrono::Utc::now()).await {
+            Ok(run) if run.providers > 0 => {
+                tracing::info!(providers = run.providers, slots = run.opened, "slot window extended");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "slot planning failed"),
+        }
+        metrics::counter!("slotstream_planner_runs_total").increment(1);
+        tokio::time::sleep(every).await;
     }
 }
 

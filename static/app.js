@@ -21,18 +21,20 @@ import { onBookingsChanged, openManageLink, renderBookings } from './app/my-book
 
 const LOAD_RETRY_MS = 3000;
 /** What the customer reads; the feed's own words go to the developer panel. */
-const CUSTOMER_STATUS = { connecting: 'Connecting…', live: 'Live', polling: 'Live', paused: 'Live', reconnecting: 'Reconnecting…' };
+const CUSTOMER_STATUS = { connecting: 'Connecting…', live: 'Live', polling: 'Live', paused: 'Live', reconnecting: 'Reconnecting…', ended: 'Not taking bookings' };
 
 function showStatus(status, info) {
   const customer = CUSTOMER_STATUS[status] ?? 'Reconnecting…';
   const previous = ui.connection.textContent;
   ui.connection.textContent = customer;
-  ui.connection.dataset.state = customer === 'Live' ? 'live' : status === 'connecting' ? 'connecting' : 'reconnecting';
+  ui.connection.dataset.state =
+    customer === 'Live' ? 'live' : status === 'connecting' || status === 'ended' ? status : 'reconnecting';
   ui.feedMode.textContent = status;
   if (info) showStats(info);
   // Said only when it changes after the first connection: "Live" on arrival is what the badge is for.
   if (previous === 'Reconnecting…' && customer === 'Live') announce('Back online; the times are up to date.');
-  if (previous === 'Live' && customer !== 'Live') announce('Connection lost; reconnecting.');
+  if (previous === 'Live' && status === 'reconnecting') announce('Connection lost; reconnecting.');
+  if (status === 'ended') announce(`${state.provider?.name ?? 'This provider'} is no longer taking bookings here.`);
   console.debug(`slotstream: ${status}`, info);
 }
 

@@ -11,8 +11,11 @@
 // Without EventSource it polls with If-None-Match. While the tab is hidden
 // for a while it closes the stream, and resumes from its last id when shown.
 
-/** What onStatus reports: `connecting`, `live`, `reconnecting`, `paused` (tab hidden) or `polling`. */
-export const STATUSES = ['connecting', 'live', 'reconnecting', 'paused', 'polling'];
+/**
+ * What onStatus reports: `connecting`, `live`, `reconnecting`, `paused` (tab hidden), `polling`, or `ended`
+ * (the provider was deactivated: no more changes will come, and the watch stops).
+ */
+export const STATUSES = ['connecting', 'live', 'reconnecting', 'paused', 'polling', 'ended'];
 
 const DEFAULTS = {
   baseUrl: '',
@@ -199,9 +202,12 @@ export function watchAvailability(options) {
     stats.events += 1;
     const day = doc.days.find((d) => d.date === event.date);
     const slot = day?.slots.find((s) => s.availabilityId === event.availabilityId);
-    if (slot) {
+    if (slot && event.newStatus === 'removed') {
+      // A changed weekly schedule took the slot off the calendar.
+      day.slots.splice(day.slots.indexOf(slot), 1);
+    } else if (slot) {
       slot.status = event.newStatus;
-    } else if (day) {
+    } else if (day && event.newStatus !== 'removed') {
       // A slot this document has never seen (the provider opened it): read the days afresh.
       refresh();
       return;
@@ -222,6 +228,9 @@ export function watchAvailability(options) {
     };
     es.addEventListener('slot-changed', (message) => {
       if (source === es) apply(message);
+    });
+    es.addEventListener('provider-deactivated', () => {
+      if (source === es) end();
     });
     es.addEventListener('reset', () => {
       if (source !== es) return;
@@ -253,6 +262,14 @@ export function watchAvailability(options) {
     }
   }
 
+  /** The provider was deactivated (its last event, or 410 Gone): nothing more will change. */
+  function end() {
+    closed = true;
+    clearTimers();
+    closeStream();
+    setStatus('ended');
+  }
+
   /** Fetch afresh, then stream (or poll) from the fetched version. Retries until it works. */
   async function refresh() {
     clearTimers();
@@ -261,6 +278,7 @@ export function watchAvailability(options) {
     try {
       if (!(await load())) return;
     } catch (error) {
+      if (error instanceof ApiError && error.status === 410) return end();
       if (closed) return;
       setStatus('reconnecting');
       retryLater(refresh);

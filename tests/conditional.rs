@@ -46,6 +46,12 @@ async fn dated(client: &reqwest::Client, base: &str, provider: Uuid) -> (String,
 async fn if_modified_since_answers_304_until_a_change_then_200() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).clone();
+    // The seed creates the provider and opens its slots in the same second,
+    // so its first dated version is not alone in its second: one change
+    // after that second has passed gives a version that is.
+    dated(&app.client, &app.base, provider.id).await;
+    let first_free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+    block(&app.client, &app.base, provider.id, &provider.key, &first_free.last().unwrap().0).await;
     let (date, version) = dated(&app.client, &app.base, provider.id).await;
 
     // Last-Modified is never earlier than the data it describes.

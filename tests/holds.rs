@@ -75,11 +75,12 @@ async fn book_held(
 }
 
 /// The logged transitions of slot `availability_id`, in version order, as
-/// "previous->new" (the seed's slots are opened without events).
+/// "previous->new", after the event that opened the slot (the seed's).
 async fn logged(db: &DatabaseConnection, availability_id: &str) -> Vec<String> {
     let id: Uuid = availability_id.parse().unwrap();
     let mut rows = entity::slot_event::Entity::find()
         .filter(entity::slot_event::Column::AvailabilityId.eq(id))
+        .filter(entity::slot_event::Column::PreviousStatus.is_not_null())
         .all(db)
         .await
         .unwrap();

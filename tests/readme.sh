@@ -9,7 +9,12 @@ bin=${SLOTSTREAM_BIN:-target/debug/slotstream}
 [ -x "$bin" ] || cargo build
 work=$(mktemp -d)
 port=18091
-"$bin" --database-url "sqlite://$work/readme.db?mode=rwc" --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
+# The blocks run in $work: the server's file is their default `slotstream.db`,
+# `admin-token` the operator token, and `slotstream` on the PATH is this build.
+export PATH="$(cd "$(dirname "$bin")" && pwd):$PATH"
+head -c 48 /dev/urandom | base64 | tr -d '/+=\n' > "$work/admin-token"
+"$bin" --database-url "sqlite://$work/slotstream.db?mode=rwc" --bind "127.0.0.1:$port" \
+  --admin-token-file "$work/admin-token" > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done

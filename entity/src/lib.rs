@@ -10,6 +10,7 @@ pub mod booking;
 pub mod idempotency_key;
 pub mod provider;
 pub mod provider_key;
+pub mod provider_schedule;
 pub mod service;
 pub mod slot_event;
 pub mod slot_hold;

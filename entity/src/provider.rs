@@ -21,6 +21,11 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// When it changed the time before (see the migration that added it).
     pub previous_updated_at: Option<DateTimeUtc>,
+    /// The marketplace's own id for the provider (admin API and import upsert by it).
+    pub external_id: Option<String>,
+    /// False once deactivated: no new bookings or holds, streams ended; history kept.
+    pub active: bool,
+    pub deactivated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

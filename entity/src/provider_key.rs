@@ -10,6 +10,10 @@ pub struct Model {
     #[sea_orm(unique)]
     pub key_hash: String,
     pub created_at: DateTimeUtc,
+    /// What the operator calls the key (`"front desk"`, `"2026 rotation"`).
+    pub label: Option<String>,
+    /// Set when the key was revoked (or rotated away); it no longer authorises anything.
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,8 @@ pub struct Model {
     pub price_cents: i64,
     /// ISO 4217 code of `price_cents`.
     pub currency: String,
+    /// The marketplace's own id for the service, unique within its provider.
+    pub external_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -68,11 +68,55 @@ impl VerifiedKeys {
         self.0.insert(key_hash);
     }
 
+    /// The key was revoked: it is no client of its own any more.
+    pub fn forget(&self, key_hash: &str) {
+        self.0.remove(key_hash);
+    }
+
+    /// Forget every key (they are verified again on their next use).
+    pub fn forget_all(&self) {
+        self.0.clear();
+    }
+
     /// A set already holding these hashes, for the limiter's unit tests
     /// (outside tests only `authorization` fills the set).
     #[cfg(test)]
     pub(crate) fn holding(key_hashes: impl IntoIterator<Item = String>) -> VerifiedKeys {
         VerifiedKeys(Arc::new(key_hashes.into_iter().collect()))
+    }
+}
+
+/// The operator token of the admin API, kept only as its SHA-256 and
+/// compared in constant time (`secrets::matches`).
+#[derive(Clone)]
+pub struct AdminToken {
+    hash: String,
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
+impl AdminToken {
+    /// At least 32 characters: the token guards every provider at once.
+    pub fn new(token: &str) -> Result<AdminToken, &'static str> {
+        if token.chars().count() < 32 {
+            return Err("the admin token must be at least 32 characters");
+        }
+        Ok(AdminToken { hash: secrets::hash(token) })
+    }
+
+    /// Succeeds if `credential` is the operator token: `Unauthorized` (401)
+    /// otherwise, whether nothing or a wrong token was presented.
+    pub fn authorize(&self, credential: &Credential) -> Result<(), AppError> {
+        let secret = presented(credential, "this needs the operator token in Authorization: Bearer")?;
+        if secrets::matches(secret, &self.hash) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized(Unauthenticated::InvalidToken("the operator token is not valid".into())))
+        }
     }
 }
 
@@ -139,13 +183,19 @@ impl App {
     }
 
     /// Is `secret` a key of `provider_id`? A key of any provider is recorded
-    /// as verified, whichever provider was asked about.
+    /// as verified, whichever provider was asked about. A revoked key is a
+    /// 401 (`invalid_token`): it was real, and must be replaced. Read on
+    /// every request, never cached, so a revocation holds at once on every
+    /// instance.
     async fn is_provider_key(&self, provider_id: Uuid, secret: &str) -> Result<bool, AppError> {
         let key = provider_key::Entity::find()
             .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
             .one(&self.db)
             .await?;
         match key {
+            Some(key) if key.revoked_at.is_some() => {
+                Err(AppError::Unauthorized(Unauthenticated::InvalidToken("this provider key was revoked".into())))
+            }
             Some(key) if secrets::matches(secret, &key.key_hash) => {
                 self.verified_keys.record(key.key_hash);
                 Ok(key.provider_id == provider_id)

@@ -212,7 +212,7 @@ impl App {
     /// The availability document, or `NotModified` when what the client
     /// holds (`held`) is current.
     pub async fn availability(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Result<Conditional, AppError> {
-        let provider = self.directory.get(query.provider_id).await?;
+        let provider = self.directory.get_active(query.provider_id).await?;
         let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
         let key = (provider.id, start, days);
         let now = Utc::now();

@@ -145,6 +145,7 @@ impl App {
         let ends_at = span.starts_at + span.duration;
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
+        uow.require_active()?;
         // Looked up again under the provider lock (and on SQLite the single
         // writer): a retry queued behind its original sees the booking, not
         // the slot it took.
@@ -281,6 +282,7 @@ impl App {
         let (row, _) = self.authorize_booking(booking_id, credential).await?;
         let provider = self.directory.get(row.provider_id).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
+        uow.require_active()?;
         let row = reload(&uow, booking_id).await?;
         if row.status != BookingStatus::Confirmed.as_str() {
             return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));

@@ -43,6 +43,11 @@ impl Calendar {
         self.load_where(uow, availability_slot::Column::Date.eq(date)).await
     }
 
+    /// Load the slots on the dates `from..=through` (skipping any already loaded).
+    pub async fn load_dates(&mut self, uow: &UnitOfWork, from: NaiveDate, through: NaiveDate) -> Result<(), AppError> {
+        self.load_where(uow, availability_slot::Column::Date.between(from, through)).await
+    }
+
     /// Load `span`'s date and return the indexes of the slots covering it
     /// exactly (a 409 if there are none such).
     pub async fn covering(&mut self, uow: &UnitOfWork, span: &ServiceSpan) -> Result<Vec<usize>, AppError> {

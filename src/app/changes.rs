@@ -17,8 +17,9 @@ impl App {
         provider_id: Uuid,
         resume: Resume,
     ) -> Result<impl Stream<Item = Delivery> + Send + 'static, AppError> {
-        // Unknown provider: NotFound before anything is subscribed.
-        self.directory.get(provider_id).await?;
+        // Unknown provider: NotFound before anything is subscribed; a
+        // deactivated one: Gone (an EventSource stops reconnecting on it).
+        self.directory.get_active(provider_id).await?;
         Ok(events::subscribe(self.db.clone(), self.bus.clone(), provider_id, resume).await?)
     }
 }

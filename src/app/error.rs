@@ -30,6 +30,9 @@ pub enum AppError {
     /// The client already has as many active slot holds as it may (429).
     #[error("{0}")]
     TooManyHolds(String),
+    /// The provider is deactivated: it takes no new bookings or holds (410).
+    #[error("{0}")]
+    Gone(String),
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     /// A failure that is neither the caller's nor the database's.

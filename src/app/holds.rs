@@ -125,6 +125,7 @@ impl App {
         let span = self.service_span(request.provider_id, request.service_id, request.start_time).await?;
         let scope = secrets::hash(client_scope);
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
+        uow.require_active()?;
         let now = Utc::now();
         // Counted in the transaction, and the count and the insert are one
         // step per client: on SQLite the single writer sees to it; on

@@ -8,11 +8,14 @@ mod availability_document;
 mod booking_calendar;
 mod bookings;
 mod calendar;
+mod catalogue;
 mod changes;
 pub mod demo;
 mod error;
 mod holds;
 mod idempotency;
+mod import;
+mod planner;
 mod providers;
 pub mod secrets;
 pub mod seed;
@@ -23,17 +26,22 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-pub use authorization::{Credential, Unauthenticated, VerifiedKeys};
+pub use authorization::{AdminToken, Credential, Unauthenticated, VerifiedKeys};
 pub use availability_document::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
     resolve_range,
 };
 pub use bookings::{BookingView, NewBooking, NewCustomer};
+pub use catalogue::{
+    AdminProvider, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields, Upserted, check_external_id,
+};
 pub use error::AppError;
 pub use holds::{HoldPolicy, HoldView, NewHold};
 pub use idempotency::ScopedKey;
+pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportReport, Tally};
+pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned, ScheduleException, ScheduleInput};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
-pub use slots::{NewSlots, SlotsCreated};
+pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
 
 use crate::events::Bus;
@@ -55,6 +63,8 @@ pub struct App {
     pub verified_keys: VerifiedKeys,
     /// Hold lifetimes and the per-client cap (`with_hold_policy`).
     pub holds: HoldPolicy,
+    /// The rolling slot window (`with_planner_policy`).
+    pub planner: PlannerPolicy,
 }
 
 impl App {
@@ -68,12 +78,19 @@ impl App {
             rendered: availability_document::RenderCache::new(render_cache_bytes),
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
+            planner: PlannerPolicy::default(),
         }
     }
 
     /// The same application with `policy` for slot holds.
     pub fn with_hold_policy(mut self, policy: HoldPolicy) -> App {
         self.holds = policy;
+        self
+    }
+
+    /// The same application with `policy` for the rolling slot window.
+    pub fn with_planner_policy(mut self, policy: PlannerPolicy) -> App {
+        self.planner = policy;
         self
     }
 

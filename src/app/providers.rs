@@ -1,12 +1,13 @@
-//! Providers: the public list, and a small in-memory directory of provider
-//! names and timezones so the 304 path needs no database round trip.
+//! Providers: the public list (active providers only), and a small in-memory
+//! directory of provider names, timezones and active flags so the 304 path
+//! needs no database round trip.
 
 use std::sync::Arc;
 
 use chrono_tz::Tz;
 use dashmap::DashMap;
 use entity::{provider, service};
-use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -17,9 +18,14 @@ pub struct ProviderInfo {
     pub id: Uuid,
     pub name: String,
     pub timezone: Tz,
+    /// False once deactivated.
+    pub active: bool,
 }
 
-/// Providers never change timezone, so entries never go stale.
+/// Entries are dropped whenever the catalogue changes a provider (`forget`):
+/// by the admin API or an import on this instance at once, on other
+/// instances through the relay's catalogue notifications (PostgreSQL), and
+/// all of them whenever the relay reconnects (a notification may be lost).
 #[derive(Clone)]
 pub struct ProviderDirectory {
     db: DatabaseConnection,
@@ -44,6 +50,22 @@ impl ProviderDirectory {
         self.known.insert(id, info.clone());
         Ok(info)
     }
+
+    /// The provider, or `NotFound`, or `Gone` once deactivated.
+    pub async fn get_active(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
+        let info = self.get(id).await?;
+        if info.active { Ok(info) } else { Err(AppError::Gone(format!("provider {id} is deactivated"))) }
+    }
+
+    /// Drop a provider's entry: it is read again on next use.
+    pub fn forget(&self, id: Uuid) {
+        self.known.remove(&id);
+    }
+
+    /// Drop every entry.
+    pub fn forget_all(&self) {
+        self.known.clear();
+    }
 }
 
 fn info_of(row: &provider::Model) -> Result<ProviderInfo, AppError> {
@@ -51,7 +73,7 @@ fn info_of(row: &provider::Model) -> Result<ProviderInfo, AppError> {
         .timezone
         .parse::<Tz>()
         .map_err(|_| AppError::Internal(format!("provider {} has an unknown timezone {:?}", row.id, row.timezone)))?;
-    Ok(ProviderInfo { id: row.id, name: row.name.clone(), timezone })
+    Ok(ProviderInfo { id: row.id, name: row.name.clone(), timezone, active: row.active })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -81,9 +103,13 @@ pub struct ServiceView {
 }
 
 impl App {
-    /// Every provider with its services, by name.
+    /// Every active provider with its services, by name.
     pub async fn list_providers(&self) -> Result<Vec<ProviderView>, AppError> {
-        let providers = provider::Entity::find().order_by_asc(provider::Column::Name).all(&self.db).await?;
+        let providers = provider::Entity::find()
+            .filter(provider::Column::Active.eq(true))
+            .order_by_asc(provider::Column::Name)
+            .all(&self.db)
+            .await?;
         let services = service::Entity::find()
             .order_by_asc(service::Column::DurationMinutes)
             .order_by_asc(service::Column::Name)

@@ -37,6 +37,8 @@ pub struct UnitOfWork {
     base_version: i64,
     /// The provider's `updated_at` as locked: the new one is never earlier.
     base_updated_at: DateTime<Utc>,
+    /// Whether the provider was active when locked (see `require_active`).
+    active: bool,
     events: Vec<AvailabilitySlotChangedEvent>,
     /// Held until the commit is published, or until drop (SQLite only).
     writer: Option<OwnedMutexGuard<()>>,
@@ -65,9 +67,21 @@ impl UnitOfWork {
             provider_id,
             base_version: row.version,
             base_updated_at: row.updated_at,
+            active: row.active,
             events: Vec::new(),
             writer,
         })
+    }
+
+    /// `Gone` (410) if the provider is deactivated: checked under the
+    /// provider lock, so no booking or hold slips in beside a deactivation
+    /// on another instance. Cancelling, releasing and expiring still work.
+    pub fn require_active(&self) -> Result<(), AppError> {
+        if self.active {
+            Ok(())
+        } else {
+            Err(AppError::Gone(format!("provider {} is deactivated and takes no bookings or holds", self.provider_id)))
+        }
     }
 
     pub fn record(&mut self, event: AvailabilitySlotChangedEvent) {
@@ -91,7 +105,7 @@ impl UnitOfWork {
     }
 
     async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
-        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, writer } = self;
+        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, writer, .. } = self;
         let published = event_log::append(&tx, base_version, &events).await?;
         if let Some(last) = published.last() {
             advance_version(&tx, provider_id, last.version, base_updated_at).await?;

@@ -4,6 +4,7 @@
 mod booking;
 mod provider_availability;
 mod schedule;
+mod weekly_schedule;
 
 pub use booking::BookingStatus;
 pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
@@ -11,3 +12,4 @@ pub use schedule::{
     ScheduleError, SkipReason, check_new_slot, covering_slots, local_instant, overlaps_locally, slot_grid, slot_span,
     to_local,
 };
+pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

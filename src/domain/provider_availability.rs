@@ -27,6 +27,9 @@ pub enum SlotStatus {
     Blocked,
     /// Held for a customer who is filling in the booking form.
     Held,
+    /// Only in events: the slot was taken off the calendar for good (a
+    /// changed weekly schedule no longer has it); no stored slot has it.
+    Removed,
 }
 
 impl SlotStatus {
@@ -36,6 +39,7 @@ impl SlotStatus {
             SlotStatus::Booked => "booked",
             SlotStatus::Blocked => "blocked",
             SlotStatus::Held => "held",
+            SlotStatus::Removed => "removed",
         }
     }
 
@@ -45,6 +49,7 @@ impl SlotStatus {
             "booked" => Some(SlotStatus::Booked),
             "blocked" => Some(SlotStatus::Blocked),
             "held" => Some(SlotStatus::Held),
+            "removed" => Some(SlotStatus::Removed),
             _ => None,
         }
     }
@@ -167,6 +172,19 @@ impl ProviderAvailability {
             return Err(TransitionError::NotBlocked { slot: self.id });
         }
         Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
+    }
+
+    /// available or blocked → removed: the slot leaves the calendar (its row
+    /// is deleted by the caller). A booked or held slot never does.
+    pub fn withdraw(
+        &mut self,
+        modified_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+        if self.status != SlotStatus::Blocked {
+            self.require(SlotStatus::Available)?;
+        }
+        Ok(self.transition(SlotStatus::Removed, None, None, modified_by, now))
     }
 
     /// available → held, for `hold_id`.

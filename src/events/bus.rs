@@ -50,13 +50,15 @@ struct ProviderState {
     /// waits to be filled from the log.
     known: i64,
     sender: Option<broadcast::Sender<Arc<PublishedEvent>>>,
+    /// The provider was deactivated: its channel is closed and no new one opens.
+    ended: bool,
 }
 
 /// A live subscription to one provider. Dropping it (the client went away)
 /// frees the provider's channel once nobody listens.
 pub struct SubscriberGuard {
-    /// Always `Some` until drop, which must release it before looking at the
-    /// channel's receiver count.
+    /// `Some` until drop (which must release it before looking at the
+    /// channel's receiver count), unless the provider had ended.
     receiver: Option<broadcast::Receiver<Arc<PublishedEvent>>>,
     bus: Bus,
     provider_id: Uuid,
@@ -183,10 +185,26 @@ impl Bus {
     pub fn subscribe(&self, provider_id: Uuid) -> SubscriberGuard {
         let mut state = self.shared.providers.entry(provider_id).or_default();
         let capacity = self.shared.capacity;
-        let receiver = state.sender.get_or_insert_with(|| broadcast::channel(capacity).0).subscribe();
+        // An ended provider's subscribers get no receiver: their first
+        // `recv` says `Closed`, and the subscription ends with `Ended`.
+        let receiver =
+            (!state.ended).then(|| state.sender.get_or_insert_with(|| broadcast::channel(capacity).0).subscribe());
         drop(state);
         self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
-        SubscriberGuard { receiver: Some(receiver), bus: self.clone(), provider_id }
+        SubscriberGuard { receiver, bus: self.clone(), provider_id }
+    }
+
+    /// The provider was deactivated: close its channel (subscribers receive
+    /// what was published before, then `Closed`) and open none again.
+    pub fn end_provider(&self, provider_id: Uuid) {
+        let mut state = self.shared.providers.entry(provider_id).or_default();
+        state.ended = true;
+        state.sender = None;
+    }
+
+    /// Was the provider ended (`end_provider`)?
+    pub fn has_ended(&self, provider_id: Uuid) -> bool {
+        self.shared.providers.get(&provider_id).is_some_and(|s| s.ended)
     }
 
     /// Does anyone on this instance watch `provider_id`?

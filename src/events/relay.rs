@@ -6,11 +6,17 @@
 //! event. While disconnected the bus's versions are marked untrusted and the
 //! 304 path reads versions from the database. It runs until the server
 //! drops it when stopping (see `server`).
+//!
+//! A second channel, `catalogue_changes`, carries changes to the catalogue
+//! that instances cache: a provider changed or was deactivated, a key was
+//! revoked ([`CatalogueChange`]; this module encodes and decodes it). After a
+//! reconnect, when such a notification may have been lost, the relay reports
+//! `Everything` and the caches start over.
 
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use super::{Bus, reconcile};
@@ -18,8 +24,62 @@ use super::{Bus, reconcile};
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "slot_events";
 
-/// Listen, catch up and relay, reconnecting forever.
-pub async fn run(db: DatabaseConnection, bus: Bus) {
+/// The NOTIFY channel of catalogue changes.
+pub const CATALOGUE_CHANNEL: &str = "catalogue_changes";
+
+/// A change to what instances cache about the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogueChange {
+    /// The provider's name, timezone or profile changed.
+    Provider(Uuid),
+    /// The provider was deactivated: its streams end.
+    Deactivated(Uuid),
+    /// The provider key with this hash was revoked.
+    KeyRevoked(String),
+    /// Notifications may have been lost: forget everything cached.
+    Everything,
+}
+
+impl CatalogueChange {
+    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `key:<hash>`.
+    pub fn payload(&self) -> String {
+        match self {
+            CatalogueChange::Provider(id) => format!("provider:{id}"),
+            CatalogueChange::Deactivated(id) => format!("deactivated:{id}"),
+            CatalogueChange::KeyRevoked(hash) => format!("key:{hash}"),
+            CatalogueChange::Everything => "everything".to_owned(),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<CatalogueChange> {
+        match payload.split_once(':') {
+            Some(("provider", id)) => Some(CatalogueChange::Provider(id.parse().ok()?)),
+            Some(("deactivated", id)) => Some(CatalogueChange::Deactivated(id.parse().ok()?)),
+            Some(("key", hash)) if !hash.is_empty() => Some(CatalogueChange::KeyRevoked(hash.to_owned())),
+            None if payload == "everything" => Some(CatalogueChange::Everything),
+            _ => None,
+        }
+    }
+}
+
+/// Tell every instance (this one too) about `change` when `conn`'s
+/// transaction commits. PostgreSQL only: on SQLite there is one instance,
+/// which applies the change itself.
+pub async fn notify_catalogue(conn: &impl ConnectionTrait, change: &CatalogueChange) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CATALOGUE_CHANNEL.into(), change.payload().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Listen, catch up and relay, reconnecting forever; catalogue changes go
+/// to `on_catalogue`.
+pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(CatalogueChange) + Send + 'static) {
     let mut backoff = Duration::from_millis(100);
     loop {
         bus.set_versions_trusted(false);
@@ -37,11 +97,21 @@ pub async fn run(db: DatabaseConnection, bus: Bus) {
             tokio::time::sleep(backoff).await;
             continue;
         }
+        // Anything may have changed while nobody listened.
+        on_catalogue(CatalogueChange::Everything);
         bus.set_versions_trusted(true);
         backoff = Duration::from_millis(100);
         tracing::info!("event relay: listening on {CHANNEL}");
         loop {
             match listener.try_recv().await {
+                Ok(Some(notification)) if notification.channel() == CATALOGUE_CHANNEL => {
+                    match CatalogueChange::parse(notification.payload()) {
+                        Some(change) => on_catalogue(change),
+                        None => {
+                            tracing::warn!(payload = notification.payload(), "event relay: unreadable catalogue change")
+                        }
+                    }
+                }
                 Ok(Some(notification)) => match parse_payload(notification.payload()) {
                     // Nobody here watches that provider: the payload's
                     // version is all the 304 path needs, and the log is
@@ -73,7 +143,7 @@ async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::E
     let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
     // Reconnects are ours to make, after which we catch up.
     listener.ignore_pool_close_event(true);
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, CATALOGUE_CHANNEL]).await?;
     Ok(listener)
 }
 
@@ -97,5 +167,21 @@ mod tests {
         assert_eq!(parse_payload(&payload(id, 42)), Some((id, 42)));
         assert_eq!(parse_payload("nope"), None);
         assert_eq!(parse_payload(&format!("{id}:x")), None);
+    }
+
+    #[test]
+    fn catalogue_changes_round_trip_and_reject_garbage() {
+        let id = Uuid::new_v4();
+        for change in [
+            CatalogueChange::Provider(id),
+            CatalogueChange::Deactivated(id),
+            CatalogueChange::KeyRevoked("ab12".into()),
+            CatalogueChange::Everything,
+        ] {
+            assert_eq!(CatalogueChange::parse(&change.payload()), Some(change));
+        }
+        assert_eq!(CatalogueChange::parse("provider:nope"), None);
+        assert_eq!(CatalogueChange::parse("key:"), None);
+        assert_eq!(CatalogueChange::parse("whatever"), None);
     }
 }

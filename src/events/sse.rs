@@ -6,6 +6,9 @@
 //!   public JSON of the change ([`PublicSlotChange`]: no customer data, no
 //!   booking id), rendered once per event and shared by every subscriber;
 //! - `event: reset` when the resume point is gone (`data: {"version":N}`);
+//! - `event: provider-deactivated` (`data: {"providerId":…}`, no id), the
+//!   last frame of a deactivated provider's stream: it will never have
+//!   events again, and reconnecting gets 410;
 //! - a comment heartbeat, which keeps proxies from closing an idle stream.
 
 use std::time::Duration;
@@ -54,6 +57,12 @@ pub fn reset(version: i64) -> Bytes {
     Bytes::from(format!("id: {version}\nevent: reset\ndata: {{\"version\":{version}}}\n\n"))
 }
 
+/// The provider was deactivated: the stream's last frame. No `id:`, so a
+/// client's resume point stays that of its last change.
+pub fn deactivated(provider_id: Uuid) -> Bytes {
+    Bytes::from(format!("event: provider-deactivated\ndata: {{\"providerId\":\"{provider_id}\"}}\n\n"))
+}
+
 /// The first line of every stream: how long `EventSource` waits before reconnecting.
 pub fn retry(delay: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", delay.as_millis()))
@@ -91,6 +100,10 @@ mod tests {
         assert!(!frame.contains(&Uuid::from_u128(7).to_string()), "no booking id on the wire");
         assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");
         assert_eq!(&retry(Duration::from_secs(2))[..], b"retry: 2000\n\n");
+        assert_eq!(
+            &deactivated(Uuid::from_u128(1))[..],
+            &b"event: provider-deactivated\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\"}\n\n"[..]
+        );
         assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
     }
 }

@@ -38,6 +38,8 @@ pub enum Delivery {
     Reset {
         version: i64,
     },
+    /// The provider was deactivated: nothing more will come; the last.
+    Ended,
 }
 
 /// Subscribe to a provider from `resume`: take the live subscription and
@@ -112,7 +114,12 @@ fn deliveries(
                     yield Delivery::Event(event);
                 }
                 Ok(_) | Err(RecvError::Lagged(_)) => need_catch_up = true,
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => {
+                    if bus.has_ended(provider_id) {
+                        yield Delivery::Ended;
+                    }
+                    return;
+                }
             }
         }
     }

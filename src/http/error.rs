@@ -57,6 +57,7 @@ impl ApiError {
             ApiError::App(AppError::TooManyHolds(_)) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
             }
+            ApiError::App(AppError::Gone(_)) => (StatusCode::GONE, "provider-deactivated", "Provider deactivated"),
             ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }

@@ -10,11 +10,16 @@
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
 //! - `GET  /api/v1/bookings/{id}/calendar.ics` (the booking's token as Bearer)
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page's files (`static/`) at `/`
+//! - the admin API under `/api/v1/admin/…` (`admin`), only with an operator token
 //!
 //! Reads (providers, availability and the operator routes) share the read
 //! quota and are compressed on request (`compression`); streams never are.
-//! Holds have a write quota of their own.
+//! Holds have a write quota of their own. The admin routes sit under no
+//! per-client quota: every one is authenticated first by a 256-bit-strong
+//! token compared by hash (no database work for a wrong one), and a
+//! marketplace's sync sends thousands of them from one address.
 
+mod admin;
 mod availability;
 mod bookings;
 mod compression;
@@ -78,11 +83,11 @@ pub fn router(state: HttpState) -> Router {
     );
     let holds = limited(holds::router(), &rate_limits.hold, settings.hold_quota);
     let streams = limited(stream::router(), &rate_limits.stream, settings.stream_quota);
-    let api = Router::new()
-        .merge(reads)
-        .merge(writes)
-        .merge(holds)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
+    let mut api = Router::new().merge(reads).merge(writes).merge(holds);
+    if let Some(token) = settings.admin_token.clone() {
+        api = api.merge(admin::router(token));
+    }
+    let api = api.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
     Router::new()
         .merge(api)
         // Streams live for hours: no request timeout on them.

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::Problem;
-use super::{availability, bookings, holds, ops, providers, slots, stream};
+use super::{admin, availability, bookings, holds, ops, providers, slots, stream};
 
 /// Problems a read may answer with.
 #[allow(dead_code)]
@@ -101,6 +101,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator token (`--admin-token-file`); admin routes exist only with one"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -125,6 +134,14 @@ impl Modify for BearerAuth {
         ops::healthz,
         ops::readyz,
         ops::metrics_text,
+        admin::put_provider,
+        admin::deactivate,
+        admin::put_service,
+        admin::put_schedule,
+        admin::issue_key,
+        admin::list_keys,
+        admin::revoke_key,
+        admin::rotate_key,
     ),
     modifiers(&BearerAuth)
 )]
@@ -168,5 +185,8 @@ mod tests {
         assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
         let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];
         assert!(statuses.as_array().is_some_and(|s| s.contains(&"held".into())), "{statuses}");
+        assert!(statuses.as_array().is_some_and(|s| s.contains(&"removed".into())), "{statuses}");
+        assert!(parsed["paths"]["/api/v1/admin/providers/{externalId}/schedule"]["put"].is_object());
+        assert!(parsed["components"]["securitySchemes"]["admin"].is_object());
     }
 }

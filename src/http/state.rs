@@ -35,6 +35,8 @@ pub struct HttpSettings {
     pub ipv6_prefix_len: u8,
     /// Folder the page's files are served from.
     pub static_dir: std::path::PathBuf,
+    /// The operator token of the admin API; `None`: no admin routes at all.
+    pub admin_token: Option<crate::app::AdminToken>,
 }
 
 /// The axum state of every handler: a cheap-clone handle (one `Arc`) to

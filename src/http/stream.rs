@@ -79,7 +79,7 @@ pub(super) async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Unknown provider: 404 before the stream starts.
-    let provider = state.app.directory.get(provider_id).await?;
+    let provider = state.app.directory.get_active(provider_id).await?;
     let filter = DateFilter::new(&provider, &params)?;
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     let client = state.rate_limits.identity.of(peer, &headers);
@@ -128,6 +128,10 @@ pub(super) async fn stream(
                         }
                     }
                     Some(Delivery::Reset { version }) => yield Ok(sse::reset(version)),
+                    Some(Delivery::Ended) => {
+                        yield Ok(sse::deactivated(provider_id));
+                        break;
+                    }
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(sse::HEARTBEAT),

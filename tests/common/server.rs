@@ -17,8 +17,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::database::seeded_connection;
 
-/// Limits high enough that only the rate-limit tests (which lower them) meet them.
+/// Limits high enough that only the rate-limit tests (which lower them) meet
+/// them; and the seed's slot window, so the planner adds no slots (and no
+/// events) to the demo providers while a test runs.
 pub const GENEROUS_LIMITS: &[&str] = &[
+    "--slot-horizon-days",
+    "14",
     "--read-burst",
     "1000000",
     "--read-per-second",
@@ -119,6 +123,12 @@ impl TestApp {
     /// The absolute URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The application inside the server (for the tests that drive its
+    /// clock: `set_schedule` and `extend_horizon` take "now").
+    pub fn app(&self) -> &slotstream::app::App {
+        &self.running.as_ref().expect("running").app
     }
 
     /// The `n`th demo provider.

@@ -1,0 +1,440 @@
+//! Weekly schedules and the rolling slot window.
+//!
+//! `set_schedule` stores a provider's weekly schedule and re-plans its
+//! window (today to `horizon_days` ahead, in its zone) in one unit of work:
+//! future slots the new schedule has are kept as they are; future free slots
+//! (available or blocked) it no longer has are withdrawn (`removed` events,
+//! rows deleted); booked and held ones are never touched but reported as
+//! conflicts; the schedule's new slots are opened where nothing kept
+//! overlaps them. `extend_horizon` (the background job, and any caller with
+//! its own "now": the clock is a parameter) opens the slots of the dates that
+//! came into the window since the last run, and withdraws nothing. Slots are
+//! DST-correct by `WeeklySchedule::slots_on`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
+use entity::{availability_slot, provider, provider_schedule};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::calendar::Calendar;
+use super::catalogue::{Upserted, provider_by_external_id};
+use super::slots::{SkippedSlot, parse_local_time, to_row};
+use super::{App, AppError, UnitOfWork};
+use crate::domain::{Interval, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally};
+
+/// Who the planner's slot changes are by (`lastModifiedBy`).
+const PLANNER: &str = "planner";
+
+/// The rolling window the planner keeps generated.
+#[derive(Clone, Copy, Debug)]
+pub struct PlannerPolicy {
+    /// Days from today (in the provider's zone) with slots, today included.
+    pub horizon_days: u32,
+}
+
+impl Default for PlannerPolicy {
+    fn default() -> PlannerPolicy {
+        PlannerPolicy { horizon_days: 60 }
+    }
+}
+
+/// `PUT /api/v1/admin/providers/{externalId}/schedule` body (and an import's
+/// `schedule`): local `HH:MM` intervals per weekday (`monday` … `sunday`;
+/// a close of `24:00` is midnight), and exceptions by date.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleInput {
+    #[schema(minimum = 5, maximum = 480)]
+    pub slot_minutes: u32,
+    #[serde(default)]
+    pub weekly: BTreeMap<String, Vec<[String; 2]>>,
+    #[serde(default)]
+    pub exceptions: Vec<ScheduleException>,
+}
+
+/// A date with other hours (`intervals`), or none (`closed: true`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleException {
+    pub date: NaiveDate,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<[String; 2]>,
+}
+
+/// What a schedule change did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replanned {
+    /// `created`, `changed`, or `unchanged` (then nothing was re-planned).
+    pub schedule: Option<Upserted>,
+    /// Slots opened.
+    pub opened: usize,
+    /// Free slots the new schedule no longer has, taken off the calendar.
+    pub removed: usize,
+    /// Booked or held slots the new schedule no longer has: left as they are.
+    pub conflicts: Vec<PlanConflict>,
+    /// Slots of the schedule a clock change leaves out.
+    pub skipped: Vec<SkippedSlot>,
+    /// The last local date planned.
+    pub planned_through: Option<NaiveDate>,
+    /// The provider's version after the change.
+    pub version: i64,
+}
+
+/// A booked or held slot outside the new schedule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanConflict {
+    pub availability_id: Uuid,
+    pub date: NaiveDate,
+    pub start_time: String,
+    pub end_time: String,
+    pub status: SlotStatus,
+}
+
+/// What one run of the rolling window did.
+#[derive(Debug, Default)]
+pub struct HorizonRun {
+    /// Providers whose window was extended.
+    pub providers: usize,
+    pub opened: usize,
+    /// Days the furthest-behind provider still lags its window's edge (a
+    /// failure leaves it behind until the next run).
+    pub lag_days: i64,
+}
+
+const WEEKDAYS: [(&str, Weekday); 7] = [
+    ("monday", Weekday::Mon),
+    ("tuesday", Weekday::Tue),
+    ("wednesday", Weekday::Wed),
+    ("thursday", Weekday::Thu),
+    ("friday", Weekday::Fri),
+    ("saturday", Weekday::Sat),
+    ("sunday", Weekday::Sun),
+];
+
+fn interval(field: &str, [open, close]: &[String; 2]) -> Result<Interval, AppError> {
+    let open = parse_local_time(field, open)?;
+    let close = if close == "24:00" { NaiveTime::MIN } else { parse_local_time(field, close)? };
+    Ok((open, close))
+}
+
+fn hhmm(time: NaiveTime, is_close: bool) -> String {
+    if is_close && time == NaiveTime::MIN { "24:00".to_owned() } else { time.format("%H:%M").to_string() }
+}
+
+fn texts(intervals: &[Interval]) -> Vec<[String; 2]> {
+    intervals.iter().map(|&(open, close)| [hhmm(open, false), hhmm(close, true)]).collect()
+}
+
+impl ScheduleInput {
+    /// The validated schedule (422 with the reason otherwise).
+    pub fn to_schedule(&self) -> Result<WeeklySchedule, AppError> {
+        let mut weekly = Vec::new();
+        for (day, intervals) in &self.weekly {
+            let Some(&(_, weekday)) = WEEKDAYS.iter().find(|(name, _)| name == day) else {
+                return Err(AppError::Invalid(format!("weekly: {day:?} is not a weekday (monday … sunday)")));
+            };
+            let field = format!("weekly.{day}");
+            weekly.push((weekday, intervals.iter().map(|i| interval(&field, i)).collect::<Result<_, _>>()?));
+        }
+        let mut exceptions = Vec::new();
+        for exception in &self.exceptions {
+            // Exactly one of the two: closed, or its own intervals.
+            if exception.closed != exception.intervals.is_empty() {
+                return Err(AppError::Invalid(format!(
+                    "exception {}: give either closed: true or intervals",
+                    exception.date
+                )));
+            }
+            let field = format!("exceptions.{}", exception.date);
+            let intervals = exception.intervals.iter().map(|i| interval(&field, i)).collect::<Result<_, _>>()?;
+            exceptions.push((exception.date, intervals));
+        }
+        WeeklySchedule::new(self.slot_minutes, weekly, exceptions).map_err(|e| AppError::Invalid(e.to_string()))
+    }
+
+    /// The schedule written one way only (days and intervals in order), so
+    /// an unchanged schedule compares equal to what is stored.
+    fn normalized(schedule: &WeeklySchedule) -> ScheduleInput {
+        let weekly = WEEKDAYS
+            .iter()
+            .filter(|(_, weekday)| !schedule.weekday(*weekday).is_empty())
+            .map(|&(name, weekday)| (name.to_owned(), texts(schedule.weekday(weekday))))
+            .collect();
+        let exceptions = schedule
+            .exceptions()
+            .iter()
+            .map(|(&date, intervals)| ScheduleException {
+                date,
+                closed: intervals.is_empty(),
+                intervals: texts(intervals),
+            })
+            .collect();
+        ScheduleInput { slot_minutes: schedule.slot_minutes, weekly, exceptions }
+    }
+}
+
+fn stored_schedule(row: &provider_schedule::Model) -> Result<WeeklySchedule, AppError> {
+    let input = ScheduleInput {
+        slot_minutes: u32::try_from(row.slot_minutes).unwrap_or(0),
+        weekly: serde_json::from_str(&row.weekly)
+            .map_err(|e| AppError::Internal(format!("stored schedule of {}: {e}", row.provider_id)))?,
+        exceptions: serde_json::from_str(&row.exceptions)
+            .map_err(|e| AppError::Internal(format!("stored schedule of {}: {e}", row.provider_id)))?,
+    };
+    input.to_schedule()
+}
+
+fn timezone_of(row: &provider::Model) -> Result<Tz, AppError> {
+    row.timezone
+        .parse()
+        .map_err(|_| AppError::Internal(format!("provider {} has an unknown timezone {:?}", row.id, row.timezone)))
+}
+
+impl App {
+    /// Set the provider's weekly schedule and re-plan its window from `now`.
+    #[tracing::instrument(skip(self, input, now))]
+    pub async fn set_schedule(
+        &self,
+        external_id: &str,
+        input: &ScheduleInput,
+        now: DateTime<Utc>,
+    ) -> Result<Replanned, AppError> {
+        let schedule = input.to_schedule()?;
+        let normal = ScheduleInput::normalized(&schedule);
+        let weekly = serde_json::to_string(&normal.weekly).map_err(|e| AppError::Internal(e.to_string()))?;
+        let exceptions = serde_json::to_string(&normal.exceptions).map_err(|e| AppError::Internal(e.to_string()))?;
+        let provider = provider_by_external_id(&self.db, external_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("provider {external_id:?} does not exist")))?;
+        let tz = timezone_of(&provider)?;
+        let same = |stored: &provider_schedule::Model| {
+            stored.slot_minutes as u32 == schedule.slot_minutes
+                && stored.weekly == weekly
+                && stored.exceptions == exceptions
+        };
+        let unchanged = |stored: &provider_schedule::Model, version| Replanned {
+            schedule: Some(Upserted::Unchanged),
+            planned_through: stored.planned_through,
+            version,
+            ..Replanned::default()
+        };
+        // A sync mostly finds the schedule as it is: say so without a write.
+        if provider.active
+            && let Some(stored) = provider_schedule::Entity::find_by_id(provider.id).one(&self.db).await?
+            && same(&stored)
+        {
+            return Ok(unchanged(&stored, provider.version));
+        }
+        let mut uow = UnitOfWork::begin(self, provider.id).await?;
+        uow.require_active()?;
+        let stored = provider_schedule::Entity::find_by_id(provider.id).one(&uow.tx).await?;
+        if let Some(stored) = stored.as_ref().filter(|s| same(s)) {
+            return Ok(unchanged(stored, uow.next_version()));
+        }
+        let today = now.with_timezone(&tz).date_naive();
+        let through = today + Days::new(u64::from(self.planner.horizon_days.max(1)) - 1);
+        let mut replanned = plan_dates(&mut uow, &schedule, tz, today, through, now, true).await?;
+        let row = provider_schedule::ActiveModel {
+            provider_id: Set(provider.id),
+            slot_minutes: Set(schedule.slot_minutes as i32),
+            weekly: Set(weekly),
+            exceptions: Set(exceptions),
+            planned_through: Set(Some(through)),
+            updated_at: Set(now),
+        };
+        if stored.is_some() {
+            provider_schedule::Entity::update(row).exec(&uow.tx).await?;
+        } else {
+            provider_schedule::Entity::insert(row).exec_without_returning(&uow.tx).await?;
+        }
+        replanned.schedule = Some(if stored.is_some() { Upserted::Changed } else { Upserted::Created });
+        replanned.planned_through = Some(through);
+        replanned.version = uow.next_version();
+        uow.commit(self).await?;
+        metrics::counter!("slotstream_planner_slots_planned_total").increment(replanned.opened as u64);
+        metrics::counter!("slotstream_planner_slots_removed_total").increment(replanned.removed as u64);
+        metrics::counter!("slotstream_planner_conflicts_total").increment(replanned.conflicts.len() as u64);
+        Ok(replanned)
+    }
+
+    /// Open the slots of every active provider's dates that entered its
+    /// window since it was last planned, as of `now`.
+    pub async fn extend_horizon(&self, now: DateTime<Utc>) -> Result<HorizonRun, AppError> {
+        let horizon = u64::from(self.planner.horizon_days.max(1)) - 1;
+        // No zone's today is later than tomorrow in UTC: a schedule planned
+        // that far needs nothing, and is not even read.
+        let latest_target = now.date_naive() + Days::new(1 + horizon);
+        let schedules = provider_schedule::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(provider_schedule::Column::PlannedThrough.is_null())
+                    .add(provider_schedule::Column::PlannedThrough.lt(latest_target)),
+            )
+            .all(&self.db)
+            .await?;
+        let mut providers: BTreeMap<Uuid, provider::Model> = BTreeMap::new();
+        // Under both engines' limits on bound parameters.
+        for chunk in schedules.chunks(1000) {
+            let found = provider::Entity::find()
+                .filter(provider::Column::Active.eq(true))
+                .filter(provider::Column::Id.is_in(chunk.iter().map(|s| s.provider_id)))
+                .all(&self.db)
+                .await?;
+            providers.extend(found.into_iter().map(|p| (p.id, p)));
+        }
+        let mut run = HorizonRun::default();
+        for stored in schedules {
+            let Some(provider) = providers.get(&stored.provider_id) else { continue };
+            let tz = timezone_of(provider)?;
+            let today = now.with_timezone(&tz).date_naive();
+            let target = today + Days::new(horizon);
+            if stored.planned_through.is_some_and(|through| through >= target) {
+                continue;
+            }
+            match self.extend_provider(provider.id, tz, today, target, now).await {
+                Ok(opened) => {
+                    run.providers += 1;
+                    run.opened += opened;
+                }
+                Err(error) => {
+                    tracing::warn!(provider = %provider.id, %error, "planning the slot window failed");
+                    let behind = stored.planned_through.map_or(horizon as i64 + 1, |t| (target - t).num_days());
+                    run.lag_days = run.lag_days.max(behind);
+                }
+            }
+        }
+        metrics::counter!("slotstream_planner_slots_planned_total").increment(run.opened as u64);
+        metrics::gauge!("slotstream_planner_horizon_lag_days").set(run.lag_days as f64);
+        Ok(run)
+    }
+
+    /// One provider's window up to `target`, re-read under its lock (another
+    /// instance may have planned it meanwhile).
+    async fn extend_provider(
+        &self,
+        provider_id: Uuid,
+        tz: Tz,
+        today: NaiveDate,
+        target: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<usize, AppError> {
+        let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        let Some(stored) = provider_schedule::Entity::find_by_id(provider_id).one(&uow.tx).await? else {
+            return Ok(0);
+        };
+        let from = match stored.planned_through {
+            Some(through) if through >= target => return Ok(0),
+            Some(through) => (through + Days::new(1)).max(today),
+            None => today,
+        };
+        let schedule = stored_schedule(&stored)?;
+        let planned = plan_dates(&mut uow, &schedule, tz, from, target, now, false).await?;
+        provider_schedule::Entity::update_many()
+            .col_expr(provider_schedule::Column::PlannedThrough, sea_orm::sea_query::Expr::value(Some(target)))
+            .filter(provider_schedule::Column::ProviderId.eq(provider_id))
+            .exec(&uow.tx)
+            .await?;
+        uow.commit(self).await?;
+        Ok(planned.opened)
+    }
+}
+
+/// Plan the dates `from..=through` in the unit of work (see the module
+/// header); `withdraw` says whether free slots the schedule lacks go.
+/// Slots that have started are left alone either way.
+async fn plan_dates(
+    uow: &mut UnitOfWork,
+    schedule: &WeeklySchedule,
+    tz: Tz,
+    from: NaiveDate,
+    through: NaiveDate,
+    now: DateTime<Utc>,
+    withdraw: bool,
+) -> Result<Replanned, AppError> {
+    let mut calendar = Calendar::new();
+    calendar.load_dates(uow, from, through).await?;
+    let mut outcome = Replanned::default();
+    let mut new_rows = Vec::new();
+    let mut withdrawn = Vec::new();
+    let upcoming = |date: NaiveDate, start: NaiveTime| local_instant(tz, date, start).is_ok_and(|at| at > now);
+    for date in from.iter_days().take_while(|d| *d <= through) {
+        let (planned, skipped) = schedule.slots_on(tz, date);
+        outcome.skipped.extend(skipped.into_iter().map(|(slot, reason)| SkippedSlot {
+            date,
+            start_time: hhmm(slot.start, false),
+            end_time: hhmm(slot.end, true),
+            reason: reason.as_str(),
+        }));
+        let (existing, _) = calendar.on_date(date);
+        let mut kept: Vec<Interval> = Vec::new();
+        for mut slot in existing {
+            let span = (slot.start_time, slot.end_time);
+            let in_plan = planned.iter().any(|p| (p.start, p.end) == span);
+            if in_plan || !upcoming(date, slot.start_time) || !withdraw {
+                kept.push(span);
+                continue;
+            }
+            match slot.status {
+                SlotStatus::Available | SlotStatus::Blocked => {
+                    uow.record(slot.withdraw(Some(PLANNER), now)?);
+                    withdrawn.push((slot.id, slot.status));
+                }
+                status => {
+                    kept.push(span);
+                    outcome.conflicts.push(PlanConflict {
+                        availability_id: slot.id,
+                        date,
+                        start_time: hhmm(slot.start_time, false),
+                        end_time: hhmm(slot.end_time, true),
+                        status,
+                    });
+                }
+            }
+        }
+        for slot in planned {
+            if !upcoming(date, slot.start) || kept.iter().any(|&k| overlaps_locally(k, (slot.start, slot.end))) {
+                continue;
+            }
+            let (opened, event) = ProviderAvailability::open(
+                Uuid::new_v4(),
+                uow.provider_id,
+                date,
+                slot.start,
+                slot.end,
+                Some(PLANNER),
+                now,
+            );
+            new_rows.push(to_row(&opened));
+            uow.record(event);
+        }
+    }
+    // Deleted only if still free as loaded: the provider lock makes this
+    // certain, the status filter makes it checkable.
+    for chunk in withdrawn.chunks(500) {
+        let deleted = availability_slot::Entity::delete_many()
+            .filter(availability_slot::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .filter(
+                availability_slot::Column::Status.is_in([SlotStatus::Available.as_str(), SlotStatus::Blocked.as_str()]),
+            )
+            .exec(&uow.tx)
+            .await?;
+        if deleted.rows_affected != chunk.len() as u64 {
+            return Err(AppError::Conflict("slots changed while the schedule was being applied; retry".into()));
+        }
+    }
+    for chunk in new_rows.chunks(200) {
+        availability_slot::Entity::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
+    }
+    outcome.opened = new_rows.len();
+    outcome.removed = withdrawn.len();
+    Ok(outcome)
+}

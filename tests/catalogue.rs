@@ -1,0 +1,608 @@
+//! The marketplace's catalogue (issue 13) against a real server: the admin
+//! API and its operator token, upserts by external id, weekly schedules
+//! across DST changes and the rolling window (its clock driven through
+//! `set_schedule`/`extend_horizon`'s "now"), re-planning around a booking,
+//! key rotation and revocation, deactivation, and `slotstream import`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A server with an operator token; the token.
+async fn admin_server() -> (TestApp, String, tempdir::Dir) {
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let path = dir.file("admin-token", &token);
+    let app = TestApp::spawn_with(&["--admin-token-file", path.to_str().unwrap()]).await;
+    (app, token, dir)
+}
+
+/// A scratch directory removed on drop.
+mod tempdir {
+    use std::path::PathBuf;
+
+    pub struct Dir(pub PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            let dir = std::env::temp_dir().join(format!("slotstream-catalogue-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+
+        pub fn file(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn admin(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn put(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    admin(app, token, reqwest::Method::PUT, path, Some(body)).await
+}
+
+fn provider_body(name: &str, timezone: &str) -> Value {
+    json!({ "name": name, "timezone": timezone, "address": "1 Main St", "description": "A test provider", "currency": "EUR" })
+}
+
+/// Every day 01:00–04:00 in 30-minute slots: the hours DST changes hit.
+fn night_schedule() -> Value {
+    let night = json!([["01:00", "04:00"]]);
+    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    json!({ "slotMinutes": 30, "weekly": days.iter().map(|d| (d.to_string(), night.clone())).collect::<serde_json::Map<_, _>>() })
+}
+
+fn uuid_of(value: &Value) -> Uuid {
+    value.as_str().expect("an id").parse().expect("a uuid")
+}
+
+/// The slots' instants (UTC) on `date` in the availability document.
+async fn instants_on(app: &TestApp, provider: Uuid, date: NaiveDate) -> Vec<DateTime<Utc>> {
+    let doc = availability(&app.client, &app.base, provider, &format!("?startDate={date}&days=1"), None).await.json();
+    doc["days"][0]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| DateTime::parse_from_rfc3339(s["startsAt"].as_str().unwrap()).unwrap().to_utc())
+        .collect()
+}
+
+fn utc(list: &[&str]) -> Vec<DateTime<Utc>> {
+    list.iter().map(|s| DateTime::parse_from_rfc3339(s).unwrap().to_utc()).collect()
+}
+
+#[tokio::test]
+async fn admin_routes_exist_only_with_a_token_and_answer_only_to_it() {
+    // No token configured: the routes do not exist.
+    let plain = TestApp::spawn().await;
+    let (status, body) =
+        put(&plain, "anything", "/api/v1/admin/providers/p1", provider_body("P", "Europe/Warsaw")).await;
+    assert_eq!((status, body["type"].as_str()), (StatusCode::NOT_FOUND, Some("urn:slotstream:problem:not-found")));
+
+    let (app, token, _dir) = admin_server().await;
+    let url = app.url("/api/v1/admin/providers/p1");
+    let body = provider_body("P", "Europe/Warsaw");
+    let no_token = app.client.put(&url).json(&body).send().await.unwrap();
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+    assert_eq!(no_token.headers()["content-type"], "application/problem+json");
+    for wrong in [format!("{token}x"), "admin_wrong".to_owned(), app.provider(0).key.clone()] {
+        let response = app.client.put(&url).bearer_auth(&wrong).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+        let keys = app.client.get(app.url("/api/v1/admin/providers/p1/keys")).bearer_auth(&wrong).send().await.unwrap();
+        assert_eq!(keys.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+    assert!(providers(&app.client, &app.base).await.iter().all(|p| p["name"] != "P"), "nothing was created");
+    let (status, created) = put(&app, &token, "/api/v1/admin/providers/p1", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["externalId"], "p1");
+    // Bad input: problem+json, never a 500.
+    for (path, bad) in [
+        ("/api/v1/admin/providers/p1", provider_body("P", "Mars/Olympus")),
+        ("/api/v1/admin/providers/p%20q", provider_body("P", "Europe/Warsaw")),
+        ("/api/v1/admin/providers/p1", json!({ "name": "P", "timezone": "UTC", "currency": "euro" })),
+        ("/api/v1/admin/providers/p1/schedule", json!({ "slotMinutes": 30, "weekly": { "funday": [] } })),
+        (
+            "/api/v1/admin/providers/p1/schedule",
+            json!({ "slotMinutes": 30, "weekly": { "monday": [["10:00", "09:00"]] } }),
+        ),
+        (
+            "/api/v1/admin/providers/p1/services/s1",
+            json!({ "name": "S", "durationMinutes": 0, "priceMinor": 1, "currency": "EUR" }),
+        ),
+    ] {
+        let (status, problem) = put(&app, &token, path, bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {bad}: {problem}");
+    }
+    let (status, _) = put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/nobody/services/s1",
+        json!({ "name": "S", "durationMinutes": 30, "priceMinor": 1, "currency": "EUR" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn upserting_by_external_id_twice_gives_one_provider_and_a_new_price_shows() {
+    let (app, token, _dir) = admin_server().await;
+    let (first, a) = put(&app, &token, "/api/v1/admin/providers/acme", provider_body("Acme", "Europe/Warsaw")).await;
+    let (second, b) = put(&app, &token, "/api/v1/admin/providers/acme", provider_body("Acme", "Europe/Warsaw")).await;
+    assert_eq!((first, second), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(a["id"], b["id"]);
+    let service = |price: i64| json!({ "name": "Cut", "durationMinutes": 30, "priceMinor": price, "currency": "EUR" });
+    let (s1, x) = put(&app, &token, "/api/v1/admin/providers/acme/services/cut", service(5000)).await;
+    let (s2, y) = put(&app, &token, "/api/v1/admin/providers/acme/services/cut", service(6500)).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(x["id"], y["id"]);
+    let (renamed, _) =
+        put(&app, &token, "/api/v1/admin/providers/acme", provider_body("Acme & Sons", "Europe/Warsaw")).await;
+    assert_eq!(renamed, StatusCode::OK);
+    let listed = providers(&app.client, &app.base).await;
+    let acme: Vec<&Value> = listed.iter().filter(|p| p["id"] == a["id"]).collect();
+    assert_eq!(acme.len(), 1, "one provider");
+    assert_eq!(acme[0]["name"], "Acme & Sons");
+    assert_eq!(acme[0]["services"].as_array().unwrap().len(), 1, "one service");
+    assert_eq!(acme[0]["services"][0]["priceCents"], 6500);
+}
+
+#[tokio::test]
+async fn a_weekly_schedule_plans_exact_slots_across_dst_changes_and_the_window_rolls_with_the_clock() {
+    let (app, token, _dir) = admin_server().await;
+    // (zone, "now", the DST night, the instants of that night's slots)
+    let cases = [
+        (
+            "Europe/Warsaw",
+            "2027-03-20T12:00:00Z",
+            "2027-03-28",
+            vec!["2027-03-28T00:00:00Z", "2027-03-28T01:00:00Z", "2027-03-28T01:30:00Z"],
+        ),
+        (
+            "America/New_York",
+            "2027-03-10T12:00:00Z",
+            "2027-03-14",
+            vec!["2027-03-14T06:00:00Z", "2027-03-14T07:00:00Z", "2027-03-14T07:30:00Z"],
+        ),
+        (
+            "Europe/Warsaw",
+            "2027-10-25T12:00:00Z",
+            "2027-10-31",
+            vec![
+                "2027-10-30T23:00:00Z",
+                "2027-10-30T23:30:00Z",
+                "2027-10-31T00:00:00Z",
+                "2027-10-31T02:00:00Z",
+                "2027-10-31T02:30:00Z",
+            ],
+        ),
+        (
+            "America/New_York",
+            "2027-11-01T12:00:00Z",
+            "2027-11-07",
+            vec![
+                "2027-11-07T05:00:00Z",
+                "2027-11-07T07:00:00Z",
+                "2027-11-07T07:30:00Z",
+                "2027-11-07T08:00:00Z",
+                "2027-11-07T08:30:00Z",
+            ],
+        ),
+    ];
+    for (n, (zone, now, night, expected)) in cases.into_iter().enumerate() {
+        let external = format!("night-{n}");
+        let (status, created) =
+            put(&app, &token, &format!("/api/v1/admin/providers/{external}"), provider_body("Night", zone)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let id = uuid_of(&created["id"]);
+        let now: DateTime<Utc> = now.parse().unwrap();
+        let input: slotstream::app::ScheduleInput = serde_json::from_value(night_schedule()).unwrap();
+        let planned = app.app().set_schedule(&external, &input, now).await.expect("schedule set");
+        // The window: 14 days from "now" (noon: today's night has passed),
+        // 6 slots a night but the DST night's.
+        let night: NaiveDate = night.parse().unwrap();
+        assert_eq!(planned.opened, 12 * 6 + expected.len(), "{zone} {night}");
+        assert_eq!(planned.version, planned.opened as i64, "one event per slot");
+        let next = night.succ_opt().unwrap();
+        assert_eq!(instants_on(&app, id, night).await, utc(&expected), "{zone} {night}");
+        assert_eq!(instants_on(&app, id, next).await.len(), 6, "{zone} {next}");
+        // The window's edge, then a day later by the clock: one more day.
+        let today = now.with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap()).date_naive();
+        let edge = today + Days::new(14);
+        assert!(instants_on(&app, id, edge).await.is_empty(), "{zone}: nothing beyond the window yet");
+        let run = app.app().extend_horizon(now + chrono::TimeDelta::days(1)).await.expect("extended");
+        assert!(run.opened >= 6, "{zone}: {run:?}");
+        assert_eq!(instants_on(&app, id, edge).await.len(), 6, "{zone}: the day that entered the window");
+        // Running again at the same time adds nothing.
+        let again = app.app().extend_horizon(now + chrono::TimeDelta::days(1)).await.expect("extended");
+        assert_eq!(again.opened, 0);
+    }
+    let metrics = scrape(&app.client, &app.base).await;
+    assert!(sample(&metrics, "slotstream_planner_slots_planned_total").unwrap_or(0.0) >= 4.0 * 6.0, "{metrics}");
+    assert_eq!(sample(&metrics, "slotstream_planner_horizon_lag_days"), Some(0.0));
+}
+
+#[tokio::test]
+async fn changing_a_schedule_keeps_a_booking_reports_it_and_replans_free_slots_with_events() {
+    let (app, token, _dir) = admin_server().await;
+    let zone = "Europe/Warsaw";
+    let (_, created) = put(&app, &token, "/api/v1/admin/providers/replan", provider_body("Replan", zone)).await;
+    let id = uuid_of(&created["id"]);
+    put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/replan/services/half-hour",
+        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
+    )
+    .await;
+    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let every_day = |intervals: Value| json!({ "slotMinutes": 30, "weekly": days.iter().map(|d| (d.to_string(), intervals.clone())).collect::<serde_json::Map<_, _>>() });
+    let (status, first) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["09:00", "12:00"]]))).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["schedule"], "created");
+    // Book tomorrow 10:00–10:30.
+    let tz: chrono_tz::Tz = zone.parse().unwrap();
+    let tomorrow = Utc::now().with_timezone(&tz).date_naive() + Days::new(1);
+    let ten = tz.from_local_datetime(&tomorrow.and_hms_opt(10, 0, 0).unwrap()).unwrap().to_rfc3339();
+    let service = service_with(&app.client, &app.base, id, 30).await;
+    let (status, booking) = book(&app.client, &app.base, id, service, &ten).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let before = availability(&app.client, &app.base, id, "", None).await.version();
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
+
+    // The new hours end at 10:00: the booked 10:00 slot is outside them.
+    let (status, replanned) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
+    assert_eq!(status, StatusCode::OK, "{replanned}");
+    assert_eq!(replanned["schedule"], "changed");
+    let conflicts = replanned["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{replanned}");
+    assert_eq!(
+        (conflicts[0]["date"].as_str(), conflicts[0]["startTime"].as_str()),
+        (Some(tomorrow.to_string().as_str()), Some("10:00"))
+    );
+    assert_eq!(conflicts[0]["status"], "booked");
+    let (opened, removed) = (replanned["opened"].as_u64().unwrap(), replanned["removed"].as_u64().unwrap());
+    assert!(opened >= 13 * 2 && removed >= 13 * 3, "{replanned}");
+    assert_eq!(replanned["version"].as_i64().unwrap(), before + (opened + removed) as i64, "one event per change");
+    // Every change reached the open stream, in order, ids the versions.
+    let events = stream.take((opened + removed) as usize, WAIT).await;
+    assert_eq!(
+        events.iter().map(SseEvent::version).collect::<Vec<_>>(),
+        ((before + 1)..=(before + (opened + removed) as i64)).collect::<Vec<_>>()
+    );
+    let kinds = |status: &str| events.iter().filter(|e| e.json()["newStatus"] == status).count() as u64;
+    assert_eq!((kinds("available"), kinds("removed")), (opened, removed));
+    // Tomorrow: 08:00, 08:30, 09:00, 09:30 free, and the booking's 10:00 kept.
+    let doc = availability(&app.client, &app.base, id, &format!("?startDate={tomorrow}&days=1"), None).await.json();
+    let slots: Vec<(String, String)> = doc["days"][0]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["startTime"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [
+        ("08:00", "available"),
+        ("08:30", "available"),
+        ("09:00", "available"),
+        ("09:30", "available"),
+        ("10:00", "booked"),
+    ];
+    assert_eq!(slots, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
+    // The same schedule again: nothing to do.
+    let (_, same) =
+        put(&app, &token, "/api/v1/admin/providers/replan/schedule", every_day(json!([["08:00", "10:00"]]))).await;
+    assert_eq!((same["schedule"].as_str(), same["opened"].as_u64()), (Some("unchanged"), Some(0)));
+}
+
+#[tokio::test]
+async fn a_rotated_or_revoked_key_stops_working_at_once_and_the_new_one_works() {
+    let (app, token, _dir) = admin_server().await;
+    put(&app, &token, "/api/v1/admin/providers/keys", provider_body("Keys", "Europe/London")).await;
+    let (status, first) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        "/api/v1/admin/providers/keys/keys",
+        Some(json!({ "label": "front desk" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let provider = providers(&app.client, &app.base).await.into_iter().find(|p| p["name"] == "Keys").unwrap();
+    let slots_url = app.url(&format!("/api/v1/providers/{}/slots", provider["id"].as_str().unwrap()));
+    let open_slots = |key: String| {
+        let request = app
+            .client
+            .post(&slots_url)
+            .bearer_auth(key)
+            .json(&json!({ "dates": ["2027-06-01"], "open": "09:00", "close": "10:00", "slotMinutes": 30 }));
+        async move { request.send().await.unwrap().status() }
+    };
+    let old_key = first["key"].as_str().unwrap().to_owned();
+    assert_eq!(open_slots(old_key.clone()).await, StatusCode::CREATED);
+
+    let (status, rotated) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", first["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    assert_eq!(rotated["label"], "front desk");
+    assert_eq!(open_slots(old_key.clone()).await, StatusCode::UNAUTHORIZED, "the old key, right after the rotation");
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(open_slots(new_key.clone()).await, StatusCode::CREATED);
+
+    // The list: both keys, by creation, no secrets.
+    let (_, listed) = admin(&app, &token, reqwest::Method::GET, "/api/v1/admin/providers/keys/keys", None).await;
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["id"], first["id"]);
+    assert!(listed[0]["revokedAt"].is_string() && listed[1]["revokedAt"].is_null());
+    assert!(!Value::Array(listed.clone()).to_string().contains("pk_"), "no secret listed");
+
+    let revoke = app
+        .client
+        .delete(app.url(&format!("/api/v1/admin/providers/keys/keys/{}", rotated["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    let refused = app
+        .client
+        .post(&slots_url)
+        .bearer_auth(&new_key)
+        .json(&json!({ "dates": ["2027-06-02"], "open": "09:00", "close": "10:00", "slotMinutes": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+    // Rotating a revoked key is refused; revoking it again is harmless.
+    let (status, _) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        &format!("/api/v1/admin/providers/keys/keys/{}/rotate", rotated["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_history() {
+    let (app, token, _dir) = admin_server().await;
+    let (_, created) =
+        put(&app, &token, "/api/v1/admin/providers/leaving", provider_body("Leaving", "Europe/Warsaw")).await;
+    let id = uuid_of(&created["id"]);
+    put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/leaving/services/half-hour",
+        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
+    )
+    .await;
+    let every_day: serde_json::Map<String, Value> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            .iter()
+            .map(|d| (d.to_string(), json!([["00:00", "24:00"]])))
+            .collect();
+    put(&app, &token, "/api/v1/admin/providers/leaving/schedule", json!({ "slotMinutes": 30, "weekly": every_day }))
+        .await;
+    let service = service_with(&app.client, &app.base, id, 30).await;
+    let free = availability(&app.client, &app.base, id, "?days=2", None).await.free_slots();
+    let (status, booking) = book(&app.client, &app.base, id, service, &free[0].1).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
+
+    let (status, deactivated) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deactivated["active"], false);
+    let last = stream.next(WAIT).await.expect("a final event");
+    assert_eq!(last.event, "provider-deactivated");
+    assert_eq!(last.json()["providerId"], id.to_string());
+    assert!(stream.ended(WAIT).await, "the stream closed");
+
+    let (status, problem) = book(&app.client, &app.base, id, service, &free[2].1).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::GONE, Some("urn:slotstream:problem:provider-deactivated"))
+    );
+    let (status, _) = post_json(
+        &app.client,
+        &app.url("/api/v1/holds"),
+        &json!({ "providerId": id, "serviceId": service, "startTime": free[3].1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    let reopen = app.client.get(stream_url(&app.base, id, "")).send().await.unwrap();
+    assert_eq!(reopen.status(), StatusCode::GONE);
+    assert!(providers(&app.client, &app.base).await.iter().all(|p| p["id"] != id.to_string()), "not listed");
+    // History: the booking and the event log are intact.
+    assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let events = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::ProviderId.eq(id))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert!(events > 0);
+    // Twice is harmless.
+    let (again, _) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
+    assert_eq!(again, StatusCode::OK);
+}
+
+/// A catalogue file of `n` providers, each with two services and a weekly schedule.
+fn catalogue_file(n: usize) -> Value {
+    let zones = ["Europe/Warsaw", "Europe/London", "America/New_York", "Asia/Tokyo"];
+    let providers: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "externalId": format!("bulk-{i:04}"),
+                "name": format!("Bulk provider {i}"),
+                "timezone": zones[i % zones.len()],
+                "address": format!("{i} Bulk Street"),
+                "currency": "EUR",
+                "services": [
+                    { "externalId": "short", "name": "Short", "durationMinutes": 30, "priceMinor": 1000 + i, "currency": "EUR" },
+                    { "externalId": "long", "name": "Long", "durationMinutes": 60, "priceMinor": 2000 + i, "currency": "EUR" }
+                ],
+                "schedule": {
+                    "slotMinutes": 60,
+                    "weekly": { "monday": [["09:00", "12:00"], ["13:00", "17:00"]], "wednesday": [["09:00", "17:00"]] },
+                    "exceptions": [ { "date": "2026-12-25", "closed": true } ]
+                }
+            })
+        })
+        .collect();
+    json!({ "providers": providers })
+}
+
+/// `slotstream import FILE` on `database_url`: its report and its time.
+async fn run_import(database_url: &str, file: &PathBuf, extra: &[&str]) -> (Value, Duration) {
+    let started = std::time::Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_slotstream"))
+        .args(["--database-url", database_url])
+        .args(extra)
+        .arg("import")
+        .arg(file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run slotstream import");
+    assert!(output.status.success(), "import failed: {}", String::from_utf8_lossy(&output.stderr));
+    (serde_json::from_slice(&output.stdout).expect("a JSON report"), started.elapsed())
+}
+
+#[tokio::test]
+async fn importing_a_thousand_providers_twice_changes_nothing_the_second_time() {
+    let dir = tempdir::Dir::new();
+    let file = dir.file("catalogue.json", &catalogue_file(1000).to_string());
+    let (url, _) = seeded_database().await;
+    let horizon = ["--slot-horizon-days", "7"];
+    let (first, took) = run_import(&url, &file, &horizon).await;
+    eprintln!("import of 1,000 providers: {took:?}; {first}");
+    assert_eq!(first["providers"], json!({ "created": 1000, "changed": 0, "unchanged": 0 }));
+    assert_eq!(first["services"], json!({ "created": 2000, "changed": 0, "unchanged": 0 }));
+    assert_eq!(first["schedules"], json!({ "created": 1000, "changed": 0, "unchanged": 0 }));
+    assert!(first["slotsOpened"].as_u64().unwrap() > 0);
+    let (second, took) = run_import(&url, &file, &horizon).await;
+    eprintln!("second import: {took:?}; {second}");
+    assert_eq!(second["providers"], json!({ "created": 0, "changed": 0, "unchanged": 1000 }));
+    assert_eq!(second["services"], json!({ "created": 0, "changed": 0, "unchanged": 2000 }));
+    assert_eq!(second["schedules"], json!({ "created": 0, "changed": 0, "unchanged": 1000 }));
+    assert_eq!((second["slotsOpened"].as_u64(), second["slotsRemoved"].as_u64()), (Some(0), Some(0)));
+    assert!(took < Duration::from_secs(120), "a second import of 1,000 providers took {took:?}");
+
+    // The flat parts as CSV: a changed price, a new provider.
+    let services = dir.file(
+        "services.csv",
+        "providerExternalId,externalId,name,durationMinutes,priceMinor,currency\nbulk-0001,short,Short,30,999,EUR\n",
+    );
+    let (report, _) = run_import(&url, &services, &horizon).await;
+    assert_eq!(report["services"], json!({ "created": 0, "changed": 1, "unchanged": 0 }));
+    let providers_csv = dir.file(
+        "providers.csv",
+        "externalId,name,timezone,address,description,currency\nnew-one,New One,Europe/Paris,,,EUR\n",
+    );
+    let (report, _) = run_import(&url, &providers_csv, &horizon).await;
+    assert_eq!(report["providers"], json!({ "created": 1, "changed": 0, "unchanged": 0 }));
+}
+
+#[tokio::test]
+async fn a_deactivation_or_revocation_on_one_instance_holds_at_once_on_another() {
+    if !postgres_only("two instances on one PostgreSQL database, catalogue changes over NOTIFY") {
+        return;
+    }
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let token_file = dir.file("admin-token", &token);
+    let (url, seeded) = seeded_database().await;
+    let flags = ["--admin-token-file", token_file.to_str().unwrap()];
+    let a = ServerProcess::start(&url, &flags).await;
+    let b = ServerProcess::start(&url, &flags).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let pid = seeded[0].id;
+    // The demo providers' external ids are the seed's.
+    let external = "demo-kasias-barber-shop";
+    let issued: Value = client
+        .post(a.url(&format!("/api/v1/admin/providers/{external}/keys")))
+        .bearer_auth(&token)
+        .json(&json!({ "label": "desk" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = issued["key"].as_str().unwrap();
+    let free = availability(&client, &b.base, pid, "?days=14", None).await.free_slots();
+    let block = |server: &ServerProcess, slot: &str| server.url(&format!("/api/v1/providers/{pid}/slots/{slot}/block"));
+    assert_eq!(client.post(block(&b, &free[0].0)).bearer_auth(key).send().await.unwrap().status(), StatusCode::OK);
+    let revoked = client
+        .delete(a.url(&format!("/api/v1/admin/providers/{external}/keys/{}", issued["id"].as_str().unwrap())))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        client.post(block(&b, &free[1].0)).bearer_auth(key).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "instance B, right after instance A revoked the key"
+    );
+
+    let mut stream = SseClient::connect(&client, &stream_url(&b.base, pid, ""), None).await;
+    let deactivated = client
+        .post(a.url(&format!("/api/v1/admin/providers/{external}/deactivate")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), StatusCode::OK);
+    let last = stream.next(WAIT).await.expect("a final event on instance B");
+    assert_eq!(last.event, "provider-deactivated");
+    assert!(stream.ended(WAIT).await);
+    let reopened = client.get(stream_url(&b.base, pid, "")).send().await.unwrap();
+    assert_eq!(reopened.status(), StatusCode::GONE, "instance B's directory forgot the provider");
+}
