@@ -11,6 +11,7 @@ mod changes;
 mod error;
 mod holds;
 mod idempotency;
+mod many_providers;
 mod providers;
 pub mod secrets;
 pub mod seed;
@@ -30,13 +31,17 @@ pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use error::AppError;
 pub use holds::{HoldPolicy, HoldView, NewHold};
 pub use idempotency::ScopedKey;
+pub use many_providers::{
+    BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
+    PROVIDERS_MAX,
+};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
 
 use crate::events::Bus;
 /// What the change stream delivers and where it resumes; `sse` writes it on the wire.
-pub use crate::events::{Delivery, Resume, sse};
+pub use crate::events::{Delivery, Resume, cursor, sse};
 
 /// Cheap-clone handle to everything the commands and queries need.
 #[derive(Clone)]

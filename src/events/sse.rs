@@ -6,7 +6,10 @@
 //!   public JSON of the change ([`PublicSlotChange`]: no customer data, no
 //!   booking id), rendered once per event and shared by every subscriber;
 //! - `event: reset` when the resume point is gone (`data: {"version":N}`);
-//! - a comment heartbeat, which keeps proxies from closing an idle stream.
+//! - a comment heartbeat, which keeps proxies from closing an idle stream;
+//! - on a many-providers stream, the same `slot-changed` frames with the
+//!   stream's cursor (see `cursor`) as their `id:`, and a per-provider
+//!   `event: reset` (`data: {"providerId":…,"version":N}`).
 
 use std::time::Duration;
 
@@ -54,6 +57,28 @@ pub fn reset(version: i64) -> Bytes {
     Bytes::from(format!("id: {version}\nevent: reset\ndata: {{\"version\":{version}}}\n\n"))
 }
 
+/// A `slot-changed` frame of [`slot_changed`] with `cursor` as its `id:`
+/// instead of the version (a many-providers stream). The event's lines are
+/// shared with every other subscriber's frame, not re-serialised.
+pub fn with_cursor(frame: &Bytes, cursor: &str) -> Bytes {
+    // Every frame `slot_changed` writes starts with its one `id:` line.
+    let after_id = frame.iter().position(|&b| b == b'\n').map_or(0, |end| end + 1);
+    let mut out = Vec::with_capacity(cursor.len() + 5 + frame.len() - after_id);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(cursor.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&frame[after_id..]);
+    Bytes::from(out)
+}
+
+/// One provider's resume point on a many-providers stream is gone: re-fetch
+/// that provider; the stream goes on after `version` for it.
+pub fn provider_reset(provider_id: Uuid, version: i64, cursor: &str) -> Bytes {
+    Bytes::from(format!(
+        "id: {cursor}\nevent: reset\ndata: {{\"providerId\":\"{provider_id}\",\"version\":{version}}}\n\n"
+    ))
+}
+
 /// The first line of every stream: how long `EventSource` waits before reconnecting.
 pub fn retry(delay: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", delay.as_millis()))
@@ -92,5 +117,11 @@ mod tests {
         assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");
         assert_eq!(&retry(Duration::from_secs(2))[..], b"retry: 2000\n\n");
         assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
+        let relabelled = String::from_utf8(with_cursor(&slot_changed(42, &event), "AQID").to_vec()).unwrap();
+        assert_eq!(relabelled, frame.replacen("id: 42\n", "id: AQID\n", 1));
+        assert_eq!(
+            &provider_reset(Uuid::from_u128(1), 9, "AQID")[..],
+            b"id: AQID\nevent: reset\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\",\"version\":9}\n\n"
+        );
     }
 }

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::Problem;
-use super::{availability, bookings, holds, ops, providers, slots, stream};
+use super::{availability, bookings, holds, many_providers, ops, providers, slots, stream};
 
 /// Problems a read may answer with.
 #[allow(dead_code)]
@@ -111,6 +111,8 @@ impl Modify for BearerAuth {
         providers::list,
         availability::availability,
         stream::stream,
+        many_providers::batch,
+        many_providers::stream,
         bookings::create,
         bookings::read,
         bookings::cancel,
@@ -162,6 +164,8 @@ mod tests {
         assert!(parsed["paths"]["/api/v1/providers/{providerId}/availability"].is_object());
         assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
         assert!(parsed["paths"]["/api/v1/holds"]["post"].is_object());
+        assert!(parsed["paths"]["/api/v1/availability"]["get"]["responses"]["304"].is_object());
+        assert!(parsed["paths"]["/api/v1/availability/stream"]["get"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}/renew"]["post"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
         let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];

@@ -19,13 +19,14 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::HttpState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
+use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
 use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
 
@@ -81,16 +82,9 @@ pub(super) async fn stream(
     // Unknown provider: 404 before the stream starts.
     let provider = state.app.directory.get(provider_id).await?;
     let filter = DateFilter::new(&provider, &params)?;
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let client = state.rate_limits.identity.of(peer, &headers);
-    let permit = match state.rate_limits.stream_caps.acquire(client) {
+    let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
-        Err(reason) => {
-            metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
-            let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", reason);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return Ok(response);
-        }
+        Err(refused) => return Ok(refused),
     };
     let resume = match last_event_id(&headers).or_else(|| params.last_event_id.as_deref().and_then(parse_version)) {
         Some(version) => Resume::After(version),
@@ -99,6 +93,50 @@ pub(super) async fn stream(
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
     let deliveries = state.app.changes(provider_id, resume).await?;
+    // Looked up once per stream, not once per delivered event.
+    let delivered = metrics::counter!("slotstream_events_delivered_total");
+    let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
+    let frames = deliveries.filter_map(move |delivery| {
+        std::future::ready(match delivery {
+            Delivery::Event(event) if filter.passes(event.date) => {
+                delivered.increment(1);
+                let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
+                lag.record(micros as f64 / 1e6);
+                Some(event.frame.clone())
+            }
+            Delivery::Event(_) => None,
+            Delivery::Reset { version } => Some(sse::reset(version)),
+        })
+    });
+    Ok(event_stream(&state, permit, frames))
+}
+
+/// A place among the open streams for the requesting client, or the 429
+/// that refuses it. Every stream takes one, however many providers it carries.
+pub(super) fn stream_permit(
+    state: &HttpState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Result<StreamPermit, Response> {
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    let client = state.rate_limits.identity.of(peer, headers);
+    state.rate_limits.stream_caps.acquire(client).map_err(|reason| {
+        metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
+        let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", reason);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+    })
+}
+
+/// The `text/event-stream` response that sends `frames` (each a whole frame
+/// of `events::sse`): the `retry:` line first, a heartbeat while idle, the
+/// end on shutdown. Holds `permit`, and counts in the active-streams gauge,
+/// while the stream is open.
+pub(super) fn event_stream(
+    state: &HttpState,
+    permit: StreamPermit,
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+) -> Response {
     // Waited on once for the whole stream, not re-registered per event: every
     // stream shares the one token.
     let stopped = state.stopping.clone().cancelled_owned();
@@ -110,24 +148,13 @@ pub(super) async fn stream(
         let _active = ActiveStream;
         let _permit = permit;
         yield Ok::<Bytes, Infallible>(retry);
-        let mut deliveries = std::pin::pin!(deliveries);
-        // Looked up once per stream, not once per delivered event.
-        let delivered = metrics::counter!("slotstream_events_delivered_total");
-        let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
+        let mut frames = std::pin::pin!(frames);
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         let mut stopped = std::pin::pin!(stopped);
         loop {
             tokio::select! {
-                delivery = deliveries.next() => match delivery {
-                    Some(Delivery::Event(event)) => {
-                        if filter.passes(event.date) {
-                            delivered.increment(1);
-                            let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
-                            lag.record(micros as f64 / 1e6);
-                            yield Ok(event.frame.clone());
-                        }
-                    }
-                    Some(Delivery::Reset { version }) => yield Ok(sse::reset(version)),
+                frame = frames.next() => match frame {
+                    Some(frame) => yield Ok(frame),
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(sse::HEARTBEAT),
@@ -140,7 +167,7 @@ pub(super) async fn stream(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// Decrements the active-stream gauge however the stream ends.
