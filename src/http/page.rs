@@ -1,4 +1,5 @@
-//! The browser page (`static/`), embedded in the binary so it is served the
+//! The browser pages (`static/`: the calendar at `/`, the results page at
+//! `/providers.html`), embedded in the binary so it is served the
 //! same wherever the server runs from.
 
 use axum::Router;
@@ -16,6 +17,18 @@ pub fn router() -> Router<HttpState> {
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }),
         )
         .route("/style.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../static/style.css")) }))
+        .route(
+            "/providers.html",
+            get(|| async { asset("text/html; charset=utf-8", include_str!("../../static/providers.html")) }),
+        )
+        .route(
+            "/providers.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/providers.js")) }),
+        )
+        .route(
+            "/providers.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../../static/providers.css")) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
