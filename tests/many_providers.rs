@@ -87,6 +87,15 @@ async fn block_concurrently(app: &TestApp, providers: &[&SeededProvider], n: usi
     }
 }
 
+/// Waits until `name` on `/metrics` reads `value`.
+async fn wait_for_gauge(app: &TestApp, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gauge(&app.client, &app.base, name).await != value {
+        assert!(tokio::time::Instant::now() < deadline, "{name} never reached {value}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batch_keeps_order_and_its_tag_changes_iff_a_listed_provider_changes() {
     let app = spawn_with_providers(5, &[]).await;
@@ -285,7 +294,7 @@ async fn a_pruned_resume_point_resets_that_provider_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_oversized_and_foreign_cursors_are_refused_and_the_stream_is_one_against_the_caps() {
-    let app = spawn_with_providers(5, &["--max-streams-per-client", "1"]).await;
+    let app = spawn_with_providers(50, &["--max-streams-per-client", "1"]).await;
     let listed: Vec<&SeededProvider> = app.providers.iter().take(4).collect();
     let list = id_list(&listed);
     let cursor = batch(&app.client, &app.base, &format!("providerIds={list}"), None).await.json()["cursor"]
@@ -323,6 +332,21 @@ async fn tampered_oversized_and_foreign_cursors_are_refused_and_the_stream_is_on
             app.client.get(many_stream_url(&app.base, ids, &format!("&lastEventId={encoded}"))).send().await.unwrap();
         assert_eq!(by_query.status(), StatusCode::BAD_REQUEST, "{what} (query)");
     }
+    // Fifty providers and their cursor fit in the URL an EventSource opens.
+    let fifty: Vec<&SeededProvider> = app.providers.iter().take(50).collect();
+    let fifty_list = id_list(&fifty);
+    let fifty_cursor =
+        batch(&app.client, &app.base, &format!("providerIds={fifty_list}&days=1"), None).await.json()["cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(fifty_cursor.len() < 300, "{} characters", fifty_cursor.len());
+    let url = many_stream_url(&app.base, &fifty_list, &format!("&lastEventId={fifty_cursor}"));
+    let fifty_stream = app.client.get(url).send().await.unwrap();
+    assert_eq!(fifty_stream.status(), StatusCode::OK);
+    drop(fifty_stream);
+    wait_for_gauge(&app, "slotstream_active_streams", 0.0).await;
+
     // The same cursor is fine, and the stream over four providers is one stream.
     let _open = connect_many(&app.client, &many_stream_url(&app.base, &list, ""), Some(&cursor)).await;
     assert_eq!(gauge(&app.client, &app.base, "slotstream_active_streams").await, 1.0);

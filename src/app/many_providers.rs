@@ -136,12 +136,15 @@ impl App {
         held: &HeldCopy<'_>,
     ) -> Result<BatchConditional, AppError> {
         let providers = self.listed_providers(&query.provider_ids).await?;
-        let first = &providers[0];
-        let start = query.start_date.unwrap_or_else(|| Utc::now().with_timezone(&first.timezone).date_naive());
-        let (start, days) = resolve_range(first, Some(start), query.days)?;
+        // One range for all: by default from the earliest "today" among
+        // them, so no provider's today is left out.
+        let now = Utc::now();
+        let earliest_today = providers.iter().map(|p| now.with_timezone(&p.timezone).date_naive()).min();
+        let start = query.start_date.or(earliest_today);
+        let (start, days) = resolve_range(&providers[0], start, query.days)?;
         let view = validate_view(query.view)?;
         // The summary leaves out times already past: its tag names the minute.
-        let from = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap_or_else(|_| Utc::now());
+        let from = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
         let tag_of = |versions: &[i64]| batch_tag(&query.provider_ids, versions, start, days, view, from);
 
         let trusted: Option<Vec<i64>> = providers.iter().map(|p| self.bus.trusted_version(p.id)).collect();
@@ -372,4 +375,60 @@ fn next_free_entry(
         next,
     };
     serde_json::to_vec(&entry).map(Bytes::from).map_err(|e| AppError::Internal(format!("summary: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(slots: &[(&str, &str)]) -> AvailabilityDocument {
+        // Half-hour slots on 2026-12-01 in UTC: (start HH:MM, status).
+        let slots: Vec<serde_json::Value> = slots
+            .iter()
+            .map(|(start, status)| {
+                let starts_at: DateTime<FixedOffset> = format!("2026-12-01T{start}:00+00:00").parse().unwrap();
+                let ends_at = starts_at + TimeDelta::minutes(30);
+                serde_json::json!({ "availabilityId": Uuid::nil(), "startTime": start, "endTime": ends_at.format("%H:%M").to_string(),
+                    "startsAt": starts_at.to_rfc3339(), "endsAt": ends_at.to_rfc3339(), "status": status })
+            })
+            .collect();
+        let body = serde_json::json!({ "providerId": Uuid::nil(), "timezone": "UTC", "startDate": "2026-12-01",
+            "days": [{ "date": "2026-12-01", "slots": slots }], "version": 7 });
+        AvailabilityDocument {
+            version: 7,
+            etag: EntityTag::strong("t"),
+            modified_at: Utc::now(),
+            previously_modified_at: None,
+            body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+        }
+    }
+
+    fn next(slots: &[(&str, &str)], limit: u32, minutes: u32, from: &str) -> Vec<String> {
+        let provider = ProviderInfo { id: Uuid::nil(), name: "p".into(), timezone: chrono_tz::UTC };
+        let from = format!("2026-12-01T{from}:00Z").parse().unwrap();
+        let entry = next_free_entry(&provider, &document(slots), limit, minutes, from).unwrap();
+        let entry: serde_json::Value = serde_json::from_slice(&entry).unwrap();
+        assert_eq!(entry["version"], 7);
+        entry["next"].as_array().unwrap().iter().map(|t| t["startTime"].as_str().unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn next_free_times_need_back_to_back_free_slots_from_now_on() {
+        let day = [
+            ("09:00", "available"),
+            ("09:30", "available"),
+            ("10:00", "booked"),
+            ("10:30", "available"),
+            ("11:00", "held"),
+            ("11:30", "available"),
+            ("12:00", "available"),
+            ("12:30", "available"),
+            ("14:00", "available"),
+        ];
+        assert_eq!(next(&day, 10, 30, "00:00"), ["09:00", "09:30", "10:30", "11:30", "12:00", "12:30", "14:00"]);
+        assert_eq!(next(&day, 10, 60, "00:00"), ["09:00", "11:30", "12:00"], "an hour needs two slots in a row");
+        assert_eq!(next(&day, 2, 30, "09:10"), ["09:30", "10:30"], "past starts left out; at most the limit");
+        assert_eq!(next(&day, 3, 90, "00:00"), ["11:30"]);
+        assert!(next(&day, 3, 30, "15:00").is_empty());
+    }
 }

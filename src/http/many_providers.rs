@@ -57,7 +57,7 @@ pub struct BatchParams {
     /// Provider ids, comma-separated: 1 to 50, distinct.
     #[param(example = "6f1c0c1e-8d0a-4d0e-9a53-0c7d9d8c1a01,0b3a1f5e-2f7c-4b8e-8a1d-5d7e4c2b9f10")]
     pub provider_ids: String,
-    /// First day, `YYYY-MM-DD`, for every provider (default: today in the first provider's timezone).
+    /// First day, `YYYY-MM-DD`, for every provider (default: the earliest of the providers' local todays).
     pub start_date: Option<NaiveDate>,
     /// Number of days, 1 to 31 (default 7).
     #[param(minimum = 1, maximum = 31)]
