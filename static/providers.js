@@ -125,7 +125,13 @@ function openStream(cursor) {
   state.source = source;
   state.streamsOpened += 1;
   source.onopen = () => setConnection('live', 'Live');
-  source.addEventListener('slot-changed', (event) => refetchSoon(JSON.parse(event.data).providerId));
+  source.addEventListener('slot-changed', (event) => {
+    const change = JSON.parse(event.data);
+    // Already in the row (a re-fetch got there first): nothing to do.
+    const row = state.rows.get(change.providerId);
+    if (row && Number(row.dataset.version) >= change.version) return;
+    refetchSoon(change.providerId);
+  });
   source.addEventListener('reset', (event) => refetchSoon(JSON.parse(event.data).providerId));
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) {

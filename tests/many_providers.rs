@@ -69,7 +69,9 @@ fn positions(event: &SseEvent, ids: &[Uuid]) -> Vec<i64> {
 fn provider_version(event: &SseEvent, ids: &[Uuid]) -> (Uuid, i64) {
     let provider: Uuid = event.json()["providerId"].as_str().unwrap().parse().unwrap();
     let index = ids.iter().position(|id| *id == provider).expect("a listed provider");
-    (provider, positions(event, ids)[index])
+    let version = positions(event, ids)[index];
+    assert_eq!(event.json()["version"].as_i64(), Some(version), "the data's version is the cursor's");
+    (provider, version)
 }
 
 /// Blocks `n` free slots of each of `providers`, all at once.

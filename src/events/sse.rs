@@ -4,7 +4,7 @@
 //! - first a `retry:` line, the reconnection delay advised to `EventSource`;
 //! - `event: slot-changed` frames, `id:` the provider's version, `data:` the
 //!   public JSON of the change ([`PublicSlotChange`]: no customer data, no
-//!   booking id), rendered once per event and shared by every subscriber;
+//!   booking id; its `version` too), rendered once per event and shared by every subscriber;
 //! - `event: reset` when the resume point is gone (`data: {"version":N}`);
 //! - a comment heartbeat, which keeps proxies from closing an idle stream;
 //! - on a many-providers stream, the same `slot-changed` frames with the
@@ -32,6 +32,10 @@ struct PublicSlotChange<'a> {
     previous_status: Option<SlotStatus>,
     new_status: SlotStatus,
     changed_at: &'a str,
+    /// The provider's version this change made: on a many-providers stream,
+    /// whose `id:` is an opaque cursor, what tells a client whether a
+    /// document it re-fetched already has the change.
+    version: i64,
 }
 
 /// `id: <version>`, `event: slot-changed`, `data: <public JSON>`.
@@ -46,6 +50,7 @@ pub fn slot_changed(version: i64, event: &AvailabilitySlotChangedEvent) -> Bytes
         previous_status: event.previous_status,
         new_status: event.new_status,
         changed_at: &changed_at,
+        version,
     };
     // Serialising a struct of plain fields cannot fail.
     let json = serde_json::to_string(&payload).unwrap_or_default();
@@ -111,7 +116,7 @@ mod tests {
             "id: 42\nevent: slot-changed\ndata: {\"availabilityId\":\"00000000-0000-0000-0000-000000000000\",\
              \"providerId\":\"00000000-0000-0000-0000-000000000001\",\"date\":\"2026-11-30\",\"startTime\":\"10:00\",\
              \"endTime\":\"10:30\",\"previousStatus\":\"available\",\"newStatus\":\"booked\",\
-             \"changedAt\":\"2026-11-27T09:12:03.000000Z\"}\n\n"
+             \"changedAt\":\"2026-11-27T09:12:03.000000Z\",\"version\":42}\n\n"
         );
         assert!(!frame.contains(&Uuid::from_u128(7).to_string()), "no booking id on the wire");
         assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");
