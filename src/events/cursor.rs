@@ -158,7 +158,7 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
         bytes[2] ^= 1;
         assert_eq!(decode(&URL_SAFE_NO_PAD.encode(&bytes), &list), Err(CursorError::Foreign));
-        assert_eq!(decode(&text[..text.len() - 3], &list).is_err(), true);
+        assert!(decode(&text[..text.len() - 3], &list).is_err());
         assert_eq!(decode(&text, &providers(4)), Err(CursorError::Foreign));
         let reordered = [list[1], list[0], list[2]];
         assert_eq!(decode(&text, &reordered), Err(CursorError::Foreign));

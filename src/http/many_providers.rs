@@ -163,7 +163,7 @@ pub(super) async fn stream(
     let changes = state.app.changes_of_many(&ids, resume).await?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     metrics::counter!("slotstream_many_provider_streams_total").increment(1);
     let delivered = metrics::counter!("slotstream_events_delivered_total");

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
@@ -84,7 +84,7 @@ pub(super) async fn stream(
     let filter = DateFilter::new(&provider, &params)?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into_response()),
     };
     let resume = match last_event_id(&headers).or_else(|| params.last_event_id.as_deref().and_then(parse_version)) {
         Some(version) => Resume::After(version),
@@ -111,21 +111,28 @@ pub(super) async fn stream(
     Ok(event_stream(&state, permit, frames))
 }
 
-/// A place among the open streams for the requesting client, or the 429
-/// that refuses it. Every stream takes one, however many providers it carries.
+/// A place among the open streams for the requesting client, or the refusal
+/// (a 429). Every stream takes one, however many providers it carries.
 pub(super) fn stream_permit(
     state: &HttpState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
-) -> Result<StreamPermit, Response> {
+) -> Result<StreamPermit, TooManyStreams> {
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
     let client = state.rate_limits.identity.of(peer, headers);
-    state.rate_limits.stream_caps.acquire(client).map_err(|reason| {
+    state.rate_limits.stream_caps.acquire(client).map_err(TooManyStreams)
+}
+
+/// A stream refused by the caps, with the reason.
+pub(super) struct TooManyStreams(&'static str);
+
+impl IntoResponse for TooManyStreams {
+    fn into_response(self) -> Response {
         metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
-        let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", reason);
+        let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", self.0);
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         response
-    })
+    }
 }
 
 /// The `text/event-stream` response that sends `frames` (each a whole frame
