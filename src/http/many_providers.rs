@@ -55,7 +55,10 @@ pub enum ViewParam {
 #[into_params(parameter_in = Query)]
 pub struct BatchParams {
     /// Provider ids, comma-separated: 1 to 50, distinct.
-    #[param(example = "6f1c0c1e-8d0a-4d0e-9a53-0c7d9d8c1a01,0b3a1f5e-2f7c-4b8e-8a1d-5d7e4c2b9f10")]
+    #[param(
+        pattern = r"^[0-9a-fA-F-]{36}(,[0-9a-fA-F-]{36}){0,49}$",
+        example = "6f1c0c1e-8d0a-4d0e-9a53-0c7d9d8c1a01,0b3a1f5e-2f7c-4b8e-8a1d-5d7e4c2b9f10"
+    )]
     pub provider_ids: String,
     /// First day, `YYYY-MM-DD`, for every provider (default: the earliest of the providers' local todays).
     pub start_date: Option<NaiveDate>,
@@ -63,6 +66,7 @@ pub struct BatchParams {
     #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
     /// `documents` (default) or `next`: the first free times per provider.
+    #[param(inline)]
     pub view: Option<ViewParam>,
     /// With `view=next`: free times per provider, 1 to 20 (default 3).
     #[param(minimum = 1, maximum = 20)]
@@ -77,6 +81,7 @@ pub struct BatchParams {
 #[into_params(parameter_in = Query)]
 pub struct ManyStreamParams {
     /// Provider ids, comma-separated: 1 to 50, distinct.
+    #[param(pattern = r"^[0-9a-fA-F-]{36}(,[0-9a-fA-F-]{36}){0,49}$")]
     pub provider_ids: String,
     /// Resume from this cursor (an event's `id:` or the batch GET's `cursor`),
     /// for clients that cannot send `Last-Event-ID`.
