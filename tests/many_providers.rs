@@ -118,6 +118,9 @@ async fn the_batch_keeps_order_and_its_tag_changes_iff_a_listed_provider_changes
     let again = batch(&app.client, &app.base, &format!("providerIds={ids}&days=3"), Some(&tag)).await;
     assert_eq!((again.status, again.etag.as_deref()), (StatusCode::NOT_MODIFIED, Some(tag.as_str())));
 
+    let metrics = scrape(&app.client, &app.base).await;
+    assert!(metrics.contains(r#"slotstream_batch_availability_responses_total{status="304",view="documents"} 1"#));
+
     // A provider outside the list changes: still 304.
     let slot = &free_slot_ids(&app.client, &app.base, outside.id, 1).await[0];
     block(&app.client, &app.base, outside.id, &outside.key, slot).await;
