@@ -162,7 +162,8 @@ mod tests {
         assert_eq!(decode(&text, &providers(4)), Err(CursorError::Foreign));
         let reordered = [list[1], list[0], list[2]];
         assert_eq!(decode(&text, &reordered), Err(CursorError::Foreign));
-        assert_eq!(decode("41", &list), Err(CursorError::Malformed));
+        assert_eq!(decode("41", &list), Err(CursorError::NotBase64), "a single stream's id");
+        assert_eq!(decode("AQ", &list), Err(CursorError::Malformed), "too short");
         assert_eq!(decode("not base64!", &list), Err(CursorError::NotBase64));
         assert_eq!(decode(&"A".repeat(CURSOR_TEXT_MAX + 1), &list), Err(CursorError::TooLong));
         assert_eq!(decode("", &list), Err(CursorError::Malformed));
