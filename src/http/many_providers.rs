@@ -173,6 +173,8 @@ pub(super) async fn stream(
     metrics::counter!("slotstream_many_provider_streams_total").increment(1);
     let delivered = metrics::counter!("slotstream_events_delivered_total");
     let mut positions = changes.positions;
+    // Every kind of delivery a provider's subscription gives is written here
+    // (a new kind, say a provider's final event, is added as one more arm).
     let frames = changes.deliveries.map(move |(index, delivery)| match delivery {
         Delivery::Event(event) => {
             positions[index] = event.version;
