@@ -47,6 +47,7 @@ if [[ $MODE == quick ]]; then
     FAN_MID=5000; FAN_MID_EVENTS=20; FAN_MID_RATE=5
     FAN_MAX=5000; FAN_MAX_EVENTS=20; FAN_MAX_RATE=5
     SEEDS=10; BOOK_SECS=3; CONTENTION_ROUNDS=10
+    MANY_N=1000; MANY_EVENTS=40; MANY_RATE=10
 else
     WRK_SECS=5; WRK_ROUNDS=3
     FAN_SMALL=1000; FAN_SMALL_EVENTS=200; FAN_SMALL_RATE=20
@@ -55,7 +56,10 @@ else
     FAN_MID=10000; FAN_MID_EVENTS=60; FAN_MID_RATE=4
     FAN_MAX=19000; FAN_MAX_EVENTS=40; FAN_MAX_RATE=2
     SEEDS=40; BOOK_SECS=10; CONTENTION_ROUNDS=40
+    MANY_N=1000; MANY_EVENTS=100; MANY_RATE=10
 fi
+# Providers per many-providers stream and per batch GET (issue 14).
+MANY_PROVIDERS=20
 started_at=$SECONDS
 CONTENTION=32
 BOOK_CLIENTS=16
@@ -243,6 +247,36 @@ P99_1K=$(value latency_p99_ms "$WORK/fanout-1k.txt")
 # releases it (alternating); every subscriber is another viewer of that
 # provider. Figures are printed with the fan-out ones below.
 fanout holds "$FAN_HOLDS" "$FAN_HOLDS_EVENTS" "$FAN_HOLDS_RATE" --via holds
+
+# Many providers on one connection (issue 14). The batch GET over
+# MANY_PROVIDERS providers answering 304, against the single GET's 304; then
+# a fan-out where every subscriber watches all of them on ONE stream.
+MANY_IDS=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' \
+    "$WORK/keys.txt" | head -n "$MANY_PROVIDERS" | paste -sd, -)
+BATCH_PATH="/api/v1/availability?providerIds=$MANY_IDS&days=7"
+BATCH_ETAG=$(curl -sf -D - -o /dev/null "http://$ADDR$BATCH_PATH" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
+say "wrk: $WRK_ROUNDS round(s): batch GET over $MANY_PROVIDERS providers with If-None-Match (304)"
+BATCH304S=()
+for round in $(seq 1 "$WRK_ROUNDS"); do
+    BATCH304S+=("$(wrk_rps "batch304-$round" "$BATCH_PATH" "If-None-Match: $BATCH_ETAG")")
+done
+BATCH304=$(median "${BATCH304S[@]}")
+note "batch GET 304 over $MANY_PROVIDERS providers: ${BATCH304S[*]} rps (median $BATCH304); the ratio divides by inm_304_rps (one provider)"
+figure batch_304_rps "$BATCH304"
+figure batch_304_ratio "$(ratio "$BATCH304" "$INM304")"
+# The first seeded provider is FAN_PROVIDER (fanout adds it); the next ones make up the rest.
+MANY_ARGS=(--many)
+while read -r provider; do MANY_ARGS+=(--provider "$provider"); done < <(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) {
+    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4] }' "$WORK/keys.txt" | sed -n "2,${MANY_PROVIDERS}p")
+fanout many "$MANY_N" "$MANY_EVENTS" "$MANY_RATE" "${MANY_ARGS[@]}"
+MANY_OUT=$WORK/fanout-many.txt
+note "many-providers fan-out: $(value subscribers_held "$MANY_OUT") subscribers x $(value providers "$MANY_OUT") providers on one stream each," \
+    "$(value events_committed "$MANY_OUT") events at $MANY_RATE/s, $(value deliveries "$MANY_OUT") deliveries," \
+    "server $(value server_cpu_us_per_delivery "$MANY_OUT") us CPU per delivery"
+figure many_fanout_p50_ms "$(value latency_p50_ms "$MANY_OUT")"
+figure many_fanout_p99_ms "$(value latency_p99_ms "$MANY_OUT")"
+figure many_fanout_events_lost "$(value events_lost "$MANY_OUT")"
+figure many_fanout_events_duplicated "$(value events_duplicated "$MANY_OUT")"
 
 # 304s while subscribers are held.
 say "holding $HOLD_N subscribers while wrk asks for 304s"

@@ -120,6 +120,10 @@ struct SubscribeArgs {
     /// The server's pid: report its RSS before and after connecting.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Each subscriber opens ONE many-providers stream over every
+    /// `--provider` (events reach every subscriber), instead of one provider's.
+    #[arg(long)]
+    many: bool,
 }
 
 impl SubscribeArgs {
@@ -132,6 +136,7 @@ impl SubscribeArgs {
             connect_concurrency: self.connect_concurrency,
             connect_timeout: Duration::from_secs_f64(self.connect_timeout_secs),
             server_pid: self.server_pid,
+            many: self.many,
         }
     }
 }

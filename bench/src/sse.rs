@@ -219,6 +219,19 @@ pub fn changed_at_micros(data: &str) -> Option<i64> {
     parse_utc_micros(&data[start..end])
 }
 
+/// `providerId` and `version` of a `slot-changed` event's data: on a
+/// many-providers stream the `id:` is an opaque cursor, so the per-provider
+/// order is read from the data.
+pub fn provider_and_version(data: &str) -> Option<(&str, i64)> {
+    const PROVIDER: &str = "\"providerId\":\"";
+    const VERSION: &str = "\"version\":";
+    let start = data.find(PROVIDER)? + PROVIDER.len();
+    let provider = &data[start..start + data[start..].find('"')?];
+    let start = data.find(VERSION)? + VERSION.len();
+    let digits = data[start..].bytes().take_while(u8::is_ascii_digit).count();
+    Some((provider, data[start..start + digits].parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +279,10 @@ mod tests {
             changed_at_micros(r#"{"a":1,"changedAt":"2026-11-27T09:12:03.120123Z"}"#),
             Some(1_795_770_723_120_123)
         );
+        assert_eq!(
+            provider_and_version(r#"{"providerId":"p-1","newStatus":"booked","version":42}"#),
+            Some(("p-1", 42))
+        );
+        assert_eq!(provider_and_version(r#"{"providerId":"p-1"}"#), None);
     }
 }

@@ -44,6 +44,9 @@ pub struct SubscribeOptions {
     pub connect_concurrency: usize,
     pub connect_timeout: Duration,
     pub server_pid: Option<u32>,
+    /// Each subscriber opens one many-providers stream over every provider
+    /// (`/api/v1/availability/stream?providerIds=…`) instead of one provider's.
+    pub many: bool,
 }
 
 /// What one subscriber saw.
@@ -60,6 +63,9 @@ struct Record {
 
 /// One `slot-changed` frame as a subscriber received it.
 struct Seen {
+    /// Index of the event's provider in the options' list.
+    provider: usize,
+    /// The provider's version the event made.
     id: i64,
     /// From the event's `changedAt` to receipt, in microseconds.
     latency_us: u32,
@@ -72,7 +78,8 @@ struct Seen {
 struct Shared {
     connected: AtomicUsize,
     failed: AtomicUsize,
-    /// Highest event id each subscriber has received.
+    /// Highest event id each subscriber has received (many-providers
+    /// streams: how many events it has received).
     last_seen: Vec<AtomicI64>,
     gate: Semaphore,
 }
@@ -101,15 +108,22 @@ impl Crowd {
         let (stop, stop_rx) = watch::channel(false);
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(options.subscribers);
+        let ids: Arc<Vec<String>> = Arc::new(options.providers.iter().map(|p| p.id.clone()).collect());
+        let many_path = format!("/api/v1/availability/stream?providerIds={}", ids.join(","));
         for i in 0..options.subscribers {
-            let provider = &options.providers[i % options.providers.len()];
-            let path = format!("/api/v1/providers/{}/availability/stream", provider.id);
+            let home = i % options.providers.len();
+            let (path, watch) = if options.many {
+                (many_path.clone(), Watch::Many(ids.clone()))
+            } else {
+                (format!("/api/v1/providers/{}/availability/stream", ids[home]), Watch::One(home))
+            };
             let source = http::source_addr(i, options.sources);
             tasks.push(tokio::spawn(subscriber(
                 i,
                 options.server,
                 source,
                 path,
+                watch,
                 options.connect_timeout,
                 shared.clone(),
                 stop_rx.clone(),
@@ -160,12 +174,13 @@ impl Crowd {
     }
 
     /// Wait until every connected subscriber of provider `p` has seen
-    /// `targets[p]`, or `timeout`.
-    async fn drain(&self, targets: &[i64], timeout: Duration) -> bool {
+    /// `targets[p]` (many-providers streams: as many events as committed
+    /// over all), or `timeout`.
+    async fn drain(&self, targets: &[i64], committed: i64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let all = (0..self.options.subscribers).all(|i| {
-                let target = targets[i % targets.len()];
+                let target = if self.options.many { committed } else { targets[i % targets.len()] };
                 self.shared.last_seen[i].load(Ordering::Relaxed) >= target
                     || self.shared.last_seen[i].load(Ordering::Relaxed) == i64::MAX // failed / ended
             });
@@ -190,11 +205,21 @@ impl Crowd {
     }
 }
 
+/// What one subscriber watches.
+enum Watch {
+    /// One provider's stream (index in the options' list).
+    One(usize),
+    /// One many-providers stream over all of them (their ids, in order).
+    Many(Arc<Vec<String>>),
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn subscriber(
     i: usize,
     server: SocketAddr,
     source: IpAddr,
     path: String,
+    watch: Watch,
     connect_timeout: Duration,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -280,15 +305,24 @@ async fn subscriber(
                 if frame.retry {
                     got_retry = true;
                 }
-                match (frame.event, frame.id) {
-                    (Some("slot-changed"), Some(id)) => {
+                // (provider, version): from the id on a provider's stream,
+                // from the data on a many-providers one (its id is a cursor).
+                let position = match &watch {
+                    Watch::One(home) => frame.id.map(|id| (*home, id)),
+                    Watch::Many(ids) => frame
+                        .data
+                        .and_then(sse::provider_and_version)
+                        .and_then(|(provider, version)| Some((ids.iter().position(|id| id == provider)?, version))),
+                };
+                match (frame.event, position) {
+                    (Some("slot-changed"), Some((provider, id))) => {
                         let latency = frame
                             .data
                             .and_then(sse::changed_at_micros)
                             .map_or(u32::MAX, |at| (received - at).clamp(0, i64::from(u32::MAX - 1)) as u32);
                         let held = frame.data.is_some_and(|d| d.contains(r#""newStatus":"held""#));
-                        record.events.push(Seen { id, latency_us: latency, held, received });
-                        newest = Some(id);
+                        record.events.push(Seen { provider, id, latency_us: latency, held, received });
+                        newest = Some(if matches!(watch, Watch::Many(_)) { record.events.len() as i64 } else { id });
                     }
                     (Some("reset"), _) => record.resets += 1,
                     _ => {}
@@ -362,7 +396,8 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     for target in &targets {
         end_versions.push(version_of(&mut client, &target.provider.id).await?);
     }
-    let drained = crowd.drain(&end_versions, fanout.drain_timeout).await;
+    let committed: i64 = targets.iter().zip(&end_versions).map(|(t, e)| e - t.start_version).sum();
+    let drained = crowd.drain(&end_versions, committed, fanout.drain_timeout).await;
     let busy_secs = started.elapsed().as_secs_f64();
     let server_cpu = server_cpu_before
         .zip(options.server_pid.and_then(|pid| stats::cpu_ms(&pid.to_string())))
@@ -412,36 +447,41 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
             ended_early += 1;
         }
         resets += record.resets;
-        let p = i % targets.len();
-        let (start, end) = (targets[p].start_version, end_versions[p]);
-        let mut seen = vec![false; (end - start).max(0) as usize];
-        let mut last = i64::MIN;
-        for &Seen { id, latency_us: latency, held, received } in &record.events {
-            if id <= last {
-                out_of_order += u64::from(id < last);
-            }
-            last = last.max(id);
-            if id <= start || id > end {
-                unexpected += 1;
-                continue;
-            }
-            let slot = &mut seen[(id - start - 1) as usize];
-            if *slot {
-                duplicated += 1;
-                continue;
-            }
-            *slot = true;
-            latencies.push(latency);
-            if held {
-                hold_latencies.push(latency);
-                if let Some(sent) = hold_sent[p].get(&id) {
-                    hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
+        // The providers this subscriber watches: its own, or all of them.
+        let watched: Vec<usize> = if options.many { (0..targets.len()).collect() } else { vec![i % targets.len()] };
+        for p in watched {
+            let (start, end) = (targets[p].start_version, end_versions[p]);
+            let mut seen = vec![false; (end - start).max(0) as usize];
+            let mut last = i64::MIN;
+            for &Seen { id, latency_us: latency, held, received, .. } in
+                record.events.iter().filter(|e| e.provider == p)
+            {
+                if id <= last {
+                    out_of_order += u64::from(id < last);
+                }
+                last = last.max(id);
+                if id <= start || id > end {
+                    unexpected += 1;
+                    continue;
+                }
+                let slot = &mut seen[(id - start - 1) as usize];
+                if *slot {
+                    duplicated += 1;
+                    continue;
+                }
+                *slot = true;
+                latencies.push(latency);
+                if held {
+                    hold_latencies.push(latency);
+                    if let Some(sent) = hold_sent[p].get(&id) {
+                        hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
+                    }
                 }
             }
+            lost += seen.iter().filter(|s| !**s).count() as u64;
         }
-        lost += seen.iter().filter(|s| !**s).count() as u64;
     }
-    let expected: i64 = targets.iter().zip(&end_versions).map(|(t, e)| e - t.start_version).sum();
+    let expected = committed;
     latencies.sort_unstable();
     generator_ms.sort_by(f64::total_cmp);
     println!("providers={}", targets.len());

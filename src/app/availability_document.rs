@@ -214,7 +214,6 @@ impl App {
     pub async fn availability(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Result<Conditional, AppError> {
         let provider = self.directory.get_active(query.provider_id).await?;
         let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
-        let key = (provider.id, start, days);
         let now = Utc::now();
         // A tag newer than this instance has seen (another instance answered
         // it) sends the read to the database: never an older state than the
@@ -226,14 +225,30 @@ impl App {
             if (held.has_tag)(&tag) {
                 return Ok(Conditional::NotModified(tag));
             }
-            if let Some(cached) = self.rendered.0.get(&key).filter(|d| d.version == version) {
-                return Ok(held.compare(cached, now));
-            }
         }
-        let document = Arc::new(self.render(&provider, start, days).await?);
+        let document = self.current_document(&provider, start, days, trusted).await?;
+        Ok(held.compare(document, now))
+    }
+
+    /// The provider's document over the range: the cached one when it is
+    /// of `current` (a version known to be the newest committed), else a
+    /// fresh render (of `current` or newer), which is then cached. The one
+    /// render path of the single and the many-providers GETs.
+    pub(super) async fn current_document(
+        &self,
+        provider: &ProviderInfo,
+        start: NaiveDate,
+        days: u32,
+        current: Option<i64>,
+    ) -> Result<Arc<AvailabilityDocument>, AppError> {
+        let key = (provider.id, start, days);
+        if let Some(cached) = current.and_then(|version| self.rendered.0.get(&key).filter(|d| d.version == version)) {
+            return Ok(cached);
+        }
+        let document = Arc::new(self.render(provider, start, days).await?);
         self.rendered.0.insert(key, document.clone());
         metrics::gauge!("slotstream_render_cache_bytes").set(self.rendered.weight() as f64);
-        Ok(held.compare(document, now))
+        Ok(document)
     }
 
     /// Read the provider's version and its slots from one snapshot (a

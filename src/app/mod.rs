@@ -15,6 +15,7 @@ mod error;
 mod holds;
 mod idempotency;
 mod import;
+mod many_providers;
 mod planner;
 mod providers;
 pub mod secrets;
@@ -39,6 +40,10 @@ pub use error::AppError;
 pub use holds::{HoldPolicy, HoldView, NewHold};
 pub use idempotency::ScopedKey;
 pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportReport, Tally};
+pub use many_providers::{
+    BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
+    PROVIDERS_MAX,
+};
 pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned, ScheduleException, ScheduleInput};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
@@ -46,7 +51,7 @@ pub use unit_of_work::UnitOfWork;
 
 use crate::events::Bus;
 /// What the change stream delivers and where it resumes; `sse` writes it on the wire.
-pub use crate::events::{Delivery, Resume, sse};
+pub use crate::events::{Delivery, Resume, cursor, sse};
 
 /// Cheap-clone handle to everything the commands and queries need.
 #[derive(Clone)]

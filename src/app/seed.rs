@@ -251,20 +251,30 @@ const DEMO: &[DemoProvider] = &[
     },
 ];
 
-/// The demo catalogue, as an import file would give it.
-fn demo_catalogue() -> Catalogue {
+/// The first `count` demo providers, as an import file would give them:
+/// the twenty of `DEMO`, then numbered copies of them (`#2`, `#3`, …) for
+/// tests and benchmarks that need more.
+fn demo_catalogue(count: usize) -> Catalogue {
     let providers = DEMO
         .iter()
-        .map(|demo| {
+        .cycle()
+        .take(count)
+        .enumerate()
+        .map(|(index, demo)| {
+            let round = index / DEMO.len();
+            let (external_id, name) = match round {
+                0 => (demo.external_id.to_owned(), demo.name.to_owned()),
+                _ => (format!("{}-{}", demo.external_id, round + 1), format!("{} #{}", demo.name, round + 1)),
+            };
             let hours: Vec<[String; 2]> = demo.hours.iter().map(|[a, b]| [(*a).to_owned(), (*b).to_owned()]).collect();
             let weekly = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
                 .into_iter()
                 .map(|day| (day.to_owned(), hours.clone()))
                 .collect();
             CatalogueProvider {
-                external_id: demo.external_id.to_owned(),
+                external_id,
                 fields: ProviderFields {
-                    name: demo.name.to_owned(),
+                    name,
                     timezone: demo.timezone.to_owned(),
                     address: Some(demo.address.to_owned()),
                     description: Some(demo.description.to_owned()),
@@ -302,15 +312,26 @@ pub async fn seed_if_empty(db: &DatabaseConnection) -> Result<Option<Vec<SeededP
 /// Import the demo catalogue (a second seed leaves it as it is) and issue
 /// each demo provider a new key.
 pub async fn seed(db: &DatabaseConnection) -> Result<Vec<SeededProvider>, DbErr> {
+    seed_demo(db, DEMO.len()).await
+}
+
+/// Import the first `count` demo providers (past the twenty of the demo,
+/// numbered copies) and issue each a new key. Already imported ones are left
+/// as they are. Tests take the few they need: each provider costs its
+/// fourteen days of slots and their events.
+pub async fn seed_demo(db: &DatabaseConnection, count: usize) -> Result<Vec<SeededProvider>, DbErr> {
     // An application of its own: nobody listens to its bus.
     let app = App::new(db.clone(), Bus::new(1, true), 0)
         .with_planner_policy(PlannerPolicy { horizon_days: SEED_HORIZON_DAYS });
     let failed = |e: AppError| DbErr::Custom(format!("demo seed: {e}"));
-    let report = app.import_catalogue(demo_catalogue(), Utc::now()).await.map_err(failed)?;
+    let catalogue = demo_catalogue(count);
+    let names: Vec<(String, String)> =
+        catalogue.providers.iter().map(|p| (p.external_id.clone(), p.fields.name.clone())).collect();
+    let report = app.import_catalogue(catalogue, Utc::now()).await.map_err(failed)?;
     let mut seeded = Vec::new();
-    for (demo, id) in DEMO.iter().zip(report.provider_ids) {
-        let key = app.issue_key(demo.external_id, NewKey { label: Some("demo".into()) }).await.map_err(failed)?;
-        seeded.push(SeededProvider { id, name: demo.name.to_owned(), key: key.key });
+    for ((external_id, name), id) in names.into_iter().zip(report.provider_ids) {
+        let key = app.issue_key(&external_id, NewKey { label: Some("demo".into()) }).await.map_err(failed)?;
+        seeded.push(SeededProvider { id, name, key: key.key });
     }
     Ok(seeded)
 }

@@ -7,12 +7,14 @@
 //! - `relay`: PostgreSQL LISTEN/NOTIFY between instances (the one owner of
 //!   the NOTIFY payload); `reconcile`: the one place that brings the bus
 //!   level with the log;
-//! - `sse`: the one owner of the SSE wire format.
+//! - `sse`: the one owner of the SSE wire format; `cursor`: the one owner of
+//!   the many-providers stream's cursor.
 //!
 //! Where a commit becomes a published event: `app::unit_of_work`.
 
 mod bus;
 mod catch_up;
+pub mod cursor;
 pub mod event_log;
 pub mod reconcile;
 pub mod relay;

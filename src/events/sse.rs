@@ -4,12 +4,15 @@
 //! - first a `retry:` line, the reconnection delay advised to `EventSource`;
 //! - `event: slot-changed` frames, `id:` the provider's version, `data:` the
 //!   public JSON of the change ([`PublicSlotChange`]: no customer data, no
-//!   booking id), rendered once per event and shared by every subscriber;
+//!   booking id; its `version` too), rendered once per event and shared by every subscriber;
 //! - `event: reset` when the resume point is gone (`data: {"version":N}`);
 //! - `event: provider-deactivated` (`data: {"providerId":…}`, no id), the
 //!   last frame of a deactivated provider's stream: it will never have
 //!   events again, and reconnecting gets 410;
-//! - a comment heartbeat, which keeps proxies from closing an idle stream.
+//! - a comment heartbeat, which keeps proxies from closing an idle stream;
+//! - on a many-providers stream, the same `slot-changed` frames with the
+//!   stream's cursor (see `cursor`) as their `id:`, and a per-provider
+//!   `event: reset` (`data: {"providerId":…,"version":N}`).
 
 use std::time::Duration;
 
@@ -32,6 +35,10 @@ struct PublicSlotChange<'a> {
     previous_status: Option<SlotStatus>,
     new_status: SlotStatus,
     changed_at: &'a str,
+    /// The provider's version this change made: on a many-providers stream,
+    /// whose `id:` is an opaque cursor, what tells a client whether a
+    /// document it re-fetched already has the change.
+    version: i64,
 }
 
 /// `id: <version>`, `event: slot-changed`, `data: <public JSON>`.
@@ -46,6 +53,7 @@ pub fn slot_changed(version: i64, event: &AvailabilitySlotChangedEvent) -> Bytes
         previous_status: event.previous_status,
         new_status: event.new_status,
         changed_at: &changed_at,
+        version,
     };
     // Serialising a struct of plain fields cannot fail.
     let json = serde_json::to_string(&payload).unwrap_or_default();
@@ -61,6 +69,28 @@ pub fn reset(version: i64) -> Bytes {
 /// client's resume point stays that of its last change.
 pub fn deactivated(provider_id: Uuid) -> Bytes {
     Bytes::from(format!("event: provider-deactivated\ndata: {{\"providerId\":\"{provider_id}\"}}\n\n"))
+}
+
+/// A `slot-changed` frame of [`slot_changed`] with `cursor` as its `id:`
+/// instead of the version (a many-providers stream). The event's lines are
+/// shared with every other subscriber's frame, not re-serialised.
+pub fn with_cursor(frame: &Bytes, cursor: &str) -> Bytes {
+    // Every frame `slot_changed` writes starts with its one `id:` line.
+    let after_id = frame.iter().position(|&b| b == b'\n').map_or(0, |end| end + 1);
+    let mut out = Vec::with_capacity(cursor.len() + 5 + frame.len() - after_id);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(cursor.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&frame[after_id..]);
+    Bytes::from(out)
+}
+
+/// One provider's resume point on a many-providers stream is gone: re-fetch
+/// that provider; the stream goes on after `version` for it.
+pub fn provider_reset(provider_id: Uuid, version: i64, cursor: &str) -> Bytes {
+    Bytes::from(format!(
+        "id: {cursor}\nevent: reset\ndata: {{\"providerId\":\"{provider_id}\",\"version\":{version}}}\n\n"
+    ))
 }
 
 /// The first line of every stream: how long `EventSource` waits before reconnecting.
@@ -95,7 +125,7 @@ mod tests {
             "id: 42\nevent: slot-changed\ndata: {\"availabilityId\":\"00000000-0000-0000-0000-000000000000\",\
              \"providerId\":\"00000000-0000-0000-0000-000000000001\",\"date\":\"2026-11-30\",\"startTime\":\"10:00\",\
              \"endTime\":\"10:30\",\"previousStatus\":\"available\",\"newStatus\":\"booked\",\
-             \"changedAt\":\"2026-11-27T09:12:03.000000Z\"}\n\n"
+             \"changedAt\":\"2026-11-27T09:12:03.000000Z\",\"version\":42}\n\n"
         );
         assert!(!frame.contains(&Uuid::from_u128(7).to_string()), "no booking id on the wire");
         assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");
@@ -105,5 +135,11 @@ mod tests {
             &b"event: provider-deactivated\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\"}\n\n"[..]
         );
         assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
+        let relabelled = String::from_utf8(with_cursor(&slot_changed(42, &event), "AQID").to_vec()).unwrap();
+        assert_eq!(relabelled, frame.replacen("id: 42\n", "id: AQID\n", 1));
+        assert_eq!(
+            &provider_reset(Uuid::from_u128(1), 9, "AQID")[..],
+            b"id: AQID\nevent: reset\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\",\"version\":9}\n\n"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! the bus against. (The in-memory, published versions are the bus's.)
 
 use entity::provider;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 /// The provider's committed version, from the database.
@@ -22,4 +22,20 @@ pub async fn all_committed<C: ConnectionTrait>(conn: &C) -> Result<Vec<(Uuid, i6
         .all(conn)
         .await?;
     Ok(rows)
+}
+
+/// The committed versions of `provider_ids`, in their order (one query);
+/// `None` for an id with no provider.
+pub async fn committed_many<C: ConnectionTrait>(conn: &C, provider_ids: &[Uuid]) -> Result<Vec<Option<i64>>, DbErr> {
+    let rows: std::collections::HashMap<Uuid, i64> = provider::Entity::find()
+        .select_only()
+        .column(provider::Column::Id)
+        .column(provider::Column::Version)
+        .filter(provider::Column::Id.is_in(provider_ids.iter().copied()))
+        .into_tuple::<(Uuid, i64)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(provider_ids.iter().map(|id| rows.get(id).copied()).collect())
 }

@@ -5,6 +5,7 @@
 //! - `GET  /api/v1/providers`
 //! - `GET|HEAD /api/v1/providers/{providerId}/availability`
 //! - `GET  /api/v1/providers/{providerId}/availability/stream`
+//! - `GET|HEAD /api/v1/availability?providerIds=…`, `GET /api/v1/availability/stream?providerIds=…`
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
@@ -27,6 +28,7 @@ pub mod error;
 pub mod extract;
 mod holds;
 pub mod limits;
+mod many_providers;
 mod middleware;
 mod openapi;
 mod ops;
@@ -71,7 +73,11 @@ pub fn router(state: HttpState) -> Router {
     // no route is free to hammer.
     let reads = limited(
         compression::negotiated(
-            Router::new().merge(providers::router()).merge(availability::router()).merge(ops::router()),
+            Router::new()
+                .merge(providers::router())
+                .merge(availability::router())
+                .merge(many_providers::batch_router())
+                .merge(ops::router()),
         ),
         &rate_limits.read,
         settings.read_quota,
@@ -82,7 +88,8 @@ pub fn router(state: HttpState) -> Router {
         settings.write_quota,
     );
     let holds = limited(holds::router(), &rate_limits.hold, settings.hold_quota);
-    let streams = limited(stream::router(), &rate_limits.stream, settings.stream_quota);
+    let streams =
+        limited(stream::router().merge(many_providers::stream_router()), &rate_limits.stream, settings.stream_quota);
     let mut api = Router::new().merge(reads).merge(writes).merge(holds);
     if let Some(token) = settings.admin_token.clone() {
         api = api.merge(admin::router(token));

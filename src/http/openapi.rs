@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::Problem;
-use super::{admin, availability, bookings, holds, ops, providers, slots, stream};
+use super::{admin, availability, bookings, holds, many_providers, ops, providers, slots, stream};
 
 /// Problems a read may answer with.
 #[allow(dead_code)]
@@ -120,6 +120,8 @@ impl Modify for BearerAuth {
         providers::list,
         availability::availability,
         stream::stream,
+        many_providers::batch,
+        many_providers::stream,
         bookings::create,
         bookings::read,
         bookings::calendar,
@@ -181,6 +183,8 @@ mod tests {
         assert!(parsed["paths"]["/readyz"]["get"]["responses"]["429"].is_object(), "ops routes have a quota");
         assert!(parsed["paths"]["/api/v1/holds"]["post"].is_object());
         assert!(parsed["paths"]["/api/v1/bookings/{bookingId}/calendar.ics"]["get"]["responses"]["200"].is_object());
+        assert!(parsed["paths"]["/api/v1/availability"]["get"]["responses"]["304"].is_object());
+        assert!(parsed["paths"]["/api/v1/availability/stream"]["get"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}/renew"]["post"].is_object());
         assert!(parsed["paths"]["/api/v1/holds/{holdId}"]["delete"]["responses"]["204"].is_object());
         let statuses = &parsed["components"]["schemas"]["SlotStatus"]["enum"];

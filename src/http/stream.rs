@@ -15,17 +15,18 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::HttpState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
+use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
 use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
 
@@ -81,16 +82,9 @@ pub(super) async fn stream(
     // Unknown provider: 404 before the stream starts.
     let provider = state.app.directory.get_active(provider_id).await?;
     let filter = DateFilter::new(&provider, &params)?;
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let client = state.rate_limits.identity.of(peer, &headers);
-    let permit = match state.rate_limits.stream_caps.acquire(client) {
+    let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
-        Err(reason) => {
-            metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
-            let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", reason);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return Ok(response);
-        }
+        Err(refused) => return Ok(refused.into_response()),
     };
     let resume = match last_event_id(&headers).or_else(|| params.last_event_id.as_deref().and_then(parse_version)) {
         Some(version) => Resume::After(version),
@@ -99,6 +93,65 @@ pub(super) async fn stream(
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
     let deliveries = state.app.changes(provider_id, resume).await?;
+    // Looked up once per stream, not once per delivered event.
+    let delivered = metrics::counter!("slotstream_events_delivered_total");
+    let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
+    let frames = async_stream::stream! {
+        let mut deliveries = std::pin::pin!(deliveries);
+        while let Some(delivery) = deliveries.next().await {
+            match delivery {
+                Delivery::Event(event) if filter.passes(event.date) => {
+                    delivered.increment(1);
+                    let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
+                    lag.record(micros as f64 / 1e6);
+                    yield event.frame.clone();
+                }
+                Delivery::Event(_) => {}
+                Delivery::Reset { version } => yield sse::reset(version),
+                // The provider was deactivated: its last frame, then the end.
+                Delivery::Ended => {
+                    yield sse::deactivated(provider_id);
+                    break;
+                }
+            }
+        }
+    };
+    Ok(event_stream(&state, permit, frames))
+}
+
+/// A place among the open streams for the requesting client, or the refusal
+/// (a 429). Every stream takes one, however many providers it carries.
+pub(super) fn stream_permit(
+    state: &HttpState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Result<StreamPermit, TooManyStreams> {
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
+    let client = state.rate_limits.identity.of(peer, headers);
+    state.rate_limits.stream_caps.acquire(client).map_err(TooManyStreams)
+}
+
+/// A stream refused by the caps, with the reason.
+pub(super) struct TooManyStreams(&'static str);
+
+impl IntoResponse for TooManyStreams {
+    fn into_response(self) -> Response {
+        metrics::counter!("slotstream_rate_limited_total", "quota" => "concurrent-streams").increment(1);
+        let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams", self.0);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+    }
+}
+
+/// The `text/event-stream` response that sends `frames` (each a whole frame
+/// of `events::sse`): the `retry:` line first, a heartbeat while idle, the
+/// end on shutdown. Holds `permit`, and counts in the active-streams gauge,
+/// while the stream is open.
+pub(super) fn event_stream(
+    state: &HttpState,
+    permit: StreamPermit,
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+) -> Response {
     // Waited on once for the whole stream, not re-registered per event: every
     // stream shares the one token.
     let stopped = state.stopping.clone().cancelled_owned();
@@ -110,28 +163,13 @@ pub(super) async fn stream(
         let _active = ActiveStream;
         let _permit = permit;
         yield Ok::<Bytes, Infallible>(retry);
-        let mut deliveries = std::pin::pin!(deliveries);
-        // Looked up once per stream, not once per delivered event.
-        let delivered = metrics::counter!("slotstream_events_delivered_total");
-        let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
+        let mut frames = std::pin::pin!(frames);
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
         let mut stopped = std::pin::pin!(stopped);
         loop {
             tokio::select! {
-                delivery = deliveries.next() => match delivery {
-                    Some(Delivery::Event(event)) => {
-                        if filter.passes(event.date) {
-                            delivered.increment(1);
-                            let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
-                            lag.record(micros as f64 / 1e6);
-                            yield Ok(event.frame.clone());
-                        }
-                    }
-                    Some(Delivery::Reset { version }) => yield Ok(sse::reset(version)),
-                    Some(Delivery::Ended) => {
-                        yield Ok(sse::deactivated(provider_id));
-                        break;
-                    }
+                frame = frames.next() => match frame {
+                    Some(frame) => yield Ok(frame),
                     None => break,
                 },
                 _ = ticks.tick() => yield Ok(sse::HEARTBEAT),
@@ -144,7 +182,7 @@ pub(super) async fn stream(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// Decrements the active-stream gauge however the stream ends.

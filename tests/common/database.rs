@@ -35,16 +35,21 @@ pub async fn fresh_database_url() -> String {
     }
 }
 
-/// A fresh database with the demo providers, left open with a pool of
+/// Demo providers in a test database: the first few of the demo's twenty
+/// (each costs its slots and their events to seed); tests that need more
+/// seed them (`slotstream::app::seed::seed_demo`).
+pub const TEST_PROVIDERS: usize = 5;
+
+/// A fresh database with the first demo providers, left open with a pool of
 /// `pool_size` connections: for tests that also read or write it directly.
 pub async fn seeded_connection(pool_size: u32) -> (String, DatabaseConnection, Vec<SeededProvider>) {
     let url = fresh_database_url().await;
     let db = server::connect(&url, pool_size).await.expect("connect");
-    let providers = slotstream::app::seed::seed(&db).await.expect("seed");
+    let providers = slotstream::app::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
     (url, db, providers)
 }
 
-/// A fresh database with the demo providers, closed again: for tests that
+/// A fresh database with the first demo providers, closed again: for tests that
 /// run the server as a child process.
 pub async fn seeded_database() -> (String, Vec<SeededProvider>) {
     let (url, db, providers) = seeded_connection(2).await;

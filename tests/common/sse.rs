@@ -67,6 +67,11 @@ impl SseClient {
         }
         let response = request.send().await.expect("stream request");
         assert_eq!(response.status(), StatusCode::OK, "stream opened");
+        SseClient::from_response(response)
+    }
+
+    /// Reads the stream of a response already checked to be one.
+    pub fn from_response(response: reqwest::Response) -> SseClient {
         let headers = response.headers().clone();
         SseClient {
             stream: Box::pin(response.bytes_stream()),
