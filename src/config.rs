@@ -156,4 +156,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_IPV6_PREFIX_LEN", default_value_t = 64, global = true,
         value_parser = clap::value_parser!(u8).range(1..=128))]
     pub ipv6_prefix_len: u8,
+
+    /// PEM certificate chain: serve TLS (ALPN `h2` and `http/1.1`) instead of
+    /// cleartext. Needs `--tls-key`. Cleartext serves HTTP/1.1 and h2c (prior knowledge).
+    #[arg(long, env = "SLOTSTREAM_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "SLOTSTREAM_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<std::path::PathBuf>,
 }

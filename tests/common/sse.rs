@@ -55,6 +55,8 @@ pub struct SseClient {
     pub comments: usize,
     /// The response's headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The HTTP version the stream came over.
+    pub version: reqwest::Version,
 }
 
 impl SseClient {
@@ -68,7 +70,9 @@ impl SseClient {
         let response = request.send().await.expect("stream request");
         assert_eq!(response.status(), StatusCode::OK, "stream opened");
         let headers = response.headers().clone();
+        let version = response.version();
         SseClient {
+            version,
             stream: Box::pin(response.bytes_stream()),
             buffer: String::new(),
             saw_retry: false,
