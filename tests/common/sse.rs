@@ -51,6 +51,8 @@ pub struct SseClient {
     buffer: String,
     /// A `retry:` line has arrived.
     pub saw_retry: bool,
+    /// The `retry:` line's delay in milliseconds.
+    pub retry_millis: Option<u64>,
     /// Comment lines (heartbeats) seen so far.
     pub comments: usize,
     /// The response's headers.
@@ -76,6 +78,7 @@ impl SseClient {
             stream: Box::pin(response.bytes_stream()),
             buffer: String::new(),
             saw_retry: false,
+            retry_millis: None,
             comments: 0,
             headers,
         }
@@ -141,7 +144,10 @@ impl SseClient {
                 "id" => id = Some(value.to_owned()),
                 "event" => event = Some(value.to_owned()),
                 "data" => data.push(value),
-                "retry" => self.saw_retry = true,
+                "retry" => {
+                    self.saw_retry = true;
+                    self.retry_millis = value.parse().ok();
+                }
                 _ => {}
             }
         }
