@@ -92,7 +92,10 @@ async fn availability(State(state): State<Arc<Baseline>>) -> Response {
 }
 
 /// Block or unblock: the next version, one frame, broadcast to every stream.
-async fn change(State(state): State<Arc<Baseline>>, Path((_, slot, action)): Path<(String, String, String)>) -> Response {
+async fn change(
+    State(state): State<Arc<Baseline>>,
+    Path((_, slot, action)): Path<(String, String, String)>,
+) -> Response {
     let (previous, new) = if action == "block" { ("available", "blocked") } else { ("blocked", "available") };
     let version = state.version.fetch_add(1, Ordering::AcqRel) + 1;
     let data = serde_json::json!({

@@ -34,7 +34,8 @@ pub async fn run(options: H2HoldOptions) -> io::Result<bool> {
     while left > 0 {
         let n = per_connection.min(left);
         left -= n;
-        let (held, path, server, timeout) = (held.clone(), options.path.clone(), options.server, options.connect_timeout);
+        let (held, path, server, timeout) =
+            (held.clone(), options.path.clone(), options.server, options.connect_timeout);
         tasks.push(tokio::spawn(async move { connection(server, &path, n, timeout, &held).await }));
     }
     // Each task returns its bodies once every head has come; keep them all.
