@@ -32,6 +32,9 @@ ADDR=127.0.0.1:$PORT
 PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BIN=$ROOT/target/release/slotstream
 LOADGEN=$ROOT/target/release/loadgen
+# The floor (issue 15): bare axum, hello + SSE broadcast, no database, no middleware.
+BASELINE=$ROOT/target/release/baseline
+BASE_ADDR=127.0.0.1:$((PORT + 1))
 WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
 LIMITS=(--read-burst 100000000 --read-per-second 100000000
     --write-burst 100000000 --write-per-second 100000000
@@ -48,6 +51,7 @@ if [[ $MODE == quick ]]; then
     FAN_MAX=5000; FAN_MAX_EVENTS=20; FAN_MAX_RATE=5
     SEEDS=10; BOOK_SECS=3; CONTENTION_ROUNDS=10
     MANY_N=1000; MANY_EVENTS=40; MANY_RATE=10
+    H2_STREAMS=20000; H2_CONNECTIONS=40
 else
     WRK_SECS=5; WRK_ROUNDS=3
     FAN_SMALL=1000; FAN_SMALL_EVENTS=200; FAN_SMALL_RATE=20
@@ -57,6 +61,7 @@ else
     FAN_MAX=19000; FAN_MAX_EVENTS=40; FAN_MAX_RATE=2
     SEEDS=40; BOOK_SECS=10; CONTENTION_ROUNDS=40
     MANY_N=1000; MANY_EVENTS=100; MANY_RATE=10
+    H2_STREAMS=100000; H2_CONNECTIONS=200
 fi
 # Providers per many-providers stream and per batch GET (issue 14).
 MANY_PROVIDERS=20
@@ -97,7 +102,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
 
 # --- build -----------------------------------------------------------------
-say "building (release): slotstream, loadgen"
+say "building (release): slotstream, loadgen, baseline"
 # Two builds, not one: built together, cargo would unify their features and
 # rebuild the server's dependency tree differently from `cargo build --release`.
 cargo build --release --quiet -p slotstream >&2
@@ -140,14 +145,15 @@ stop_server() {
     fi
 }
 
-# wrk_rps NAME PATH [header]: requests/sec of wrk -t1 -c64 for WRK_SECS.
+# wrk_rps NAME PATH [header]: requests/sec of wrk -t1 -c64 for WRK_SECS
+# (against WRK_ADDR when set: the baseline).
 wrk_rps() {
     local name=$1 path=$2 header=${3:-}
-    local out=$WORK/wrk-$name.txt
+    local out=$WORK/wrk-$name.txt addr=${WRK_ADDR:-$ADDR}
     if [[ -n $header ]]; then
-        wrk -t1 -c64 -d"${WRK_SECS}s" -H "$header" "http://$ADDR$path" >"$out" 2>&1
+        wrk -t1 -c64 -d"${WRK_SECS}s" -H "$header" "http://$addr$path" >"$out" 2>&1
     else
-        wrk -t1 -c64 -d"${WRK_SECS}s" "http://$ADDR$path" >"$out" 2>&1
+        wrk -t1 -c64 -d"${WRK_SECS}s" "http://$addr$path" >"$out" 2>&1
     fi
     if grep -q "Non-2xx or 3xx" "$out"; then
         say "wrk $name: $(grep 'Non-2xx or 3xx' "$out")"
@@ -163,15 +169,17 @@ etag_info() {
 }
 
 # fanout NAME N EVENTS RATE [extra loadgen flags...]: output in $WORK/fanout-NAME.txt
+# (`base-*` names run against the baseline, whose losses are not ours).
 TOTAL_LOST=0
 TOTAL_DUP=0
 fanout() {
     local name=$1 n=$2 events=$3 rate=$4
     shift 4
-    local out=$WORK/fanout-$name.txt
+    local out=$WORK/fanout-$name.txt addr=$ADDR provider=$FAN_PROVIDER pid=$SERVER_PID
+    if [[ $name == base-* ]]; then addr=$BASE_ADDR provider=$BASE_PROVIDER pid=$BASE_PID; fi
     say "fanout $name: $n subscribers, $events events at $rate/s"
-    "$LOADGEN" --server "$ADDR" fanout -n "$n" --provider "$FAN_PROVIDER" \
-        --events "$events" --rate "$rate" --server-pid "$SERVER_PID" "$@" >"$out" 2>"$WORK/fanout-$name.err" || {
+    "$LOADGEN" --server "$addr" fanout -n "$n" --provider "$provider" \
+        --events "$events" --rate "$rate" --server-pid "$pid" "$@" >"$out" 2>"$WORK/fanout-$name.err" || {
         say "fanout $name reported a failure (see below)"
         cat "$WORK/fanout-$name.err" >&2
     }
@@ -182,8 +190,10 @@ fanout() {
         say "fanout $name printed no loss figures: counting it as 1 lost"
         lost=1 dup=${dup:-0}
     fi
-    TOTAL_LOST=$((TOTAL_LOST + lost))
-    TOTAL_DUP=$((TOTAL_DUP + dup))
+    if [[ $name != base-* ]]; then
+        TOTAL_LOST=$((TOTAL_LOST + lost))
+        TOTAL_DUP=$((TOTAL_DUP + dup))
+    fi
     say "fanout $name: connected $(value subscribers_connected "$out")," \
         "p50 $(value latency_p50_ms "$out") ms, p99 $(value latency_p99_ms "$out") ms," \
         "max $(value latency_max_ms "$out") ms, lost $(value events_lost "$out")," \
@@ -198,6 +208,24 @@ wait_for_line() {
         sleep 0.1
     done
     return 1
+}
+
+# start_baseline: a fresh baseline server on BASE_ADDR (BASE_PID, BASE_PROVIDER).
+BASE_PID=""
+start_baseline() {
+    stop_baseline
+    "$BASELINE" --bind "$BASE_ADDR" >"$WORK/baseline.out" 2>"$WORK/baseline.err" &
+    BASE_PID=$!
+    STARTED+=("$BASE_PID")
+    wait_for_line "$WORK/baseline.out" "listening on" 30 || { say "baseline did not start"; exit 1; }
+    BASE_PROVIDER="$(sed -n 's/.* provider //p' "$WORK/baseline.out"):baseline"
+}
+stop_baseline() {
+    if [[ -n $BASE_PID ]]; then
+        kill -TERM "$BASE_PID" 2>/dev/null || true
+        wait "$BASE_PID" 2>/dev/null || true
+        BASE_PID=""
+    fi
 }
 
 note "slotstream benchmark, mode=$MODE, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -221,8 +249,10 @@ start_server sqlite "$DB_URL" --no-seed
 # from run to run, and interleaving keeps drift out of the ratios.
 etag_info
 say "wrk: $WRK_ROUNDS round(s) of ${WRK_SECS}s each: /healthz, $AV_PATH (200), same with If-None-Match (304)"
-HELLOS=() GET200S=() INM304S=()
+start_baseline
+HELLOS=() GET200S=() INM304S=() BASE_HELLOS=()
 for round in $(seq 1 "$WRK_ROUNDS"); do
+    BASE_HELLOS+=("$(WRK_ADDR=$BASE_ADDR wrk_rps "base-hello-$round" /healthz)")
     HELLOS+=("$(wrk_rps "hello-$round" /healthz)")
     GET200S+=("$(wrk_rps "get200-$round" "$AV_PATH")")
     etag_info
@@ -231,7 +261,11 @@ done
 HELLO=$(median "${HELLOS[@]}")
 GET200=$(median "${GET200S[@]}")
 INM304=$(median "${INM304S[@]}")
-note "wrk -t1 -c64, ${WRK_SECS}s runs, medians of: hello ${HELLOS[*]}; 304 ${INM304S[*]}; 200 ${GET200S[*]}"
+BASE_HELLO=$(median "${BASE_HELLOS[@]}")
+note "wrk -t1 -c64, ${WRK_SECS}s runs, medians of: hello ${HELLOS[*]}; 304 ${INM304S[*]}; 200 ${GET200S[*]}; baseline hello ${BASE_HELLOS[*]}"
+figure baseline_hello_rps "$BASE_HELLO"
+figure hello_vs_baseline "$(ratio "$HELLO" "$BASE_HELLO")"
+figure inm_304_vs_baseline_hello "$(ratio "$INM304" "$BASE_HELLO")"
 figure hello_rps "$HELLO"
 figure inm_304_rps "$INM304"
 figure inm_304_ratio "$(ratio "$INM304" "$HELLO")"
@@ -242,6 +276,8 @@ figure get_200_ratio "$(ratio "$GET200" "$HELLO")"
 fanout 1k "$FAN_SMALL" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE"
 P50_1K=$(value latency_p50_ms "$WORK/fanout-1k.txt")
 P99_1K=$(value latency_p99_ms "$WORK/fanout-1k.txt")
+fanout base-1k "$FAN_SMALL" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE"
+BASE_P99_1K=$(value latency_p99_ms "$WORK/fanout-base-1k.txt")
 
 # Slot holds (issue 11): a customer takes a hold on a free slot, then
 # releases it (alternating); every subscriber is another viewer of that
@@ -306,6 +342,8 @@ figure inm_304_ratio_with_streams "$(ratio "$INM304_STREAMS" "$HELLO")"
 # Fan-out at 10,000 (quick: 5,000).
 fanout mid "$FAN_MID" "$FAN_MID_EVENTS" "$FAN_MID_RATE"
 P99_MID=$(value latency_p99_ms "$WORK/fanout-mid.txt")
+fanout base-mid "$FAN_MID" "$FAN_MID_EVENTS" "$FAN_MID_RATE"
+BASE_P99_MID=$(value latency_p99_ms "$WORK/fanout-base-mid.txt")
 
 # Bookings on SQLite, then contention.
 say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
@@ -330,6 +368,20 @@ HELD=$(value subscribers_held "$WORK/fanout-max.txt")
 RSS_PER=$(value rss_kib_per_subscriber "$WORK/fanout-max.txt")
 P99_MAX=$(value latency_p99_ms "$WORK/fanout-max.txt")
 stop_server
+# HTTP/2 (issue 15): many streams over few h2c connections, on a fresh server.
+start_server sqlite-h2 "$DB_URL" --no-seed
+say "h2: $H2_STREAMS streams over $H2_CONNECTIONS h2c connections"
+"$LOADGEN" --server "$ADDR" h2-hold --streams "$H2_STREAMS" --connections "$H2_CONNECTIONS" \
+    --provider "${FAN_PROVIDER%%:*}" --server-pid "$SERVER_PID" >"$WORK/h2.txt" 2>"$WORK/h2.err" || {
+    say "h2-hold reported a failure"; tail -n 5 "$WORK/h2.err" >&2; }
+stop_server
+
+# The baseline's largest fan-out, on a fresh process too (its memory growth).
+start_baseline
+fanout base-max "$FAN_MAX" "$FAN_MAX_EVENTS" "$FAN_MAX_RATE"
+BASE_P99_MAX=$(value latency_p99_ms "$WORK/fanout-base-max.txt")
+BASE_RSS_PER=$(value rss_kib_per_subscriber "$WORK/fanout-base-max.txt")
+stop_baseline
 
 if [[ $MODE == quick ]]; then
     note "quick mode: fanout_p99_ms_10k measured at $FAN_MID subscribers, fanout_p99_ms_max at $FAN_MAX (full mode: 10,000 and 19,000)"
@@ -343,6 +395,21 @@ figure fanout_p99_ms_10k "$P99_MID"
 figure fanout_p99_ms_max "$P99_MAX"
 cpu_note() { echo "$(value subscribers_held "$WORK/fanout-$1.txt") subs: server $(value server_cpu_us_per_delivery "$WORK/fanout-$1.txt") us, loadgen $(value loadgen_cpu_us_per_delivery "$WORK/fanout-$1.txt") us"; }
 note "CPU per delivered event: $(cpu_note 1k); $(cpu_note mid); $(cpu_note max)"
+note "baseline (bare axum broadcaster): p99 $BASE_P99_1K / $BASE_P99_MID / $BASE_P99_MAX ms at 1k / mid / max," \
+    "$BASE_RSS_PER KiB per subscriber, CPU per delivery: $(cpu_note base-max)"
+figure baseline_fanout_p99_ms_1k "$BASE_P99_1K"
+figure baseline_fanout_p99_ms_10k "$BASE_P99_MID"
+figure baseline_fanout_p99_ms_max "$BASE_P99_MAX"
+figure baseline_rss_kib_per_subscriber "$BASE_RSS_PER"
+figure fanout_p99_vs_baseline_1k "$(ratio "$P99_1K" "$BASE_P99_1K")"
+figure fanout_p99_vs_baseline_10k "$(ratio "$P99_MID" "$BASE_P99_MID")"
+figure fanout_p99_vs_baseline_max "$(ratio "$P99_MAX" "$BASE_P99_MAX")"
+figure rss_vs_baseline "$(ratio "$RSS_PER" "$BASE_RSS_PER")"
+note "h2: $(value h2_streams_held "$WORK/h2.txt") of $H2_STREAMS streams held over $H2_CONNECTIONS connections" \
+    "in $(value h2_connect_secs "$WORK/h2.txt") s; server RSS $(value h2_server_rss_before_kib "$WORK/h2.txt") KiB ->" \
+    "$(value h2_server_rss_after_kib "$WORK/h2.txt") KiB; h2_fanout_p99_ms_100k is not measured yet (loadgen's h2 client holds, it does not time deliveries)"
+figure h2_streams_held "$(value h2_streams_held "$WORK/h2.txt")"
+figure h2_rss_kib_per_stream "$(value h2_rss_kib_per_stream "$WORK/h2.txt")"
 HOLDS_OUT=$WORK/fanout-holds.txt
 note "holds: $(value subscribers_held "$HOLDS_OUT") other viewers, $(value hold_deliveries "$HOLDS_OUT") held frames delivered," \
     "$(value hold_requests_ok "$HOLDS_OUT") holds and $(value release_requests_ok "$HOLDS_OUT") releases at $FAN_HOLDS_RATE events/s;" \

@@ -192,4 +192,13 @@ pub struct ServeArgs {
     /// Seconds between runs of the job that extends the slot window.
     #[arg(long, env = "SLOTSTREAM_PLAN_INTERVAL_SECS", default_value_t = 60, global = true)]
     pub plan_interval_secs: u64,
+
+    /// PEM certificate chain: serve TLS (ALPN `h2` and `http/1.1`) instead of
+    /// cleartext. Needs `--tls-key`. Cleartext serves HTTP/1.1 and h2c (prior knowledge).
+    #[arg(long, env = "SLOTSTREAM_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "SLOTSTREAM_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<std::path::PathBuf>,
 }

@@ -7,6 +7,7 @@
 //!   the SSE wire format
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
+//! - [`tls`]: the TLS acceptor (rustls, ALPN h2/http1.1) for `--tls-cert`
 //! - [`config`]: command-line flags and environment
 
 pub mod app;
@@ -15,5 +16,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod server;
+pub mod tls;
 
 pub use http::{HttpState, router as app};

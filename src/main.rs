@@ -93,8 +93,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let signal = shutdown_signal()?;
     let running = server::start(app, listener, &args).map_err(|e| e.to_string())?;
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     println!(
-        "slotstream listening on http://{addr} (database {db}); open http://{addr}/",
+        "slotstream listening on {scheme}://{addr} (database {db}); open {scheme}://{addr}/",
         addr = running.addr,
         db = redact(&args.database_url)
     );

@@ -135,8 +135,12 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         expects_relay: postgres,
     });
     let router = crate::http::router(state);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     // Not cut short like the tasks above: it ends itself, gracefully.
-    let served = tasks.spawn(serve(listener, router, stopping.clone()));
+    let served = tasks.spawn(serve(listener, router, stopping.clone(), tls));
     Ok(Running { addr, app, stopping: stopping.drop_guard(), tasks, served })
 }
 
@@ -157,18 +161,38 @@ fn spawn_until_stopped(
 /// for its whole life: hyper's default lets it grow to 16 KiB.
 const REQUEST_HEAD_MAX: usize = 8 * 1024;
 
-/// Accept connections and serve HTTP/1.1 on each, until `stopping` is
-/// cancelled; then stop accepting and wait (up to 10 s) for in-flight
-/// requests (streams end on the same token). Written against hyper directly
-/// rather than `axum::serve` to set `TCP_NODELAY` (events are small writes
-/// that must leave at once) and the read buffer size above.
-async fn serve(listener: TcpListener, router: axum::Router, stopping: CancellationToken) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+/// Streams one HTTP/2 connection may carry at once: a proxy multiplexing its
+/// viewers, or a browser with many tabs, holds many streams on one socket.
+/// (Per-client stream caps still apply to each stream.)
+const H2_MAX_STREAMS_PER_CONNECTION: u32 = 1_000;
+
+/// How long a client may take over the TLS handshake, as over a request head.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accept connections and serve HTTP/1.1 and HTTP/2 on each (cleartext: h2c
+/// with prior knowledge, told apart by the connection preface; TLS: as ALPN
+/// chose), until `stopping` is cancelled; then stop accepting and wait (up to
+/// 10 s) for in-flight requests (streams end on the same token). Written
+/// against hyper directly rather than `axum::serve` to set `TCP_NODELAY`
+/// (events are small writes that must leave at once), the read buffer size
+/// above and TLS.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    stopping: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
 
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_buf_size(REQUEST_HEAD_MAX).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1().max_buf_size(REQUEST_HEAD_MAX).timer(TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS_PER_CONNECTION)
+        .max_header_list_size(REQUEST_HEAD_MAX as u32);
+    let http = std::sync::Arc::new(http);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -184,17 +208,30 @@ async fn serve(listener: TcpListener, router: axum::Router, stopping: Cancellati
             () = stopping.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        // Every request of the connection (every h2 stream too) carries the
+        // peer: rate limits and caps key on it whatever the protocol.
         let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             request
         });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
         // Not on the task tracker: `graceful` tracks connections, and the
         // wait for them below is bounded, where the tracker's is not.
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
+            let _open = OpenConnection::new();
             // A client going away mid-request is not an error worth logging.
-            let _ = connection.await;
+            match tls {
+                None => {
+                    let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                }
+                Some(tls) => {
+                    // A failed or stalled handshake just drops the socket.
+                    if let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    }
+                }
+            }
         });
     }
     drop(listener);
@@ -202,6 +239,23 @@ async fn serve(listener: TcpListener, router: axum::Router, stopping: Cancellati
         tracing::warn!("shutdown: some connections did not finish within 10 s");
     }
     Ok(())
+}
+
+/// Counts a connection in `slotstream_open_connections` while it lives: with
+/// HTTP/2 many streams share one, and this shows how many sockets they take.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> OpenConnection {
+        metrics::gauge!("slotstream_open_connections").increment(1.0);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("slotstream_open_connections").decrement(1.0);
+    }
 }
 
 fn http_settings(args: &ServeArgs) -> HttpSettings {

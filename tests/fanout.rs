@@ -105,3 +105,53 @@ async fn three_hundred_lagging_subscribers_get_a_2880_event_burst_from_one_share
         SUBSCRIBERS as u64 * pages
     );
 }
+
+/// Subscribers in a reconnect storm.
+const STORM: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_resumes_everyone_exactly_without_a_database_read_each() {
+    let (url, providers) = seeded_database().await;
+    let provider = &providers[0];
+    let pid = provider.id;
+    let server = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let doc = availability(&client, &server.base, pid, "?days=14", None).await;
+    let (v, free) = (doc.version(), doc.free_slots());
+    let stream = stream_url(&server.base, pid, "");
+
+    let mut streams =
+        futures_util::future::join_all((0..STORM).map(|_| SseClient::connect(&client, &stream, None))).await;
+    block(&client, &server.base, pid, &provider.key, &free[0].0).await;
+    for stream in &mut streams {
+        assert_eq!(stream.take(1, DEADLINE).await[0].version(), v + 1);
+    }
+    // Read with the first event: the retry line precedes it.
+    let retries: std::collections::BTreeSet<u64> = streams.iter().map(|s| s.retry_millis.expect("retry:")).collect();
+    assert!(retries.iter().all(|ms| (1000..3000).contains(ms)), "retry: within 2 s ± 50 %: {retries:?}");
+    assert!(retries.len() > STORM / 4, "retry: carries jitter: {} distinct values", retries.len());
+    drop(streams);
+
+    // Events keep coming while everyone is away.
+    for slot in &free[1..6] {
+        block(&client, &server.base, pid, &provider.key, &slot.0).await;
+    }
+    let start_reads = counter(&client, &server.base, "slotstream_stream_start_reads_total").await;
+    let log_reads = counter(&client, &server.base, "slotstream_log_reads_total").await;
+    let mut resumed =
+        futures_util::future::join_all((0..STORM).map(|_| SseClient::connect(&client, &stream, Some(v + 1)))).await;
+    // And while they come back.
+    block(&client, &server.base, pid, &provider.key, &free[6].0).await;
+    let expected: Vec<i64> = (v + 2..=v + 7).collect();
+    for stream in &mut resumed {
+        let versions: Vec<i64> = stream.take(expected.len(), DEADLINE).await.iter().map(SseEvent::version).collect();
+        assert_eq!(versions, expected, "every missed event once, in order");
+    }
+    for stream in &mut resumed {
+        assert!(stream.next(Duration::from_millis(10)).await.is_none(), "no duplicate");
+    }
+    let start_reads = counter(&client, &server.base, "slotstream_stream_start_reads_total").await - start_reads;
+    let log_reads = counter(&client, &server.base, "slotstream_log_reads_total").await - log_reads;
+    assert_eq!(start_reads, 0, "the version came from the bus, the resume check from the shared page");
+    assert!(log_reads <= 3, "{STORM} resumes from one point share the catch-up read: {log_reads} reads");
+}

@@ -8,6 +8,7 @@
 
 mod book;
 mod generator;
+mod h2hold;
 mod http;
 mod sse;
 mod stats;
@@ -75,6 +76,22 @@ enum Command {
         hold_secs: Option<f64>,
         #[arg(long)]
         until_eof: bool,
+    },
+    /// Many SSE streams over few HTTP/2 (h2c) connections: streams held and
+    /// the server's memory per stream.
+    H2Hold {
+        /// Streams to open.
+        #[arg(long, default_value_t = 10_000)]
+        streams: usize,
+        /// Connections to spread them over (at most 1,000 streams each).
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Provider whose stream to open.
+        #[arg(long)]
+        provider: String,
+        /// The server's pid: its RSS before and after.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -210,6 +227,18 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             check_fds(subscribe.subscribers);
             let options = subscribe.options(server, sources);
             subscribers::hold(options, hold_secs.map(Duration::from_secs_f64), until_eof).await
+        }
+        Command::H2Hold { streams, connections, provider, server_pid } => {
+            check_fds(connections);
+            h2hold::run(h2hold::H2HoldOptions {
+                server,
+                path: format!("/api/v1/providers/{provider}/availability/stream"),
+                streams,
+                connections,
+                server_pid,
+                connect_timeout: Duration::from_secs(10),
+            })
+            .await
         }
         Command::Book { clients, duration_secs, days, lead_minutes, contention, contention_rounds, max_providers } => {
             book::run(book::BookOptions {

@@ -404,7 +404,7 @@ mod tests {
     }
 
     fn next(slots: &[(&str, &str)], limit: u32, minutes: u32, from: &str) -> Vec<String> {
-        let provider = ProviderInfo { id: Uuid::nil(), name: "p".into(), timezone: chrono_tz::UTC };
+        let provider = ProviderInfo { id: Uuid::nil(), name: "p".into(), timezone: chrono_tz::UTC, active: true };
         let from = format!("2026-12-01T{from}:00Z").parse().unwrap();
         let entry = next_free_entry(&provider, &document(slots), limit, minutes, from).unwrap();
         let entry: serde_json::Value = serde_json::from_slice(&entry).unwrap();

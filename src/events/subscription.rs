@@ -53,7 +53,7 @@ pub async fn subscribe(
     resume: Resume,
 ) -> Result<impl Stream<Item = Delivery> + Send + 'static, DbErr> {
     let live = bus.subscribe(provider_id);
-    let start = start(&db, provider_id, resume).await?;
+    let start = start(&db, &bus, provider_id, resume).await?;
     Ok(deliveries(db, bus, live, provider_id, start))
 }
 
@@ -134,8 +134,26 @@ enum Start {
     Reset(i64),
 }
 
-async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Result<Start, DbErr> {
-    let current = versions::committed(db, provider_id).await?.unwrap_or(0);
+/// Where the subscriber starts. In a reconnect storm (a restart, a proxy
+/// dropping every connection) every subscriber of the process passes here at
+/// once, so the usual path reads nothing of its own: the current version is
+/// the bus's when trusted, and a resume point is checked against the shared,
+/// cached catch-up page that the replay reads next anyway. Only the rare
+/// cases read the database per subscriber (counted in
+/// `slotstream_stream_start_reads_total`): an untrusted bus, a resume point
+/// past what the bus has published (another instance's, not yet relayed),
+/// and one the page does not show covered (pruned, or a reset is due).
+async fn start(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid, resume: Resume) -> Result<Start, DbErr> {
+    let start_reads = metrics::counter!("slotstream_stream_start_reads_total");
+    let trusted = bus.trusted_version(provider_id);
+    let current = match (trusted, resume) {
+        (Some(current), Resume::Live) => current,
+        (Some(current), Resume::After(after)) if after <= current => current,
+        _ => {
+            start_reads.increment(1);
+            versions::committed(db, provider_id).await?.unwrap_or(0)
+        }
+    };
     let after = match resume {
         Resume::Live => return Ok(Start::From { after: current, current }),
         Resume::After(after) => after,
@@ -146,6 +164,11 @@ async fn start(db: &DatabaseConnection, provider_id: Uuid, resume: Resume) -> Re
     if after == current {
         return Ok(Start::From { after, current });
     }
+    let page = Box::pin(bus.catch_up().page(db, provider_id, after, current)).await?;
+    if page.after(after).next().is_some_and(|event| event.version == after + 1) {
+        return Ok(Start::From { after, current });
+    }
+    start_reads.increment(1);
     match event_log::oldest_kept(db, provider_id).await? {
         Some(oldest) if oldest <= after + 1 => Ok(Start::From { after, current }),
         _ => Ok(Start::Reset(current)),

@@ -16,7 +16,8 @@ use crate::app::App;
 pub struct HttpSettings {
     /// Comment heartbeat interval on streams.
     pub heartbeat: Duration,
-    /// The `retry:` the stream advises EventSource to wait before reconnecting.
+    /// The `retry:` the stream advises EventSource to wait before reconnecting
+    /// (each stream's spread ±50 % around it, so reconnects do not come at once).
     pub retry: Duration,
     /// Largest request body accepted.
     pub body_limit: usize,

@@ -9,6 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use axum::Extension;
 use axum::Router;
@@ -156,7 +157,7 @@ pub(super) fn event_stream(
     // stream shares the one token.
     let stopped = state.stopping.clone().cancelled_owned();
     let heartbeat = state.settings.heartbeat;
-    let retry = sse::retry(state.settings.retry);
+    let retry = sse::retry(jittered(state.settings.retry));
 
     let body = async_stream::stream! {
         metrics::gauge!("slotstream_active_streams").increment(1.0);
@@ -183,6 +184,13 @@ pub(super) fn event_stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// `base` spread uniformly over ±50 %: after a restart every client of the
+/// process reconnects, and the same `retry:` would bring them all back in the
+/// same instant.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(rand::random_range(0.5..1.5))
 }
 
 /// Decrements the active-stream gauge however the stream ends.

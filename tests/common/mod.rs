@@ -21,3 +21,12 @@ pub use database::*;
 pub use metrics::*;
 pub use server::*;
 pub use sse::*;
+
+/// reqwest (built with rustls but no crypto provider of its own) panics on
+/// building any client, TLS or not, unless a provider is installed: install
+/// ring, the server's, before the test binary's `main`, so that every client
+/// in every test just works.
+#[ctor::ctor]
+fn install_tls_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+}

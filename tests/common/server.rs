@@ -58,6 +58,94 @@ pub const POOL_SIZE: u32 = 8;
 /// a loaded 2-core machine (a wait, not a speed claim).
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a test's client speaks to the server: the same cases run over each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Cleartext HTTP/1.1 (what the other test files use).
+    Http1,
+    /// Cleartext HTTP/2 with prior knowledge (h2c), as Envoy or Caddy speak to a backend.
+    H2c,
+    /// TLS, HTTP/2 chosen by ALPN, with a certificate made for the test run.
+    H2Tls,
+}
+
+/// Every protocol the server speaks.
+pub const PROTOCOLS: [Protocol; 3] = [Protocol::Http1, Protocol::H2c, Protocol::H2Tls];
+
+impl Protocol {
+    /// The HTTP version every answer must come in.
+    pub fn version(self) -> reqwest::Version {
+        match self {
+            Protocol::Http1 => reqwest::Version::HTTP_11,
+            Protocol::H2c | Protocol::H2Tls => reqwest::Version::HTTP_2,
+        }
+    }
+
+    /// The server flags this protocol needs (the certificate for TLS).
+    pub fn server_flags(self) -> Vec<String> {
+        match self {
+            Protocol::H2Tls => {
+                let certificate = test_certificate();
+                vec![
+                    "--tls-cert".into(),
+                    certificate.cert_path.display().to_string(),
+                    "--tls-key".into(),
+                    certificate.key_path.display().to_string(),
+                ]
+            }
+            Protocol::Http1 | Protocol::H2c => Vec::new(),
+        }
+    }
+
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        if self == Protocol::H2Tls { "https" } else { "http" }
+    }
+
+    /// A client that speaks only this protocol (TLS: trusting only the test certificate).
+    pub fn client_builder(self) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder().timeout(CLIENT_TIMEOUT);
+        match self {
+            Protocol::Http1 => builder.http1_only(),
+            Protocol::H2c => builder.http2_prior_knowledge(),
+            Protocol::H2Tls => builder
+                .https_only(true)
+                .tls_certs_only([
+                    reqwest::Certificate::from_pem(test_certificate().cert_pem.as_bytes()).expect("test certificate")
+                ]),
+        }
+    }
+
+    /// A client of this protocol whose connections come from another
+    /// loopback address (see `client_from`).
+    pub fn client_from(self, ip: &str) -> reqwest::Client {
+        self.client_builder().local_address(ip.parse::<IpAddr>().expect("an IP address")).build().expect("client")
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made once per test
+/// binary, its PEM files in the temporary directory (for `--tls-cert`/`--tls-key`).
+pub struct TestCertificate {
+    pub cert_pem: String,
+    pub cert_path: std::path::PathBuf,
+    pub key_path: std::path::PathBuf,
+}
+
+pub fn test_certificate() -> &'static TestCertificate {
+    static CERTIFICATE: std::sync::OnceLock<TestCertificate> = std::sync::OnceLock::new();
+    CERTIFICATE.get_or_init(|| {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("generate a certificate");
+        let dir = std::env::temp_dir().join(format!("slotstream-tls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("certificate directory");
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let cert_pem = made.cert.pem();
+        std::fs::write(&cert_path, &cert_pem).expect("write certificate");
+        std::fs::write(&key_path, made.signing_key.serialize_pem()).expect("write key");
+        TestCertificate { cert_pem, cert_path, key_path }
+    })
+}
+
 /// An in-process server.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -66,6 +154,8 @@ pub struct TestApp {
     pub database_url: String,
     pub db: DatabaseConnection,
     pub providers: Vec<SeededProvider>,
+    /// How `client` speaks to the server.
+    pub protocol: Protocol,
     running: Option<Running>,
 }
 
@@ -81,6 +171,13 @@ impl TestApp {
         TestApp::start(url, db, providers, extra).await
     }
 
+    /// A server on a fresh database with the demo providers and `extra`
+    /// flags, its `client` speaking `protocol`.
+    pub async fn spawn_over(protocol: Protocol, extra: &[&str]) -> TestApp {
+        let (url, db, providers) = seeded_connection(POOL_SIZE).await;
+        TestApp::start_over(protocol, url, db, providers, extra).await
+    }
+
     /// A server on an existing database (after a restart).
     pub async fn start(
         database_url: String,
@@ -88,19 +185,34 @@ impl TestApp {
         providers: Vec<SeededProvider>,
         extra: &[&str],
     ) -> TestApp {
-        let args = serve_args(&database_url, extra);
+        TestApp::start_over(Protocol::Http1, database_url, db, providers, extra).await
+    }
+
+    /// A server on an existing database, its `client` speaking `protocol`.
+    pub async fn start_over(
+        protocol: Protocol,
+        database_url: String,
+        db: DatabaseConnection,
+        providers: Vec<SeededProvider>,
+        extra: &[&str],
+    ) -> TestApp {
+        let protocol_flags = protocol.server_flags();
+        let mut flags: Vec<&str> = protocol_flags.iter().map(String::as_str).collect();
+        flags.extend_from_slice(extra);
+        let args = serve_args(&database_url, &flags);
         let app = server::build_app(db.clone(), &args).await.expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let running = server::start(app, listener, &args).expect("start");
         let addr = running.addr;
-        let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().expect("client");
+        let client = protocol.client_builder().build().expect("client");
         let app = TestApp {
             addr,
-            base: format!("http://{addr}"),
+            base: format!("{}://{addr}", protocol.scheme()),
             client,
             database_url,
             db,
             providers,
+            protocol,
             running: Some(running),
         };
         app.wait_ready().await;

@@ -51,10 +51,14 @@ pub struct SseClient {
     buffer: String,
     /// A `retry:` line has arrived.
     pub saw_retry: bool,
+    /// The `retry:` line's delay in milliseconds.
+    pub retry_millis: Option<u64>,
     /// Comment lines (heartbeats) seen so far.
     pub comments: usize,
     /// The response's headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The HTTP version the stream came over.
+    pub version: reqwest::Version,
 }
 
 impl SseClient {
@@ -73,10 +77,13 @@ impl SseClient {
     /// Reads the stream of a response already checked to be one.
     pub fn from_response(response: reqwest::Response) -> SseClient {
         let headers = response.headers().clone();
+        let version = response.version();
         SseClient {
+            version,
             stream: Box::pin(response.bytes_stream()),
             buffer: String::new(),
             saw_retry: false,
+            retry_millis: None,
             comments: 0,
             headers,
         }
@@ -142,7 +149,10 @@ impl SseClient {
                 "id" => id = Some(value.to_owned()),
                 "event" => event = Some(value.to_owned()),
                 "data" => data.push(value),
-                "retry" => self.saw_retry = true,
+                "retry" => {
+                    self.saw_retry = true;
+                    self.retry_millis = value.parse().ok();
+                }
                 _ => {}
             }
         }
