@@ -6,6 +6,8 @@
 //! - [`events`]: the event log, the in-process bus, the PostgreSQL relay,
 //!   the SSE wire format
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
+//! - [`webhooks`]: signed deliveries to a marketplace's back end: the sender,
+//!   its HTTP client and SSRF guard, the webhook wire format
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
 //! - [`config`]: command-line flags and environment
 
@@ -15,5 +17,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod server;
+pub mod webhooks;
 
 pub use http::{HttpState, router as app};

@@ -1,6 +1,6 @@
 //! Wiring: connect, migrate, start the background tasks (PostgreSQL
-//! relay, reconciler, event-log pruning, hold expiry, limiter and metrics
-//! upkeep), serve,
+//! relay, reconciler, event-log pruning, hold expiry, webhook sender,
+//! limiter and metrics upkeep), serve,
 //! and stop: one `CancellationToken` says "the server is stopping" (the
 //! accept loop, the streams and every background task end on it) and one
 //! `TaskTracker` holds every background task, so that `Running::stop` returns
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{App, HoldPolicy};
+use crate::app::{App, HoldPolicy, WebhookPolicy};
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
@@ -57,7 +57,8 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
         max_lifetime: Duration::from_secs(args.hold_max_secs.max(1)),
         per_client: args.max_holds_per_client,
     };
-    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds))
+    let webhooks = WebhookPolicy { allow_private: args.webhook_allow_private, ..WebhookPolicy::default() };
+    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds).with_webhook_policy(webhooks))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -113,6 +114,11 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let sweep_every = Duration::from_millis(args.hold_sweep_millis.max(10));
     spawn_until_stopped(&tasks, &stopping, expire_holds_periodically(app.clone(), sweep_every));
+    spawn_until_stopped(
+        &tasks,
+        &stopping,
+        crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()),
+    );
     let settings = http_settings(args);
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
@@ -209,6 +215,18 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         cors_origins: args.cors_origins.clone(),
         retry: Duration::from_secs(2),
         ipv6_prefix_len: args.ipv6_prefix_len,
+    }
+}
+
+fn webhook_settings(args: &ServeArgs) -> crate::webhooks::SenderSettings {
+    crate::webhooks::SenderSettings {
+        timeout: Duration::from_millis(args.webhook_timeout_millis.max(1)),
+        concurrency: args.webhook_concurrency.max(1),
+        poll: Duration::from_millis(args.webhook_poll_millis.max(10)),
+        retry_base: Duration::from_millis(args.webhook_retry_base_millis.max(1)),
+        retry_max: Duration::from_secs(args.webhook_retry_max_secs.max(1)),
+        give_up_after: Duration::from_secs(args.webhook_give_up_secs),
+        allow_private: args.webhook_allow_private,
     }
 }
 

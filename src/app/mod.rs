@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod seed;
 mod slots;
 mod unit_of_work;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use idempotency::ScopedKey;
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
+pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::events::Bus;
 /// What the change stream delivers and where it resumes; `sse` writes it on the wire.
@@ -53,6 +55,8 @@ pub struct App {
     pub verified_keys: VerifiedKeys,
     /// Hold lifetimes and the per-client cap (`with_hold_policy`).
     pub holds: HoldPolicy,
+    /// Webhook targets allowed, and the sender's wake-up (`with_webhook_policy`).
+    pub webhooks: WebhookPolicy,
 }
 
 impl App {
@@ -66,7 +70,14 @@ impl App {
             rendered: availability_document::RenderCache::new(render_cache_bytes),
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
+            webhooks: WebhookPolicy::default(),
         }
+    }
+
+    /// The same application with `policy` for webhooks.
+    pub fn with_webhook_policy(mut self, policy: WebhookPolicy) -> App {
+        self.webhooks = policy;
+        self
     }
 
     /// The same application with `policy` for slot holds.
@@ -103,6 +114,12 @@ impl App {
             .exec(&self.db)
             .await?;
         holds::prune_ended(&self.db, records_before).await?;
+        // Booking events for webhooks: kept as long as slot events (a
+        // subscription gives up after a day of failures, well within it).
+        entity::booking_event::Entity::delete_many()
+            .filter(entity::booking_event::Column::OccurredAt.lt(older_than))
+            .exec(&self.db)
+            .await?;
         Ok(pruned)
     }
 }

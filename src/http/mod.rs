@@ -8,6 +8,7 @@
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
+//! - `POST|GET /api/v1/providers/{providerId}/webhooks`, `DELETE .../webhooks/{id}`, `POST .../webhooks/{id}/enable`
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page at `/`
 //!
 //! Reads (providers, availability and the operator routes) share the read
@@ -29,6 +30,7 @@ mod providers;
 mod slots;
 mod state;
 mod stream;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -71,7 +73,7 @@ pub fn router(state: HttpState) -> Router {
         settings.read_quota,
     );
     let writes = limited(
-        Router::new().merge(bookings::router()).merge(slots::router()),
+        Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()),
         &rate_limits.write,
         settings.write_quota,
     );
