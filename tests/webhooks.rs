@@ -111,9 +111,10 @@ impl Receiver {
 async fn receive(state: Arc<Mutex<ReceiverState>>, headers: HeaderMap, body: Bytes) -> AxumStatus {
     let (answer, verified) = {
         let mut state = state.lock().unwrap();
-        let verified = state.secret.as_deref().is_some_and(|secret| {
-            standardwebhooks::Webhook::new(secret).unwrap().verify(&body, &headers).is_ok()
-        });
+        let verified = state
+            .secret
+            .as_deref()
+            .is_some_and(|secret| standardwebhooks::Webhook::new(secret).unwrap().verify(&body, &headers).is_ok());
         let answer = state.answer.unwrap_or(Answer::FailFirst(0));
         if let Answer::FailFirst(n) = answer
             && n > 0
@@ -250,7 +251,8 @@ async fn a_receiver_failing_three_times_gets_the_event_once_after_retries_and_th
     let (service, starts) = free_starts(&app.client, &app.base, provider.id, 3).await;
     let mut bookings = Vec::new();
     for start in &starts {
-        bookings.push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
     }
     // Each booking: one slot event, then its booking event.
     let accepted = receiver.accepted(6).await;
@@ -288,12 +290,14 @@ async fn twenty_bookings_made_while_the_receiver_is_down_and_the_server_restarts
     let (service, starts) = free_starts(&app.client, &app.base, provider.id, 20).await;
     let mut bookings = Vec::new();
     for start in &starts[..10] {
-        bookings.push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
     }
     let (url_db, db, providers) = app.stop().await;
     let app = TestApp::start(url_db, db, providers, FLAGS).await;
     for start in &starts[10..] {
-        bookings.push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
     }
     let listed = list(&app, &provider).await;
     assert!(listed[0]["attempts"].as_i64().unwrap() > 0, "attempts were made while it was down: {listed:?}");

@@ -102,13 +102,12 @@ impl WebhookClient {
     pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Bytes) -> Result<(), AttemptError> {
         let uri: hyper::Uri = url.parse().map_err(|_| AttemptError::Refused(format!("{url} is not a URL")))?;
         // Address literals never reach the resolver: check them here.
-        if let Some(host) = uri.host() {
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = literal.parse() {
-                if !self.allow_private && !target::is_public(ip) {
-                    return Err(AttemptError::Refused(target::TargetError::NotPublic(ip).to_string()));
-                }
-            }
+        let literal = uri.host().map(|host| host.trim_start_matches('[').trim_end_matches(']'));
+        if let Some(Ok(ip)) = literal.map(str::parse)
+            && !self.allow_private
+            && !target::is_public(ip)
+        {
+            return Err(AttemptError::Refused(target::TargetError::NotPublic(ip).to_string()));
         }
         let mut request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_TYPE, "application/json")

@@ -10,6 +10,7 @@
 //! ranges that reach a host's own or its network's services.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 /// Why a target was refused.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.to_ipv4().is_some()) // IPv4-compatible (::a.b.c.d)
 }
 
+/// A name that does not resolve in this long is refused (the system
+/// resolver's own retries can take much longer).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Resolve `host` (a name or an address literal) to the addresses a webhook
 /// may connect to: all of them must pass unless `allow_private`, so a name
 /// that also points inside is refused rather than half-used.
@@ -78,8 +83,11 @@ pub async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<S
             false => Err(TargetError::NotPublic(ip)),
         };
     }
-    let addresses: Vec<SocketAddr> =
-        tokio::net::lookup_host((host, port)).await.map_err(|_| TargetError::Unresolvable(host.to_owned()))?.collect();
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)));
+    let addresses: Vec<SocketAddr> = match lookup.await {
+        Ok(Ok(found)) => found.collect(),
+        _ => return Err(TargetError::Unresolvable(host.to_owned())),
+    };
     if addresses.is_empty() {
         return Err(TargetError::Unresolvable(host.to_owned()));
     }
