@@ -518,3 +518,43 @@ async fn a_subscription_that_keeps_failing_is_marked_failing_and_resumes_when_re
     assert!(receiver.received().len() > tried);
     assert_eq!(list(&app, provider).await[0]["status"], "active");
 }
+
+#[tokio::test]
+async fn pruning_keeps_the_events_an_active_subscription_has_yet_to_deliver() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = TestApp::spawn_with(FLAGS).await;
+    let (provider, bystander) = (app.provider(0).clone(), app.provider(1).clone());
+    let port_holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = port_holder.local_addr().unwrap();
+    drop(port_holder);
+    let url = format!("http://{addr}/hooks");
+    let events = ["booking.created", "slot.changed"];
+    let (status, body) = subscribe(&app.client, &app.base, &provider, &url, Some(&events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 4).await;
+    let mut bookings = Vec::new();
+    for start in &starts {
+        bookings.push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    let (other_service, other_starts) = free_starts(&app.client, &app.base, bystander.id, 2).await;
+    for start in &other_starts {
+        booked(&app.client, &app.base, bystander.id, other_service, start).await;
+    }
+
+    // Prune as hard as an operator can: nothing is old enough to keep, keep 1 per provider.
+    let pruner = slotstream::server::build_app(app.db.clone(), &serve_args(&app.database_url, &[])).await.unwrap();
+    let later = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    pruner.prune_history(later, 1, later).await.unwrap();
+    let kept = |id: Uuid| {
+        entity::slot_event::Entity::find().filter(entity::slot_event::Column::ProviderId.eq(id)).count(&app.db)
+    };
+    assert_eq!(kept(bystander.id).await.unwrap(), 1, "a provider without webhooks is pruned as before");
+    assert!(kept(provider.id).await.unwrap() >= 4, "undelivered events are kept");
+
+    let receiver = Receiver::start_on(addr, Answer::FailFirst(0)).await;
+    receiver.set_secret(body["secret"].as_str().unwrap());
+    let accepted = receiver.accepted(8).await;
+    let created: Vec<_> = accepted.iter().filter(|r| r.body["type"] == "booking.created").cloned().collect();
+    assert_eq!(booking_ids(&created), bookings, "all delivered after the prune, in order");
+    assert_eq!(accepted.iter().filter(|r| r.body["type"] == "slot.changed").count(), 4);
+}

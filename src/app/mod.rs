@@ -114,10 +114,17 @@ impl App {
             .exec(&self.db)
             .await?;
         holds::prune_ended(&self.db, records_before).await?;
-        // Booking events for webhooks: kept as long as slot events (a
-        // subscription gives up after a day of failures, well within it).
+        // Booking events exist for webhooks: kept as long as slot events,
+        // and until every active subscription has delivered them.
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        let position = Expr::col((entity::booking_event::Entity, entity::booking_event::Column::Version)).mul(2).add(1);
         entity::booking_event::Entity::delete_many()
             .filter(entity::booking_event::Column::OccurredAt.lt(older_than))
+            .filter(crate::events::event_log::delivered_to_webhooks(
+                entity::booking_event::Entity,
+                entity::booking_event::Column::ProviderId,
+                position,
+            ))
             .exec(&self.db)
             .await?;
         Ok(pruned)
