@@ -36,6 +36,9 @@ enum Answer {
     FailFirst(usize),
     /// Never answers (the request hangs until the sender gives up).
     Never,
+    /// One answer per request from this script, `x` = `500`, `o` = `200`;
+    /// its last letter repeats.
+    Script(&'static str, usize),
 }
 
 /// One request the receiver got.
@@ -116,14 +119,18 @@ async fn receive(state: Arc<Mutex<ReceiverState>>, headers: HeaderMap, body: Byt
             .as_deref()
             .is_some_and(|secret| standardwebhooks::Webhook::new(secret).unwrap().verify(&body, &headers).is_ok());
         let answer = state.answer.unwrap_or(Answer::FailFirst(0));
-        if let Answer::FailFirst(n) = answer
-            && n > 0
-        {
-            state.answer = Some(Answer::FailFirst(n - 1));
+        match answer {
+            Answer::FailFirst(n) if n > 0 => state.answer = Some(Answer::FailFirst(n - 1)),
+            Answer::Script(script, at) => state.answer = Some(Answer::Script(script, at + 1)),
+            _ => {}
         }
         (answer, verified)
     };
-    let accepted = matches!(answer, Answer::FailFirst(0));
+    let accepted = match answer {
+        Answer::FailFirst(n) => n == 0,
+        Answer::Never => false,
+        Answer::Script(script, at) => script.as_bytes()[at.min(script.len() - 1)] == b'o',
+    };
     let record = Received {
         id: headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
@@ -534,7 +541,8 @@ async fn pruning_keeps_the_events_an_active_subscription_has_yet_to_deliver() {
     let (service, starts) = free_starts(&app.client, &app.base, provider.id, 4).await;
     let mut bookings = Vec::new();
     for start in &starts {
-        bookings.push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
     }
     let (other_service, other_starts) = free_starts(&app.client, &app.base, bystander.id, 2).await;
     for start in &other_starts {
@@ -557,4 +565,31 @@ async fn pruning_keeps_the_events_an_active_subscription_has_yet_to_deliver() {
     let created: Vec<_> = accepted.iter().filter(|r| r.body["type"] == "booking.created").cloned().collect();
     assert_eq!(booking_ids(&created), bookings, "all delivered after the prune, in order");
     assert_eq!(accepted.iter().filter(|r| r.body["type"] == "slot.changed").count(), 4);
+}
+
+#[tokio::test]
+async fn a_success_starts_a_new_run_of_failures_so_the_next_failure_does_not_give_up() {
+    // Retries come 1.25 s or more apart, failures give up after 1 s: a
+    // failure right after a success must count from itself, not from the
+    // failures before the success.
+    let flags = ["--webhook-allow-private", "--webhook-retry-base-millis", "2500", "--webhook-give-up-secs", "1"];
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::Script("xox", 0)).await;
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &["booking.created"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 2).await;
+    let first = booked(&app.client, &app.base, provider.id, service, &starts[0]).await;
+    booked(&app.client, &app.base, provider.id, service, &starts[1]).await;
+    let deadline = Instant::now() + WAIT;
+    let state = loop {
+        let listed = list(&app, provider).await;
+        if receiver.received().len() >= 3 && (listed[0]["attempts"] == 1 || listed[0]["status"] == "failing") {
+            break listed[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no failure after the success: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(state["status"], "active", "{state}");
+    let accepted = receiver.accepted(1).await;
+    assert_eq!(accepted[0].body["data"]["bookingId"], first["id"]);
 }

@@ -125,11 +125,16 @@ impl Sender {
                 self.done(subscription.id);
                 break;
             };
-            if !self.take_lease(subscription.id).await? {
-                self.done(subscription.id);
-                continue;
+            match self.take_lease(subscription.id).await {
+                Ok(true) => {
+                    tasks.spawn(self.clone().deliver(subscription.id, permit, stopping.clone()));
+                }
+                Ok(false) => self.done(subscription.id),
+                Err(error) => {
+                    self.done(subscription.id);
+                    return Err(error);
+                }
             }
-            tasks.spawn(self.clone().deliver(subscription, permit, stopping.clone()));
         }
         Ok(())
     }
@@ -189,15 +194,9 @@ impl Sender {
 
     /// Deliver for one subscription until it is caught up, an attempt fails,
     /// or the server stops; then give the lease back.
-    async fn deliver(
-        self: Arc<Self>,
-        subscription: webhook_subscription::Model,
-        _permit: OwnedSemaphorePermit,
-        stopping: CancellationToken,
-    ) {
-        let id = subscription.id;
+    async fn deliver(self: Arc<Self>, id: Uuid, _permit: OwnedSemaphorePermit, stopping: CancellationToken) {
         tokio::select! {
-            result = self.catch_up(subscription) => {
+            result = self.catch_up(id) => {
                 if let Err(error) = result {
                     tracing::warn!(%error, subscription = %id, "webhook delivery stopped");
                 }
@@ -210,7 +209,15 @@ impl Sender {
         self.done(id);
     }
 
-    async fn catch_up(&self, subscription: webhook_subscription::Model) -> Result<(), DbErr> {
+    async fn catch_up(&self, id: Uuid) -> Result<(), DbErr> {
+        // Read again under the lease: the row `due` saw may be stale (another
+        // instance may have delivered and let go in between), and resending
+        // from a stale cursor would send those events twice.
+        let fresh = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
+        let Some(mut subscription) = fresh.filter(|s| s.status == ACTIVE && s.lease_owner == Some(self.instance))
+        else {
+            return Ok(());
+        };
         let types = event_types(&subscription.events);
         let mut cursor = subscription.cursor;
         let lag = metrics::gauge!("slotstream_webhook_lag_events", "subscription" => subscription.id.to_string());
@@ -238,6 +245,9 @@ impl Sender {
                         if !self.advance(subscription.id, cursor).await? {
                             return Ok(()); // The lease was lost: another sender goes on.
                         }
+                        // As `advance` stored it: a later failure starts a new run.
+                        subscription.attempts = 0;
+                        subscription.failing_since = None;
                     }
                     Err(error) => {
                         metrics::counter!("slotstream_webhook_deliveries_total", "outcome" => error.outcome())
