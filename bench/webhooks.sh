@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Commit -> webhook delivery latency under the booking benchmark: a release
 # server on a fresh SQLite file (or PostgreSQL with PG_URL=postgres://…/db)
-# with N seeded providers, each with a webhook (booking.created and
-# slot.changed) to one local receiver, while `loadgen book` books. The
+# with 3 x SEEDS seeded providers, each with a booking.created webhook to
+# one local receiver, while `loadgen book` books. The
 # receiver (Python, threaded) takes each delivery's latency as its arrival
 # time minus the event's `timestamp` (set in the committing transaction) and
 # prints p50/p99. Usage: bash bench/webhooks.sh [seconds]
@@ -10,10 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 SEEDS=${SEEDS:-10}
-cargo build --release --quiet -p slotstream >&2
-cargo build --release --quiet -p slotstream-bench >&2
-BIN=target/release/slotstream
-LOADGEN=target/release/loadgen
+# Two cargo invocations, as in run.sh (one would unify features). BIN and
+# LOADGEN point at other builds (e.g. target/debug/…) and skip these.
+if [[ -z ${BIN:-} ]]; then cargo build --release --quiet -p slotstream >&2; fi
+if [[ -z ${LOADGEN:-} ]]; then cargo build --release --quiet -p slotstream-bench >&2; fi
+BIN=${BIN:-target/release/slotstream}
+LOADGEN=${LOADGEN:-target/release/loadgen}
 WORK=$(mktemp -d)
 PORT=18185
 RECEIVER_PORT=18186
@@ -31,13 +33,14 @@ from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 port, out = int(sys.argv[1]), sys.argv[2]
 lock = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the sender's pool expects
     def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
         arrived = time.time()
         sent = datetime.fromisoformat(json.loads(body)["timestamp"].replace("Z", "+00:00")).timestamp()
         with lock, open(out, "a") as f:
             f.write(f"{(arrived - sent) * 1000:.3f}\n")
-        self.send_response(204); self.end_headers()
+        self.send_response(204); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *args): pass
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 PY
@@ -52,7 +55,7 @@ for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null &&
 grep -o 'id=[0-9a-f-]* key=pk_[A-Za-z0-9_-]*' "$WORK/keys.txt" | while read -r id key; do
   curl -sf -o /dev/null -X POST "http://127.0.0.1:$PORT/api/v1/providers/${id#id=}/webhooks" \
     -H "Authorization: Bearer ${key#key=}" -H 'content-type: application/json' \
-    -d "{\"url\":\"http://127.0.0.1:$RECEIVER_PORT/hooks\",\"events\":[\"booking.created\",\"slot.changed\"]}"
+    -d "{\"url\":\"http://127.0.0.1:$RECEIVER_PORT/hooks\",\"events\":[\"booking.created\"]}"
 done
 
 "$LOADGEN" --server "127.0.0.1:$PORT" book --clients 16 --duration-secs "$SECS" | tee "$WORK/book.txt"

@@ -16,6 +16,7 @@
 //! the commit, on its own tasks), nor do other receivers while permits last.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,8 @@ const BATCH: u64 = 100;
 const DUE_PER_POLL: u64 = 256;
 /// How long a lease outlives the attempt it covers.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// Longest a delivered position goes unstored while a batch is sent.
+const STORE_EVERY: Duration = Duration::from_secs(1);
 /// Stored error text, at most (the column's size).
 const ERROR_MAX: usize = 500;
 
@@ -114,8 +117,10 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
 }
 
 impl Sender {
-    /// Start a delivery task for every due subscription this process can
-    /// take (a free permit, the lease won).
+    /// Start a delivery task for every due subscription this process is
+    /// not already delivering for, while permits last. The task takes the
+    /// lease itself: on SQLite every write waits its turn at the single
+    /// writer, and the poll must not wait once per subscription.
     async fn start_due(self: &Arc<Self>, tasks: &TaskTracker, stopping: &CancellationToken) -> Result<(), DbErr> {
         for subscription in self.due().await? {
             if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(subscription.id) {
@@ -125,16 +130,7 @@ impl Sender {
                 self.done(subscription.id);
                 break;
             };
-            match self.take_lease(subscription.id).await {
-                Ok(true) => {
-                    tasks.spawn(self.clone().deliver(subscription.id, permit, stopping.clone()));
-                }
-                Ok(false) => self.done(subscription.id),
-                Err(error) => {
-                    self.done(subscription.id);
-                    return Err(error);
-                }
-            }
+            tasks.spawn(self.clone().deliver(subscription.id, permit, stopping.clone()));
         }
         Ok(())
     }
@@ -195,13 +191,29 @@ impl Sender {
     /// Deliver for one subscription until it is caught up, an attempt fails,
     /// or the server stops; then give the lease back.
     async fn deliver(self: Arc<Self>, id: Uuid, _permit: OwnedSemaphorePermit, stopping: CancellationToken) {
+        match self.take_lease(id).await {
+            Ok(true) => {}
+            Ok(false) => return self.done(id),
+            Err(error) => {
+                tracing::warn!(%error, subscription = %id, "webhook lease not taken");
+                return self.done(id);
+            }
+        }
+        // The newest position acknowledged by the receiver, for the stop
+        // below: what was delivered is stored even if the server stops mid-batch.
+        let acknowledged = AtomicI64::new(i64::MIN);
         tokio::select! {
-            result = self.catch_up(id) => {
+            result = self.catch_up(id, &acknowledged) => {
                 if let Err(error) = result {
                     tracing::warn!(%error, subscription = %id, "webhook delivery stopped");
                 }
             }
-            () = stopping.cancelled() => {}
+            () = stopping.cancelled() => {
+                let position = acknowledged.load(Ordering::Acquire);
+                if position != i64::MIN && let Err(error) = self.advance(id, position).await {
+                    tracing::warn!(%error, subscription = %id, "webhook cursor not stored; those events go again");
+                }
+            }
         }
         if let Err(error) = self.release_lease(id).await {
             tracing::warn!(%error, subscription = %id, "webhook lease not released; it runs out by itself");
@@ -209,7 +221,11 @@ impl Sender {
         self.done(id);
     }
 
-    async fn catch_up(&self, id: Uuid) -> Result<(), DbErr> {
+    /// Send the events after the cursor in order until caught up or an
+    /// attempt fails. The cursor is stored after each batch, before a
+    /// failure is recorded, and at least every [`STORE_EVERY`] (which also
+    /// renews the lease): one write per batch rather than per event.
+    async fn catch_up(&self, id: Uuid, acknowledged: &AtomicI64) -> Result<(), DbErr> {
         // Read again under the lease: the row `due` saw may be stale (another
         // instance may have delivered and let go in between), and resending
         // from a stale cursor would send those events twice.
@@ -219,7 +235,8 @@ impl Sender {
             return Ok(());
         };
         let types = event_types(&subscription.events);
-        let mut cursor = subscription.cursor;
+        let (mut cursor, mut stored) = (subscription.cursor, subscription.cursor);
+        let mut stored_at = Instant::now();
         let lag = metrics::gauge!("slotstream_webhook_lag_events", "subscription" => subscription.id.to_string());
         loop {
             // The head first: every event at or below it is committed and visible.
@@ -227,35 +244,48 @@ impl Sender {
             let batch = self.load(subscription.provider_id, cursor, head, &types).await?;
             lag.set(((2 * head + 1 - cursor) / 2) as f64);
             if batch.is_empty() {
-                // Nothing of the kinds asked for up to the head: skip to it.
-                if cursor < 2 * head + 1 && !self.advance(subscription.id, 2 * head + 1).await? {
-                    return Ok(());
+                // Nothing more of the kinds asked for up to the head (the
+                // cursor is never past it): skip to it.
+                if 2 * head + 1 > stored {
+                    self.advance(subscription.id, 2 * head + 1).await?;
                 }
                 lag.set(0.0);
                 return Ok(());
             }
             for message in batch {
-                let attempt = self.attempt(&subscription, &message).await;
-                match attempt {
+                match self.attempt(&subscription, &message).await {
                     Ok(()) => {
                         metrics::counter!("slotstream_webhook_deliveries_total", "outcome" => "delivered").increment(1);
                         let latency = (Utc::now() - message.occurred_at).to_std().unwrap_or_default();
                         metrics::histogram!("slotstream_webhook_delivery_seconds").record(latency.as_secs_f64());
                         cursor = message.position;
-                        if !self.advance(subscription.id, cursor).await? {
-                            return Ok(()); // The lease was lost: another sender goes on.
-                        }
-                        // As `advance` stored it: a later failure starts a new run.
+                        acknowledged.store(cursor, Ordering::Release);
+                        // A success ends the run of failures (as `advance` stores it).
                         subscription.attempts = 0;
                         subscription.failing_since = None;
+                        if stored_at.elapsed() >= STORE_EVERY {
+                            if !self.advance(subscription.id, cursor).await? {
+                                return Ok(()); // The lease was lost: another sender goes on.
+                            }
+                            (stored, stored_at) = (cursor, Instant::now());
+                        }
                     }
                     Err(error) => {
                         metrics::counter!("slotstream_webhook_deliveries_total", "outcome" => error.outcome())
                             .increment(1);
+                        if cursor > stored && !self.advance(subscription.id, cursor).await? {
+                            return Ok(());
+                        }
                         self.failed(&subscription, &error).await?;
                         return Ok(());
                     }
                 }
+            }
+            if cursor > stored {
+                if !self.advance(subscription.id, cursor).await? {
+                    return Ok(());
+                }
+                (stored, stored_at) = (cursor, Instant::now());
             }
         }
     }
