@@ -114,11 +114,8 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let sweep_every = Duration::from_millis(args.hold_sweep_millis.max(10));
     spawn_until_stopped(&tasks, &stopping, expire_holds_periodically(app.clone(), sweep_every));
-    spawn_until_stopped(
-        &tasks,
-        &stopping,
-        crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()),
-    );
+    // Ends itself on `stopping`, once its deliveries have stored their cursors.
+    tasks.spawn(crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()));
     let settings = http_settings(args);
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));

@@ -6,8 +6,9 @@
 //!
 //! One sender per subscription, also across instances: a sender first takes
 //! the subscription's lease (a conditional UPDATE, the same on SQLite and
-//! PostgreSQL), renews it with every cursor move and gives it back when it is
-//! done or the server stops. A crashed instance's lease runs out after the
+//! PostgreSQL), renews it whenever it stores the cursor, keeps it between
+//! rounds while it is fresh, and gives all of its leases back when the server
+//! stops. A crashed instance's lease runs out after the
 //! delivery timeout plus a margin, and another instance resends what was not
 //! acknowledged: at least once always, once in the normal case.
 //!
@@ -94,9 +95,12 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         in_flight: Mutex::new(HashSet::new()),
     });
     let wake = sender.app.webhooks.wake.clone();
+    // This sender's delivery tasks (also on the server's `tasks`): waited for
+    // on stop, before the leases are given back.
+    let jobs = TaskTracker::new();
     let mut last_census = Instant::now() - Duration::from_secs(60);
     loop {
-        if let Err(error) = sender.start_due(&tasks, &stopping).await {
+        if let Err(error) = sender.start_due(&tasks, &jobs, &stopping).await {
             tracing::warn!(%error, "webhook poll failed");
         }
         if last_census.elapsed() >= Duration::from_secs(5) {
@@ -112,7 +116,15 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(sender.settings.poll) => {}
+            () = stopping.cancelled() => break,
         }
+    }
+    // Each task stores what its receiver acknowledged; then every lease goes
+    // back at once, so a restarted or other instance goes on without waiting.
+    jobs.close();
+    jobs.wait().await;
+    if let Err(error) = sender.release_leases().await {
+        tracing::warn!(%error, "webhook leases not released; they run out by themselves");
     }
 }
 
@@ -121,7 +133,12 @@ impl Sender {
     /// not already delivering for, while permits last. The task takes the
     /// lease itself: on SQLite every write waits its turn at the single
     /// writer, and the poll must not wait once per subscription.
-    async fn start_due(self: &Arc<Self>, tasks: &TaskTracker, stopping: &CancellationToken) -> Result<(), DbErr> {
+    async fn start_due(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        jobs: &TaskTracker,
+        stopping: &CancellationToken,
+    ) -> Result<(), DbErr> {
         for subscription in self.due().await? {
             if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(subscription.id) {
                 continue;
@@ -130,7 +147,7 @@ impl Sender {
                 self.done(subscription.id);
                 break;
             };
-            tasks.spawn(self.clone().deliver(subscription.id, permit, stopping.clone()));
+            tasks.spawn(jobs.track_future(self.clone().deliver(subscription.id, permit, stopping.clone())));
         }
         Ok(())
     }
@@ -162,7 +179,12 @@ impl Sender {
         webhook_subscription::Entity::find()
             .filter(Column::Status.eq(ACTIVE))
             .filter(Condition::any().add(Column::NextAttemptAt.is_null()).add(Column::NextAttemptAt.lte(now)))
-            .filter(Condition::any().add(Column::LeaseUntil.is_null()).add(Column::LeaseUntil.lt(now)))
+            .filter(
+                Condition::any()
+                    .add(Column::LeaseUntil.is_null())
+                    .add(Column::LeaseUntil.lt(now))
+                    .add(Column::LeaseOwner.eq(self.instance)),
+            )
             .filter(Expr::col((webhook_subscription::Entity, Column::Cursor)).lt(head.mul(2).add(1)))
             .order_by_asc(Column::Id)
             .limit(DUE_PER_POLL)
@@ -182,7 +204,12 @@ impl Sender {
             .col_expr(Column::LeaseOwner, Expr::value(Some(self.instance)))
             .col_expr(Column::LeaseUntil, Expr::value(Some(self.lease_until())))
             .filter(Column::Id.eq(subscription_id))
-            .filter(Condition::any().add(Column::LeaseUntil.is_null()).add(Column::LeaseUntil.lt(Utc::now())))
+            .filter(
+                Condition::any()
+                    .add(Column::LeaseUntil.is_null())
+                    .add(Column::LeaseUntil.lt(Utc::now()))
+                    .add(Column::LeaseOwner.eq(self.instance)),
+            )
             .exec(&self.app.db)
             .await?;
         Ok(taken.rows_affected == 1)
@@ -191,19 +218,19 @@ impl Sender {
     /// Deliver for one subscription until it is caught up, an attempt fails,
     /// or the server stops; then give the lease back.
     async fn deliver(self: Arc<Self>, id: Uuid, _permit: OwnedSemaphorePermit, stopping: CancellationToken) {
-        match self.take_lease(id).await {
-            Ok(true) => {}
-            Ok(false) => return self.done(id),
+        let subscription = match self.claim(id).await {
+            Ok(Some(subscription)) => subscription,
+            Ok(None) => return self.done(id),
             Err(error) => {
                 tracing::warn!(%error, subscription = %id, "webhook lease not taken");
                 return self.done(id);
             }
-        }
+        };
         // The newest position acknowledged by the receiver, for the stop
         // below: what was delivered is stored even if the server stops mid-batch.
         let acknowledged = AtomicI64::new(i64::MIN);
         tokio::select! {
-            result = self.catch_up(id, &acknowledged) => {
+            result = self.catch_up(subscription, &acknowledged) => {
                 if let Err(error) = result {
                     tracing::warn!(%error, subscription = %id, "webhook delivery stopped");
                 }
@@ -215,25 +242,41 @@ impl Sender {
                 }
             }
         }
-        if let Err(error) = self.release_lease(id).await {
-            tracing::warn!(%error, subscription = %id, "webhook lease not released; it runs out by itself");
-        }
         self.done(id);
+    }
+
+    /// The subscription, read under this sender's lease: kept from earlier
+    /// rounds while it has at least half its margin left (the lease stays
+    /// with the sender between rounds, so a round costs no write for it),
+    /// otherwise taken anew. `None` if another sender holds it or it is no
+    /// longer active. Read after the lease is known to be ours: the row the
+    /// poll saw may be stale (another instance may have delivered and let go
+    /// in between), and sending from a stale cursor would send twice.
+    async fn claim(&self, id: Uuid) -> Result<Option<webhook_subscription::Model>, DbErr> {
+        let ours = |row: &webhook_subscription::Model, until: DateTime<Utc>| {
+            row.status == ACTIVE && row.lease_owner == Some(self.instance) && row.lease_until.is_some_and(|u| u > until)
+        };
+        let keep_until = Utc::now() + TimeDelta::from_std(LEASE_MARGIN / 2).unwrap_or_default();
+        let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
+        if row.as_ref().is_some_and(|row| ours(row, keep_until)) {
+            return Ok(row);
+        }
+        if !self.take_lease(id).await? {
+            return Ok(None);
+        }
+        let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
+        Ok(row.filter(|row| ours(row, Utc::now())))
     }
 
     /// Send the events after the cursor in order until caught up or an
     /// attempt fails. The cursor is stored after each batch, before a
     /// failure is recorded, and at least every [`STORE_EVERY`] (which also
     /// renews the lease): one write per batch rather than per event.
-    async fn catch_up(&self, id: Uuid, acknowledged: &AtomicI64) -> Result<(), DbErr> {
-        // Read again under the lease: the row `due` saw may be stale (another
-        // instance may have delivered and let go in between), and resending
-        // from a stale cursor would send those events twice.
-        let fresh = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
-        let Some(mut subscription) = fresh.filter(|s| s.status == ACTIVE && s.lease_owner == Some(self.instance))
-        else {
-            return Ok(());
-        };
+    async fn catch_up(
+        &self,
+        mut subscription: webhook_subscription::Model,
+        acknowledged: &AtomicI64,
+    ) -> Result<(), DbErr> {
         let types = event_types(&subscription.events);
         let (mut cursor, mut stored) = (subscription.cursor, subscription.cursor);
         let mut stored_at = Instant::now();
@@ -379,13 +422,13 @@ impl Sender {
         Ok(())
     }
 
-    async fn release_lease(&self, subscription_id: Uuid) -> Result<(), DbErr> {
+    /// Give back every lease this sender holds.
+    async fn release_leases(&self) -> Result<(), DbErr> {
         use webhook_subscription::Column;
         let _writer = self.app.write_lock().await;
         webhook_subscription::Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .filter(Column::Id.eq(subscription_id))
             .filter(Column::LeaseOwner.eq(self.instance))
             .exec(&self.app.db)
             .await?;
