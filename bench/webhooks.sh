@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
         arrived = time.time()
         sent = datetime.fromisoformat(json.loads(body)["timestamp"].replace("Z", "+00:00")).timestamp()
         with lock, open(out, "a") as f:
-            f.write(f"{(arrived - sent) * 1000:.3f}\n")
+            f.write(f"{(arrived - sent) * 1000:.3f} {self.headers['webhook-id']}\n")
         self.send_response(204); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *args): pass
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
@@ -65,9 +65,11 @@ sleep 3
 [[ -s $WORK/latencies.txt ]] || exit 0
 python3 - "$WORK/latencies.txt" <<'PY'
 import sys
-ms = sorted(float(line) for line in open(sys.argv[1]))
+rows = [line.split() for line in open(sys.argv[1])]
+ms = sorted(float(row[0]) for row in rows)
 pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
 print(f"webhook_deliveries={len(ms)}")
+print(f"webhook_duplicates={len(rows) - len(set(row[1] for row in rows))}")
 print(f"webhook_latency_p50_ms={pick(0.50):.1f}")
 print(f"webhook_latency_p99_ms={pick(0.99):.1f}")
 print(f"webhook_latency_max_ms={ms[-1]:.1f}")
