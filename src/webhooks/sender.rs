@@ -16,7 +16,7 @@
 //! own subscription's lease; bookings never wait on it (the sender runs after
 //! the commit, on its own tasks), nor do other receivers while permits last.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,21 +65,6 @@ const STORE_EVERY: Duration = Duration::from_secs(1);
 /// Stored error text, at most (the column's size).
 const ERROR_MAX: usize = 500;
 
-/// A subscription under this sender's lease, with its stored cursor and
-/// when that was stored (its `cursor` may be further: delivered, not stored).
-struct Claimed {
-    subscription: webhook_subscription::Model,
-    stored: i64,
-    stored_at: Instant,
-}
-
-/// A delivered position not stored yet, and when the cursor was last stored.
-#[derive(Clone, Copy)]
-struct Unstored {
-    cursor: i64,
-    stored_at: Instant,
-}
-
 struct Sender {
     app: App,
     settings: SenderSettings,
@@ -89,10 +74,6 @@ struct Sender {
     permits: Arc<Semaphore>,
     /// Subscriptions this process is delivering for now.
     in_flight: Mutex<HashSet<Uuid>>,
-    /// Positions delivered but not stored yet, per subscription whose lease
-    /// this sender keeps: storing at most every [`STORE_EVERY`] keeps the
-    /// SQLite writer free for bookings. Stored before a failure and on stop.
-    unstored: Mutex<HashMap<Uuid, Unstored>>,
 }
 
 /// Run the sender until `stopping`; each subscription's delivery runs as a
@@ -112,7 +93,6 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         client,
         instance: Uuid::new_v4(),
         in_flight: Mutex::new(HashSet::new()),
-        unstored: Mutex::new(HashMap::new()),
     });
     let wake = sender.app.webhooks.wake.clone();
     // This sender's delivery tasks (also on the server's `tasks`): waited for
@@ -143,12 +123,6 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
     // back at once, so a restarted or other instance goes on without waiting.
     jobs.close();
     jobs.wait().await;
-    let unstored: Vec<(Uuid, Unstored)> = sender.unstored.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
-    for (id, delivered) in unstored {
-        if let Err(error) = sender.advance(id, delivered.cursor).await {
-            tracing::warn!(%error, subscription = %id, "webhook cursor not stored; those events go again");
-        }
-    }
     if let Err(error) = sender.release_leases().await {
         tracing::warn!(%error, "webhook leases not released; they run out by themselves");
     }
@@ -244,8 +218,8 @@ impl Sender {
     /// Deliver for one subscription until it is caught up, an attempt fails,
     /// or the server stops; then give the lease back.
     async fn deliver(self: Arc<Self>, id: Uuid, _permit: OwnedSemaphorePermit, stopping: CancellationToken) {
-        let claimed = match self.claim(id).await {
-            Ok(Some(claimed)) => claimed,
+        let subscription = match self.claim(id).await {
+            Ok(Some(subscription)) => subscription,
             Ok(None) => return self.done(id),
             Err(error) => {
                 tracing::warn!(%error, subscription = %id, "webhook lease not taken");
@@ -256,7 +230,7 @@ impl Sender {
         // below: what was delivered is stored even if the server stops mid-batch.
         let acknowledged = AtomicI64::new(i64::MIN);
         tokio::select! {
-            result = self.catch_up(claimed, &acknowledged) => {
+            result = self.catch_up(subscription, &acknowledged) => {
                 if let Err(error) = result {
                     tracing::warn!(%error, subscription = %id, "webhook delivery stopped");
                 }
@@ -278,42 +252,34 @@ impl Sender {
     /// longer active. Read after the lease is known to be ours: the row the
     /// poll saw may be stale (another instance may have delivered and let go
     /// in between), and sending from a stale cursor would send twice.
-    async fn claim(&self, id: Uuid) -> Result<Option<Claimed>, DbErr> {
+    async fn claim(&self, id: Uuid) -> Result<Option<webhook_subscription::Model>, DbErr> {
         let ours = |row: &webhook_subscription::Model, until: DateTime<Utc>| {
             row.status == ACTIVE && row.lease_owner == Some(self.instance) && row.lease_until.is_some_and(|u| u > until)
         };
         let keep_until = Utc::now() + TimeDelta::from_std(LEASE_MARGIN / 2).unwrap_or_default();
         let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
-        if let Some(mut row) = row.filter(|row| ours(row, keep_until)) {
-            // Kept all along: what this sender delivered and has not stored yet counts.
-            let unstored = self.unstored.lock().unwrap_or_else(|e| e.into_inner()).get(&id).copied();
-            let (stored, stored_at) = (row.cursor, unstored.map_or_else(Instant::now, |u| u.stored_at));
-            if let Some(delivered) = unstored.filter(|u| u.cursor > row.cursor) {
-                // Failures are stored with the cursor, so a later position means successes since.
-                (row.cursor, row.attempts, row.failing_since) = (delivered.cursor, 0, None);
-            }
-            return Ok(Some(Claimed { subscription: row, stored, stored_at }));
+        if row.as_ref().is_some_and(|row| ours(row, keep_until)) {
+            return Ok(row);
         }
-        self.unstored.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         if !self.take_lease(id).await? {
             return Ok(None);
         }
         let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
-        Ok(row.filter(|row| ours(row, Utc::now())).map(|row| Claimed {
-            stored: row.cursor,
-            stored_at: Instant::now(),
-            subscription: row,
-        }))
+        Ok(row.filter(|row| ours(row, Utc::now())))
     }
 
     /// Send the events after the cursor in order until caught up or an
-    /// attempt fails. The cursor is stored before a failure is recorded and
-    /// at most every [`STORE_EVERY`] otherwise (which also renews the lease);
-    /// in between, `unstored` remembers it.
-    async fn catch_up(&self, claimed: Claimed, acknowledged: &AtomicI64) -> Result<(), DbErr> {
-        let Claimed { mut subscription, mut stored, mut stored_at } = claimed;
+    /// attempt fails. The cursor is stored after each batch, before a
+    /// failure is recorded, and at least every [`STORE_EVERY`] (which also
+    /// renews the lease): one write per batch rather than per event.
+    async fn catch_up(
+        &self,
+        mut subscription: webhook_subscription::Model,
+        acknowledged: &AtomicI64,
+    ) -> Result<(), DbErr> {
         let types = event_types(&subscription.events);
-        let mut cursor = subscription.cursor;
+        let (mut cursor, mut stored) = (subscription.cursor, subscription.cursor);
+        let mut stored_at = Instant::now();
         let lag = metrics::gauge!("slotstream_webhook_lag_events", "subscription" => subscription.id.to_string());
         loop {
             // The head first: every event at or below it is committed and visible.
@@ -323,8 +289,11 @@ impl Sender {
             if batch.is_empty() {
                 // Nothing more of the kinds asked for up to the head (the
                 // cursor is never past it): skip to it.
+                if 2 * head + 1 > stored {
+                    self.advance(subscription.id, 2 * head + 1).await?;
+                }
                 lag.set(0.0);
-                return self.store_later(subscription.id, 2 * head + 1, stored, stored_at).await;
+                return Ok(());
             }
             for message in batch {
                 match self.attempt(&subscription, &message).await {
@@ -347,7 +316,6 @@ impl Sender {
                     Err(error) => {
                         metrics::counter!("slotstream_webhook_deliveries_total", "outcome" => error.outcome())
                             .increment(1);
-                        self.unstored.lock().unwrap_or_else(|e| e.into_inner()).remove(&subscription.id);
                         if cursor > stored && !self.advance(subscription.id, cursor).await? {
                             return Ok(());
                         }
@@ -356,22 +324,13 @@ impl Sender {
                     }
                 }
             }
+            if cursor > stored {
+                if !self.advance(subscription.id, cursor).await? {
+                    return Ok(());
+                }
+                (stored, stored_at) = (cursor, Instant::now());
+            }
         }
-    }
-
-    /// At the end of a round: store `cursor` if the last store is
-    /// [`STORE_EVERY`] old, otherwise remember it for a later round (or the stop).
-    async fn store_later(&self, id: Uuid, cursor: i64, stored: i64, stored_at: Instant) -> Result<(), DbErr> {
-        if cursor <= stored {
-            return Ok(());
-        }
-        if stored_at.elapsed() < STORE_EVERY {
-            self.unstored.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Unstored { cursor, stored_at });
-            return Ok(());
-        }
-        self.unstored.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        self.advance(id, cursor).await?;
-        Ok(())
     }
 
     async fn attempt(&self, subscription: &webhook_subscription::Model, message: &Message) -> Result<(), AttemptError> {
