@@ -157,6 +157,38 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub request_timeout_secs: u64,
 
+    /// Allow webhooks to private, loopback, link-local and similar addresses
+    /// (refused by default: a receiver URL must not reach inside the network).
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+
+    /// Milliseconds one webhook attempt may take, connecting included.
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_TIMEOUT_MILLIS", default_value_t = 10_000, global = true)]
+    pub webhook_timeout_millis: u64,
+
+    /// Webhook deliveries in flight at once (each to a different subscription).
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_CONCURRENCY", default_value_t = 32, global = true)]
+    pub webhook_concurrency: usize,
+
+    /// Milliseconds between looks at the webhook subscriptions (a commit on
+    /// this instance wakes the sender at once; this covers the others).
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_POLL_MILLIS", default_value_t = 500, global = true)]
+    pub webhook_poll_millis: u64,
+
+    /// Milliseconds before the first webhook retry; each further retry waits
+    /// twice as long (with jitter), up to `--webhook-retry-max-secs`.
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_RETRY_BASE_MILLIS", default_value_t = 5_000, global = true)]
+    pub webhook_retry_base_millis: u64,
+
+    /// Longest wait between webhook retries, in seconds.
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_RETRY_MAX_SECS", default_value_t = 3_600, global = true)]
+    pub webhook_retry_max_secs: u64,
+
+    /// Seconds of failed attempts after which a subscription is marked
+    /// `failing` (delivery stops until it is re-enabled). Default: a day.
+    #[arg(long, env = "SLOTSTREAM_WEBHOOK_GIVE_UP_SECS", default_value_t = 86_400, global = true)]
+    pub webhook_give_up_secs: u64,
+
     /// IPv6 clients are told apart by this many leading bits (1 to 128):
     /// one host commonly owns a whole /64.
     #[arg(long, env = "SLOTSTREAM_IPV6_PREFIX_LEN", default_value_t = 64, global = true,

@@ -6,6 +6,8 @@
 //! - [`events`]: the event log, the in-process bus, the PostgreSQL relay,
 //!   the SSE wire format
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
+//! - [`webhooks`]: signed deliveries to a marketplace's back end: the sender,
+//!   its HTTP client and SSRF guard, the webhook wire format
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
 //! - [`tls`]: the TLS acceptor (rustls, ALPN h2/http1.1) for `--tls-cert`
 //! - [`config`]: command-line flags and environment
@@ -17,5 +19,6 @@ pub mod events;
 pub mod http;
 pub mod server;
 pub mod tls;
+pub mod webhooks;
 
 pub use http::{HttpState, router as app};

@@ -1,6 +1,6 @@
 //! Wiring: connect, migrate, start the background tasks (PostgreSQL
-//! relay, reconciler, event-log pruning, hold expiry, limiter and metrics
-//! upkeep), serve,
+//! relay, reconciler, event-log pruning, hold expiry, webhook sender,
+//! limiter and metrics upkeep), serve,
 //! and stop: one `CancellationToken` says "the server is stopping" (the
 //! accept loop, the streams and every background task end on it) and one
 //! `TaskTracker` holds every background task, so that `Running::stop` returns
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AdminToken, App, HoldPolicy, PlannerPolicy};
+use crate::app::{AdminToken, App, HoldPolicy, PlannerPolicy, WebhookPolicy};
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
@@ -58,7 +58,11 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
         per_client: args.max_holds_per_client,
     };
     let planner = PlannerPolicy { horizon_days: args.slot_horizon_days.max(1) };
-    Ok(App::new(db, bus, args.render_cache_bytes).with_hold_policy(holds).with_planner_policy(planner))
+    let webhooks = WebhookPolicy { allow_private: args.webhook_allow_private, ..WebhookPolicy::default() };
+    Ok(App::new(db, bus, args.render_cache_bytes)
+        .with_hold_policy(holds)
+        .with_planner_policy(planner)
+        .with_webhook_policy(webhooks))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -122,6 +126,8 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     }
     let plan_every = Duration::from_secs(args.plan_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, plan_periodically(app.clone(), plan_every));
+    // Ends itself on `stopping`, once its deliveries have stored their cursors.
+    tasks.spawn(crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()));
     let mut settings = http_settings(args);
     settings.admin_token = admin_token(args)?;
     let rate_limits = RateLimits::new(&settings, &app);
@@ -304,6 +310,18 @@ async fn plan_periodically(app: App, every: Duration) {
         }
         metrics::counter!("slotstream_planner_runs_total").increment(1);
         tokio::time::sleep(every).await;
+    }
+}
+
+fn webhook_settings(args: &ServeArgs) -> crate::webhooks::SenderSettings {
+    crate::webhooks::SenderSettings {
+        timeout: Duration::from_millis(args.webhook_timeout_millis.max(1)),
+        concurrency: args.webhook_concurrency.max(1),
+        poll: Duration::from_millis(args.webhook_poll_millis.max(10)),
+        retry_base: Duration::from_millis(args.webhook_retry_base_millis.max(1)),
+        retry_max: Duration::from_secs(args.webhook_retry_max_secs.max(1)),
+        give_up_after: Duration::from_secs(args.webhook_give_up_secs),
+        allow_private: args.webhook_allow_private,
     }
 }
 

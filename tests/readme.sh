@@ -18,6 +18,11 @@ head -c 48 /dev/urandom | base64 | tr -d '/+=\n' > "$work/admin-token"
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# The first demo provider's id and key, as the seed printed them (the
+# provider-side examples read PROVIDER_ID and PROVIDER_KEY).
+PROVIDER_ID=$(grep -o 'id=[0-9a-f-]* key=pk_[A-Za-z0-9_-]*' "$work/server.log" | head -1 | sed 's/id=\([^ ]*\) .*/\1/')
+PROVIDER_KEY=$(grep -o 'key=pk_[A-Za-z0-9_-]*' "$work/server.log" | head -1 | cut -d= -f2)
+export PROVIDER_ID PROVIDER_KEY
 
 python3 - "$work" <<'PY'
 import re, sys, pathlib

@@ -7,6 +7,7 @@
 
 pub mod availability_slot;
 pub mod booking;
+pub mod booking_event;
 pub mod idempotency_key;
 pub mod provider;
 pub mod provider_key;
@@ -14,3 +15,4 @@ pub mod provider_schedule;
 pub mod service;
 pub mod slot_event;
 pub mod slot_hold;
+pub mod webhook_subscription;

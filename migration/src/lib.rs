@@ -9,6 +9,7 @@ mod m20261128_000002_provider_previous_update;
 mod m20261128_000003_slot_holds;
 mod m20261128_000004_provider_profile;
 mod m20261128_000005_catalogue;
+mod m20261128_000006_webhooks;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_slot_holds::Migration),
             Box::new(m20261128_000004_provider_profile::Migration),
             Box::new(m20261128_000005_catalogue::Migration),
+            Box::new(m20261128_000006_webhooks::Migration),
         ]
     }
 }

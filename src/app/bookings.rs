@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::calendar::{Calendar, ServiceSpan};
 use super::holds::{convert_hold, count_converted};
 use super::idempotency::{Idempotency, ScopedKey};
+use super::webhooks::{BookingChange, EventType};
 use super::{App, AppError, Credential, UnitOfWork, secrets};
 use crate::domain::{BookingStatus, to_local};
 
@@ -192,7 +193,7 @@ impl App {
             convert_hold(&uow, row).await?;
         }
 
-        booking::ActiveModel {
+        let row = booking::ActiveModel {
             id: Set(booking_id),
             provider_id: Set(request.provider_id),
             service_id: Set(request.service_id),
@@ -207,6 +208,7 @@ impl App {
         }
         .insert(&uow.tx)
         .await?;
+        uow.record_booking(BookingChange::of(EventType::BookingCreated, &row, None));
         let view = BookingView {
             id: booking_id,
             provider_id: request.provider_id,
@@ -266,6 +268,7 @@ impl App {
         active.status = Set(BookingStatus::Cancelled.as_str().to_owned());
         active.updated_at = Set(now);
         let row = active.update(&uow.tx).await?;
+        uow.record_booking(BookingChange::of(EventType::BookingCancelled, &row, None));
         uow.commit(self).await?;
         Ok(view(&row))
     }
@@ -304,11 +307,13 @@ impl App {
             uow.record(event);
         }
         calendar.save(&uow).await?;
+        let previous = (row.starts_at, row.ends_at);
         let mut active: booking::ActiveModel = row.into();
         active.starts_at = Set(starts_at);
         active.ends_at = Set(starts_at + duration);
         active.updated_at = Set(now);
         let row = active.update(&uow.tx).await?;
+        uow.record_booking(BookingChange::of(EventType::BookingRescheduled, &row, Some(previous)));
         uow.commit(self).await?;
         Ok(view(&row))
     }

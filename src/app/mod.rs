@@ -22,6 +22,7 @@ pub mod secrets;
 pub mod seed;
 mod slots;
 mod unit_of_work;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned, ScheduleEx
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
+pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::events::Bus;
 /// What the change stream delivers and where it resumes; `sse` writes it on the wire.
@@ -70,6 +72,8 @@ pub struct App {
     pub holds: HoldPolicy,
     /// The rolling slot window (`with_planner_policy`).
     pub planner: PlannerPolicy,
+    /// Webhook targets allowed, and the sender's wake-up (`with_webhook_policy`).
+    pub webhooks: WebhookPolicy,
 }
 
 impl App {
@@ -84,7 +88,14 @@ impl App {
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
             planner: PlannerPolicy::default(),
+            webhooks: WebhookPolicy::default(),
         }
+    }
+
+    /// The same application with `policy` for webhooks.
+    pub fn with_webhook_policy(mut self, policy: WebhookPolicy) -> App {
+        self.webhooks = policy;
+        self
     }
 
     /// The same application with `policy` for slot holds.
@@ -127,6 +138,19 @@ impl App {
             .exec(&self.db)
             .await?;
         holds::prune_ended(&self.db, records_before).await?;
+        // Booking events exist for webhooks: kept as long as slot events,
+        // and until every active subscription has delivered them.
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        let position = Expr::col((entity::booking_event::Entity, entity::booking_event::Column::Version)).mul(2).add(1);
+        entity::booking_event::Entity::delete_many()
+            .filter(entity::booking_event::Column::OccurredAt.lt(older_than))
+            .filter(crate::events::event_log::delivered_to_webhooks(
+                entity::booking_event::Entity,
+                entity::booking_event::Column::ProviderId,
+                position,
+            ))
+            .exec(&self.db)
+            .await?;
         Ok(pruned)
     }
 }

@@ -9,6 +9,11 @@
 //! version by their number, NOTIFYs (PostgreSQL; delivered only if the
 //! transaction commits) and, after the commit, publishes on the local bus.
 //!
+//! A booking command also records its booking change (for webhooks): it is
+//! written to `booking_event` in the same transaction, at the version the
+//! transaction commits (its last slot event's), so the webhook sender sees it
+//! after that transaction's slot events and before the next transaction's.
+//!
 //! Commit and publish run in a task of their own: a client that hangs up, or
 //! the request timeout, drops the request's future but cannot cut between
 //! `COMMIT` and the publish, so a committed change is always announced. On
@@ -18,15 +23,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entity::provider;
+use entity::{booking_event, provider};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::webhooks::BookingChange;
 use super::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
 use crate::events::{Bus, PublishedEvent, event_log, relay};
@@ -40,6 +46,8 @@ pub struct UnitOfWork {
     /// Whether the provider was active when locked (see `require_active`).
     active: bool,
     events: Vec<AvailabilitySlotChangedEvent>,
+    /// The booking change this transaction makes, if it is a booking command.
+    booking_change: Option<BookingChange>,
     /// Held until the commit is published, or until drop (SQLite only).
     writer: Option<OwnedMutexGuard<()>>,
 }
@@ -69,6 +77,7 @@ impl UnitOfWork {
             base_updated_at: row.updated_at,
             active: row.active,
             events: Vec::new(),
+            booking_change: None,
             writer,
         })
     }
@@ -88,6 +97,11 @@ impl UnitOfWork {
         self.events.push(event);
     }
 
+    /// Record the booking change this transaction makes (one per transaction).
+    pub fn record_booking(&mut self, change: BookingChange) {
+        self.booking_change = Some(change);
+    }
+
     /// The version the provider will have after commit.
     pub fn next_version(&self) -> i64 {
         self.base_version + self.events.len() as i64
@@ -97,7 +111,12 @@ impl UnitOfWork {
     /// Returns the published events.
     pub async fn commit(self, app: &App) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
         let bus = app.bus.clone();
-        let commit = tokio::spawn(self.commit_and_publish(bus));
+        let wake_webhooks = app.webhooks.wake.clone();
+        let commit = tokio::spawn(async move {
+            let published = self.commit_and_publish(bus).await;
+            wake_webhooks.notify_one();
+            published
+        });
         match commit.await {
             Ok(result) => result,
             Err(error) => Err(AppError::Internal(format!("commit task failed: {error}"))),
@@ -105,8 +124,23 @@ impl UnitOfWork {
     }
 
     async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
-        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, writer, .. } = self;
+        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, booking_change, writer, .. } = self;
         let published = event_log::append(&tx, base_version, &events).await?;
+        if let Some(change) = booking_change {
+            // A booking command always changes at least one slot, so this
+            // version is its own transaction's and the key is unique.
+            let version = base_version + events.len() as i64;
+            booking_event::ActiveModel {
+                provider_id: Set(provider_id),
+                version: Set(version),
+                kind: Set(change.kind.as_str().to_owned()),
+                booking_id: Set(change.booking_id),
+                data: Set(change.data.to_string()),
+                occurred_at: Set(Utc::now()),
+            }
+            .insert(&tx)
+            .await?;
+        }
         if let Some(last) = published.last() {
             advance_version(&tx, provider_id, last.version, base_updated_at).await?;
         }

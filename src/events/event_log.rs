@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::{provider, slot_event};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoIden, Query, QueryStatementBuilder};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -81,7 +81,9 @@ pub async fn oldest_kept<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Res
 
 /// Delete events older than `older_than` and beyond the newest `keep` of
 /// each provider. The newest event of a provider is never deleted, so a
-/// resume point can always be told apart from "pruned".
+/// resume point can always be told apart from "pruned"; nor is an event an
+/// active webhook subscription has yet to deliver (at least once, however
+/// long its receiver is down before the subscription is marked failing).
 pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep: i64) -> Result<u64, DbErr> {
     // The provider's version, for the row being looked at.
     let newest = || {
@@ -105,12 +107,38 @@ pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep
     let aged = slot_event::Entity::delete_many()
         .filter(slot_event::Column::ChangedAt.lt(older_than))
         .filter(version().lt(newest()))
+        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(2)))
         .exec(conn)
         .await?
         .rows_affected;
-    let counted =
-        slot_event::Entity::delete_many().filter(version().lte(newest().sub(keep))).exec(conn).await?.rows_affected;
+    let counted = slot_event::Entity::delete_many()
+        .filter(version().lte(newest().sub(keep)))
+        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(2)))
+        .exec(conn)
+        .await?
+        .rows_affected;
     Ok(aged + counted)
+}
+
+/// A condition on a row of `table` at webhook log `position` (`2 × version`
+/// for a slot event, `2 × version + 1` for a booking event): every active
+/// webhook subscription of the row's provider has delivered it (its cursor
+/// is at or past it), or there is none.
+pub fn delivered_to_webhooks(
+    table: impl IntoIden + Copy + 'static,
+    provider_column: impl IntoIden + Copy + 'static,
+    position: Expr,
+) -> Expr {
+    use entity::webhook_subscription::{Column, Entity};
+    let lowest_cursor = Query::select()
+        .expr(Expr::col((Entity, Column::Cursor)).min())
+        .from(Entity)
+        .and_where(Expr::col((Entity, Column::ProviderId)).equals((table, provider_column)))
+        .and_where(Expr::col((Entity, Column::Status)).eq("active"))
+        .to_owned()
+        .into_sub_query_statement();
+    let lowest_cursor: Expr = Func::coalesce([Expr::SubQuery(None, Box::new(lowest_cursor)), position.clone()]).into();
+    position.lte(lowest_cursor)
 }
 
 fn to_domain(row: &slot_event::Model) -> AvailabilitySlotChangedEvent {

@@ -9,6 +9,7 @@
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
+//! - `POST|GET /api/v1/providers/{providerId}/webhooks`, `DELETE .../webhooks/{id}`, `POST .../webhooks/{id}/enable`
 //! - `GET  /api/v1/bookings/{id}/calendar.ics` (the booking's token as Bearer)
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page's files (`static/`) at `/`
 //! - the admin API under `/api/v1/admin/…` (`admin`), only with an operator token
@@ -37,6 +38,7 @@ mod providers;
 mod slots;
 mod state;
 mod stream;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -83,7 +85,7 @@ pub fn router(state: HttpState) -> Router {
         settings.read_quota,
     );
     let writes = limited(
-        Router::new().merge(bookings::router()).merge(slots::router()),
+        Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()),
         &rate_limits.write,
         settings.write_quota,
     );

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::Problem;
-use super::{admin, availability, bookings, holds, many_providers, ops, providers, slots, stream};
+use super::{admin, availability, bookings, holds, many_providers, ops, providers, slots, stream, webhooks};
 
 /// Problems a read may answer with.
 #[allow(dead_code)]
@@ -133,6 +133,10 @@ impl Modify for BearerAuth {
         slots::create_slots,
         slots::block,
         slots::unblock,
+        webhooks::create,
+        webhooks::list,
+        webhooks::remove,
+        webhooks::enable,
         ops::healthz,
         ops::readyz,
         ops::metrics_text,

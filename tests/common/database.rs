@@ -102,5 +102,7 @@ pub async fn dump(db: &DatabaseConnection) -> String {
     out += &format!("{:?}\n", entity::provider_key::Entity::find().all(db).await.unwrap());
     out += &format!("{:?}\n", entity::idempotency_key::Entity::find().all(db).await.unwrap());
     out += &format!("{:?}\n", entity::slot_hold::Entity::find().all(db).await.unwrap());
+    out += &format!("{:?}\n", entity::booking_event::Entity::find().all(db).await.unwrap());
+    out += &format!("{:?}\n", entity::webhook_subscription::Entity::find().all(db).await.unwrap());
     out
 }

@@ -1,0 +1,40 @@
+//! A provider's webhook receiver: where to send which events, the secret that
+//! signs them (kept so that it can sign; shown to the provider only once),
+//! how far delivery has got (`cursor`), its retry state, and the lease that
+//! lets one sender at a time deliver for it.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_subscription")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub url: String,
+    /// Comma-separated event types (`booking.created`, `slot.changed`, …).
+    pub events: String,
+    /// The Standard Webhooks secret, `whsec_<base64>`.
+    pub secret: String,
+    /// `active` or `failing` (retries gave up; re-enabled by the provider).
+    pub status: String,
+    /// The log position delivered up to (inclusive): `2 × version` for the
+    /// slot event of that version, `2 × version + 1` for the booking event
+    /// committed at that version.
+    pub cursor: i64,
+    /// Failed attempts at the event after the cursor.
+    pub attempts: i32,
+    /// No attempt before this (back-off after a failure).
+    pub next_attempt_at: Option<DateTimeUtc>,
+    /// The first failure of the current run of failures.
+    pub failing_since: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    /// The sender (instance) delivering for it, until `lease_until`.
+    pub lease_owner: Option<Uuid>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,318 @@
+//! Webhook subscriptions (DESIGN 4b), managed with the provider's key: add
+//! (the signing secret is shown once), list, remove, re-enable after the
+//! sender gave up. And what a booking webhook carries: the booking event
+//! that a booking command records in its own transaction.
+//!
+//! Customer data: a booking event carries the customer's name and email.
+//! The customer gave them to book with this provider, and the provider's key
+//! already reaches the booking; the marketplace's back end that holds that
+//! key is the party that sends the reminder and takes the payment, so it is
+//! entitled to them. Slot events (`slot.changed`) never carry customer data
+//! or booking ids, as on the public stream. A subscription only ever gets its
+//! own provider's events.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use entity::{booking, webhook_subscription};
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{App, AppError, Credential};
+use crate::webhooks::target;
+
+/// The event types a subscription can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    BookingCreated,
+    BookingCancelled,
+    BookingRescheduled,
+    SlotChanged,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 4] =
+        [EventType::BookingCreated, EventType::BookingCancelled, EventType::BookingRescheduled, EventType::SlotChanged];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::BookingCreated => "booking.created",
+            EventType::BookingCancelled => "booking.cancelled",
+            EventType::BookingRescheduled => "booking.rescheduled",
+            EventType::SlotChanged => "slot.changed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// A subscription's stored event list, parsed (unknown names are skipped).
+pub fn event_types(stored: &str) -> Vec<EventType> {
+    stored.split(',').filter_map(EventType::parse).collect()
+}
+
+/// `active`: delivering; `failing`: retries gave up, nothing is sent until
+/// it is re-enabled.
+pub const ACTIVE: &str = "active";
+pub const FAILING: &str = "failing";
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewWebhook {
+    /// `https://` (or `http://`) URL of the receiver; it must resolve to
+    /// public addresses only, unless the server runs with `--webhook-allow-private`.
+    #[schema(max_length = 2048)]
+    pub url: String,
+    /// Event types to deliver (default: all of them).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// A subscription as its provider sees it. `secret` only in the answer that created it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    /// `active` or `failing`.
+    pub status: String,
+    /// The Standard Webhooks signing secret (`whsec_…`), shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Failed attempts at the next event to deliver.
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(row: &webhook_subscription::Model) -> WebhookView {
+    WebhookView {
+        id: row.id,
+        url: row.url.clone(),
+        events: event_types(&row.events).into_iter().map(|t| t.as_str().to_owned()).collect(),
+        status: row.status.clone(),
+        secret: None,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        failing_since: row.failing_since,
+        last_error: row.last_error.clone(),
+        created_at: row.created_at,
+    }
+}
+
+const URL_MAX: usize = 2048;
+/// Subscriptions one provider may have: each is a sender's worth of work.
+const PER_PROVIDER_MAX: u64 = 20;
+
+/// Check a receiver URL: http(s), a host, no credentials in it, and (unless
+/// `allow_private`) only public addresses behind the host.
+pub async fn check_url(url: &str, allow_private: bool) -> Result<hyper::Uri, AppError> {
+    let invalid = |why: &str| AppError::Invalid(format!("url {why}"));
+    if url.len() > URL_MAX {
+        return Err(invalid(&format!("must be at most {URL_MAX} characters")));
+    }
+    let uri: hyper::Uri = url.parse().map_err(|_| invalid("must be an absolute http:// or https:// URL"))?;
+    let port = match uri.scheme_str() {
+        Some("https") => uri.port_u16().unwrap_or(443),
+        Some("http") => uri.port_u16().unwrap_or(80),
+        _ => return Err(invalid("must be an absolute http:// or https:// URL")),
+    };
+    let authority = uri.authority().ok_or_else(|| invalid("must name a host"))?;
+    if authority.as_str().contains('@') {
+        return Err(invalid("must not carry credentials"));
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(invalid("must name a host"));
+    }
+    target::resolve(host, port, allow_private).await.map_err(|e| AppError::Invalid(format!("url refused: {e}")))?;
+    Ok(uri)
+}
+
+/// A new Standard Webhooks secret: 32 random bytes, `whsec_` + base64.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+impl App {
+    /// Add a receiver for `provider_id`'s events from now on.
+    #[tracing::instrument(skip(self, request, credential))]
+    pub async fn create_webhook(
+        &self,
+        provider_id: Uuid,
+        request: NewWebhook,
+        credential: &Credential,
+    ) -> Result<WebhookView, AppError> {
+        self.authorize_provider(provider_id, credential).await?;
+        let events = match &request.events {
+            None => EventType::ALL.to_vec(),
+            Some(names) if names.is_empty() => {
+                return Err(AppError::Invalid("events must name at least one event type".into()));
+            }
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    EventType::parse(name).ok_or_else(|| {
+                        let known: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                        AppError::Invalid(format!("events: unknown type {name:?}; known: {}", known.join(", ")))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        check_url(&request.url, self.webhooks.allow_private).await?;
+        let existing = webhook_subscription::Entity::find()
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .count(&self.db)
+            .await?;
+        if existing >= PER_PROVIDER_MAX {
+            return Err(AppError::Conflict(format!("a provider may have at most {PER_PROVIDER_MAX} webhooks")));
+        }
+        let mut stored: Vec<&str> = Vec::new();
+        for t in &events {
+            if !stored.contains(&t.as_str()) {
+                stored.push(t.as_str());
+            }
+        }
+        let secret = new_secret();
+        let _writer = self.write_lock().await;
+        // From now on: everything up to the provider's committed version is
+        // behind the cursor (the booking event of that version included).
+        let version = crate::events::versions::committed(&self.db, provider_id).await?.unwrap_or(0);
+        let row = webhook_subscription::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            provider_id: Set(provider_id),
+            url: Set(request.url.clone()),
+            events: Set(stored.join(",")),
+            secret: Set(secret.clone()),
+            status: Set(ACTIVE.to_owned()),
+            cursor: Set(2 * version + 1),
+            attempts: Set(0),
+            next_attempt_at: Set(None),
+            failing_since: Set(None),
+            last_error: Set(None),
+            lease_owner: Set(None),
+            lease_until: Set(None),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(WebhookView { secret: Some(secret), ..view(&row) })
+    }
+
+    /// The provider's subscriptions, oldest first, without secrets.
+    pub async fn list_webhooks(
+        &self,
+        provider_id: Uuid,
+        credential: &Credential,
+    ) -> Result<Vec<WebhookView>, AppError> {
+        self.authorize_provider(provider_id, credential).await?;
+        let rows = webhook_subscription::Entity::find()
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .order_by_asc(webhook_subscription::Column::CreatedAt)
+            .order_by_asc(webhook_subscription::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.iter().map(view).collect())
+    }
+
+    /// Remove a subscription: nothing more is sent to it.
+    pub async fn delete_webhook(
+        &self,
+        provider_id: Uuid,
+        webhook_id: Uuid,
+        credential: &Credential,
+    ) -> Result<(), AppError> {
+        self.authorize_provider(provider_id, credential).await?;
+        let _writer = self.write_lock().await;
+        let deleted = webhook_subscription::Entity::delete_many()
+            .filter(webhook_subscription::Column::Id.eq(webhook_id))
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        match deleted {
+            0 => Err(AppError::NotFound(format!("webhook {webhook_id} does not exist"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Re-enable a subscription (after it was marked failing): delivery
+    /// resumes at once from where it stopped, with a fresh retry budget.
+    pub async fn enable_webhook(
+        &self,
+        provider_id: Uuid,
+        webhook_id: Uuid,
+        credential: &Credential,
+    ) -> Result<WebhookView, AppError> {
+        self.authorize_provider(provider_id, credential).await?;
+        let _writer = self.write_lock().await;
+        webhook_subscription::Entity::update_many()
+            .col_expr(webhook_subscription::Column::Status, Expr::value(ACTIVE))
+            .col_expr(webhook_subscription::Column::Attempts, Expr::value(0))
+            .col_expr(webhook_subscription::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(webhook_subscription::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(webhook_subscription::Column::Id.eq(webhook_id))
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .exec(&self.db)
+            .await?;
+        let row = webhook_subscription::Entity::find_by_id(webhook_id)
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("webhook {webhook_id} does not exist")))?;
+        self.webhooks.wake.notify_one();
+        Ok(view(&row))
+    }
+}
+
+/// Settings of the webhook feature the application needs (the sender has its own).
+#[derive(Clone, Default)]
+pub struct WebhookPolicy {
+    /// `--webhook-allow-private`: private and loopback receivers allowed.
+    pub allow_private: bool,
+    /// Woken after every commit, so the sender does not wait for its next poll.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// A booking change for the webhooks, recorded in the booking's unit of work.
+#[derive(Debug)]
+pub struct BookingChange {
+    pub kind: EventType,
+    pub booking_id: Uuid,
+    /// The webhook's `data` object.
+    pub data: serde_json::Value,
+}
+
+impl BookingChange {
+    /// The event for `row` as it is after the change; `previous` is the
+    /// booking's former (start, end) for a reschedule.
+    pub fn of(
+        kind: EventType,
+        row: &booking::Model,
+        previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> BookingChange {
+        let mut data = serde_json::json!({
+            "bookingId": row.id,
+            "providerId": row.provider_id,
+            "serviceId": row.service_id,
+            "startTime": row.starts_at,
+            "endTime": row.ends_at,
+            "status": row.status,
+            "customer": { "name": row.customer_name, "email": row.customer_email },
+        });
+        if let Some((start, end)) = previous {
+            data["previousStartTime"] = serde_json::json!(start);
+            data["previousEndTime"] = serde_json::json!(end);
+        }
+        BookingChange { kind, booking_id: row.id, data }
+    }
+}

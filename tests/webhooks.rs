@@ -1,0 +1,595 @@
+//! Webhooks (DESIGN 4b, issue 16), against a real receiver: a small axum
+//! server in the test on an ephemeral port, whose deliveries are checked with
+//! the Standard Webhooks verifier. Signed booking events in order within a
+//! second; retries keep order; nothing lost across a restart while the
+//! receiver is down; once per event with two instances on PostgreSQL; a
+//! receiver that never answers slows neither bookings nor other receivers;
+//! the SSRF guard; only the provider's own key manages its webhooks; a
+//! subscription marked failing is visible and can be re-enabled.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A generous deadline for anything a test waits for (a wait, not a speed claim).
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Flags every webhook test runs with: private targets allowed (the
+/// receiver is on loopback) and quick retries.
+const FLAGS: &[&str] =
+    &["--webhook-allow-private", "--webhook-retry-base-millis", "50", "--webhook-retry-max-secs", "1"];
+
+/// What a receiver answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `500` this many more times, then `200`.
+    FailFirst(usize),
+    /// Never answers (the request hangs until the sender gives up).
+    Never,
+    /// One answer per request from this script, `x` = `500`, `o` = `200`;
+    /// its last letter repeats.
+    Script(&'static str, usize),
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    id: String,
+    body: Value,
+    /// Did the signature verify (with the subscription's secret)?
+    verified: bool,
+    /// Did the receiver answer it with a 2xx?
+    accepted: bool,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    secret: Option<String>,
+    answer: Option<Answer>,
+    received: Vec<Received>,
+}
+
+/// A receiver on an ephemeral (or given) loopback port.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    async fn start(answer: Answer) -> Receiver {
+        Receiver::start_on("127.0.0.1:0".parse().unwrap(), answer).await
+    }
+
+    async fn start_on(addr: SocketAddr, answer: Answer) -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState { answer: Some(answer), ..ReceiverState::default() }));
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let shared = state.clone();
+        let router = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| receive(shared.clone(), headers, body)),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+        Receiver { url, state }
+    }
+
+    fn set_secret(&self, secret: &str) {
+        self.state.lock().unwrap().secret = Some(secret.to_owned());
+    }
+
+    fn set_answer(&self, answer: Answer) {
+        self.state.lock().unwrap().answer = Some(answer);
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// The accepted deliveries, once there are at least `n` (fails after [`WAIT`]).
+    async fn accepted(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let accepted: Vec<Received> = self.received().into_iter().filter(|r| r.accepted).collect();
+            if accepted.len() >= n {
+                return accepted;
+            }
+            assert!(Instant::now() < deadline, "only {} of {n} deliveries arrived: {accepted:?}", accepted.len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn receive(state: Arc<Mutex<ReceiverState>>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+    let (answer, verified) = {
+        let mut state = state.lock().unwrap();
+        let verified = state
+            .secret
+            .as_deref()
+            .is_some_and(|secret| standardwebhooks::Webhook::new(secret).unwrap().verify(&body, &headers).is_ok());
+        let answer = state.answer.unwrap_or(Answer::FailFirst(0));
+        match answer {
+            Answer::FailFirst(n) if n > 0 => state.answer = Some(Answer::FailFirst(n - 1)),
+            Answer::Script(script, at) => state.answer = Some(Answer::Script(script, at + 1)),
+            _ => {}
+        }
+        (answer, verified)
+    };
+    let accepted = match answer {
+        Answer::FailFirst(n) => n == 0,
+        Answer::Never => false,
+        Answer::Script(script, at) => script.as_bytes()[at.min(script.len() - 1)] == b'o',
+    };
+    let record = Received {
+        id: headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        verified,
+        accepted,
+        at: Instant::now(),
+    };
+    state.lock().unwrap().received.push(record);
+    if let Answer::Never = answer {
+        std::future::pending::<()>().await;
+    }
+    if accepted { AxumStatus::NO_CONTENT } else { AxumStatus::INTERNAL_SERVER_ERROR }
+}
+
+/// `POST /api/v1/providers/{provider}/webhooks` with `key`: status and body.
+async fn subscribe(
+    client: &reqwest::Client,
+    base: &str,
+    provider: &slotstream::app::seed::SeededProvider,
+    url: &str,
+    events: Option<&[&str]>,
+) -> (StatusCode, Value) {
+    let mut body = json!({ "url": url });
+    if let Some(events) = events {
+        body["events"] = json!(events);
+    }
+    let response = client
+        .post(format!("{base}/api/v1/providers/{}/webhooks", provider.id))
+        .bearer_auth(&provider.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Subscribe `receiver` (which then verifies with the answered secret); the webhook's id.
+async fn subscribe_receiver(
+    client: &reqwest::Client,
+    base: &str,
+    provider: &slotstream::app::seed::SeededProvider,
+    receiver: &Receiver,
+    events: &[&str],
+) -> String {
+    let (status, body) = subscribe(client, base, provider, &receiver.url, Some(events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    receiver.set_secret(body["secret"].as_str().expect("secret shown once"));
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// `n` free starts of `provider`'s 30-minute service: (service, startsAt…).
+async fn free_starts(client: &reqwest::Client, base: &str, provider: Uuid, n: usize) -> (Uuid, Vec<String>) {
+    let service = service_with(client, base, provider, 30).await;
+    let free = availability(client, base, provider, "?days=14", None).await.free_slots();
+    assert!(free.len() >= n, "{} free slots", free.len());
+    (service, free.into_iter().take(n).map(|(_, starts_at)| starts_at).collect())
+}
+
+/// Book `starts_at`; the booking's answer (fails the test unless 201).
+async fn booked(client: &reqwest::Client, base: &str, provider: Uuid, service: Uuid, starts_at: &str) -> Value {
+    let (status, body) = book(client, base, provider, service, starts_at).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn types(received: &[Received]) -> Vec<String> {
+    received.iter().map(|r| r.body["type"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+fn booking_ids(received: &[Received]) -> Vec<String> {
+    received.iter().map(|r| r.body["data"]["bookingId"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn booking_created_cancelled_and_rescheduled_arrive_signed_in_order_within_a_second() {
+    let app = TestApp::spawn_with(FLAGS).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    let events = ["booking.created", "booking.cancelled", "booking.rescheduled"];
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &events).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 3).await;
+
+    let booking = booked(&app.client, &app.base, provider.id, service, &starts[0]).await;
+    let created_at = Instant::now();
+    let first = receiver.accepted(1).await;
+    assert!(first[0].at.duration_since(created_at) < Duration::from_secs(1), "booking.created took over a second");
+
+    let (id, token) = (booking["id"].as_str().unwrap(), booking["token"].as_str().unwrap());
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{id}/reschedule")))
+        .bearer_auth(token)
+        .json(&json!({ "startTime": starts[1] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(cancel(&app.client, &app.base, id, Some(token)).await, StatusCode::OK);
+    let cancelled_at = Instant::now();
+    let all = receiver.accepted(3).await;
+    assert!(all[2].at.duration_since(cancelled_at) < Duration::from_secs(1), "booking.cancelled took over a second");
+
+    assert_eq!(types(&all), ["booking.created", "booking.rescheduled", "booking.cancelled"]);
+    assert!(all.iter().all(|r| r.verified), "every signature verifies: {all:?}");
+    assert!(booking_ids(&all).iter().all(|b| b == id));
+    let created = &all[0].body;
+    assert_eq!(created["data"]["customer"]["email"], "ada@example.com", "the provider gets its customer");
+    assert!(created["timestamp"].is_string());
+    let moved = &all[1].body["data"];
+    assert_eq!(moved["previousStartTime"], booking["startTime"]);
+    let versions: Vec<i64> = all.iter().map(|r| r.body["data"]["version"].as_i64().unwrap()).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "in version order: {versions:?}");
+    assert_eq!(receiver.received().len(), 3, "nothing sent twice");
+    let ids: Vec<_> = all.iter().map(|r| r.id.clone()).collect();
+    assert!(ids.iter().all(|i| !i.is_empty()) && ids[0] != ids[1] && ids[1] != ids[2]);
+}
+
+#[tokio::test]
+async fn a_receiver_failing_three_times_gets_the_event_once_after_retries_and_the_rest_in_order() {
+    let app = TestApp::spawn_with(FLAGS).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::FailFirst(3)).await;
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &["booking.created", "slot.changed"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 3).await;
+    let mut bookings = Vec::new();
+    for start in &starts {
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    // Each booking: one slot event, then its booking event.
+    let accepted = receiver.accepted(6).await;
+    let all = receiver.received();
+    assert_eq!(all.len(), 9, "3 refused attempts, then 6 deliveries: {all:?}");
+    assert!(all[..4].iter().all(|r| r.id == all[0].id), "the first event is retried under its own id");
+    assert_eq!(all.iter().filter(|r| r.accepted).count(), 6);
+    assert_eq!(
+        types(&accepted),
+        ["slot.changed", "booking.created", "slot.changed", "booking.created", "slot.changed", "booking.created"]
+    );
+    let created: Vec<_> = accepted.iter().filter(|r| r.body["type"] == "booking.created").cloned().collect();
+    assert_eq!(booking_ids(&created), bookings, "booking order kept behind the retried event");
+    let slot = &accepted[0].body["data"];
+    assert_eq!(slot["newStatus"], "booked");
+    assert!(slot.get("bookingId").is_none() && slot.get("customer").is_none(), "slot events carry no customer data");
+    let mut ids: Vec<_> = accepted.iter().map(|r| r.id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "each event delivered once");
+    assert!(all.iter().all(|r| r.verified));
+}
+
+#[tokio::test]
+async fn twenty_bookings_made_while_the_receiver_is_down_and_the_server_restarts_all_arrive_in_order() {
+    let app = TestApp::spawn_with(FLAGS).await;
+    let provider = app.provider(1).clone();
+    // A port with nobody listening: connections are refused until the receiver starts on it.
+    let port_holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = port_holder.local_addr().unwrap();
+    drop(port_holder);
+    let url = format!("http://{addr}/hooks");
+    let (status, body) = subscribe(&app.client, &app.base, &provider, &url, Some(&["booking.created"])).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 20).await;
+    let mut bookings = Vec::new();
+    for start in &starts[..10] {
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    let (url_db, db, providers) = app.stop().await;
+    let app = TestApp::start(url_db, db, providers, FLAGS).await;
+    for start in &starts[10..] {
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    let listed = list(&app, &provider).await;
+    assert!(listed[0]["attempts"].as_i64().unwrap() > 0, "attempts were made while it was down: {listed:?}");
+
+    let receiver = Receiver::start_on(addr, Answer::FailFirst(0)).await;
+    receiver.set_secret(&secret);
+    let accepted = receiver.accepted(20).await;
+    assert_eq!(booking_ids(&accepted), bookings, "all 20, in order");
+    assert!(accepted.iter().all(|r| r.verified));
+    assert_eq!(receiver.received().len(), 20, "none twice");
+}
+
+/// `GET …/webhooks` with the provider's key.
+async fn list(app: &TestApp, provider: &slotstream::app::seed::SeededProvider) -> Vec<Value> {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/providers/{}/webhooks", provider.id)))
+        .bearer_auth(&provider.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_every_event_once() {
+    if !postgres_only("two instances sharing subscriptions on one PostgreSQL database") {
+        return;
+    }
+    let (url, providers) = seeded_database().await;
+    let (a, b) = (ServerProcess::start(&url, FLAGS).await, ServerProcess::start(&url, FLAGS).await);
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let provider = &providers[0];
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    subscribe_receiver(&client, &a.base, provider, &receiver, &["booking.created", "slot.changed"]).await;
+    let (service, starts) = free_starts(&client, &a.base, provider.id, 20).await;
+    let mut bookings = Vec::new();
+    for (n, start) in starts.iter().enumerate() {
+        let base = if n % 2 == 0 { &a.base } else { &b.base };
+        bookings.push(booked(&client, base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    let accepted = receiver.accepted(40).await;
+    // Let a duplicate, if any sender were to send one, arrive before counting.
+    let quiet = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < quiet {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for r in receiver.received() {
+        *by_id.entry(r.id).or_default() += 1;
+    }
+    assert_eq!(by_id.len(), 40, "every event delivered");
+    assert!(by_id.values().all(|&n| n == 1), "none delivered twice: {by_id:?}");
+    let created: Vec<_> = accepted.iter().filter(|r| r.body["type"] == "booking.created").cloned().collect();
+    assert_eq!(booking_ids(&created), bookings, "in version order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_slows_neither_bookings_nor_another_receiver() {
+    let flags = [FLAGS, &["--webhook-timeout-millis", "60000"]].concat();
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(2);
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 12).await;
+    let mut without = Vec::new();
+    for start in &starts[..6] {
+        let started = Instant::now();
+        booked(&app.client, &app.base, provider.id, service, start).await;
+        without.push(started.elapsed());
+    }
+
+    let silent = Receiver::start(Answer::Never).await;
+    subscribe_receiver(&app.client, &app.base, provider, &silent, &["booking.created", "slot.changed"]).await;
+    let healthy = Receiver::start(Answer::FailFirst(0)).await;
+    subscribe_receiver(&app.client, &app.base, provider, &healthy, &["booking.created"]).await;
+    let mut with = Vec::new();
+    let mut made = Vec::new();
+    for start in &starts[6..] {
+        let started = Instant::now();
+        let booking = booked(&app.client, &app.base, provider.id, service, start).await;
+        with.push(started.elapsed());
+        made.push((booking["id"].as_str().unwrap().to_owned(), Instant::now()));
+        // The healthy receiver gets each booking promptly, while the silent one hangs.
+        let got = healthy.accepted(made.len()).await;
+        let last = got.last().unwrap();
+        assert_eq!(last.body["data"]["bookingId"], made.last().unwrap().0);
+        assert!(last.at.duration_since(made.last().unwrap().1) < Duration::from_secs(2), "healthy receiver delayed");
+    }
+    assert!(!silent.received().is_empty(), "the silent receiver was tried");
+    assert!(silent.received().len() == 1, "and is still waiting on its first event");
+    without.sort();
+    with.sort();
+    let (median_without, median_with) = (without[3], with[3]);
+    assert!(
+        median_with < median_without * 3 + Duration::from_millis(250),
+        "bookings slowed: median {median_with:?} with a silent receiver, {median_without:?} without"
+    );
+}
+
+#[tokio::test]
+async fn private_loopback_and_metadata_targets_are_refused_without_the_flag() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0);
+    for url in [
+        "http://127.0.0.1/hooks",
+        "http://127.0.0.1:8080/hooks",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/hooks",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost:9/hooks",
+        "http://0.0.0.0/",
+    ] {
+        let (status, body) = subscribe(&app.client, &app.base, provider, url, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["status"], 422);
+    }
+    for url in ["ftp://example.com/", "not a url", "http://user:pass@example.com/", "/relative"] {
+        let (status, body) = subscribe(&app.client, &app.base, provider, url, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+    }
+    let (status, _) = subscribe(&app.client, &app.base, provider, "http://example.com/", Some(&["booking.nope"])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(list(&app, provider).await.is_empty(), "nothing was added");
+}
+
+#[tokio::test]
+async fn a_subscription_made_with_the_flag_is_not_sent_to_a_private_address_once_the_flag_is_off() {
+    let app = TestApp::spawn_with(FLAGS).await;
+    let provider = app.provider(0).clone();
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    subscribe_receiver(&app.client, &app.base, &provider, &receiver, &["booking.created"]).await;
+    let (url, db, providers) = app.stop().await;
+    let app = TestApp::start(url, db, providers, &["--webhook-retry-base-millis", "50"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 1).await;
+    booked(&app.client, &app.base, provider.id, service, &starts[0]).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = list(&app, &provider).await;
+        if let Some(error) = listed[0]["lastError"].as_str() {
+            assert!(error.contains("not a public address"), "{error}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt recorded: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
+}
+
+#[tokio::test]
+async fn another_providers_key_cannot_list_add_or_delete_webhooks() {
+    let app = TestApp::spawn_with(FLAGS).await;
+    let (owner, other) = (app.provider(0), app.provider(1));
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    let id = subscribe_receiver(&app.client, &app.base, owner, &receiver, &["booking.created"]).await;
+    let hooks = app.url(&format!("/api/v1/providers/{}/webhooks", owner.id));
+    let one = format!("{hooks}/{id}");
+    let requests = [
+        app.client.get(&hooks),
+        app.client.post(&hooks).json(&json!({ "url": receiver.url })),
+        app.client.delete(&one),
+        app.client.post(format!("{one}/enable")),
+    ];
+    for request in requests {
+        let unauthenticated = request.try_clone().unwrap().send().await.unwrap();
+        assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+        let forbidden = request.bearer_auth(&other.key).send().await.unwrap();
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+        assert_eq!(forbidden.headers()["content-type"], "application/problem+json");
+    }
+    // Nor through its own provider's path: the webhook is not its to delete.
+    let theirs = app.url(&format!("/api/v1/providers/{}/webhooks/{id}", other.id));
+    let response = app.client.delete(theirs).bearer_auth(&other.key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let listed = list(&app, owner).await;
+    assert_eq!(listed.len(), 1, "still there");
+    assert!(listed[0].get("secret").is_none(), "the secret is shown only once");
+    let response = app.client.delete(&one).bearer_auth(&owner.key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(list(&app, owner).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_subscription_that_keeps_failing_is_marked_failing_and_resumes_when_re_enabled() {
+    let flags = [FLAGS, &["--webhook-give-up-secs", "1"]].concat();
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::FailFirst(usize::MAX)).await;
+    let id = subscribe_receiver(&app.client, &app.base, provider, &receiver, &["booking.created"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 1).await;
+    let booking = booked(&app.client, &app.base, provider.id, service, &starts[0]).await;
+    let deadline = Instant::now() + WAIT;
+    let failing = loop {
+        let listed = list(&app, provider).await;
+        if listed[0]["status"] == "failing" {
+            break listed[0].clone();
+        }
+        assert!(Instant::now() < deadline, "never marked failing: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(failing["attempts"].as_i64().unwrap() >= 2, "{failing}");
+    assert!(failing["failingSince"].is_string() && failing["lastError"].as_str().unwrap().contains("500"));
+    let tried = receiver.received().len();
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("slotstream_webhook_deliveries_total{outcome=\"rejected\"}"), "{metrics}");
+
+    receiver.set_answer(Answer::FailFirst(0));
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/providers/{}/webhooks/{id}/enable", provider.id)))
+        .bearer_auth(&provider.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let accepted = receiver.accepted(1).await;
+    assert_eq!(accepted[0].body["data"]["bookingId"], booking["id"]);
+    assert!(receiver.received().len() > tried);
+    assert_eq!(list(&app, provider).await[0]["status"], "active");
+}
+
+#[tokio::test]
+async fn pruning_keeps_the_events_an_active_subscription_has_yet_to_deliver() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = TestApp::spawn_with(FLAGS).await;
+    let (provider, bystander) = (app.provider(0).clone(), app.provider(1).clone());
+    let port_holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = port_holder.local_addr().unwrap();
+    drop(port_holder);
+    let url = format!("http://{addr}/hooks");
+    let events = ["booking.created", "slot.changed"];
+    let (status, body) = subscribe(&app.client, &app.base, &provider, &url, Some(&events)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 4).await;
+    let mut bookings = Vec::new();
+    for start in &starts {
+        bookings
+            .push(booked(&app.client, &app.base, provider.id, service, start).await["id"].as_str().unwrap().to_owned());
+    }
+    let (other_service, other_starts) = free_starts(&app.client, &app.base, bystander.id, 2).await;
+    for start in &other_starts {
+        booked(&app.client, &app.base, bystander.id, other_service, start).await;
+    }
+
+    // Prune as hard as an operator can: nothing is old enough to keep, keep 1 per provider.
+    let pruner = slotstream::server::build_app(app.db.clone(), &serve_args(&app.database_url, &[])).await.unwrap();
+    let later = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    pruner.prune_history(later, 1, later).await.unwrap();
+    let kept = |id: Uuid| {
+        entity::slot_event::Entity::find().filter(entity::slot_event::Column::ProviderId.eq(id)).count(&app.db)
+    };
+    assert_eq!(kept(bystander.id).await.unwrap(), 1, "a provider without webhooks is pruned as before");
+    assert!(kept(provider.id).await.unwrap() >= 4, "undelivered events are kept");
+
+    let receiver = Receiver::start_on(addr, Answer::FailFirst(0)).await;
+    receiver.set_secret(body["secret"].as_str().unwrap());
+    let accepted = receiver.accepted(8).await;
+    let created: Vec<_> = accepted.iter().filter(|r| r.body["type"] == "booking.created").cloned().collect();
+    assert_eq!(booking_ids(&created), bookings, "all delivered after the prune, in order");
+    assert_eq!(accepted.iter().filter(|r| r.body["type"] == "slot.changed").count(), 4);
+}
+
+#[tokio::test]
+async fn a_success_starts_a_new_run_of_failures_so_the_next_failure_does_not_give_up() {
+    // Retries come 1.25 s or more apart, failures give up after 1 s: a
+    // failure right after a success must count from itself, not from the
+    // failures before the success.
+    let flags = ["--webhook-allow-private", "--webhook-retry-base-millis", "2500", "--webhook-give-up-secs", "1"];
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::Script("xox", 0)).await;
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &["booking.created"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 2).await;
+    let first = booked(&app.client, &app.base, provider.id, service, &starts[0]).await;
+    booked(&app.client, &app.base, provider.id, service, &starts[1]).await;
+    let deadline = Instant::now() + WAIT;
+    let state = loop {
+        let listed = list(&app, provider).await;
+        if receiver.received().len() >= 3 && (listed[0]["attempts"] == 1 || listed[0]["status"] == "failing") {
+            break listed[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no failure after the success: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(state["status"], "active", "{state}");
+    let accepted = receiver.accepted(1).await;
+    assert_eq!(accepted[0].body["data"]["bookingId"], first["id"]);
+}
