@@ -88,16 +88,9 @@ async fn block_concurrently(app: &TestApp, providers: &[&SeededProvider], n: usi
 }
 
 /// Waits until `name` on `/metrics` reads `value`.
-async fn wait_for_gauge(app: &TestApp, name: &str, value: f64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while gauge(&app.client, &app.base, name).await != value {
-        assert!(tokio::time::Instant::now() < deadline, "{name} never reached {value}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batch_keeps_order_and_its_tag_changes_iff_a_listed_provider_changes() {
+    let _turn = GAUGES.lock().await;
     let app = spawn_with_providers(5, &[]).await;
     let (a, b, c, outside) = (app.provider(2), app.provider(0), app.provider(4), app.provider(1));
     let ids = id_list(&[a, b, c]);
@@ -181,6 +174,7 @@ async fn the_batch_keeps_order_and_its_tag_changes_iff_a_listed_provider_changes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_providers_on_one_stream_get_every_racing_change_once_in_order_and_resume_exactly() {
+    let _turn = GAUGES.lock().await;
     let app = spawn_with_providers(20, &[]).await;
     let listed: Vec<&SeededProvider> = app.providers.iter().take(20).collect();
     let ids: Vec<Uuid> = listed.iter().map(|p| p.id).collect();
@@ -228,6 +222,7 @@ async fn twenty_providers_on_one_stream_get_every_racing_change_once_in_order_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batch_and_the_stream_from_its_cursor_add_up_to_the_final_batch_while_writes_race() {
+    let _turn = GAUGES.lock().await;
     let app = spawn_with_providers(5, &[]).await;
     let listed: Vec<&SeededProvider> = app.providers.iter().take(5).collect();
     let ids: Vec<Uuid> = listed.iter().map(|p| p.id).collect();
@@ -268,6 +263,7 @@ async fn the_batch_and_the_stream_from_its_cursor_add_up_to_the_final_batch_whil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pruned_resume_point_resets_that_provider_only() {
+    let _turn = GAUGES.lock().await;
     let app = spawn_with_providers(3, &[]).await;
     let listed: Vec<&SeededProvider> = app.providers.iter().take(3).collect();
     let ids: Vec<Uuid> = listed.iter().map(|p| p.id).collect();
@@ -297,6 +293,7 @@ async fn a_pruned_resume_point_resets_that_provider_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_oversized_and_foreign_cursors_are_refused_and_the_stream_is_one_against_the_caps() {
+    let _turn = GAUGES.lock().await;
     let app = spawn_with_providers(50, &["--max-streams-per-client", "1"]).await;
     let listed: Vec<&SeededProvider> = app.providers.iter().take(4).collect();
     let list = id_list(&listed);
@@ -348,7 +345,7 @@ async fn tampered_oversized_and_foreign_cursors_are_refused_and_the_stream_is_on
     let fifty_stream = app.client.get(url).send().await.unwrap();
     assert_eq!(fifty_stream.status(), StatusCode::OK);
     drop(fifty_stream);
-    wait_for_gauge(&app, "slotstream_active_streams", 0.0).await;
+    wait_for_gauge(&app.client, &app.base, "slotstream_active_streams", 0.0).await;
 
     // The same cursor is fine, and the stream over four providers is one stream.
     let _open = connect_many(&app.client, &many_stream_url(&app.base, &list, ""), Some(&cursor)).await;
@@ -359,6 +356,7 @@ async fn tampered_oversized_and_foreign_cursors_are_refused_and_the_stream_is_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_many_providers_stream_on_one_instance_sees_bookings_made_on_another() {
+    let _turn = GAUGES.lock().await;
     if !postgres_only("two instances sharing events through LISTEN/NOTIFY") {
         return;
     }

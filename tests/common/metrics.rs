@@ -23,6 +23,20 @@ pub async fn gauge(client: &reqwest::Client, base: &str, name: &str) -> f64 {
     sample(&scrape(client, base).await, name).unwrap_or_else(|| panic!("{name} present in /metrics"))
 }
 
+/// The metrics are the process's, shared by every server a test binary
+/// starts: tests that read a gauge and tests that move it (open streams or
+/// connections) in one binary take turns with this lock.
+pub static GAUGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits (with room for a loaded machine) until the gauge `name` reads `value`.
+pub async fn wait_for_gauge(client: &reqwest::Client, base: &str, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while gauge(client, base, name).await != value {
+        assert!(tokio::time::Instant::now() < deadline, "{name} never reached {value}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// `slotstream_stream_subscribers` from `/metrics`.
 pub async fn subscriber_count(client: &reqwest::Client, base: &str) -> i64 {
     gauge(client, base, "slotstream_stream_subscribers").await as i64
