@@ -85,23 +85,7 @@ pub async fn oldest_kept<C: ConnectionTrait>(conn: &C, provider_id: Uuid) -> Res
 /// active webhook subscription has yet to deliver (at least once, however
 /// long its receiver is down before the subscription is marked failing).
 pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep: i64) -> Result<u64, DbErr> {
-    // The provider's version, for the row being looked at.
-    let newest = || {
-        Expr::SubQuery(
-            None,
-            Box::new(
-                Query::select()
-                    .column((provider::Entity, provider::Column::Version))
-                    .from(provider::Entity)
-                    .and_where(
-                        Expr::col((provider::Entity, provider::Column::Id))
-                            .equals((slot_event::Entity, slot_event::Column::ProviderId)),
-                    )
-                    .to_owned()
-                    .into_sub_query_statement(),
-            ),
-        )
-    };
+    let newest = || provider_version_of(slot_event::Entity, slot_event::Column::ProviderId);
     let version = || Expr::col((slot_event::Entity, slot_event::Column::Version));
     let keep = Ord::max(keep, 1);
     let aged = slot_event::Entity::delete_many()
@@ -118,6 +102,22 @@ pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep
         .await?
         .rows_affected;
     Ok(aged + counted)
+}
+
+/// The version of the provider of the row being looked at in `table` (a
+/// correlated subquery on `provider_column`).
+pub fn provider_version_of(table: impl IntoIden + 'static, provider_column: impl IntoIden + 'static) -> Expr {
+    Expr::SubQuery(
+        None,
+        Box::new(
+            Query::select()
+                .column((provider::Entity, provider::Column::Version))
+                .from(provider::Entity)
+                .and_where(Expr::col((provider::Entity, provider::Column::Id)).equals((table, provider_column)))
+                .to_owned()
+                .into_sub_query_statement(),
+        ),
+    )
 }
 
 /// A condition on a row of `table` at webhook log `position` (`2 × version`

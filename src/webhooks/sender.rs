@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{booking_event, provider, slot_event, webhook_subscription};
+use entity::{booking_event, slot_event, webhook_subscription};
 use rand::Rng;
-use sea_orm::sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ use super::client::{AttemptError, WebhookClient};
 use super::message::{self, Message};
 use crate::app::App;
 use crate::app::webhooks::{ACTIVE, EventType, FAILING, event_types};
-use crate::events::versions;
+use crate::events::{event_log, versions};
 
 /// The sender's flags (see `config`).
 #[derive(Clone, Debug)]
@@ -162,20 +162,7 @@ impl Sender {
         use webhook_subscription::Column;
         let now = Utc::now();
         // The provider's newest position: `2 × version + 1`.
-        let head = Expr::SubQuery(
-            None,
-            Box::new(
-                Query::select()
-                    .column((provider::Entity, provider::Column::Version))
-                    .from(provider::Entity)
-                    .and_where(
-                        Expr::col((provider::Entity, provider::Column::Id))
-                            .equals((webhook_subscription::Entity, Column::ProviderId)),
-                    )
-                    .to_owned()
-                    .into_sub_query_statement(),
-            ),
-        );
+        let head = event_log::provider_version_of(webhook_subscription::Entity, Column::ProviderId);
         webhook_subscription::Entity::find()
             .filter(Column::Status.eq(ACTIVE))
             .filter(Condition::any().add(Column::NextAttemptAt.is_null()).add(Column::NextAttemptAt.lte(now)))
