@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
 use sea_orm::{
@@ -191,17 +191,45 @@ pub fn resolve_range(
 
 fn entity_tag(provider_id: Uuid, version: i64, start: NaiveDate, days: u32) -> EntityTag {
     // Short on purpose: the etag crate truncates tags over 62 bytes.
-    let provider = provider_id.simple().to_string();
-    EntityTag::strong(&format!("{}-{version}-{}-{days}", &provider[..12], start.format("%Y%m%d")))
+    let mut owner = [0; 32];
+    let date = TagDate::of(start);
+    EntityTag::strong(&format!("{}-{version}-{}-{days}", tag_owner(provider_id, &mut owner), date.as_str()))
+}
+
+/// The provider part of our tags: the first 12 hex digits of its id.
+fn tag_owner(provider_id: Uuid, buffer: &mut [u8; 32]) -> &str {
+    &provider_id.simple().encode_lower(buffer)[..12]
+}
+
+/// A date as our tags write it, `YYYYMMDD`, formatted on the stack: this
+/// runs on every 304, and chrono's `format` parses its pattern each call.
+struct TagDate([u8; 8]);
+
+impl TagDate {
+    fn of(date: NaiveDate) -> TagDate {
+        // Dates served lie within a few years of today: four-digit years.
+        let mut n = date.year().clamp(0, 9999) as u32 * 10_000 + date.month() * 100 + date.day();
+        let mut digits = [b'0'; 8];
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        TagDate(digits)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The version a tag of ours names, if it is a tag of this query (an
 /// encoded representation's tag carries a suffix after the days).
 fn tag_version(tag: &EntityTag, provider_id: Uuid, start: NaiveDate, days: u32) -> Option<i64> {
-    let provider = provider_id.simple().to_string();
+    let mut owner = [0; 32];
     let mut parts = tag.tag().split('-');
-    let (owner, version, date, count) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let ours = owner == &provider[..12] && date == start.format("%Y%m%d").to_string() && count == days.to_string();
+    let (owner_part, version, date, count) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let same_days = count.bytes().all(|b| b.is_ascii_digit()) && !count.starts_with('0') && count.parse() == Ok(days);
+    let ours = owner_part == tag_owner(provider_id, &mut owner) && date == TagDate::of(start).as_str() && same_days;
     if !ours {
         return None;
     }
@@ -364,6 +392,23 @@ mod tests {
         assert_eq!(tag_version(&tag, provider, start, 8), None);
         assert_eq!(tag_version(&tag, Uuid::new_v4(), start, 7), None);
         assert_eq!(tag_version(&EntityTag::strong("garbage"), provider, start, 7), None);
+        let owner = &provider.simple().to_string()[..12];
+        for other_days in ["07", "+7", "7x"] {
+            let tag = EntityTag::strong(&format!("{owner}-41-20261201-{other_days}"));
+            assert_eq!(tag_version(&tag, provider, start, 7), None, "{other_days}");
+        }
+    }
+
+    /// Clients and caches hold tags across upgrades: the format stays
+    /// `<12 hex of the provider>-<version>-<YYYYMMDD>-<days>`.
+    #[test]
+    fn tags_keep_their_format() {
+        let provider = Uuid::parse_str("43e251b3-bdc3-4116-8d1c-a28583e27f06").unwrap();
+        for (date, text) in [((2026, 11, 28), "20261128"), ((2027, 1, 5), "20270105"), ((999, 3, 9), "09990309")] {
+            let start = NaiveDate::from_ymd_opt(date.0, date.1, date.2).unwrap();
+            assert_eq!(entity_tag(provider, 816, start, 7).tag(), format!("43e251b3bdc3-816-{text}-7"));
+            assert_eq!(start.format("%Y%m%d").to_string(), text, "as chrono writes it");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `GET|HEAD /api/v1/providers/{providerId}/availability` with strong ETags,
 //! `If-None-Match` → 304, `Cache-Control: no-cache` and `Last-Modified`.
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -8,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use etag::EntityTag;
+use metrics::Counter;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -31,6 +34,12 @@ pub struct RangeParams {
     #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
 }
+
+// Resolved once: a registry lookup per answer costs as much as the rest of a 304.
+static NOT_MODIFIED_ANSWERS: LazyLock<Counter> =
+    LazyLock::new(|| metrics::counter!("slotstream_availability_responses_total", "status" => "304"));
+static DOCUMENT_ANSWERS: LazyLock<Counter> =
+    LazyLock::new(|| metrics::counter!("slotstream_availability_responses_total", "status" => "200"));
 
 /// A provider's slots over a date range, with a strong ETag; `If-None-Match`
 /// with the current tag answers 304 with no body. `HEAD` works too.
@@ -61,7 +70,7 @@ pub(super) async fn availability(
     let outcome = state.app.availability(query, &held).await?;
     let (status, tag, body) = match outcome {
         Conditional::NotModified(tag) => {
-            metrics::counter!("slotstream_availability_responses_total", "status" => "304").increment(1);
+            NOT_MODIFIED_ANSWERS.increment(1);
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             // Name the representation the client holds (identity or encoded).
             let held = condition.matching(&tag).unwrap_or(tag);
@@ -70,7 +79,7 @@ pub(super) async fn availability(
         }
         Conditional::Document(document) => (StatusCode::OK, document.etag.to_string(), document),
     };
-    metrics::counter!("slotstream_availability_responses_total", "status" => "200").increment(1);
+    DOCUMENT_ANSWERS.increment(1);
     let mut response = (status, body.body.clone()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let last_modified = body.last_modified(Utc::now()).map(|t| httpdate::fmt_http_date(t.into()));

@@ -18,29 +18,25 @@
 //! layer; tower-http's default predicate also refuses `text/event-stream`,
 //! whose events must leave one by one, not when a compressor's block fills.
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::compression::CompressionLayer;
 
 /// The encodings offered, each the suffix of its representation's tag.
 pub const ENCODINGS: [&str; 2] = ["gzip", "br"];
 
-/// `router` with its answers compressed on request and tagged per encoding.
-pub fn negotiated<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router
-        .layer(CompressionLayer::new().gzip(true).br(true))
-        // Outside the compressor: it sees the `Content-Encoding` chosen.
-        .layer(middleware::from_fn(tag_per_encoding))
+/// The compressor of a negotiated route; `tag_per_encoding` goes outside it.
+pub fn compressor() -> CompressionLayer {
+    CompressionLayer::new().gzip(true).br(true)
 }
 
 /// Give an encoded answer its own strong tag, and say on every answer that
 /// its bytes depend on `Accept-Encoding` (a 304 or a short answer the
 /// compressor left alone included: RFC 9110 §15.4.5 wants a 304's `Vary`
 /// to be the 200's).
-async fn tag_per_encoding(request: Request, next: Next) -> Response {
+pub async fn tag_per_encoding(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if !varies_by_accept_encoding(headers) {
@@ -75,6 +71,7 @@ fn varies_by_accept_encoding(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use axum::body::Body;
     use axum::http::StatusCode;
     use axum::routing::get;
@@ -95,7 +92,9 @@ mod tests {
         let router = Router::new()
             .route("/sse", get(move || async move { ([(header::CONTENT_TYPE, "text/event-stream")], big) }))
             .route("/json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], "[0]".repeat(1000)) }));
-        let router = negotiated(router);
+        let router = router.layer(
+            tower::ServiceBuilder::new().layer(axum::middleware::from_fn(tag_per_encoding)).layer(compressor()),
+        );
         for (path, expected) in [("/sse", None), ("/json", Some("gzip"))] {
             let request = Request::get(path).header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
             let response = router.clone().oneshot(request).await.unwrap();

@@ -77,6 +77,11 @@ fn rejected_kind(status: StatusCode) -> &'static str {
     }
 }
 
+/// Why a request failed on the server's side: carried to
+/// `middleware::observe` on the response, never written to the client.
+#[derive(Clone)]
+pub struct Failure(pub String);
+
 /// Build a problem+json response (also used by middleware that refuses requests).
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
     let kind = format!("urn:slotstream:problem:{kind}");
@@ -90,8 +95,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-            return problem(status, kind, title, "the server could not complete the request; it has been logged");
+            let mut response =
+                problem(status, kind, title, "the server could not complete the request; it has been logged");
+            // Logged by `middleware::observe`, which knows the request and its id.
+            response.extensions_mut().insert(Failure(self.to_string()));
+            return response;
         }
         if status == StatusCode::CONFLICT {
             metrics::counter!("slotstream_booking_conflicts_total").increment(1);

@@ -152,6 +152,15 @@ impl Quota {
 
 pub type Limiter = GovernorConfig<ClientIdentity, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>;
 
+/// The middleware that applies one quota.
+pub type LimitLayer =
+    tower_governor::GovernorLayer<ClientIdentity, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>, Body>;
+
+/// `quota`'s per-client limit as a layer, or `None` when it is switched off.
+pub fn layer(limiter: &Option<Arc<Limiter>>, quota: Quota) -> Option<LimitLayer> {
+    limiter.clone().map(|limiter| tower_governor::GovernorLayer::new(limiter).error_handler(too_many_requests(quota)))
+}
+
 /// A limiter for `quota`, or `None` when it is switched off (burst 0).
 pub fn limiter(quota: Quota, identity: ClientIdentity) -> Option<Arc<Limiter>> {
     // NaN refills nothing either.

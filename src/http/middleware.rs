@@ -2,31 +2,59 @@
 //! declared body sizes, problem+json for every error), latency metrics, and
 //! CORS.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use dashmap::DashMap;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::error::problem;
+use super::error::{Failure, problem};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Request latency by route and status (streams: time to the first byte).
+/// Request latency by route and status (streams: time to the first byte),
+/// and the log line of every request that failed on the server's side, with
+/// its id, method and target. That line is why a request needs no span of
+/// its own at `info` (the request span is at `debug`, see `http::router`):
+/// the span's fields were formatted on every request, for the rare one
+/// that logs.
 pub(super) async fn observe(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
+    let id = request.headers().get(REQUEST_ID).cloned();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    metrics::histogram!(
-        "slotstream_http_request_duration_seconds",
-        "route" => route,
-        "status" => response.status().as_u16().to_string()
-    )
-    .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    latency_histogram(route, response.status()).record(started.elapsed().as_secs_f64());
+    if response.status().is_server_error() {
+        let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let error = response.extensions().get::<Failure>().map_or("", |f| f.0.as_str());
+        tracing::error!(id, %method, %uri, status = response.status().as_u16(), error, "request failed");
+    }
     response
+}
+
+/// The latency histogram of (route, status). Resolved through the metrics
+/// registry once per pair and kept: a lookup there builds, hashes and
+/// allocates the labels, which cost more than the rest of a 304. Routes are
+/// the router's patterns and statuses are few, so the map stays small.
+fn latency_histogram(route: &str, status: StatusCode) -> metrics::Histogram {
+    static BY_ROUTE: LazyLock<DashMap<String, Vec<(StatusCode, metrics::Histogram)>>> = LazyLock::new(DashMap::new);
+    if let Some(known) = BY_ROUTE.get(route)
+        && let Some((_, histogram)) = known.iter().find(|(s, _)| *s == status)
+    {
+        return histogram.clone();
+    }
+    let histogram = metrics::histogram!(
+        "slotstream_http_request_duration_seconds",
+        "route" => route.to_owned(),
+        "status" => status.as_u16().to_string()
+    );
+    BY_ROUTE.entry(route.to_owned()).or_default().push((status, histogram.clone()));
+    histogram
 }
 
 /// Longest request target accepted: room for a many-providers stream's URL
@@ -121,13 +149,15 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     Ok(length)
 }
 
-pub(super) fn cors(origins: &[String]) -> CorsLayer {
+/// CORS for the configured origins; none (same origin only, no CORS
+/// headers at all) when there are none, and then no layer either: it would
+/// only add `Vary` headers, at a cost on every request.
+pub(super) fn cors(origins: &[String]) -> Option<CorsLayer> {
     let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
     if allowed.is_empty() {
-        // Same origin only: no CORS headers at all.
-        return CorsLayer::new();
+        return None;
     }
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::DELETE])
         .allow_headers([
@@ -143,7 +173,8 @@ pub(super) fn cors(origins: &[String]) -> CorsLayer {
             header::RETRY_AFTER,
             HeaderName::from_static("ratelimit"),
             HeaderName::from_static("ratelimit-policy"),
-        ])
+        ]);
+    Some(layer)
 }
 
 #[cfg(test)]

@@ -40,30 +40,26 @@ mod state;
 mod stream;
 mod webhooks;
 
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
+use tower::ServiceBuilder;
 use axum::http::{Method, StatusCode, Uri};
-use tower_governor::GovernorLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use error::ApiError;
-use limits::{Limiter, Quota};
 use middleware::{REQUEST_ID, cors, guard_request, observe};
 pub use ops::metrics_handle;
 pub use state::{HttpContext, HttpSettings, HttpState};
 
-fn limited(router: Router<HttpState>, limiter: &Option<Arc<Limiter>>, quota: Quota) -> Router<HttpState> {
-    match limiter {
-        Some(limiter) => {
-            router.layer(GovernorLayer::new(limiter.clone()).error_handler(limits::too_many_requests(quota)))
-        }
-        None => router,
-    }
-}
-
 /// The whole application router.
+///
+/// Each group's middleware is composed into ONE layer (`ServiceBuilder`)
+/// before `Router::layer` applies it: every `Router::layer` call boxes every
+/// route once more, and a request clones its route's whole chain of boxes
+/// (the `from_fn` layers clone their inner service again). Layered one call
+/// per middleware, a `/healthz` made 55 boxed clones; composed, it makes a
+/// few (BENCHMARKS.md, "The 304 path against the bare hello").
 pub fn router(state: HttpState) -> Router {
     use tower_http::timeout::TimeoutLayer;
 
@@ -71,49 +67,56 @@ pub fn router(state: HttpState) -> Router {
     ops::metrics_handle();
     let settings = state.settings.clone();
     let rate_limits = state.rate_limits.clone();
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout);
     // The operator routes are reads too: `/readyz` touches the database, and
     // no route is free to hammer.
-    let reads = limited(
-        compression::negotiated(
-            Router::new()
-                .merge(providers::router())
-                .merge(availability::router())
-                .merge(many_providers::batch_router())
-                .merge(ops::router()),
-        ),
-        &rate_limits.read,
-        settings.read_quota,
-    );
-    let writes = limited(
-        Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()),
-        &rate_limits.write,
-        settings.write_quota,
-    );
-    let holds = limited(holds::router(), &rate_limits.hold, settings.hold_quota);
-    let streams =
-        limited(stream::router().merge(many_providers::stream_router()), &rate_limits.stream, settings.stream_quota);
-    let mut api = Router::new().merge(reads).merge(writes).merge(holds);
+    let reads = Router::new()
+        .merge(providers::router())
+        .merge(availability::router())
+        .merge(many_providers::batch_router())
+        .merge(ops::router())
+        .layer(
+            ServiceBuilder::new()
+                .layer(timeout.clone())
+                .option_layer(limits::layer(&rate_limits.read, settings.read_quota))
+                // Outside the compressor: the tagging sees the `Content-Encoding` chosen.
+                .layer(axum::middleware::from_fn(compression::tag_per_encoding))
+                .layer(compression::compressor()),
+        );
+    let writes = Router::new()
+        .merge(bookings::router())
+        .merge(slots::router())
+        .merge(webhooks::router())
+        .layer(ServiceBuilder::new().layer(timeout.clone()).option_layer(limits::layer(&rate_limits.write, settings.write_quota)));
+    let holds = holds::router()
+        .layer(ServiceBuilder::new().layer(timeout.clone()).option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)));
+    // Streams live for hours: no request timeout on them.
+    let streams = stream::router()
+        .merge(many_providers::stream_router())
+        .layer(ServiceBuilder::new().option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)));
+    let mut app = Router::new().merge(reads).merge(writes).merge(holds).merge(streams);
     if let Some(token) = settings.admin_token.clone() {
-        api = api.merge(admin::router(token));
+        app = app.merge(admin::router(token).layer(timeout));
     }
-    let api = api.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
-    Router::new()
-        .merge(api)
-        // Streams live for hours: no request timeout on them.
-        .merge(streams)
-        .merge(page::router(&settings.static_dir))
+    app.merge(page::router(&settings.static_dir))
         .method_not_allowed_fallback(method_not_allowed)
-        // Bodies are only read by the JSON extractor, whose 413 is problem+json.
-        .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit))
-        .layer(axum::middleware::from_fn_with_state(settings.body_limit, guard_request))
-        .layer(cors(&settings.cors_origins))
-        .layer(axum::middleware::from_fn(observe))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", id, method = %request.method(), uri = %request.uri())
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // At `debug`: formatting a span's fields on every request cost
+                // a tenth of a 304. Failures are logged with their id, method
+                // and target at any level (`middleware::observe`).
+                .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::debug_span!("request", id = %id, method = %request.method(), uri = %request.uri())
+                }))
+                .layer(axum::middleware::from_fn(observe))
+                .option_layer(cors(&settings.cors_origins))
+                .layer(axum::middleware::from_fn_with_state(settings.body_limit, guard_request))
+                // Bodies are only read by the JSON extractor, whose 413 is problem+json.
+                .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit)),
+        )
         .with_state(state)
 }
 
