@@ -219,11 +219,16 @@ fanout() {
         "duplicated $(value events_duplicated "$out")"
 }
 
-# wait_for_line FILE PATTERN SECONDS
+# wait_for_line FILE PATTERN SECONDS [PID]: fails after SECONDS, or as soon
+# as process PID (the one writing FILE) has exited without the line.
 wait_for_line() {
     local i
     for i in $(seq 1 $(($3 * 10))); do
         grep -q "$2" "$1" 2>/dev/null && return 0
+        if [[ -n ${4:-} ]] && ! kill -0 "$4" 2>/dev/null; then
+            grep -q "$2" "$1" 2>/dev/null
+            return
+        fi
         sleep 0.1
     done
     return 1
@@ -306,8 +311,9 @@ fanout holds "$FAN_HOLDS" "$FAN_HOLDS_EVENTS" "$FAN_HOLDS_RATE" --via holds
 # Many providers on one connection (issue 14). The batch GET over
 # MANY_PROVIDERS providers answering 304, against the single GET's 304; then
 # a fan-out where every subscriber watches all of them on ONE stream.
-MANY_IDS=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' \
-    "$WORK/keys.txt" | head -n "$MANY_PROVIDERS" | paste -sd, -)
+# (awk takes the first n itself: `| head` could end it with SIGPIPE, fatal under pipefail.)
+MANY_IDS=$(awk -v n="$MANY_PROVIDERS" 'match($0, / id=[^ ]+ key=[^ ]+$/) && taken++ < n {
+    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' "$WORK/keys.txt" | paste -sd, -)
 BATCH_PATH="/api/v1/availability?providerIds=$MANY_IDS&days=7"
 BATCH_ETAG=$(curl -sf -D - -o /dev/null "http://$ADDR$BATCH_PATH" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
 say "wrk: $WRK_ROUNDS round(s): batch GET over $MANY_PROVIDERS providers with If-None-Match (304)"
@@ -364,18 +370,6 @@ P99_MID=$(value latency_p99_ms "$WORK/fanout-mid.txt")
 fanout base-mid "$FAN_MID" "$FAN_MID_EVENTS" "$FAN_MID_RATE"
 BASE_P99_MID=$(value latency_p99_ms "$WORK/fanout-base-mid.txt")
 
-# Bookings on SQLite, then contention.
-say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
-"$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
-    --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
-    >"$WORK/book-sqlite.txt" 2>"$WORK/book-sqlite.err" || {
-    say "booking on SQLite reported a failure"; cat "$WORK/book-sqlite.err" >&2; }
-BOOK_SQLITE=$(value booking_rps "$WORK/book-sqlite.txt")
-DOUBLE=$(value contended_double_bookings "$WORK/book-sqlite.txt")
-DOUBLE=${DOUBLE:-nan}
-if [[ $(value booking_queue_exhausted "$WORK/book-sqlite.txt") == true ]]; then
-    note "booking_rps_sqlite: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
-fi
 stop_server
 
 # The largest fan-out on a fresh server, with its memory growth.
@@ -399,7 +393,7 @@ while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(awk 
     "${H2_HOLD_ARGS[@]}" --server-pid "$SERVER_PID" --hold >"$WORK/h2.txt" 2>"$WORK/h2.err" &
 H2_HOLD_PID=$!
 STARTED+=("$H2_HOLD_PID")
-if wait_for_line "$WORK/h2.txt" '^holding=1' 600; then
+if wait_for_line "$WORK/h2.txt" '^holding=1' 600 "$H2_HOLD_PID"; then
     fanout h2 "$H2_FAN_N" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE" --h2-connections "$H2_FAN_CONNECTIONS"
 else
     say "h2-hold did not report"; tail -n 5 "$WORK/h2.err" >&2
@@ -423,7 +417,7 @@ RESTARTED=$WORK/storm-restarted-at
     --restarted-file "$RESTARTED" >"$WORK/storm.txt" 2>"$WORK/storm.err" &
 STORM_PID=$!
 STARTED+=("$STORM_PID")
-if wait_for_line "$WORK/storm.txt" '^storm_kill=1' 300; then
+if wait_for_line "$WORK/storm.txt" '^storm_kill=1' 300 "$STORM_PID"; then
     crash_server
     start_server sqlite-storm-restarted "$DB_URL" --no-seed
     date +%s.%N >"$RESTARTED.tmp"
@@ -439,6 +433,23 @@ TOTAL_LOST=$((TOTAL_LOST + ${STORM_LOST:-1}))
 TOTAL_DUP=$((TOTAL_DUP + ${STORM_DUP:-0}))
 say "storm: $(value reconnect_subscribers "$STORM_OUT") reconnected, current after $(value reconnect_storm_secs "$STORM_OUT") s," \
     "lost ${STORM_LOST:-?}, duplicated ${STORM_DUP:-?}"
+stop_server
+
+# Bookings on SQLite, then contention: last of the SQLite steps, on a fresh
+# server, because booking may take every free slot (quick mode does) and
+# the fan-outs need free slots of the fan-out provider to make events.
+start_server sqlite-book "$DB_URL" --no-seed
+say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
+"$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
+    --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
+    >"$WORK/book-sqlite.txt" 2>"$WORK/book-sqlite.err" || {
+    say "booking on SQLite reported a failure"; cat "$WORK/book-sqlite.err" >&2; }
+BOOK_SQLITE=$(value booking_rps "$WORK/book-sqlite.txt")
+DOUBLE=$(value contended_double_bookings "$WORK/book-sqlite.txt")
+DOUBLE=${DOUBLE:-nan}
+if [[ $(value booking_queue_exhausted "$WORK/book-sqlite.txt") == true ]]; then
+    note "booking_rps_sqlite: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
+fi
 stop_server
 
 # The baseline's largest fan-out, on a fresh process too (its memory growth).

@@ -2,6 +2,7 @@
 //! streams over a few connections), an event generator driving the real
 //! API, and the delivery bookkeeping (latency, gaps, duplicates) that
 //! `storm` shares. Subscribers can also reconnect as `EventSource` does.
+
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -300,6 +301,18 @@ impl Crowd {
     /// Streams reopened after they ended (`reconnect`).
     pub fn reopened(&self) -> usize {
         self.shared.reopened.load(Ordering::Relaxed)
+    }
+
+    /// Wait until `n` streams have reopened (`reconnect`), or `timeout`.
+    pub async fn wait_reopened(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.reopened() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Print the connection figures (and the server's memory growth).
