@@ -386,9 +386,11 @@ stop_server
 # are held, H2_FAN_N viewers of the fan-out provider over h2c are timed.
 start_server sqlite-h2 "$DB_URL" --no-seed
 say "h2: $H2_STREAMS streams over $H2_CONNECTIONS h2c connections"
+# (`seed` prints the same demo providers every time it runs: each id once.)
 H2_HOLD_ARGS=()
-while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) {
-    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' "$WORK/keys.txt" | sed -n '2,$p')
+while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(awk -v fan="${FAN_PROVIDER%%:*}" '
+    match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' \
+    "$WORK/keys.txt")
 "$LOADGEN" --server "$ADDR" h2-hold --streams "$H2_STREAMS" --connections "$H2_CONNECTIONS" \
     "${H2_HOLD_ARGS[@]}" --server-pid "$SERVER_PID" --hold >"$WORK/h2.txt" 2>"$WORK/h2.err" &
 H2_HOLD_PID=$!

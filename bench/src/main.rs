@@ -283,15 +283,18 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
         } => {
             check_fds(subscribe.subscribers);
             let options = subscribe.options(server, sources, Transport::Http1, true);
-            storm::run(options, storm::StormOptions {
-                rate,
-                slots,
-                events_before_kill,
-                events_after,
-                restarted_file,
-                timeout: Duration::from_secs_f64(timeout_secs),
-                drain_timeout: Duration::from_secs_f64(drain_secs),
-            })
+            storm::run(
+                options,
+                storm::StormOptions {
+                    rate,
+                    slots,
+                    events_before_kill,
+                    events_after,
+                    restarted_file,
+                    timeout: Duration::from_secs_f64(timeout_secs),
+                    drain_timeout: Duration::from_secs_f64(drain_secs),
+                },
+            )
             .await
         }
         Command::H2Hold { streams, connections, providers, server_pid, hold } => {

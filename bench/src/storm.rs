@@ -75,8 +75,8 @@ pub async fn run(options: SubscribeOptions, storm: StormOptions) -> io::Result<b
     let listening_at = wait_for_restart(&storm.restarted_file, storm.timeout).await?;
     let current = committed_version(&mut client, &provider.id, storm.timeout).await?;
     // Current: reopened on the restarted server, and holding V*.
-    let all_current = crowd.wait_reopened(crowd.connected(), storm.timeout).await
-        && crowd.drain(&[current], 0, storm.timeout).await;
+    let all_current =
+        crowd.wait_reopened(crowd.connected(), storm.timeout).await && crowd.drain(&[current], 0, storm.timeout).await;
     eprintln!("loadgen: {} streams reopened; every subscriber current: {all_current}", crowd.reopened());
     let generated = generator.generated();
     generator.wait_for(generated + storm.events_after).await;

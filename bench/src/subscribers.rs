@@ -384,13 +384,15 @@ impl Dial {
     /// Connect and send the stream's GET (with `Last-Event-ID` when resuming).
     async fn open(&self, last_id: Option<i64>, timeout: Duration) -> Result<TcpStream, String> {
         let (server, path) = (self.server, &self.path);
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        );
         if let Some(id) = last_id {
             request.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }
         request.push_str("\r\n");
-        let mut stream = http::connect(server, Some(self.source), timeout).await.map_err(|e| format!("connect: {e}"))?;
+        let mut stream =
+            http::connect(server, Some(self.source), timeout).await.map_err(|e| format!("connect: {e}"))?;
         stream.write_all(request.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
         Ok(stream)
     }
@@ -427,12 +429,13 @@ async fn subscriber(
         return record;
     };
     loop {
-        let ended = match read_http1(&mut stream, i, &watch, &shared, &mut record, &mut stop, connect_timeout, &mut permit)
-            .await
-        {
-            Ok(()) => return record,
-            Err(error) => error,
-        };
+        let ended =
+            match read_http1(&mut stream, i, &watch, &shared, &mut record, &mut stop, connect_timeout, &mut permit)
+                .await
+            {
+                Ok(()) => return record,
+                Err(error) => error,
+            };
         if !(reconnect && record.connected) {
             shared.ended(i, &mut record, ended);
             return record;
@@ -662,7 +665,11 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     println!("drained={drained}");
     tally.print_latencies();
     if fanout.via == Via::Holds {
-        report_holds(&steps, std::mem::take(&mut tally.hold_latencies), std::mem::take(&mut tally.hold_sent_to_receipt));
+        report_holds(
+            &steps,
+            std::mem::take(&mut tally.hold_latencies),
+            std::mem::take(&mut tally.hold_sent_to_receipt),
+        );
     }
     // CPU spent from the first event to the last delivery (includes the
     // generator's requests and idle heartbeats: small next to the fan-out).
