@@ -7,7 +7,8 @@
 #   bash bench/run.sh --quick   # under 3 minutes on 2 cores (smaller N, 3 s wrk runs)
 #   bash bench/run.sh           # full: 19,000 subscribers, 3 rounds of 5 s wrk runs, PostgreSQL too
 #
-# Environment: BENCH_PORT (default 18181), BENCH_KEEP=1 keeps the work folder
+# Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
+# how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
 # (server logs, every loadgen output), BENCH_PG_URL (default
 # postgres://postgres@127.0.0.1:5432), BENCH_SERVER_ENV (assignments for the
 # server's environment, e.g. "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
@@ -21,7 +22,7 @@ MODE=full
 case "${1:-}" in
     --quick) MODE=quick ;;
     --full | "") MODE=full ;;
-    -h | --help) sed -n "2,19p" "$0"; exit 0 ;;
+    -h | --help) sed -n "2,18p" "$0"; exit 0 ;;
     *) echo "usage: $0 [--quick|--full]" >&2; exit 2 ;;
 esac
 
@@ -65,6 +66,7 @@ else
     H2_STREAMS=100000; H2_CONNECTIONS=200
     STORM_N=19000; STORM_RATE=2
 fi
+STORM_DOWN_SECS=${BENCH_STORM_DOWN_SECS:-0}
 # The timed h2 fan-out (issue 15): 1,000 viewers of the fan-out provider over
 # this many h2c connections, with the events and rate of the 1k fan-out.
 H2_FAN_N=1000
@@ -421,6 +423,9 @@ STORM_PID=$!
 STARTED+=("$STORM_PID")
 if wait_for_line "$WORK/storm.txt" '^storm_kill=1' 300 "$STORM_PID"; then
     crash_server
+    # A supervisor's restart delay, if asked for (not a wait for a condition:
+    # how long the server stays down is the experiment's parameter).
+    sleep "$STORM_DOWN_SECS"
     start_server sqlite-storm-restarted "$DB_URL" --no-seed
     date +%s.%N >"$RESTARTED.tmp"
     mv "$RESTARTED.tmp" "$RESTARTED"
