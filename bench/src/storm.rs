@@ -63,7 +63,9 @@ pub async fn run(options: SubscribeOptions, storm: StormOptions) -> io::Result<b
 
     let generator = Generator::start(target, options.server, storm.rate);
     // Every subscriber holds a Last-Event-ID before the kill.
-    generator.wait_for(storm.events_before_kill).await;
+    if !generator.wait_for(storm.events_before_kill, storm.timeout).await {
+        return Err(http::bad("the generator made no events before the kill"));
+    }
     let before_kill = version_of(&mut client, &provider.id).await?;
     if !crowd.drain(&[before_kill], 0, storm.drain_timeout).await {
         eprintln!("loadgen: not every subscriber had version {before_kill} before the kill");
@@ -79,7 +81,9 @@ pub async fn run(options: SubscribeOptions, storm: StormOptions) -> io::Result<b
         crowd.wait_reopened(crowd.connected(), storm.timeout).await && crowd.drain(&[current], 0, storm.timeout).await;
     eprintln!("loadgen: {} streams reopened; every subscriber current: {all_current}", crowd.reopened());
     let generated = generator.generated();
-    generator.wait_for(generated + storm.events_after).await;
+    if !generator.wait_for(generated + storm.events_after, storm.timeout).await {
+        eprintln!("loadgen: the restarted server made fewer than {} events in time", storm.events_after);
+    }
     let steps = generator.stop().await;
     let end = version_of(&mut client, &provider.id).await?;
     let drained = crowd.drain(&[end], 0, storm.drain_timeout).await;
@@ -264,10 +268,10 @@ impl Generator {
         *self.steps.borrow()
     }
 
-    /// Wait until `n` steps have made their event.
-    async fn wait_for(&self, n: usize) {
+    /// Wait until `n` steps have made their event (false: not within `timeout`).
+    async fn wait_for(&self, n: usize, timeout: Duration) -> bool {
         let mut steps = self.steps.clone();
-        let _ = steps.wait_for(|&done| done >= n).await;
+        tokio::time::timeout(timeout, steps.wait_for(|&done| done >= n)).await.is_ok_and(|made| made.is_ok())
     }
 
     async fn stop(self) -> Vec<Step> {
