@@ -7,7 +7,8 @@
 #   bash bench/run.sh --quick   # under 3 minutes on 2 cores (smaller N, 3 s wrk runs)
 #   bash bench/run.sh           # full: 19,000 subscribers, 3 rounds of 5 s wrk runs, PostgreSQL too
 #
-# Environment: BENCH_PORT (default 18181), BENCH_KEEP=1 keeps the work folder
+# Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
+# how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
 # (server logs, every loadgen output), BENCH_PG_URL (default
 # postgres://postgres@127.0.0.1:5432), BENCH_SERVER_ENV (assignments for the
 # server's environment, e.g. "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
@@ -21,7 +22,7 @@ MODE=full
 case "${1:-}" in
     --quick) MODE=quick ;;
     --full | "") MODE=full ;;
-    -h | --help) sed -n "2,19p" "$0"; exit 0 ;;
+    -h | --help) sed -n "2,18p" "$0"; exit 0 ;;
     *) echo "usage: $0 [--quick|--full]" >&2; exit 2 ;;
 esac
 
@@ -52,6 +53,7 @@ if [[ $MODE == quick ]]; then
     SEEDS=10; BOOK_SECS=3; CONTENTION_ROUNDS=10
     MANY_N=1000; MANY_EVENTS=40; MANY_RATE=10
     H2_STREAMS=20000; H2_CONNECTIONS=40
+    STORM_N=3000; STORM_RATE=5
 else
     WRK_SECS=5; WRK_ROUNDS=3
     FAN_SMALL=1000; FAN_SMALL_EVENTS=200; FAN_SMALL_RATE=20
@@ -62,7 +64,13 @@ else
     SEEDS=40; BOOK_SECS=10; CONTENTION_ROUNDS=40
     MANY_N=1000; MANY_EVENTS=100; MANY_RATE=10
     H2_STREAMS=100000; H2_CONNECTIONS=200
+    STORM_N=19000; STORM_RATE=2
 fi
+STORM_DOWN_SECS=${BENCH_STORM_DOWN_SECS:-0}
+# The timed h2 fan-out (issue 15): 1,000 viewers of the fan-out provider over
+# this many h2c connections, with the events and rate of the 1k fan-out.
+H2_FAN_N=1000
+H2_FAN_CONNECTIONS=10
 # Providers per many-providers stream and per batch GET (issue 14).
 MANY_PROVIDERS=20
 started_at=$SECONDS
@@ -123,8 +131,9 @@ start_server() {
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     SERVER_PID=$!
     STARTED+=("$SERVER_PID")
+    # Polled every 20 ms: the reconnect storm is timed from this moment.
     local i
-    for i in $(seq 1 300); do
+    for i in $(seq 1 1500); do
         if grep -q "listening on" "$WORK/$name.out" 2>/dev/null; then
             return 0
         fi
@@ -132,7 +141,7 @@ start_server() {
             cat "$WORK/$name.err" >&2
             say "server $name exited"; exit 1
         fi
-        sleep 0.1
+        sleep 0.02
     done
     say "server $name did not start"; exit 1
 }
@@ -143,6 +152,18 @@ stop_server() {
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=""
     fi
+}
+
+# crash_server: SIGKILL, as a crash or an OOM kill would; once reaped, its
+# pid is no longer ours to signal at exit.
+crash_server() {
+    local pid=$SERVER_PID
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    SERVER_PID=""
+    local kept=() p
+    for p in "${STARTED[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    STARTED=("${kept[@]}")
 }
 
 # wrk_rps NAME PATH [header]: requests/sec of wrk -t1 -c64 for WRK_SECS
@@ -200,11 +221,16 @@ fanout() {
         "duplicated $(value events_duplicated "$out")"
 }
 
-# wait_for_line FILE PATTERN SECONDS
+# wait_for_line FILE PATTERN SECONDS [PID]: fails after SECONDS, or as soon
+# as process PID (the one writing FILE) has exited without the line.
 wait_for_line() {
     local i
     for i in $(seq 1 $(($3 * 10))); do
         grep -q "$2" "$1" 2>/dev/null && return 0
+        if [[ -n ${4:-} ]] && ! kill -0 "$4" 2>/dev/null; then
+            grep -q "$2" "$1" 2>/dev/null
+            return
+        fi
         sleep 0.1
     done
     return 1
@@ -287,8 +313,9 @@ fanout holds "$FAN_HOLDS" "$FAN_HOLDS_EVENTS" "$FAN_HOLDS_RATE" --via holds
 # Many providers on one connection (issue 14). The batch GET over
 # MANY_PROVIDERS providers answering 304, against the single GET's 304; then
 # a fan-out where every subscriber watches all of them on ONE stream.
-MANY_IDS=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' \
-    "$WORK/keys.txt" | head -n "$MANY_PROVIDERS" | paste -sd, -)
+# (awk takes the first n itself: `| head` could end it with SIGPIPE, fatal under pipefail.)
+MANY_IDS=$(awk -v n="$MANY_PROVIDERS" 'match($0, / id=[^ ]+ key=[^ ]+$/) && taken++ < n {
+    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] }' "$WORK/keys.txt" | paste -sd, -)
 BATCH_PATH="/api/v1/availability?providerIds=$MANY_IDS&days=7"
 BATCH_ETAG=$(curl -sf -D - -o /dev/null "http://$ADDR$BATCH_PATH" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
 say "wrk: $WRK_ROUNDS round(s): batch GET over $MANY_PROVIDERS providers with If-None-Match (304)"
@@ -345,18 +372,6 @@ P99_MID=$(value latency_p99_ms "$WORK/fanout-mid.txt")
 fanout base-mid "$FAN_MID" "$FAN_MID_EVENTS" "$FAN_MID_RATE"
 BASE_P99_MID=$(value latency_p99_ms "$WORK/fanout-base-mid.txt")
 
-# Bookings on SQLite, then contention.
-say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
-"$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
-    --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
-    >"$WORK/book-sqlite.txt" 2>"$WORK/book-sqlite.err" || {
-    say "booking on SQLite reported a failure"; cat "$WORK/book-sqlite.err" >&2; }
-BOOK_SQLITE=$(value booking_rps "$WORK/book-sqlite.txt")
-DOUBLE=$(value contended_double_bookings "$WORK/book-sqlite.txt")
-DOUBLE=${DOUBLE:-nan}
-if [[ $(value booking_queue_exhausted "$WORK/book-sqlite.txt") == true ]]; then
-    note "booking_rps_sqlite: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
-fi
 stop_server
 
 # The largest fan-out on a fresh server, with its memory growth.
@@ -368,12 +383,80 @@ HELD=$(value subscribers_held "$WORK/fanout-max.txt")
 RSS_PER=$(value rss_kib_per_subscriber "$WORK/fanout-max.txt")
 P99_MAX=$(value latency_p99_ms "$WORK/fanout-max.txt")
 stop_server
-# HTTP/2 (issue 15): many streams over few h2c connections, on a fresh server.
+# HTTP/2 (issue 15): many streams over few h2c connections, on a fresh
+# server, spread over every seeded provider but the fan-out one; while they
+# are held, H2_FAN_N viewers of the fan-out provider over h2c are timed.
 start_server sqlite-h2 "$DB_URL" --no-seed
 say "h2: $H2_STREAMS streams over $H2_CONNECTIONS h2c connections"
+# (`seed` prints the same demo providers every time it runs: each id once.)
+H2_HOLD_ARGS=()
+while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(awk -v fan="${FAN_PROVIDER%%:*}" '
+    match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' \
+    "$WORK/keys.txt")
 "$LOADGEN" --server "$ADDR" h2-hold --streams "$H2_STREAMS" --connections "$H2_CONNECTIONS" \
-    --provider "${FAN_PROVIDER%%:*}" --server-pid "$SERVER_PID" >"$WORK/h2.txt" 2>"$WORK/h2.err" || {
-    say "h2-hold reported a failure"; tail -n 5 "$WORK/h2.err" >&2; }
+    "${H2_HOLD_ARGS[@]}" --server-pid "$SERVER_PID" --hold >"$WORK/h2.txt" 2>"$WORK/h2.err" &
+H2_HOLD_PID=$!
+STARTED+=("$H2_HOLD_PID")
+if wait_for_line "$WORK/h2.txt" '^holding=1' 600 "$H2_HOLD_PID"; then
+    fanout h2 "$H2_FAN_N" "$FAN_SMALL_EVENTS" "$FAN_SMALL_RATE" --h2-connections "$H2_FAN_CONNECTIONS"
+else
+    say "h2-hold did not report"; tail -n 5 "$WORK/h2.err" >&2
+    TOTAL_LOST=$((TOTAL_LOST + 1))
+fi
+kill -TERM "$H2_HOLD_PID" 2>/dev/null || true
+wait "$H2_HOLD_PID" || { say "h2-hold reported a failure"; tail -n 5 "$WORK/h2.err" >&2; }
+stop_server
+
+# Reconnect storm (issue 15): STORM_N EventSource-like subscribers of the
+# fan-out provider while it makes events; once every subscriber has a
+# Last-Event-ID, the server is killed (SIGKILL: a crash, with no graceful
+# end of streams, and nothing of the shutdown in the figure) and started
+# again on the same port and database. loadgen times from the restarted
+# server listening (the time this script writes) until every subscriber is
+# current again, and reads the queries it cost from the new server's /metrics.
+start_server sqlite-storm "$DB_URL" --no-seed
+say "storm: $STORM_N subscribers, events at $STORM_RATE/s, server killed and restarted"
+RESTARTED=$WORK/storm-restarted-at
+"$LOADGEN" --server "$ADDR" storm -n "$STORM_N" --provider "$FAN_PROVIDER" --rate "$STORM_RATE" \
+    --restarted-file "$RESTARTED" >"$WORK/storm.txt" 2>"$WORK/storm.err" &
+STORM_PID=$!
+STARTED+=("$STORM_PID")
+if wait_for_line "$WORK/storm.txt" '^storm_kill=1' 300 "$STORM_PID"; then
+    crash_server
+    # A supervisor's restart delay, if asked for (not a wait for a condition:
+    # how long the server stays down is the experiment's parameter).
+    sleep "$STORM_DOWN_SECS"
+    start_server sqlite-storm-restarted "$DB_URL" --no-seed
+    date +%s.%N >"$RESTARTED.tmp"
+    mv "$RESTARTED.tmp" "$RESTARTED"
+else
+    say "storm subscribers did not get ready"
+fi
+wait "$STORM_PID" || { say "storm reported a failure"; tail -n 5 "$WORK/storm.err" >&2; }
+STORM_OUT=$WORK/storm.txt
+STORM_LOST=$(value events_lost "$STORM_OUT")
+STORM_DUP=$(value events_duplicated "$STORM_OUT")
+TOTAL_LOST=$((TOTAL_LOST + ${STORM_LOST:-1}))
+TOTAL_DUP=$((TOTAL_DUP + ${STORM_DUP:-0}))
+say "storm: $(value reconnect_subscribers "$STORM_OUT") reconnected, current after $(value reconnect_storm_secs "$STORM_OUT") s," \
+    "lost ${STORM_LOST:-?}, duplicated ${STORM_DUP:-?}"
+stop_server
+
+# Bookings on SQLite, then contention: last of the SQLite steps, on a fresh
+# server, because booking may take every free slot (quick mode does) and
+# the fan-outs need free slots of the fan-out provider to make events.
+start_server sqlite-book "$DB_URL" --no-seed
+say "booking on SQLite: $BOOK_CLIENTS clients for ${BOOK_SECS}s over $((SEEDS * 3)) providers"
+"$LOADGEN" --server "$ADDR" book --clients "$BOOK_CLIENTS" --duration-secs "$BOOK_SECS" \
+    --contention "$CONTENTION" --contention-rounds "$CONTENTION_ROUNDS" \
+    >"$WORK/book-sqlite.txt" 2>"$WORK/book-sqlite.err" || {
+    say "booking on SQLite reported a failure"; cat "$WORK/book-sqlite.err" >&2; }
+BOOK_SQLITE=$(value booking_rps "$WORK/book-sqlite.txt")
+DOUBLE=$(value contended_double_bookings "$WORK/book-sqlite.txt")
+DOUBLE=${DOUBLE:-nan}
+if [[ $(value booking_queue_exhausted "$WORK/book-sqlite.txt") == true ]]; then
+    note "booking_rps_sqlite: ran out of free slots before ${BOOK_SECS}s (rate over the time it ran)"
+fi
 stop_server
 
 # The baseline's largest fan-out, on a fresh process too (its memory growth).
@@ -406,10 +489,36 @@ figure fanout_p99_vs_baseline_10k "$(ratio "$P99_MID" "$BASE_P99_MID")"
 figure fanout_p99_vs_baseline_max "$(ratio "$P99_MAX" "$BASE_P99_MAX")"
 figure rss_vs_baseline "$(ratio "$RSS_PER" "$BASE_RSS_PER")"
 note "h2: $(value h2_streams_held "$WORK/h2.txt") of $H2_STREAMS streams held over $H2_CONNECTIONS connections" \
-    "in $(value h2_connect_secs "$WORK/h2.txt") s; server RSS $(value h2_server_rss_before_kib "$WORK/h2.txt") KiB ->" \
-    "$(value h2_server_rss_after_kib "$WORK/h2.txt") KiB; h2_fanout_p99_ms_100k is not measured yet (loadgen's h2 client holds, it does not time deliveries)"
+    "and $(value h2_providers "$WORK/h2.txt") providers in $(value h2_connect_secs "$WORK/h2.txt") s;" \
+    "server RSS $(value h2_server_rss_before_kib "$WORK/h2.txt") KiB -> $(value h2_server_rss_after_kib "$WORK/h2.txt") KiB"
 figure h2_streams_held "$(value h2_streams_held "$WORK/h2.txt")"
 figure h2_rss_kib_per_stream "$(value h2_rss_kib_per_stream "$WORK/h2.txt")"
+H2_FAN_OUT=$WORK/fanout-h2.txt
+note "h2 fan-out: $(value subscribers_held "$H2_FAN_OUT") viewers over $H2_FAN_CONNECTIONS h2c connections," \
+    "$(value events_committed "$H2_FAN_OUT") events at $FAN_SMALL_RATE/s, while $(value h2_streams_held "$WORK/h2.txt")" \
+    "other streams are held; server $(value server_cpu_us_per_delivery "$H2_FAN_OUT") us CPU per delivery"
+if [[ $MODE == quick ]]; then
+    note "quick mode: h2_fanout_*_100k measured with $H2_STREAMS streams held (full mode: 100,000)"
+fi
+figure h2_fanout_p50_ms_100k "$(value latency_p50_ms "$H2_FAN_OUT")"
+figure h2_fanout_p99_ms_100k "$(value latency_p99_ms "$H2_FAN_OUT")"
+figure h2_fanout_events_lost "$(value events_lost "$H2_FAN_OUT")"
+figure h2_fanout_events_duplicated "$(value events_duplicated "$H2_FAN_OUT")"
+note "storm: $(value reconnect_subscribers "$STORM_OUT") of $STORM_N subscribers reopened on the restarted server" \
+    "(first stream end to listening $(value reconnect_outage_secs "$STORM_OUT") s; reopened p50 / max" \
+    "$(value reconnect_reopened_p50_secs "$STORM_OUT") / $(value reconnect_reopened_max_secs "$STORM_OUT") s after listening;" \
+    "advised retry $(value retry_advised_min_ms "$STORM_OUT")-$(value retry_advised_max_ms "$STORM_OUT") ms;" \
+    "$(value reconnect_failed_attempts "$STORM_OUT") failed attempts); start reads $(value reconnect_stream_start_reads "$STORM_OUT")," \
+    "log reads $(value reconnect_log_reads "$STORM_OUT")"
+if [[ $MODE == quick ]]; then
+    note "quick mode: reconnect_* with $STORM_N subscribers (full mode: 19,000)"
+fi
+figure reconnect_subscribers "$(value reconnect_subscribers "$STORM_OUT")"
+figure reconnect_storm_secs "$(value reconnect_storm_secs "$STORM_OUT")"
+figure reconnect_storm_p50_secs "$(value reconnect_storm_p50_secs "$STORM_OUT")"
+figure reconnect_db_queries_per_subscriber "$(value reconnect_db_queries_per_subscriber "$STORM_OUT")"
+figure reconnect_events_lost "${STORM_LOST:-nan}"
+figure reconnect_events_duplicated "${STORM_DUP:-nan}"
 HOLDS_OUT=$WORK/fanout-holds.txt
 note "holds: $(value subscribers_held "$HOLDS_OUT") other viewers, $(value hold_deliveries "$HOLDS_OUT") held frames delivered," \
     "$(value hold_requests_ok "$HOLDS_OUT") holds and $(value release_requests_ok "$HOLDS_OUT") releases at $FAN_HOLDS_RATE events/s;" \

@@ -4,7 +4,8 @@
 //!
 //! The SSE subscribers use raw sockets bound to 127.0.0.1..127.0.0.N (so
 //! tens of thousands of connections to one server port stay within the
-//! ephemeral ports) and parse the chunked SSE stream themselves.
+//! ephemeral ports) and parse the chunked SSE stream themselves; `fanout
+//! --h2-connections` and `h2-hold` use h2c streams instead.
 
 mod book;
 mod generator;
@@ -12,6 +13,7 @@ mod h2hold;
 mod http;
 mod sse;
 mod stats;
+mod storm;
 mod subscribers;
 
 use std::net::SocketAddr;
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use subscribers::{FanoutOptions, Provider, SubscribeOptions, parse_provider};
+use subscribers::{FanoutOptions, Provider, SubscribeOptions, Transport, parse_provider};
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Load generator for slotstream (prints name=value lines)")]
@@ -66,6 +68,40 @@ enum Command {
         /// --hold-* limits: each hold and release counts).
         #[arg(long, value_enum, default_value_t = generator::Via::Block)]
         via: generator::Via,
+        /// Subscribe over h2c instead of HTTP/1.1: the streams spread over
+        /// this many connections (at most 1,000 streams each).
+        #[arg(long)]
+        h2_connections: Option<usize>,
+    },
+    /// A reconnect storm: EventSource-like subscribers of one provider while
+    /// events keep coming; the caller kills and restarts the server when
+    /// `storm_kill=1` is printed and writes the restart time to
+    /// --restarted-file. Prints reconnect_storm_secs and the queries it cost.
+    Storm {
+        #[command(flatten)]
+        subscribe: SubscribeArgs,
+        /// Events per second, through the restart.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Slots the events cycle over.
+        #[arg(long, default_value_t = 4)]
+        slots: usize,
+        /// Events every subscriber receives before `storm_kill=1`.
+        #[arg(long, default_value_t = 5)]
+        events_before_kill: usize,
+        /// Events made once every subscriber is current, before the check.
+        #[arg(long, default_value_t = 5)]
+        events_after: usize,
+        /// File the caller writes the restarted server's listening time
+        /// into (Unix seconds, e.g. `date +%s.%N`).
+        #[arg(long)]
+        restarted_file: std::path::PathBuf,
+        /// Seconds to wait for the restart, and then for every subscriber to be current.
+        #[arg(long, default_value_t = 60.0)]
+        timeout_secs: f64,
+        /// Seconds to wait for the last deliveries.
+        #[arg(long, default_value_t = 15.0)]
+        drain_secs: f64,
     },
     /// Open N subscribers and keep them until SIGTERM/SIGINT, --hold-secs, or
     /// (with --until-eof) standard input closes.
@@ -86,12 +122,16 @@ enum Command {
         /// Connections to spread them over (at most 1,000 streams each).
         #[arg(long, default_value_t = 100)]
         connections: usize,
-        /// Provider whose stream to open.
-        #[arg(long)]
-        provider: String,
+        /// Provider whose stream to open (`ID` or `ID:KEY`); repeat to
+        /// spread the streams over several, round-robin.
+        #[arg(long = "provider", required = true, value_parser = parse_provider)]
+        providers: Vec<Provider>,
         /// The server's pid: its RSS before and after.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// After reporting, keep the streams open until SIGTERM/SIGINT.
+        #[arg(long)]
+        hold: bool,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -144,7 +184,7 @@ struct SubscribeArgs {
 }
 
 impl SubscribeArgs {
-    fn options(self, server: SocketAddr, sources: usize) -> SubscribeOptions {
+    fn options(self, server: SocketAddr, sources: usize, transport: Transport, reconnect: bool) -> SubscribeOptions {
         SubscribeOptions {
             server,
             providers: self.providers,
@@ -154,6 +194,8 @@ impl SubscribeArgs {
             connect_timeout: Duration::from_secs_f64(self.connect_timeout_secs),
             server_pid: self.server_pid,
             many: self.many,
+            transport,
+            reconnect,
         }
     }
 }
@@ -210,9 +252,10 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             println!("etag_revalidation_status={}", check.status());
             Ok(response.status() == 200 && check.status() == 304)
         }
-        Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs, via } => {
-            check_fds(subscribe.subscribers);
-            let options = subscribe.options(server, sources);
+        Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs, via, h2_connections } => {
+            let transport = h2_connections.map_or(Transport::Http1, |connections| Transport::H2 { connections });
+            check_fds(h2_connections.unwrap_or(subscribe.subscribers));
+            let options = subscribe.options(server, sources, transport, false);
             let fanout = FanoutOptions {
                 events,
                 rate,
@@ -225,18 +268,45 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
         }
         Command::Hold { subscribe, hold_secs, until_eof } => {
             check_fds(subscribe.subscribers);
-            let options = subscribe.options(server, sources);
+            let options = subscribe.options(server, sources, Transport::Http1, false);
             subscribers::hold(options, hold_secs.map(Duration::from_secs_f64), until_eof).await
         }
-        Command::H2Hold { streams, connections, provider, server_pid } => {
+        Command::Storm {
+            subscribe,
+            rate,
+            slots,
+            events_before_kill,
+            events_after,
+            restarted_file,
+            timeout_secs,
+            drain_secs,
+        } => {
+            check_fds(subscribe.subscribers);
+            let options = subscribe.options(server, sources, Transport::Http1, true);
+            storm::run(
+                options,
+                storm::StormOptions {
+                    rate,
+                    slots,
+                    events_before_kill,
+                    events_after,
+                    restarted_file,
+                    timeout: Duration::from_secs_f64(timeout_secs),
+                    drain_timeout: Duration::from_secs_f64(drain_secs),
+                },
+            )
+            .await
+        }
+        Command::H2Hold { streams, connections, providers, server_pid, hold } => {
             check_fds(connections);
             h2hold::run(h2hold::H2HoldOptions {
                 server,
-                path: format!("/api/v1/providers/{provider}/availability/stream"),
+                paths: providers.iter().map(|p| format!("/api/v1/providers/{}/availability/stream", p.id)).collect(),
                 streams,
                 connections,
                 server_pid,
                 connect_timeout: Duration::from_secs(10),
+                hold,
             })
             .await
         }

@@ -94,7 +94,8 @@ pub struct Frame<'a> {
     pub id: Option<i64>,
     pub event: Option<&'a str>,
     pub data: Option<&'a str>,
-    pub retry: bool,
+    /// The reconnection delay the server advised, in milliseconds.
+    pub retry: Option<u64>,
     pub comment: bool,
 }
 
@@ -119,7 +120,7 @@ pub fn parse_frame(frame: &[u8]) -> Frame<'_> {
             "id" => parsed.id = value.parse().ok(),
             "event" => parsed.event = Some(value),
             "data" => parsed.data = Some(value),
-            "retry" => parsed.retry = true,
+            "retry" => parsed.retry = value.parse().ok(),
             _ => {}
         }
     }
@@ -265,7 +266,7 @@ mod tests {
         let f = parse_frame(seen[1].as_bytes());
         assert_eq!(f.id, Some(3));
         assert_eq!(f.event, Some("slot-changed"));
-        assert!(parse_frame(seen[0].as_bytes()).retry);
+        assert_eq!(parse_frame(seen[0].as_bytes()).retry, Some(2000));
         assert!(parse_frame(seen[2].as_bytes()).comment);
     }
 

@@ -1,6 +1,7 @@
-//! `fanout` and `hold`: many SSE subscribers over raw sockets, an event
-//! generator driving the real API, and the delivery bookkeeping (latency,
-//! gaps, duplicates).
+//! `fanout` and `hold`: many SSE subscribers (raw HTTP/1.1 sockets, or h2c
+//! streams over a few connections), an event generator driving the real
+//! API, and the delivery bookkeeping (latency, gaps, duplicates) that
+//! `storm` shares. Subscribers can also reconnect as `EventSource` does.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,9 +11,11 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, SemaphorePermit, watch};
 
 use crate::generator::{Kind, Step, Target, Via};
+use crate::h2hold;
 use crate::http::{self, Client};
 use crate::sse::{self, Chunked, Frames};
 use crate::stats::{self, now_micros, percentile_f64, percentile_ms};
@@ -47,41 +50,160 @@ pub struct SubscribeOptions {
     /// Each subscriber opens one many-providers stream over every provider
     /// (`/api/v1/availability/stream?providerIds=…`) instead of one provider's.
     pub many: bool,
+    pub transport: Transport,
+    /// Behave like `EventSource` when a stream ends: wait the `retry:` the
+    /// server advised, reopen with `Last-Event-ID`, and keep trying until it
+    /// works (HTTP/1.1 only). Without it an ended stream counts as ended early.
+    pub reconnect: bool,
 }
+
+/// How the subscribers reach the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// One raw HTTP/1.1 socket per subscriber.
+    Http1,
+    /// h2c streams (prior knowledge) spread round-robin over this many
+    /// connections, as behind a proxy that speaks HTTP/2 to the backend.
+    H2 { connections: usize },
+}
+
+/// The `retry:` an `EventSource` uses before the server advised one.
+const DEFAULT_RETRY_MS: u64 = 3_000;
 
 /// What one subscriber saw.
 #[derive(Default)]
-struct Record {
-    connected: bool,
-    /// Each `slot-changed` frame, in order.
-    events: Vec<Seen>,
+pub struct Record {
+    pub connected: bool,
+    /// Each `slot-changed` frame, in order (over every reconnection).
+    pub events: Vec<Seen>,
     resets: u64,
     /// The stream ended (server closed it or an error) before we stopped it.
     ended_early: bool,
     error: Option<String>,
+    /// The newest `id:` received: what a reconnection sends as `Last-Event-ID`.
+    last_id: Option<i64>,
+    /// The newest `retry:` received, in milliseconds.
+    pub retry_ms: Option<u64>,
+    /// The current connection has sent its `retry:` line.
+    open: bool,
+    /// Each time the stream ended and was reopened (`reconnect` only).
+    pub reconnects: Vec<Reconnect>,
+}
+
+/// One end of a stream and its reopening.
+#[derive(Debug)]
+pub struct Reconnect {
+    /// When the stream ended (wall clock, microseconds).
+    pub lost_at: i64,
+    /// When the reopened stream's `retry:` line arrived; `None` if it never did.
+    pub reopened_at: Option<i64>,
+    /// Attempts that failed first (refused, or ended before the `retry:` line).
+    pub failed_attempts: u32,
 }
 
 /// One `slot-changed` frame as a subscriber received it.
-struct Seen {
+pub struct Seen {
     /// Index of the event's provider in the options' list.
     provider: usize,
     /// The provider's version the event made.
-    id: i64,
+    pub id: i64,
     /// From the event's `changedAt` to receipt, in microseconds.
     latency_us: u32,
     /// Its `newStatus` is `held` (a customer took a hold).
     held: bool,
     /// Wall-clock receipt time (microseconds), to time from a request's sending.
-    received: i64,
+    pub received: i64,
 }
 
 struct Shared {
     connected: AtomicUsize,
     failed: AtomicUsize,
+    /// Reopened streams (`reconnect`), for progress reports.
+    reopened: AtomicUsize,
     /// Highest event id each subscriber has received (many-providers
     /// streams: how many events it has received).
     last_seen: Vec<AtomicI64>,
     gate: Semaphore,
+}
+
+impl Shared {
+    /// Account for the frames one read brought: the first `retry:` of a
+    /// connection opens it (the first one of all connects the subscriber
+    /// and frees its handshake permit), and the newest event moves
+    /// `last_seen`.
+    fn after_read(&self, i: usize, record: &mut Record, read: FramesRead, permit: &mut Option<SemaphorePermit<'_>>) {
+        if read.retry && !record.open {
+            record.open = true;
+            if !record.connected {
+                record.connected = true;
+                self.connected.fetch_add(1, Ordering::Relaxed);
+                permit.take();
+            } else if let Some(reconnect) = record.reconnects.last_mut() {
+                reconnect.reopened_at = Some(read.received);
+                self.reopened.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(id) = read.newest {
+            self.last_seen[i].fetch_max(id, Ordering::Relaxed);
+        }
+    }
+
+    /// The subscriber is done for good before it was stopped.
+    fn ended(&self, i: usize, record: &mut Record, error: io::Error) {
+        record.ended_early = true;
+        record.error = Some(error.to_string());
+        if !record.connected {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_seen[i].store(i64::MAX, Ordering::Relaxed);
+    }
+}
+
+/// What the frames of one read brought.
+struct FramesRead {
+    received: i64,
+    retry: bool,
+    /// The newest position (see `Shared::last_seen`).
+    newest: Option<i64>,
+}
+
+/// Parse every complete frame in `frames` into `record`; the same for every
+/// transport, so HTTP/1.1 and h2 subscribers are timed and checked alike.
+fn take_frames(frames: &mut Frames, watch: &Watch, received: i64, record: &mut Record) -> FramesRead {
+    let mut read = FramesRead { received, retry: false, newest: None };
+    frames.drain(|frame| {
+        let frame = sse::parse_frame(frame);
+        if let Some(ms) = frame.retry {
+            read.retry = true;
+            record.retry_ms = Some(ms);
+        }
+        // (provider, version): from the id on a provider's stream,
+        // from the data on a many-providers one (its id is a cursor).
+        let position = match watch {
+            Watch::One(home) => frame.id.map(|id| (*home, id)),
+            Watch::Many(ids) => frame
+                .data
+                .and_then(sse::provider_and_version)
+                .and_then(|(provider, version)| Some((ids.iter().position(|id| id == provider)?, version))),
+        };
+        if let (Watch::One(_), Some(id)) = (watch, frame.id) {
+            record.last_id = Some(id);
+        }
+        match (frame.event, position) {
+            (Some("slot-changed"), Some((provider, id))) => {
+                let latency = frame
+                    .data
+                    .and_then(sse::changed_at_micros)
+                    .map_or(u32::MAX, |at| (received - at).clamp(0, i64::from(u32::MAX - 1)) as u32);
+                let held = frame.data.is_some_and(|d| d.contains(r#""newStatus":"held""#));
+                record.events.push(Seen { provider, id, latency_us: latency, held, received });
+                read.newest = Some(if matches!(watch, Watch::Many(_)) { record.events.len() as i64 } else { id });
+            }
+            (Some("reset"), _) => record.resets += 1,
+            _ => {}
+        }
+    });
+    read
 }
 
 /// Subscribers connected and running.
@@ -97,16 +219,27 @@ pub struct Crowd {
 impl Crowd {
     /// Open every subscriber (at most `connect_concurrency` handshakes at a
     /// time) and wait until each has its `retry:` line or has failed.
-    pub async fn open(options: SubscribeOptions) -> Crowd {
+    pub async fn open(options: SubscribeOptions) -> io::Result<Crowd> {
         let rss_before_kib = options.server_pid.and_then(stats::rss_kib);
         let shared = Arc::new(Shared {
             connected: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            reopened: AtomicUsize::new(0),
             last_seen: (0..options.subscribers).map(|_| AtomicI64::new(i64::MIN)).collect(),
             gate: Semaphore::new(options.connect_concurrency.max(1)),
         });
         let (stop, stop_rx) = watch::channel(false);
         let started = Instant::now();
+        let h2_clients = match options.transport {
+            Transport::Http1 => Vec::new(),
+            Transport::H2 { connections } => {
+                let mut clients = Vec::with_capacity(connections.max(1));
+                for _ in 0..connections.max(1) {
+                    clients.push(h2hold::handshake(options.server, options.connect_timeout).await?);
+                }
+                clients
+            }
+        };
         let mut tasks = Vec::with_capacity(options.subscribers);
         let ids: Arc<Vec<String>> = Arc::new(options.providers.iter().map(|p| p.id.clone()).collect());
         let many_path = format!("/api/v1/availability/stream?providerIds={}", ids.join(","));
@@ -117,17 +250,27 @@ impl Crowd {
             } else {
                 (format!("/api/v1/providers/{}/availability/stream", ids[home]), Watch::One(home))
             };
-            let source = http::source_addr(i, options.sources);
-            tasks.push(tokio::spawn(subscriber(
-                i,
-                options.server,
-                source,
-                path,
-                watch,
-                options.connect_timeout,
-                shared.clone(),
-                stop_rx.clone(),
-            )));
+            let task = match options.transport {
+                Transport::Http1 => tokio::spawn(subscriber(
+                    i,
+                    Dial { server: options.server, source: http::source_addr(i, options.sources), path },
+                    watch,
+                    options.connect_timeout,
+                    options.reconnect,
+                    shared.clone(),
+                    stop_rx.clone(),
+                )),
+                Transport::H2 { .. } => tokio::spawn(h2_subscriber(
+                    i,
+                    h2_clients[i % h2_clients.len()].clone(),
+                    h2hold::stream_request(options.server, &path)?,
+                    watch,
+                    options.connect_timeout,
+                    shared.clone(),
+                    stop_rx.clone(),
+                )),
+            };
+            tasks.push(task);
         }
         let total = options.subscribers;
         let mut last_report = Instant::now();
@@ -144,7 +287,7 @@ impl Crowd {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let connect_secs = started.elapsed().as_secs_f64();
-        Crowd { options, shared, stop, tasks, rss_before_kib, connect_secs }
+        Ok(Crowd { options, shared, stop, tasks, rss_before_kib, connect_secs })
     }
 
     pub fn connected(&self) -> usize {
@@ -153,6 +296,23 @@ impl Crowd {
 
     pub fn failed(&self) -> usize {
         self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// Streams reopened after they ended (`reconnect`).
+    pub fn reopened(&self) -> usize {
+        self.shared.reopened.load(Ordering::Relaxed)
+    }
+
+    /// Wait until `n` streams have reopened (`reconnect`), or `timeout`.
+    pub async fn wait_reopened(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.reopened() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Print the connection figures (and the server's memory growth).
@@ -176,7 +336,7 @@ impl Crowd {
     /// Wait until every connected subscriber of provider `p` has seen
     /// `targets[p]` (many-providers streams: as many events as committed
     /// over all), or `timeout`.
-    async fn drain(&self, targets: &[i64], committed: i64, timeout: Duration) -> bool {
+    pub async fn drain(&self, targets: &[i64], committed: i64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let all = (0..self.options.subscribers).all(|i| {
@@ -195,7 +355,7 @@ impl Crowd {
     }
 
     /// Stop every subscriber and collect what each saw.
-    async fn close(self) -> Vec<Record> {
+    pub async fn close(self) -> Vec<Record> {
         let _ = self.stop.send(true);
         let mut records = Vec::with_capacity(self.tasks.len());
         for task in self.tasks {
@@ -213,139 +373,205 @@ enum Watch {
     Many(Arc<Vec<String>>),
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn subscriber(
-    i: usize,
+/// Where an HTTP/1.1 subscriber connects from and to.
+struct Dial {
     server: SocketAddr,
     source: IpAddr,
     path: String,
+}
+
+impl Dial {
+    /// Connect and send the stream's GET (with `Last-Event-ID` when resuming).
+    async fn open(&self, last_id: Option<i64>, timeout: Duration) -> Result<TcpStream, String> {
+        let (server, path) = (self.server, &self.path);
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        );
+        if let Some(id) = last_id {
+            request.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut stream =
+            http::connect(server, Some(self.source), timeout).await.map_err(|e| format!("connect: {e}"))?;
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
+        Ok(stream)
+    }
+}
+
+/// One HTTP/1.1 subscriber: open the stream (a few tries: a full accept
+/// queue drops SYNs), read it until stopped; with `reconnect`, reopen it
+/// as `EventSource` does whenever it ends.
+async fn subscriber(
+    i: usize,
+    dial: Dial,
     watch: Watch,
     connect_timeout: Duration,
+    reconnect: bool,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> Record {
     let mut record = Record::default();
-    let permit = shared.gate.acquire().await.ok();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {server}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
-    );
-    // Connect, with a few retries (a full accept queue drops SYNs).
+    let mut permit = shared.gate.acquire().await.ok();
     let mut stream = None;
     let mut last_error = String::new();
     for attempt in 0..5 {
-        match http::connect(server, Some(source), connect_timeout).await {
-            Ok(mut s) => match s.write_all(request.as_bytes()).await {
-                Ok(()) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_error = format!("write: {e}"),
-            },
-            Err(e) => last_error = format!("connect: {e}"),
+        match dial.open(None, connect_timeout).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_error = e,
         }
         tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
     }
     let Some(mut stream) = stream else {
-        shared.failed.fetch_add(1, Ordering::Relaxed);
-        shared.last_seen[i].store(i64::MAX, Ordering::Relaxed);
-        record.error = Some(last_error);
+        shared.ended(i, &mut record, io::Error::other(last_error));
         return record;
     };
-    let mut permit = permit;
+    loop {
+        let ended =
+            match read_http1(&mut stream, i, &watch, &shared, &mut record, &mut stop, connect_timeout, &mut permit)
+                .await
+            {
+                Ok(()) => return record,
+                Err(error) => error,
+            };
+        if !(reconnect && record.connected) {
+            shared.ended(i, &mut record, ended);
+            return record;
+        }
+        // A connection that never sent its `retry:` line is one more failed
+        // attempt of the reconnection under way, not a new one.
+        if record.open || record.reconnects.is_empty() {
+            record.reconnects.push(Reconnect { lost_at: now_micros(), reopened_at: None, failed_attempts: 0 });
+        } else if let Some(reconnect) = record.reconnects.last_mut() {
+            reconnect.failed_attempts += 1;
+        }
+        record.open = false;
+        let delay = Duration::from_millis(record.retry_ms.unwrap_or(DEFAULT_RETRY_MS));
+        stream = loop {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return record,
+            }
+            match dial.open(record.last_id, connect_timeout).await {
+                Ok(stream) => break stream,
+                Err(_) => {
+                    if let Some(reconnect) = record.reconnects.last_mut() {
+                        reconnect.failed_attempts += 1;
+                    }
+                }
+            }
+        };
+    }
+}
+
+/// Read one HTTP/1.1 stream into `record` until it ends (an error) or
+/// `stop` (`Ok`).
+#[allow(clippy::too_many_arguments)]
+async fn read_http1(
+    stream: &mut TcpStream,
+    i: usize,
+    watch: &Watch,
+    shared: &Shared,
+    record: &mut Record,
+    stop: &mut watch::Receiver<bool>,
+    connect_timeout: Duration,
+    permit: &mut Option<SemaphorePermit<'_>>,
+) -> io::Result<()> {
     let mut raw: Vec<u8> = Vec::with_capacity(4096);
     let mut head_done = false;
     let mut chunked = true;
     let mut decoder = Chunked::default();
     let mut frames = Frames::default();
     let handshake_deadline = tokio::time::Instant::now() + connect_timeout + Duration::from_secs(10);
+    loop {
+        let read = if record.open {
+            tokio::select! {
+                read = stream.read_buf(&mut raw) => read,
+                _ = stop.changed() => return Ok(()),
+            }
+        } else {
+            tokio::select! {
+                read = stream.read_buf(&mut raw) => read,
+                () = tokio::time::sleep_until(handshake_deadline) => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no retry: line in time"));
+                }
+                _ = stop.changed() => return Ok(()),
+            }
+        };
+        let n = read?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the stream"));
+        }
+        let received = now_micros();
+        if !head_done {
+            let Some((head, used)) = http::parse_head(&raw)? else { continue };
+            if head.status != 200 {
+                return Err(http::bad(&format!("stream answered {}", head.status)));
+            }
+            chunked = head.chunked();
+            raw.drain(..used);
+            head_done = true;
+        }
+        if chunked {
+            let used = decoder.feed(&raw, frames.buffer())?;
+            raw.drain(..used);
+            if decoder.done() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"));
+            }
+        } else {
+            frames.buffer().extend_from_slice(&raw);
+            raw.clear();
+        }
+        let read = take_frames(&mut frames, watch, received, record);
+        shared.after_read(i, record, read, permit);
+    }
+}
+
+/// One h2 subscriber: a stream on a shared h2c connection, read until
+/// stopped. (No reconnection: the storm is measured over HTTP/1.1.)
+async fn h2_subscriber(
+    i: usize,
+    client: h2::client::SendRequest<bytes::Bytes>,
+    request: ::http::Request<()>,
+    watch: Watch,
+    connect_timeout: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> Record {
+    let mut record = Record::default();
+    let mut permit = shared.gate.acquire().await.ok();
     let outcome: io::Result<()> = async {
+        let mut client = client.ready().await.map_err(io::Error::other)?;
+        let (response, _) = client.send_request(request, true).map_err(io::Error::other)?;
+        let response = tokio::time::timeout(connect_timeout, response)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no h2 response head in time"))?
+            .map_err(io::Error::other)?;
+        if response.status() != 200 {
+            return Err(http::bad(&format!("stream answered {}", response.status())));
+        }
+        let mut body = response.into_body();
+        let mut frames = Frames::default();
         loop {
-            let read = if record.connected {
-                tokio::select! {
-                    read = stream.read_buf(&mut raw) => read,
-                    _ = stop.changed() => return Ok(()),
-                }
-            } else {
-                tokio::select! {
-                    read = stream.read_buf(&mut raw) => read,
-                    _ = tokio::time::sleep_until(handshake_deadline) => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "no retry: line in time"));
-                    }
-                    _ = stop.changed() => return Ok(()),
-                }
+            let data = tokio::select! {
+                data = body.data() => data,
+                _ = stop.changed() => return Ok(()),
             };
-            let n = read?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the stream"));
-            }
             let received = now_micros();
-            if !head_done {
-                let Some((head, used)) = http::parse_head(&raw)? else { continue };
-                if head.status != 200 {
-                    return Err(http::bad(&format!("stream answered {}", head.status)));
-                }
-                chunked = head.chunked();
-                raw.drain(..used);
-                head_done = true;
-            }
-            if chunked {
-                let used = decoder.feed(&raw, frames.buffer())?;
-                raw.drain(..used);
-                if decoder.done() {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"));
-                }
-            } else {
-                frames.buffer().extend_from_slice(&raw);
-                raw.clear();
-            }
-            let mut newest = None;
-            let mut got_retry = false;
-            frames.drain(|frame| {
-                let frame = sse::parse_frame(frame);
-                if frame.retry {
-                    got_retry = true;
-                }
-                // (provider, version): from the id on a provider's stream,
-                // from the data on a many-providers one (its id is a cursor).
-                let position = match &watch {
-                    Watch::One(home) => frame.id.map(|id| (*home, id)),
-                    Watch::Many(ids) => frame
-                        .data
-                        .and_then(sse::provider_and_version)
-                        .and_then(|(provider, version)| Some((ids.iter().position(|id| id == provider)?, version))),
-                };
-                match (frame.event, position) {
-                    (Some("slot-changed"), Some((provider, id))) => {
-                        let latency = frame
-                            .data
-                            .and_then(sse::changed_at_micros)
-                            .map_or(u32::MAX, |at| (received - at).clamp(0, i64::from(u32::MAX - 1)) as u32);
-                        let held = frame.data.is_some_and(|d| d.contains(r#""newStatus":"held""#));
-                        record.events.push(Seen { provider, id, latency_us: latency, held, received });
-                        newest = Some(if matches!(watch, Watch::Many(_)) { record.events.len() as i64 } else { id });
-                    }
-                    (Some("reset"), _) => record.resets += 1,
-                    _ => {}
-                }
-            });
-            if got_retry && !record.connected {
-                record.connected = true;
-                shared.connected.fetch_add(1, Ordering::Relaxed);
-                permit.take();
-            }
-            if let Some(id) = newest {
-                shared.last_seen[i].fetch_max(id, Ordering::Relaxed);
-            }
+            let data = data
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"))?
+                .map_err(io::Error::other)?;
+            let _ = body.flow_control().release_capacity(data.len());
+            frames.buffer().extend_from_slice(&data);
+            let read = take_frames(&mut frames, &watch, received, &mut record);
+            shared.after_read(i, &mut record, read, &mut permit);
         }
     }
     .await;
     if let Err(error) = outcome {
-        record.ended_early = true;
-        record.error = Some(error.to_string());
-        if !record.connected {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        shared.last_seen[i].store(i64::MAX, Ordering::Relaxed);
+        shared.ended(i, &mut record, error);
     }
     record
 }
@@ -369,7 +595,7 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
         targets.push(Target::prepare(&mut client, provider, fanout.via, fanout.slots).await?);
     }
 
-    let crowd = Crowd::open(options.clone()).await;
+    let crowd = Crowd::open(options.clone()).await?;
     crowd.report_connect();
     tokio::time::sleep(fanout.settle).await;
     for target in &mut targets {
@@ -407,8 +633,6 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     let records = crowd.close().await;
 
     // Analysis.
-    let mut latencies: Vec<u32> = Vec::new();
-    let mut hold_latencies: Vec<u32> = Vec::new();
     // The version each hold made, with its POST's sending time: known when
     // every step of that provider made exactly one event (each successful
     // step is then start + k + 1).
@@ -428,82 +652,29 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
                 .collect()
         })
         .collect();
-    let mut hold_sent_to_receipt: Vec<u32> = Vec::new();
-    let mut lost = 0u64;
-    let mut duplicated = 0u64;
-    let mut unexpected = 0u64;
-    let mut out_of_order = 0u64;
-    let mut resets = 0u64;
-    let mut ended_early = 0usize;
-    let mut errors: HashMap<String, usize> = HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        if let Some(error) = &record.error {
-            *errors.entry(error.clone()).or_default() += 1;
-        }
-        if !record.connected {
-            continue;
-        }
-        if record.ended_early {
-            ended_early += 1;
-        }
-        resets += record.resets;
-        // The providers this subscriber watches: its own, or all of them.
-        let watched: Vec<usize> = if options.many { (0..targets.len()).collect() } else { vec![i % targets.len()] };
-        for p in watched {
-            let (start, end) = (targets[p].start_version, end_versions[p]);
-            let mut seen = vec![false; (end - start).max(0) as usize];
-            let mut last = i64::MIN;
-            for &Seen { id, latency_us: latency, held, received, .. } in
-                record.events.iter().filter(|e| e.provider == p)
-            {
-                if id <= last {
-                    out_of_order += u64::from(id < last);
-                }
-                last = last.max(id);
-                if id <= start || id > end {
-                    unexpected += 1;
-                    continue;
-                }
-                let slot = &mut seen[(id - start - 1) as usize];
-                if *slot {
-                    duplicated += 1;
-                    continue;
-                }
-                *slot = true;
-                latencies.push(latency);
-                if held {
-                    hold_latencies.push(latency);
-                    if let Some(sent) = hold_sent[p].get(&id) {
-                        hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
-                    }
-                }
-            }
-            lost += seen.iter().filter(|s| !**s).count() as u64;
-        }
-    }
-    let expected = committed;
-    latencies.sort_unstable();
+    let ranges: Vec<(i64, i64)> = targets.iter().zip(&end_versions).map(|(t, end)| (t.start_version, *end)).collect();
+    let mut tally = Tally::of(&records, options.many, &ranges, &hold_sent);
     generator_ms.sort_by(f64::total_cmp);
     println!("providers={}", targets.len());
     println!("events_requested={}", fanout.events);
-    println!("events_committed={expected}");
+    println!("events_committed={committed}");
     println!("event_rate_per_sec={:.1}", fanout.events as f64 / generate_secs.max(1e-9));
     println!("generator_errors={generator_errors}");
     println!("generator_request_p50_ms={:.2}", generator_ms.get(generator_ms.len() / 2).copied().unwrap_or(0.0));
     println!("generator_request_max_ms={:.2}", generator_ms.last().copied().unwrap_or(0.0));
-    println!("deliveries={}", latencies.len());
     println!("drained={drained}");
-    println!("latency_p50_ms={:.2}", percentile_ms(&latencies, 0.50));
-    println!("latency_p90_ms={:.2}", percentile_ms(&latencies, 0.90));
-    println!("latency_p99_ms={:.2}", percentile_ms(&latencies, 0.99));
-    println!("latency_max_ms={:.2}", percentile_ms(&latencies, 1.0));
+    tally.print_latencies();
     if fanout.via == Via::Holds {
-        report_holds(&steps, hold_latencies, hold_sent_to_receipt);
+        report_holds(
+            &steps,
+            std::mem::take(&mut tally.hold_latencies),
+            std::mem::take(&mut tally.hold_sent_to_receipt),
+        );
     }
     // CPU spent from the first event to the last delivery (includes the
     // generator's requests and idle heartbeats: small next to the fan-out).
     println!("events_window_secs={busy_secs:.2}");
-    let per_delivery = |ms: u64| ms as f64 * 1000.0 / latencies.len().max(1) as f64;
+    let per_delivery = |ms: u64| ms as f64 * 1000.0 / tally.latencies.len().max(1) as f64;
     if let Some(ms) = server_cpu {
         println!("server_cpu_ms={ms}");
         println!("server_cpu_us_per_delivery={:.2}", per_delivery(ms));
@@ -512,17 +683,103 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
         println!("loadgen_cpu_ms={ms}");
         println!("loadgen_cpu_us_per_delivery={:.2}", per_delivery(ms));
     }
-    println!("events_lost={lost}");
-    println!("events_duplicated={duplicated}");
-    println!("events_out_of_order={out_of_order}");
-    println!("events_unexpected={unexpected}");
-    println!("resets={resets}");
-    println!("streams_ended_early={ended_early}");
-    println!("subscribers_held={}", connected - ended_early);
-    for (error, count) in &errors {
-        eprintln!("loadgen: {count} subscriber(s): {error}");
+    tally.print_checks(connected);
+    Ok(tally.lost == 0 && tally.duplicated == 0 && connected == options.subscribers)
+}
+
+/// Every subscriber's deliveries checked against the versions committed:
+/// each must receive every id in `(start, end]` of each provider it
+/// watches exactly once. Shared by `fanout` (over HTTP/1.1 or h2) and `storm`.
+#[derive(Default)]
+pub struct Tally {
+    /// changedAt → receipt of every first delivery, in microseconds, sorted.
+    pub latencies: Vec<u32>,
+    hold_latencies: Vec<u32>,
+    hold_sent_to_receipt: Vec<u32>,
+    pub lost: u64,
+    pub duplicated: u64,
+    unexpected: u64,
+    out_of_order: u64,
+    resets: u64,
+    ended_early: usize,
+    errors: HashMap<String, usize>,
+}
+
+impl Tally {
+    /// `ranges[p]` is provider `p`'s (start, end] versions; `hold_sent[p]`
+    /// maps a version a hold made to its POST's sending time (may be empty).
+    pub fn of(records: &[Record], many: bool, ranges: &[(i64, i64)], hold_sent: &[HashMap<i64, i64>]) -> Tally {
+        let mut tally = Tally::default();
+        for (i, record) in records.iter().enumerate() {
+            if let Some(error) = &record.error {
+                *tally.errors.entry(error.clone()).or_default() += 1;
+            }
+            if !record.connected {
+                continue;
+            }
+            if record.ended_early {
+                tally.ended_early += 1;
+            }
+            tally.resets += record.resets;
+            // The providers this subscriber watches: its own, or all of them.
+            let watched: Vec<usize> = if many { (0..ranges.len()).collect() } else { vec![i % ranges.len()] };
+            for p in watched {
+                let (start, end) = ranges[p];
+                let mut seen = vec![false; (end - start).max(0) as usize];
+                let mut last = i64::MIN;
+                for &Seen { id, latency_us: latency, held, received, .. } in
+                    record.events.iter().filter(|e| e.provider == p)
+                {
+                    if id <= last {
+                        tally.out_of_order += u64::from(id < last);
+                    }
+                    last = last.max(id);
+                    if id <= start || id > end {
+                        tally.unexpected += 1;
+                        continue;
+                    }
+                    let slot = &mut seen[(id - start - 1) as usize];
+                    if *slot {
+                        tally.duplicated += 1;
+                        continue;
+                    }
+                    *slot = true;
+                    tally.latencies.push(latency);
+                    if held {
+                        tally.hold_latencies.push(latency);
+                        if let Some(sent) = hold_sent.get(p).and_then(|sent| sent.get(&id)) {
+                            tally.hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
+                        }
+                    }
+                }
+                tally.lost += seen.iter().filter(|s| !**s).count() as u64;
+            }
+        }
+        tally.latencies.sort_unstable();
+        tally
     }
-    Ok(lost == 0 && duplicated == 0 && connected == options.subscribers)
+
+    /// `deliveries` and the changedAt → receipt percentiles.
+    pub fn print_latencies(&self) {
+        println!("deliveries={}", self.latencies.len());
+        for (name, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)] {
+            println!("latency_{name}_ms={:.2}", percentile_ms(&self.latencies, q));
+        }
+    }
+
+    /// Losses, duplicates and the streams' ends (`connected` subscribers).
+    pub fn print_checks(&self, connected: usize) {
+        println!("events_lost={}", self.lost);
+        println!("events_duplicated={}", self.duplicated);
+        println!("events_out_of_order={}", self.out_of_order);
+        println!("events_unexpected={}", self.unexpected);
+        println!("resets={}", self.resets);
+        println!("streams_ended_early={}", self.ended_early);
+        println!("subscribers_held={}", connected - self.ended_early);
+        for (error, count) in &self.errors {
+            eprintln!("loadgen: {count} subscriber(s): {error}");
+        }
+    }
 }
 
 /// The hold figures of `fanout --via holds`: delivery latency of the `held`
@@ -554,7 +811,7 @@ fn report_holds(steps: &[Vec<Step>], mut latencies: Vec<u32>, mut sent_to_receip
 /// `hold`: connect and keep the subscribers until `hold` has passed, a
 /// SIGTERM/SIGINT, or standard input closes (`until_eof`).
 pub async fn hold(options: SubscribeOptions, hold: Option<Duration>, until_eof: bool) -> io::Result<bool> {
-    let crowd = Crowd::open(options.clone()).await;
+    let crowd = Crowd::open(options.clone()).await?;
     crowd.report_connect();
     println!("holding=1");
     use std::io::Write;
