@@ -155,3 +155,23 @@ async fn a_reconnect_storm_resumes_everyone_exactly_without_a_database_read_each
     assert_eq!(start_reads, 0, "the version came from the bus, the resume check from the shared page");
     assert!(log_reads <= 3, "{STORM} resumes from one point share the catch-up read: {log_reads} reads");
 }
+
+/// After a restart the directory is cold and every subscriber of a provider
+/// comes back within the same `retry:` window: the provider's row is read
+/// once for all of them, not once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_directory_reads_a_provider_once_for_a_crowd_of_streams() {
+    let (url, providers) = seeded_database().await;
+    let pid = providers[0].id;
+    let server = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let before = counter(&client, &server.base, "slotstream_directory_reads_total").await;
+    let stream = stream_url(&server.base, pid, "");
+    // Over one h2c connection: the server reads every request of the burst
+    // at once, so the misses overlap (over HTTP/1.1 the accepts spread them).
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let streams = futures_util::future::join_all((0..STORM).map(|_| SseClient::connect(&h2, &stream, None))).await;
+    assert_eq!(streams.len(), STORM);
+    let reads = counter(&client, &server.base, "slotstream_directory_reads_total").await - before;
+    assert_eq!(reads, 1, "{STORM} streams of one provider on a cold directory: {reads} reads of its row");
+}

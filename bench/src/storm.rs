@@ -12,7 +12,8 @@
 //! commits while the server is down (it is the only writer), so V* is the
 //! version at the kill plus what the first requests after the restart made.
 //! `reconnect_db_queries_per_subscriber` divides the restarted server's
-//! stream-start reads and log reads (its `/metrics`) by the subscribers.
+//! stream-start reads, log reads and provider-directory reads (its
+//! `/metrics`) by the subscribers.
 
 use std::io;
 use std::path::PathBuf;
@@ -26,9 +27,11 @@ use crate::stats::percentile_f64;
 use crate::subscribers::{Crowd, Record, SubscribeOptions, Tally, version_of};
 
 /// The server counters a storm's database work is read from: per-stream
-/// start reads, and log reads (shared catch-up pages; relay reads too, which
-/// SQLite has none of).
-const QUERY_COUNTERS: [&str; 2] = ["slotstream_stream_start_reads_total", "slotstream_log_reads_total"];
+/// start reads, log reads (shared catch-up pages; relay reads too, which
+/// SQLite has none of), and reads of a provider's row into the cold
+/// directory of the restarted server.
+const QUERY_COUNTERS: [&str; 3] =
+    ["slotstream_stream_start_reads_total", "slotstream_log_reads_total", "slotstream_directory_reads_total"];
 
 pub struct StormOptions {
     /// Events per second, before, during and after the restart.
@@ -105,6 +108,7 @@ pub async fn run(options: SubscribeOptions, storm: StormOptions) -> io::Result<b
             let total: f64 = counts.iter().sum();
             println!("reconnect_stream_start_reads={}", counts[0]);
             println!("reconnect_log_reads={}", counts[1]);
+            println!("reconnect_directory_reads={}", counts[2]);
             println!("reconnect_db_queries_per_subscriber={:.4}", total / storm_figures.subscribers.max(1) as f64);
         }
         Err(error) => eprintln!("loadgen: /metrics not read: {error}"),

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use entity::{provider, service};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::{App, AppError};
@@ -26,11 +27,20 @@ pub struct ProviderInfo {
 /// by the admin API or an import on this instance at once, on other
 /// instances through the relay's catalogue notifications (PostgreSQL), and
 /// all of them whenever the relay reconnects (a notification may be lost).
+///
+/// A miss is read once however many requests want it at the same time: after
+/// a restart every subscriber of a provider reconnects within the `retry:`
+/// window, and each would otherwise read the same row
+/// (`slotstream_directory_reads_total` counts the reads).
 #[derive(Clone)]
 pub struct ProviderDirectory {
     db: DatabaseConnection,
-    known: Arc<DashMap<Uuid, Arc<ProviderInfo>>>,
+    known: Arc<DashMap<Uuid, Entry>>,
 }
+
+/// A provider's entry: filled by the first request that misses, awaited by
+/// the others (another takes over if that one is cancelled).
+type Entry = Arc<OnceCell<Arc<ProviderInfo>>>;
 
 impl ProviderDirectory {
     pub fn new(db: DatabaseConnection) -> ProviderDirectory {
@@ -39,16 +49,28 @@ impl ProviderDirectory {
 
     /// The provider, or `NotFound`.
     pub async fn get(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
-        if let Some(info) = self.known.get(&id) {
-            return Ok(info.clone());
+        if let Some(info) = self.known.get(&id).and_then(|entry| entry.get().cloned()) {
+            return Ok(info);
         }
+        let entry = self.known.entry(id).or_default().clone();
+        match entry.get_or_try_init(|| self.read(id)).await {
+            Ok(info) => Ok(info.clone()),
+            Err(error) => {
+                // Nothing is kept for an id that does not exist (or a failed
+                // read): random ids must not grow the map.
+                self.known.remove_if(&id, |_, kept| Arc::ptr_eq(kept, &entry) && kept.get().is_none());
+                Err(error)
+            }
+        }
+    }
+
+    async fn read(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
+        metrics::counter!("slotstream_directory_reads_total").increment(1);
         let row = provider::Entity::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("provider {id} does not exist")))?;
-        let info = Arc::new(info_of(&row)?);
-        self.known.insert(id, info.clone());
-        Ok(info)
+        Ok(Arc::new(info_of(&row)?))
     }
 
     /// The provider, or `NotFound`, or `Gone` once deactivated.

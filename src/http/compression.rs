@@ -20,14 +20,15 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::compression::CompressionLayer;
+
+use super::around::Around;
 
 /// The encodings offered, each the suffix of its representation's tag.
 pub const ENCODINGS: [&str; 2] = ["gzip", "br"];
 
-/// The compressor of a negotiated route; `tag_per_encoding` goes outside it.
+/// The compressor of a negotiated route; `TagPerEncoding` goes outside it.
 pub fn compressor() -> CompressionLayer {
     CompressionLayer::new().gzip(true).br(true)
 }
@@ -35,22 +36,33 @@ pub fn compressor() -> CompressionLayer {
 /// Give an encoded answer its own strong tag, and say on every answer that
 /// its bytes depend on `Accept-Encoding` (a 304 or a short answer the
 /// compressor left alone included: RFC 9110 §15.4.5 wants a 304's `Vary`
-/// to be the 200's).
-pub async fn tag_per_encoding(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if !varies_by_accept_encoding(headers) {
-        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+/// to be the 200's). Goes outside the compressor, to see the
+/// `Content-Encoding` it chose.
+#[derive(Clone)]
+pub struct TagPerEncoding;
+
+impl Around for TagPerEncoding {
+    type Kept = ();
+
+    fn before(&self, _: &Request) -> Result<(), Box<Response>> {
+        Ok(())
     }
-    let encoded_tag = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|encoding| encoding.to_str().ok())
-        .zip(headers.get(header::ETAG).and_then(|tag| tag.to_str().ok()))
-        .and_then(|(encoding, tag)| encoded_tag(tag, encoding));
-    if let Some(tag) = encoded_tag {
-        headers.insert(header::ETAG, tag);
+
+    fn after(&self, (): (), mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        if !varies_by_accept_encoding(headers) {
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        let encoded_tag = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|encoding| encoding.to_str().ok())
+            .zip(headers.get(header::ETAG).and_then(|tag| tag.to_str().ok()))
+            .and_then(|(encoding, tag)| encoded_tag(tag, encoding));
+        if let Some(tag) = encoded_tag {
+            headers.insert(header::ETAG, tag);
+        }
+        response
     }
-    response
 }
 
 /// `"T"` → `"T-<encoding>"`; weak tags (which already allow any encoding)
@@ -71,6 +83,7 @@ fn varies_by_accept_encoding(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::around::AroundLayer;
     use axum::Router;
     use axum::body::Body;
     use axum::http::StatusCode;
@@ -92,9 +105,7 @@ mod tests {
         let router = Router::new()
             .route("/sse", get(move || async move { ([(header::CONTENT_TYPE, "text/event-stream")], big) }))
             .route("/json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], "[0]".repeat(1000)) }));
-        let router = router.layer(
-            tower::ServiceBuilder::new().layer(axum::middleware::from_fn(tag_per_encoding)).layer(compressor()),
-        );
+        let router = router.layer(tower::ServiceBuilder::new().layer(AroundLayer(TagPerEncoding)).layer(compressor()));
         for (path, expected) in [("/sse", None), ("/json", Some("gzip"))] {
             let request = Request::get(path).header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
             let response = router.clone().oneshot(request).await.unwrap();

@@ -153,8 +153,11 @@ impl Quota {
 pub type Limiter = GovernorConfig<ClientIdentity, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>>;
 
 /// The middleware that applies one quota.
-pub type LimitLayer =
-    tower_governor::GovernorLayer<ClientIdentity, governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>, Body>;
+pub type LimitLayer = tower_governor::GovernorLayer<
+    ClientIdentity,
+    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+    Body,
+>;
 
 /// `quota`'s per-client limit as a layer, or `None` when it is switched off.
 pub fn layer(limiter: &Option<Arc<Limiter>>, quota: Quota) -> Option<LimitLayer> {

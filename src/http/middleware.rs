@@ -3,14 +3,15 @@
 //! CORS.
 
 use std::sync::LazyLock;
+use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use dashmap::DashMap;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use super::around::Around;
 use super::error::{Failure, problem};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,20 +22,41 @@ pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 /// its own at `info` (the request span is at `debug`, see `http::router`):
 /// the span's fields were formatted on every request, for the rare one
 /// that logs.
-pub(super) async fn observe(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
-    let id = request.headers().get(REQUEST_ID).cloned();
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
-    latency_histogram(route, response.status()).record(started.elapsed().as_secs_f64());
-    if response.status().is_server_error() {
-        let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let error = response.extensions().get::<Failure>().map_or("", |f| f.0.as_str());
-        tracing::error!(id, %method, %uri, status = response.status().as_u16(), error, "request failed");
+#[derive(Clone)]
+pub(super) struct Observe;
+
+pub(super) struct Observed {
+    route: Option<MatchedPath>,
+    id: Option<HeaderValue>,
+    method: Method,
+    uri: Uri,
+    started: Instant,
+}
+
+impl Around for Observe {
+    type Kept = Observed;
+
+    fn before(&self, request: &Request) -> Result<Observed, Box<Response>> {
+        Ok(Observed {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            id: request.headers().get(REQUEST_ID).cloned(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+        })
     }
-    response
+
+    fn after(&self, request: Observed, response: Response) -> Response {
+        let route = request.route.as_ref().map_or("unmatched", |p| p.as_str());
+        latency_histogram(route, response.status()).record(request.started.elapsed().as_secs_f64());
+        if response.status().is_server_error() {
+            let id = request.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let error = response.extensions().get::<Failure>().map_or("", |f| f.0.as_str());
+            let (method, uri, status) = (request.method, request.uri, response.status().as_u16());
+            tracing::error!(id, %method, %uri, status, error, "request failed");
+        }
+        response
+    }
 }
 
 /// The latency histogram of (route, status). Resolved through the metrics
@@ -67,64 +89,72 @@ const HEADERS_MAX: usize = 6 * 1024;
 /// Refuse oversized targets, headers and declared bodies up front, and make
 /// sure every error leaving the server is problem+json (middleware such as
 /// the timeout answers with an empty body of its own).
-pub(super) async fn guard_request(State(body_limit): State<usize>, request: Request, next: Next) -> Response {
-    let uri = request.uri();
-    let target_len =
-        uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len());
-    if target_len > URI_MAX {
-        return problem(
-            StatusCode::URI_TOO_LONG,
-            "uri-too-long",
-            "URI too long",
-            "the request target exceeds 4096 bytes",
-        );
-    }
-    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
-    if header_bytes > HEADERS_MAX {
-        return problem(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers-too-large",
-            "Headers too large",
-            "the request headers exceed 6 KiB",
-        );
-    }
-    // A body declared too large is refused before a byte of it is awaited:
-    // otherwise the client holds the request open until the timeout.
-    match declared_length(request.headers()) {
-        Err(()) => {
-            return problem(
+#[derive(Clone)]
+pub(super) struct GuardRequest {
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Around for GuardRequest {
+    type Kept = ();
+
+    fn before(&self, request: &Request) -> Result<(), Box<Response>> {
+        let uri = request.uri();
+        let target_len =
+            uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len());
+        if target_len > URI_MAX {
+            return Err(Box::new(problem(
+                StatusCode::URI_TOO_LONG,
+                "uri-too-long",
+                "URI too long",
+                "the request target exceeds 4096 bytes",
+            )));
+        }
+        let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        if header_bytes > HEADERS_MAX {
+            return Err(Box::new(problem(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+                "Headers too large",
+                "the request headers exceed 6 KiB",
+            )));
+        }
+        // A body declared too large is refused before a byte of it is awaited:
+        // otherwise the client holds the request open until the timeout.
+        match declared_length(request.headers()) {
+            Err(()) => Err(Box::new(problem(
                 StatusCode::BAD_REQUEST,
                 "bad-content-length",
                 "Bad Content-Length",
                 "Content-Length must be one non-negative integer",
-            );
-        }
-        Ok(Some(length)) if length > body_limit as u64 => {
-            return problem(
+            ))),
+            Ok(Some(length)) if length > self.body_limit as u64 => Err(Box::new(problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body-too-large",
                 "Body too large",
-                &format!("the request body may be at most {body_limit} bytes"),
-            );
+                &format!("the request body may be at most {} bytes", self.body_limit),
+            ))),
+            Ok(_) => Ok(()),
         }
-        Ok(_) => {}
     }
-    let response = next.run(request).await;
-    let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_problem {
-        let title = status.canonical_reason().unwrap_or("Error");
-        let mut replaced = problem(status, "http-error", title, title);
-        // The compressor's 406 depends on Accept-Encoding; caches must know.
-        for vary in response.headers().get_all(header::VARY) {
-            replaced.headers_mut().append(header::VARY, vary.clone());
+
+    fn after(&self, (): (), response: Response) -> Response {
+        let status = response.status();
+        let is_problem = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        if (status.is_client_error() || status.is_server_error()) && !is_problem {
+            let title = status.canonical_reason().unwrap_or("Error");
+            let mut replaced = problem(status, "http-error", title, title);
+            // The compressor's 406 depends on Accept-Encoding; caches must know.
+            for vary in response.headers().get_all(header::VARY) {
+                replaced.headers_mut().append(header::VARY, vary.clone());
+            }
+            return replaced;
         }
-        return replaced;
+        response
     }
-    response
 }
 
 /// The declared body length: `None` when absent; `Err` when malformed or

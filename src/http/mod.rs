@@ -22,6 +22,7 @@
 //! marketplace's sync sends thousands of them from one address.
 
 mod admin;
+mod around;
 mod availability;
 mod bookings;
 mod compression;
@@ -40,15 +41,15 @@ mod state;
 mod stream;
 mod webhooks;
 
-
 use axum::Router;
 use axum::extract::Request;
-use tower::ServiceBuilder;
 use axum::http::{Method, StatusCode, Uri};
+use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use around::AroundLayer;
 use error::ApiError;
-use middleware::{REQUEST_ID, cors, guard_request, observe};
+use middleware::{GuardRequest, Observe, REQUEST_ID, cors};
 pub use ops::metrics_handle;
 pub use state::{HttpContext, HttpSettings, HttpState};
 
@@ -77,19 +78,18 @@ pub fn router(state: HttpState) -> Router {
         .merge(ops::router())
         .layer(
             ServiceBuilder::new()
-                .layer(timeout.clone())
+                .layer(timeout)
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))
                 // Outside the compressor: the tagging sees the `Content-Encoding` chosen.
-                .layer(axum::middleware::from_fn(compression::tag_per_encoding))
+                .layer(AroundLayer(compression::TagPerEncoding))
                 .layer(compression::compressor()),
         );
-    let writes = Router::new()
-        .merge(bookings::router())
-        .merge(slots::router())
-        .merge(webhooks::router())
-        .layer(ServiceBuilder::new().layer(timeout.clone()).option_layer(limits::layer(&rate_limits.write, settings.write_quota)));
-    let holds = holds::router()
-        .layer(ServiceBuilder::new().layer(timeout.clone()).option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)));
+    let writes = Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()).layer(
+        ServiceBuilder::new().layer(timeout).option_layer(limits::layer(&rate_limits.write, settings.write_quota)),
+    );
+    let holds = holds::router().layer(
+        ServiceBuilder::new().layer(timeout).option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)),
+    );
     // Streams live for hours: no request timeout on them.
     let streams = stream::router()
         .merge(many_providers::stream_router())
@@ -111,9 +111,9 @@ pub fn router(state: HttpState) -> Router {
                     let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::debug_span!("request", id = %id, method = %request.method(), uri = %request.uri())
                 }))
-                .layer(axum::middleware::from_fn(observe))
+                .layer(AroundLayer(Observe))
                 .option_layer(cors(&settings.cors_origins))
-                .layer(axum::middleware::from_fn_with_state(settings.body_limit, guard_request))
+                .layer(AroundLayer(GuardRequest { body_limit: settings.body_limit }))
                 // Bodies are only read by the JSON extractor, whose 413 is problem+json.
                 .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit)),
         )

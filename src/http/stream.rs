@@ -97,8 +97,11 @@ pub(super) async fn stream(
     // Looked up once per stream, not once per delivered event.
     let delivered = metrics::counter!("slotstream_events_delivered_total");
     let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
+    // Boxed out here rather than pinned inside the generator: a value the
+    // generator captures and then moves into a local is stored twice in
+    // every open stream's state (BENCHMARKS.md, "Memory per stream").
+    let mut deliveries = Box::pin(deliveries);
     let frames = async_stream::stream! {
-        let mut deliveries = std::pin::pin!(deliveries);
         while let Some(delivery) = deliveries.next().await {
             match delivery {
                 Delivery::Event(event) if filter.passes(event.date) => {
@@ -155,8 +158,10 @@ pub(super) fn event_stream(
 ) -> Response {
     // Waited on once for the whole stream, not re-registered per event: every
     // stream shares the one token.
-    let stopped = state.stopping.clone().cancelled_owned();
+    let mut stopped = Box::pin(state.stopping.clone().cancelled_owned());
     let heartbeat = state.settings.heartbeat;
+    // Boxed here, not pinned inside the generator (see `stream`).
+    let mut frames = Box::pin(frames);
     let retry = sse::retry(jittered(state.settings.retry));
 
     let body = async_stream::stream! {
@@ -164,9 +169,7 @@ pub(super) fn event_stream(
         let _active = ActiveStream;
         let _permit = permit;
         yield Ok::<Bytes, Infallible>(retry);
-        let mut frames = std::pin::pin!(frames);
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        let mut stopped = std::pin::pin!(stopped);
         loop {
             tokio::select! {
                 frame = frames.next() => match frame {

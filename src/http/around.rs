@@ -1,0 +1,130 @@
+//! Middleware that looks at a request before the handler and at its
+//! response after, for the layers every request passes (`middleware`,
+//! `compression`).
+//!
+//! `axum::middleware::from_fn` does the same for any async function, at a
+//! price paid on every request: it clones the whole inner service (the rest
+//! of the stack), boxes it again as `Next`, and boxes two futures. With three
+//! such layers that was a large part of what a 304 cost over a bare hello
+//! (BENCHMARKS.md). An `Around` layer calls its inner service in place and
+//! boxes one future, or none when it answers the request itself.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::http;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::future::{BoxFuture, Either, Ready, ready};
+use tower::{Layer, Service};
+
+/// What a middleware does around a request.
+pub trait Around: Clone + Send + Sync + 'static {
+    /// What `before` keeps for `after`.
+    type Kept: Send + 'static;
+
+    /// Look at the request: answer it at once (`Err`, boxed: refusals are
+    /// rare and the answer is large), or let it through and keep what
+    /// `after` needs.
+    fn before(&self, request: &Request) -> Result<Self::Kept, Box<Response>>;
+
+    /// Look at (and change) the handler's response.
+    fn after(&self, kept: Self::Kept, response: Response) -> Response;
+}
+
+/// The layer of an `Around`.
+#[derive(Clone)]
+pub struct AroundLayer<A>(pub A);
+
+impl<A: Clone, S> Layer<S> for AroundLayer<A> {
+    type Service = AroundService<A, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundService { around: self.0.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct AroundService<A, S> {
+    around: A,
+    inner: S,
+}
+
+impl<A, S, B> Service<Request> for AroundService<A, S>
+where
+    A: Around,
+    S: Service<Request, Response = http::Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.around.before(&request) {
+            Err(answer) => Either::Left(ready(Ok(*answer))),
+            Ok(kept) => {
+                // Called in place: `poll_ready` above readied this very service.
+                let response = self.inner.call(request);
+                let around = self.around.clone();
+                Either::Right(Box::pin(async move {
+                    let Ok(response) = response.await;
+                    Ok(around.after(kept, response.map(Body::new)))
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// Refuses `/refused`, and marks every other response with the path it
+    /// kept from the request.
+    #[derive(Clone)]
+    struct Marker;
+
+    impl Around for Marker {
+        type Kept = String;
+
+        fn before(&self, request: &Request) -> Result<String, Box<Response>> {
+            match request.uri().path() {
+                "/refused" => Err(Box::new(StatusCode::FORBIDDEN.into_response())),
+                path => Ok(path.to_owned()),
+            }
+        }
+
+        fn after(&self, kept: String, mut response: Response) -> Response {
+            response.headers_mut().insert("x-seen", HeaderValue::from_str(&kept).unwrap());
+            response
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_early_or_sees_the_response() {
+        let router = Router::new()
+            .route("/hello", get(|| async { "hi" }))
+            .route("/refused", get(|| async { "never" }))
+            .layer(AroundLayer(Marker));
+        let response = router.clone().oneshot(Request::get("/hello").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-seen"], "/hello");
+        let response = router.oneshot(Request::get("/refused").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.headers().get("x-seen").is_none(), "the handler never ran");
+    }
+}
