@@ -7,17 +7,18 @@
 //! of the stack), boxes it again as `Next`, and boxes two futures. With three
 //! such layers that was a large part of what a 304 cost over a bare hello
 //! (BENCHMARKS.md). An `Around` layer calls its inner service in place and
-//! boxes one future, or none when it answers the request itself.
+//! boxes nothing.
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, Either, Ready, ready};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 /// What a middleware does around a request.
@@ -56,13 +57,12 @@ impl<A, S, B> Service<Request> for AroundService<A, S>
 where
     A: Around,
     S: Service<Request, Response = http::Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, BoxFuture<'static, Result<Response, Infallible>>>;
+    type Future = AroundFuture<A, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -70,15 +70,47 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         match self.around.before(&request) {
-            Err(answer) => Either::Left(ready(Ok(*answer))),
-            Ok(kept) => {
-                // Called in place: `poll_ready` above readied this very service.
-                let response = self.inner.call(request);
-                let around = self.around.clone();
-                Either::Right(Box::pin(async move {
-                    let Ok(response) = response.await;
-                    Ok(around.after(kept, response.map(Body::new)))
-                }))
+            Err(answer) => AroundFuture::Answered { answer: Some(answer) },
+            // Called in place: `poll_ready` above readied this very service.
+            Ok(kept) => AroundFuture::Waiting {
+                response: self.inner.call(request),
+                around: self.around.clone(),
+                kept: Some(kept),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The inner service's future, then `after`; or the answer `before` gave.
+    /// Not boxed: moving the inner future into a box cost more than the
+    /// rest of the layer.
+    #[project = AroundProjection]
+    pub enum AroundFuture<A: Around, F> {
+        Answered { answer: Option<Box<Response>> },
+        Waiting { #[pin] response: F, around: A, kept: Option<A::Kept> },
+    }
+}
+
+impl<A, F, B> Future for AroundFuture<A, F>
+where
+    A: Around,
+    F: Future<Output = Result<http::Response<B>, Infallible>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            // Taken once; a future is not polled again once ready.
+            AroundProjection::Answered { answer } => answer.take().map_or(Poll::Pending, |a| Poll::Ready(Ok(*a))),
+            AroundProjection::Waiting { response, around, kept } => {
+                let Ok(response) = ready!(response.poll(cx));
+                match kept.take() {
+                    Some(kept) => Poll::Ready(Ok(around.after(kept, response.map(Body::new)))),
+                    None => Poll::Pending,
+                }
             }
         }
     }
