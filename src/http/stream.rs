@@ -7,9 +7,15 @@
 //! raw bytes rather than through `axum::response::Sse`, so that an event
 //! serialised once is sent to N subscribers without N re-encodings.
 
+mod coalesce;
+
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::Router;
@@ -20,7 +26,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
+use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -30,6 +38,7 @@ use super::extract::{Path, Query, last_event_id, parse_version};
 use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
 use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
+use coalesce::{Coalesce, WRITE_BOUND};
 
 pub fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
@@ -94,29 +103,21 @@ pub(super) async fn stream(
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
     let deliveries = state.app.changes(provider_id, resume).await?;
-    // Looked up once per stream, not once per delivered event.
-    let delivered = metrics::counter!("slotstream_events_delivered_total");
-    let lag = metrics::histogram!("slotstream_delivery_lag_seconds");
-    let frames = async_stream::stream! {
-        let mut deliveries = std::pin::pin!(deliveries);
-        while let Some(delivery) = deliveries.next().await {
-            match delivery {
-                Delivery::Event(event) if filter.passes(event.date) => {
-                    delivered.increment(1);
-                    let micros = (chrono::Utc::now() - event.changed_at).num_microseconds().unwrap_or(0);
-                    lag.record(micros as f64 / 1e6);
-                    yield event.frame.clone();
-                }
-                Delivery::Event(_) => {}
-                Delivery::Reset { version } => yield sse::reset(version),
-                // The provider was deactivated: its last frame, then the end.
-                Delivery::Ended => {
-                    yield sse::deactivated(provider_id);
-                    break;
-                }
+    let delivered = Delivered::new();
+    // A plain map, not a generator: this runs once per delivery.
+    let frames = deliveries.filter_map(move |delivery| {
+        std::future::ready(match delivery {
+            Delivery::Event(event) if filter.passes(event.date) => {
+                delivered.record(event.changed_at_micros);
+                Some(event.frame.clone())
             }
-        }
-    };
+            Delivery::Event(_) => None,
+            Delivery::Reset { version } => Some(sse::reset(version)),
+            // The provider was deactivated: its last frame; the subscription
+            // ends after it, and so does the stream.
+            Delivery::Ended => Some(sse::deactivated(provider_id)),
+        })
+    });
     Ok(event_stream(&state, permit, frames))
 }
 
@@ -144,39 +145,57 @@ impl IntoResponse for TooManyStreams {
     }
 }
 
+/// The delivery metrics of one stream, looked up once per stream:
+/// `slotstream_events_delivered_total` counts every event written to a
+/// subscriber, and `slotstream_delivery_lag_seconds` takes, per delivery, the
+/// time from the change to the moment the stream hands its frame to the
+/// connection (an integer subtraction from the wall clock: this runs once
+/// per event and subscriber).
+struct Delivered {
+    count: metrics::Counter,
+    lag: metrics::Histogram,
+}
+
+impl Delivered {
+    fn new() -> Delivered {
+        Delivered {
+            count: metrics::counter!("slotstream_events_delivered_total"),
+            lag: metrics::histogram!("slotstream_delivery_lag_seconds"),
+        }
+    }
+
+    fn record(&self, changed_at_micros: i64) {
+        self.count.increment(1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_micros() as i64);
+        self.lag.record((now - changed_at_micros) as f64 / 1e6);
+    }
+}
+
 /// The `text/event-stream` response that sends `frames` (each a whole frame
 /// of `events::sse`): the `retry:` line first, a heartbeat while idle, the
-/// end on shutdown. Holds `permit`, and counts in the active-streams gauge,
-/// while the stream is open.
+/// end on shutdown; frames ready at once go out as one write (`coalesce`).
+/// Holds `permit`, and counts in the active-streams gauge, while the stream
+/// is open.
 pub(super) fn event_stream(
     state: &HttpState,
     permit: StreamPermit,
     frames: impl Stream<Item = Bytes> + Send + 'static,
 ) -> Response {
-    // Waited on once for the whole stream, not re-registered per event: every
-    // stream shares the one token.
-    let stopped = state.stopping.clone().cancelled_owned();
+    metrics::gauge!("slotstream_active_streams").increment(1.0);
     let heartbeat = state.settings.heartbeat;
-    let retry = sse::retry(jittered(state.settings.retry));
-
-    let body = async_stream::stream! {
-        metrics::gauge!("slotstream_active_streams").increment(1.0);
-        let _active = ActiveStream;
-        let _permit = permit;
-        yield Ok::<Bytes, Infallible>(retry);
-        let mut frames = std::pin::pin!(frames);
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        let mut stopped = std::pin::pin!(stopped);
-        loop {
-            tokio::select! {
-                frame = frames.next() => match frame {
-                    Some(frame) => yield Ok(frame),
-                    None => break,
-                },
-                _ = ticks.tick() => yield Ok(sse::HEARTBEAT),
-                () = &mut stopped => break,
-            }
-        }
+    let alarm = Arc::new(Alarm::default());
+    let body = EventStream {
+        retry: Some(sse::retry(jittered(state.settings.retry))),
+        frames: Coalesce::new(Box::pin(frames), WRITE_BOUND),
+        heartbeat_due: false,
+        ticks: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
+        // Waited on once for the whole stream: every stream shares the one token.
+        stopped: Box::pin(state.stopping.clone().cancelled_owned()),
+        alarm_waker: Waker::from(alarm.clone()),
+        alarm,
+        ended: false,
+        _permit: permit,
+        _active: ActiveStream,
     };
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
@@ -184,6 +203,93 @@ pub(super) fn event_stream(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// The body of an event stream, written by hand rather than as a generator
+/// with `select!`: it is polled once or twice per delivered event, and a
+/// `select!` would poll the heartbeat timer and the shutdown token on every
+/// one of those wakes. Here those two are polled with their own waker (the
+/// `alarm`) and only after it rang; a delivery polls the frames alone.
+struct EventStream<F> {
+    /// The `retry:` line, sent first.
+    retry: Option<Bytes>,
+    frames: Coalesce<Pin<Box<F>>>,
+    /// A tick came: a heartbeat goes out before the next frames.
+    heartbeat_due: bool,
+    ticks: tokio::time::Interval,
+    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Rung by the timer or the shutdown token (through `alarm_waker`); it
+    /// then wakes the stream's task.
+    alarm: Arc<Alarm>,
+    alarm_waker: Waker,
+    ended: bool,
+    _permit: StreamPermit,
+    _active: ActiveStream,
+}
+
+impl<F: Stream<Item = Bytes>> Stream for EventStream<F> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(retry) = this.retry.take() {
+            return Poll::Ready(Some(Ok(retry)));
+        }
+        // Registered before the alarm is read: a ring after the read wakes
+        // this task.
+        this.alarm.task.register(cx.waker());
+        if this.alarm.rang.swap(false, Ordering::AcqRel) {
+            let mut alarm = Context::from_waker(&this.alarm_waker);
+            if this.stopped.as_mut().poll(&mut alarm).is_ready() {
+                this.ended = true;
+                return Poll::Ready(None);
+            }
+            // Ticks missed while the task was busy make one heartbeat; the
+            // last poll leaves the timer registered for the next.
+            while this.ticks.poll_tick(&mut alarm).is_ready() {
+                this.heartbeat_due = true;
+            }
+        }
+        if std::mem::take(&mut this.heartbeat_due) {
+            return Poll::Ready(Some(Ok(sse::HEARTBEAT)));
+        }
+        match this.frames.poll_next_unpin(cx) {
+            Poll::Ready(Some(frames)) => Poll::Ready(Some(Ok(frames))),
+            Poll::Ready(None) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// What the heartbeat timer and the shutdown token wake: it notes that one
+/// of them needs a look, and wakes the stream's task.
+struct Alarm {
+    /// Starts rung, so that the first poll registers the timer and the token.
+    rang: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Default for Alarm {
+    fn default() -> Alarm {
+        Alarm { rang: AtomicBool::new(true), task: AtomicWaker::new() }
+    }
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 /// `base` spread uniformly over ±50 %: after a restart every client of the
