@@ -13,18 +13,19 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use hyper::body::Frame;
 use chrono::{Days, NaiveDate};
 use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
@@ -105,20 +106,18 @@ pub(super) async fn stream(
     let deliveries = state.app.changes(provider_id, resume).await?;
     let delivered = Delivered::new();
     // A plain map, not a generator: this runs once per delivery.
-    let frames = deliveries.filter_map(move |delivery| {
-        std::future::ready(match delivery {
-            Delivery::Event(event) if filter.passes(event.date) => {
-                delivered.record(event.changed_at_micros);
-                Some(event.frame.clone())
-            }
-            Delivery::Event(_) => None,
-            Delivery::Reset { version } => Some(sse::reset(version)),
-            // The provider was deactivated: its last frame; the subscription
-            // ends after it, and so does the stream.
-            Delivery::Ended => Some(sse::deactivated(provider_id)),
-        })
-    });
-    Ok(event_stream(&state, permit, frames))
+    let render = move |delivery: Delivery| match delivery {
+        Delivery::Event(event) if filter.passes(event.date) => {
+            delivered.record(event.changed_at_micros);
+            Some(event.frame.clone())
+        }
+        Delivery::Event(_) => None,
+        Delivery::Reset { version } => Some(sse::reset(version)),
+        // The provider was deactivated: its last frame; the subscription
+        // ends after it, and so does the stream.
+        Delivery::Ended => Some(sse::deactivated(provider_id)),
+    };
+    Ok(event_stream(&state, permit, deliveries, render))
 }
 
 /// A place among the open streams for the requesting client, or the refusal
@@ -171,33 +170,37 @@ impl Delivered {
     }
 }
 
-/// The `text/event-stream` response that sends `frames` (each a whole frame
-/// of `events::sse`): the `retry:` line first, a heartbeat while idle, the
-/// end on shutdown; frames ready at once go out as one write (`coalesce`).
+/// The `text/event-stream` response that sends `deliveries`, each rendered
+/// by `render` to a whole frame of `events::sse` or skipped (`None`): the
+/// `retry:` line first, a heartbeat while idle, the end on shutdown or when
+/// `deliveries` ends; frames ready at once go out as one write (`coalesce`).
 /// Holds `permit`, and counts in the active-streams gauge, while the stream
 /// is open.
-pub(super) fn event_stream(
+pub(super) fn event_stream<D>(
     state: &HttpState,
     permit: StreamPermit,
-    frames: impl Stream<Item = Bytes> + Send + 'static,
+    deliveries: impl Stream<Item = D> + Send + 'static,
+    render: impl FnMut(D) -> Option<Bytes> + Send + 'static,
 ) -> Response {
     metrics::gauge!("slotstream_active_streams").increment(1.0);
     let heartbeat = state.settings.heartbeat;
-    let alarm = Arc::new(Alarm::default());
+    let bells = Arc::new(Bells { rang: AtomicU8::new(Bell::TIMERS | Bell::FRAMES), task: AtomicWaker::new() });
     let body = EventStream {
         retry: Some(sse::retry(jittered(state.settings.retry))),
-        frames: Coalesce::new(Box::pin(frames), WRITE_BOUND),
+        frames: Coalesce::new(Rendered { deliveries: Box::pin(deliveries), render }, WRITE_BOUND),
+        frames_due: false,
+        frames_bell: Bell::waker(&bells, Bell::FRAMES),
         heartbeat_due: false,
         ticks: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
         // Waited on once for the whole stream: every stream shares the one token.
         stopped: Box::pin(state.stopping.clone().cancelled_owned()),
-        alarm_waker: Waker::from(alarm.clone()),
-        alarm,
+        timers_bell: Bell::waker(&bells, Bell::TIMERS),
+        bells,
         ended: false,
         _permit: permit,
         _active: ActiveStream,
     };
-    let mut response = Response::new(Body::from_stream(body));
+    let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
@@ -206,60 +209,84 @@ pub(super) fn event_stream(
 }
 
 /// The body of an event stream, written by hand rather than as a generator
-/// with `select!`: it is polled once or twice per delivered event, and a
-/// `select!` would poll the heartbeat timer and the shutdown token on every
-/// one of those wakes. Here those two are polled with their own waker (the
-/// `alarm`) and only after it rang; a delivery polls the frames alone.
+/// with `select!`, because it is polled at least twice per delivered event
+/// (the frame, then "nothing more"): a `select!` polls the heartbeat timer,
+/// the shutdown token and the whole chain of frames (subscription, broadcast
+/// receiver) on every one of those polls. Here each of the two sources is
+/// polled with its own waker, a `Bell`, and only after it rang: the timers
+/// only when a tick or the shutdown came, the frames only when something was
+/// published or they may have more ready (so the "nothing more" poll that
+/// follows every write costs a flag, not a walk down the chain).
 struct EventStream<F> {
     /// The `retry:` line, sent first.
     retry: Option<Bytes>,
-    frames: Coalesce<Pin<Box<F>>>,
+    frames: Coalesce<F>,
+    /// The frames may have something: their bell rang, or their last poll
+    /// gave a frame and did not see them empty.
+    frames_due: bool,
+    frames_bell: Waker,
     /// A tick came: a heartbeat goes out before the next frames.
     heartbeat_due: bool,
     ticks: tokio::time::Interval,
     stopped: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// Rung by the timer or the shutdown token (through `alarm_waker`); it
-    /// then wakes the stream's task.
-    alarm: Arc<Alarm>,
-    alarm_waker: Waker,
+    timers_bell: Waker,
+    /// Which bells rang since the last poll, and the task they wake.
+    bells: Arc<Bells>,
     ended: bool,
     _permit: StreamPermit,
     _active: ActiveStream,
 }
 
-impl<F: Stream<Item = Bytes>> Stream for EventStream<F> {
-    type Item = Result<Bytes, Infallible>;
+// A `Body` itself rather than a `Stream` behind `Body::from_stream`: one
+// adapter less per delivery.
+impl<F: Stream<Item = Bytes> + Unpin> HttpBody for EventStream<F> {
+    type Data = Bytes;
+    type Error = Infallible;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.ended {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.get_mut().poll_bytes(cx).map(|bytes| bytes.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+impl<F: Stream<Item = Bytes> + Unpin> EventStream<F> {
+    fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.ended {
             return Poll::Ready(None);
         }
-        if let Some(retry) = this.retry.take() {
-            return Poll::Ready(Some(Ok(retry)));
+        if let Some(retry) = self.retry.take() {
+            return Poll::Ready(Some(retry));
         }
-        // Registered before the alarm is read: a ring after the read wakes
+        // Registered before the bells are read: a ring after the read wakes
         // this task.
-        this.alarm.task.register(cx.waker());
-        if this.alarm.rang.swap(false, Ordering::AcqRel) {
-            let mut alarm = Context::from_waker(&this.alarm_waker);
-            if this.stopped.as_mut().poll(&mut alarm).is_ready() {
-                this.ended = true;
+        self.bells.task.register(cx.waker());
+        let rang = self.bells.rang.swap(0, Ordering::AcqRel);
+        self.frames_due |= rang & Bell::FRAMES != 0;
+        if rang & Bell::TIMERS != 0 {
+            let mut timers = Context::from_waker(&self.timers_bell);
+            if self.stopped.as_mut().poll(&mut timers).is_ready() {
+                self.ended = true;
                 return Poll::Ready(None);
             }
             // Ticks missed while the task was busy make one heartbeat; the
             // last poll leaves the timer registered for the next.
-            while this.ticks.poll_tick(&mut alarm).is_ready() {
-                this.heartbeat_due = true;
+            while self.ticks.poll_tick(&mut timers).is_ready() {
+                self.heartbeat_due = true;
             }
         }
-        if std::mem::take(&mut this.heartbeat_due) {
-            return Poll::Ready(Some(Ok(sse::HEARTBEAT)));
+        if std::mem::take(&mut self.heartbeat_due) {
+            return Poll::Ready(Some(sse::HEARTBEAT));
         }
-        match this.frames.poll_next_unpin(cx) {
-            Poll::Ready(Some(frames)) => Poll::Ready(Some(Ok(frames))),
+        if !std::mem::take(&mut self.frames_due) {
+            return Poll::Pending;
+        }
+        match self.frames.poll_next_unpin(&mut Context::from_waker(&self.frames_bell)) {
+            Poll::Ready(Some(frames)) => {
+                // A run that stopped at the bound leaves frames ready.
+                self.frames_due = !self.frames.saw_empty();
+                Poll::Ready(Some(frames))
+            }
             Poll::Ready(None) => {
-                this.ended = true;
+                self.ended = true;
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -267,28 +294,66 @@ impl<F: Stream<Item = Bytes>> Stream for EventStream<F> {
     }
 }
 
-/// What the heartbeat timer and the shutdown token wake: it notes that one
-/// of them needs a look, and wakes the stream's task.
-struct Alarm {
-    /// Starts rung, so that the first poll registers the timer and the token.
-    rang: AtomicBool,
-    task: AtomicWaker,
+/// `deliveries`, each rendered to a frame or skipped by `render`: a plain
+/// poll, where `filter_map` would make a future per delivery.
+struct Rendered<S, R> {
+    deliveries: S,
+    render: R,
 }
 
-impl Default for Alarm {
-    fn default() -> Alarm {
-        Alarm { rang: AtomicBool::new(true), task: AtomicWaker::new() }
+// `render` is only ever called through `&mut`, never pinned.
+impl<S: Unpin, R> Unpin for Rendered<S, R> {}
+
+impl<S: Stream + Unpin, R: FnMut(S::Item) -> Option<Bytes>> Stream for Rendered<S, R> {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        loop {
+            match ready!(this.deliveries.poll_next_unpin(cx)) {
+                Some(delivery) => {
+                    if let Some(frame) = (this.render)(delivery) {
+                        return Poll::Ready(Some(frame));
+                    }
+                }
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
 
-impl Wake for Alarm {
+/// The bells of one stream: which rang, and the task they wake.
+struct Bells {
+    /// `Bell::FRAMES | Bell::TIMERS` bits; both start rung, so that the first
+    /// poll registers every source.
+    rang: AtomicU8,
+    task: AtomicWaker,
+}
+
+/// The waker one source of a stream is polled with: it notes that the source
+/// needs a look, and wakes the stream's task.
+struct Bell {
+    bells: Arc<Bells>,
+    bit: u8,
+}
+
+impl Bell {
+    const FRAMES: u8 = 1;
+    const TIMERS: u8 = 2;
+
+    fn waker(bells: &Arc<Bells>, bit: u8) -> Waker {
+        Waker::from(Arc::new(Bell { bells: bells.clone(), bit }))
+    }
+}
+
+impl Wake for Bell {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.rang.store(true, Ordering::Release);
-        self.task.wake();
+        self.bells.rang.fetch_or(self.bit, Ordering::AcqRel);
+        self.bells.task.wake();
     }
 }
 

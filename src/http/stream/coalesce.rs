@@ -27,11 +27,19 @@ pub struct Coalesce<S> {
     /// `frames` ended while a run was being merged: the run went out, and
     /// the end comes next without polling `frames` again.
     ended: bool,
+    /// The last poll found `frames` with nothing more ready (pending or ended).
+    saw_empty: bool,
 }
 
 impl<S> Coalesce<S> {
     pub fn new(frames: S, bound: usize) -> Coalesce<S> {
-        Coalesce { frames, bound, ended: false }
+        Coalesce { frames, bound, ended: false, saw_empty: false }
+    }
+
+    /// Did the last poll find nothing more ready? Then, until `frames` wake
+    /// the task, polling again would only find the same.
+    pub fn saw_empty(&self) -> bool {
+        self.saw_empty
     }
 }
 
@@ -40,6 +48,7 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for Coalesce<S> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = &mut *self;
+        this.saw_empty = true;
         if this.ended {
             return Poll::Ready(None);
         }
@@ -47,6 +56,7 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for Coalesce<S> {
             this.ended = true;
             return Poll::Ready(None);
         };
+        this.saw_empty = false;
         // Copied only once a second frame is ready.
         let mut run: Option<BytesMut> = None;
         while run.as_ref().map_or(first.len(), BytesMut::len) < this.bound {
@@ -61,11 +71,15 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for Coalesce<S> {
                 }
                 Poll::Ready(None) => {
                     this.ended = true;
+                    this.saw_empty = true;
                     break;
                 }
                 // Nothing more ready now: what is ready leaves at once (the
                 // frames' waker is registered for the next one).
-                Poll::Pending => break,
+                Poll::Pending => {
+                    this.saw_empty = true;
+                    break;
+                }
             }
         }
         Poll::Ready(Some(run.map_or(first, BytesMut::freeze)))
@@ -110,6 +124,7 @@ mod tests {
         let mut s = Coalesce::new(scripted(vec![Poll::Ready(Some(one)), Poll::Pending]), WRITE_BOUND);
         let out = poll_once(&mut s).flatten().expect("the frame, at once");
         assert_eq!(out.as_ptr(), address, "the same bytes, not a copy");
+        assert!(s.saw_empty(), "and it knows nothing more is ready");
         assert_eq!(poll_once(&mut s), None, "then pending, as the source");
     }
 
@@ -148,6 +163,7 @@ mod tests {
         let mut sizes = Vec::new();
         while let Some(Some(run)) = poll_once(&mut s) {
             sizes.push(run.len());
+            assert_eq!(s.saw_empty(), sizes.len() == 4, "only the last run saw the source end");
         }
         // 400 + 400 < 1000, so a third frame joins and the run crosses the bound.
         assert_eq!(sizes, vec![1200, 1200, 1200, 400]);
