@@ -25,12 +25,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use hyper::body::Frame;
 use chrono::{Days, NaiveDate};
 use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use hyper::body::Frame;
 use serde::Deserialize;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
 use super::HttpState;

@@ -121,7 +121,7 @@ mod tests {
     fn a_single_ready_frame_passes_through_without_a_copy() {
         let one = frame(0, 100);
         let address = one.as_ptr();
-        let mut s = Coalesce::new(scripted(vec![Poll::Ready(Some(one)), Poll::Pending]), WRITE_BOUND);
+        let mut s = Coalesce::new(scripted(vec![Poll::Ready(Some(one)), Poll::Pending, Poll::Pending]), WRITE_BOUND);
         let out = poll_once(&mut s).flatten().expect("the frame, at once");
         assert_eq!(out.as_ptr(), address, "the same bytes, not a copy");
         assert!(s.saw_empty(), "and it knows nothing more is ready");
