@@ -13,14 +13,14 @@
 # Prints `server_ir_per_delivery=`, `baseline_ir_per_delivery=` and their
 # ratio; with CG_TOP=N also the N costliest symbols per delivery on our side
 # (by_symbol.py). Environment: CG_PORT (default 18480), CG_KEEP=1 keeps the
-# work folder. Needs valgrind and python3; takes about two minutes.
+# work folder, CG_SERVER another slotstream binary (a build to compare). Needs valgrind and python3; takes about two minutes.
 set -euo pipefail
 SUBS=${1:-500}
 EVENTS=${2:-40}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/bench/callgrind
 PORT=${CG_PORT:-18480}
-BIN=$ROOT/target/release/slotstream
+BIN=${CG_SERVER:-$ROOT/target/release/slotstream}
 BASELINE=$ROOT/target/release/baseline
 WORK=$(mktemp -d /tmp/slotstream-cg.XXXXXX)
 VPID=""

@@ -6,6 +6,12 @@
 //! stream caps, the end of the stream on shutdown. The frames are written as
 //! raw bytes rather than through `axum::response::Sse`, so that an event
 //! serialised once is sent to N subscribers without N re-encodings.
+//!
+//! What runs once per event and subscriber is kept short: the response body
+//! (`EventStream`) is written by hand, polls the heartbeat timer and the
+//! shutdown token only when they fired, and polls the frames only when
+//! something was published; frames that are ready at once (a subscriber
+//! that is behind) leave as one write (`coalesce`).
 
 mod coalesce;
 
