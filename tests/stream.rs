@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -169,6 +170,38 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     // Pruning never removes a provider's newest event.
     let mut from_newest = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), Some(current)).await;
     assert_eq!(from_newest.take(1, WAIT).await[0].version(), current + 1);
+}
+
+/// A subscriber that is behind gets the frames that are ready at once in one
+/// write: resuming forty changes back, its replay (one page of the log, all
+/// ready together) arrives in a few pieces, not one per event. Without
+/// coalescing each frame is its own HTTP chunk, and the client reads at
+/// least one piece per chunk: forty-one with the `retry:` line.
+#[tokio::test]
+async fn a_subscriber_that_is_behind_gets_its_backlog_in_few_writes() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(2).clone();
+    let pid = provider.id;
+    let doc = availability(&app.client, &app.base, pid, "?days=14", None).await;
+    let free = doc.free_slots();
+    assert!(free.len() >= 40, "the seed has forty free slots in two weeks");
+    for (slot, _) in free.iter().take(40) {
+        block(&app.client, &app.base, pid, &provider.key, slot).await;
+    }
+    let url = stream_url(&app.base, pid, &format!("?lastEventId={}", doc.version()));
+    let response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let (mut read, mut pieces) = (Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let events = |read: &[u8]| read.windows(19).filter(|w| w == b"event: slot-changed").count();
+    while events(&read) < 40 {
+        let piece = tokio::time::timeout_at(deadline, body.next()).await.expect("the backlog in time");
+        read.extend_from_slice(&piece.expect("the stream goes on").unwrap());
+        pieces += 1;
+    }
+    assert_eq!(events(&read), 40, "every change once");
+    assert!(pieces <= 6, "forty frames ready at once arrive in a few writes, not {pieces}");
 }
 
 /// Once a stream's head has arrived, the stream is subscribed at a known

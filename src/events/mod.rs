@@ -42,7 +42,10 @@ pub struct PublishedEvent {
     pub date: NaiveDate,
     /// The `slot-changed` frame (see `sse`).
     pub frame: Bytes,
-    pub changed_at: chrono::DateTime<chrono::Utc>,
+    /// When the change was made, in microseconds since the Unix epoch: the
+    /// delivery-lag metric subtracts it from the clock once per delivery, as
+    /// one integer subtraction rather than calendar arithmetic.
+    pub changed_at_micros: i64,
 }
 
 impl PublishedEvent {
@@ -52,7 +55,7 @@ impl PublishedEvent {
             version,
             date: event.date,
             frame: sse::slot_changed(version, event),
-            changed_at: event.changed_at,
+            changed_at_micros: event.changed_at.timestamp_micros(),
         })
     }
 }

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use chrono::NaiveDate;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -175,21 +174,21 @@ pub(super) async fn stream(
     let mut positions = changes.positions;
     // Every kind of delivery a provider's subscription gives is written here
     // (a new kind, say a provider's final event, is added as one more arm).
-    let frames = changes.deliveries.map(move |(index, delivery)| match delivery {
+    let render = move |(index, delivery): (usize, Delivery)| match delivery {
         Delivery::Event(event) => {
             positions[index] = event.version;
             delivered.increment(1);
-            sse::with_cursor(&event.frame, &cursor::encode(&ids, &positions))
+            Some(sse::with_cursor(&event.frame, &cursor::encode(&ids, &positions)))
         }
         Delivery::Reset { version } => {
             positions[index] = version;
-            sse::provider_reset(ids[index], version, &cursor::encode(&ids, &positions))
+            Some(sse::provider_reset(ids[index], version, &cursor::encode(&ids, &positions)))
         }
         // That provider was deactivated: its last frame (no id: the cursor
         // stays), then its subscription ends, which ends this stream.
-        Delivery::Ended => sse::deactivated(ids[index]),
-    });
-    Ok(event_stream(&state, permit, frames))
+        Delivery::Ended => Some(sse::deactivated(ids[index])),
+    };
+    Ok(event_stream(&state, permit, changes.deliveries, render))
 }
 
 /// `a,b,c` as ids; a malformed one is a 400, more than 50 a 422 (the
