@@ -45,7 +45,9 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri};
 use tower::ServiceBuilder;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use around::AroundLayer;
 use error::ApiError;
@@ -69,6 +71,7 @@ pub fn router(state: HttpState) -> Router {
     let settings = state.settings.clone();
     let rate_limits = state.rate_limits.clone();
     let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout);
+    let trace: RequestTrace = TraceLayer::new_for_http().make_span_with(request_span);
     // The operator routes are reads too: `/readyz` touches the database, and
     // no route is free to hammer.
     let reads = Router::new()
@@ -78,6 +81,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(ops::router())
         .layer(
             ServiceBuilder::new()
+                .layer(trace.clone())
                 .layer(timeout)
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))
                 // Outside the compressor: the tagging sees the `Content-Encoding` chosen.
@@ -85,32 +89,34 @@ pub fn router(state: HttpState) -> Router {
                 .layer(compression::compressor()),
         );
     let writes = Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()).layer(
-        ServiceBuilder::new().layer(timeout).option_layer(limits::layer(&rate_limits.write, settings.write_quota)),
+        ServiceBuilder::new()
+            .layer(trace.clone())
+            .layer(timeout)
+            .option_layer(limits::layer(&rate_limits.write, settings.write_quota)),
     );
     let holds = holds::router().layer(
-        ServiceBuilder::new().layer(timeout).option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)),
+        ServiceBuilder::new()
+            .layer(trace.clone())
+            .layer(timeout)
+            .option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)),
     );
-    // Streams live for hours: no request timeout on them.
+    // Streams live for hours: no request timeout on them. No request span
+    // either: the trace layer wraps the body, which costs on every event
+    // delivered to every subscriber (BENCHMARKS.md), and at `debug` the span
+    // would say no more than the stream gauges and the failure log.
     let streams = stream::router()
         .merge(many_providers::stream_router())
         .layer(ServiceBuilder::new().option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)));
     let mut app = Router::new().merge(reads).merge(writes).merge(holds).merge(streams);
     if let Some(token) = settings.admin_token.clone() {
-        app = app.merge(admin::router(token).layer(timeout));
+        app = app.merge(admin::router(token).layer(ServiceBuilder::new().layer(trace.clone()).layer(timeout)));
     }
-    app.merge(page::router(&settings.static_dir))
+    app.merge(page::router(&settings.static_dir).layer(trace))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                // At `debug`: formatting a span's fields on every request cost
-                // a tenth of a 304. Failures are logged with their id, method
-                // and target at any level (`middleware::observe`).
-                .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::debug_span!("request", id = %id, method = %request.method(), uri = %request.uri())
-                }))
                 .layer(AroundLayer(Observe))
                 .option_layer(cors(&settings.cors_origins))
                 .layer(AroundLayer(GuardRequest { body_limit: settings.body_limit }))
@@ -118,6 +124,17 @@ pub fn router(state: HttpState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit)),
         )
         .with_state(state)
+}
+
+/// The request span layer of the non-stream routes.
+type RequestTrace = TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request) -> tracing::Span>;
+
+/// A request's span, at `debug`: formatting its fields on every request cost
+/// a tenth of a 304. Failures are logged with their id, method and target at
+/// any level (`middleware::Observe`).
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::debug_span!("request", id = %id, method = %request.method(), uri = %request.uri())
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
