@@ -164,7 +164,8 @@ pub(super) async fn stream(
         .transpose()
         .map_err(|error| ApiError::BadRequest(format!("lastEventId: {error}")))?;
     // Unknown providers: 404 before the stream takes a place among the caps.
-    let changes = state.app.changes_of_many(&ids, resume).await?;
+    // Boxed, as in `stream::stream`: waiting handlers stay small.
+    let changes = Box::pin(state.app.changes_of_many(&ids, resume)).await?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
         Err(refused) => return Ok(refused.into_response()),

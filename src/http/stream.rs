@@ -97,7 +97,11 @@ pub(super) async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Unknown provider: 404 before the stream starts.
-    let provider = state.app.directory.get_active(provider_id).await?;
+    // The awaited futures are boxed: a handler's future is as large as the
+    // largest thing it awaits, and in a reconnect storm thousands of them
+    // wait at once (on one cold directory entry, say), a peak the process
+    // keeps as resident memory after they are done.
+    let provider = Box::pin(state.app.directory.get_active(provider_id)).await?;
     let filter = DateFilter::new(&provider, &params)?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
@@ -109,7 +113,7 @@ pub(super) async fn stream(
     };
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
-    let deliveries = state.app.changes(provider_id, resume).await?;
+    let deliveries = Box::pin(state.app.changes(provider_id, resume)).await?;
     let delivered = Delivered::new();
     // A plain map, not a generator: this runs once per delivery.
     let render = move |delivery: Delivery| match delivery {
