@@ -67,7 +67,9 @@ profile() {
 }
 
 LIMITS=(--read-burst 100000000 --read-per-second 100000000)
-SERVE=("$BIN" --database-url "$DB" --bind "127.0.0.1:$PORT" --no-seed "${LIMITS[@]}")
+# The seed's own horizon (14 days): otherwise the planner extends every
+# provider's window to 60 days in the first seconds, inside the measured ones.
+SERVE=("$BIN" --database-url "$DB" --bind "127.0.0.1:$PORT" --no-seed --slot-horizon-days 14 "${LIMITS[@]}")
 AVAILABILITY="/api/v1/providers/$PROVIDER/availability?days=7"
 ETAG=$("${SERVE[@]}" >/dev/null 2>&1 &
     pid=$!
