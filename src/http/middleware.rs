@@ -51,7 +51,7 @@ impl Around for Observe {
         latency_histogram(route, response.status()).record(request.started.elapsed().as_secs_f64());
         if response.status().is_server_error() {
             let id = request.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-            let error = response.extensions().get::<Failure>().map_or("", |f| f.0.as_str());
+            let error = response.extensions().get::<Failure>().map(|f| f.0.as_str());
             let (method, uri, status) = (request.method, request.uri, response.status().as_u16());
             tracing::error!(id, %method, %uri, status, error, "request failed");
         }

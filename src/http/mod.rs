@@ -47,7 +47,7 @@ use axum::http::{Method, StatusCode, Uri};
 use tower::ServiceBuilder;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 
 use around::AroundLayer;
 use error::ApiError;
@@ -71,7 +71,9 @@ pub fn router(state: HttpState) -> Router {
     let settings = state.settings.clone();
     let rate_limits = state.rate_limits.clone();
     let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout);
-    let trace: RequestTrace = TraceLayer::new_for_http().make_span_with(request_span);
+    // Failures are logged once, by `Observe`, with the request's id.
+    let trace: RequestTrace =
+        TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> tracing::Span).on_failure(());
     // The operator routes are reads too: `/readyz` touches the database, and
     // no route is free to hammer.
     let reads = Router::new()
@@ -127,7 +129,15 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// The request span layer of the non-stream routes.
-type RequestTrace = TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request) -> tracing::Span>;
+type RequestTrace = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    DefaultOnRequest,
+    DefaultOnResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    (),
+>;
 
 /// A request's span, at `debug`: formatting its fields on every request cost
 /// a tenth of a 304. Failures are logged with their id, method and target at
