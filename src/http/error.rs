@@ -78,7 +78,7 @@ fn rejected_kind(status: StatusCode) -> &'static str {
 }
 
 /// Why a request failed on the server's side: carried to
-/// `middleware::observe` on the response, never written to the client.
+/// `middleware::Observe` on the response, never written to the client.
 #[derive(Clone)]
 pub struct Failure(pub String);
 
@@ -97,7 +97,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             let mut response =
                 problem(status, kind, title, "the server could not complete the request; it has been logged");
-            // Logged by `middleware::observe`, which knows the request and its id.
+            // Logged by `middleware::Observe`, which knows the request and its id.
             response.extensions_mut().insert(Failure(self.to_string()));
             return response;
         }

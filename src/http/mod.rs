@@ -59,10 +59,11 @@ pub use state::{HttpContext, HttpSettings, HttpState};
 ///
 /// Each group's middleware is composed into ONE layer (`ServiceBuilder`)
 /// before `Router::layer` applies it: every `Router::layer` call boxes every
-/// route once more, and a request clones its route's whole chain of boxes
-/// (the `from_fn` layers clone their inner service again). Layered one call
-/// per middleware, a `/healthz` made 55 boxed clones; composed, it makes a
-/// few (BENCHMARKS.md, "The 304 path against the bare hello").
+/// route once more, and a request clones its route's whole chain of boxes.
+/// Layered one call per middleware, with `from_fn` middleware (which clones
+/// its inner service again), a `/healthz` made 55 boxed clones; composed, and
+/// with `around::Around` instead of `from_fn`, it makes a few (BENCHMARKS.md,
+/// "Where the time went: the 304 path against the bare hello").
 pub fn router(state: HttpState) -> Router {
     use tower_http::timeout::TimeoutLayer;
 
@@ -74,6 +75,8 @@ pub fn router(state: HttpState) -> Router {
     // Failures are logged once, by `Observe`, with the request's id.
     let trace: RequestTrace =
         TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> tracing::Span).on_failure(());
+    // What every route but the streams' passes first: its span, its timeout.
+    let api = ServiceBuilder::new().layer(trace.clone()).layer(timeout);
     // The operator routes are reads too: `/readyz` touches the database, and
     // no route is free to hammer.
     let reads = Router::new()
@@ -82,26 +85,18 @@ pub fn router(state: HttpState) -> Router {
         .merge(many_providers::batch_router())
         .merge(ops::router())
         .layer(
-            ServiceBuilder::new()
-                .layer(trace.clone())
-                .layer(timeout)
+            api.clone()
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))
                 // Outside the compressor: the tagging sees the `Content-Encoding` chosen.
                 .layer(AroundLayer(compression::TagPerEncoding))
                 .layer(compression::compressor()),
         );
-    let writes = Router::new().merge(bookings::router()).merge(slots::router()).merge(webhooks::router()).layer(
-        ServiceBuilder::new()
-            .layer(trace.clone())
-            .layer(timeout)
-            .option_layer(limits::layer(&rate_limits.write, settings.write_quota)),
-    );
-    let holds = holds::router().layer(
-        ServiceBuilder::new()
-            .layer(trace.clone())
-            .layer(timeout)
-            .option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)),
-    );
+    let writes = Router::new()
+        .merge(bookings::router())
+        .merge(slots::router())
+        .merge(webhooks::router())
+        .layer(api.clone().option_layer(limits::layer(&rate_limits.write, settings.write_quota)));
+    let holds = holds::router().layer(api.clone().option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)));
     // Streams live for hours: no request timeout on them. No request span
     // either: the trace layer wraps the body, which costs on every event
     // delivered to every subscriber (BENCHMARKS.md), and at `debug` the span
@@ -111,7 +106,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(ServiceBuilder::new().option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)));
     let mut app = Router::new().merge(reads).merge(writes).merge(holds).merge(streams);
     if let Some(token) = settings.admin_token.clone() {
-        app = app.merge(admin::router(token).layer(ServiceBuilder::new().layer(trace.clone()).layer(timeout)));
+        app = app.merge(admin::router(token).layer(api));
     }
     app.merge(page::router(&settings.static_dir).layer(trace))
         .method_not_allowed_fallback(method_not_allowed)
