@@ -40,7 +40,7 @@ pub use catalogue::{
 pub use error::AppError;
 pub use holds::{HoldPolicy, HoldView, NewHold};
 pub use idempotency::ScopedKey;
-pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportReport, Tally};
+pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportFailure, ImportReport, StoppedAt, Tally};
 pub use many_providers::{
     BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
     PROVIDERS_MAX,
