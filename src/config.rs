@@ -225,6 +225,24 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_PLAN_INTERVAL_SECS", default_value_t = 60, global = true)]
     pub plan_interval_secs: u64,
 
+    /// Serve `/metrics` on this address only (a private interface, for the
+    /// Prometheus scraper); `/metrics` on `--bind` then answers 404. Default:
+    /// `/metrics` on `--bind`, under the read quota.
+    #[arg(long, env = "SLOTSTREAM_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Seconds added to this instance's own clock: for tests of instances
+    /// whose clocks disagree (leases and hold expiry use the database's clock).
+    #[arg(
+        long,
+        env = "SLOTSTREAM_CLOCK_SKEW_SECS",
+        default_value_t = 0,
+        hide = true,
+        allow_negative_numbers = true,
+        global = true
+    )]
+    pub clock_skew_secs: i64,
+
     /// PEM certificate chain: serve TLS (ALPN `h2` and `http/1.1`) instead of
     /// cleartext. Needs `--tls-key`. Cleartext serves HTTP/1.1 and h2c (prior knowledge).
     #[arg(long, env = "SLOTSTREAM_TLS_CERT", requires = "tls_key", global = true)]

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AdminToken, App, HoldPolicy, PlannerPolicy, WebhookPolicy};
+use crate::app::{AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, WebhookPolicy};
 use crate::config::ServeArgs;
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
@@ -62,7 +62,8 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     Ok(App::new(db, bus, args.render_cache_bytes)
         .with_hold_policy(holds)
         .with_planner_policy(planner)
-        .with_webhook_policy(webhooks))
+        .with_webhook_policy(webhooks)
+        .with_clock(Clock::skewed(chrono::TimeDelta::seconds(args.clock_skew_secs))))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -70,6 +71,8 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
 /// to stop, leaves no server behind.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served apart (`--metrics-bind`), if it is.
+    pub metrics_addr: Option<SocketAddr>,
     pub app: App,
     /// Cancels the "server is stopping" token when `Running` is dropped.
     stopping: DropGuard,
@@ -120,6 +123,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));
     let sweep_every = Duration::from_millis(args.hold_sweep_millis.max(10));
     spawn_until_stopped(&tasks, &stopping, expire_holds_periodically(app.clone(), sweep_every));
+    spawn_until_stopped(&tasks, &stopping, recount_holds_periodically(app.clone()));
     if args.demo_traffic {
         let every = Duration::from_millis(args.demo_traffic_millis.max(100));
         spawn_until_stopped(&tasks, &stopping, crate::app::demo::run_traffic(app.clone(), every));
@@ -130,6 +134,11 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     tasks.spawn(crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()));
     let mut settings = http_settings(args);
     settings.admin_token = admin_token(args)?;
+    let metrics_listener = match args.metrics_bind {
+        Some(bind) => Some(listen(bind)?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let rate_limits = RateLimits::new(&settings, &app);
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
@@ -140,14 +149,26 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         stopping: stopping.clone(),
         expects_relay: postgres,
     });
-    let router = crate::http::router(state);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
+    if let Some(metrics_listener) = metrics_listener {
+        let metrics = crate::http::metrics_router(state.clone());
+        tasks.spawn(serve(metrics_listener, metrics, stopping.clone(), None));
+    }
+    let router = crate::http::router(state);
     // Not cut short like the tasks above: it ends itself, gracefully.
     let served = tasks.spawn(serve(listener, router, stopping.clone(), tls));
-    Ok(Running { addr, app, stopping: stopping.drop_guard(), tasks, served })
+    Ok(Running { addr, metrics_addr, app, stopping: stopping.drop_guard(), tasks, served })
+}
+
+/// A listener on `addr`, bound at once (a taken port fails the start).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
 }
 
 /// Run `task` on `tasks` until `stopping` is cancelled, then drop it at its
@@ -288,6 +309,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         ipv6_prefix_len: args.ipv6_prefix_len,
         static_dir: args.static_dir.clone(),
         admin_token: None,
+        public_metrics: args.metrics_bind.is_none(),
     }
 }
 
@@ -357,13 +379,28 @@ async fn forget_idle_clients(rate_limits: RateLimits) {
 async fn expire_holds_periodically(app: App, every: Duration) {
     /// Holds expired per sweep; a fuller backlog takes the next sweep at once.
     const BATCH: u64 = 100;
+    let mut retries = ExpiryRetries::default();
     loop {
-        match app.expire_due_holds(BATCH).await {
-            Ok(n) if n as u64 == BATCH => continue,
+        let swept = app.expire_due_holds(BATCH, &mut retries).await;
+        metrics::counter!("slotstream_hold_sweeps_total").increment(1);
+        match swept {
+            Ok(sweep) if sweep.due as u64 == BATCH => continue,
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "hold expiry failed"),
+            Err(error) => tracing::warn!(%error, "hold expiry sweep failed"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Recount the active holds of every instance for `/metrics` every few
+/// seconds (between counts the gauge follows this instance's own changes):
+/// a scrape itself never queries the database.
+async fn recount_holds_periodically(app: App) {
+    loop {
+        if let Err(error) = app.recount_active_holds().await {
+            tracing::warn!(%error, "active holds not counted");
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 

@@ -482,3 +482,115 @@ async fn ended_holds_are_pruned_after_a_day_and_active_ones_are_kept() {
     );
     assert_eq!(renew(&app.client, &app.base, &active).await.0, StatusCode::OK, "the active hold still works");
 }
+
+/// A trigger that makes the database refuse to expire the holds whose client
+/// scope reads `refuses-to-expire` (as a constraint or a broken row would):
+/// a real failure of the real database, on SQLite and PostgreSQL alike.
+async fn refuse_expiry_of_marked_holds(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let statements: &[&str] = if on_postgres() {
+        &[
+            "CREATE FUNCTION refuse_expiry() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'this hold refuses to expire'; END $$",
+            "CREATE TRIGGER hold_refuses_to_expire BEFORE UPDATE ON slot_hold FOR EACH ROW \
+             WHEN (NEW.status = 'expired' AND OLD.client_scope = 'refuses-to-expire') EXECUTE FUNCTION refuse_expiry()",
+        ]
+    } else {
+        &["CREATE TRIGGER hold_refuses_to_expire BEFORE UPDATE ON slot_hold \
+           WHEN NEW.status = 'expired' AND OLD.client_scope = 'refuses-to-expire' \
+           BEGIN SELECT RAISE(ABORT, 'this hold refuses to expire'); END"]
+    };
+    for statement in statements {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+}
+
+async fn hold_status(db: &DatabaseConnection, hold_id: Uuid) -> String {
+    entity::slot_hold::Entity::find_by_id(hold_id).one(db).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn a_hold_that_fails_to_expire_does_not_stop_the_others_and_is_retried_later() {
+    let app = TestApp::spawn_with(&["--max-holds-per-client", "10", "--hold-sweep-millis", "50"]).await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let free = availability(&app.client, &app.base, provider, "?days=14", None).await.free_slots();
+    let mut holds = Vec::new();
+    for (_, starts_at) in free.iter().take(3) {
+        let (status, held) = hold(&app.client, &app.base, provider, service, starts_at).await;
+        assert_eq!(status, StatusCode::CREATED, "{held}");
+        holds.push(held["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    refuse_expiry_of_marked_holds(&app.db).await;
+    let failures_before = counter(&app.client, &app.base, "slotstream_hold_expiry_failures_total").await;
+
+    // The first to fall due, so it heads every sweep's list, is the one that cannot be expired.
+    let now = chrono::Utc::now();
+    let refusing = holds[0];
+    let row = entity::slot_hold::Entity::find_by_id(refusing).one(&app.db).await.unwrap().unwrap();
+    let mut row: entity::slot_hold::ActiveModel = row.into();
+    row.client_scope = Set("refuses-to-expire".into());
+    row.expires_at = Set(now - chrono::TimeDelta::seconds(60));
+    row.update(&app.db).await.unwrap();
+    for (n, id) in holds[1..].iter().enumerate() {
+        let row = entity::slot_hold::Entity::find_by_id(*id).one(&app.db).await.unwrap().unwrap();
+        let mut row: entity::slot_hold::ActiveModel = row.into();
+        row.expires_at = Set(now - chrono::TimeDelta::seconds(30 - n as i64));
+        row.update(&app.db).await.unwrap();
+    }
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for id in &holds[1..] {
+        while hold_status(&app.db, *id).await != "expired" {
+            assert!(tokio::time::Instant::now() < deadline, "hold {id}, due after a failing one, never expired");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(hold_status(&app.db, refusing).await, "active");
+    let failures = counter(&app.client, &app.base, "slotstream_hold_expiry_failures_total").await;
+    assert!(failures > failures_before, "the failure is counted");
+
+    // Once the database lets it, the failing hold is expired by a later try.
+    use sea_orm::ConnectionTrait;
+    let drop = if on_postgres() {
+        "DROP TRIGGER hold_refuses_to_expire ON slot_hold"
+    } else {
+        "DROP TRIGGER hold_refuses_to_expire"
+    };
+    app.db.execute_unprepared(drop).await.unwrap();
+    while hold_status(&app.db, refusing).await != "expired" {
+        assert!(tokio::time::Instant::now() < deadline, "the failing hold was never tried again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_clock_runs_an_hour_ahead_neither_expires_a_hold_early_nor_refuses_its_booking() {
+    if !postgres_only("two instances on one PostgreSQL database, one with its clock an hour ahead") {
+        return;
+    }
+    let (url, db, providers) = seeded_connection(2).await;
+    let on_time = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let provider = providers[0].id;
+    let service = service_with(&client, &on_time.base, provider, 30).await;
+    let (_, starts_at) = availability(&client, &on_time.base, provider, "?days=14", None).await.free_slots()[0].clone();
+    let (status, held) = hold(&client, &on_time.base, provider, service, &starts_at).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let hold_id: Uuid = held["id"].as_str().unwrap().parse().unwrap();
+
+    let ahead = ServerProcess::start(&url, &["--clock-skew-secs", "3600", "--hold-sweep-millis", "50"]).await;
+    // Its sweeps run (and would find the hold an hour overdue by its own clock).
+    let sweeps = counter(&client, &ahead.base, "slotstream_hold_sweeps_total").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while counter(&client, &ahead.base, "slotstream_hold_sweeps_total").await < sweeps + 5 {
+        assert!(tokio::time::Instant::now() < deadline, "the skewed instance never swept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hold_status(&db, hold_id).await, "active", "expired early by an instance whose clock is ahead");
+
+    // The holder, sent to the skewed instance, books through the hold.
+    let (status, body) = book_held(&client, &ahead.base, &held, &starts_at, held["token"].as_str()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(hold_status(&db, hold_id).await, "converted");
+}

@@ -1,6 +1,7 @@
 //! The operator's side: `--help` documents every flag with its environment
 //! variable, a taken port or a bad database URL give a one-line error (no
-//! panic), and `/metrics` exposes the promised series.
+//! panic), and `/metrics` exposes the promised series, answers without a
+//! database query, and can be served on a private address only.
 
 mod common;
 
@@ -78,4 +79,78 @@ async fn metrics_expose_streams_events_answers_conflicts_and_latency() {
     }
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert!(response.headers().contains_key("x-request-id"), "every answer carries a request id");
+}
+
+/// Hold one slot of `provider` (a 30-minute service) through the API.
+async fn hold_one(app: &TestApp, provider: uuid::Uuid) {
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let start = availability(&app.client, &app.base, provider, "?days=14", None).await.free_slots()[0].1.clone();
+    let body = serde_json::json!({ "providerId": provider, "serviceId": service, "startTime": start });
+    let response = app.client.post(app.url("/api/v1/holds")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_queries_no_database_it_answers_with_every_pool_connection_taken() {
+    use sea_orm::TransactionTrait;
+    const POOL: u32 = 2;
+    let (url, db, providers) = seeded_connection(POOL).await;
+    let app = TestApp::start(url, db, providers, &[]).await;
+    hold_one(&app, app.provider(0).id).await;
+    wait_for_gauge(&app.client, &app.base, "slotstream_holds_active", 1.0).await;
+
+    // The test takes every connection of the pool the server shares with it
+    // (on PostgreSQL the event relay keeps one): anything that needs the
+    // database now waits for one (5 s, then fails).
+    let mut taken = Vec::new();
+    while let Ok(tx) = tokio::time::timeout(Duration::from_millis(500), app.db.begin()).await {
+        taken.push(tx.unwrap());
+    }
+    assert!(!taken.is_empty() && taken.len() <= POOL as usize);
+    let started = std::time::Instant::now();
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(elapsed < Duration::from_secs(2), "a scrape waited {elapsed:?} for the database");
+    assert_eq!(sample(&text, "slotstream_holds_active"), Some(1.0), "the hold is counted without a query:\n{text}");
+    for tx in taken {
+        tx.rollback().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn metrics_bind_serves_metrics_on_the_private_address_and_the_public_one_answers_404() {
+    let app = TestApp::spawn_with(&["--metrics-bind", "127.0.0.1:0"]).await;
+    let private = app.metrics_addr().expect("a metrics address");
+    assert_ne!(private, app.addr);
+
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(public.headers()["content-type"], "application/problem+json");
+
+    let base = format!("http://{private}");
+    let text = scrape(&app.client, &base).await;
+    assert!(text.contains("slotstream_holds_active"), "{text}");
+    assert!(text.contains("slotstream_stream_subscribers"), "{text}");
+    // Only the metrics: the API is not on the private address.
+    for path in ["/healthz", "/api/v1/providers", "/"] {
+        let status = app.client.get(format!("{base}{path}")).send().await.unwrap().status();
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{path}");
+    }
+    // The public listener serves everything else as before.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), reqwest::StatusCode::OK);
+}
+
+#[test]
+fn a_taken_metrics_port_fails_with_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let db = std::env::temp_dir().join(format!("slotstream-op-{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let out = slotstream(&["--bind", "127.0.0.1:0", "--metrics-bind", &port, "--database-url", &url, "--no-seed"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains(&format!("cannot listen on {port}")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -220,7 +220,7 @@ impl App {
         };
         uow.commit(self).await?;
         if converted.is_some() {
-            count_converted();
+            count_converted(self);
         }
         Ok((view, false))
     }

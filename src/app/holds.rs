@@ -9,9 +9,13 @@
 //! Expiry re-reads the hold under the provider lock (a row lock on
 //! PostgreSQL, the single writer on SQLite) and acts only if it is still
 //! active and due: however many instances sweep, a hold is released once,
-//! and a hold converted into a booking is never expired.
+//! and a hold converted into a booking is never expired. Every instant a
+//! hold's life is measured by (creation, expiry, "is it due?") is the
+//! database's (`Clock::shared_now`), so an instance whose own clock is
+//! ahead never expires a hold early.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::slot_hold;
@@ -22,8 +26,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::backoff::backoff;
 use super::calendar::Calendar;
-use super::{App, AppError, Credential, UnitOfWork, secrets};
+use super::{App, AppError, Credential, InstanceGauges, UnitOfWork, secrets};
 
 /// How long holds last and how many one client may have.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +44,52 @@ pub struct HoldPolicy {
 impl Default for HoldPolicy {
     fn default() -> HoldPolicy {
         HoldPolicy { ttl: Duration::from_secs(300), max_lifetime: Duration::from_secs(900), per_client: 2 }
+    }
+}
+
+/// What one expiry sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Due holds looked at (a full batch means more may be waiting).
+    pub due: usize,
+    /// Holds this sweep expired.
+    pub expired: usize,
+    /// Holds whose expiry failed (tried again after a back-off).
+    pub failed: usize,
+}
+
+/// First and longest wait before a hold whose expiry failed is tried again.
+const EXPIRY_RETRY_BASE: Duration = Duration::from_secs(1);
+const EXPIRY_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Holds whose expiry failed, each left out of the sweeps until its back-off
+/// has passed, so that a hold that cannot be expired (a constraint, a trigger,
+/// a row the database refuses to change) neither blocks the holds due after
+/// it nor is retried in a tight loop. Kept by the sweeping task, per instance.
+#[derive(Debug, Default)]
+pub struct ExpiryRetries {
+    /// Per hold: failures in a row, and when it may be tried again.
+    failing: HashMap<Uuid, (i32, Instant)>,
+}
+
+impl ExpiryRetries {
+    /// Holds still backing off at `now`.
+    fn waiting(&self, now: Instant) -> Vec<Uuid> {
+        self.failing.iter().filter(|(_, (_, retry_at))| *retry_at > now).map(|(id, _)| *id).collect()
+    }
+
+    /// Record a failure of `hold_id` at `now` (`unit` in [0, 1) picks the
+    /// jitter); returns its failures in a row.
+    fn failed(&mut self, hold_id: Uuid, now: Instant, unit: f64) -> i32 {
+        let (attempts, retry_at) = self.failing.entry(hold_id).or_insert((0, now));
+        *attempts = attempts.saturating_add(1);
+        *retry_at = now + backoff(EXPIRY_RETRY_BASE, EXPIRY_RETRY_MAX, *attempts, unit);
+        *attempts
+    }
+
+    /// `hold_id` was expired, or found ended by someone else: forget it.
+    fn succeeded(&mut self, hold_id: Uuid) {
+        self.failing.remove(&hold_id);
     }
 }
 
@@ -61,8 +112,10 @@ impl HoldStatus {
         }
     }
 
-    fn count(self) {
+    /// Count a committed change into hold status `self` (and the active holds).
+    fn count(self, gauges: &InstanceGauges) {
         metrics::counter!("slotstream_holds_total", "outcome" => self.outcome()).increment(1);
+        gauges.holds_changed(if self == HoldStatus::Active { 1 } else { -1 });
     }
 
     fn outcome(self) -> &'static str {
@@ -126,7 +179,7 @@ impl App {
         let scope = secrets::hash(client_scope);
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         uow.require_active()?;
-        let now = Utc::now();
+        let now = self.clock.shared_now(&uow.tx).await?;
         // Counted in the transaction, and the count and the insert are one
         // step per client: on SQLite the single writer sees to it; on
         // PostgreSQL the provider lock does not (one client may hold at
@@ -175,7 +228,7 @@ impl App {
         .insert(&uow.tx)
         .await?;
         uow.commit(self).await?;
-        HoldStatus::Active.count();
+        HoldStatus::Active.count(&self.gauges);
         Ok(view(&row, Some(token)))
     }
 
@@ -188,7 +241,7 @@ impl App {
         // both act on what they read.
         let uow = UnitOfWork::begin(self, row.provider_id).await?;
         let row = reload(&uow, hold_id).await?;
-        let now = Utc::now();
+        let now = self.clock.shared_now(&uow.tx).await?;
         require_live(&row, now)?;
         let expires_at = after(now, self.holds.ttl).min(row.max_expires_at);
         if expires_at <= row.expires_at {
@@ -209,60 +262,81 @@ impl App {
     #[tracing::instrument(skip(self, credential))]
     pub async fn release_hold(&self, hold_id: Uuid, credential: &Credential) -> Result<(), AppError> {
         let (row, _) = self.authorize_hold(hold_id, credential).await?;
-        self.end_hold(row.provider_id, hold_id, HoldStatus::Released, |_| true).await?;
+        self.end_hold(row.provider_id, hold_id, HoldStatus::Released, |_, _| true).await?;
         Ok(())
     }
 
-    /// Expire every active hold whose time is up (at most `batch` of them):
-    /// its slots go back to `available` with their events. Safe to run on
-    /// every instance at once. Returns how many this call expired.
-    pub async fn expire_due_holds(&self, batch: u64) -> Result<usize, AppError> {
+    /// Expire every active hold whose time is up (at most `batch` of them,
+    /// leaving out those `retries` holds back): its slots go back to
+    /// `available` with their events. Safe to run on every instance at once.
+    /// Each hold is expired on its own: one that fails is logged, counted
+    /// (`slotstream_hold_expiry_failures_total`) and tried again after a
+    /// back-off, and the others go on. An error is returned only when the
+    /// due holds cannot be listed at all.
+    pub async fn expire_due_holds(&self, batch: u64, retries: &mut ExpiryRetries) -> Result<Sweep, AppError> {
+        let waiting = retries.waiting(Instant::now());
+        let now = self.clock.shared_now(&self.db).await?;
         let due: Vec<(Uuid, Uuid)> = slot_hold::Entity::find()
             .select_only()
             .column(slot_hold::Column::Id)
             .column(slot_hold::Column::ProviderId)
             .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
-            .filter(slot_hold::Column::ExpiresAt.lte(Utc::now()))
+            .filter(slot_hold::Column::ExpiresAt.lte(now))
+            .filter(slot_hold::Column::Id.is_not_in(waiting))
             .order_by_asc(slot_hold::Column::ExpiresAt)
             .limit(batch)
             .into_tuple()
             .all(&self.db)
             .await?;
-        let mut expired = 0;
+        let mut sweep = Sweep { due: due.len(), ..Sweep::default() };
         for (hold_id, provider_id) in due {
-            let still_due = |row: &slot_hold::Model| row.expires_at <= Utc::now();
-            if self.end_hold(provider_id, hold_id, HoldStatus::Expired, still_due).await? {
-                expired += 1;
+            let still_due = |row: &slot_hold::Model, now: DateTime<Utc>| row.expires_at <= now;
+            match self.end_hold(provider_id, hold_id, HoldStatus::Expired, still_due).await {
+                Ok(ended) => {
+                    retries.succeeded(hold_id);
+                    sweep.expired += usize::from(ended);
+                }
+                Err(error) => {
+                    let attempts = retries.failed(hold_id, Instant::now(), rand::random());
+                    tracing::warn!(%error, hold = %hold_id, attempts, "hold expiry failed; retried later");
+                    metrics::counter!("slotstream_hold_expiry_failures_total").increment(1);
+                    sweep.failed += 1;
+                }
             }
         }
-        Ok(expired)
+        Ok(sweep)
     }
 
-    /// Active holds, over every instance (the `slotstream_holds_active` gauge).
-    pub async fn active_holds(&self) -> Result<u64, AppError> {
-        Ok(slot_hold::Entity::find()
+    /// Count the active holds of every instance into the
+    /// `slotstream_holds_active` gauge (between counts, it follows this
+    /// instance's own changes).
+    pub async fn recount_active_holds(&self) -> Result<(), AppError> {
+        let active = slot_hold::Entity::find()
             .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
             .count(&self.db)
-            .await?)
+            .await?;
+        self.gauges.holds_counted(active);
+        Ok(())
     }
 
     /// End hold `hold_id` as `outcome`, freeing its slots, if under the
-    /// provider lock it is still active and `applies` to it. Returns whether it did.
+    /// provider lock it is still active and `applies` to it at the
+    /// database's time. Returns whether it did.
     async fn end_hold(
         &self,
         provider_id: Uuid,
         hold_id: Uuid,
         outcome: HoldStatus,
-        applies: impl Fn(&slot_hold::Model) -> bool,
+        applies: impl Fn(&slot_hold::Model, DateTime<Utc>) -> bool,
     ) -> Result<bool, AppError> {
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
         let row = reload(&uow, hold_id).await?;
-        if row.status != HoldStatus::Active.as_str() || !applies(&row) {
+        let now = self.clock.shared_now(&uow.tx).await?;
+        if row.status != HoldStatus::Active.as_str() || !applies(&row, now) {
             // Ended by someone else meanwhile: commit nothing, at once.
             uow.commit(self).await?;
             return Ok(false);
         }
-        let now = Utc::now();
         let mut calendar = Calendar::new();
         calendar.load_hold(&uow, hold_id).await?;
         let by = if outcome == HoldStatus::Expired { "expiry" } else { "customer" };
@@ -273,7 +347,7 @@ impl App {
         calendar.save(&uow).await?;
         set_status(&uow, row, outcome).await?;
         uow.commit(self).await?;
-        outcome.count();
+        outcome.count(&self.gauges);
         Ok(true)
     }
 
@@ -290,7 +364,9 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<slot_hold::Model, AppError> {
         let row = reload(uow, hold_id).await?;
-        require_live(&row, now)?;
+        // Whether the hold is still live is the database's time to say:
+        // the sweep of every instance compares its expiry with that clock.
+        require_live(&row, self.clock.shared_now(&uow.tx).await?)?;
         calendar.load_hold(uow, hold_id).await?;
         for index in calendar.under_hold(hold_id) {
             let event = calendar.slot_mut(index).book_held(hold_id, booking_id, Some("customer"), now)?;
@@ -306,8 +382,8 @@ pub(super) async fn convert_hold(uow: &UnitOfWork, row: slot_hold::Model) -> Res
 }
 
 /// Count a conversion, once its booking has committed.
-pub(super) fn count_converted() {
-    HoldStatus::Converted.count();
+pub(super) fn count_converted(app: &App) {
+    HoldStatus::Converted.count(&app.gauges);
 }
 
 async fn set_status(uow: &UnitOfWork, row: slot_hold::Model, status: HoldStatus) -> Result<(), AppError> {
@@ -345,4 +421,39 @@ pub(super) async fn prune_ended(db: &DatabaseConnection, before: DateTime<Utc>) 
         .exec(db)
         .await?;
     Ok(pruned.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_expiry_waits_longer_after_each_failure_and_is_forgotten_once_it_succeeds() {
+        let (mut retries, hold, other) = (ExpiryRetries::default(), Uuid::new_v4(), Uuid::new_v4());
+        let start = Instant::now();
+        assert!(retries.waiting(start).is_empty());
+        assert_eq!(retries.failed(hold, start, 0.0), 1);
+        assert_eq!(retries.waiting(start), [hold]);
+        // Jitter 0 halves the delay: 0.5 s after the first failure, 1 s after the second.
+        assert!(retries.waiting(start + Duration::from_millis(500)).is_empty());
+        assert_eq!(retries.failed(hold, start + Duration::from_secs(1), 0.0), 2);
+        assert_eq!(retries.waiting(start + Duration::from_millis(1900)), [hold]);
+        assert!(retries.waiting(start + Duration::from_secs(2)).is_empty());
+        // Another hold's failure is its own.
+        assert_eq!(retries.failed(other, start, 0.0), 1);
+        retries.succeeded(hold);
+        assert_eq!(retries.waiting(start), [other]);
+        assert_eq!(retries.failed(hold, start, 0.0), 1, "a success starts the count again");
+    }
+
+    #[test]
+    fn a_hold_that_always_fails_is_retried_at_most_every_five_minutes() {
+        let (mut retries, hold) = (ExpiryRetries::default(), Uuid::new_v4());
+        let start = Instant::now();
+        for _ in 0..100 {
+            retries.failed(hold, start, 0.999);
+        }
+        assert_eq!(retries.waiting(start + Duration::from_secs(299)), [hold]);
+        assert!(retries.waiting(start + Duration::from_secs(300)).is_empty());
+    }
 }

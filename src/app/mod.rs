@@ -5,16 +5,19 @@
 
 mod authorization;
 mod availability_document;
+pub(crate) mod backoff;
 mod booking_calendar;
 mod bookings;
 mod calendar;
 mod catalogue;
 mod changes;
+mod clock;
 pub mod demo;
 mod error;
 mod holds;
 mod idempotency;
 mod import;
+mod instance_gauges;
 mod many_providers;
 mod planner;
 mod providers;
@@ -37,10 +40,12 @@ pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use catalogue::{
     AdminProvider, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields, Upserted, check_external_id,
 };
+pub use clock::Clock;
 pub use error::AppError;
-pub use holds::{HoldPolicy, HoldView, NewHold};
+pub use holds::{ExpiryRetries, HoldPolicy, HoldView, NewHold, Sweep};
 pub use idempotency::ScopedKey;
-pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportFailure, ImportReport, StoppedAt, Tally};
+pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportReport, Tally};
+pub use instance_gauges::InstanceGauges;
 pub use many_providers::{
     BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
     PROVIDERS_MAX,
@@ -74,6 +79,10 @@ pub struct App {
     pub planner: PlannerPolicy,
     /// Webhook targets allowed, and the sender's wake-up (`with_webhook_policy`).
     pub webhooks: WebhookPolicy,
+    /// Gauges `/metrics` renders for this instance (active holds, webhook lag).
+    pub gauges: Arc<InstanceGauges>,
+    /// The time: the database's for what instances compare (`with_clock`).
+    pub clock: Clock,
 }
 
 impl App {
@@ -89,7 +98,15 @@ impl App {
             holds: HoldPolicy::default(),
             planner: PlannerPolicy::default(),
             webhooks: WebhookPolicy::default(),
+            gauges: Arc::default(),
+            clock: Clock::default(),
         }
+    }
+
+    /// The same application with `clock` (a skewed one, in tests).
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.clock = clock;
+        self
     }
 
     /// The same application with `policy` for webhooks.

@@ -52,7 +52,7 @@ use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, Defa
 use around::AroundLayer;
 use error::ApiError;
 use middleware::{GuardRequest, Observe, REQUEST_ID, cors};
-pub use ops::metrics_handle;
+pub use ops::{metrics_handle, metrics_router};
 pub use state::{HttpContext, HttpSettings, HttpState};
 
 /// The whole application router.
@@ -83,7 +83,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(providers::router())
         .merge(availability::router())
         .merge(many_providers::batch_router())
-        .merge(ops::router())
+        .merge(ops::router(settings.public_metrics))
         .layer(
             api.clone()
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))

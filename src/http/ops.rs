@@ -1,7 +1,8 @@
 //! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
-//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus),
-//! `/openapi.json`. They count against the read quota like any read (see
-//! `http::router`): `/readyz` touches the database.
+//! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus; on
+//! its own private listener with `--metrics-bind`), `/openapi.json`. They
+//! count against the read quota like any read (see `http::router`):
+//! `/readyz` touches the database.
 
 use std::sync::OnceLock;
 
@@ -16,12 +17,21 @@ use super::HttpState;
 use super::error::problem;
 use super::openapi::QuotaProblem;
 
-pub fn router() -> Router<HttpState> {
-    Router::new()
+/// The operator routes of the public listener; `/metrics` among them
+/// unless it is served apart (`metrics_router`).
+pub fn router(with_metrics: bool) -> Router<HttpState> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json))
+        .route("/openapi.json", get(openapi_json));
+    if with_metrics { router.route("/metrics", get(metrics_text)) } else { router }
+}
+
+/// `/metrics` alone, for the private listener of `--metrics-bind`: no quota
+/// (only the operator's scraper reaches it), every other path 404.
+pub fn metrics_router(state: HttpState) -> Router {
+    metrics_handle();
+    Router::new().route("/metrics", get(metrics_text)).fallback(super::no_route).with_state(state)
 }
 
 /// The OpenAPI document, serialised once per process.
@@ -77,21 +87,20 @@ pub(super) async fn readyz(State(state): State<HttpState>) -> Response {
     "ready\n".into_response()
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"), QuotaProblem))]
+/// Prometheus metrics. Answered from memory, without a database query.
+/// With `--metrics-bind` they are served on that address only, and this
+/// path answers 404 here.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
+    (status = 404, description = "served on the `--metrics-bind` address instead", body = super::error::Problem, content_type = "application/problem+json"),
+    QuotaProblem))]
 pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     let mut text = metrics_handle().render();
     // Exact for this instance, whatever else shares the process-wide recorder.
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");
     text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
-    // Counted in the database: holds are created and ended by every instance.
-    match state.app.active_holds().await {
-        Ok(active) => {
-            text.push_str("# TYPE slotstream_holds_active gauge\n");
-            text.push_str(&format!("slotstream_holds_active {active}\n"));
-        }
-        Err(error) => tracing::warn!(%error, "metrics: active holds not counted"),
-    }
+    // No database query: a scrape must answer (and cost nothing) whatever
+    // the database is doing. The holds are recounted by a background task.
+    state.app.gauges.render(&mut text);
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response

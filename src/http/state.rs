@@ -38,6 +38,8 @@ pub struct HttpSettings {
     pub static_dir: std::path::PathBuf,
     /// The operator token of the admin API; `None`: no admin routes at all.
     pub admin_token: Option<crate::app::AdminToken>,
+    /// `/metrics` on the public listener (false with `--metrics-bind`, which serves it apart).
+    pub public_metrics: bool,
 }
 
 /// The axum state of every handler: a cheap-clone handle (one `Arc`) to

@@ -10,7 +10,10 @@
 //! rounds while it is fresh, and gives all of its leases back when the server
 //! stops. A crashed instance's lease runs out after the
 //! delivery timeout plus a margin, and another instance resends what was not
-//! acknowledged: at least once always, once in the normal case.
+//! acknowledged: at least once always, once in the normal case. A lease's
+//! end is written and compared in the database's time (`Clock::shared_now`),
+//! never an instance's own: an instance whose clock runs ahead would
+//! otherwise take a live lease and send beside its holder.
 //!
 //! A slow receiver holds one of `--webhook-concurrency` permits and only its
 //! own subscription's lease; bookings never wait on it (the sender runs after
@@ -34,6 +37,7 @@ use uuid::Uuid;
 use super::client::{AttemptError, WebhookClient};
 use super::message::{self, Message};
 use crate::app::App;
+use crate::app::backoff::backoff;
 use crate::app::webhooks::{ACTIVE, EventType, FAILING, event_types};
 use crate::events::{event_log, versions};
 
@@ -103,6 +107,7 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         if let Err(error) = sender.start_due(&tasks, &jobs, &stopping).await {
             tracing::warn!(%error, "webhook poll failed");
         }
+        metrics::counter!("slotstream_webhook_polls_total").increment(1);
         if last_census.elapsed() >= Duration::from_secs(5) {
             last_census = Instant::now();
             if let Ok(failing) = webhook_subscription::Entity::find()
@@ -111,6 +116,9 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
                 .await
             {
                 metrics::gauge!("slotstream_webhook_failing_subscriptions").set(failing as f64);
+            }
+            if let Err(error) = sender.forget_deleted().await {
+                tracing::warn!(%error, "webhook lag series not checked");
             }
         }
         tokio::select! {
@@ -160,7 +168,7 @@ impl Sender {
     /// and not leased by a live sender.
     async fn due(&self) -> Result<Vec<webhook_subscription::Model>, DbErr> {
         use webhook_subscription::Column;
-        let now = Utc::now();
+        let now = self.now().await?;
         // The provider's newest position: `2 × version + 1`.
         let head = event_log::provider_version_of(webhook_subscription::Entity, Column::ProviderId);
         webhook_subscription::Entity::find()
@@ -179,22 +187,29 @@ impl Sender {
             .await
     }
 
-    fn lease_until(&self) -> DateTime<Utc> {
-        Utc::now() + TimeDelta::from_std(self.settings.timeout + LEASE_MARGIN).unwrap_or(TimeDelta::MAX)
+    /// The database's time, which every instance's leases are measured in.
+    async fn now(&self) -> Result<DateTime<Utc>, DbErr> {
+        self.app.clock.shared_now(&self.app.db).await
+    }
+
+    /// A lease taken or renewed at `now` lasts this long.
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + TimeDelta::from_std(self.settings.timeout + LEASE_MARGIN).unwrap_or(TimeDelta::MAX)
     }
 
     /// Take the subscription's lease if nobody holds a live one.
     async fn take_lease(&self, subscription_id: Uuid) -> Result<bool, DbErr> {
         use webhook_subscription::Column;
         let _writer = self.app.write_lock().await;
+        let now = self.now().await?;
         let taken = webhook_subscription::Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(Some(self.instance)))
-            .col_expr(Column::LeaseUntil, Expr::value(Some(self.lease_until())))
+            .col_expr(Column::LeaseUntil, Expr::value(Some(self.lease_until(now))))
             .filter(Column::Id.eq(subscription_id))
             .filter(
                 Condition::any()
                     .add(Column::LeaseUntil.is_null())
-                    .add(Column::LeaseUntil.lt(Utc::now()))
+                    .add(Column::LeaseUntil.lt(now))
                     .add(Column::LeaseOwner.eq(self.instance)),
             )
             .exec(&self.app.db)
@@ -243,7 +258,8 @@ impl Sender {
         let ours = |row: &webhook_subscription::Model, until: DateTime<Utc>| {
             row.status == ACTIVE && row.lease_owner == Some(self.instance) && row.lease_until.is_some_and(|u| u > until)
         };
-        let keep_until = Utc::now() + TimeDelta::from_std(LEASE_MARGIN / 2).unwrap_or_default();
+        let now = self.now().await?;
+        let keep_until = now + TimeDelta::from_std(LEASE_MARGIN / 2).unwrap_or_default();
         let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
         if row.as_ref().is_some_and(|row| ours(row, keep_until)) {
             return Ok(row);
@@ -252,7 +268,7 @@ impl Sender {
             return Ok(None);
         }
         let row = webhook_subscription::Entity::find_by_id(id).one(&self.app.db).await?;
-        Ok(row.filter(|row| ours(row, Utc::now())))
+        Ok(row.filter(|row| ours(row, now)))
     }
 
     /// Send the events after the cursor in order until caught up or an
@@ -267,19 +283,19 @@ impl Sender {
         let types = event_types(&subscription.events);
         let (mut cursor, mut stored) = (subscription.cursor, subscription.cursor);
         let mut stored_at = Instant::now();
-        let lag = metrics::gauge!("slotstream_webhook_lag_events", "subscription" => subscription.id.to_string());
+        let lag = |versions: i64| self.app.gauges.webhook_lag(subscription.id, u64::try_from(versions).unwrap_or(0));
         loop {
             // The head first: every event at or below it is committed and visible.
             let head = versions::committed(&self.app.db, subscription.provider_id).await?.unwrap_or(0);
             let batch = self.load(subscription.provider_id, cursor, head, &types).await?;
-            lag.set(((2 * head + 1 - cursor) / 2) as f64);
+            lag((2 * head + 1 - cursor) / 2);
             if batch.is_empty() {
                 // Nothing more of the kinds asked for up to the head (the
                 // cursor is never past it): skip to it.
                 if 2 * head + 1 > stored {
                     self.advance(subscription.id, 2 * head + 1).await?;
                 }
-                lag.set(0.0);
+                lag(0);
                 return Ok(());
             }
             for message in batch {
@@ -369,12 +385,13 @@ impl Sender {
     async fn advance(&self, subscription_id: Uuid, position: i64) -> Result<bool, DbErr> {
         use webhook_subscription::Column;
         let _writer = self.app.write_lock().await;
+        let now = self.now().await?;
         let moved = webhook_subscription::Entity::update_many()
             .col_expr(Column::Cursor, Expr::value(position))
             .col_expr(Column::Attempts, Expr::value(0))
             .col_expr(Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(Column::LeaseUntil, Expr::value(Some(self.lease_until())))
+            .col_expr(Column::LeaseUntil, Expr::value(Some(self.lease_until(now))))
             .filter(Column::Id.eq(subscription_id))
             .filter(Column::LeaseOwner.eq(self.instance))
             .filter(Column::Cursor.lt(position))
@@ -387,7 +404,7 @@ impl Sender {
     /// delay, or `failing` once failures have lasted `give_up_after`.
     async fn failed(&self, subscription: &webhook_subscription::Model, error: &AttemptError) -> Result<(), DbErr> {
         use webhook_subscription::Column;
-        let now = Utc::now();
+        let now = self.now().await?;
         let attempts = subscription.attempts.saturating_add(1);
         let failing_since = subscription.failing_since.unwrap_or(now);
         let gave_up = (now - failing_since).to_std().unwrap_or_default() >= self.settings.give_up_after;
@@ -409,6 +426,23 @@ impl Sender {
         Ok(())
     }
 
+    /// Drop the lag series of subscriptions deleted meanwhile (through any instance).
+    async fn forget_deleted(&self) -> Result<(), DbErr> {
+        let shown = self.app.gauges.webhooks_shown();
+        if shown.is_empty() {
+            return Ok(());
+        }
+        let existing: Vec<Uuid> = webhook_subscription::Entity::find()
+            .select_only()
+            .column(webhook_subscription::Column::Id)
+            .filter(webhook_subscription::Column::Id.is_in(shown))
+            .into_tuple()
+            .all(&self.app.db)
+            .await?;
+        self.app.gauges.webhooks_exist(&existing.into_iter().collect());
+        Ok(())
+    }
+
     /// Give back every lease this sender holds.
     async fn release_leases(&self) -> Result<(), DbErr> {
         use webhook_subscription::Column;
@@ -420,32 +454,5 @@ impl Sender {
             .exec(&self.app.db)
             .await?;
         Ok(())
-    }
-}
-
-/// The delay before retry number `attempts` (1 = the first retry): `base`
-/// doubled per earlier attempt, capped at `max`, times a jitter factor in
-/// [0.5, 1) from `unit` (uniform in [0, 1)), so receivers that failed
-/// together do not all come back at once.
-fn backoff(base: Duration, max: Duration, attempts: i32, unit: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
-    let delay = base.saturating_mul(1u32 << doublings).min(max);
-    delay.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let base = Duration::from_secs(1);
-        let max = Duration::from_secs(3600);
-        assert_eq!(backoff(base, max, 1, 0.0), Duration::from_millis(500));
-        assert_eq!(backoff(base, max, 3, 0.0), Duration::from_secs(2));
-        assert!(backoff(base, max, 3, 0.999) < Duration::from_secs(4));
-        assert_eq!(backoff(base, max, 40, 0.0), Duration::from_secs(1800));
-        // At the cap, a day of retries is about 24 + 12 attempts, never a tight loop.
-        assert!(backoff(base, max, 1000, 0.5) >= Duration::from_secs(2700));
     }
 }
