@@ -66,8 +66,19 @@ async fn import(args: ServeArgs, file: std::path::PathBuf) -> Result<(), String>
     let db = connect(&args).await?;
     let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
     let started = std::time::Instant::now();
-    let report =
-        app.import_catalogue(catalogue, chrono::Utc::now()).await.map_err(|e| format!("import failed: {e}"))?;
+    let report = match app.import_catalogue(catalogue, chrono::Utc::now()).await {
+        Ok(report) => report,
+        Err(failure) => {
+            // Stopped while applying: the counts of what was applied, as a
+            // report; the message says which entries.
+            if failure.stopped_at.is_some()
+                && let Ok(applied) = serde_json::to_string(&failure.report)
+            {
+                println!("{applied}");
+            }
+            return Err(format!("import failed: {failure}"));
+        }
+    };
     let report = serde_json::to_string(&report).map_err(|e| e.to_string())?;
     println!("{report}");
     eprintln!("slotstream: imported {} in {:.2} s", file.display(), started.elapsed().as_secs_f64());

@@ -180,6 +180,54 @@ async fn upserting_by_external_id_twice_gives_one_provider_and_a_new_price_shows
 }
 
 #[tokio::test]
+async fn a_hundred_parallel_upserts_of_one_provider_all_succeed_and_make_one_provider() {
+    // Issue 21 item 9: on PostgreSQL the upserts that lost the race to create
+    // the provider answered 409 slot-unavailable (27 in 100).
+    let (app, token, _dir) = admin_server().await;
+    let upserts = (0..100).map(|i| {
+        let (app, token) = (&app, &token);
+        // Two versions of the fields, so creation and changes race.
+        async move {
+            put(app, token, "/api/v1/admin/providers/racer", provider_body(&format!("Racer {}", i % 2), "UTC")).await
+        }
+    });
+    let answers = futures_util::future::join_all(upserts).await;
+    let created = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    let succeeded = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    assert_eq!((created, succeeded), (1, 99), "{answers:?}");
+    let ids: std::collections::BTreeSet<String> = answers.iter().map(|(_, body)| body["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one provider: {ids:?}");
+}
+
+#[tokio::test]
+async fn a_timezone_change_with_no_slots_ahead_gives_a_new_document_and_tag() {
+    // Issue 21 item 13: the change was allowed but the version stayed, so a
+    // client's tag still matched (304) and cached documents kept the old zone.
+    let (app, token, _dir) = admin_server().await;
+    let (status, created) =
+        put(&app, &token, "/api/v1/admin/providers/mover", provider_body("Mover", "Europe/Warsaw")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = uuid_of(&created["id"]);
+    let query = format!("?startDate={}&days=3", Utc::now().date_naive());
+    let before = availability(&app.client, &app.base, id, &query, None).await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert_eq!(before.json()["timezone"], "Europe/Warsaw");
+    let tag = before.etag.clone().expect("an ETag");
+    assert_eq!(availability(&app.client, &app.base, id, &query, Some(&tag)).await.status, StatusCode::NOT_MODIFIED);
+
+    let (status, body) =
+        put(&app, &token, "/api/v1/admin/providers/mover", provider_body("Mover", "America/New_York")).await;
+    assert_eq!(status, StatusCode::OK, "no slots ahead: the change is allowed: {body}");
+    let after = availability(&app.client, &app.base, id, &query, Some(&tag)).await;
+    assert_eq!(after.status, StatusCode::OK, "the old tag must not match the new zone's document");
+    assert_eq!(after.json()["timezone"], "America/New_York");
+    assert!(after.version() > before.version(), "the version advanced");
+    let new_tag = after.etag.clone().expect("an ETag");
+    assert_ne!(new_tag, tag);
+    assert_eq!(availability(&app.client, &app.base, id, &query, Some(&new_tag)).await.status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
 async fn a_weekly_schedule_plans_exact_slots_across_dst_changes_and_the_window_rolls_with_the_clock() {
     let (app, token, _dir) = admin_server().await;
     // (zone, "now", the DST night, the instants of that night's slots)
@@ -547,6 +595,107 @@ async fn importing_a_thousand_providers_twice_changes_nothing_the_second_time() 
     );
     let (report, _) = run_import(&url, &providers_csv, &horizon).await;
     assert_eq!(report["providers"], json!({ "created": 1, "changed": 0, "unchanged": 0 }));
+}
+
+/// `slotstream import FILE` that is expected to fail: its stderr.
+async fn failed_import(database_url: &str, file: &PathBuf) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_slotstream"))
+        .args(["--database-url", database_url, "--slot-horizon-days", "7", "import"])
+        .arg(file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run slotstream import");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "the import must fail: {stderr}");
+    stderr
+}
+
+/// The external ids among `ids` that exist as providers.
+async fn existing(db: &sea_orm::DatabaseConnection, ids: &[&str]) -> Vec<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    entity::provider::Entity::find()
+        .filter(entity::provider::Column::ExternalId.is_in(ids.iter().copied()))
+        .order_by_asc(entity::provider::Column::ExternalId)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.external_id)
+        .collect()
+}
+
+fn import_entry(id: &str, timezone: &str, currency: &str) -> Value {
+    json!({ "externalId": id, "name": format!("Provider {id}"), "timezone": timezone, "currency": currency,
+        "services": [ { "externalId": "cut", "name": "Cut", "durationMinutes": 30, "priceMinor": 1000, "currency": currency } ] })
+}
+
+#[tokio::test]
+async fn an_import_with_duplicate_ids_or_a_bad_row_is_refused_whole_naming_where_and_applies_nothing() {
+    // Issue 21 item 12: duplicates were applied in racing order, and a bad
+    // row in the middle left the rows before it applied.
+    let dir = tempdir::Dir::new();
+    let (url, db, _) = seeded_connection(2).await;
+    let ids = ["imp-a", "imp-b", "imp-c", "imp-dup"];
+
+    let duplicates = json!({ "providers": [
+        import_entry("imp-dup", "Europe/Warsaw", "PLN"),
+        import_entry("imp-a", "UTC", "EUR"),
+        import_entry("imp-dup", "America/New_York", "USD"),
+    ] });
+    let stderr = failed_import(&url, &dir.file("duplicates.json", &duplicates.to_string())).await;
+    assert!(stderr.contains("providers[2]") && stderr.contains("providers[0]"), "{stderr}");
+    assert!(stderr.contains("imp-dup") && stderr.contains("duplicate"), "{stderr}");
+
+    let mut bad_middle = json!({ "providers": [
+        import_entry("imp-a", "UTC", "EUR"),
+        import_entry("imp-b", "Mars/Olympus", "EUR"),
+        import_entry("imp-c", "UTC", "EUR"),
+    ] });
+    bad_middle["providers"][2]["services"][0]["durationMinutes"] = json!(0);
+    let stderr = failed_import(&url, &dir.file("bad.json", &bad_middle.to_string())).await;
+    assert!(stderr.contains("providers[1]") && stderr.contains("timezone"), "{stderr}");
+    assert!(stderr.contains("providers[2].services[0]") && stderr.contains("durationMinutes"), "{stderr}");
+
+    let services = "providerExternalId,externalId,name,durationMinutes,priceMinor,currency\n\
+        imp-a,cut,Cut,30,1000,EUR\nimp-a,cut,Cut,45,1500,EUR\n";
+    let stderr = failed_import(&url, &dir.file("services.csv", services)).await;
+    assert!(stderr.contains("line 3") && stderr.contains("line 2") && stderr.contains("duplicate"), "{stderr}");
+
+    let providers = "externalId,name,timezone,address,description,currency\n\
+        imp-a,A,UTC,,,EUR\nimp-b,B,UTC,,,euro\nimp-c,C,UTC,,,EUR\n";
+    let stderr = failed_import(&url, &dir.file("providers.csv", providers)).await;
+    assert!(stderr.contains("line 3") && stderr.contains("currency"), "{stderr}");
+
+    assert_eq!(existing(&db, &ids).await, [] as [&str; 0], "nothing was applied");
+}
+
+#[tokio::test]
+async fn a_failure_while_applying_stops_in_file_order_and_reports_what_was_applied() {
+    let dir = tempdir::Dir::new();
+    let (url, db, _) = seeded_connection(2).await;
+    // A provider with slots ahead: its timezone cannot change (409).
+    let mut fixed = import_entry("imp-fixed", "Europe/Warsaw", "PLN");
+    fixed["schedule"] = json!({ "slotMinutes": 60, "weekly": {
+        "monday": [["09:00", "17:00"]], "tuesday": [["09:00", "17:00"]], "wednesday": [["09:00", "17:00"]],
+        "thursday": [["09:00", "17:00"]], "friday": [["09:00", "17:00"]], "saturday": [["09:00", "17:00"]],
+        "sunday": [["09:00", "17:00"]] } });
+    let first = json!({ "providers": [fixed.clone()] });
+    run_import(&url, &dir.file("first.json", &first.to_string()), &["--slot-horizon-days", "7"]).await;
+
+    let mut moved = fixed;
+    moved["timezone"] = json!("Asia/Tokyo");
+    let mut entries = vec![import_entry("imp-before-1", "UTC", "EUR"), import_entry("imp-before-2", "UTC", "EUR")];
+    entries.push(moved);
+    entries.extend((0..10).map(|i| import_entry(&format!("imp-after-{i}"), "UTC", "EUR")));
+    let second = json!({ "providers": entries });
+    let stderr = failed_import(&url, &dir.file("second.json", &second.to_string())).await;
+    assert!(stderr.contains("providers[2]") && stderr.contains("imp-fixed"), "{stderr}");
+    assert!(stderr.contains("imp-before-1") && stderr.contains("imp-before-2"), "what was applied: {stderr}");
+    let after: Vec<String> = (0..10).map(|i| format!("imp-after-{i}")).collect();
+    let mut ids: Vec<&str> = after.iter().map(String::as_str).collect();
+    ids.extend(["imp-before-1", "imp-before-2"]);
+    assert_eq!(existing(&db, &ids).await, ["imp-before-1", "imp-before-2"], "applied in file order, up to the failure");
 }
 
 #[tokio::test]

@@ -85,6 +85,35 @@ async fn three_providers_streams_share_one_h2_connection_and_each_gets_its_own_e
     }
 }
 
+/// Issue 21 item 2: the final `provider-deactivated` event and the end of
+/// the subscription came in one batch, and the body lost the end: the
+/// response never finished (heartbeats went on) and kept its place among
+/// the caps, so a client that saw a few providers leave got 429 on live ones.
+#[tokio::test]
+async fn a_deactivated_providers_streams_end_after_the_final_event_and_free_their_place_over_each_protocol() {
+    for protocol in PROTOCOLS {
+        let app = TestApp::spawn_over(protocol, &["--max-streams-per-client", "2"]).await;
+        let single = |n: usize| stream_url(&app.base, app.provider(n).id, "");
+        let many = |n: usize| format!("{}/api/v1/availability/stream?providerIds={}", app.base, app.provider(n).id);
+        // More of them, one after another, than a client may hold at once.
+        for (n, url) in [single(0), many(1), single(2)].into_iter().enumerate() {
+            let mut stream = SseClient::connect(&app.client, &url, None).await;
+            assert_eq!(stream.version, protocol.version());
+            app.deactivate(app.provider(n).id).await;
+            let last = stream.next(WAIT).await.expect("the final event");
+            assert_eq!(last.event, "provider-deactivated", "{protocol:?}, {url}");
+            assert_eq!(last.json()["providerId"], app.provider(n).id.to_string());
+            assert!(stream.ended(WAIT).await, "{protocol:?}: the response ended after the final event ({url})");
+        }
+        // Their places are free: the cap's worth of streams on live providers.
+        let live = [
+            SseClient::connect(&app.client, &single(3), None).await,
+            SseClient::connect(&app.client, &many(4), None).await,
+        ];
+        assert!(live.iter().all(|s| s.version == protocol.version()));
+    }
+}
+
 #[tokio::test]
 async fn rate_limits_and_stream_caps_key_on_the_peer_over_each_protocol() {
     let _turn = GAUGES.lock().await;

@@ -417,6 +417,16 @@ async fn private_loopback_and_metadata_targets_are_refused_without_the_flag() {
         "http://[::ffff:127.0.0.1]/",
         "http://localhost:9/hooks",
         "http://0.0.0.0/",
+        // Issue 21 item 14: tunnels, translators and the rest of the IANA
+        // special-purpose registries (the table is in target.rs's tests).
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        "http://[2001::1]/",
+        "http://[::ffff:0:a00:1]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://192.88.99.1/",
+        "http://[3fff::1]/",
+        "http://[100::1]/",
     ] {
         let (status, body) = subscribe(&app.client, &app.base, provider, url, None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
@@ -429,6 +439,27 @@ async fn private_loopback_and_metadata_targets_are_refused_without_the_flag() {
     let (status, _) = subscribe(&app.client, &app.base, provider, "http://example.com/", Some(&["booking.nope"])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(list(&app, provider).await.is_empty(), "nothing was added");
+}
+
+#[tokio::test]
+async fn thirty_parallel_creates_give_exactly_the_cap_of_twenty_webhooks() {
+    // Issue 21 item 9: the count and the insert were apart, and 30 parallel
+    // creates all answered 201 on both databases.
+    let app = TestApp::spawn_with(FLAGS).await;
+    let provider = app.provider(0);
+    let creates = (0..30).map(|i| {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        async move { subscribe(&client, &base, provider, &format!("http://127.0.0.1:9/hooks/{i}"), None).await }
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let created = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    let refused: Vec<&Value> =
+        answers.iter().filter(|(status, _)| *status == StatusCode::CONFLICT).map(|(_, body)| body).collect();
+    assert_eq!((created, refused.len()), (20, 10), "{answers:?}");
+    for body in refused {
+        assert_eq!(body["type"], "urn:slotstream:problem:conflict", "{body}");
+    }
+    assert_eq!(list(&app, provider).await.len(), 20);
 }
 
 #[tokio::test]

@@ -16,13 +16,16 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    TryInsertResult,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::unit_of_work::advance_version;
 use super::{App, AppError, secrets};
 use crate::domain::SLOT_MINUTES_RANGE;
+use crate::events::Bus;
 use crate::events::relay::{CatalogueChange, notify_catalogue};
 
 /// What an upsert did.
@@ -136,14 +139,30 @@ impl CatalogueWrite {
     pub async fn commit(self) -> Result<(), AppError> {
         self.tx.commit().await.map_err(conflict_on_duplicate)
     }
+
+    /// Commit a change that advanced `provider_id` to `version` without an
+    /// event (`advance_version`), and bring this instance's bus level with
+    /// it before the writer is released (other instances hear the NOTIFY):
+    /// in a task of its own, so a dropped request cannot cut between the
+    /// two and leave the 304 path on the old version.
+    pub async fn commit_advanced(self, bus: Bus, provider_id: Uuid, version: i64) -> Result<(), AppError> {
+        let CatalogueWrite { tx, _writer: writer } = self;
+        let commit = tokio::spawn(async move {
+            tx.commit().await.map_err(conflict_on_duplicate)?;
+            bus.observe_version(provider_id, version);
+            drop(writer);
+            Ok(())
+        });
+        commit.await.map_err(|error| AppError::Internal(format!("commit task failed: {error}")))?
+    }
 }
 
-/// Two syncs creating the same external id at once: one wins, the other
-/// is told to retry (and then finds it).
+/// A unique violation a catalogue write could not avoid: the caller may
+/// retry (and then finds what the other write made).
 fn conflict_on_duplicate(error: DbErr) -> AppError {
     match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::Conflict("the same external id was created concurrently; retry".into())
+            AppError::StateConflict("the same external id was created concurrently; retry".into())
         }
         _ => AppError::Database(error),
     }
@@ -176,7 +195,7 @@ fn check_currency(value: &str) -> Result<(), AppError> {
 }
 
 impl ProviderFields {
-    fn check(&self) -> Result<chrono_tz::Tz, AppError> {
+    pub(super) fn check(&self) -> Result<chrono_tz::Tz, AppError> {
         check_text("name", &self.name, 200)?;
         if let Some(address) = &self.address {
             check_text("address", address, 500)?;
@@ -202,7 +221,7 @@ impl ProviderFields {
 }
 
 impl ServiceFields {
-    fn check(&self) -> Result<(), AppError> {
+    pub(super) fn check(&self) -> Result<(), AppError> {
         check_text("name", &self.name, 200)?;
         let minutes = u32::try_from(self.duration_minutes).unwrap_or(0);
         if !SLOT_MINUTES_RANGE.contains(&minutes) {
@@ -264,6 +283,24 @@ pub(super) async fn provider_by_external_id(
     find.one(conn).await
 }
 
+/// Insert `row` unless its external id exists; whether it was inserted.
+/// Two upserts creating one provider at once never meet a unique violation:
+/// on PostgreSQL the second waits for the first's commit and inserts nothing
+/// (`ON CONFLICT DO NOTHING`), then finds and locks the first's row. On
+/// SQLite the write transaction (`BEGIN IMMEDIATE`, the single writer)
+/// excludes any other writer, so the row was looked for just before; and
+/// an upsert target there is resolved against the connection's cached
+/// schema, which a pooled connection may hold from before the index existed.
+async fn insert_new_provider(tx: &DatabaseTransaction, row: &provider::Model) -> Result<bool, DbErr> {
+    let insert = provider::Entity::insert(provider::ActiveModel::from(row.clone()).reset_all());
+    if tx.get_database_backend() != DbBackend::Postgres {
+        insert.exec_without_returning(tx).await?;
+        return Ok(true);
+    }
+    let inserted = insert.on_conflict_do_nothing_on([provider::Column::ExternalId]).exec_without_returning(tx).await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(rows) if rows > 0))
+}
+
 async fn existing_provider(conn: &impl ConnectionTrait, external_id: &str) -> Result<provider::Model, AppError> {
     provider_by_external_id(conn, external_id)
         .await?
@@ -272,9 +309,10 @@ async fn existing_provider(conn: &impl ConnectionTrait, external_id: &str) -> Re
 
 impl App {
     /// Create or update the provider with `external_id`. A timezone change
-    /// is refused (409) while the provider has slots from today on: they are
-    /// stored in local time, and moving them under a new zone would move
-    /// every booking's instant.
+    /// is refused (409 `conflict`) while the provider has slots from today
+    /// on: they are stored in local time, and moving them under a new zone
+    /// would move every booking's instant. An allowed one advances the
+    /// provider's version.
     #[tracing::instrument(skip(self, fields))]
     pub async fn upsert_provider(
         &self,
@@ -294,32 +332,39 @@ impl App {
         }
         let write = CatalogueWrite::begin(self).await?;
         let now = Utc::now();
-        let (row, outcome) = match provider_by_external_id(&write.tx, external_id).await? {
-            None => {
-                let row = provider::Model {
-                    id: Uuid::new_v4(),
-                    name: fields.name,
-                    timezone: fields.timezone,
-                    address: fields.address,
-                    description: fields.description,
-                    currency: fields.currency,
-                    version: 0,
-                    updated_at: now,
-                    previous_updated_at: None,
-                    external_id: Some(external_id.to_owned()),
-                    active: true,
-                    deactivated_at: None,
-                };
-                provider::Entity::insert(provider::ActiveModel::from(row.clone()).reset_all())
-                    .exec_without_returning(&write.tx)
-                    .await
-                    .map_err(conflict_on_duplicate)?;
-                (row, Upserted::Created)
-            }
+        let created = provider::Model {
+            id: Uuid::new_v4(),
+            name: fields.name.clone(),
+            timezone: fields.timezone.clone(),
+            address: fields.address.clone(),
+            description: fields.description.clone(),
+            currency: fields.currency.clone(),
+            version: 0,
+            updated_at: now,
+            previous_updated_at: None,
+            external_id: Some(external_id.to_owned()),
+            active: true,
+            deactivated_at: None,
+        };
+        let existing = match provider_by_external_id(&write.tx, external_id).await? {
+            Some(row) => Some(row),
+            None if insert_new_provider(&write.tx, &created).await? => None,
+            // Another upsert created it meanwhile (PostgreSQL): change that one.
+            None => Some(existing_provider(&write.tx, external_id).await?),
+        };
+        let mut advanced = None;
+        let (row, outcome) = match existing {
+            None => (created, Upserted::Created),
             Some(row) if fields.same_as(&row) => (row, Upserted::Unchanged),
             Some(row) => {
-                if fields.timezone != row.timezone {
+                let moves_zone = fields.timezone != row.timezone;
+                if moves_zone {
                     refuse_timezone_change(&write.tx, &row, now).await?;
+                    // Every document shows the zone and its instants: a new
+                    // version (with no event of its own) gives cached
+                    // documents and tags a new one, and streams a reset.
+                    advance_version(&write.tx, row.id, row.version + 1, row.updated_at).await?;
+                    advanced = Some((row.id, row.version + 1));
                 }
                 let changed = provider::Model {
                     name: fields.name,
@@ -327,6 +372,7 @@ impl App {
                     address: fields.address,
                     description: fields.description,
                     currency: fields.currency,
+                    version: advanced.map_or(row.version, |(_, version)| version),
                     ..row
                 };
                 provider::Entity::update_many()
@@ -342,7 +388,10 @@ impl App {
                 (changed, Upserted::Changed)
             }
         };
-        write.commit().await?;
+        match advanced {
+            Some((id, version)) => write.commit_advanced(self.bus.clone(), id, version).await?,
+            None => write.commit().await?,
+        }
         self.catalogue_changed(&CatalogueChange::Provider(row.id));
         Ok((provider_view(row), outcome))
     }
@@ -532,7 +581,7 @@ async fn refuse_timezone_change(
         .count(conn)
         .await?;
     if future > 0 {
-        return Err(AppError::Conflict(format!(
+        return Err(AppError::StateConflict(format!(
             "the timezone cannot change while the provider has {future} slots from {today} on (they are kept in local time)"
         )));
     }

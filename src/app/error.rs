@@ -12,6 +12,10 @@ pub enum AppError {
     /// The request is well-formed but the slots are not free.
     #[error("{0}")]
     Conflict(String),
+    /// The request is well-formed but the resource's state refuses it (a
+    /// limit reached, a change its data does not allow); nothing about slots.
+    #[error("{0}")]
+    StateConflict(String),
     /// A field's value is invalid.
     #[error("{0}")]
     Invalid(String),

@@ -44,7 +44,7 @@ pub use clock::Clock;
 pub use error::AppError;
 pub use holds::{ExpiryRetries, HoldPolicy, HoldView, NewHold, Sweep};
 pub use idempotency::ScopedKey;
-pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportReport, Tally};
+pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportFailure, ImportReport, StoppedAt, Tally};
 pub use instance_gauges::InstanceGauges;
 pub use many_providers::{
     BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,

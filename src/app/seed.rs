@@ -297,7 +297,7 @@ fn demo_catalogue(count: usize) -> Catalogue {
             }
         })
         .collect();
-    Catalogue { providers }
+    Catalogue::new(providers)
 }
 
 /// Seed the demo providers if there are none yet. `None` when the database
@@ -327,7 +327,10 @@ pub async fn seed_demo(db: &DatabaseConnection, count: usize) -> Result<Vec<Seed
     let catalogue = demo_catalogue(count);
     let names: Vec<(String, String)> =
         catalogue.providers.iter().map(|p| (p.external_id.clone(), p.fields.name.clone())).collect();
-    let report = app.import_catalogue(catalogue, Utc::now()).await.map_err(failed)?;
+    let report = app
+        .import_catalogue(catalogue, Utc::now())
+        .await
+        .map_err(|failure| DbErr::Custom(format!("demo seed: {failure}")))?;
     let mut seeded = Vec::new();
     for ((external_id, name), id) in names.into_iter().zip(report.provider_ids) {
         let key = app.issue_key(&external_id, NewKey { label: Some("demo".into()) }).await.map_err(failed)?;

@@ -154,7 +154,7 @@ impl UnitOfWork {
 
 /// Move the provider to `version`, its `updated_at` to now (never backwards,
 /// whatever the clocks of several instances say), and NOTIFY the instances.
-async fn advance_version(
+pub(super) async fn advance_version(
     tx: &DatabaseTransaction,
     provider_id: Uuid,
     version: i64,

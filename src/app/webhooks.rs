@@ -20,6 +20,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Pagi
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::unit_of_work::UnitOfWork;
 use super::{App, AppError, Credential};
 use crate::webhooks::target;
 
@@ -169,13 +170,6 @@ impl App {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         check_url(&request.url, self.webhooks.allow_private).await?;
-        let existing = webhook_subscription::Entity::find()
-            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
-            .count(&self.db)
-            .await?;
-        if existing >= PER_PROVIDER_MAX {
-            return Err(AppError::Conflict(format!("a provider may have at most {PER_PROVIDER_MAX} webhooks")));
-        }
         let mut stored: Vec<&str> = Vec::new();
         for t in &events {
             if !stored.contains(&t.as_str()) {
@@ -183,10 +177,21 @@ impl App {
             }
         }
         let secret = new_secret();
-        let _writer = self.write_lock().await;
-        // From now on: everything up to the provider's committed version is
-        // behind the cursor (the booking event of that version included).
-        let version = crate::events::versions::committed(&self.db, provider_id).await?.unwrap_or(0);
+        // Count and insert in one transaction that holds the provider (its
+        // row locked on PostgreSQL, the single writer on SQLite): parallel
+        // creates see each other's rows, so the cap is exact.
+        let work = UnitOfWork::begin(self, provider_id).await?;
+        let existing = webhook_subscription::Entity::find()
+            .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
+            .count(&work.tx)
+            .await?;
+        if existing >= PER_PROVIDER_MAX {
+            return Err(AppError::StateConflict(format!("a provider may have at most {PER_PROVIDER_MAX} webhooks")));
+        }
+        // From now on: everything up to the provider's committed version
+        // (read under the lock) is behind the cursor, the booking event of
+        // that version included.
+        let version = work.next_version();
         let row = webhook_subscription::ActiveModel {
             id: Set(Uuid::new_v4()),
             provider_id: Set(provider_id),
@@ -203,8 +208,9 @@ impl App {
             lease_until: Set(None),
             created_at: Set(Utc::now()),
         }
-        .insert(&self.db)
+        .insert(&work.tx)
         .await?;
+        work.commit(self).await?;
         Ok(WebhookView { secret: Some(secret), ..view(&row) })
     }
 

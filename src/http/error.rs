@@ -43,6 +43,9 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, "not-found", "Not found")
             }
             ApiError::App(AppError::Conflict(_)) => (StatusCode::CONFLICT, "slot-unavailable", "Slot not available"),
+            ApiError::App(AppError::StateConflict(_)) => {
+                (StatusCode::CONFLICT, "conflict", "Conflict with the resource's state")
+            }
             ApiError::App(AppError::Invalid(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field"),
             ApiError::App(AppError::Unauthorized(_)) => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", "Credential required")

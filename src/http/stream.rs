@@ -8,35 +8,30 @@
 //! serialised once is sent to N subscribers without N re-encodings.
 //!
 //! What runs once per event and subscriber is kept short: the response body
-//! (`EventStream`) is written by hand, polls the heartbeat timer and the
+//! (`body::EventStream`) is written by hand, polls the heartbeat timer and the
 //! shutdown token only when they fired, and polls the frames only when
 //! something was published; frames that are ready at once (a subscriber
 //! that is behind) leave as one write (`coalesce`).
 
+mod body;
 mod coalesce;
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::Router;
-use axum::body::{Body, HttpBody};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
-use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
-use hyper::body::Frame;
 use serde::Deserialize;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
 use super::HttpState;
@@ -45,7 +40,7 @@ use super::extract::{Path, Query, last_event_id, parse_version};
 use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
 use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
-use coalesce::{Coalesce, WRITE_BOUND};
+use body::{EventStream, heartbeats};
 
 pub fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
@@ -193,115 +188,19 @@ pub(super) fn event_stream<D>(
     render: impl FnMut(D) -> Option<Bytes> + Send + 'static,
 ) -> Response {
     metrics::gauge!("slotstream_active_streams").increment(1.0);
-    let heartbeat = state.settings.heartbeat;
-    let bells = Arc::new(Bells { rang: AtomicU8::new(Bell::TIMERS | Bell::FRAMES), task: AtomicWaker::new() });
-    let body = EventStream {
-        retry: Some(sse::retry(jittered(state.settings.retry))),
-        frames: Coalesce::new(Rendered { deliveries: Box::pin(deliveries), render }, WRITE_BOUND),
-        frames_due: false,
-        frames_bell: Bell::waker(&bells, Bell::FRAMES),
-        heartbeat_due: false,
-        ticks: tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat),
-        // Waited on once for the whole stream: every stream shares the one token.
-        stopped: Box::pin(state.stopping.clone().cancelled_owned()),
-        timers_bell: Bell::waker(&bells, Bell::TIMERS),
-        bells,
-        ended: false,
-        _permit: permit,
-        _active: ActiveStream,
-    };
+    let body = EventStream::new(
+        Rendered { deliveries: Box::pin(deliveries), render },
+        sse::retry(jittered(state.settings.retry)),
+        heartbeats(state.settings.heartbeat),
+        state.stopping.clone(),
+        (permit, ActiveStream),
+    );
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
-}
-
-/// The body of an event stream, written by hand rather than as a generator
-/// with `select!`, because it is polled at least twice per delivered event
-/// (the frame, then "nothing more"): a `select!` polls the heartbeat timer,
-/// the shutdown token and the whole chain of frames (subscription, broadcast
-/// receiver) on every one of those polls. Here each of the two sources is
-/// polled with its own waker, a `Bell`, and only after it rang: the timers
-/// only when a tick or the shutdown came, the frames only when something was
-/// published or they may have more ready (so the "nothing more" poll that
-/// follows every write costs a flag, not a walk down the chain).
-struct EventStream<F> {
-    /// The `retry:` line, sent first.
-    retry: Option<Bytes>,
-    frames: Coalesce<F>,
-    /// The frames may have something: their bell rang, or their last poll
-    /// gave a frame and did not see them empty.
-    frames_due: bool,
-    frames_bell: Waker,
-    /// A tick came: a heartbeat goes out before the next frames.
-    heartbeat_due: bool,
-    ticks: tokio::time::Interval,
-    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
-    timers_bell: Waker,
-    /// Which bells rang since the last poll, and the task they wake.
-    bells: Arc<Bells>,
-    ended: bool,
-    _permit: StreamPermit,
-    _active: ActiveStream,
-}
-
-// A `Body` itself rather than a `Stream` behind `Body::from_stream`: one
-// adapter less per delivery.
-impl<F: Stream<Item = Bytes> + Unpin> HttpBody for EventStream<F> {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut().poll_bytes(cx).map(|bytes| bytes.map(|bytes| Ok(Frame::data(bytes))))
-    }
-}
-
-impl<F: Stream<Item = Bytes> + Unpin> EventStream<F> {
-    fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        if let Some(retry) = self.retry.take() {
-            return Poll::Ready(Some(retry));
-        }
-        // Registered before the bells are read: a ring after the read wakes
-        // this task.
-        self.bells.task.register(cx.waker());
-        let rang = self.bells.rang.swap(0, Ordering::AcqRel);
-        self.frames_due |= rang & Bell::FRAMES != 0;
-        if rang & Bell::TIMERS != 0 {
-            let mut timers = Context::from_waker(&self.timers_bell);
-            if self.stopped.as_mut().poll(&mut timers).is_ready() {
-                self.ended = true;
-                return Poll::Ready(None);
-            }
-            // Ticks missed while the task was busy make one heartbeat; the
-            // last poll leaves the timer registered for the next.
-            while self.ticks.poll_tick(&mut timers).is_ready() {
-                self.heartbeat_due = true;
-            }
-        }
-        if std::mem::take(&mut self.heartbeat_due) {
-            return Poll::Ready(Some(sse::HEARTBEAT));
-        }
-        if !std::mem::take(&mut self.frames_due) {
-            return Poll::Pending;
-        }
-        match self.frames.poll_next_unpin(&mut Context::from_waker(&self.frames_bell)) {
-            Poll::Ready(Some(frames)) => {
-                // A run that stopped at the bound leaves frames ready.
-                self.frames_due = !self.frames.saw_empty();
-                Poll::Ready(Some(frames))
-            }
-            Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
 }
 
 /// `deliveries`, each rendered to a frame or skipped by `render`: a plain
@@ -329,41 +228,6 @@ impl<S: Stream + Unpin, R: FnMut(S::Item) -> Option<Bytes>> Stream for Rendered<
                 None => return Poll::Ready(None),
             }
         }
-    }
-}
-
-/// The bells of one stream: which rang, and the task they wake.
-struct Bells {
-    /// `Bell::FRAMES | Bell::TIMERS` bits; both start rung, so that the first
-    /// poll registers every source.
-    rang: AtomicU8,
-    task: AtomicWaker,
-}
-
-/// The waker one source of a stream is polled with: it notes that the source
-/// needs a look, and wakes the stream's task.
-struct Bell {
-    bells: Arc<Bells>,
-    bit: u8,
-}
-
-impl Bell {
-    const FRAMES: u8 = 1;
-    const TIMERS: u8 = 2;
-
-    fn waker(bells: &Arc<Bells>, bit: u8) -> Waker {
-        Waker::from(Arc::new(Bell { bells: bells.clone(), bit }))
-    }
-}
-
-impl Wake for Bell {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.bells.rang.fetch_or(self.bit, Ordering::AcqRel);
-        self.bells.task.wake();
     }
 }
 

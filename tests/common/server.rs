@@ -243,6 +243,19 @@ impl TestApp {
         &self.running.as_ref().expect("running").app
     }
 
+    /// Deactivate `provider` through the application, as the admin API does.
+    pub async fn deactivate(&self, provider: uuid::Uuid) {
+        let external_id = self.external_id(provider).await;
+        self.app().deactivate_provider(&external_id).await.expect("deactivate");
+    }
+
+    /// The marketplace's id of `provider`.
+    pub async fn external_id(&self, provider: uuid::Uuid) -> String {
+        use sea_orm::EntityTrait;
+        let row = entity::provider::Entity::find_by_id(provider).one(&self.db).await.expect("read").expect("provider");
+        row.external_id.expect("an external id")
+    }
+
     /// Where `/metrics` is served apart (`--metrics-bind`), if it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.running.as_ref().expect("running").metrics_addr

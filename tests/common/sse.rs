@@ -118,19 +118,23 @@ impl SseClient {
         events
     }
 
-    /// True when the server ended the stream within `within`.
+    /// True when the server ended the stream, cleanly, within `within`
+    /// (what comes before the end is read and dropped). A cut connection or
+    /// the client's own timeout is not an end: a stream the server forgot
+    /// to finish would otherwise pass once the client gave up on it.
     pub async fn ended(&mut self, within: Duration) -> bool {
         matches!(
             tokio::time::timeout(within, async {
                 loop {
                     match self.stream.next().await {
-                        None | Some(Err(_)) => return,
+                        None => return true,
+                        Some(Err(_)) => return false,
                         Some(Ok(_)) => {}
                     }
                 }
             })
             .await,
-            Ok(())
+            Ok(true)
         )
     }
 

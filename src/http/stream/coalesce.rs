@@ -27,7 +27,9 @@ pub struct Coalesce<S> {
     /// `frames` ended while a run was being merged: the run went out, and
     /// the end comes next without polling `frames` again.
     ended: bool,
-    /// The last poll found `frames` with nothing more ready (pending or ended).
+    /// The last poll found `frames` with nothing more ready: pending, or
+    /// ended and the end already returned. (An end met while merging is
+    /// ready, not empty: it is the next thing to return.)
     saw_empty: bool,
 }
 
@@ -37,7 +39,10 @@ impl<S> Coalesce<S> {
     }
 
     /// Did the last poll find nothing more ready? Then, until `frames` wake
-    /// the task, polling again would only find the same.
+    /// the task, polling again would only find the same. False after a run
+    /// that met the end of `frames`: the end is ready, and a caller that
+    /// waits for a wake-up before polling again would never see it (no
+    /// source wakes anyone after it ended).
     pub fn saw_empty(&self) -> bool {
         self.saw_empty
     }
@@ -69,9 +74,9 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for Coalesce<S> {
                     });
                     run.extend_from_slice(&next);
                 }
+                // The end is ready too: it is returned by the next poll.
                 Poll::Ready(None) => {
                     this.ended = true;
-                    this.saw_empty = true;
                     break;
                 }
                 // Nothing more ready now: what is ready leaves at once (the
@@ -134,6 +139,7 @@ mod tests {
         let expected: Vec<u8> = frames.iter().flat_map(|f| f.to_vec()).collect();
         let mut s = Coalesce::new(stream::iter(frames), WRITE_BOUND);
         assert_eq!(poll_once(&mut s).flatten().as_deref(), Some(&expected[..]));
+        assert!(!s.saw_empty(), "the end met while merging is ready: polling again is due");
         assert_eq!(poll_once(&mut s), Some(None), "the end follows the last run");
     }
 
@@ -163,8 +169,9 @@ mod tests {
         let mut sizes = Vec::new();
         while let Some(Some(run)) = poll_once(&mut s) {
             sizes.push(run.len());
-            assert_eq!(s.saw_empty(), sizes.len() == 4, "only the last run saw the source end");
+            assert!(!s.saw_empty(), "a run that stopped at the bound, or met the end, leaves something ready");
         }
+        assert!(s.saw_empty(), "the end returned: nothing more");
         // 400 + 400 < 1000, so a third frame joins and the run crosses the bound.
         assert_eq!(sizes, vec![1200, 1200, 1200, 400]);
         assert_eq!(sizes.iter().sum::<usize>(), total, "nothing lost");
