@@ -406,11 +406,16 @@ async fn every_write_endpoint_refuses_the_wrong_credential_and_changes_nothing()
             expect: StatusCode::OK,
         },
     ];
+    // Well-formed, but issued by nobody: a 401, where a real credential of
+    // someone else is a 403.
+    let (unknown_key, unknown_token) = (format!("pk_{}", "A".repeat(43)), format!("bk_{}", "A".repeat(43)));
     for endpoint in endpoints {
-        let wrong: [(Option<&str>, StatusCode, &str); 3] = [
+        let wrong: [(Option<&str>, StatusCode, &str); 5] = [
             (None, StatusCode::UNAUTHORIZED, "no credential"),
             (Some(&p1.key), StatusCode::FORBIDDEN, "another provider's key"),
             (Some(&other_token), StatusCode::FORBIDDEN, "another booking's token"),
+            (Some(&unknown_key), StatusCode::UNAUTHORIZED, "a provider key nobody issued"),
+            (Some(&unknown_token), StatusCode::UNAUTHORIZED, "a booking token nobody issued"),
         ];
         for (credential, expected, what) in wrong {
             let before = dump(&app.db).await;
@@ -423,6 +428,10 @@ async fn every_write_endpoint_refuses_the_wrong_credential_and_changes_nothing()
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), expected, "{} with {what}", endpoint.name);
+            if credential.is_some() && expected == StatusCode::UNAUTHORIZED {
+                let challenge = &response.headers()["www-authenticate"];
+                assert_eq!(challenge, r#"Bearer error="invalid_token""#, "{} with {what}", endpoint.name);
+            }
             assert_eq!(dump(&app.db).await, before, "{} with {what} changed nothing", endpoint.name);
         }
         let mut request = app.client.post(app.url(&endpoint.path)).bearer_auth(&endpoint.right);
@@ -471,8 +480,75 @@ async fn a_401_carries_a_bearer_challenge_and_names_a_malformed_token() {
             (Some(401), Some("urn:slotstream:problem:unauthorized"))
         );
     }
+    // A well-formed token that exists nowhere is no credential either (issue
+    // 21 item 16): a 401 `invalid_token` tells the client to get a new one.
     let refused = app.client.post(&cancel).bearer_auth("bk_wrong").send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a well-formed unknown token is still a 403");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "a well-formed unknown token");
+    assert_eq!(refused.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+}
+
+/// Issue 21 item 16 on the hold and calendar routes: a token nobody issued
+/// is a 401 `invalid_token`; a real token of another hold, or another
+/// provider's key, stays a 403.
+#[tokio::test]
+async fn an_unknown_token_is_a_401_and_another_holders_token_a_403_on_holds_and_calendars() {
+    let app = TestApp::spawn().await;
+    let (provider, stranger) = (app.provider(0).clone(), app.provider(1).clone());
+    let service = service_with(&app.client, &app.base, provider.id, 30).await;
+    let free = availability(&app.client, &app.base, provider.id, "", None).await.free_slots();
+    let hold_at = |start: &str| json!({ "providerId": provider.id, "serviceId": service, "startTime": start });
+    let (status, mine) = post_json(&app.client, &app.url("/api/v1/holds"), &hold_at(&free[0].1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{mine}");
+    let (_, theirs) = post_json(&app.client, &app.url("/api/v1/holds"), &hold_at(&free[1].1)).await;
+    let (_, booking) = book(&app.client, &app.base, provider.id, service, &free[2].1).await;
+    let hold_url = app.url(&format!("/api/v1/holds/{}", mine["id"].as_str().unwrap()));
+    let ics = app.url(&format!("/api/v1/bookings/{}/calendar.ics", booking["id"].as_str().unwrap()));
+    let unknown = format!("hd_{}", "Z".repeat(43));
+    let requests: [(&str, reqwest::RequestBuilder); 3] = [
+        ("renew", app.client.post(format!("{hold_url}/renew"))),
+        ("release", app.client.delete(&hold_url)),
+        ("calendar", app.client.get(&ics)),
+    ];
+    for (what, request) in requests {
+        let response = request.try_clone().unwrap().bearer_auth(&unknown).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what} with a token nobody issued");
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#, "{what}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{what}");
+        for (other, whose) in
+            [(theirs["token"].as_str().unwrap(), "another hold's token"), (&stranger.key, "another provider's key")]
+        {
+            let response = request.try_clone().unwrap().bearer_auth(other).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what} with {whose}");
+        }
+    }
+    assert_eq!(
+        app.client
+            .post(format!("{hold_url}/renew"))
+            .bearer_auth(mine["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "the hold is untouched"
+    );
+}
+
+/// Issue 21 item 16: a page on an allowed origin can read the headers it
+/// needs: conditional requests, quotas, when to retry, why it was refused.
+#[tokio::test]
+async fn cors_exposes_the_headers_a_cross_origin_page_needs() {
+    let app = TestApp::spawn_with(&["--cors-origins", "https://shop.example"]).await;
+    let response =
+        app.client.get(app.url("/api/v1/providers")).header("origin", "https://shop.example").send().await.unwrap();
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    let exposed: Vec<&str> = exposed.split(',').map(str::trim).collect();
+    for name in
+        ["etag", "last-modified", "location", "retry-after", "ratelimit", "ratelimit-policy", "www-authenticate"]
+    {
+        assert!(exposed.contains(&name), "{name} is not exposed: {exposed:?}");
+    }
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod m20261128_000003_slot_holds;
 mod m20261128_000004_provider_profile;
 mod m20261128_000005_catalogue;
 mod m20261128_000006_webhooks;
+mod m20261203_000002_token_hash_indexes;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_provider_profile::Migration),
             Box::new(m20261128_000005_catalogue::Migration),
             Box::new(m20261128_000006_webhooks::Migration),
+            Box::new(m20261203_000002_token_hash_indexes::Migration),
         ]
     }
 }

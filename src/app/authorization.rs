@@ -3,8 +3,9 @@
 //! A command hands over the caller's [`Credential`] and the booking or
 //! provider it acts on, and gets back what the credential proved (a
 //! [`Grant`]) or the refusal: `Unauthorized` (401) when no usable credential
-//! was presented, `Forbidden` (403) when one was but it does not reach this
-//! booking or provider. Three things can be proven today: holding a booking
+//! was presented (none, a malformed one, a revoked key, or a token that
+//! exists nowhere: RFC 6750's `invalid_token`), `Forbidden` (403) when a real
+//! credential was presented but it does not reach this booking or provider. Three things can be proven today: holding a booking
 //! (its token), holding a slot hold (its token: renew, release, book it) and
 //! holding a key of a provider (which reaches that provider's bookings and
 //! slots). Secrets are compared by hash (`secrets`).
@@ -123,7 +124,8 @@ impl AdminToken {
 impl App {
     /// The booking, if `credential` is its token or a key of its provider.
     /// Refuses without a credential before looking the booking up (401),
-    /// then a missing booking (404), then the wrong credential (403).
+    /// then a missing booking (404), then the wrong credential (403, or 401
+    /// when it exists nowhere).
     pub(super) async fn authorize_booking(
         &self,
         booking_id: Uuid,
@@ -140,15 +142,15 @@ impl App {
         if secrets::matches(secret, &row.token_hash) {
             return Ok((row, Grant::BookingHolder));
         }
-        if self.is_provider_key(row.provider_id, secret).await? {
-            return Ok((row, Grant::ProviderKey));
+        match self.holder_of(secret).await? {
+            Holder::ProviderKey(provider_id) if provider_id == row.provider_id => Ok((row, Grant::ProviderKey)),
+            holder => Err(refusal(holder, "the credential does not grant access to this booking")),
         }
-        Err(AppError::Forbidden("the credential does not grant access to this booking".into()))
     }
 
     /// The hold, if `credential` is its token (a hold answers to its holder
     /// only). Refuses without a credential (401), then a missing hold (404),
-    /// then the wrong token (403).
+    /// then the wrong token (403, or 401 when it exists nowhere).
     pub(super) async fn authorize_hold(
         &self,
         hold_id: Uuid,
@@ -160,14 +162,14 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("hold {hold_id} does not exist")))?;
         if secrets::matches(secret, &row.token_hash) {
-            Ok((row, Grant::HoldHolder))
-        } else {
-            Err(AppError::Forbidden("the credential is not this hold's token".into()))
+            return Ok((row, Grant::HoldHolder));
         }
+        Err(refusal(self.holder_of(secret).await?, "the credential is not this hold's token"))
     }
 
     /// Succeeds if `credential` is a key of `provider_id`. Refuses a missing
-    /// provider (404) before a missing credential (401), then the wrong key (403).
+    /// provider (404) before a missing credential (401), then the wrong key
+    /// (403, or 401 when it exists nowhere).
     pub(super) async fn authorize_provider(
         &self,
         provider_id: Uuid,
@@ -175,33 +177,68 @@ impl App {
     ) -> Result<Grant, AppError> {
         self.directory.get(provider_id).await?;
         let secret = presented(credential, "this needs the provider's key in Authorization: Bearer")?;
-        if self.is_provider_key(provider_id, secret).await? {
-            Ok(Grant::ProviderKey)
-        } else {
-            Err(AppError::Forbidden("the key is not a key of this provider".into()))
+        match self.holder_of(secret).await? {
+            Holder::ProviderKey(owner) if owner == provider_id => Ok(Grant::ProviderKey),
+            holder => Err(refusal(holder, "the key is not a key of this provider")),
         }
     }
 
-    /// Is `secret` a key of `provider_id`? A key of any provider is recorded
-    /// as verified, whichever provider was asked about. A revoked key is a
-    /// 401 (`invalid_token`): it was real, and must be replaced. Read on
-    /// every request, never cached, so a revocation holds at once on every
-    /// instance.
-    async fn is_provider_key(&self, provider_id: Uuid, secret: &str) -> Result<bool, AppError> {
-        let key = provider_key::Entity::find()
-            .filter(provider_key::Column::KeyHash.eq(secrets::hash(secret)))
-            .one(&self.db)
-            .await?;
+    /// What `secret` is, wherever it was presented: a provider's key (looked
+    /// up first: it is what most requests carry), a booking's or a hold's
+    /// token, or nothing at all. A key of any provider is recorded as
+    /// verified, whichever provider was asked about. A revoked key is a 401
+    /// (`invalid_token`): it was real, and must be replaced. Read on every
+    /// request, never cached, so a revocation holds at once on every
+    /// instance. Tokens are looked up by hash (indexed) only once the secret
+    /// failed where it was presented.
+    async fn holder_of(&self, secret: &str) -> Result<Holder, AppError> {
+        let hash = secrets::hash(secret);
+        let key = provider_key::Entity::find().filter(provider_key::Column::KeyHash.eq(&hash)).one(&self.db).await?;
         match key {
             Some(key) if key.revoked_at.is_some() => {
-                Err(AppError::Unauthorized(Unauthenticated::InvalidToken("this provider key was revoked".into())))
+                return Err(AppError::Unauthorized(Unauthenticated::InvalidToken(
+                    "this provider key was revoked".into(),
+                )));
             }
             Some(key) if secrets::matches(secret, &key.key_hash) => {
                 self.verified_keys.record(key.key_hash);
-                Ok(key.provider_id == provider_id)
+                return Ok(Holder::ProviderKey(key.provider_id));
             }
-            _ => Ok(false),
+            _ => {}
         }
+        let booking = booking::Entity::find().filter(booking::Column::TokenHash.eq(&hash)).one(&self.db).await?;
+        if booking.is_some_and(|b| secrets::matches(secret, &b.token_hash)) {
+            return Ok(Holder::Other);
+        }
+        let hold = slot_hold::Entity::find().filter(slot_hold::Column::TokenHash.eq(&hash)).one(&self.db).await?;
+        if hold.is_some_and(|h| secrets::matches(secret, &h.token_hash)) {
+            return Ok(Holder::Other);
+        }
+        Ok(Holder::Nobody)
+    }
+}
+
+/// What a presented secret was found to be (`App::holder_of`).
+enum Holder {
+    /// A live key of this provider.
+    ProviderKey(Uuid),
+    /// A booking's or a hold's token.
+    Other,
+    /// Nothing this server issued (or an ended hold's token, since pruned).
+    Nobody,
+}
+
+/// The refusal of a secret that did not reach what it was presented for:
+/// a real credential of someone else is a 403 (`forbidden` says why), a
+/// secret that exists nowhere is a 401 `invalid_token` (RFC 6750 §3.1), so
+/// a client with a mistyped or stale token is told to get a new one rather
+/// than that it lacks a permission.
+fn refusal(holder: Holder, forbidden: &str) -> AppError {
+    match holder {
+        Holder::Nobody => AppError::Unauthorized(Unauthenticated::InvalidToken(
+            "the token is not one this server issued (mistyped, cut, or no longer kept)".into(),
+        )),
+        Holder::ProviderKey(_) | Holder::Other => AppError::Forbidden(forbidden.into()),
     }
 }
 

@@ -79,9 +79,12 @@ fn latency_histogram(route: &str, status: StatusCode) -> metrics::Histogram {
     histogram
 }
 
-/// Longest request target accepted: room for a many-providers stream's URL
-/// (50 ids of 37 characters, and a resume cursor of about 220).
-const URI_MAX: usize = 4096;
+/// Longest request target accepted (longer: 414, as clients and proxies
+/// expect of an oversized target): room for the longest many-providers
+/// stream URL, 50 ids with `%2C` between them (1,987 bytes with the path)
+/// and a resume cursor at the largest versions (`&lastEventId=` and 614
+/// characters), 2,614 bytes in all, and not much more.
+const URI_MAX: usize = 2_700;
 /// Most header bytes accepted (names and values). Below the server's 8 KiB
 /// request-head buffer, whose overflow hyper answers itself with a bare 431.
 const HEADERS_MAX: usize = 6 * 1024;
@@ -107,7 +110,7 @@ impl Around for GuardRequest {
                 StatusCode::URI_TOO_LONG,
                 "uri-too-long",
                 "URI too long",
-                "the request target exceeds 4096 bytes",
+                &format!("the request target exceeds {URI_MAX} bytes"),
             )));
         }
         let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
@@ -197,12 +200,16 @@ pub(super) fn cors(origins: &[String]) -> Option<CorsLayer> {
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("idempotency-key"),
         ])
+        // What a page on another origin needs to read: conditional requests,
+        // where a booking went, when to retry, its quota, why it was refused.
         .expose_headers([
             header::ETAG,
+            header::LAST_MODIFIED,
             header::LOCATION,
             header::RETRY_AFTER,
             HeaderName::from_static("ratelimit"),
             HeaderName::from_static("ratelimit-policy"),
+            header::WWW_AUTHENTICATE,
         ]);
     Some(layer)
 }

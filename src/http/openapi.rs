@@ -46,12 +46,12 @@ pub enum QuotaProblem {
 pub enum WriteProblems {
     #[response(status = 400, description = "Malformed id, JSON or header", content_type = "application/problem+json")]
     BadRequest(#[to_schema] Problem<'static>),
-    #[response(status = 401, description = "No credential, or a malformed one", content_type = "application/problem+json",
-        headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"` for a malformed token")))]
+    #[response(status = 401, description = "No credential, or a token that is malformed, revoked or unknown", content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"` for a malformed, revoked or unknown token")))]
     Unauthorized(#[to_schema] Problem<'static>),
     #[response(
         status = 403,
-        description = "The credential does not grant this",
+        description = "A real credential (another provider's key, another booking's or hold's token) that does not grant this",
         content_type = "application/problem+json"
     )]
     Forbidden(#[to_schema] Problem<'static>),
