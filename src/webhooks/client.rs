@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
@@ -45,6 +45,12 @@ impl tower::Service<Name> for GuardedResolver {
         })
     }
 }
+
+/// The most of a receiver's answer that is read. Only the status counts; a
+/// small answer is read whole so the connection goes back to the pool, a
+/// larger one is dropped unread (closing its connection), so memory stays
+/// bounded whatever a receiver sends.
+const ANSWER_READ_LIMIT: usize = 4 * 1024;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 
@@ -97,8 +103,8 @@ impl WebhookClient {
         Ok(WebhookClient { client, allow_private, timeout })
     }
 
-    /// POST `body` with `headers` to `url`; Ok on a 2xx within the timeout
-    /// (the answer's body is read and dropped, so the connection is reused).
+    /// POST `body` with `headers` to `url`; Ok on a 2xx within the timeout,
+    /// whatever the answer's body (at most [`ANSWER_READ_LIMIT`] of it is read).
     pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Bytes) -> Result<(), AttemptError> {
         let uri: hyper::Uri = url.parse().map_err(|_| AttemptError::Refused(format!("{url} is not a URL")))?;
         // Address literals never reach the resolver: check them here.
@@ -119,8 +125,8 @@ impl WebhookClient {
         let attempt = async {
             let response = self.client.request(request).await.map_err(|e| AttemptError::Transport(describe(&e)))?;
             let status = response.status();
-            // Drain a little of the answer; a receiver that streams forever is cut by the timeout.
-            let _ = response.into_body().collect().await;
+            // A longer answer fails the limit and is dropped here, unread.
+            let _ = Limited::new(response.into_body(), ANSWER_READ_LIMIT).collect().await;
             match status.is_success() {
                 true => Ok(()),
                 false => Err(AttemptError::Status(status.as_u16())),
