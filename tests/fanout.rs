@@ -2,7 +2,9 @@
 //! streams on one provider and one request that creates 2,880 slots. Every
 //! stream gets every event once, in order; and the subscribers that lag share
 //! their catch-up from the log (counted by `slotstream_log_reads_total`)
-//! instead of each re-reading the whole burst.
+//! instead of each re-reading the whole burst. A cold provider directory
+//! reads a provider once for a crowd, and keeps nothing of reads that
+//! clients hung up on.
 //!
 //! The server runs as a child process, so its `/metrics` counts only this
 //! test's reads, and the 600 sockets are split between two processes
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 const SUBSCRIBERS: usize = 300;
 /// 15 dates of 5-minute slots from 06:00 to 22:00: 192 × 15.
@@ -174,4 +177,49 @@ async fn a_cold_directory_reads_a_provider_once_for_a_crowd_of_streams() {
     assert_eq!(streams.len(), STORM);
     let reads = counter(&client, &server.base, "slotstream_directory_reads_total").await - before;
     assert_eq!(reads, 1, "{STORM} streams of one provider on a cold directory: {reads} reads of its row");
+}
+
+/// Clients that hang up on a batch GET of unknown ids in the middle of it.
+const HANGUPS: usize = 40;
+/// Ids per batch GET (the most it takes): one directory read each.
+const BATCH_IDS: usize = 50;
+
+/// Issue 21 item 5: a client that hangs up while the directory reads a
+/// provider cancels that read, and the read left its entry behind (140,000
+/// such requests grew the server by 24 MB). Each hang-up here is a socket
+/// reset once the server has begun reading the request's ids; afterwards the
+/// directory holds no more providers than before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_cancelled_by_clients_hanging_up_leave_nothing_in_the_directory() {
+    let (url, _providers) = seeded_database().await;
+    let server = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let entries_before = gauge(&client, &server.base, "slotstream_directory_entries").await;
+    let open_before = gauge(&client, &server.base, "slotstream_open_connections").await;
+    let reads_before = counter(&client, &server.base, "slotstream_directory_reads_total").await;
+
+    for _ in 0..HANGUPS {
+        let ids: Vec<String> = (0..BATCH_IDS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let request =
+            format!("GET /api/v1/availability?providerIds={} HTTP/1.1\r\nhost: {addr}\r\n\r\n", ids.join(","));
+        let started = counter(&client, &server.base, "slotstream_directory_reads_total").await;
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        // Hang up (a reset, not a close) once the server reads the ids.
+        let deadline = Instant::now() + DEADLINE;
+        while counter(&client, &server.base, "slotstream_directory_reads_total").await == started {
+            assert!(Instant::now() < deadline, "the server never read the ids");
+            tokio::task::yield_now().await;
+        }
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+    }
+    // Every hung-up connection is gone, so its request is finished or cancelled.
+    wait_for_gauge(&client, &server.base, "slotstream_open_connections", open_before).await;
+
+    let reads = counter(&client, &server.base, "slotstream_directory_reads_total").await - reads_before;
+    assert!(reads < (HANGUPS * BATCH_IDS) as u64, "no request was cut short: {reads} reads");
+    let entries = gauge(&client, &server.base, "slotstream_directory_entries").await;
+    assert_eq!(entries, entries_before, "{HANGUPS} hang-ups during {reads} reads of unknown ids left entries behind");
 }

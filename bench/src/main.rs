@@ -10,6 +10,7 @@
 mod book;
 mod generator;
 mod h2hold;
+mod hangups;
 mod http;
 mod sse;
 mod stats;
@@ -132,6 +133,26 @@ enum Command {
         /// After reporting, keep the streams open until SIGTERM/SIGINT.
         #[arg(long)]
         hold: bool,
+    },
+    /// Clients that hang up mid-request: batch GETs of unknown ids on
+    /// connections reset right after sending; the server's RSS and its
+    /// directory's entries before and after.
+    Hangups {
+        /// Requests in all.
+        #[arg(long, default_value_t = 100_000)]
+        requests: usize,
+        /// Connections in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Provider ids per request (1 to 50).
+        #[arg(long, default_value_t = 50)]
+        ids: usize,
+        /// The server's pid, for its RSS.
+        #[arg(long)]
+        server_pid: u32,
+        /// Print the server's RSS every this many requests.
+        #[arg(long, default_value_t = 10_000)]
+        sample_every: usize,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -307,6 +328,18 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 server_pid,
                 connect_timeout: Duration::from_secs(10),
                 hold,
+            })
+            .await
+        }
+        Command::Hangups { requests, concurrency, ids, server_pid, sample_every } => {
+            hangups::run(hangups::HangupOptions {
+                server,
+                requests,
+                concurrency,
+                ids,
+                sources,
+                server_pid,
+                sample_every: sample_every.max(1),
             })
             .await
         }

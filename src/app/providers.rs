@@ -5,14 +5,19 @@
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use dashmap::DashMap;
 use entity::{provider, service};
+use quick_cache::sync::Cache;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
-use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::{App, AppError};
+
+/// Providers the directory keeps at most (the least used go first; one
+/// evicted is read again on its next use).
+const DIRECTORY_CAPACITY: u64 = 100_000;
+/// Providers it is sized for at first (it grows as needed).
+const DIRECTORY_ESTIMATE: usize = 1_024;
 
 #[derive(Clone, Debug)]
 pub struct ProviderInfo {
@@ -31,37 +36,44 @@ pub struct ProviderInfo {
 /// A miss is read once however many requests want it at the same time: after
 /// a restart every subscriber of a provider reconnects within the `retry:`
 /// window, and each would otherwise read the same row
-/// (`slotstream_directory_reads_total` counts the reads).
+/// (`slotstream_directory_reads_total` counts the reads). The single flight
+/// is `quick_cache`'s placeholder, as for the shared catch-up's log pages:
+/// the reader holds a guard, and a read that fails or is cancelled (its
+/// client hung up) drops it, leaving nothing behind; a waiter then reads
+/// instead. Only providers that exist are kept, so random ids cannot grow it.
 #[derive(Clone)]
 pub struct ProviderDirectory {
     db: DatabaseConnection,
-    known: Arc<DashMap<Uuid, Entry>>,
+    known: Arc<Cache<Uuid, Arc<ProviderInfo>>>,
 }
-
-/// A provider's entry: filled by the first request that misses, awaited by
-/// the others (another takes over if that one is cancelled).
-type Entry = Arc<OnceCell<Arc<ProviderInfo>>>;
 
 impl ProviderDirectory {
     pub fn new(db: DatabaseConnection) -> ProviderDirectory {
-        ProviderDirectory { db, known: Arc::new(DashMap::new()) }
+        let known = Cache::with(
+            DIRECTORY_ESTIMATE,
+            DIRECTORY_CAPACITY,
+            Default::default(),
+            Default::default(),
+            Default::default(),
+        );
+        ProviderDirectory { db, known: Arc::new(known) }
     }
 
     /// The provider, or `NotFound`.
     pub async fn get(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
-        if let Some(info) = self.known.get(&id).and_then(|entry| entry.get().cloned()) {
-            return Ok(info);
-        }
-        let entry = self.known.entry(id).or_default().clone();
-        match entry.get_or_try_init(|| self.read(id)).await {
-            Ok(info) => Ok(info.clone()),
-            Err(error) => {
-                // Nothing is kept for an id that does not exist (or a failed
-                // read): random ids must not grow the map.
-                self.known.remove_if(&id, |_, kept| Arc::ptr_eq(kept, &entry) && kept.get().is_none());
-                Err(error)
-            }
-        }
+        let guard = match self.known.get_value_or_guard_async(&id).await {
+            Ok(info) => return Ok(info),
+            Err(guard) => guard,
+        };
+        let info = self.read(id).await?;
+        // Refused when `forget` ran during the read: served, not kept.
+        let _ = guard.insert(info.clone());
+        Ok(info)
+    }
+
+    /// Providers held now (reported as `slotstream_directory_entries`).
+    pub fn entries(&self) -> usize {
+        self.known.len()
     }
 
     async fn read(&self, id: Uuid) -> Result<Arc<ProviderInfo>, AppError> {
@@ -79,7 +91,8 @@ impl ProviderDirectory {
         if info.active { Ok(info) } else { Err(AppError::Gone(format!("provider {id} is deactivated"))) }
     }
 
-    /// Drop a provider's entry: it is read again on next use.
+    /// Drop a provider's entry (or a read of it in flight, which is then
+    /// not kept): it is read again on next use.
     pub fn forget(&self, id: Uuid) {
         self.known.remove(&id);
     }

@@ -98,6 +98,8 @@ pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     // Exact for this instance, whatever else shares the process-wide recorder.
     text.push_str("# TYPE slotstream_stream_subscribers gauge\n");
     text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
+    text.push_str("# TYPE slotstream_directory_entries gauge\n");
+    text.push_str(&format!("slotstream_directory_entries {}\n", state.app.directory.entries()));
     // No database query: a scrape must answer (and cost nothing) whatever
     // the database is doing. The holds are recounted by a background task.
     state.app.gauges.render(&mut text);
