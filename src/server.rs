@@ -52,6 +52,7 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     for (provider_id, version) in versions::all_committed(&db).await? {
         bus.observe_version(provider_id, version);
     }
+    reconcile::deactivations(&db, &bus).await?;
     let holds = HoldPolicy {
         ttl: Duration::from_secs(args.hold_ttl_secs.max(1)),
         max_lifetime: Duration::from_secs(args.hold_max_secs.max(1)),

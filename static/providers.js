@@ -6,7 +6,10 @@
 // 2. EventSource /api/v1/availability/stream?providerIds=…&lastEventId=<cursor>:
 //    every provider's changes; the browser resumes with the last event id;
 // 3. on a change (or a per-provider `reset`), re-fetch that provider's
-//    summary (a conditional GET: the browser revalidates with its ETag).
+//    summary (a conditional GET: the browser revalidates with its ETag);
+// 4. a provider deactivated meanwhile (its `provider-deactivated` event, or
+//    a `gone` entry in the summary) reads "Not taking bookings"; the stream
+//    goes on for the others.
 
 const LIMIT = 3;
 const MINUTES = 30;
@@ -43,7 +46,18 @@ function timeLabel(entry, time) {
   return `${day} ${time.startTime}`;
 }
 
+function showGone(providerId) {
+  const row = state.rows.get(providerId);
+  if (!row) return;
+  row.dataset.gone = 'true';
+  const none = document.createElement('li');
+  none.className = 'none gone';
+  none.textContent = 'Not taking bookings';
+  row.querySelector('.times').replaceChildren(none);
+}
+
 function paintRow(entry) {
+  if (entry.gone) return showGone(entry.providerId);
   const row = state.rows.get(entry.providerId);
   if (!row) return;
   const changed = row.dataset.version !== undefined && row.dataset.version !== String(entry.version);
@@ -133,6 +147,7 @@ function openStream(cursor) {
     refetchSoon(change.providerId);
   });
   source.addEventListener('reset', (event) => refetchSoon(JSON.parse(event.data).providerId));
+  source.addEventListener('provider-deactivated', (event) => showGone(JSON.parse(event.data).providerId));
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) {
       // Refused (its cursor no longer fits): start again from a fresh GET.

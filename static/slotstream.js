@@ -8,6 +8,10 @@
 // (Server-Sent Events) from exactly the version it fetched, applying only
 // events newer than what it has. It reconnects with jittered back-off and
 // never gives up; on `reset` (the resume point is gone) it fetches afresh.
+// A stream the server refuses (a 204 for a deactivated provider, which
+// EventSource does not retry, or any error status) is followed by a
+// conditional GET of the document: a 410 says the provider is gone and the
+// watch ends; anything else, and the stream is tried again.
 // Without EventSource it polls with If-None-Match. While the tab is hidden
 // for a while it closes the stream, and resumes from its last id when shown.
 
@@ -241,11 +245,25 @@ export function watchAvailability(options) {
     });
     es.onerror = () => {
       if (source !== es) return;
+      // CLOSED: the server answered, but not with a stream (EventSource gives no status).
+      const refused = es.readyState === EventSource.CLOSED;
       // Our own back-off rather than EventSource's fixed retry: closed here, reopened from `version`.
       closeStream();
       setStatus('reconnecting');
-      retryLater(openStream);
+      retryLater(refused ? learnWhyRefused : openStream);
     };
+  }
+
+  /** The stream was refused: a conditional GET tells a deactivated provider (410, the watch ends) from the rest. */
+  async function learnWhyRefused() {
+    clearTimers();
+    if (closed) return;
+    try {
+      await load({ conditional: true });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 410) return end();
+    }
+    if (!closed) openStream();
   }
 
   async function poll() {
@@ -262,7 +280,7 @@ export function watchAvailability(options) {
     }
   }
 
-  /** The provider was deactivated (its last event, or 410 Gone): nothing more will change. */
+  /** The provider was deactivated (its last event, a refused stream, or 410 Gone): nothing more will change. */
   function end() {
     closed = true;
     clearTimers();

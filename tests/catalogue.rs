@@ -502,8 +502,11 @@ async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_his
     )
     .await;
     assert_eq!(status, StatusCode::GONE);
+    // A stream that can never serve again: 204, which tells an EventSource
+    // to stop reconnecting (the document GET says why: 410).
     let reopen = app.client.get(stream_url(&app.base, id, "")).send().await.unwrap();
-    assert_eq!(reopen.status(), StatusCode::GONE);
+    assert_eq!(reopen.status(), StatusCode::NO_CONTENT);
+    assert_eq!(availability(&app.client, &app.base, id, "", None).await.status, StatusCode::GONE);
     assert!(providers(&app.client, &app.base).await.iter().all(|p| p["id"] != id.to_string()), "not listed");
     // History: the booking and the event log are intact.
     assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
@@ -518,6 +521,15 @@ async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_his
     let (again, _) =
         admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/leaving/deactivate", None).await;
     assert_eq!(again, StatusCode::OK);
+
+    // The bus remembers across a restart (issue 21 item 7): a subscription
+    // to the provider ends at once with its final event.
+    let token_file = _dir.0.join("admin-token");
+    let (url, db, providers) = app.stop().await;
+    let app = TestApp::start(url, db, providers, &["--admin-token-file", token_file.to_str().unwrap()]).await;
+    assert!(app.app().bus.has_ended(id), "deactivation remembered after a restart");
+    let reopen = app.client.get(stream_url(&app.base, id, "")).send().await.unwrap();
+    assert_eq!(reopen.status(), StatusCode::NO_CONTENT);
 }
 
 /// A catalogue file of `n` providers, each with two services and a weekly schedule.
@@ -753,5 +765,44 @@ async fn a_deactivation_or_revocation_on_one_instance_holds_at_once_on_another()
     assert_eq!(last.event, "provider-deactivated");
     assert!(stream.ended(WAIT).await);
     let reopened = client.get(stream_url(&b.base, pid, "")).send().await.unwrap();
-    assert_eq!(reopened.status(), StatusCode::GONE, "instance B's directory forgot the provider");
+    assert_eq!(reopened.status(), StatusCode::NO_CONTENT, "instance B's directory forgot the provider");
+}
+
+/// Issue 21 item 7: the bus learns deactivations from the database, not
+/// only from notifications: one committed while the relay was not listening
+/// ends the provider's open streams once it reconnects.
+#[tokio::test]
+async fn a_deactivation_the_relay_missed_ends_the_streams_when_it_reconnects() {
+    if !postgres_only("the relay's reconnect, on PostgreSQL") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let pid = app.provider(0).id;
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, pid, ""), None).await;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+    // Deactivated behind the server's back: no notification.
+    entity::provider::Entity::update_many()
+        .col_expr(entity::provider::Column::Active, Expr::value(false))
+        .filter(entity::provider::Column::Id.eq(pid))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    // The relay's connection (this database's only LISTEN) drops; it reconnects and catches up.
+    let killed = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE query ILIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap();
+    assert!(!killed.is_empty(), "found the relay's connection");
+    let last = stream.next(WAIT).await.expect("the final event, once the relay is back");
+    assert_eq!(last.event, "provider-deactivated");
+    assert!(stream.ended(WAIT).await, "the stream ended");
+    assert!(app.app().bus.has_ended(pid));
+    let reopen = app.client.get(stream_url(&app.base, pid, "")).send().await.unwrap();
+    assert_eq!(reopen.status(), StatusCode::NO_CONTENT);
 }

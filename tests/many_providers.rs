@@ -106,11 +106,12 @@ async fn the_batch_keeps_order_and_its_tag_changes_iff_a_listed_provider_changes
     assert_eq!(doc["providers"][1], single.json());
     assert!(doc["cursor"].as_str().is_some_and(|c| !c.is_empty()));
     let tag = first.etag.clone().expect("etag");
+    // The counters are the test binary's: count what this test adds.
+    let not_modified = r#"slotstream_batch_availability_responses_total{status="304",view="documents"}"#;
+    let before = sample(&scrape(&app.client, &app.base).await, not_modified).unwrap_or(0.0);
     let again = batch(&app.client, &app.base, &format!("providerIds={ids}&days=3"), Some(&tag)).await;
     assert_eq!((again.status, again.etag.as_deref()), (StatusCode::NOT_MODIFIED, Some(tag.as_str())));
-
-    let metrics = scrape(&app.client, &app.base).await;
-    assert!(metrics.contains(r#"slotstream_batch_availability_responses_total{status="304",view="documents"} 1"#));
+    assert_eq!(sample(&scrape(&app.client, &app.base).await, not_modified), Some(before + 1.0));
 
     // A provider outside the list changes: still 304.
     let slot = &free_slot_ids(&app.client, &app.base, outside.id, 1).await[0];
@@ -377,4 +378,71 @@ async fn a_many_providers_stream_on_one_instance_sees_bookings_made_on_another()
     let providers_seen: HashSet<Uuid> = events.iter().map(|e| provider_version(e, &ids).0).collect();
     assert_eq!(providers_seen, ids.iter().copied().collect(), "every booking made on A, seen on B");
     assert!(events.iter().all(|e| e.json()["newStatus"] == "booked"));
+}
+
+/// Issue 21 item 7: the batch answered a deactivated provider with bookable
+/// times, and its many-providers stream ended (or, reconnecting, repeated
+/// `provider-deactivated` forever). Now: the batch names it gone, the stream
+/// drops only it and goes on, a stream that could never serve answers 204
+/// (an EventSource stops reconnecting), and the single GET stays 410.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_provider_is_gone_from_the_batch_and_its_stream_while_the_others_go_on() {
+    let _turn = GAUGES.lock().await;
+    let app = spawn_with_providers(3, &[]).await;
+    let listed: Vec<&SeededProvider> = app.providers.iter().take(3).collect();
+    let ids: Vec<Uuid> = listed.iter().map(|p| p.id).collect();
+    let list = id_list(&listed);
+    let leaving = ids[1];
+    let before = batch(&app.client, &app.base, &format!("providerIds={list}"), None).await;
+    let mut stream = connect_many(&app.client, &many_stream_url(&app.base, &list, ""), None).await;
+
+    app.deactivate(leaving).await;
+    let last = stream.next(WAIT).await.expect("the leaving provider's final event");
+    assert_eq!(
+        (last.event.as_str(), last.json()["providerId"].as_str()),
+        ("provider-deactivated", Some(&*leaving.to_string()))
+    );
+    // The others go on, on the same stream.
+    let mut cursor = None;
+    for provider in [&listed[0], &listed[2]] {
+        let slot = free_slot_ids(&app.client, &app.base, provider.id, 1).await.remove(0);
+        block(&app.client, &app.base, provider.id, &provider.key, &slot).await;
+        let event = stream.next(WAIT).await.expect("an event of a provider still listed");
+        assert_eq!((event.event.as_str(), provider_version(&event, &ids).0), ("slot-changed", provider.id));
+        cursor = event.id;
+    }
+
+    for view in ["", "&view=next"] {
+        let query = format!("providerIds={list}{view}");
+        let after = batch(&app.client, &app.base, &query, None).await;
+        assert_eq!(after.status, StatusCode::OK, "{view}");
+        let entries = after.json()["providers"].as_array().unwrap().clone();
+        assert_eq!(entries[1], serde_json::json!({ "providerId": leaving, "gone": true }), "{view}");
+        assert!(
+            entries[0].get("gone").is_none() && entries[2].get("gone").is_none(),
+            "{view}: the others as they were"
+        );
+        assert_eq!(entries[2]["providerId"], ids[2].to_string());
+        let again = batch(&app.client, &app.base, &query, after.etag.as_deref()).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{view}: a gone provider is part of the tag, stably");
+    }
+    assert_ne!(before.etag, batch(&app.client, &app.base, &format!("providerIds={list}"), None).await.etag);
+
+    // Reconnecting from the last cursor: the leaving provider is left out
+    // (no final event again), the others are delivered.
+    drop(stream);
+    let mut resumed = connect_many(&app.client, &many_stream_url(&app.base, &list, ""), cursor.as_deref()).await;
+    let slot = free_slot_ids(&app.client, &app.base, listed[0].id, 1).await.remove(0);
+    block(&app.client, &app.base, listed[0].id, &listed[0].key, &slot).await;
+    let event = resumed.next(WAIT).await.expect("a live provider's event after the reconnect");
+    assert_eq!((event.event.as_str(), provider_version(&event, &ids).0), ("slot-changed", listed[0].id));
+
+    // Streams that could never serve: 204, so an EventSource stops
+    // reconnecting; the single document still says why (410).
+    let only_gone = app.client.get(many_stream_url(&app.base, &leaving.to_string(), "")).send().await.unwrap();
+    assert_eq!(only_gone.status(), StatusCode::NO_CONTENT);
+    let single = app.client.get(stream_url(&app.base, leaving, "")).send().await.unwrap();
+    assert_eq!(single.status(), StatusCode::NO_CONTENT);
+    let document = availability(&app.client, &app.base, leaving, "", None).await;
+    assert_eq!(document.status, StatusCode::GONE);
 }

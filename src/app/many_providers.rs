@@ -8,9 +8,16 @@
 //! bytes in unchanged, the summary is computed from them. Its ETag is a
 //! digest of the query and every (provider, version), so the 304 path, like
 //! the single one, reads versions from the bus and touches no database.
+//!
+//! A deactivated provider stays in both: the batch answers it as gone
+//! (`GoneEntry`), the stream leaves it out (or drops it once its final
+//! event is sent) and goes on with the others; a stream none of whose
+//! providers can ever serve is refused (`AppError::Gone`).
 
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, FixedOffset, NaiveDate, TimeDelta, Utc};
@@ -72,9 +79,33 @@ pub struct BatchBody {
     /// documents (`lastEventId` or `Last-Event-ID`).
     cursor: String,
     /// In the order asked: availability documents, or with `view=next` the
-    /// next free times.
-    #[schema(value_type = Vec<Object>)]
+    /// next free times; a deactivated provider as `{ providerId, gone: true }`.
+    #[schema(value_type = Vec<BatchEntry>)]
     providers: Vec<serde_json::Value>,
+}
+
+/// One provider's entry in the batch (for the OpenAPI document: each is one
+/// of these, told apart by their required fields).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BatchEntry {
+    /// The provider's availability document, as the single GET has it (the default view).
+    Document(super::AvailabilityBody<'static>),
+    /// The provider's next free times (`view=next`).
+    Next(NextFreeBody),
+    /// The provider was deactivated: it has no availability any more (the
+    /// single GET answers 410).
+    Gone(GoneEntry),
+}
+
+/// A deactivated provider in the batch.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GoneEntry {
+    provider_id: Uuid,
+    /// Always `true`.
+    gone: bool,
 }
 
 /// One provider in the summary view.
@@ -145,7 +176,8 @@ impl App {
         let view = validate_view(query.view)?;
         // The summary leaves out times already past: its tag names the minute.
         let from = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
-        let tag_of = |versions: &[i64]| batch_tag(&query.provider_ids, versions, start, days, view, from);
+        let gone: Vec<bool> = providers.iter().map(|p| !p.active).collect();
+        let tag_of = |versions: &[i64]| batch_tag(&query.provider_ids, versions, &gone, start, days, view, from);
 
         let trusted: Option<Vec<i64>> = providers.iter().map(|p| self.bus.trusted_version(p.id)).collect();
         if let Some(versions) = &trusted {
@@ -172,41 +204,60 @@ impl App {
                 versions
             }
         };
-        let documents: Vec<Arc<AvailabilityDocument>> = futures_util::stream::iter(
-            providers.iter().cloned().zip(current),
-        )
-        .map(|(provider, version)| async move { self.current_document(&provider, start, days, Some(version)).await })
-        .buffered(RENDERS_AT_ONCE)
-        .try_collect()
-        .await?;
+        // No document for a deactivated provider: it is answered as gone.
+        let documents: Vec<Option<Arc<AvailabilityDocument>>> =
+            futures_util::stream::iter(providers.iter().cloned().zip(current.iter().copied()))
+                .map(|(provider, version)| async move {
+                    match provider.active {
+                        true => self.current_document(&provider, start, days, Some(version)).await.map(Some),
+                        false => Ok(None),
+                    }
+                })
+                .buffered(RENDERS_AT_ONCE)
+                .try_collect()
+                .await?;
         // Rendered documents may be newer than `current`: tag and cursor
         // name what is in the body.
-        let versions: Vec<i64> = documents.iter().map(|d| d.version).collect();
+        let versions: Vec<i64> = documents
+            .iter()
+            .zip(&current)
+            .map(|(document, &version)| document.as_ref().map_or(version, |d| d.version))
+            .collect();
         let etag = tag_of(&versions);
         if (held.has_tag)(&etag) {
             return Ok(BatchConditional::NotModified(etag));
         }
         let cursor = cursor::encode(&query.provider_ids, &versions);
-        let entries = match view {
-            BatchView::Documents => documents.iter().map(|d| d.body.clone()).collect(),
-            BatchView::NextFree { limit, minutes } => providers
-                .iter()
-                .zip(&documents)
-                .map(|(provider, document)| next_free_entry(provider, document, limit, minutes, from))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
+        let entries = providers
+            .iter()
+            .zip(&documents)
+            .map(|(provider, document)| match (document, view) {
+                (None, _) => gone_entry(provider.id),
+                (Some(document), BatchView::Documents) => Ok(document.body.clone()),
+                (Some(document), BatchView::NextFree { limit, minutes }) => {
+                    next_free_entry(provider, document, limit, minutes, from)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(BatchConditional::Document(BatchDocument { etag, body: batch_body(start, &cursor, &entries)? }))
     }
 
     /// The changes of every listed provider on one stream, each from its
     /// position in `resume` (a decoded cursor) or, without one, from now.
-    /// Subscribed to all of them before this returns.
+    /// Subscribed to all of them before this returns. Deactivated providers
+    /// are left out (their positions stay in the cursor), and one
+    /// deactivated while the stream is open leaves it after its final
+    /// `Ended`; `Gone` when every listed provider is deactivated: such a
+    /// stream could never deliver anything.
     pub async fn changes_of_many(
         &self,
         provider_ids: &[Uuid],
         resume: Option<Vec<i64>>,
     ) -> Result<ManyChanges<impl Stream<Item = (usize, Delivery)> + Send + 'static>, AppError> {
-        self.listed_providers(provider_ids).await?;
+        let providers = self.listed_providers(provider_ids).await?;
+        if providers.iter().all(|p| !p.active) {
+            return Err(AppError::Gone("every listed provider is deactivated".into()));
+        }
         // From now on: each provider from its committed version, read once
         // for all, so the cursor names every position from the first event.
         let positions = match resume {
@@ -216,24 +267,24 @@ impl App {
             }
         };
         let subscriptions = futures_util::future::try_join_all(
-            provider_ids
-                .iter()
-                .zip(&positions)
-                .map(|(&id, &after)| events::subscribe(self.db.clone(), self.bus.clone(), id, Resume::After(after))),
+            providers.iter().zip(&positions).enumerate().filter(|(_, (provider, _))| provider.active).map(
+                |(index, (provider, &after))| async move {
+                    let deliveries =
+                        events::subscribe(self.db.clone(), self.bus.clone(), provider.id, Resume::After(after)).await?;
+                    Ok::<_, sea_orm::DbErr>(OneOfMany {
+                        index,
+                        deliveries: Some(Box::pin(deliveries)),
+                        deactivated: false,
+                    })
+                },
+            ),
         )
         .await?;
-        // One provider's subscription ending (the database failed) ends the
-        // whole stream: the client resumes from its cursor and loses nothing,
-        // where carrying on would silently drop that provider.
-        let ended = || futures_util::stream::once(std::future::ready(None));
-        let deliveries = futures_util::stream::select_all(
-            subscriptions
-                .into_iter()
-                .enumerate()
-                .map(|(index, s)| Box::pin(s.map(move |d| Some((index, d))).chain(ended()))),
-        )
-        .take_while(|item| std::future::ready(item.is_some()))
-        .filter_map(std::future::ready);
+        // Ends when every provider has left (deactivated), or at the first
+        // `None`: one subscription failed.
+        let deliveries = futures_util::stream::select_all(subscriptions)
+            .take_while(|item| std::future::ready(item.is_some()))
+            .filter_map(std::future::ready);
         Ok(ManyChanges { positions, deliveries })
     }
 
@@ -266,6 +317,49 @@ impl App {
     }
 }
 
+/// One provider's subscription on a many-providers stream, its deliveries
+/// tagged with the provider's index in the list. After a final `Ended` (the
+/// provider was deactivated) it simply finishes, and the stream goes on with
+/// the others. Ending without one (the database failed) it gives `None`,
+/// which ends the whole stream: the client resumes from its cursor and
+/// loses nothing, where carrying on would silently drop that provider.
+struct OneOfMany<S> {
+    index: usize,
+    /// `None` once finished.
+    deliveries: Option<Pin<Box<S>>>,
+    /// The last delivery was `Ended`.
+    deactivated: bool,
+}
+
+impl<S: Stream<Item = Delivery>> Stream for OneOfMany<S> {
+    type Item = Option<(usize, Delivery)>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(deliveries) = this.deliveries.as_mut() else { return Poll::Ready(None) };
+        match ready!(deliveries.as_mut().poll_next(cx)) {
+            Some(delivery) => {
+                this.deactivated = matches!(delivery, Delivery::Ended);
+                Poll::Ready(Some(Some((this.index, delivery))))
+            }
+            None => {
+                this.deliveries = None;
+                Poll::Ready((!this.deactivated).then_some(None))
+            }
+        }
+    }
+}
+
+// The subscription is boxed; nothing else is pinned.
+impl<S> Unpin for OneOfMany<S> {}
+
+/// `{"providerId":…,"gone":true}`.
+fn gone_entry(provider_id: Uuid) -> Result<Bytes, AppError> {
+    serde_json::to_vec(&GoneEntry { provider_id, gone: true })
+        .map(Bytes::from)
+        .map_err(|e| AppError::Internal(format!("batch: {e}")))
+}
+
 fn validate_view(view: BatchView) -> Result<BatchView, AppError> {
     if let BatchView::NextFree { limit, minutes } = view {
         if !(1..=NEXT_LIMIT_MAX).contains(&limit) {
@@ -283,6 +377,7 @@ fn validate_view(view: BatchView) -> Result<BatchView, AppError> {
 fn batch_tag(
     provider_ids: &[Uuid],
     versions: &[i64],
+    gone: &[bool],
     start: NaiveDate,
     days: u32,
     view: BatchView,
@@ -297,9 +392,10 @@ fn batch_tag(
         hasher.update(minutes.to_be_bytes());
         hasher.update(from.timestamp().to_be_bytes());
     }
-    for (id, version) in provider_ids.iter().zip(versions) {
+    for ((id, version), gone) in provider_ids.iter().zip(versions).zip(gone) {
         hasher.update(id.as_bytes());
         hasher.update(version.to_be_bytes());
+        hasher.update([u8::from(*gone)]);
     }
     let digest = hasher.finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();

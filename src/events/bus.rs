@@ -13,6 +13,7 @@
 //! `Lagged` and catches up from the event log (see `subscription`), so a stalled
 //! reader costs neither the publisher nor the other subscribers anything.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -200,6 +201,20 @@ impl Bus {
         let mut state = self.shared.providers.entry(provider_id).or_default();
         state.ended = true;
         state.sender = None;
+    }
+
+    /// Make the ended providers exactly `deactivated` (what the database
+    /// says, at start-up or after the relay missed notifications): end the
+    /// ones not yet ended, open again any that were reactivated meanwhile.
+    pub fn set_ended_providers(&self, deactivated: &HashSet<Uuid>) {
+        for &provider_id in deactivated {
+            self.end_provider(provider_id);
+        }
+        for mut state in self.shared.providers.iter_mut() {
+            if state.ended && !deactivated.contains(state.key()) {
+                state.ended = false;
+            }
+        }
     }
 
     /// Was the provider ended (`end_provider`)?

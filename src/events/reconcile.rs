@@ -1,4 +1,5 @@
-//! Keeping the bus level with the log: whatever is committed is published.
+//! Keeping the bus level with the log: whatever is committed is published;
+//! and with the catalogue: whichever provider is deactivated is ended.
 //!
 //! A commit publishes its own events (see `app::unit_of_work`), and on
 //! PostgreSQL the relay publishes other instances' commits. This module is
@@ -9,9 +10,11 @@
 //! lost notification, another process writing the file) leaves the bus behind
 //! the database for longer than one period.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use entity::provider;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{Bus, catch_up, event_log, versions};
@@ -39,6 +42,24 @@ pub async fn provider(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid) -> 
         }
         bus.publish(&events);
     }
+}
+
+/// Bring the bus's ended providers level with the database's deactivated
+/// ones: at start-up (the bus remembers nothing of its own), and when the
+/// relay reconnects (a deactivation may have been announced while nobody
+/// listened; its open streams end now).
+pub async fn deactivations(db: &DatabaseConnection, bus: &Bus) -> Result<(), DbErr> {
+    let deactivated: HashSet<Uuid> = provider::Entity::find()
+        .select_only()
+        .column(provider::Column::Id)
+        .filter(provider::Column::Active.eq(false))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    bus.set_ended_providers(&deactivated);
+    Ok(())
 }
 
 /// Bring every provider level with the database.

@@ -92,7 +92,12 @@ pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(Catalog
                 continue;
             }
         };
-        if let Err(error) = reconcile::all(&db, &bus).await {
+        if let Err(error) = async {
+            reconcile::all(&db, &bus).await?;
+            reconcile::deactivations(&db, &bus).await
+        }
+        .await
+        {
             tracing::warn!(%error, "event relay: catch-up failed; reconnecting");
             tokio::time::sleep(backoff).await;
             continue;

@@ -25,7 +25,7 @@ use super::HttpState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Query};
 use super::openapi::ReadProblems;
-use super::stream::{event_stream, stream_permit};
+use super::stream::{event_stream, never_serves, stream_permit, unless_gone};
 use crate::app::{BatchBody, BatchConditional, BatchQuery, BatchView, Delivery, HeldCopy, PROVIDERS_MAX, cursor, sse};
 
 /// Summary defaults: three times for a half-hour service.
@@ -142,11 +142,14 @@ pub(super) async fn batch(
 /// Server-Sent Events of several providers on one connection: `slot-changed`
 /// events (told apart by `providerId`) whose `id:` is an opaque cursor of
 /// every provider's position, `reset` with `{ providerId, version }` when one
-/// provider's resume point is gone, comment heartbeats.
+/// provider's resume point is gone, `provider-deactivated` as a provider's
+/// last event (the others go on), comment heartbeats.
 #[utoipa::path(get, path = "/api/v1/availability/stream", tag = "availability",
     params(ManyStreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume from this cursor")),
-    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String), ReadProblems))]
+    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "Every listed provider was deactivated: this stream will never serve, stop reconnecting"),
+        ReadProblems))]
 pub(super) async fn stream(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -165,7 +168,10 @@ pub(super) async fn stream(
         .map_err(|error| ApiError::BadRequest(format!("lastEventId: {error}")))?;
     // Unknown providers: 404 before the stream takes a place among the caps.
     // Boxed, as in `stream::stream`: waiting handlers stay small.
-    let changes = Box::pin(state.app.changes_of_many(&ids, resume)).await?;
+    // Every listed provider deactivated: 204, as for a single stream.
+    let Some(changes) = unless_gone(Box::pin(state.app.changes_of_many(&ids, resume)).await)? else {
+        return Ok(never_serves());
+    };
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
         Err(refused) => return Ok(refused.into_response()),
@@ -186,7 +192,7 @@ pub(super) async fn stream(
             Some(sse::provider_reset(ids[index], version, &cursor::encode(&ids, &positions)))
         }
         // That provider was deactivated: its last frame (no id: the cursor
-        // stays), then its subscription ends, which ends this stream.
+        // stays); the stream goes on with the others.
         Delivery::Ended => Some(sse::deactivated(ids[index])),
     };
     Ok(event_stream(&state, permit, changes.deliveries, render))

@@ -196,5 +196,11 @@ mod tests {
         assert!(statuses.as_array().is_some_and(|s| s.contains(&"removed".into())), "{statuses}");
         assert!(parsed["paths"]["/api/v1/admin/providers/{externalId}/schedule"]["put"].is_object());
         assert!(parsed["components"]["securitySchemes"]["admin"].is_object());
+        // A batch entry is a document, a summary or a gone provider.
+        let entry = &parsed["components"]["schemas"]["BatchEntry"]["oneOf"];
+        assert_eq!(entry.as_array().map(Vec::len), Some(3), "{entry}");
+        for stream in ["/api/v1/availability/stream", "/api/v1/providers/{providerId}/availability/stream"] {
+            assert!(parsed["paths"][stream]["get"]["responses"]["204"].is_object(), "{stream}: 204 documented");
+        }
     }
 }

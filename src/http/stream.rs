@@ -39,7 +39,7 @@ use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
-use crate::app::{Delivery, ProviderInfo, Resume, resolve_range, sse};
+use crate::app::{AppError, Delivery, ProviderInfo, Resume, resolve_range, sse};
 use body::{EventStream, heartbeats};
 
 pub fn router() -> Router<HttpState> {
@@ -83,7 +83,9 @@ impl DateFilter {
 #[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability/stream", tag = "availability",
     params(("providerId" = Uuid, Path, description = "Provider id"), StreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
-    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String), ReadProblems))]
+    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The provider was deactivated: this stream will never serve, stop reconnecting (the document GET answers 410)"),
+        ReadProblems))]
 pub(super) async fn stream(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -96,7 +98,9 @@ pub(super) async fn stream(
     // largest thing it awaits, and in a reconnect storm thousands of them
     // wait at once (on one cold directory entry, say), a peak the process
     // keeps as resident memory after they are done.
-    let provider = Box::pin(state.app.directory.get_active(provider_id)).await?;
+    let Some(provider) = unless_gone(Box::pin(state.app.directory.get_active(provider_id)).await)? else {
+        return Ok(never_serves());
+    };
     let filter = DateFilter::new(&provider, &params)?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
@@ -108,7 +112,9 @@ pub(super) async fn stream(
     };
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
-    let deliveries = Box::pin(state.app.changes(provider_id, resume)).await?;
+    let Some(deliveries) = unless_gone(Box::pin(state.app.changes(provider_id, resume)).await)? else {
+        return Ok(never_serves());
+    };
     let delivered = Delivered::new();
     // A plain map, not a generator: this runs once per delivery.
     let render = move |delivery: Delivery| match delivery {
@@ -123,6 +129,24 @@ pub(super) async fn stream(
         Delivery::Ended => Some(sse::deactivated(provider_id)),
     };
     Ok(event_stream(&state, permit, deliveries, render))
+}
+
+/// `None` when the stream's provider (every one of them) was deactivated.
+pub(super) fn unless_gone<T>(result: Result<T, AppError>) -> Result<Option<T>, ApiError> {
+    match result {
+        Err(AppError::Gone(_)) => Ok(None),
+        other => Ok(Some(other?)),
+    }
+}
+
+/// The answer to a stream that can never serve (its provider, or every
+/// listed one, was deactivated): 204 No Content, which tells an
+/// `EventSource` to stop reconnecting (the SSE specification); any other
+/// refusal would be retried forever. A GET of the document says why (410).
+pub(super) fn never_serves() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A place among the open streams for the requesting client, or the refusal

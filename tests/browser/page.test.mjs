@@ -11,6 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -25,6 +26,10 @@ const BIN = path.resolve(here, process.env.SLOTSTREAM_BIN ?? '../../target/debug
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUTPUT_DIR = path.join(repoRoot, 'test-output');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slotstream-browser-'));
+// The operator token of every server here (the admin API deactivates a provider).
+const ADMIN_TOKEN = `admin_${crypto.randomBytes(24).toString('hex')}`;
+const ADMIN_TOKEN_FILE = path.join(tmp, 'admin-token');
+fs.writeFileSync(ADMIN_TOKEN_FILE, ADMIN_TOKEN);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,6 +70,7 @@ class Server {
       '--write-burst', '1000', '--write-per-second', '1000',
       '--read-burst', '1000', '--read-per-second', '1000',
       '--stream-burst', '1000', '--stream-per-second', '1000',
+      '--admin-token-file', ADMIN_TOKEN_FILE,
     ];
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
@@ -111,6 +117,15 @@ class Server {
     const response = await fetch(`${this.base}${pathname}`, init);
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** An admin API call (`pathname` under /api/v1/admin/providers/). */
+  async admin(method, pathname, body) {
+    return this.json(`/api/v1/admin/providers/${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
   }
 
   async providers() {
@@ -647,6 +662,40 @@ test('slotstream.js: a tab hidden for a while closes its stream and resumes exac
   await page.waitForFunction((v) => window.watch.version === v, after.version);
   assert.deepEqual(statuses(await page.evaluate(() => window.watch.document)), statuses(after));
   assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('slotstream.js: a stream refused for a deactivated provider ends the watch after one look at the document, not a reconnect loop', async () => {
+  const created = await main.admin('PUT', 'browser-refused', { name: 'Refused Stream', timezone: 'Europe/Warsaw', currency: 'PLN' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const providerId = created.body.id;
+  // Visibility stubbed as above: hidden, the watch closes its stream; the
+  // provider is deactivated meanwhile; shown, the reopened stream is refused.
+  const page = await modulePage(main, () => {
+    window.__visibility = 'visible';
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => window.__visibility });
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => window.__visibility === 'hidden' });
+  });
+  const answers = [];
+  page.on('response', (r) => { if (r.url().includes(`/providers/${providerId}/`)) answers.push(`${r.status()} ${new URL(r.url()).pathname.endsWith('/stream') ? 'stream' : 'document'}`); });
+  await page.evaluate((id) => {
+    window.statuses = [];
+    window.watch = window.slotstream.watchAvailability({
+      providerId: id, days: 7, hiddenCloseMs: 200, reconnectMs: 50, maxReconnectMs: 100,
+      onStatus: (status) => window.statuses.push(status),
+    });
+  }, providerId);
+  await page.waitForFunction(() => window.watch.status === 'live');
+  await page.evaluate(() => { window.__visibility = 'hidden'; document.dispatchEvent(new Event('visibilitychange')); });
+  await page.waitForFunction(() => window.watch.status === 'paused');
+  assert.equal((await main.admin('POST', 'browser-refused/deactivate')).status, 200);
+  const before = answers.length;
+  await page.evaluate(() => { window.__visibility = 'visible'; document.dispatchEvent(new Event('visibilitychange')); });
+  await page.waitForFunction(() => window.watch.status === 'ended', null, { timeout: 10000 });
+  // Give a reconnect loop (the old behaviour) time to show itself.
+  await sleep(500);
+  assert.deepEqual(answers.slice(before), ['204 stream', '410 document'], 'one refused stream, one look at the document, then nothing');
+  assert.deepEqual(page.problems.filter((p) => !p.startsWith('410 ') && !/status of 410/.test(p)), [], 'only the 410 it asked for');
   await page.context().close();
 });
 

@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,8 @@ const BIN = path.resolve(here, process.env.SLOTSTREAM_BIN ?? '../../target/debug
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slotstream-providers-'));
 const DATABASE = `sqlite://${path.join(tmp, 'results.db')}?mode=rwc`;
+const ADMIN_TOKEN = `admin_${crypto.randomBytes(24).toString('hex')}`;
+const ADMIN_TOKEN_FILE = path.join(tmp, 'admin-token');
 // Generous: CI is a loaded two-core machine.
 const WAIT_MS = 30000;
 
@@ -54,8 +57,10 @@ async function metric(name) {
 
 before(async () => {
   seedAtLeast(8);
+  fs.writeFileSync(ADMIN_TOKEN_FILE, ADMIN_TOKEN);
   // Port 0: the server prints the address it got.
-  server = spawn(BIN, ['--database-url', DATABASE, '--bind', '127.0.0.1:0', '--no-seed', '--heartbeat-secs', '5'], {
+  server = spawn(BIN, ['--database-url', DATABASE, '--bind', '127.0.0.1:0', '--no-seed', '--heartbeat-secs', '5',
+    '--admin-token-file', ADMIN_TOKEN_FILE], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });
@@ -131,5 +136,56 @@ test('a booking for provider 7 updates its row without a reload, over one stream
   // Each provider links to its calendar.
   const href = await page.evaluate(() => document.querySelectorAll('#results tr')[6].querySelector('a').getAttribute('href'));
   assert.equal(href, `/?provider=${encodeURIComponent(provider.id)}`);
+  await page.close();
+});
+
+/** Books the first free time a row shows, through the API. */
+async function bookFirstShown(page, providers, index) {
+  const row = await page.evaluate((i) => {
+    const tr = document.querySelectorAll('#results tr')[i];
+    return { providerId: tr.dataset.providerId, version: tr.dataset.version, first: tr.querySelector('.times li')?.dataset.startsAt };
+  }, index);
+  const provider = providers.find((p) => p.id === row.providerId);
+  const service = provider.services.find((s) => s.durationMinutes === 30) ?? provider.services[0];
+  const booked = await fetch(`${base}/api/v1/bookings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ providerId: provider.id, serviceId: service.id, startTime: row.first, customer: { name: 'Ada Lovelace', email: 'ada@example.com' } }),
+  });
+  assert.equal(booked.status, 201, await booked.text());
+  return row;
+}
+
+test('a provider deactivated while the page is open reads "Not taking bookings", and the others stay live on the same stream', async () => {
+  const admin = (method, pathname, body) => fetch(`${base}/api/v1/admin/providers/${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: body && JSON.stringify(body),
+  });
+  const created = await admin('PUT', 'browser-leaving', { name: 'Aaron Leaving', timezone: 'Europe/Warsaw', currency: 'PLN' });
+  const createdText = await created.text();
+  assert.equal(created.status, 201, createdText);
+  const leaving = JSON.parse(createdText).id;
+  const page = await browser.newPage();
+  await page.goto(`${base}/providers.html`);
+  const providers = await (await fetch(`${base}/api/v1/providers`)).json();
+  await until('every row filled', () =>
+    page.evaluate((n) => document.querySelectorAll('#results tr[data-version]').length === n, Math.min(providers.length, 50)));
+  await until('the stream to be live', () => page.evaluate(() => document.getElementById('connection-state').dataset.state === 'live'));
+  assert.ok(await page.evaluate((id) => !!document.querySelector(`#results tr[data-provider-id="${id}"]`), leaving), 'listed');
+
+  const deactivated = await admin('POST', 'browser-leaving/deactivate');
+  assert.equal(deactivated.status, 200, await deactivated.text());
+  await until('the row to say so', () => page.evaluate((id) =>
+    document.querySelector(`#results tr[data-provider-id="${id}"] .times`)?.textContent === 'Not taking bookings', leaving));
+
+  // Another provider's booking still reaches its row, over the same stream.
+  const index = await page.evaluate((id) => [...document.querySelectorAll('#results tr')].findIndex((tr) =>
+    tr.dataset.providerId !== id && tr.querySelector('.times li')?.dataset.startsAt), leaving);
+  const other = await bookFirstShown(page, providers, index);
+  await until('the other row updated', () => page.evaluate(({ providerId, version }) =>
+    document.querySelector(`#results tr[data-provider-id="${providerId}"]`).dataset.version !== version, other));
+  assert.equal(await page.evaluate(() => window.slotstreamResults.streamsOpened), 1, 'no reconnect');
+  assert.equal(await page.evaluate(() => document.getElementById('connection-state').dataset.state), 'live');
   await page.close();
 });
