@@ -153,6 +153,41 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
 
+    /// Connections open at once, in total; beyond it a new connection is
+    /// closed at once. Default: the descriptor limit (`ulimit -n`, raised to
+    /// its hard limit at start) less 256 for the database, files and webhooks.
+    #[arg(long, env = "SLOTSTREAM_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+
+    /// Connections one client (the rate limiter's client identity: its
+    /// address, an IPv6 client by its prefix) may hold open at once. A
+    /// trusted proxy's connections count in the total only.
+    #[arg(long, env = "SLOTSTREAM_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64, global = true)]
+    pub max_connections_per_client: usize,
+
+    /// Seconds a new connection may take, from accept, to send its first
+    /// request head (HTTP/1.1) or its HTTP/2 preface and SETTINGS, and an
+    /// HTTP/1.1 connection each later request head; it is closed otherwise.
+    #[arg(long, env = "SLOTSTREAM_HEADER_TIMEOUT_SECS", default_value_t = 10, global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds an HTTP/2 connection may stay open with no request or
+    /// stream in flight; then it is closed (GOAWAY).
+    #[arg(long, env = "SLOTSTREAM_H2_IDLE_TIMEOUT_SECS", default_value_t = 60, global = true,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub h2_idle_timeout_secs: u64,
+
+    /// Seconds between HTTP/2 keep-alive PINGs; a peer that does not answer
+    /// one within 20 s is dropped (0: no PINGs).
+    #[arg(long, env = "SLOTSTREAM_H2_KEEPALIVE_SECS", default_value_t = 30, global = true)]
+    pub h2_keepalive_secs: u64,
+
+    /// Seconds a client may take over the TLS handshake (with `--tls-cert`).
+    #[arg(long, env = "SLOTSTREAM_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub tls_handshake_timeout_secs: u64,
+
     /// Seconds an ordinary (non-stream) request may take.
     #[arg(long, env = "SLOTSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub request_timeout_secs: u64,

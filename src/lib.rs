@@ -9,11 +9,14 @@
 //! - [`webhooks`]: signed deliveries to a marketplace's back end: the sender,
 //!   its HTTP client and SSRF guard, the webhook wire format
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
+//! - [`connections`]: accepting and serving sockets: connection caps, the
+//!   greeting, idle and TLS handshake deadlines, accept errors
 //! - [`tls`]: the TLS acceptor (rustls, ALPN h2/http1.1) for `--tls-cert`
 //! - [`config`]: command-line flags and environment
 
 pub mod app;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -1,6 +1,6 @@
 //! Wiring: connect, migrate, start the background tasks (PostgreSQL
 //! relay, reconciler, event-log pruning, hold expiry, webhook sender,
-//! limiter and metrics upkeep), serve,
+//! limiter and metrics upkeep), serve (`connections`),
 //! and stop: one `CancellationToken` says "the server is stopping" (the
 //! accept loop, the streams and every background task end on it) and one
 //! `TaskTracker` holds every background task, so that `Running::stop` returns
@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::{AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, WebhookPolicy};
 use crate::config::ServeArgs;
+use crate::connections::{ConnectionPolicy, serve};
 use crate::events::{Bus, reconcile, relay, versions};
 use crate::http::limits::Quota;
 use crate::http::limits::RateLimits;
@@ -141,6 +142,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     };
     let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let rate_limits = RateLimits::new(&settings, &app);
+    let identity = rate_limits.identity.clone();
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
     let state = HttpState::new(HttpContext {
@@ -154,13 +156,15 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
+    let connections = ConnectionPolicy::from_args(args);
     if let Some(metrics_listener) = metrics_listener {
         let metrics = crate::http::metrics_router(state.clone());
-        tasks.spawn(serve(metrics_listener, metrics, stopping.clone(), None));
+        let (connections, identity) = (connections.clone(), identity.clone());
+        tasks.spawn(serve(metrics_listener, metrics, stopping.clone(), None, connections, identity));
     }
     let router = crate::http::router(state);
     // Not cut short like the tasks above: it ends itself, gracefully.
-    let served = tasks.spawn(serve(listener, router, stopping.clone(), tls));
+    let served = tasks.spawn(serve(listener, router, stopping.clone(), tls, connections, identity));
     Ok(Running { addr, metrics_addr, app, stopping: stopping.drop_guard(), tasks, served })
 }
 
@@ -182,115 +186,6 @@ fn spawn_until_stopped(
     task: impl Future<Output = ()> + Send + 'static,
 ) {
     tasks.spawn(stopping.clone().run_until_cancelled_owned(task));
-}
-
-/// Largest request head (request line and headers) the parser buffers. It is
-/// also the size of each connection's read buffer, which an open stream keeps
-/// for its whole life: hyper's default lets it grow to 16 KiB.
-const REQUEST_HEAD_MAX: usize = 8 * 1024;
-
-/// Streams one HTTP/2 connection may carry at once: a proxy multiplexing its
-/// viewers, or a browser with many tabs, holds many streams on one socket.
-/// (Per-client stream caps still apply to each stream.)
-const H2_MAX_STREAMS_PER_CONNECTION: u32 = 1_000;
-
-/// How long a client may take over the TLS handshake, as over a request head.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accept connections and serve HTTP/1.1 and HTTP/2 on each (cleartext: h2c
-/// with prior knowledge, told apart by the connection preface; TLS: as ALPN
-/// chose), until `stopping` is cancelled; then stop accepting and wait (up to
-/// 10 s) for in-flight requests (streams end on the same token). Written
-/// against hyper directly rather than `axum::serve` to set `TCP_NODELAY`
-/// (events are small writes that must leave at once), the read buffer size
-/// above and TLS.
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    stopping: CancellationToken,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-    use tower::ServiceExt;
-
-    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    http.http1().max_buf_size(REQUEST_HEAD_MAX).timer(TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT);
-    http.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(H2_MAX_STREAMS_PER_CONNECTION)
-        .max_header_list_size(REQUEST_HEAD_MAX as u32);
-    let http = std::sync::Arc::new(http);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors, most likely: wait, do not spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopping.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        // Every request of the connection (every h2 stream too) carries the
-        // peer: rate limits and caps key on it whatever the protocol.
-        let service = router.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            request
-        });
-        let service = TowerToHyperService::new(service);
-        // Not on the task tracker: `graceful` tracks connections, and the
-        // wait for them below is bounded, where the tracker's is not.
-        let (http, watcher) = (http.clone(), graceful.watcher());
-        // One task per connection, of its own future type: a cleartext
-        // connection's task would otherwise reserve room for the TLS state
-        // too (4.7 KB where 1.6 KB is used), and an open stream keeps its
-        // connection's task for hours.
-        match tls.clone() {
-            None => {
-                tokio::spawn(async move {
-                    let _open = OpenConnection::new();
-                    // A client going away mid-request is not an error worth logging.
-                    let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
-                });
-            }
-            Some(tls) => {
-                tokio::spawn(async move {
-                    let _open = OpenConnection::new();
-                    // A failed or stalled handshake just drops the socket.
-                    if let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
-                    }
-                });
-            }
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-        tracing::warn!("shutdown: some connections did not finish within 10 s");
-    }
-    Ok(())
-}
-
-/// Counts a connection in `slotstream_open_connections` while it lives: with
-/// HTTP/2 many streams share one, and this shows how many sockets they take.
-struct OpenConnection;
-
-impl OpenConnection {
-    fn new() -> OpenConnection {
-        metrics::gauge!("slotstream_open_connections").increment(1.0);
-        OpenConnection
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        metrics::gauge!("slotstream_open_connections").decrement(1.0);
-    }
 }
 
 fn http_settings(args: &ServeArgs) -> HttpSettings {

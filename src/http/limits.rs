@@ -1,6 +1,7 @@
 //! Protection for a public deployment, all of it here: per-client rate limits (tower-governor)
 //! on three separate quotas (reads, writes, stream connections), caps on
-//! concurrent streams, and the client identity they all share.
+//! concurrent streams, and the client identity they all share (the
+//! connection caps of `crate::connections` count with it too).
 //!
 //! The client is the peer IP. `X-Forwarded-For` / `Forwarded` are believed
 //! only when the peer is a configured trusted proxy (never by default).
@@ -82,6 +83,14 @@ impl ClientIdentity {
             return ClientId::Address(self.key(forwarded.to_canonical()));
         }
         ClientId::Address(self.key(peer))
+    }
+
+    /// The client a connection from `peer` counts against, before any
+    /// request (so before any header) is read; `None` for a trusted proxy,
+    /// which speaks for many clients.
+    pub fn of_peer(&self, peer: IpAddr) -> Option<ClientId> {
+        let peer = peer.to_canonical();
+        (!self.trusted_proxies.contains(&peer)).then(|| ClientId::Address(self.key(peer)))
     }
 
     /// An address as a client key: IPv4 as is, IPv6 cut to its prefix.
@@ -216,51 +225,100 @@ pub fn too_many_requests(quota: Quota) -> impl Fn(GovernorError) -> Response<Bod
     }
 }
 
-/// Caps on concurrently open streams, per client and in total.
+/// Places held at once, per client and in total, each under its cap: what
+/// the stream caps (below) and the connection caps (`crate::connections`)
+/// count.
 #[derive(Clone)]
-pub struct StreamCaps {
+pub struct Occupancy {
     per_client: usize,
     total: usize,
     open: Arc<DashMap<ClientId, usize>>,
     open_total: Arc<AtomicUsize>,
 }
 
+/// Which cap refused a place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// The server holds as many as it allows.
+    Total,
+    /// This client holds as many as it may.
+    Client,
+}
+
+/// A place held in an [`Occupancy`]; freed on drop.
+pub struct Place {
+    occupancy: Occupancy,
+    /// `None`: counted in the total only.
+    client: Option<ClientId>,
+}
+
+impl Occupancy {
+    pub fn new(per_client: usize, total: usize) -> Occupancy {
+        Occupancy { per_client, total, open: Arc::default(), open_total: Arc::default() }
+    }
+
+    /// A place for `client`, or the cap that refuses it. `None` takes a
+    /// place in the total only (a trusted proxy speaks for many clients).
+    pub fn acquire(&self, client: Option<ClientId>) -> Result<Place, Full> {
+        if self.open_total.fetch_add(1, Ordering::AcqRel) >= self.total {
+            self.open_total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full::Total);
+        }
+        if let Some(client) = &client {
+            let mut count = self.open.entry(client.clone()).or_insert(0);
+            if *count >= self.per_client {
+                drop(count);
+                self.open_total.fetch_sub(1, Ordering::AcqRel);
+                return Err(Full::Client);
+            }
+            *count += 1;
+        }
+        Ok(Place { occupancy: self.clone(), client })
+    }
+
+    /// Places held by everyone.
+    pub fn open_total(&self) -> usize {
+        self.open_total.load(Ordering::Acquire)
+    }
+
+    /// The caps: (per client, total).
+    pub fn caps(&self) -> (usize, usize) {
+        (self.per_client, self.total)
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.occupancy.open_total.fetch_sub(1, Ordering::AcqRel);
+        if let Some(client) = &self.client {
+            self.occupancy.open.remove_if_mut(client, |_, count| {
+                *count -= 1;
+                *count == 0
+            });
+        }
+    }
+}
+
+/// Caps on concurrently open streams, per client and in total.
+#[derive(Clone)]
+pub struct StreamCaps(Occupancy);
+
 /// A place among the open streams; freed on drop.
 pub struct StreamPermit {
-    caps: StreamCaps,
-    client: ClientId,
+    _place: Place,
 }
 
 impl StreamCaps {
     pub fn new(per_client: usize, total: usize) -> StreamCaps {
-        StreamCaps { per_client, total, open: Arc::default(), open_total: Arc::default() }
+        StreamCaps(Occupancy::new(per_client, total))
     }
 
     /// A permit, or the reason there is none.
     pub fn acquire(&self, client: ClientId) -> Result<StreamPermit, &'static str> {
-        if self.open_total.fetch_add(1, Ordering::AcqRel) >= self.total {
-            self.open_total.fetch_sub(1, Ordering::AcqRel);
-            return Err("the server holds as many streams as it allows; retry later");
-        }
-        let mut count = self.open.entry(client.clone()).or_insert(0);
-        if *count >= self.per_client {
-            drop(count);
-            self.open_total.fetch_sub(1, Ordering::AcqRel);
-            return Err("this client has as many streams open as it may; close one first");
-        }
-        *count += 1;
-        drop(count);
-        Ok(StreamPermit { caps: self.clone(), client })
-    }
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        self.caps.open_total.fetch_sub(1, Ordering::AcqRel);
-        self.caps.open.remove_if_mut(&self.client, |_, count| {
-            *count -= 1;
-            *count == 0
-        });
+        self.0.acquire(Some(client)).map(|place| StreamPermit { _place: place }).map_err(|full| match full {
+            Full::Total => "the server holds as many streams as it allows; retry later",
+            Full::Client => "this client has as many streams open as it may; close one first",
+        })
     }
 }
 
@@ -390,5 +448,29 @@ mod tests {
         assert!(caps.acquire(b.clone()).is_err(), "total reached");
         drop(a1);
         assert!(caps.acquire(a).is_ok(), "a closed stream frees its place");
+    }
+
+    #[test]
+    fn a_place_without_a_client_counts_in_the_total_only() {
+        let places = Occupancy::new(1, 2);
+        let a = ClientId::Address("127.0.0.2".parse().unwrap());
+        let proxied = places.acquire(None).unwrap();
+        let _also = places.acquire(None).expect("no per-client cap without a client");
+        assert_eq!(places.acquire(Some(a.clone())).err(), Some(Full::Total));
+        drop(proxied);
+        let held = places.acquire(Some(a.clone())).unwrap();
+        assert_eq!(places.open_total(), 2);
+        drop(held);
+        assert_eq!(places.open_total(), 1);
+        assert!(places.acquire(Some(a)).is_ok(), "the client's count went back to 0");
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_no_client_of_its_own_at_the_connection() {
+        let proxy = ip("10.0.0.1");
+        let identity = ClientIdentity::new(vec![proxy], VerifiedKeys::default(), 64);
+        assert_eq!(identity.of_peer(ip("::ffff:10.0.0.1")), None);
+        assert_eq!(identity.of_peer(ip("2001:db8:1:2::9")), Some(ClientId::Address(ip("2001:db8:1:2::"))));
+        assert_eq!(identity.of_peer(ip("198.51.100.7")), identity.of(ip("198.51.100.7"), &HeaderMap::new()).into());
     }
 }

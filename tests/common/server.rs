@@ -37,6 +37,9 @@ pub const GENEROUS_LIMITS: &[&str] = &[
     "1000000",
     "--max-streams-per-client",
     "100000",
+    // Fan-out tests hold thousands of HTTP/1.1 streams from 127.0.0.1.
+    "--max-connections-per-client",
+    "100000",
     "--hold-burst",
     "1000000",
     "--hold-per-second",
