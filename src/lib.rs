@@ -8,6 +8,8 @@
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
 //! - [`webhooks`]: signed deliveries to a marketplace's back end: the sender,
 //!   its HTTP client and SSRF guard, the webhook wire format
+//! - [`health`]: is the database reachable (a prober and the requests' own
+//!   failures), and which errors say it is not
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
 //! - [`connections`]: accepting and serving sockets: connection caps, the
 //!   greeting, idle and TLS handshake deadlines, accept errors
@@ -19,6 +21,7 @@ pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod server;
 pub mod tls;

@@ -1,6 +1,6 @@
-//! Wiring: connect, migrate, start the background tasks (PostgreSQL
-//! relay, reconciler, event-log pruning, hold expiry, webhook sender,
-//! limiter and metrics upkeep), serve (`connections`),
+//! Wiring: connect, migrate, start the background tasks (database health
+//! prober, PostgreSQL relay, reconciler, event-log pruning, hold expiry,
+//! webhook sender, limiter and metrics upkeep), serve (`connections`),
 //! and stop: one `CancellationToken` says "the server is stopping" (the
 //! accept loop, the streams and every background task end on it) and one
 //! `TaskTracker` holds every background task, so that `Running::stop` returns
@@ -115,10 +115,12 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let stopping = CancellationToken::new();
     let tasks = TaskTracker::new();
     let postgres = app.db.get_database_backend() == DbBackend::Postgres;
+    spawn_until_stopped(&tasks, &stopping, crate::health::probe(app.db.clone(), app.health.clone()));
     if postgres {
         let catalogue = app.clone();
         let on_catalogue = move |change: relay::CatalogueChange| catalogue.catalogue_changed(&change);
-        spawn_until_stopped(&tasks, &stopping, relay::run(app.db.clone(), app.bus.clone(), on_catalogue));
+        let relayed = relay::run(app.db.clone(), app.bus.clone(), app.health.clone(), on_catalogue);
+        spawn_until_stopped(&tasks, &stopping, relayed);
     }
     let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));

@@ -8,6 +8,8 @@
 //! document from a cache keyed by query and checked against the version,
 //! bounded in bytes. A render reads the version and the slots from one
 //! snapshot, so a read never fails or retries because writers are busy.
+//! While the database is unreachable, the cache answers what it can: the
+//! last document of the query this instance rendered, with its own tag.
 
 use std::sync::Arc;
 
@@ -262,8 +264,31 @@ impl App {
                 return Ok(Conditional::NotModified(tag));
             }
         }
-        let document = self.current_document(&provider, start, days, trusted).await?;
+        // The database unreachable: the last document this instance knows
+        // of the query answers (and validates), unless the client holds a
+        // newer one, which only the database can answer.
+        let key = (provider.id, start, days);
+        if !self.health.is_reachable()
+            && let Some(document) = self.last_known(&key, claimed)
+        {
+            return Ok(held.compare(document, now));
+        }
+        let document = match self.current_document(&provider, start, days, trusted).await {
+            Err(AppError::DatabaseUnavailable(why)) => {
+                self.last_known(&key, claimed).ok_or(AppError::DatabaseUnavailable(why))?
+            }
+            rendered => rendered?,
+        };
         Ok(held.compare(document, now))
+    }
+
+    /// The newest document of `key` this instance rendered, if the client
+    /// claims no newer version; counted in
+    /// `slotstream_availability_last_known_answers_total`.
+    fn last_known(&self, key: &CacheKey, claimed: Option<i64>) -> Option<Arc<AvailabilityDocument>> {
+        let document = self.rendered.0.get(key).filter(|d| claimed.is_none_or(|c| c <= d.version))?;
+        metrics::counter!("slotstream_availability_last_known_answers_total").increment(1);
+        Some(document)
     }
 
     /// The provider's document over the range: the cached one when it is

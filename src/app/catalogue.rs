@@ -164,7 +164,7 @@ fn conflict_on_duplicate(error: DbErr) -> AppError {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
             AppError::StateConflict("the same external id was created concurrently; retry".into())
         }
-        _ => AppError::Database(error),
+        _ => AppError::from(error),
     }
 }
 

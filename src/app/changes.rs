@@ -20,6 +20,6 @@ impl App {
         // Unknown provider: NotFound before anything is subscribed; a
         // deactivated one: Gone (an EventSource stops reconnecting on it).
         self.directory.get_active(provider_id).await?;
-        Ok(events::subscribe(self.db.clone(), self.bus.clone(), provider_id, resume).await?)
+        Ok(events::subscribe(self.db.clone(), self.bus.clone(), self.health.clone(), provider_id, resume).await?)
     }
 }

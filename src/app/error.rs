@@ -37,11 +37,28 @@ pub enum AppError {
     /// The provider is deactivated: it takes no new bookings or holds (410).
     #[error("{0}")]
     Gone(String),
+    /// The database cannot be reached (no connection, or it broke): 503
+    /// with `Retry-After`, and the instance's health is told.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
+    /// A statement failed.
     #[error("database error: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    Database(sea_orm::DbErr),
     /// A failure that is neither the caller's nor the database's.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The one place a database error becomes an application error: a
+/// connection-level failure is `DatabaseUnavailable`, any other `Database`.
+impl From<sea_orm::DbErr> for AppError {
+    fn from(error: sea_orm::DbErr) -> AppError {
+        if crate::health::is_unreachable(&error) {
+            AppError::DatabaseUnavailable(error.to_string())
+        } else {
+            AppError::Database(error)
+        }
+    }
 }
 
 impl From<TransitionError> for AppError {

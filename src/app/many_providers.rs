@@ -269,8 +269,14 @@ impl App {
         let subscriptions = futures_util::future::try_join_all(
             providers.iter().zip(&positions).enumerate().filter(|(_, (provider, _))| provider.active).map(
                 |(index, (provider, &after))| async move {
-                    let deliveries =
-                        events::subscribe(self.db.clone(), self.bus.clone(), provider.id, Resume::After(after)).await?;
+                    let deliveries = events::subscribe(
+                        self.db.clone(),
+                        self.bus.clone(),
+                        self.health.clone(),
+                        provider.id,
+                        Resume::After(after),
+                    )
+                    .await?;
                     Ok::<_, sea_orm::DbErr>(OneOfMany {
                         index,
                         deliveries: Some(Box::pin(deliveries)),

@@ -65,6 +65,9 @@ pub use crate::events::{Delivery, Resume, cursor, sse};
 pub struct App {
     pub db: DatabaseConnection,
     pub bus: Bus,
+    /// Is the database reachable, as far as this instance knows (kept by
+    /// `health::probe` and by the requests that meet an outage).
+    pub health: crate::health::DatabaseHealth,
     pub directory: ProviderDirectory,
     /// Serialises write transactions on SQLite (one writer at a time, queued
     /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
@@ -92,6 +95,7 @@ impl App {
             directory: ProviderDirectory::new(db.clone()),
             db,
             bus,
+            health: crate::health::DatabaseHealth::new(),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             rendered: availability_document::RenderCache::new(render_cache_bytes),
             verified_keys: VerifiedKeys::default(),

@@ -20,6 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use super::{Bus, reconcile};
+use crate::health::DatabaseHealth;
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "slot_events";
@@ -78,17 +79,26 @@ pub async fn notify_catalogue(conn: &impl ConnectionTrait, change: &CatalogueCha
 }
 
 /// Listen, catch up and relay, reconnecting forever; catalogue changes go
-/// to `on_catalogue`.
-pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(CatalogueChange) + Send + 'static) {
+/// to `on_catalogue`. While the database is down the retries back off (to
+/// one every 5 s: one instance, one connection attempt), and the moment
+/// `health` sees it back the relay reconnects and catches up, so that open
+/// streams resume at once, from the log.
+pub async fn run(
+    db: DatabaseConnection,
+    bus: Bus,
+    health: DatabaseHealth,
+    on_catalogue: impl Fn(CatalogueChange) + Send + 'static,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         bus.set_versions_trusted(false);
         let mut listener = match connect(&db).await {
             Ok(listener) => listener,
             Err(error) => {
-                tracing::warn!(%error, ?backoff, "event relay: cannot listen; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                if health.is_reachable() {
+                    tracing::warn!(%error, ?backoff, "event relay: cannot listen; retrying");
+                }
+                retry_after(&health, &mut backoff).await;
                 continue;
             }
         };
@@ -99,7 +109,7 @@ pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(Catalog
         .await
         {
             tracing::warn!(%error, "event relay: catch-up failed; reconnecting");
-            tokio::time::sleep(backoff).await;
+            retry_after(&health, &mut backoff).await;
             continue;
         }
         // Anything may have changed while nobody listened.
@@ -142,6 +152,16 @@ pub async fn run(db: DatabaseConnection, bus: Bus, on_catalogue: impl Fn(Catalog
             }
         }
     }
+}
+
+/// Wait `backoff` (doubled for next time, up to 5 s), or less if the
+/// database comes back meanwhile.
+async fn retry_after(health: &DatabaseHealth, backoff: &mut Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        () = health.recovered() => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
 }
 
 async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::Error> {

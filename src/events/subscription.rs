@@ -12,6 +12,7 @@
 //! `Reset`; the subscription then continues live from the current version.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -19,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{Bus, PublishedEvent, SubscriberGuard, event_log, versions};
+use crate::health::DatabaseHealth;
 
 /// Where a subscriber starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,19 +51,25 @@ pub enum Delivery {
 pub async fn subscribe(
     db: DatabaseConnection,
     bus: Bus,
+    health: DatabaseHealth,
     provider_id: Uuid,
     resume: Resume,
 ) -> Result<impl Stream<Item = Delivery> + Send + 'static, DbErr> {
     let live = bus.subscribe(provider_id);
     let start = start(&db, &bus, provider_id, resume).await?;
-    Ok(deliveries(db, bus, live, provider_id, start))
+    Ok(deliveries(db, bus, health, live, provider_id, start))
 }
 
-/// The subscriber's stream. Ends when the bus closes or the database fails
-/// (the client reconnects with its last id and loses nothing).
+/// The subscriber's stream. Ends when the bus closes. A log read that
+/// fails (the database is down) is tried again once `health` says the
+/// database is reachable, after a pause that grows to a few seconds: the
+/// stream stays open meanwhile (its heartbeats go on) and resumes from its
+/// position, losing nothing; every subscriber waiting so meets the others
+/// on the shared catch-up page when the database is back.
 fn deliveries(
     db: DatabaseConnection,
     bus: Bus,
+    health: DatabaseHealth,
     mut live: SubscriberGuard,
     provider_id: Uuid,
     start: Start,
@@ -82,14 +90,17 @@ fn deliveries(
                 // Committed for sure: read at the start, or published since
                 // (a lag or a gap means the bus has published past `last`).
                 let known = current.max(bus.published_version(provider_id));
+                let mut pause = RETRY_FIRST;
                 loop {
                     // Boxed: the future runs now and then, and keeping it out
                     // of the generator keeps each idle subscriber small.
                     let page = match Box::pin(bus.catch_up().page(&db, provider_id, last, known)).await {
                         Ok(page) => page,
                         Err(error) => {
-                            tracing::warn!(%provider_id, %error, "catch-up failed; ending stream");
-                            return;
+                            tracing::debug!(%provider_id, %error, ?pause, "catch-up failed; retrying");
+                            Box::pin(retry_later(&health, pause)).await;
+                            pause = (pause * 2).min(RETRY_MAX);
+                            continue;
                         }
                     };
                     for event in page.after(last) {
@@ -123,6 +134,16 @@ fn deliveries(
             }
         }
     }
+}
+
+/// The first and the longest pause before a failed log read is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Wait `pause`, then until the database is reachable.
+async fn retry_later(health: &DatabaseHealth, pause: Duration) {
+    tokio::time::sleep(pause).await;
+    health.reachable().await;
 }
 
 enum Start {

@@ -1,6 +1,7 @@
 //! The HTTP error type and its one mapping to RFC 9457 problem+json.
 //! 500s are logged with their cause and shown to the client without internals;
-//! 401s carry their `WWW-Authenticate: Bearer` challenge.
+//! 401s carry their `WWW-Authenticate: Bearer` challenge; 503s for an
+//! unreachable database their `Retry-After`.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -61,6 +62,9 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
             }
             ApiError::App(AppError::Gone(_)) => (StatusCode::GONE, "provider-deactivated", "Provider deactivated"),
+            ApiError::App(AppError::DatabaseUnavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "Database unavailable")
+            }
             ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }
@@ -85,6 +89,15 @@ fn rejected_kind(status: StatusCode) -> &'static str {
 #[derive(Clone)]
 pub struct Failure(pub String);
 
+/// On a response that failed because the database could not be reached:
+/// `unavailable::DatabaseDeadline` tells the instance's health.
+#[derive(Clone)]
+pub struct DatabaseUnreachable(pub String);
+
+/// Seconds a client is asked to wait while the database is unreachable: the
+/// prober sees it back within half a second, and a stream's `retry:` is 2 s.
+const DATABASE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("2");
+
 /// Build a problem+json response (also used by middleware that refuses requests).
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
     let kind = format!("urn:slotstream:problem:{kind}");
@@ -97,6 +110,13 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Res
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
+        if let ApiError::App(AppError::DatabaseUnavailable(why)) = self {
+            let mut response =
+                problem(status, kind, title, "the database is unavailable; retry after the delay in Retry-After");
+            response.headers_mut().insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER);
+            response.extensions_mut().insert(DatabaseUnreachable(why));
+            return response;
+        }
         if status.is_server_error() {
             let mut response =
                 problem(status, kind, title, "the server could not complete the request; it has been logged");

@@ -39,6 +39,7 @@ mod providers;
 mod slots;
 mod state;
 mod stream;
+mod unavailable;
 mod webhooks;
 
 use axum::Router;
@@ -75,8 +76,11 @@ pub fn router(state: HttpState) -> Router {
     // Failures are logged once, by `Observe`, with the request's id.
     let trace: RequestTrace =
         TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> tracing::Span).on_failure(());
-    // What every route but the streams' passes first: its span, its timeout.
-    let api = ServiceBuilder::new().layer(trace.clone()).layer(timeout);
+    // A wait on an unreachable database ends early, as a 503 (`unavailable`).
+    let database_deadline = unavailable::DatabaseDeadlineLayer(state.app.health.clone());
+    // What every route but the streams' passes first: its span, its timeout,
+    // the database deadline.
+    let api = ServiceBuilder::new().layer(trace.clone()).layer(timeout).layer(database_deadline.clone());
     // The operator routes are reads too: `/readyz` touches the database, and
     // no route is free to hammer.
     let reads = Router::new()
@@ -101,9 +105,11 @@ pub fn router(state: HttpState) -> Router {
     // either: the trace layer wraps the body, which costs on every event
     // delivered to every subscriber (BENCHMARKS.md), and at `debug` the span
     // would say no more than the stream gauges and the failure log.
-    let streams = stream::router()
-        .merge(many_providers::stream_router())
-        .layer(ServiceBuilder::new().option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)));
+    let streams = stream::router().merge(many_providers::stream_router()).layer(
+        ServiceBuilder::new()
+            .layer(database_deadline)
+            .option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)),
+    );
     let mut app = Router::new().merge(reads).merge(writes).merge(holds).merge(streams);
     if let Some(token) = settings.admin_token.clone() {
         app = app.merge(admin::router(token).layer(api));

@@ -26,6 +26,13 @@ pub enum ReadProblems {
         content_type = "application/problem+json"
     )]
     TooMany(#[to_schema] Problem<'static>),
+    #[response(
+        status = 503,
+        description = "The database is unreachable (`database-unavailable`): try again after Retry-After seconds",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = String, description = "Seconds to wait"))
+    )]
+    Unavailable(#[to_schema] Problem<'static>),
 }
 
 /// The problem an operator route may answer with: they count against the read quota.
@@ -83,6 +90,13 @@ pub enum WriteProblems {
         content_type = "application/problem+json"
     )]
     TooMany(#[to_schema] Problem<'static>),
+    #[response(
+        status = 503,
+        description = "The database is unreachable (`database-unavailable`): try again after Retry-After seconds",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = String, description = "Seconds to wait"))
+    )]
+    Unavailable(#[to_schema] Problem<'static>),
 }
 
 struct BearerAuth;

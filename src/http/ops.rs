@@ -1,8 +1,9 @@
 //! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
 //! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus; on
 //! its own private listener with `--metrics-bind`), `/openapi.json`. They
-//! count against the read quota like any read (see `http::router`):
-//! `/readyz` touches the database.
+//! count against the read quota like any read (see `http::router`).
+//! `/readyz` answers from what the instance already knows (`crate::health`,
+//! kept by a prober), so it answers at once even while the database does not.
 
 use std::sync::OnceLock;
 
@@ -72,8 +73,7 @@ pub(super) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
     (status = 503, body = super::error::Problem, content_type = "application/problem+json"), QuotaProblem))]
 pub(super) async fn readyz(State(state): State<HttpState>) -> Response {
-    if let Err(error) = state.app.db.ping().await {
-        tracing::warn!(%error, "readiness: database unreachable");
+    if !state.app.health.is_reachable() {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database is unreachable");
     }
     if state.expects_relay && !state.app.bus.versions_trusted() {

@@ -1,7 +1,8 @@
 //! Test support, one module per concern: `database` (fresh SQLite or
 //! PostgreSQL databases, seeding, the visible PostgreSQL-only skip, a dump of
-//! every table), `server` (the server in-process or as a child process, on
-//! an ephemeral port), `api` (the public API as a test drives it), `sse` (an
+//! every table), `cluster` (a private PostgreSQL server a test may stop and
+//! start), `server` (the server in-process or as a child process, on an
+//! ephemeral port), `api` (the public API as a test drives it), `sse` (an
 //! SSE wire-format client) and `metrics` (`/metrics` samples and a server's
 //! memory). Everything is re-exported here, so a test file says
 //! `use common::*;`.
@@ -11,12 +12,14 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod api;
+pub mod cluster;
 pub mod database;
 pub mod metrics;
 pub mod server;
 pub mod sse;
 
 pub use api::*;
+pub use cluster::*;
 pub use database::*;
 pub use metrics::*;
 pub use server::*;
