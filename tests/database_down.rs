@@ -135,6 +135,7 @@ async fn the_database_stops_and_starts_under_streams_and_bookings() {
     assert_unavailable(response.status(), &response.text().await.unwrap(), started.elapsed());
     let started = Instant::now();
     let response = client.get(stream_url(base, cached, "")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "a new stream needs the database");
     assert_unavailable(response.status(), &response.text().await.unwrap(), started.elapsed());
 
     // Open streams stay open, with their heartbeats.

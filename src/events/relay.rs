@@ -166,8 +166,12 @@ async fn retry_after(health: &DatabaseHealth, backoff: &mut Duration) {
 
 async fn connect(db: &DatabaseConnection) -> Result<PgListener, sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
-    // Reconnects are ours to make, after which we catch up.
+    // Reconnects are ours to make, after which we catch up. Not eager: a
+    // lost connection must say so at once (the versions stop being trusted
+    // then), not after the pool's acquire timeout spent reconnecting to a
+    // database that is down.
     listener.ignore_pool_close_event(true);
+    listener.eager_reconnect(false);
     listener.listen_all([CHANNEL, CATALOGUE_CHANNEL]).await?;
     Ok(listener)
 }
