@@ -256,6 +256,13 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..=366))]
     pub slot_horizon_days: u32,
 
+    /// Days ahead of today (UTC) that a booking, hold, reschedule, slot,
+    /// availability read, schedule exception or import may name; anything
+    /// outside yesterday..today + this is refused with 422.
+    #[arg(long, env = "SLOTSTREAM_MAX_DAYS_AHEAD", default_value_t = crate::app::DEFAULT_MAX_DAYS_AHEAD, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub max_days_ahead: u32,
+
     /// Seconds between runs of the job that extends the slot window.
     #[arg(long, env = "SLOTSTREAM_PLAN_INTERVAL_SECS", default_value_t = 60, global = true)]
     pub plan_interval_secs: u64,

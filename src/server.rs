@@ -65,7 +65,8 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
         .with_hold_policy(holds)
         .with_planner_policy(planner)
         .with_webhook_policy(webhooks)
-        .with_clock(Clock::skewed(chrono::TimeDelta::seconds(args.clock_skew_secs))))
+        .with_clock(Clock::skewed(chrono::TimeDelta::seconds(args.clock_skew_secs)))
+        .with_max_days_ahead(args.max_days_ahead))
 }
 
 /// A running server: its address and the handle that stops it. Dropping it

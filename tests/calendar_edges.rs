@@ -118,10 +118,12 @@ fn local_times(slots: &[RenderedSlot]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spring_gap_slots_are_skipped_and_bookings_never_share_an_instant() {
+async fn spring_night_has_a_slot_for_every_real_half_hour_and_bookings_never_share_an_instant() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).id;
-    // 2027-03-28 in Warsaw: 02:00 CET jumps to 03:00 CEST.
+    // 2027-03-28 in Warsaw: 02:00 CET jumps to 03:00 CEST. Between 01:00
+    // and 04:00 local there are four real half hours: 01:00, 01:30 (which
+    // ends at 03:00 on the wall clock), 03:00 and 03:30.
     let (status, _, created) =
         create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
             .await;
@@ -131,9 +133,10 @@ async fn spring_gap_slots_are_skipped_and_bookings_never_share_an_instant() {
         document(&app, query).await;
     }
     let slots = rendered_slots(&document(&app, "?startDate=2027-03-28&days=1").await);
-    assert_eq!(local_times(&slots), ["01:00", "03:00", "03:30"], "no slot inside the gap");
+    assert_eq!(local_times(&slots), ["01:00", "01:30", "03:00", "03:30"], "no slot starts inside the gap");
+    assert_eq!(slots[1].end_time, NaiveTime::from_hms_opt(3, 0, 0).unwrap(), "01:30 ends after the gap");
     assert_consistent_instants(&slots, 30);
-    assert_eq!(created["created"], 3, "01:00, 03:00 and 03:30 exist: {created}");
+    assert_eq!(created["created"], 4, "{created}");
     let skipped: Vec<(&str, &str)> = created["skipped"]
         .as_array()
         .expect("skipped slots listed")
@@ -144,17 +147,20 @@ async fn spring_gap_slots_are_skipped_and_bookings_never_share_an_instant() {
             (s["startTime"].as_str().unwrap(), s["endTime"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(skipped, [("01:30", "02:00"), ("02:00", "02:30"), ("02:30", "03:00")]);
+    assert_eq!(skipped, [("02:00", "02:30"), ("02:30", "03:00")]);
 
-    // 60 minutes from 01:30+01:00 would need the 02:00 that never comes.
+    // 60 minutes from 01:30+01:00 end at 03:30+02:00: the 01:30 and 03:00 slots.
     let hour = service_with(&app.client, &app.base, provider, 60).await;
     let half_hour = service_with(&app.client, &app.base, provider, 30).await;
     let (status, body) = book(&app.client, &app.base, provider, hour, "2027-03-28T01:30:00+01:00").await;
-    assert_ne!(status, StatusCode::CREATED, "a booking took a slot that does not exist: {body}");
-    // 01:00+01:00 for 60 minutes ends at 03:00+02:00, but the 01:30 slot is not there.
-    let (status, body) = book(&app.client, &app.base, provider, hour, "2027-03-28T01:00:00+01:00").await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    for start in ["2027-03-28T01:00:00+01:00", "2027-03-28T03:00:00+02:00", "2027-03-28T01:30:00Z"] {
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["endTime"], "2027-03-28T01:30:00Z", "{body}");
+    // 03:00+02:00 (also written 02:00+01:00) is taken by it.
+    for start in ["2027-03-28T03:00:00+02:00", "2027-03-28T02:00:00+01:00"] {
+        let (status, body) = book(&app.client, &app.base, provider, half_hour, start).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{start}: {body}");
+    }
+    for start in ["2027-03-28T01:00:00+01:00", "2027-03-28T01:30:00Z"] {
         let (status, body) = book(&app.client, &app.base, provider, half_hour, start).await;
         assert_eq!(status, StatusCode::CREATED, "{start}: {body}");
     }
@@ -176,7 +182,8 @@ async fn autumn_overlap_books_by_instant_never_the_slot_an_hour_earlier() {
     let half_hour = service_with(&app.client, &app.base, provider, 30).await;
     let (status, body) = book(&app.client, &app.base, provider, half_hour, "2027-10-31T02:00:00+01:00").await;
     assert_eq!(status, StatusCode::CONFLICT, "02:00+01:00 has no slot: {body}");
-    // 02:30 (the earlier, +02:00) to 03:00 (+01:00) lasts 90 real minutes.
+    // 02:30 (the earlier, +02:00) plus 30 minutes is the second 02:00 (+01:00), an end
+    // before its start on the wall clock: not created; the second pass has no slots.
     assert_eq!(created["created"], 5, "{created}");
     assert_eq!(
         created["skipped"],
@@ -337,4 +344,119 @@ async fn names_without_a_visible_letter_or_with_bidi_controls_are_refused() {
         let response = app.client.post(app.url("/api/v1/bookings")).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED, "{name}");
     }
+}
+
+/// A year as RFC 3339 and ISO 8601 write it: four digits, or signed and
+/// expanded beyond them (`+262142`, `-000001`), as chrono reads them.
+fn year_text(year: i32) -> String {
+    if (0..=9999).contains(&year) { format!("{year:04}") } else { format!("{year:+07}") }
+}
+
+/// Years at and around every limit (chrono's, the four-digit one, the Unix
+/// epoch, today's and the bookable range's), or any year chrono knows.
+fn any_year() -> impl proptest::strategy::Strategy<Value = i32> {
+    use proptest::prelude::*;
+    let today = Utc::now().date_naive().format("%Y").to_string().parse::<i32>().unwrap();
+    prop_oneof![
+        prop::sample::select(vec![-262_143, -262_142, -1, 0, 1, 1969, 1970, 9999, 10_000, 262_141, 262_142]),
+        (today - 2..=today + 3),
+        (-262_143..=262_142),
+    ]
+}
+
+/// A date, valid or not (day 29 to 31 of any month, month 13).
+fn any_date() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    (any_year(), 1u32..=13, 1u32..=31).prop_map(|(y, m, d)| format!("{}-{m:02}-{d:02}", year_text(y)))
+}
+
+/// An RFC 3339 instant with any offset up to ±23:59, valid or not.
+fn any_instant() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let offset = prop_oneof![
+        Just("Z".to_owned()),
+        (prop::bool::ANY, 0u32..=23, 0u32..=59)
+            .prop_map(|(east, h, m)| format!("{}{h:02}:{m:02}", if east { '+' } else { '-' })),
+    ];
+    (any_date(), 0u32..=24, 0u32..=59, offset)
+        .prop_map(|(date, h, m, offset)| format!("{date}T{h:02}:{m:02}:00{offset}"))
+}
+
+/// Every field that takes an instant or a date, against the real server,
+/// over extremes, random years and offsets: never a 5xx, never a dropped
+/// connection, a problem+json for every refusal, and 422 for an instant
+/// outside the bookable range (yesterday to `--max-days-ahead` days ahead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_instant_or_date_anywhere_gets_a_server_error_or_a_dropped_connection() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    let service = service_with(&app.client, &app.base, provider.id, 30).await;
+    let free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+    let (status, booking) = book(&app.client, &app.base, provider.id, service, &free[0].1).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let (booking_id, token) =
+        (booking["id"].as_str().unwrap().to_owned(), booking["token"].as_str().unwrap().to_owned());
+    let range = (Utc::now().date_naive() - TimeDelta::days(1), Utc::now().date_naive() + TimeDelta::days(730));
+    let bookable = |instant: &str| {
+        DateTime::parse_from_rfc3339(instant).is_ok_and(|t| (range.0..=range.1).contains(&t.naive_utc().date()))
+    };
+
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+    let inputs = (any_instant(), any_date(), 0u32..=40);
+    let outcome = tokio::task::block_in_place(|| {
+        runner.run(&inputs, |(instant, date, days)| {
+            handle.block_on(async {
+                let client = &app.client;
+                let pid = provider.id;
+                let requests = [
+                    client.post(app.url("/api/v1/bookings")).json(&booking_body(pid, service, &instant)),
+                    client
+                        .post(app.url("/api/v1/holds"))
+                        .json(&json!({ "providerId": pid, "serviceId": service, "startTime": instant })),
+                    client
+                        .post(app.url(&format!("/api/v1/bookings/{booking_id}/reschedule")))
+                        .bearer_auth(&token)
+                        .json(&json!({ "startTime": instant })),
+                    client
+                        .post(app.url(&format!("/api/v1/providers/{pid}/slots")))
+                        .bearer_auth(&provider.key)
+                        .json(&json!({ "dates": [date], "open": "09:00", "close": "10:00", "slotMinutes": 30 })),
+                    client.get(app.url(&format!("/api/v1/providers/{pid}/availability?startDate={date}&days={days}"))),
+                    client
+                        .get(app.url(&format!("/api/v1/availability?providerIds={pid}&startDate={date}&days={days}"))),
+                    client.get(
+                        app.url(&format!("/api/v1/providers/{pid}/availability/stream?startDate={date}&days={days}")),
+                    ),
+                ];
+                for (n, request) in requests.into_iter().enumerate() {
+                    let what = format!("request {n} with {instant:?} / {date:?} / {days}");
+                    let response = request
+                        .send()
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("{what}: connection dropped: {e}")))?;
+                    let status = response.status();
+                    if status.is_server_error() {
+                        return Err(TestCaseError::fail(format!("{what}: {status}")));
+                    }
+                    let problem =
+                        response.headers().get("content-type").is_some_and(|v| v == "application/problem+json");
+                    if status.is_client_error() && !problem {
+                        return Err(TestCaseError::fail(format!("{what}: {status} without problem+json")));
+                    }
+                    if n < 3 && !bookable(&instant) && status != StatusCode::UNPROCESSABLE_ENTITY {
+                        return Err(TestCaseError::fail(format!("{what}: {status}, not 422")));
+                    }
+                }
+                Ok(())
+            })
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    // The booking is where it was: no request above moved it.
+    assert_eq!(read_booking(&app.client, &app.base, &booking).await, StatusCode::OK);
 }

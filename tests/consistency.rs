@@ -126,6 +126,10 @@ async fn a_change_written_by_another_process_is_announced_by_the_sweep() {
         new_status: Set("blocked".into()),
         booking_id: Set(None),
         changed_at: Set(chrono::Utc::now()),
+        // As a writer from before these columns would have left them.
+        starts_at: Set(None),
+        ends_at: Set(None),
+        changed_by: Set(None),
     }
     .insert(&tx)
     .await

@@ -594,3 +594,72 @@ async fn an_instance_whose_clock_runs_an_hour_ahead_neither_expires_a_hold_early
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(hold_status(&db, hold_id).await, "converted");
 }
+
+/// Set `service`'s duration in the database, as the admin's upsert does.
+async fn set_duration(db: &DatabaseConnection, service: Uuid, minutes: i32) {
+    let row = entity::service::Entity::find_by_id(service).one(db).await.unwrap().expect("the service");
+    let mut active: entity::service::ActiveModel = row.into();
+    active.duration_minutes = Set(minutes);
+    active.update(db).await.unwrap();
+}
+
+/// The confirmed bookings of `provider` as (start, end), sorted: none may overlap.
+async fn confirmed_spans(db: &DatabaseConnection, provider: Uuid) -> Vec<(String, String)> {
+    let mut rows = entity::booking::Entity::find()
+        .filter(entity::booking::Column::ProviderId.eq(provider))
+        .filter(entity::booking::Column::Status.eq("confirmed"))
+        .all(db)
+        .await
+        .unwrap();
+    rows.sort_by_key(|r| r.starts_at);
+    for pair in rows.windows(2) {
+        assert!(pair[0].ends_at <= pair[1].starts_at, "bookings overlap: {:?} and {:?}", pair[0], pair[1]);
+    }
+    rows.iter().map(|r| (r.starts_at.to_rfc3339(), r.ends_at.to_rfc3339())).collect()
+}
+
+#[tokio::test]
+async fn a_hold_whose_service_was_lengthened_or_shortened_books_nothing_and_no_booking_overlaps() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    let half_hour = service_with(&app.client, &app.base, provider.id, 30).await;
+    let hour = service_with(&app.client, &app.base, provider.id, 60).await;
+    let document = availability(&app.client, &app.base, provider.id, "?days=14", None).await;
+    let free = document.free_slots();
+    let pairs = document.back_to_back();
+    // Three slots back to back, twice over, far enough apart.
+    let runs: Vec<usize> = pairs.iter().copied().filter(|i| pairs.contains(&(i + 1))).collect();
+    let (first, later) = (runs[0], *runs.iter().find(|&&i| i >= runs[0] + 3).expect("a second run"));
+
+    // Lengthened: the hold holds 30 minutes, the service now needs 90.
+    let (status, held) = hold(&app.client, &app.base, provider.id, half_hour, &free[first].1).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    set_duration(&app.db, half_hour, 90).await;
+    let (status, refused) = book_held(&app.client, &app.base, &held, &free[first].1, held["token"].as_str()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["type"], "urn:slotstream:problem:hold-no-longer-fits");
+    assert_eq!(status_of(&app, provider.id, &free[first].0).await, "held", "the refusal changes nothing");
+    // A second customer books inside the span the first would have claimed: it is free, and theirs.
+    let other = client_from("127.0.0.2");
+    let (status, booked) = book(&other, &app.base, provider.id, hour, &free[first + 1].1).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    assert_eq!(confirmed_spans(&app.db, provider.id).await.len(), 1);
+    assert_eq!(release(&app.client, &app.base, &held).await, StatusCode::NO_CONTENT);
+
+    // Shortened: the hold holds 60 minutes (two slots), the service now needs 30.
+    let (status, held) = hold(&app.client, &app.base, provider.id, hour, &free[later].1).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    set_duration(&app.db, hour, 30).await;
+    let (status, refused) = book_held(&app.client, &app.base, &held, &free[later].1, held["token"].as_str()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["type"], "urn:slotstream:problem:hold-no-longer-fits");
+    for slot in [&free[later].0, &free[later + 1].0] {
+        assert_eq!(logged(&app.db, slot).await, ["available->held"], "no slot booked for a time it is not in");
+    }
+    // Released, the same customer books the 30 minutes they now need: one slot, no overlap.
+    assert_eq!(release(&app.client, &app.base, &held).await, StatusCode::NO_CONTENT);
+    let (status, booked) = book(&app.client, &app.base, provider.id, hour, &free[later].1).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    assert_eq!(status_of(&app, provider.id, &free[later + 1].0).await, "available");
+    assert_eq!(confirmed_spans(&app.db, provider.id).await.len(), 2);
+}

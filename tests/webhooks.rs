@@ -759,3 +759,69 @@ async fn a_receiver_answering_an_enormous_body_is_delivered_to_without_reading_i
     assert_eq!(booking_ids(&accepted), [&first["id"], &second["id"]].map(|id| id.as_str().unwrap().to_owned()));
     assert_eq!(receiver.received().len(), 2, "the first delivery counted: not sent again");
 }
+
+/// The next `slot-changed` event's data on `stream`.
+async fn next_slot_change(stream: &mut SseClient) -> Value {
+    loop {
+        let event = stream.next(WAIT).await.expect("a slot-changed event in time");
+        if event.event == "slot-changed" {
+            return event.json();
+        }
+    }
+}
+
+#[tokio::test]
+async fn slot_events_carry_their_instants_and_who_made_each_change_on_the_stream_and_in_webhooks() {
+    let mut flags = FLAGS.to_vec();
+    flags.extend(["--hold-ttl-secs", "1"]);
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0).clone();
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    subscribe_receiver(&app.client, &app.base, &provider, &receiver, &["slot.changed"]).await;
+    let document = availability(&app.client, &app.base, provider.id, "?days=14", None).await;
+    let free = document.free_slots();
+    let mut stream =
+        SseClient::connect(&app.client, &stream_url(&app.base, provider.id, ""), Some(document.version())).await;
+    let service = service_with(&app.client, &app.base, provider.id, 30).await;
+
+    // A customer books, the provider cancels it with its key and blocks
+    // another slot, a customer's hold on a third expires.
+    let booking = booked(&app.client, &app.base, provider.id, service, &free[0].1).await;
+    let cancelled = app
+        .client
+        .post(format!("{}/api/v1/bookings/{}/cancel", app.base, booking["id"].as_str().unwrap()))
+        .bearer_auth(&provider.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    block(&app.client, &app.base, provider.id, &provider.key, &free[1].0).await;
+    let body = json!({ "providerId": provider.id, "serviceId": service, "startTime": free[2].1 });
+    let (status, held) = post_json(&app.client, &format!("{}/api/v1/holds", app.base), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+
+    let expected = [
+        (&free[0], "booked", "customer"),
+        (&free[0], "available", "provider"),
+        (&free[1], "blocked", "provider"),
+        (&free[2], "held", "customer"),
+        (&free[2], "available", "system"),
+    ];
+    let instant = |text: &Value| chrono::DateTime::parse_from_rfc3339(text.as_str().expect("an instant")).unwrap();
+    let check = |data: &Value, &((slot, starts_at), status, by): &(&(String, String), &str, &str)| {
+        assert_eq!((data["availabilityId"].as_str(), data["newStatus"].as_str()), (Some(slot.as_str()), Some(status)));
+        assert_eq!(data["changedBy"], by, "{data}");
+        let (from, to) = (instant(&data["startsAt"]), instant(&data["endsAt"]));
+        assert_eq!(from, chrono::DateTime::parse_from_rfc3339(starts_at).unwrap(), "{data}");
+        assert_eq!(to - from, chrono::TimeDelta::minutes(30));
+        assert!(data["startsAt"].as_str().unwrap().ends_with('Z'), "RFC 3339 in UTC: {data}");
+    };
+    for want in &expected {
+        check(&next_slot_change(&mut stream).await, want);
+    }
+    let delivered = receiver.accepted(expected.len()).await;
+    for (received, want) in delivered.iter().zip(&expected) {
+        assert_eq!(received.body["type"], "slot.changed");
+        check(&received.body["data"], want);
+    }
+}

@@ -18,6 +18,12 @@ pub struct Model {
     pub new_status: String,
     pub booking_id: Option<Uuid>,
     pub changed_at: DateTimeUtc,
+    /// The slot's real start and end (`None` in events logged before them,
+    /// and for a legacy slot in a DST gap).
+    pub starts_at: Option<DateTimeUtc>,
+    pub ends_at: Option<DateTimeUtc>,
+    /// Who made the change (`customer`, `provider`, `admin`, `system`).
+    pub changed_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ mod m20261128_000004_provider_profile;
 mod m20261128_000005_catalogue;
 mod m20261128_000006_webhooks;
 mod m20261203_000002_token_hash_indexes;
+mod m20261203_000003_slot_event_instants_and_actor;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_catalogue::Migration),
             Box::new(m20261128_000006_webhooks::Migration),
             Box::new(m20261203_000002_token_hash_indexes::Migration),
+            Box::new(m20261203_000003_slot_event_instants_and_actor::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{App, AppError, secrets};
+use crate::domain::Actor;
 
 /// What a caller presented in `Authorization: Bearer`.
 #[derive(Clone, Debug)]
@@ -38,6 +39,16 @@ pub enum Grant {
     ProviderKey,
     /// A slot hold's own token.
     HoldHolder,
+}
+
+impl Grant {
+    /// Who a change made with this grant is by: a holder is the customer.
+    pub fn actor(self) -> Actor {
+        match self {
+            Grant::BookingHolder | Grant::HoldHolder => Actor::Customer,
+            Grant::ProviderKey => Actor::Provider,
+        }
+    }
 }
 
 /// Why a request has no usable credential (a 401). The HTTP layer's

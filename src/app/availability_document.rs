@@ -24,12 +24,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{App, AppError, ProviderInfo};
-use crate::domain::{SlotStatus, slot_span};
+use crate::domain::{BookableRange, SlotStatus, slot_span};
 
 /// Largest `days` accepted.
 pub const DAYS_MAX: u32 = 31;
-/// How far from today a `startDate` may lie, in days.
-const START_DATE_RANGE: u64 = 3 * 366;
 /// Bytes a cached document is counted for beyond its body (key, validators,
 /// the cache's own bookkeeping).
 const CACHE_ENTRY_OVERHEAD: u64 = 256;
@@ -170,24 +168,19 @@ pub struct SlotBody {
 }
 
 /// The date range a query asks for: `days` (default 7) within 1..=31, and a
-/// start (default today in the provider's timezone) within about three
-/// years of today.
+/// start (default today in the provider's timezone) within `bookable`.
 pub fn resolve_range(
     provider: &ProviderInfo,
     start_date: Option<NaiveDate>,
     days: Option<u32>,
+    bookable: &BookableRange,
 ) -> Result<(NaiveDate, u32), AppError> {
     let days = days.unwrap_or(7);
     if !(1..=DAYS_MAX).contains(&days) {
         return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")));
     }
     let today = Utc::now().with_timezone(&provider.timezone).date_naive();
-    let start = start_date.unwrap_or(today);
-    let earliest = today.checked_sub_days(Days::new(START_DATE_RANGE));
-    let latest = today.checked_add_days(Days::new(START_DATE_RANGE));
-    if earliest.is_some_and(|d| start < d) || latest.is_some_and(|d| start > d) {
-        return Err(AppError::Invalid(format!("startDate must be within {START_DATE_RANGE} days of today ({today})")));
-    }
+    let start = bookable.date("startDate", start_date.unwrap_or(today))?;
     Ok((start, days))
 }
 
@@ -251,7 +244,7 @@ impl App {
     /// holds (`held`) is current.
     pub async fn availability(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Result<Conditional, AppError> {
         let provider = self.directory.get_active(query.provider_id).await?;
-        let (start, days) = resolve_range(&provider, query.start_date, query.days)?;
+        let (start, days) = resolve_range(&provider, query.start_date, query.days, &self.bookable_range())?;
         let now = Utc::now();
         // A tag newer than this instance has seen (another instance answered
         // it) sends the read to the database: never an older state than the

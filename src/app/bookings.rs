@@ -14,7 +14,7 @@ use super::holds::{convert_hold, count_converted};
 use super::idempotency::{Idempotency, ScopedKey};
 use super::webhooks::{BookingChange, EventType};
 use super::{App, AppError, Credential, UnitOfWork, secrets};
-use crate::domain::{BookingStatus, to_local};
+use crate::domain::{Actor, BookingStatus};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -143,7 +143,7 @@ impl App {
                 hold.id
             )));
         }
-        let ends_at = span.starts_at + span.duration;
+        let ends_at = span.ends_at;
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         uow.require_active()?;
@@ -161,10 +161,10 @@ impl App {
         let mut calendar = Calendar::new();
         let converted = match &hold {
             // The held slots, held → booked: only this hold's token gets here.
-            Some(hold) => Some(self.book_held_slots(&mut uow, &mut calendar, hold.id, booking_id, now).await?),
+            Some(hold) => Some(self.book_held_slots(&mut uow, &mut calendar, hold.id, &span, booking_id, now).await?),
             None => {
                 for index in calendar.covering(&uow, &span).await? {
-                    let event = calendar.slot_mut(index).mark_as_booked(booking_id, Some("customer"), now)?;
+                    let event = calendar.slot_mut(index).mark_as_booked(booking_id, Actor::Customer, now)?;
                     uow.record(event);
                 }
                 None
@@ -250,7 +250,7 @@ impl App {
     /// Cancel: release the booking's slots. Cancelling again changes nothing.
     #[tracing::instrument(skip(self, credential))]
     pub async fn cancel_booking(&self, booking_id: Uuid, credential: &Credential) -> Result<BookingView, AppError> {
-        let (row, _) = self.authorize_booking(booking_id, credential).await?;
+        let (row, grant) = self.authorize_booking(booking_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         let row = reload(&uow, booking_id).await?;
         if row.status == BookingStatus::Cancelled.as_str() {
@@ -260,7 +260,7 @@ impl App {
         let mut calendar = Calendar::new();
         calendar.load_booking(&uow, booking_id).await?;
         for index in calendar.held_by(booking_id) {
-            let event = calendar.slot_mut(index).release(booking_id, Some("customer"), now)?;
+            let event = calendar.slot_mut(index).release(booking_id, grant.actor(), now)?;
             uow.record(event);
         }
         calendar.save(&uow).await?;
@@ -282,7 +282,8 @@ impl App {
         new_start: DateTime<chrono::FixedOffset>,
         credential: &Credential,
     ) -> Result<BookingView, AppError> {
-        let (row, _) = self.authorize_booking(booking_id, credential).await?;
+        let (row, grant) = self.authorize_booking(booking_id, credential).await?;
+        let starts_at = self.bookable_start(new_start)?;
         let provider = self.directory.get(row.provider_id).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         uow.require_active()?;
@@ -291,26 +292,24 @@ impl App {
             return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));
         }
         let duration = row.ends_at - row.starts_at;
-        let starts_at = not_in_the_past(new_start)?;
-        let (date, _) = to_local(provider.timezone, starts_at);
-        let span = ServiceSpan { timezone: provider.timezone, starts_at, duration, date };
+        let span = ServiceSpan::new(provider.timezone, starts_at, duration)?;
         let now = Utc::now();
 
         let mut calendar = Calendar::new();
         calendar.load_booking(&uow, booking_id).await?;
         for index in calendar.held_by(booking_id) {
-            let event = calendar.slot_mut(index).release(booking_id, Some("customer"), now)?;
+            let event = calendar.slot_mut(index).release(booking_id, grant.actor(), now)?;
             uow.record(event);
         }
         for index in calendar.covering(&uow, &span).await? {
-            let event = calendar.slot_mut(index).mark_as_booked(booking_id, Some("customer"), now)?;
+            let event = calendar.slot_mut(index).mark_as_booked(booking_id, grant.actor(), now)?;
             uow.record(event);
         }
         calendar.save(&uow).await?;
         let previous = (row.starts_at, row.ends_at);
         let mut active: booking::ActiveModel = row.into();
-        active.starts_at = Set(starts_at);
-        active.ends_at = Set(starts_at + duration);
+        active.starts_at = Set(span.starts_at);
+        active.ends_at = Set(span.ends_at);
         active.updated_at = Set(now);
         let row = active.update(&uow.tx).await?;
         uow.record_booking(BookingChange::of(EventType::BookingRescheduled, &row, Some(previous)));
@@ -336,16 +335,21 @@ impl App {
             .ok_or_else(|| {
                 AppError::NotFound(format!("service {service_id} does not exist for provider {provider_id}"))
             })?;
-        let starts_at = not_in_the_past(start)?;
-        let (date, _) = to_local(provider.timezone, starts_at);
+        let starts_at = self.bookable_start(start)?;
         let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
-        Ok(ServiceSpan { timezone: provider.timezone, starts_at, duration, date })
+        ServiceSpan::new(provider.timezone, starts_at, duration)
+    }
+
+    /// A requested start: within the bookable range (422 otherwise, checked
+    /// before any zone conversion or arithmetic) and not begun (409).
+    fn bookable_start(&self, start: DateTime<chrono::FixedOffset>) -> Result<DateTime<Utc>, AppError> {
+        let start = self.bookable_range().instant("startTime", &start)?;
+        not_in_the_past(start)
     }
 }
 
 /// A slot that has already started cannot be booked.
-fn not_in_the_past(start: DateTime<chrono::FixedOffset>) -> Result<DateTime<Utc>, AppError> {
-    let start = start.with_timezone(&Utc);
+fn not_in_the_past(start: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
     if start <= Utc::now() {
         return Err(AppError::Conflict(format!("{} has already begun; pick a later slot", start.to_rfc3339())));
     }

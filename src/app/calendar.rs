@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{AppError, UnitOfWork};
-use crate::domain::{ProviderAvailability, SlotStatus, covering_slots};
+use crate::domain::{ProviderAvailability, SlotStatus, covering_slots, covers_exactly, to_local};
 
 /// The time a service needs from a start, in its provider's zone: what a
 /// booking or a hold takes the covering slots of.
@@ -22,8 +22,21 @@ pub struct ServiceSpan {
     pub timezone: Tz,
     pub starts_at: DateTime<Utc>,
     pub duration: TimeDelta,
+    pub ends_at: DateTime<Utc>,
     /// The provider's local date of the start.
     pub date: NaiveDate,
+}
+
+impl ServiceSpan {
+    /// `duration` from `starts_at` (already within the bookable range) in
+    /// `timezone`; an end past the calendar's limits is refused, not a panic.
+    pub fn new(timezone: Tz, starts_at: DateTime<Utc>, duration: TimeDelta) -> Result<ServiceSpan, AppError> {
+        let ends_at = starts_at.checked_add_signed(duration).ok_or_else(|| {
+            AppError::Invalid("startTime plus the service's duration is past the calendar's end".into())
+        })?;
+        let (date, _) = to_local(timezone, starts_at);
+        Ok(ServiceSpan { timezone, starts_at, duration, ends_at, date })
+    }
 }
 
 pub struct Calendar {
@@ -55,6 +68,13 @@ impl Calendar {
         let (day, indexes) = self.on_date(span.date);
         let positions = covering_slots(span.timezone, &day, span.starts_at, span.duration)?;
         Ok(positions.into_iter().map(|position| indexes[position]).collect())
+    }
+
+    /// Whether the loaded slots at `indexes`, and only they, cover `span`
+    /// exactly (see [`covers_exactly`]).
+    pub fn exactly_covers(&self, indexes: &[usize], span: &ServiceSpan) -> bool {
+        let slots: Vec<ProviderAvailability> = indexes.iter().map(|&i| self.slots[i].clone()).collect();
+        covers_exactly(span.timezone, &slots, span.starts_at, span.duration)
     }
 
     /// Load the slots a booking holds.

@@ -2,7 +2,7 @@
 //! problem+json in one place (`http::error`).
 
 use super::Unauthenticated;
-use crate::domain::{ScheduleError, TransitionError};
+use crate::domain::{OutOfRange, ScheduleError, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,6 +31,10 @@ pub enum AppError {
     /// A request with the same `Idempotency-Key` has not finished yet.
     #[error("{0}")]
     IdempotencyInProgress(String),
+    /// A hold's slots no longer make the span its service needs (the
+    /// service was lengthened or shortened since it was taken) (409).
+    #[error("{0}")]
+    HoldNoLongerFits(String),
     /// The client already has as many active slot holds as it may (429).
     #[error("{0}")]
     TooManyHolds(String),
@@ -64,6 +68,12 @@ impl From<sea_orm::DbErr> for AppError {
 impl From<TransitionError> for AppError {
     fn from(error: TransitionError) -> AppError {
         AppError::Conflict(error.to_string())
+    }
+}
+
+impl From<OutOfRange> for AppError {
+    fn from(error: OutOfRange) -> AppError {
+        AppError::Invalid(error.to_string())
     }
 }
 

@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::backoff::backoff;
-use super::calendar::Calendar;
+use super::calendar::{Calendar, ServiceSpan};
 use super::{App, AppError, Credential, InstanceGauges, UnitOfWork, secrets};
+use crate::domain::Actor;
 
 /// How long holds last and how many one client may have.
 #[derive(Clone, Copy, Debug)]
@@ -207,7 +208,7 @@ impl App {
         let hold_id = Uuid::new_v4();
         let mut calendar = Calendar::new();
         for index in calendar.covering(&uow, &span).await? {
-            let event = calendar.slot_mut(index).hold(hold_id, Some("customer"), now)?;
+            let event = calendar.slot_mut(index).hold(hold_id, Actor::Customer, now)?;
             uow.record(event);
         }
         calendar.save(&uow).await?;
@@ -217,7 +218,7 @@ impl App {
             provider_id: Set(request.provider_id),
             service_id: Set(request.service_id),
             starts_at: Set(span.starts_at),
-            ends_at: Set(span.starts_at + span.duration),
+            ends_at: Set(span.ends_at),
             token_hash: Set(secrets::hash(&token)),
             client_scope: Set(scope),
             status: Set(HoldStatus::Active.as_str().to_owned()),
@@ -339,9 +340,9 @@ impl App {
         }
         let mut calendar = Calendar::new();
         calendar.load_hold(&uow, hold_id).await?;
-        let by = if outcome == HoldStatus::Expired { "expiry" } else { "customer" };
+        let by = if outcome == HoldStatus::Expired { Actor::System } else { Actor::Customer };
         for index in calendar.under_hold(hold_id) {
-            let event = calendar.slot_mut(index).release_hold(hold_id, Some(by), now)?;
+            let event = calendar.slot_mut(index).release_hold(hold_id, by, now)?;
             uow.record(event);
         }
         calendar.save(&uow).await?;
@@ -353,13 +354,17 @@ impl App {
 
     /// Inside a booking's unit of work: move the slots `hold` holds from
     /// `held` to `booked` for `booking_id` (in `calendar`, saved by the
-    /// caller). The hold must still be active and unexpired, and be for the
-    /// booking's service and start; `convert_hold` then ends it.
+    /// caller). The hold must still be active and unexpired, be for the
+    /// booking's service and start, and its slots must cover exactly the
+    /// `span` the service needs now (a service lengthened or shortened since
+    /// is a 409 `hold-no-longer-fits`, and nothing changes); `convert_hold`
+    /// then ends it.
     pub(super) async fn book_held_slots(
         &self,
         uow: &mut UnitOfWork,
         calendar: &mut Calendar,
         hold_id: Uuid,
+        span: &ServiceSpan,
         booking_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<slot_hold::Model, AppError> {
@@ -368,8 +373,18 @@ impl App {
         // the sweep of every instance compares its expiry with that clock.
         require_live(&row, self.clock.shared_now(&uow.tx).await?)?;
         calendar.load_hold(uow, hold_id).await?;
-        for index in calendar.under_hold(hold_id) {
-            let event = calendar.slot_mut(index).book_held(hold_id, booking_id, Some("customer"), now)?;
+        let held = calendar.under_hold(hold_id);
+        if !calendar.exactly_covers(&held, span) {
+            return Err(AppError::HoldNoLongerFits(format!(
+                "hold {hold_id} holds {} to {}, but the service now needs {} minutes from {}; release it and hold again",
+                row.starts_at.to_rfc3339(),
+                row.ends_at.to_rfc3339(),
+                span.duration.num_minutes(),
+                span.starts_at.to_rfc3339()
+            )));
+        }
+        for index in held {
+            let event = calendar.slot_mut(index).book_held(hold_id, booking_id, Actor::Customer, now)?;
             uow.record(event);
         }
         Ok(row)

@@ -56,9 +56,13 @@ pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 pub use unit_of_work::UnitOfWork;
 pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
+use crate::domain::BookableRange;
 use crate::events::Bus;
 /// What the change stream delivers and where it resumes; `sse` writes it on the wire.
 pub use crate::events::{Delivery, Resume, cursor, sse};
+
+/// Days ahead of today accepted by default: two years.
+pub const DEFAULT_MAX_DAYS_AHEAD: u32 = 730;
 
 /// Cheap-clone handle to everything the commands and queries need.
 #[derive(Clone)]
@@ -86,6 +90,9 @@ pub struct App {
     pub gauges: Arc<InstanceGauges>,
     /// The time: the database's for what instances compare (`with_clock`).
     pub clock: Clock,
+    /// How many days ahead of today a date or instant is accepted
+    /// (`--max-days-ahead`, `with_max_days_ahead`; see [`App::bookable_range`]).
+    pub max_days_ahead: u32,
 }
 
 impl App {
@@ -104,6 +111,7 @@ impl App {
             webhooks: WebhookPolicy::default(),
             gauges: Arc::default(),
             clock: Clock::default(),
+            max_days_ahead: DEFAULT_MAX_DAYS_AHEAD,
         }
     }
 
@@ -111,6 +119,18 @@ impl App {
     pub fn with_clock(mut self, clock: Clock) -> App {
         self.clock = clock;
         self
+    }
+
+    /// The same application accepting dates up to `days` ahead of today.
+    pub fn with_max_days_ahead(mut self, days: u32) -> App {
+        self.max_days_ahead = days;
+        self
+    }
+
+    /// The dates and instants a request or an import may name, as of now:
+    /// yesterday to `max_days_ahead` days ahead.
+    pub fn bookable_range(&self) -> BookableRange {
+        BookableRange::around(chrono::Utc::now().date_naive(), self.max_days_ahead)
     }
 
     /// The same application with `policy` for webhooks.

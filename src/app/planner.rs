@@ -25,10 +25,9 @@ use super::calendar::Calendar;
 use super::catalogue::{Upserted, provider_by_external_id};
 use super::slots::{SkippedSlot, parse_local_time, to_row};
 use super::{App, AppError, UnitOfWork};
-use crate::domain::{Interval, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally};
-
-/// Who the planner's slot changes are by (`lastModifiedBy`).
-const PLANNER: &str = "planner";
+use crate::domain::{
+    Actor, BookableRange, Interval, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
+};
 
 /// The rolling window the planner keeps generated.
 #[derive(Clone, Copy, Debug)]
@@ -209,6 +208,11 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Replanned, AppError> {
         let schedule = input.to_schedule()?;
+        // Exceptions name dates: only those a request may name (as of `now`).
+        let range = BookableRange::around(now.date_naive(), self.max_days_ahead);
+        for &date in schedule.exceptions().keys() {
+            range.date("exceptions.date", date)?;
+        }
         let normal = ScheduleInput::normalized(&schedule);
         let weekly = serde_json::to_string(&normal.weekly).map_err(|e| AppError::Internal(e.to_string()))?;
         let exceptions = serde_json::to_string(&normal.exceptions).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -242,7 +246,7 @@ impl App {
         }
         let today = now.with_timezone(&tz).date_naive();
         let through = today + Days::new(u64::from(self.planner.horizon_days.max(1)) - 1);
-        let mut replanned = plan_dates(&mut uow, &schedule, tz, today, through, now, true).await?;
+        let mut replanned = plan_dates(&mut uow, &schedule, tz, today, through, now, PlanRun::Replan).await?;
         let row = provider_schedule::ActiveModel {
             provider_id: Set(provider.id),
             slot_minutes: Set(schedule.slot_minutes as i32),
@@ -337,7 +341,7 @@ impl App {
             None => today,
         };
         let schedule = stored_schedule(&stored)?;
-        let planned = plan_dates(&mut uow, &schedule, tz, from, target, now, false).await?;
+        let planned = plan_dates(&mut uow, &schedule, tz, from, target, now, PlanRun::Extend).await?;
         provider_schedule::Entity::update_many()
             .col_expr(provider_schedule::Column::PlannedThrough, sea_orm::sea_query::Expr::value(Some(target)))
             .filter(provider_schedule::Column::ProviderId.eq(provider_id))
@@ -348,8 +352,26 @@ impl App {
     }
 }
 
+/// Why dates are planned: a schedule the operator set (free slots it lacks
+/// are withdrawn), or the system's rolling window (nothing is withdrawn).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PlanRun {
+    Replan,
+    Extend,
+}
+
+impl PlanRun {
+    /// Who the slot changes are made by.
+    fn actor(self) -> Actor {
+        match self {
+            PlanRun::Replan => Actor::Admin,
+            PlanRun::Extend => Actor::System,
+        }
+    }
+}
+
 /// Plan the dates `from..=through` in the unit of work (see the module
-/// header); `withdraw` says whether free slots the schedule lacks go.
+/// header) for `run`.
 /// Slots that have started are left alone either way.
 async fn plan_dates(
     uow: &mut UnitOfWork,
@@ -358,8 +380,9 @@ async fn plan_dates(
     from: NaiveDate,
     through: NaiveDate,
     now: DateTime<Utc>,
-    withdraw: bool,
+    run: PlanRun,
 ) -> Result<Replanned, AppError> {
+    let (withdraw, by) = (run == PlanRun::Replan, run.actor());
     let mut calendar = Calendar::new();
     calendar.load_dates(uow, from, through).await?;
     let mut outcome = Replanned::default();
@@ -385,7 +408,7 @@ async fn plan_dates(
             }
             match slot.status {
                 SlotStatus::Available | SlotStatus::Blocked => {
-                    uow.record(slot.withdraw(Some(PLANNER), now)?);
+                    uow.record(slot.withdraw(by, now)?);
                     withdrawn.push((slot.id, slot.status));
                 }
                 status => {
@@ -404,15 +427,8 @@ async fn plan_dates(
             if !upcoming(date, slot.start) || kept.iter().any(|&k| overlaps_locally(k, (slot.start, slot.end))) {
                 continue;
             }
-            let (opened, event) = ProviderAvailability::open(
-                Uuid::new_v4(),
-                uow.provider_id,
-                date,
-                slot.start,
-                slot.end,
-                Some(PLANNER),
-                now,
-            );
+            let (opened, event) =
+                ProviderAvailability::open(Uuid::new_v4(), uow.provider_id, date, slot.start, slot.end, by, now);
             new_rows.push(to_row(&opened));
             uow.record(event);
         }

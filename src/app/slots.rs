@@ -5,9 +5,10 @@
 //! denotes the instants `[I(start), I(end))`, where `I` maps a local time to
 //! an instant in the provider's timezone, taking the earlier instant of an
 //! ambiguous (fall-back) time (`domain::slot_span`). A new slot is created
-//! only if both its ends exist and lie exactly `slotMinutes` apart in real
-//! time; the others (in a spring-forward gap, or stretched or shrunk by a
-//! clock change) are skipped and listed in the answer.
+//! if its start exists and it lasts `slotMinutes` of real time, whatever its
+//! local end reads (`domain::fit_new_slots`: before a spring-forward gap the
+//! end is after the gap); the others (starting in the gap, or ending in a
+//! repeated hour's second pass) are skipped and listed in the answer.
 
 use chrono::{NaiveDate, NaiveTime, Utc};
 use entity::availability_slot;
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use super::calendar::Calendar;
 use super::{App, AppError, Credential, UnitOfWork};
-use crate::domain::{ProviderAvailability, check_new_slot, overlaps_locally, slot_grid};
+use crate::domain::{Actor, ProviderAvailability, fit_new_slots, overlaps_locally, slot_grid};
 
 /// At most this many dates per request.
 pub const DATES_MAX: usize = 31;
@@ -95,6 +96,10 @@ impl App {
         if request.dates.is_empty() || request.dates.len() > DATES_MAX {
             return Err(AppError::Invalid(format!("dates must hold 1 to {DATES_MAX} dates")));
         }
+        let range = self.bookable_range();
+        for &date in &request.dates {
+            range.date("dates", date)?;
+        }
         if !(SLOT_MINUTES_MIN..=SLOT_MINUTES_MAX).contains(&request.slot_minutes) {
             return Err(AppError::Invalid(format!(
                 "slotMinutes must be between {SLOT_MINUTES_MIN} and {SLOT_MINUTES_MAX}"
@@ -119,21 +124,19 @@ impl App {
         for date in dates {
             calendar.load_date(&uow, date).await?;
             let (existing, _) = calendar.on_date(date);
-            for &(start, end) in &grid {
-                if let Err(reason) = check_new_slot(timezone, date, start, end, request.slot_minutes) {
-                    skipped.push(SkippedSlot {
-                        date,
-                        start_time: start.format("%H:%M").to_string(),
-                        end_time: end.format("%H:%M").to_string(),
-                        reason: reason.as_str(),
-                    });
-                    continue;
-                }
+            let (fitted, left_out) = fit_new_slots(timezone, date, grid.iter().copied(), request.slot_minutes);
+            skipped.extend(left_out.into_iter().map(|((start, end), reason)| SkippedSlot {
+                date,
+                start_time: start.format("%H:%M").to_string(),
+                end_time: end.format("%H:%M").to_string(),
+                reason: reason.as_str(),
+            }));
+            for (start, end) in fitted {
                 if existing.iter().any(|s| overlaps_locally((s.start_time, s.end_time), (start, end))) {
                     continue;
                 }
                 let (slot, event) =
-                    ProviderAvailability::open(Uuid::new_v4(), provider_id, date, start, end, Some("provider"), now);
+                    ProviderAvailability::open(Uuid::new_v4(), provider_id, date, start, end, Actor::Provider, now);
                 rows.push(to_row(&slot));
                 uow.record(event);
             }
@@ -161,11 +164,8 @@ impl App {
         let mut calendar = Calendar::new();
         let index = calendar.load_slot(&uow, slot_id).await?;
         let slot = calendar.slot_mut(index);
-        let event = if blocked {
-            slot.block(Some("provider"), Utc::now())?
-        } else {
-            slot.unblock(Some("provider"), Utc::now())?
-        };
+        let event =
+            if blocked { slot.block(Actor::Provider, Utc::now())? } else { slot.unblock(Actor::Provider, Utc::now())? };
         let status = event.new_status;
         uow.record(event);
         calendar.save(&uow).await?;

@@ -23,6 +23,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use entity::{booking_event, provider};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -45,6 +46,9 @@ pub struct UnitOfWork {
     base_updated_at: DateTime<Utc>,
     /// Whether the provider was active when locked (see `require_active`).
     active: bool,
+    /// The provider's zone, in which each recorded event's slot gets its
+    /// instants (`None` only for a zone this build does not know).
+    timezone: Option<Tz>,
     events: Vec<AvailabilitySlotChangedEvent>,
     /// The booking change this transaction makes, if it is a booking command.
     booking_change: Option<BookingChange>,
@@ -76,6 +80,7 @@ impl UnitOfWork {
             base_version: row.version,
             base_updated_at: row.updated_at,
             active: row.active,
+            timezone: row.timezone.parse().ok(),
             events: Vec::new(),
             booking_change: None,
             writer,
@@ -93,8 +98,12 @@ impl UnitOfWork {
         }
     }
 
+    /// Record a slot's event, with the instants its slot denotes in the provider's zone.
     pub fn record(&mut self, event: AvailabilitySlotChangedEvent) {
-        self.events.push(event);
+        self.events.push(match self.timezone {
+            Some(tz) => event.located(tz),
+            None => event,
+        });
     }
 
     /// Record the booking change this transaction makes (one per transaction).

@@ -1,15 +1,19 @@
 //! The domain: the `ProviderAvailability` aggregate, its events and the rules
 //! for fitting a booking onto slots. Plain Rust: no I/O, no clock, no database.
 
+mod actor;
+mod bookable_range;
 mod booking;
 mod provider_availability;
 mod schedule;
 mod weekly_schedule;
 
+pub use actor::Actor;
+pub use bookable_range::{BookableRange, OutOfRange};
 pub use booking::BookingStatus;
 pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
 pub use schedule::{
-    ScheduleError, SkipReason, check_new_slot, covering_slots, local_instant, overlaps_locally, slot_grid, slot_span,
-    to_local,
+    ScheduleError, SkipReason, covering_slots, covers_exactly, fit_new_slot, fit_new_slots, local_instant,
+    overlaps_locally, slot_grid, slot_span, to_local,
 };
 pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

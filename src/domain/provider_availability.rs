@@ -15,8 +15,12 @@
 //! stays pure and its events are reproducible in tests.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::Uuid;
+
+use super::actor::Actor;
+use super::schedule::slot_span;
 
 /// Status of a slot; serialised lower-case on the wire and in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
@@ -82,6 +86,24 @@ pub struct AvailabilitySlotChangedEvent {
     pub new_status: SlotStatus,
     pub booking_id: Option<Uuid>,
     pub changed_at: DateTime<Utc>,
+    /// Who made the change; `None` only for events logged before actors were.
+    pub changed_by: Option<Actor>,
+    /// The real instants `[start, end)` the slot denotes in its provider's
+    /// zone (see [`slot_span`]): set by [`located`](Self::located), where
+    /// the zone is known; `None` for a slot without instants (a legacy row in
+    /// a DST gap) and for events logged before instants were.
+    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl AvailabilitySlotChangedEvent {
+    /// The event with the instants its slot denotes in `tz`: the two 02:00s
+    /// of an autumn night are told apart by them, not by the local times.
+    pub fn located(self, tz: Tz) -> AvailabilitySlotChangedEvent {
+        let span = slot_span(tz, self.date, self.start_time, self.end_time)
+            .ok()
+            .map(|(from, to)| (from.to_utc(), to.to_utc()));
+        AvailabilitySlotChangedEvent { span, ..self }
+    }
 }
 
 /// One availability slot of a provider.
@@ -108,7 +130,7 @@ impl ProviderAvailability {
         date: NaiveDate,
         start_time: NaiveTime,
         end_time: NaiveTime,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> (ProviderAvailability, AvailabilitySlotChangedEvent) {
         let slot = ProviderAvailability {
@@ -121,9 +143,9 @@ impl ProviderAvailability {
             booking_id: None,
             hold_id: None,
             last_modified_at: now,
-            last_modified_by: modified_by.map(str::to_owned),
+            last_modified_by: Some(by.as_str().to_owned()),
         };
-        let event = slot.event(None, None);
+        let event = slot.event(None, None, by);
         (slot, event)
     }
 
@@ -131,11 +153,11 @@ impl ProviderAvailability {
     pub fn mark_as_booked(
         &mut self,
         booking_id: Uuid,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         self.require(SlotStatus::Available)?;
-        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), modified_by, now))
+        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), by, now))
     }
 
     /// booked → available. `booking_id` must be the booking holding the slot,
@@ -143,59 +165,47 @@ impl ProviderAvailability {
     pub fn release(
         &mut self,
         booking_id: Uuid,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         if self.status != SlotStatus::Booked || self.booking_id != Some(booking_id) {
             return Err(TransitionError::NotBookedBy { slot: self.id, booking: booking_id });
         }
-        Ok(self.transition(SlotStatus::Available, None, Some(booking_id), modified_by, now))
+        Ok(self.transition(SlotStatus::Available, None, Some(booking_id), by, now))
     }
 
     /// available → blocked (the provider takes the slot off the calendar).
-    pub fn block(
-        &mut self,
-        modified_by: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+    pub fn block(&mut self, by: Actor, now: DateTime<Utc>) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         self.require(SlotStatus::Available)?;
-        Ok(self.transition(SlotStatus::Blocked, None, None, modified_by, now))
+        Ok(self.transition(SlotStatus::Blocked, None, None, by, now))
     }
 
     /// blocked → available.
-    pub fn unblock(
-        &mut self,
-        modified_by: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+    pub fn unblock(&mut self, by: Actor, now: DateTime<Utc>) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         if self.status != SlotStatus::Blocked {
             return Err(TransitionError::NotBlocked { slot: self.id });
         }
-        Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
+        Ok(self.transition(SlotStatus::Available, None, None, by, now))
     }
 
     /// available or blocked → removed: the slot leaves the calendar (its row
     /// is deleted by the caller). A booked or held slot never does.
-    pub fn withdraw(
-        &mut self,
-        modified_by: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
+    pub fn withdraw(&mut self, by: Actor, now: DateTime<Utc>) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         if self.status != SlotStatus::Blocked {
             self.require(SlotStatus::Available)?;
         }
-        Ok(self.transition(SlotStatus::Removed, None, None, modified_by, now))
+        Ok(self.transition(SlotStatus::Removed, None, None, by, now))
     }
 
     /// available → held, for `hold_id`.
     pub fn hold(
         &mut self,
         hold_id: Uuid,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         self.require(SlotStatus::Available)?;
-        let event = self.transition(SlotStatus::Held, None, None, modified_by, now);
+        let event = self.transition(SlotStatus::Held, None, None, by, now);
         self.hold_id = Some(hold_id);
         Ok(event)
     }
@@ -205,11 +215,11 @@ impl ProviderAvailability {
     pub fn release_hold(
         &mut self,
         hold_id: Uuid,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         self.require_held_by(hold_id)?;
-        Ok(self.transition(SlotStatus::Available, None, None, modified_by, now))
+        Ok(self.transition(SlotStatus::Available, None, None, by, now))
     }
 
     /// held → booked: the holder books the slot it holds, for `booking_id`.
@@ -217,11 +227,11 @@ impl ProviderAvailability {
         &mut self,
         hold_id: Uuid,
         booking_id: Uuid,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
         self.require_held_by(hold_id)?;
-        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), modified_by, now))
+        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), by, now))
     }
 
     fn require_held_by(&self, hold_id: Uuid) -> Result<(), TransitionError> {
@@ -250,7 +260,7 @@ impl ProviderAvailability {
         new_status: SlotStatus,
         new_booking: Option<Uuid>,
         event_booking: Option<Uuid>,
-        modified_by: Option<&str>,
+        by: Actor,
         now: DateTime<Utc>,
     ) -> AvailabilitySlotChangedEvent {
         let previous = self.status;
@@ -259,11 +269,16 @@ impl ProviderAvailability {
         // Every transition ends a hold; `hold` sets its own after this.
         self.hold_id = None;
         self.last_modified_at = now;
-        self.last_modified_by = modified_by.map(str::to_owned);
-        self.event(Some(previous), event_booking)
+        self.last_modified_by = Some(by.as_str().to_owned());
+        self.event(Some(previous), event_booking, by)
     }
 
-    fn event(&self, previous_status: Option<SlotStatus>, booking_id: Option<Uuid>) -> AvailabilitySlotChangedEvent {
+    fn event(
+        &self,
+        previous_status: Option<SlotStatus>,
+        booking_id: Option<Uuid>,
+        by: Actor,
+    ) -> AvailabilitySlotChangedEvent {
         AvailabilitySlotChangedEvent {
             availability_id: self.id,
             provider_id: self.provider_id,
@@ -274,6 +289,8 @@ impl ProviderAvailability {
             new_status: self.status,
             booking_id,
             changed_at: self.last_modified_at,
+            changed_by: Some(by),
+            span: None,
         }
     }
 }
@@ -294,7 +311,7 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
             NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
             NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
-            Some("seed"),
+            Actor::System,
             at(0),
         )
         .0
@@ -308,7 +325,7 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
             NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
             NaiveTime::from_hms_opt(10, 30, 0).unwrap(),
-            None,
+            Actor::Provider,
             at(0),
         );
         assert_eq!(slot.status, SlotStatus::Available);
@@ -320,7 +337,7 @@ mod tests {
     fn mark_as_booked_moves_available_to_booked_and_raises_event() {
         let mut slot = free_slot();
         let booking = Uuid::from_u128(9);
-        let event = slot.mark_as_booked(booking, Some("customer"), at(5)).unwrap();
+        let event = slot.mark_as_booked(booking, Actor::Customer, at(5)).unwrap();
         assert_eq!(slot.status, SlotStatus::Booked);
         assert_eq!(slot.booking_id, Some(booking));
         assert_eq!(slot.last_modified_at, at(5));
@@ -337,6 +354,8 @@ mod tests {
                 new_status: SlotStatus::Booked,
                 booking_id: Some(booking),
                 changed_at: at(5),
+                changed_by: Some(Actor::Customer),
+                span: None,
             }
         );
     }
@@ -344,18 +363,18 @@ mod tests {
     #[test]
     fn booking_a_booked_or_blocked_slot_is_refused_and_changes_nothing() {
         let mut booked = free_slot();
-        booked.mark_as_booked(Uuid::from_u128(9), None, at(1)).unwrap();
+        booked.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(1)).unwrap();
         let before = booked.clone();
         assert!(matches!(
-            booked.mark_as_booked(Uuid::from_u128(10), None, at(2)),
+            booked.mark_as_booked(Uuid::from_u128(10), Actor::Customer, at(2)),
             Err(TransitionError::NotAvailable { status: "booked", .. })
         ));
         assert_eq!(booked, before);
 
         let mut blocked = free_slot();
-        blocked.block(None, at(1)).unwrap();
+        blocked.block(Actor::Customer, at(1)).unwrap();
         assert!(matches!(
-            blocked.mark_as_booked(Uuid::from_u128(10), None, at(2)),
+            blocked.mark_as_booked(Uuid::from_u128(10), Actor::Customer, at(2)),
             Err(TransitionError::NotAvailable { status: "blocked", .. })
         ));
     }
@@ -364,8 +383,8 @@ mod tests {
     fn release_frees_the_slot_and_keeps_the_booking_in_the_event() {
         let mut slot = free_slot();
         let booking = Uuid::from_u128(9);
-        slot.mark_as_booked(booking, None, at(1)).unwrap();
-        let event = slot.release(booking, Some("customer"), at(2)).unwrap();
+        slot.mark_as_booked(booking, Actor::Customer, at(1)).unwrap();
+        let event = slot.release(booking, Actor::Customer, at(2)).unwrap();
         assert_eq!(slot.status, SlotStatus::Available);
         assert_eq!(slot.booking_id, None);
         assert_eq!(event.previous_status, Some(SlotStatus::Booked));
@@ -377,53 +396,59 @@ mod tests {
     #[test]
     fn releasing_a_free_slot_or_another_bookings_slot_is_refused() {
         let mut slot = free_slot();
-        assert!(matches!(slot.release(Uuid::from_u128(9), None, at(1)), Err(TransitionError::NotBookedBy { .. })));
-        slot.mark_as_booked(Uuid::from_u128(9), None, at(1)).unwrap();
-        assert!(slot.release(Uuid::from_u128(10), None, at(2)).is_err());
+        assert!(matches!(
+            slot.release(Uuid::from_u128(9), Actor::Customer, at(1)),
+            Err(TransitionError::NotBookedBy { .. })
+        ));
+        slot.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(1)).unwrap();
+        assert!(slot.release(Uuid::from_u128(10), Actor::Customer, at(2)).is_err());
         assert_eq!(slot.status, SlotStatus::Booked);
     }
 
     #[test]
     fn block_and_unblock_round_trip() {
         let mut slot = free_slot();
-        let blocked = slot.block(Some("provider"), at(1)).unwrap();
+        let blocked = slot.block(Actor::Provider, at(1)).unwrap();
         assert_eq!(blocked.previous_status, Some(SlotStatus::Available));
         assert_eq!(blocked.new_status, SlotStatus::Blocked);
-        assert!(slot.block(None, at(2)).is_err(), "blocking twice is refused");
-        let freed = slot.unblock(Some("provider"), at(3)).unwrap();
+        assert!(slot.block(Actor::Customer, at(2)).is_err(), "blocking twice is refused");
+        let freed = slot.unblock(Actor::Provider, at(3)).unwrap();
         assert_eq!(freed.previous_status, Some(SlotStatus::Blocked));
         assert_eq!(freed.new_status, SlotStatus::Available);
-        assert!(slot.unblock(None, at(4)).is_err(), "unblocking a free slot is refused");
+        assert!(slot.unblock(Actor::Customer, at(4)).is_err(), "unblocking a free slot is refused");
     }
 
     #[test]
     fn hold_then_release_by_the_same_hold_round_trips_with_events() {
         let mut slot = free_slot();
         let hold = Uuid::from_u128(7);
-        let held = slot.hold(hold, Some("customer"), at(1)).unwrap();
+        let held = slot.hold(hold, Actor::Customer, at(1)).unwrap();
         assert_eq!((slot.status, slot.hold_id, slot.booking_id), (SlotStatus::Held, Some(hold), None));
         assert_eq!((held.previous_status, held.new_status), (Some(SlotStatus::Available), SlotStatus::Held));
         assert_eq!(held.booking_id, None, "a hold event names no booking");
-        let freed = slot.release_hold(hold, Some("expiry"), at(2)).unwrap();
+        let freed = slot.release_hold(hold, Actor::System, at(2)).unwrap();
         assert_eq!((slot.status, slot.hold_id), (SlotStatus::Available, None));
         assert_eq!((freed.previous_status, freed.new_status), (Some(SlotStatus::Held), SlotStatus::Available));
-        assert!(slot.release_hold(hold, None, at(3)).is_err(), "releasing twice is refused");
+        assert!(slot.release_hold(hold, Actor::Customer, at(3)).is_err(), "releasing twice is refused");
     }
 
     #[test]
     fn a_held_slot_is_not_bookable_blockable_or_holdable_by_others() {
         let mut slot = free_slot();
         let hold = Uuid::from_u128(7);
-        slot.hold(hold, None, at(1)).unwrap();
+        slot.hold(hold, Actor::Customer, at(1)).unwrap();
         let before = slot.clone();
         assert!(matches!(
-            slot.mark_as_booked(Uuid::from_u128(9), None, at(2)),
+            slot.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(2)),
             Err(TransitionError::NotAvailable { status: "held", .. })
         ));
-        assert!(slot.block(None, at(2)).is_err());
-        assert!(slot.hold(Uuid::from_u128(8), None, at(2)).is_err());
-        assert!(matches!(slot.release_hold(Uuid::from_u128(8), None, at(2)), Err(TransitionError::NotHeldBy { .. })));
-        assert!(slot.book_held(Uuid::from_u128(8), Uuid::from_u128(9), None, at(2)).is_err());
+        assert!(slot.block(Actor::Customer, at(2)).is_err());
+        assert!(slot.hold(Uuid::from_u128(8), Actor::Customer, at(2)).is_err());
+        assert!(matches!(
+            slot.release_hold(Uuid::from_u128(8), Actor::Customer, at(2)),
+            Err(TransitionError::NotHeldBy { .. })
+        ));
+        assert!(slot.book_held(Uuid::from_u128(8), Uuid::from_u128(9), Actor::Customer, at(2)).is_err());
         assert_eq!(slot, before, "refusals change nothing");
     }
 
@@ -431,13 +456,43 @@ mod tests {
     fn book_held_moves_held_to_booked_only_for_its_hold() {
         let mut slot = free_slot();
         let (hold, booking) = (Uuid::from_u128(7), Uuid::from_u128(9));
-        assert!(slot.book_held(hold, booking, None, at(1)).is_err(), "an unheld slot is not booked through a hold");
-        slot.hold(hold, None, at(1)).unwrap();
-        let event = slot.book_held(hold, booking, Some("customer"), at(2)).unwrap();
+        assert!(
+            slot.book_held(hold, booking, Actor::Customer, at(1)).is_err(),
+            "an unheld slot is not booked through a hold"
+        );
+        slot.hold(hold, Actor::Customer, at(1)).unwrap();
+        let event = slot.book_held(hold, booking, Actor::Customer, at(2)).unwrap();
         assert_eq!((slot.status, slot.booking_id, slot.hold_id), (SlotStatus::Booked, Some(booking), None));
         assert_eq!((event.previous_status, event.new_status), (Some(SlotStatus::Held), SlotStatus::Booked));
         assert_eq!(event.booking_id, Some(booking));
-        assert!(slot.release_hold(hold, None, at(3)).is_err(), "a converted hold frees nothing");
+        assert!(slot.release_hold(hold, Actor::Customer, at(3)).is_err(), "a converted hold frees nothing");
+    }
+
+    #[test]
+    fn events_name_their_actor_and_located_gives_the_slots_instants() {
+        let mut slot = free_slot();
+        assert_eq!(slot.block(Actor::Provider, at(1)).unwrap().changed_by, Some(Actor::Provider));
+        assert_eq!(slot.last_modified_by.as_deref(), Some("provider"));
+        let freed = slot.unblock(Actor::Admin, at(2)).unwrap();
+        assert_eq!((freed.changed_by, freed.span), (Some(Actor::Admin), None), "no zone, no instants");
+        // Warsaw's autumn night: the first 02:00 (+02:00) and, for a slot of
+        // the repeated hour, nothing local tells them apart; the instants do.
+        let night = NaiveDate::from_ymd_opt(2027, 10, 31).unwrap();
+        let two = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        let (_, opened) = ProviderAvailability::open(
+            Uuid::from_u128(3),
+            Uuid::from_u128(2),
+            night,
+            two,
+            NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
+            Actor::System,
+            at(3),
+        );
+        let (from, to) = opened.located(chrono_tz::Europe::Warsaw).span.unwrap();
+        assert_eq!(
+            (from.to_rfc3339(), to.to_rfc3339()),
+            ("2027-10-31T00:00:00+00:00".into(), "2027-10-31T00:30:00+00:00".into())
+        );
     }
 
     #[test]

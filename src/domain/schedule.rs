@@ -22,12 +22,17 @@ pub enum ScheduleError {
     NonexistentLocalTime(NaiveTime),
 }
 
+/// A slot's local start and end on its date (an end of 00:00 is the midnight ending it).
+pub type LocalSpan = (NaiveTime, NaiveTime);
+
 /// Why a slot of a requested grid is not created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkipReason {
-    /// Its start or end falls in a daylight-saving gap.
+    /// Its start falls in a daylight-saving gap.
     LocalTimeDoesNotExist,
-    /// It exists, but a clock change makes it longer or shorter than asked.
+    /// Its start exists, but its real end cannot be stored as a local end
+    /// after it (it falls in a repeated hour's second pass), or it would
+    /// start inside a slot stretched over a gap just before it.
     ClockChangeAltersLength,
 }
 
@@ -56,22 +61,56 @@ pub fn slot_span(
     Ok((local_instant(tz, date, start)?, local_instant(tz, end_date, end)?))
 }
 
-/// Whether a new slot (local `date`, `start`, `end`) may be created: both
-/// ends must exist and lie exactly `minutes` apart in real time, so every
-/// slot is as long as the provider asked and no two slots share an instant.
-pub fn check_new_slot(
-    tz: Tz,
-    date: NaiveDate,
-    start: NaiveTime,
-    end: NaiveTime,
-    minutes: u32,
-) -> Result<(), SkipReason> {
-    let (starts_at, ends_at) = slot_span(tz, date, start, end).map_err(|_| SkipReason::LocalTimeDoesNotExist)?;
-    if ends_at - starts_at == TimeDelta::minutes(i64::from(minutes)) {
-        Ok(())
+/// The local end of a new slot of `minutes` starting at local `date`
+/// `start`, if it may be created. The rule (README, "Daylight saving"):
+/// keep every slot whose start exists (in a repeated hour, the earlier
+/// instant) and whose real length is `minutes`, whatever its local end reads.
+/// So on a spring-forward night the slot before the gap ends, on the wall
+/// clock, after it (Warsaw: 01:30–03:00 lasts 30 real minutes). The end must
+/// still read later the same date (or the midnight ending it) and denote that
+/// very instant: in a fall-back night, a slot whose real end falls in the
+/// repeated hour's second pass reads an end before its start (Warsaw:
+/// 02:30+02:00 plus 30 minutes is 02:00+01:00), which a local slot cannot
+/// store, so it is skipped, and the second pass has no slots of its own.
+pub fn fit_new_slot(tz: Tz, date: NaiveDate, start: NaiveTime, minutes: u32) -> Result<NaiveTime, SkipReason> {
+    let starts_at = local_instant(tz, date, start).map_err(|_| SkipReason::LocalTimeDoesNotExist)?;
+    let ends_at = starts_at
+        .checked_add_signed(TimeDelta::minutes(i64::from(minutes)))
+        .ok_or(SkipReason::LocalTimeDoesNotExist)?;
+    let (end_date, end) = to_local(tz, ends_at.to_utc());
+    let same_day = end_date == date && end > start;
+    let at_midnight = date.succ_opt() == Some(end_date) && end == NaiveTime::MIN;
+    if (same_day || at_midnight) && slot_span(tz, date, start, end) == Ok((starts_at, ends_at)) {
+        Ok(end)
     } else {
         Err(SkipReason::ClockChangeAltersLength)
     }
+}
+
+/// The slots of a wall-clock `grid` (back-to-back `(start, end)` pairs in
+/// local order, as [`slot_grid`] makes them) that may be created on `date`,
+/// each with its fitted local end ([`fit_new_slot`]), and those left out with
+/// their reason. A slot stretched over a spring gap may reach past the next
+/// grid start (45-minute slots from 01:30 end at 03:15): a slot starting
+/// inside an earlier kept one is left out, so no two share an instant.
+pub fn fit_new_slots(
+    tz: Tz,
+    date: NaiveDate,
+    grid: impl IntoIterator<Item = (NaiveTime, NaiveTime)>,
+    minutes: u32,
+) -> (Vec<LocalSpan>, Vec<(LocalSpan, SkipReason)>) {
+    let mut kept: Vec<LocalSpan> = Vec::new();
+    let mut skipped = Vec::new();
+    for (start, end) in grid {
+        match fit_new_slot(tz, date, start, minutes) {
+            Ok(_) if kept.last().is_some_and(|&last| overlaps_locally(last, (start, end))) => {
+                skipped.push(((start, end), SkipReason::ClockChangeAltersLength));
+            }
+            Ok(fitted) => kept.push((start, fitted)),
+            Err(reason) => skipped.push(((start, end), reason)),
+        }
+    }
+    (kept, skipped)
 }
 
 /// Do two local intervals `[start, end)` of one date overlap? An end of
@@ -98,7 +137,8 @@ pub fn covering_slots(
     start: DateTime<Utc>,
     duration: TimeDelta,
 ) -> Result<Vec<usize>, ScheduleError> {
-    let end = start + duration;
+    let in_zone = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
+    let end = start.checked_add_signed(duration).ok_or(ScheduleError::NoSlotAt(in_zone(start)))?;
     let (date, _) = to_local(tz, start);
     let (end_date, end_time) = to_local(tz, end);
     let ends_at_midnight = date.succ_opt() == Some(end_date) && end_time == NaiveTime::MIN;
@@ -115,7 +155,6 @@ pub fn covering_slots(
         .collect();
     timed.sort_by_key(|&(_, from, _)| from);
 
-    let in_zone = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
     let first = timed.iter().position(|&(_, from, _)| from == start).ok_or(ScheduleError::NoSlotAt(in_zone(start)))?;
     let mut covered = Vec::new();
     let mut cursor = start;
@@ -134,6 +173,15 @@ pub fn covering_slots(
     } else {
         Err(ScheduleError::NotCovered { start: in_zone(start), end: in_zone(end) })
     }
+}
+
+/// Whether `slots` (a hold's, say), all of them and nothing else, cover the
+/// instants `[start, start + duration)` back to back: a booking through a
+/// hold must take exactly what the hold holds, so a service lengthened or
+/// shortened since the hold was taken never books fewer or more slots than
+/// its time.
+pub fn covers_exactly(tz: Tz, slots: &[ProviderAvailability], start: DateTime<Utc>, duration: TimeDelta) -> bool {
+    covering_slots(tz, slots, start, duration).is_ok_and(|covered| covered.len() == slots.len())
 }
 
 /// The instant a provider-local date and time denote. In a DST gap there is
@@ -155,7 +203,7 @@ pub fn to_local(tz: Tz, instant: DateTime<Utc>) -> (NaiveDate, NaiveTime) {
 /// Back-to-back local slots of `minutes` from `open` up to `close` (a last
 /// slot that would end after `close` is left out). A `close` of 00:00 is the
 /// midnight ending the day; the slot ending there stores 00:00 as its end.
-/// These are wall-clock times: [`check_new_slot`] says which exist.
+/// These are wall-clock times: [`fit_new_slots`] says which exist, and where they end.
 pub fn slot_grid(open: NaiveTime, close: NaiveTime, minutes: u32) -> Vec<(NaiveTime, NaiveTime)> {
     let step = TimeDelta::minutes(i64::from(minutes.max(1)));
     let day_end = if close == NaiveTime::MIN { TimeDelta::days(1) } else { close - NaiveTime::MIN };
@@ -189,15 +237,21 @@ mod tests {
 
     /// 30-minute slots on `on`, starting at the given local times.
     fn slots_on(on: NaiveDate, starts: &[(u32, u32)]) -> Vec<ProviderAvailability> {
-        starts
+        let spans: Vec<_> = starts.iter().map(|&(h, m)| (t(h, m), t(h, m) + TimeDelta::minutes(30))).collect();
+        slots_spanning(on, &spans)
+    }
+
+    /// Slots on `on` with the given local starts and ends.
+    fn slots_spanning(on: NaiveDate, spans: &[(NaiveTime, NaiveTime)]) -> Vec<ProviderAvailability> {
+        spans
             .iter()
             .enumerate()
-            .map(|(n, &(h, m))| ProviderAvailability {
+            .map(|(n, &(start_time, end_time))| ProviderAvailability {
                 id: Uuid::from_u128(n as u128),
                 provider_id: Uuid::nil(),
                 date: on,
-                start_time: t(h, m),
-                end_time: t(h, m) + TimeDelta::minutes(30),
+                start_time,
+                end_time,
                 status: SlotStatus::Available,
                 booking_id: None,
                 hold_id: None,
@@ -275,11 +329,38 @@ mod tests {
         assert!(covering_slots(warsaw(), &slots, at("2027-03-28T01:00:00+01:00"), minutes(60)).is_err());
         // 03:00+02:00 is the slot after the gap, and only that one.
         assert_eq!(covering_slots(warsaw(), &slots, at("2027-03-28T03:00:00+02:00"), minutes(30)), Ok(vec![4]));
-        // Creation: only slots that exist and last their 30 real minutes.
-        let grid = slot_grid(t(1, 0), t(4, 0), 30);
-        let kept: Vec<_> = grid.iter().filter(|&&(a, b)| check_new_slot(warsaw(), on, a, b, 30).is_ok()).collect();
-        assert_eq!(kept, [&(t(1, 0), t(1, 30)), &(t(3, 0), t(3, 30)), &(t(3, 30), t(4, 0))]);
-        assert_eq!(check_new_slot(warsaw(), on, t(1, 30), t(2, 0), 30), Err(SkipReason::LocalTimeDoesNotExist));
+    }
+
+    #[test]
+    fn spring_night_keeps_every_slot_that_starts_and_lasts_its_real_length() {
+        // Warsaw, 2027-03-28: 02:00 CET jumps to 03:00 CEST. Four real half
+        // hours between 01:00 and 04:00 local: 01:00, 01:30, 03:00, 03:30;
+        // the 01:30 one ends at 03:00 on the wall clock.
+        let on = date(2027, 3, 28);
+        let (kept, skipped) = fit_new_slots(warsaw(), on, slot_grid(t(1, 0), t(4, 0), 30), 30);
+        assert_eq!(kept, [(t(1, 0), t(1, 30)), (t(1, 30), t(3, 0)), (t(3, 0), t(3, 30)), (t(3, 30), t(4, 0))]);
+        assert_eq!(
+            skipped,
+            [
+                ((t(2, 0), t(2, 30)), SkipReason::LocalTimeDoesNotExist),
+                ((t(2, 30), t(3, 0)), SkipReason::LocalTimeDoesNotExist)
+            ]
+        );
+        for &(start, end) in &kept {
+            let (from, to) = slot_span(warsaw(), on, start, end).unwrap();
+            assert_eq!(to - from, minutes(30), "{start}-{end} lasts 30 real minutes");
+        }
+        // The stretched slot is booked by its instants like any other, alone or with the next.
+        let slots = slots_spanning(on, &kept);
+        assert_eq!(covering_slots(warsaw(), &slots, at("2027-03-28T01:30:00+01:00"), minutes(30)), Ok(vec![1]));
+        assert_eq!(covering_slots(warsaw(), &slots, at("2027-03-28T01:30:00+01:00"), minutes(60)), Ok(vec![1, 2]));
+        // 45-minute slots: the one from 01:30 ends at 03:15 local, so the
+        // grid's 03:00 would share its instants and is left out.
+        let (kept, _) = fit_new_slots(warsaw(), on, slot_grid(t(0, 45), t(5, 0), 45), 45);
+        assert_eq!(kept, [(t(0, 45), t(1, 30)), (t(1, 30), t(3, 15)), (t(3, 45), t(4, 30))]);
+        // An hour-long slot over the gap, and one that would end exactly at midnight.
+        assert_eq!(fit_new_slot(warsaw(), on, t(1, 0), 60), Ok(t(3, 0)));
+        assert_eq!(fit_new_slot(warsaw(), date(2027, 3, 27), t(23, 0), 60), Ok(t(0, 0)));
     }
 
     #[test]
@@ -301,9 +382,25 @@ mod tests {
         assert_eq!(covering_slots(warsaw(), &slots, at("2027-10-31T01:30:00+02:00"), minutes(60)), Ok(vec![0, 1]));
         // 02:30 (+02:00) to 03:00 (+01:00) is 90 real minutes: not created,
         // and a legacy slot like it never covers 30 minutes.
-        assert_eq!(check_new_slot(warsaw(), on, t(2, 30), t(3, 0), 30), Err(SkipReason::ClockChangeAltersLength));
+        assert_eq!(fit_new_slot(warsaw(), on, t(2, 30), 30), Err(SkipReason::ClockChangeAltersLength));
+        let (kept, skipped) = fit_new_slots(warsaw(), on, slot_grid(t(1, 0), t(4, 0), 30), 30);
+        let starts: Vec<NaiveTime> = kept.iter().map(|&(start, _)| start).collect();
+        assert_eq!(starts, [t(1, 0), t(1, 30), t(2, 0), t(3, 0), t(3, 30)], "the repeated hour's second pass has none");
+        assert_eq!(skipped, [((t(2, 30), t(3, 0)), SkipReason::ClockChangeAltersLength)]);
         let legacy = slots_on(on, &[(2, 30)]);
         assert!(covering_slots(warsaw(), &legacy, at("2027-10-31T02:30:00+02:00"), minutes(30)).is_err());
+    }
+
+    #[test]
+    fn a_hold_covers_exactly_only_the_span_its_slots_make() {
+        let on = date(2026, 11, 30);
+        let held = slots_on(on, &[(10, 0), (10, 30)]);
+        let ten = at("2026-11-30T10:00:00+01:00");
+        assert!(covers_exactly(warsaw(), &held, ten, minutes(60)));
+        assert!(!covers_exactly(warsaw(), &held, ten, minutes(30)), "shorter: a slot would be booked for nothing");
+        assert!(!covers_exactly(warsaw(), &held, ten, minutes(90)), "longer: the last half hour is not held");
+        assert!(!covers_exactly(warsaw(), &held, at("2026-11-30T10:30:00+01:00"), minutes(30)));
+        assert!(!covers_exactly(warsaw(), &[], ten, minutes(30)), "no slots cover nothing");
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! day, e.g. 09:00–12:00 and 13:00–18:00), a slot length, and date
 //! exceptions (closed, or other hours). From it, the slots a local date
 //! should have, with the daylight-saving rules of `schedule`: a slot is
-//! planned only if both its ends exist and lie exactly `slot_minutes` apart
-//! in real time ([`check_new_slot`]); the others are skipped with their reason.
+//! planned if its start exists and it lasts `slot_minutes` of real time,
+//! whatever its local end reads ([`fit_new_slots`]); the others are skipped
+//! with their reason.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use super::schedule::{SkipReason, check_new_slot, slot_grid};
+use super::schedule::{SkipReason, fit_new_slots, slot_grid};
 
 /// Shortest and longest slot, in minutes (as for slots opened by hand).
 pub const SLOT_MINUTES_RANGE: std::ops::RangeInclusive<u32> = 5..=480;
@@ -91,18 +92,12 @@ impl WeeklySchedule {
 
     /// The slots `date` should have in `tz`, and those a clock change leaves out.
     pub fn slots_on(&self, tz: Tz, date: NaiveDate) -> (Vec<PlannedSlot>, Vec<(PlannedSlot, SkipReason)>) {
-        let mut planned = Vec::new();
-        let mut skipped = Vec::new();
-        for &(open, close) in self.intervals_on(date) {
-            for (start, end) in slot_grid(open, close, self.slot_minutes) {
-                let slot = PlannedSlot { start, end };
-                match check_new_slot(tz, date, start, end, self.slot_minutes) {
-                    Ok(()) => planned.push(slot),
-                    Err(reason) => skipped.push((slot, reason)),
-                }
-            }
-        }
-        (planned, skipped)
+        // One grid over the day's intervals, so that a slot stretched over a
+        // spring gap is checked against the next interval's first slot too.
+        let grid = self.intervals_on(date).iter().flat_map(|&(open, close)| slot_grid(open, close, self.slot_minutes));
+        let (kept, skipped) = fit_new_slots(tz, date, grid, self.slot_minutes);
+        let slot = |(start, end)| PlannedSlot { start, end };
+        (kept.into_iter().map(slot).collect(), skipped.into_iter().map(|(s, reason)| (slot(s), reason)).collect())
     }
 }
 
@@ -208,11 +203,17 @@ mod tests {
     fn warsaw_dst_nights_plan_only_slots_that_exist_and_last_their_length() {
         let tz = chrono_tz::Europe::Warsaw;
         let schedule = night_schedule();
-        // 2027-03-28: 02:00 CET jumps to 03:00 CEST; 01:30–02:00 ends in the
-        // gap and the 02:xx slots start in it: 3 slots that night, 6 others.
+        // 2027-03-28: 02:00 CET jumps to 03:00 CEST; the 02:xx slots start
+        // in the gap, and 01:30 lasts its 30 minutes to 03:00 local: 4 slots
+        // that night (every real half hour of the opening), 6 others.
         let spring = instants(&schedule, tz, date(2027, 3, 27), 3);
-        assert_eq!(spring.len(), 6 + 3 + 6);
-        assert_eq!(spring[6..9], utc(&["2027-03-28T00:00:00", "2027-03-28T01:00:00", "2027-03-28T01:30:00"])[..]);
+        assert_eq!(spring.len(), 6 + 4 + 6);
+        assert_eq!(
+            spring[6..10],
+            utc(&["2027-03-28T00:00:00", "2027-03-28T00:30:00", "2027-03-28T01:00:00", "2027-03-28T01:30:00"])[..]
+        );
+        let (planned, _) = schedule.slots_on(tz, date(2027, 3, 28));
+        assert_eq!(planned[1], PlannedSlot { start: t(1, 30), end: t(3, 0) });
         // 2027-10-31: 03:00 CEST falls back to 02:00 CET; 02:30–03:00 would
         // last 90 minutes: 5 slots that night.
         let autumn = instants(&schedule, tz, date(2027, 10, 30), 3);
@@ -237,8 +238,11 @@ mod tests {
         let schedule = night_schedule();
         // 2027-03-14: 02:00 EST jumps to 03:00 EDT.
         let spring = instants(&schedule, tz, date(2027, 3, 13), 3);
-        assert_eq!(spring.len(), 6 + 3 + 6);
-        assert_eq!(spring[6..9], utc(&["2027-03-14T06:00:00", "2027-03-14T07:00:00", "2027-03-14T07:30:00"])[..]);
+        assert_eq!(spring.len(), 6 + 4 + 6);
+        assert_eq!(
+            spring[6..10],
+            utc(&["2027-03-14T06:00:00", "2027-03-14T06:30:00", "2027-03-14T07:00:00", "2027-03-14T07:30:00"])[..]
+        );
         // 2027-11-07: 02:00 EDT falls back to 01:00 EST; 01:30–02:00 would
         // last 90 minutes.
         let autumn = instants(&schedule, tz, date(2027, 11, 6), 3);

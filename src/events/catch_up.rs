@@ -157,6 +157,8 @@ mod tests {
             new_status: SlotStatus::Available,
             booking_id: None,
             changed_at: Utc::now(),
+            changed_by: None,
+            span: None,
         };
         Page::new(after, versions.map(|v| PublishedEvent::new(v, &event)).collect())
     }

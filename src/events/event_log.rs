@@ -12,10 +12,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::PublishedEvent;
-use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
+use crate::domain::{Actor, AvailabilitySlotChangedEvent, SlotStatus};
 
-/// Events per INSERT. Each row binds 10 values, so a statement binds at most
-/// 10,000: under SQLite's limit of 32,766 and PostgreSQL's of 65,535. One
+/// Events per INSERT. Each row binds 13 values, so a statement binds at most
+/// 13,000: under SQLite's limit of 32,766 and PostgreSQL's of 65,535. One
 /// unchunked INSERT failed above 3,276 events on SQLite.
 const EVENTS_PER_INSERT: usize = 1_000;
 
@@ -43,6 +43,9 @@ pub async fn append<C: ConnectionTrait>(
             new_status: Set(e.new_status.as_str().to_owned()),
             booking_id: Set(e.booking_id),
             changed_at: Set(e.changed_at),
+            starts_at: Set(e.span.map(|(from, _)| from)),
+            ends_at: Set(e.span.map(|(_, to)| to)),
+            changed_by: Set(e.changed_by.map(|by| by.as_str().to_owned())),
         });
         slot_event::Entity::insert_many(rows).exec_without_returning(conn).await?;
         next_version += chunk.len() as i64;
@@ -153,5 +156,7 @@ fn to_domain(row: &slot_event::Model) -> AvailabilitySlotChangedEvent {
         new_status: SlotStatus::parse(&row.new_status).unwrap_or(SlotStatus::Available),
         booking_id: row.booking_id,
         changed_at: row.changed_at,
+        changed_by: row.changed_by.as_deref().and_then(Actor::parse),
+        span: row.starts_at.zip(row.ends_at),
     }
 }

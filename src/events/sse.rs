@@ -17,11 +17,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
+use crate::domain::{Actor, AvailabilitySlotChangedEvent, SlotStatus};
 
 /// The public JSON of a slot change.
 #[derive(Serialize)]
@@ -35,6 +35,16 @@ struct PublicSlotChange<'a> {
     previous_status: Option<SlotStatus>,
     new_status: SlotStatus,
     changed_at: &'a str,
+    /// The slot's real start and end, RFC 3339 in UTC: unambiguous where
+    /// the local `startTime` repeats (an autumn night's second 02:00).
+    /// Absent only in events logged before they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starts_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ends_at: Option<String>,
+    /// Who made the change; absent only in events logged before it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_by: Option<Actor>,
     /// The provider's version this change made: on a many-providers stream,
     /// whose `id:` is an opaque cursor, what tells a client whether a
     /// document it re-fetched already has the change.
@@ -53,11 +63,20 @@ pub fn slot_changed(version: i64, event: &AvailabilitySlotChangedEvent) -> Bytes
         previous_status: event.previous_status,
         new_status: event.new_status,
         changed_at: &changed_at,
+        starts_at: event.span.map(|(from, _)| utc_instant(from)),
+        ends_at: event.span.map(|(_, to)| utc_instant(to)),
+        changed_by: event.changed_by,
         version,
     };
     // Serialising a struct of plain fields cannot fail.
     let json = serde_json::to_string(&payload).unwrap_or_default();
     Bytes::from(format!("id: {version}\nevent: slot-changed\ndata: {json}\n\n"))
+}
+
+/// An instant as the public JSON writes it: RFC 3339 in UTC, to the second
+/// (as the availability document's `startsAt`).
+pub fn utc_instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The resume point is gone: re-fetch; the stream goes on after `version`.
@@ -104,7 +123,7 @@ pub const HEARTBEAT: Bytes = Bytes::from_static(b": heartbeat\n\n");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{NaiveTime, TimeZone, Utc};
+    use chrono::{NaiveTime, TimeZone};
 
     #[test]
     fn frames_are_exactly_what_event_source_reads() {
@@ -118,14 +137,18 @@ mod tests {
             new_status: SlotStatus::Booked,
             booking_id: Some(Uuid::from_u128(7)),
             changed_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 12, 3).unwrap(),
-        };
+            changed_by: Some(Actor::Provider),
+            span: None,
+        }
+        .located(chrono_tz::Europe::Warsaw);
         let frame = String::from_utf8(slot_changed(42, &event).to_vec()).unwrap();
         assert_eq!(
             frame,
             "id: 42\nevent: slot-changed\ndata: {\"availabilityId\":\"00000000-0000-0000-0000-000000000000\",\
              \"providerId\":\"00000000-0000-0000-0000-000000000001\",\"date\":\"2026-11-30\",\"startTime\":\"10:00\",\
              \"endTime\":\"10:30\",\"previousStatus\":\"available\",\"newStatus\":\"booked\",\
-             \"changedAt\":\"2026-11-27T09:12:03.000000Z\",\"version\":42}\n\n"
+             \"changedAt\":\"2026-11-27T09:12:03.000000Z\",\"startsAt\":\"2026-11-30T09:00:00Z\",\
+             \"endsAt\":\"2026-11-30T09:30:00Z\",\"changedBy\":\"provider\",\"version\":42}\n\n"
         );
         assert!(!frame.contains(&Uuid::from_u128(7).to_string()), "no booking id on the wire");
         assert_eq!(&reset(9)[..], b"id: 9\nevent: reset\ndata: {\"version\":9}\n\n");

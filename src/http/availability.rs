@@ -28,7 +28,7 @@ pub fn router() -> Router<HttpState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RangeParams {
-    /// First day, `YYYY-MM-DD` (default: today in the provider's timezone; within about three years of today).
+    /// First day, `YYYY-MM-DD` (default: today in the provider's timezone; from yesterday to `--max-days-ahead` days ahead, else 422).
     pub start_date: Option<NaiveDate>,
     /// Number of days, 1 to 31 (default 7).
     #[param(minimum = 1, maximum = 31)]

@@ -58,6 +58,9 @@ impl ApiError {
             ApiError::App(AppError::IdempotencyInProgress(_)) => {
                 (StatusCode::CONFLICT, "idempotency-key-in-progress", "Request in progress")
             }
+            ApiError::App(AppError::HoldNoLongerFits(_)) => {
+                (StatusCode::CONFLICT, "hold-no-longer-fits", "Hold no longer fits the service")
+            }
             ApiError::App(AppError::TooManyHolds(_)) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
             }

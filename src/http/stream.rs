@@ -40,6 +40,7 @@ use super::extract::{Path, Query, last_event_id, parse_version};
 use super::limits::StreamPermit;
 use super::openapi::ReadProblems;
 use crate::app::{AppError, Delivery, ProviderInfo, Resume, resolve_range, sse};
+use crate::domain::BookableRange;
 use body::{EventStream, heartbeats};
 
 pub fn router() -> Router<HttpState> {
@@ -64,11 +65,11 @@ pub struct StreamParams {
 struct DateFilter(Option<(NaiveDate, NaiveDate)>);
 
 impl DateFilter {
-    fn new(provider: &ProviderInfo, params: &StreamParams) -> Result<DateFilter, ApiError> {
+    fn new(provider: &ProviderInfo, params: &StreamParams, bookable: BookableRange) -> Result<DateFilter, ApiError> {
         if params.start_date.is_none() && params.days.is_none() {
             return Ok(DateFilter(None));
         }
-        let (start, days) = resolve_range(provider, params.start_date, params.days)?;
+        let (start, days) = resolve_range(provider, params.start_date, params.days, &bookable)?;
         let end = start.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX);
         Ok(DateFilter(Some((start, end))))
     }
@@ -83,7 +84,7 @@ impl DateFilter {
 #[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability/stream", tag = "availability",
     params(("providerId" = Uuid, Path, description = "Provider id"), StreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
-    responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "The event stream. Each `event: slot-changed` has `id:` the provider's version and `data:` JSON with `availabilityId`, `providerId`, `date`, `startTime`, `endTime` (provider-local), `startsAt`, `endsAt` (the slot's instants, RFC 3339 UTC), `previousStatus`, `newStatus`, `changedAt`, `changedBy` (`customer`, `provider`, `admin` or `system`) and `version`", content_type = "text/event-stream", body = String),
         (status = 204, description = "The provider was deactivated: this stream will never serve, stop reconnecting (the document GET answers 410)"),
         ReadProblems))]
 pub(super) async fn stream(
@@ -101,7 +102,7 @@ pub(super) async fn stream(
     let Some(provider) = unless_gone(Box::pin(state.app.directory.get_active(provider_id)).await)? else {
         return Ok(never_serves());
     };
-    let filter = DateFilter::new(&provider, &params)?;
+    let filter = DateFilter::new(&provider, &params, state.app.bookable_range())?;
     let permit = match stream_permit(&state, peer, &headers) {
         Ok(permit) => permit,
         Err(refused) => return Ok(refused.into_response()),

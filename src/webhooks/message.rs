@@ -8,6 +8,7 @@ use entity::{booking_event, slot_event};
 use uuid::Uuid;
 
 use crate::app::webhooks::EventType;
+use crate::events::sse::utc_instant;
 
 /// One event ready to send to a subscription.
 #[derive(Debug, Clone)]
@@ -39,7 +40,7 @@ fn body(kind: EventType, occurred_at: DateTime<Utc>, data: serde_json::Value) ->
 /// A `slot.changed` message: the public change, as on the stream (no customer
 /// data, no booking id), with the provider version it made.
 pub fn slot_changed(row: &slot_event::Model) -> Message {
-    let data = serde_json::json!({
+    let mut data = serde_json::json!({
         "availabilityId": row.availability_id,
         "providerId": row.provider_id,
         "version": row.version,
@@ -50,6 +51,14 @@ pub fn slot_changed(row: &slot_event::Model) -> Message {
         "newStatus": row.new_status,
         "changedAt": row.changed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
     });
+    // As on the stream: the slot's instants and who changed it, where logged.
+    if let (Some(from), Some(to)) = (row.starts_at, row.ends_at) {
+        data["startsAt"] = utc_instant(from).into();
+        data["endsAt"] = utc_instant(to).into();
+    }
+    if let Some(by) = &row.changed_by {
+        data["changedBy"] = by.as_str().into();
+    }
     let position = 2 * row.version;
     Message {
         position,
