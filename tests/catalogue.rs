@@ -455,27 +455,36 @@ async fn a_rotated_or_revoked_key_stops_working_at_once_and_the_new_one_works() 
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
-#[tokio::test]
-async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_history() {
-    let (app, token, _dir) = admin_server().await;
-    let (_, created) =
-        put(&app, &token, "/api/v1/admin/providers/leaving", provider_body("Leaving", "Europe/Warsaw")).await;
+/// A provider `external` open all day every day in 30-minute slots, with a
+/// half-hour service (`half-hour`): its id and the service's.
+async fn bookable_provider(app: &TestApp, token: &str, external: &str) -> (Uuid, Uuid) {
+    let path = format!("/api/v1/admin/providers/{external}");
+    let (status, created) = put(app, token, &path, provider_body(external, "Europe/Warsaw")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = uuid_of(&created["id"]);
-    put(
-        &app,
-        &token,
-        "/api/v1/admin/providers/leaving/services/half-hour",
+    let (status, _) = put(
+        app,
+        token,
+        &format!("{path}/services/half-hour"),
         json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
     )
     .await;
+    assert_eq!(status, StatusCode::CREATED);
     let every_day: serde_json::Map<String, Value> =
         ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
             .iter()
             .map(|d| (d.to_string(), json!([["00:00", "24:00"]])))
             .collect();
-    put(&app, &token, "/api/v1/admin/providers/leaving/schedule", json!({ "slotMinutes": 30, "weekly": every_day }))
-        .await;
-    let service = service_with(&app.client, &app.base, id, 30).await;
+    let (status, _) =
+        put(app, token, &format!("{path}/schedule"), json!({ "slotMinutes": 30, "weekly": every_day })).await;
+    assert_eq!(status, StatusCode::OK);
+    (id, service_with(&app.client, &app.base, id, 30).await)
+}
+
+#[tokio::test]
+async fn deactivating_a_provider_ends_its_streams_refuses_bookings_and_keeps_history() {
+    let (app, token, _dir) = admin_server().await;
+    let (id, service) = bookable_provider(&app, &token, "leaving").await;
     let free = availability(&app.client, &app.base, id, "?days=2", None).await.free_slots();
     let (status, booking) = book(&app.client, &app.base, id, service, &free[0].1).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -805,4 +814,203 @@ async fn a_deactivation_the_relay_missed_ends_the_streams_when_it_reconnects() {
     assert!(app.app().bus.has_ended(pid));
     let reopen = app.client.get(stream_url(&app.base, pid, "")).send().await.unwrap();
     assert_eq!(reopen.status(), StatusCode::NO_CONTENT);
+}
+
+/// Issue 21 item 21: the admin GET shows a provider whole, and never a
+/// key's secret.
+#[tokio::test]
+async fn the_admin_get_shows_services_schedule_and_keys_but_no_secret() {
+    let (app, token, _dir) = admin_server().await;
+    let (id, service) = bookable_provider(&app, &token, "shown").await;
+    let (status, issued) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        "/api/v1/admin/providers/shown/keys",
+        Some(json!({ "label": "desk" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = issued["key"].as_str().expect("a secret").to_owned();
+
+    let url = app.url("/api/v1/admin/providers/shown");
+    let response = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((shown["id"].as_str(), shown["externalId"].as_str()), (Some(id.to_string().as_str()), Some("shown")));
+    assert_eq!((shown["active"].as_bool(), shown["timezone"].as_str()), (Some(true), Some("Europe/Warsaw")));
+    assert!(shown["version"].as_i64().is_some(), "{shown}");
+    let services = shown["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        (services[0]["id"].as_str(), services[0]["externalId"].as_str()),
+        (Some(service.to_string().as_str()), Some("half-hour"))
+    );
+    assert_eq!(shown["schedule"]["slotMinutes"], 30);
+    assert_eq!(shown["schedule"]["weekly"]["monday"], json!([["00:00", "24:00"]]));
+    let keys = shown["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let fields: Vec<&str> = keys[0].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields, ["createdAt", "id", "label", "revokedAt"], "ids, labels and dates only");
+    assert_eq!((keys[0]["id"].clone(), keys[0]["label"].as_str()), (issued["id"].clone(), Some("desk")));
+    // Neither the secret nor any long piece of it (a hash would be hex, the
+    // secret's random part is what a leak would show).
+    let random = secret.trim_start_matches("pk_");
+    for piece in random.as_bytes().windows(12) {
+        assert!(!text.contains(std::str::from_utf8(piece).unwrap()), "a piece of the secret leaked: {text}");
+    }
+
+    // A provider without a schedule or keys, and one deactivated: shown too.
+    put(&app, &token, "/api/v1/admin/providers/bare", provider_body("Bare", "UTC")).await;
+    admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/bare/deactivate", None).await;
+    let (status, bare) = admin(&app, &token, reqwest::Method::GET, "/api/v1/admin/providers/bare", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (bare["schedule"].clone(), bare["keys"].clone(), bare["active"].clone()),
+        (Value::Null, json!([]), json!(false))
+    );
+
+    // Unknown or malformed ids: 404 problems; no token or someone else's: 401.
+    for path in [
+        "/api/v1/admin/providers/nobody",
+        "/api/v1/admin/providers/%FF%FE",
+        &format!("/api/v1/admin/providers/{}", "x".repeat(2000)),
+    ] {
+        let response = app.client.get(app.url(path)).bearer_auth(&token).send().await.unwrap();
+        let status = response.status();
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST || status == StatusCode::URI_TOO_LONG,
+            "{path}: {status}"
+        );
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+    }
+    let (status, problem) = admin(&app, &token, reqwest::Method::GET, "/api/v1/admin/providers/nobody", None).await;
+    assert_eq!((status, problem["type"].as_str()), (StatusCode::NOT_FOUND, Some("urn:slotstream:problem:not-found")));
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    for other in [secret.as_str(), app.provider(0).key.as_str()] {
+        assert_eq!(app.client.get(&url).bearer_auth(other).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// The provider's version as the admin GET shows it.
+async fn admin_version(app: &TestApp, token: &str, external: &str) -> i64 {
+    let (status, shown) =
+        admin(app, token, reqwest::Method::GET, &format!("/api/v1/admin/providers/{external}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    shown["version"].as_i64().unwrap()
+}
+
+/// Issue 21 item 21: a reactivated provider serves again, and deactivation
+/// and reactivation each give its documents a new version and tag.
+#[tokio::test]
+async fn a_reactivated_provider_streams_and_books_again_with_new_tags() {
+    let (app, token, _dir) = admin_server().await;
+    let (id, service) = bookable_provider(&app, &token, "returning").await;
+    let path = |action: &str| format!("/api/v1/admin/providers/returning/{action}");
+    let free = availability(&app.client, &app.base, id, "?days=2", None).await.free_slots();
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
+    assert_eq!(book(&app.client, &app.base, id, service, &free[0].1).await.0, StatusCode::CREATED);
+    let seen = stream.next(WAIT).await.expect("the booking's event").version();
+    let before = availability(&app.client, &app.base, id, "?days=2", None).await;
+    let tag = before.etag.clone().expect("an ETag");
+    let version = admin_version(&app, &token, "returning").await;
+
+    let (status, _) = admin(&app, &token, reqwest::Method::POST, &path("deactivate"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(admin_version(&app, &token, "returning").await, version + 1, "deactivation advanced the version");
+    assert_eq!(availability(&app.client, &app.base, id, "?days=2", Some(&tag)).await.status, StatusCode::GONE);
+    assert_eq!(app.client.get(stream_url(&app.base, id, "")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    // Twice at once: both 200, one change.
+    let reactivate = path("reactivate");
+    let (first, second) = tokio::join!(
+        admin(&app, &token, reqwest::Method::POST, &reactivate, None),
+        admin(&app, &token, reqwest::Method::POST, &reactivate, None),
+    );
+    assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK), "{} {}", first.1, second.1);
+    assert_eq!((first.1["active"].clone(), first.1["deactivatedAt"].clone()), (json!(true), Value::Null));
+    assert_eq!(admin_version(&app, &token, "returning").await, version + 2, "reactivation advanced it once");
+    // Twice in a row: 200, nothing changes.
+    let (again, shown) = admin(&app, &token, reqwest::Method::POST, &path("reactivate"), None).await;
+    assert_eq!((again, shown["active"].clone()), (StatusCode::OK, json!(true)));
+    assert_eq!(admin_version(&app, &token, "returning").await, version + 2);
+
+    let after = availability(&app.client, &app.base, id, "?days=2", Some(&tag)).await;
+    assert_eq!(after.status, StatusCode::OK, "the tag from before the deactivation no longer matches");
+    assert_ne!(after.etag.as_deref(), Some(tag.as_str()));
+    assert_eq!(after.version(), version + 2);
+    // A stream resuming from before the gap learns it must start over.
+    let mut resumed = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), Some(seen)).await;
+    assert_eq!(resumed.next(WAIT).await.expect("a first frame").event, "reset");
+    // A new stream serves, and bookings and holds are taken again.
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
+    assert_eq!(book(&app.client, &app.base, id, service, &free[1].1).await.0, StatusCode::CREATED);
+    let event = stream.next(WAIT).await.expect("the new booking's event");
+    assert!(event.version() > version + 2, "{event:?}");
+    let (status, hold) = post_json(
+        &app.client,
+        &app.url("/api/v1/holds"),
+        &json!({ "providerId": id, "serviceId": service, "startTime": free[3].1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    assert!(providers(&app.client, &app.base).await.iter().any(|p| p["id"] == id.to_string()), "listed again");
+
+    // Unknown: 404; no token: 401.
+    let (status, problem) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/nobody/reactivate", None).await;
+    assert_eq!((status, problem["type"].as_str()), (StatusCode::NOT_FOUND, Some("urn:slotstream:problem:not-found")));
+    assert_eq!(app.client.post(app.url(&path("reactivate"))).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let key = app.provider(0).key.clone();
+    let status = app.client.post(app.url(&path("reactivate"))).bearer_auth(key).send().await.unwrap().status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Issue 21 item 21: a reactivation on one instance reopens the provider's
+/// streams on another (the `reactivated` catalogue change), and one the
+/// relay missed reopens them once it reconnects.
+#[tokio::test]
+async fn a_reactivation_on_one_instance_reopens_streams_on_another() {
+    if !postgres_only("two instances on one PostgreSQL database, catalogue changes over NOTIFY") {
+        return;
+    }
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let token_file = dir.file("admin-token", &token);
+    let (url, seeded) = seeded_database().await;
+    let flags = ["--admin-token-file", token_file.to_str().unwrap()];
+    let a = ServerProcess::start(&url, &flags).await;
+    let b = ServerProcess::start(&url, &flags).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let pid = seeded[0].id;
+    let external = "demo-kasias-barber-shop";
+    let action = |name: &str| a.url(&format!("/api/v1/admin/providers/{external}/{name}"));
+    let mut stream = SseClient::connect(&client, &stream_url(&b.base, pid, ""), None).await;
+    assert_eq!(client.post(action("deactivate")).bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stream.next(WAIT).await.expect("a final event on B").event, "provider-deactivated");
+    assert_eq!(client.get(stream_url(&b.base, pid, "")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(client.post(action("reactivate")).bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
+    let mut stream = open_when_served(&client, &stream_url(&b.base, pid, "")).await;
+    let service = service_with(&client, &a.base, pid, 30).await;
+    let free = availability(&client, &a.base, pid, "?days=14", None).await.free_slots();
+    assert_eq!(book(&client, &a.base, pid, service, &free[0].1).await.0, StatusCode::CREATED);
+    assert_eq!(stream.next(WAIT).await.expect("A's booking on B's stream").event, "slot-changed");
+    assert_eq!(availability(&client, &b.base, pid, "?days=1", None).await.status, StatusCode::OK);
+}
+
+/// Opens a stream once it answers 200 (a catalogue change from another
+/// instance arrives shortly after the answer that made it).
+async fn open_when_served(client: &reqwest::Client, url: &str) -> SseClient {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let response = client.get(url).header("accept", "text/event-stream").send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            return SseClient::from_response(response);
+        }
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(tokio::time::Instant::now() < deadline, "the stream never served again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

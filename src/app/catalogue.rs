@@ -1,8 +1,9 @@
 //! The marketplace's catalogue, as the admin API and `slotstream import`
 //! change it (one function per change, behind both): upsert a provider or a
 //! service by the marketplace's own id (created, changed or left as it was,
-//! so a sync can run again and again), deactivate a provider, and the
-//! provider keys (issue, list, rotate, revoke). Weekly schedules are in
+//! so a sync can run again and again), deactivate and reactivate a
+//! provider, show one whole (services, schedule, keys without secrets), and
+//! the provider keys (issue, list, rotate, revoke). Weekly schedules are in
 //! `planner`.
 //!
 //! Every change drops what instances cache about the provider or key: here
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::planner::{ScheduleInput, schedule_of};
 use super::unit_of_work::advance_version;
 use super::{App, AppError, secrets};
 use crate::domain::SLOT_MINUTES_RANGE;
@@ -98,6 +100,24 @@ pub struct KeyView {
     pub label: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A provider as the admin API shows it whole
+/// (`GET /api/v1/admin/providers/{externalId}`): never a key's secret nor its hash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminProviderDetail {
+    #[serde(flatten)]
+    pub provider: AdminProvider,
+    /// The version its documents and ETags are at (deactivation and
+    /// reactivation advance it too).
+    pub version: i64,
+    /// By external id.
+    pub services: Vec<AdminService>,
+    /// The weekly schedule as set, or `null` if none was.
+    pub schedule: Option<ScheduleInput>,
+    /// Oldest first, revoked ones too.
+    pub keys: Vec<KeyView>,
 }
 
 /// A key just issued: the secret is shown this once.
@@ -456,24 +476,63 @@ impl App {
     /// bookings and holds are refused (410), its history stays. Harmless twice.
     #[tracing::instrument(skip(self))]
     pub async fn deactivate_provider(&self, external_id: &str) -> Result<AdminProvider, AppError> {
+        self.set_active(external_id, false).await
+    }
+
+    /// Reactivate a deactivated provider: its streams open again (200, not
+    /// 204), its documents answer 200 (not 410), it takes bookings and holds
+    /// again, on every instance. Harmless on an active provider.
+    #[tracing::instrument(skip(self))]
+    pub async fn reactivate_provider(&self, external_id: &str) -> Result<AdminProvider, AppError> {
+        self.set_active(external_id, true).await
+    }
+
+    /// Deactivate or reactivate. A change advances the provider's version
+    /// with no event (`advance_version`), so cached documents and ETags from
+    /// before it no longer match and a stream resuming across it gets a
+    /// reset; the catalogue change tells every instance's bus and directory.
+    async fn set_active(&self, external_id: &str, active: bool) -> Result<AdminProvider, AppError> {
         let write = CatalogueWrite::begin(self).await?;
         let row = existing_provider(&write.tx, external_id).await?;
-        if !row.active {
+        if row.active == active {
             write.commit().await?;
             return Ok(provider_view(row));
         }
-        let now = Utc::now();
+        let deactivated_at = (!active).then(Utc::now);
         provider::Entity::update_many()
-            .col_expr(provider::Column::Active, Expr::value(false))
-            .col_expr(provider::Column::DeactivatedAt, Expr::value(Some(now)))
+            .col_expr(provider::Column::Active, Expr::value(active))
+            .col_expr(provider::Column::DeactivatedAt, Expr::value(deactivated_at))
             .filter(provider::Column::Id.eq(row.id))
             .exec(&write.tx)
             .await?;
-        let change = CatalogueChange::Deactivated(row.id);
+        let version = row.version + 1;
+        advance_version(&write.tx, row.id, version, row.updated_at).await?;
+        let change = if active { CatalogueChange::Reactivated(row.id) } else { CatalogueChange::Deactivated(row.id) };
         notify_catalogue(&write.tx, &change).await?;
-        write.commit().await?;
+        write.commit_advanced(self.bus.clone(), row.id, version).await?;
         self.catalogue_changed(&change);
-        Ok(provider_view(provider::Model { active: false, deactivated_at: Some(now), ..row }))
+        Ok(provider_view(provider::Model { active, deactivated_at, version, ..row }))
+    }
+
+    /// The provider whole: its services, weekly schedule and keys (never a
+    /// secret nor a hash), deactivated or not.
+    pub async fn admin_provider(&self, external_id: &str) -> Result<AdminProviderDetail, AppError> {
+        let row = existing_provider(&self.db, external_id).await?;
+        let services = service::Entity::find()
+            .filter(service::Column::ProviderId.eq(row.id))
+            .order_by_asc(service::Column::ExternalId)
+            .order_by_asc(service::Column::Id)
+            .all(&self.db)
+            .await?;
+        let schedule = schedule_of(&self.db, row.id).await?;
+        let keys = keys_of(&self.db, row.id).await?;
+        Ok(AdminProviderDetail {
+            version: row.version,
+            provider: provider_view(row),
+            services: services.into_iter().map(service_view).collect(),
+            schedule,
+            keys,
+        })
     }
 
     /// Issue a new key for the provider (the secret is in the answer only).
@@ -492,13 +551,7 @@ impl App {
     /// The provider's keys, oldest first, revoked ones too; never a secret.
     pub async fn list_keys(&self, external_id: &str) -> Result<Vec<KeyView>, AppError> {
         let provider = existing_provider(&self.db, external_id).await?;
-        let rows = provider_key::Entity::find()
-            .filter(provider_key::Column::ProviderId.eq(provider.id))
-            .order_by_asc(provider_key::Column::CreatedAt)
-            .order_by_asc(provider_key::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(rows.iter().map(key_view).collect())
+        keys_of(&self.db, provider.id).await
     }
 
     /// Revoke a key at once, on every instance (keys are checked against
@@ -537,6 +590,12 @@ impl App {
             CatalogueChange::Deactivated(id) => {
                 self.directory.forget(*id);
                 self.bus.end_provider(*id);
+            }
+            // The bus first: a stream opened once the directory reads the
+            // provider as active must find its channel open.
+            CatalogueChange::Reactivated(id) => {
+                self.bus.reopen_provider(*id);
+                self.directory.forget(*id);
             }
             CatalogueChange::KeyRevoked(hash) => self.verified_keys.forget(hash),
             CatalogueChange::Everything => {
@@ -586,6 +645,17 @@ async fn refuse_timezone_change(
         )));
     }
     Ok(())
+}
+
+/// The provider's keys, oldest first, revoked ones too; never a secret.
+async fn keys_of(conn: &impl ConnectionTrait, provider_id: Uuid) -> Result<Vec<KeyView>, AppError> {
+    let rows = provider_key::Entity::find()
+        .filter(provider_key::Column::ProviderId.eq(provider_id))
+        .order_by_asc(provider_key::Column::CreatedAt)
+        .order_by_asc(provider_key::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(rows.iter().map(key_view).collect())
 }
 
 async fn insert_key(

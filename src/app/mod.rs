@@ -38,7 +38,8 @@ pub use availability_document::{
 };
 pub use bookings::{BookingView, NewBooking, NewCustomer};
 pub use catalogue::{
-    AdminProvider, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields, Upserted, check_external_id,
+    AdminProvider, AdminProviderDetail, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields,
+    Upserted, check_external_id,
 };
 pub use clock::Clock;
 pub use error::AppError;

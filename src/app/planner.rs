@@ -192,6 +192,16 @@ fn stored_schedule(row: &provider_schedule::Model) -> Result<WeeklySchedule, App
     input.to_schedule()
 }
 
+/// The provider's weekly schedule as it was set (written one way only), or
+/// `None` if it has none.
+pub(super) async fn schedule_of(
+    conn: &impl sea_orm::ConnectionTrait,
+    provider_id: Uuid,
+) -> Result<Option<ScheduleInput>, AppError> {
+    let Some(row) = provider_schedule::Entity::find_by_id(provider_id).one(conn).await? else { return Ok(None) };
+    Ok(Some(ScheduleInput::normalized(&stored_schedule(&row)?)))
+}
+
 fn timezone_of(row: &provider::Model) -> Result<Tz, AppError> {
     row.timezone
         .parse()

@@ -203,6 +203,13 @@ impl Bus {
         state.sender = None;
     }
 
+    /// The provider was reactivated: new subscribers get a channel again.
+    pub fn reopen_provider(&self, provider_id: Uuid) {
+        if let Some(mut state) = self.shared.providers.get_mut(&provider_id) {
+            state.ended = false;
+        }
+    }
+
     /// Make the ended providers exactly `deactivated` (what the database
     /// says, at start-up or after the relay missed notifications): end the
     /// ones not yet ended, open again any that were reactivated meanwhile.

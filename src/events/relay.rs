@@ -8,7 +8,7 @@
 //! drops it when stopping (see `server`).
 //!
 //! A second channel, `catalogue_changes`, carries changes to the catalogue
-//! that instances cache: a provider changed or was deactivated, a key was
+//! that instances cache: a provider changed, was deactivated or reactivated, a key was
 //! revoked ([`CatalogueChange`]; this module encodes and decodes it). After a
 //! reconnect, when such a notification may have been lost, the relay reports
 //! `Everything` and the caches start over.
@@ -35,6 +35,8 @@ pub enum CatalogueChange {
     Provider(Uuid),
     /// The provider was deactivated: its streams end.
     Deactivated(Uuid),
+    /// The provider was reactivated: its streams may open again.
+    Reactivated(Uuid),
     /// The provider key with this hash was revoked.
     KeyRevoked(String),
     /// Notifications may have been lost: forget everything cached.
@@ -42,11 +44,12 @@ pub enum CatalogueChange {
 }
 
 impl CatalogueChange {
-    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `key:<hash>`.
+    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `reactivated:<id>`, `key:<hash>`.
     pub fn payload(&self) -> String {
         match self {
             CatalogueChange::Provider(id) => format!("provider:{id}"),
             CatalogueChange::Deactivated(id) => format!("deactivated:{id}"),
+            CatalogueChange::Reactivated(id) => format!("reactivated:{id}"),
             CatalogueChange::KeyRevoked(hash) => format!("key:{hash}"),
             CatalogueChange::Everything => "everything".to_owned(),
         }
@@ -56,6 +59,7 @@ impl CatalogueChange {
         match payload.split_once(':') {
             Some(("provider", id)) => Some(CatalogueChange::Provider(id.parse().ok()?)),
             Some(("deactivated", id)) => Some(CatalogueChange::Deactivated(id.parse().ok()?)),
+            Some(("reactivated", id)) => Some(CatalogueChange::Reactivated(id.parse().ok()?)),
             Some(("key", hash)) if !hash.is_empty() => Some(CatalogueChange::KeyRevoked(hash.to_owned())),
             None if payload == "everything" => Some(CatalogueChange::Everything),
             _ => None,
@@ -204,6 +208,7 @@ mod tests {
         for change in [
             CatalogueChange::Provider(id),
             CatalogueChange::Deactivated(id),
+            CatalogueChange::Reactivated(id),
             CatalogueChange::KeyRevoked("ab12".into()),
             CatalogueChange::Everything,
         ] {

@@ -8,8 +8,9 @@
 //! two commits were published out of order) is filled from the log, through
 //! the catch-up cache shared with every subscriber of the process (see
 //! `catch_up`), so a burst that makes all of them lag is read once. Only a
-//! resume point the log no longer covers (pruned, or from the future) gives
-//! `Reset`; the subscription then continues live from the current version.
+//! resume point the log no longer covers (pruned, from the future, or before
+//! a version advanced with no event) gives `Reset`; the subscription then
+//! continues live from the current version.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,9 +190,15 @@ async fn start(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid, resume: Re
     if page.after(after).next().is_some_and(|event| event.version == after + 1) {
         return Ok(Start::From { after, current });
     }
+    // The log itself says whether it holds `after + 1`. It does not when
+    // that was pruned, or when the version advanced with no event (a
+    // timezone change, a deactivation, a reactivation: `advance_version`):
+    // either way what the client holds is stale, and it starts over.
     start_reads.increment(1);
-    match event_log::oldest_kept(db, provider_id).await? {
-        Some(oldest) if oldest <= after + 1 => Ok(Start::From { after, current }),
-        _ => Ok(Start::Reset(current)),
+    let next = event_log::after(db, provider_id, after, 1).await?;
+    if next.first().is_some_and(|event| event.version == after + 1) {
+        Ok(Start::From { after, current })
+    } else {
+        Ok(Start::Reset(current))
     }
 }

@@ -1,7 +1,8 @@
 //! The admin API (`/api/v1/admin/…`), for the marketplace's back end, with
 //! the operator token (`--admin-token-file`) in `Authorization: Bearer`:
 //! - `PUT  /api/v1/admin/providers/{externalId}`: upsert a provider (201 created, 200 otherwise)
-//! - `POST /api/v1/admin/providers/{externalId}/deactivate`
+//! - `GET  /api/v1/admin/providers/{externalId}`: the provider with its services, schedule, keys (no secrets)
+//! - `POST /api/v1/admin/providers/{externalId}/deactivate`, `…/reactivate`
 //! - `PUT  /api/v1/admin/providers/{externalId}/services/{externalServiceId}`: upsert a service
 //! - `PUT  /api/v1/admin/providers/{externalId}/schedule`: set the weekly schedule, re-plan
 //! - `POST|GET /api/v1/admin/providers/{externalId}/keys`: issue (secret shown once), list
@@ -16,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Router, middleware};
 use uuid::Uuid;
 
@@ -24,15 +25,16 @@ use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
 use crate::app::{
-    AdminProvider, AdminService, AdminToken, IssuedKey, KeyView, NewKey, ProviderFields, Replanned, ScheduleInput,
-    ServiceFields, Upserted,
+    AdminProvider, AdminProviderDetail, AdminService, AdminToken, IssuedKey, KeyView, NewKey, ProviderFields,
+    Replanned, ScheduleInput, ServiceFields, Upserted,
 };
 
 /// The admin routes, behind the operator token.
 pub fn router(token: AdminToken) -> Router<HttpState> {
     Router::new()
-        .route("/api/v1/admin/providers/{external_id}", put(put_provider))
+        .route("/api/v1/admin/providers/{external_id}", put(put_provider).merge(get(get_provider)))
         .route("/api/v1/admin/providers/{external_id}/deactivate", post(deactivate))
+        .route("/api/v1/admin/providers/{external_id}/reactivate", post(reactivate))
         .route("/api/v1/admin/providers/{external_id}/services/{external_service_id}", put(put_service))
         .route("/api/v1/admin/providers/{external_id}/schedule", put(put_schedule))
         .route("/api/v1/admin/providers/{external_id}/keys", post(issue_key).get(list_keys))
@@ -77,6 +79,26 @@ pub(super) async fn deactivate(
     Path(external_id): Path<String>,
 ) -> Result<axum::Json<AdminProvider>, ApiError> {
     Ok(axum::Json(state.app.deactivate_provider(&external_id).await?))
+}
+
+/// The provider with its services, weekly schedule and keys (ids, labels, dates: never a secret), active or not.
+#[utoipa::path(get, path = "/api/v1/admin/providers/{externalId}", tag = "admin", security(("admin" = [])),
+    params(("externalId" = String, Path)), responses((status = 200, body = AdminProviderDetail), AdminProblems))]
+pub(super) async fn get_provider(
+    State(state): State<HttpState>,
+    Path(external_id): Path<String>,
+) -> Result<axum::Json<AdminProviderDetail>, ApiError> {
+    Ok(axum::Json(state.app.admin_provider(&external_id).await?))
+}
+
+/// Reactivate a deactivated provider: streams, documents, bookings and holds serve again (200 if it already was active).
+#[utoipa::path(post, path = "/api/v1/admin/providers/{externalId}/reactivate", tag = "admin", security(("admin" = [])),
+    params(("externalId" = String, Path)), responses((status = 200, body = AdminProvider), AdminProblems))]
+pub(super) async fn reactivate(
+    State(state): State<HttpState>,
+    Path(external_id): Path<String>,
+) -> Result<axum::Json<AdminProvider>, ApiError> {
+    Ok(axum::Json(state.app.reactivate_provider(&external_id).await?))
 }
 
 /// Create or update a service of a provider by the marketplace's ids.
