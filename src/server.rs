@@ -25,6 +25,10 @@ use crate::http::limits::Quota;
 use crate::http::limits::RateLimits;
 use crate::http::{HttpContext, HttpSettings, HttpState};
 
+/// SQLite's page cache per connection, in KiB when negative (PRAGMA
+/// cache_size): 16 pooled connections hold at most 4 MiB together.
+const SQLITE_CACHE_SIZE: &str = "-256";
+
 /// Open the database (SQLite in WAL mode with a busy timeout) and migrate it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -39,6 +43,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // SQLite's default page cache (2 MB) is per connection, and
+                // the pool hands reads to its connections in turn: large
+                // reads filled every one, ~30 MB beyond the render cache's
+                // budget (issue 21 item 18). The OS page cache still holds
+                // the file; the render cache holds the hot documents.
+                .pragma("cache_size", SQLITE_CACHE_SIZE)
         });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;

@@ -126,13 +126,35 @@ impl RenderCache {
     pub(super) fn new(max_bytes: u64) -> RenderCache {
         // The item estimate only sizes the initial tables.
         let estimated_items = (max_bytes / 16_384).clamp(16, 65_536) as usize;
-        RenderCache(Arc::new(quick_cache::sync::Cache::with_weighter(estimated_items, max_bytes, DocumentWeight)))
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(estimated_items)
+            .weight_capacity(max_bytes)
+            .shards(shard_count(max_bytes))
+            .build()
+            .expect("both capacities set");
+        RenderCache(Arc::new(quick_cache::sync::Cache::with_options(
+            options,
+            DocumentWeight,
+            quick_cache::DefaultHashBuilder::default(),
+            quick_cache::sync::DefaultLifecycle::default(),
+        )))
     }
 
     /// Bytes held now (reported as a metric).
     pub(super) fn weight(&self) -> u64 {
         self.0.weight()
     }
+}
+
+/// Each shard of the cache holds its share of the budget, and a document
+/// bigger than its share is never cached: shards of at least
+/// `SHARD_BYTES_MIN`, so that the largest documents (31 days of 5-minute
+/// slots, ~1.8 MB) fit several to a shard; at most quick_cache's own
+/// default (4 per core) against lock contention.
+fn shard_count(max_bytes: u64) -> usize {
+    const SHARD_BYTES_MIN: u64 = 8 * 1024 * 1024;
+    let most = std::thread::available_parallelism().map_or(1, |n| n.get()) * 4;
+    usize::try_from(max_bytes / SHARD_BYTES_MIN).unwrap_or(usize::MAX).clamp(1, most)
 }
 
 /// The availability document.
@@ -342,7 +364,10 @@ impl App {
             days: group_by_day(provider, start, days, slots),
             version: row.version,
         };
-        let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("render: {e}")))?;
+        let mut body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("render: {e}")))?;
+        // The buffer grew by doubling: up to twice the body's length is
+        // allocated, and the cache counts the length. Kept as long as it is.
+        body.shrink_to_fit();
         Ok(AvailabilityDocument {
             version: row.version,
             etag: entity_tag(provider.id, row.version, start, days),
