@@ -12,7 +12,7 @@
 //! `AppError::DatabaseUnavailable` in one place.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
@@ -38,6 +38,9 @@ struct Shared {
     reachable: AtomicBool,
     /// The same state for waiters (streams, the relay).
     changes: watch::Sender<bool>,
+    /// Failures reported so far: a ping that started before a failure was
+    /// reported must not mark the database reachable again when it answers.
+    failures: AtomicU64,
 }
 
 impl Default for DatabaseHealth {
@@ -50,7 +53,11 @@ impl DatabaseHealth {
     /// Reachable: the server connected and migrated before anything reads it.
     pub fn new() -> DatabaseHealth {
         DatabaseHealth {
-            shared: Arc::new(Shared { reachable: AtomicBool::new(true), changes: watch::Sender::new(true) }),
+            shared: Arc::new(Shared {
+                reachable: AtomicBool::new(true),
+                changes: watch::Sender::new(true),
+                failures: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -63,9 +70,24 @@ impl DatabaseHealth {
         self.set(true, "");
     }
 
+    /// How many failures have been reported: read before a ping starts.
+    pub fn failures_seen(&self) -> u64 {
+        self.shared.failures.load(Ordering::Acquire)
+    }
+
+    /// A ping that started when [`failures_seen`](Self::failures_seen) read
+    /// `seen` answered: reachable, unless a failure was reported meanwhile
+    /// (its answer may predate the outage that failure saw).
+    pub fn mark_reachable_unless_failed_since(&self, seen: u64) {
+        if self.failures_seen() == seen {
+            self.mark_reachable();
+        }
+    }
+
     /// A ping or a request failed for want of the database; `why` is logged
     /// on the change only, not on every failure of an outage.
     pub fn mark_unreachable(&self, why: &str) {
+        self.shared.failures.fetch_add(1, Ordering::AcqRel);
         self.set(false, why);
     }
 
@@ -135,6 +157,7 @@ pub fn is_unreachable(error: &DbErr) -> bool {
 pub async fn probe(db: DatabaseConnection, health: DatabaseHealth) {
     let mut own = None;
     loop {
+        let seen = health.failures_seen();
         let answered = match db.get_database_backend() {
             DbBackend::Postgres => ping_own_connection(&db, &mut own).await,
             _ => match tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await {
@@ -143,7 +166,7 @@ pub async fn probe(db: DatabaseConnection, health: DatabaseHealth) {
             },
         };
         match answered {
-            Ok(()) => health.mark_reachable(),
+            Ok(()) => health.mark_reachable_unless_failed_since(seen),
             Err(why) => health.mark_unreachable(&why),
         }
         // Set every round as well: the recorder may be installed after
@@ -205,6 +228,18 @@ mod tests {
         assert!(!is_unreachable(&DbErr::RecordNotFound("x".into())));
         assert!(!is_unreachable(&DbErr::Custom("x".into())));
         assert!(!is_unreachable(&DbErr::Exec(RuntimeErr::Internal("syntax".into()))));
+    }
+
+    #[test]
+    fn a_ping_that_started_before_a_reported_failure_does_not_mark_the_database_reachable() {
+        let health = DatabaseHealth::new();
+        let seen = health.failures_seen();
+        health.mark_unreachable("a request saw the connection refused");
+        health.mark_reachable_unless_failed_since(seen);
+        assert!(!health.is_reachable(), "the ping's answer predates the failure");
+        let seen = health.failures_seen();
+        health.mark_reachable_unless_failed_since(seen);
+        assert!(health.is_reachable(), "a ping started after it counts");
     }
 
     #[tokio::test]

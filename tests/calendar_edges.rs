@@ -5,7 +5,7 @@
 
 mod common;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use common::*;
 use reqwest::StatusCode;
@@ -15,6 +15,35 @@ use uuid::Uuid;
 
 /// The demo provider 0 lives in Europe/Warsaw.
 const WARSAW: Tz = chrono_tz::Europe::Warsaw;
+
+/// The year whose clock-change nights these tests use: far enough ahead that
+/// all of its dates from March on are bookable (no earlier than yesterday),
+/// and near enough that its October is within the default 730 days ahead.
+fn test_year() -> i32 {
+    (Utc::now().date_naive() + TimeDelta::days(366)).year()
+}
+
+/// The last Sunday of `month` in the test year: Europe/Warsaw's clock change.
+fn last_sunday(month: u32) -> NaiveDate {
+    let first_of_next = NaiveDate::from_ymd_opt(test_year(), month + 1, 1).unwrap();
+    let last = first_of_next - TimeDelta::days(1);
+    last - TimeDelta::days(i64::from(last.weekday().num_days_from_sunday()))
+}
+
+/// Warsaw's spring-forward night (02:00 CET becomes 03:00 CEST).
+fn spring() -> NaiveDate {
+    last_sunday(3)
+}
+
+/// Warsaw's fall-back night (03:00 CEST becomes 02:00 CET).
+fn autumn() -> NaiveDate {
+    last_sunday(10)
+}
+
+/// The first of June of the test year: a month with no clock change.
+fn june() -> NaiveDate {
+    NaiveDate::from_ymd_opt(test_year(), 6, 1).unwrap()
+}
 
 async fn create_slots(app: &TestApp, body: Value) -> (StatusCode, Option<String>, Value) {
     let provider = app.provider(0);
@@ -121,18 +150,24 @@ fn local_times(slots: &[RenderedSlot]) -> Vec<String> {
 async fn spring_night_has_a_slot_for_every_real_half_hour_and_bookings_never_share_an_instant() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).id;
-    // 2027-03-28 in Warsaw: 02:00 CET jumps to 03:00 CEST. Between 01:00
+    // The spring night in Warsaw: 02:00 CET jumps to 03:00 CEST. Between 01:00
     // and 04:00 local there are four real half hours: 01:00, 01:30 (which
     // ends at 03:00 on the wall clock), 03:00 and 03:30.
-    let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
-            .await;
+    let (status, _, created) = create_slots(
+        &app,
+        json!({ "dates": [spring().to_string()], "open": "01:00", "close": "04:00", "slotMinutes": 30 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     // Every range that covers the date answers 200.
-    for query in ["?startDate=2027-03-28&days=1", "?startDate=2027-03-22&days=7", "?startDate=2027-03-01&days=31"] {
+    for query in [
+        &format!("?startDate={}&days=1", spring()),
+        &format!("?startDate={}&days=7", spring() - TimeDelta::days(6)),
+        &format!("?startDate={}-03-01&days=31", test_year()),
+    ] {
         document(&app, query).await;
     }
-    let slots = rendered_slots(&document(&app, "?startDate=2027-03-28&days=1").await);
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", spring())).await);
     assert_eq!(local_times(&slots), ["01:00", "01:30", "03:00", "03:30"], "no slot starts inside the gap");
     assert_eq!(slots[1].end_time, NaiveTime::from_hms_opt(3, 0, 0).unwrap(), "01:30 ends after the gap");
     assert_consistent_instants(&slots, 30);
@@ -142,7 +177,7 @@ async fn spring_night_has_a_slot_for_every_real_half_hour_and_bookings_never_sha
         .expect("skipped slots listed")
         .iter()
         .map(|s| {
-            assert_eq!(s["date"], "2027-03-28");
+            assert_eq!(s["date"], spring().to_string());
             assert_eq!(s["reason"], "local-time-does-not-exist", "{s}");
             (s["startTime"].as_str().unwrap(), s["endTime"].as_str().unwrap())
         })
@@ -152,20 +187,20 @@ async fn spring_night_has_a_slot_for_every_real_half_hour_and_bookings_never_sha
     // 60 minutes from 01:30+01:00 end at 03:30+02:00: the 01:30 and 03:00 slots.
     let hour = service_with(&app.client, &app.base, provider, 60).await;
     let half_hour = service_with(&app.client, &app.base, provider, 30).await;
-    let (status, body) = book(&app.client, &app.base, provider, hour, "2027-03-28T01:30:00+01:00").await;
+    let (status, body) = book(&app.client, &app.base, provider, hour, &format!("{}T01:30:00+01:00", spring())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["endTime"], "2027-03-28T01:30:00Z", "{body}");
+    assert_eq!(body["endTime"], format!("{}T01:30:00Z", spring()), "{body}");
     // 03:00+02:00 (also written 02:00+01:00) is taken by it.
-    for start in ["2027-03-28T03:00:00+02:00", "2027-03-28T02:00:00+01:00"] {
-        let (status, body) = book(&app.client, &app.base, provider, half_hour, start).await;
+    for start in [format!("{}T03:00:00+02:00", spring()), format!("{}T02:00:00+01:00", spring())] {
+        let (status, body) = book(&app.client, &app.base, provider, half_hour, &start).await;
         assert_eq!(status, StatusCode::CONFLICT, "{start}: {body}");
     }
-    for start in ["2027-03-28T01:00:00+01:00", "2027-03-28T01:30:00Z"] {
-        let (status, body) = book(&app.client, &app.base, provider, half_hour, start).await;
+    for start in [format!("{}T01:00:00+01:00", spring()), format!("{}T01:30:00Z", spring())] {
+        let (status, body) = book(&app.client, &app.base, provider, half_hour, &start).await;
         assert_eq!(status, StatusCode::CREATED, "{start}: {body}");
     }
     assert_no_two_bookings_share_an_instant(&app).await;
-    let slots = rendered_slots(&document(&app, "?startDate=2027-03-28&days=1").await);
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", spring())).await);
     assert!(slots.iter().all(|s| s.status == "booked"), "{slots:?}");
 }
 
@@ -173,35 +208,39 @@ async fn spring_night_has_a_slot_for_every_real_half_hour_and_bookings_never_sha
 async fn autumn_overlap_books_by_instant_never_the_slot_an_hour_earlier() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).id;
-    // 2027-10-31 in Warsaw: 03:00 CEST falls back to 02:00 CET; 02:00-03:00 happens twice.
-    let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-10-31"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
-            .await;
+    // The autumn night in Warsaw: 03:00 CEST falls back to 02:00 CET; 02:00-03:00 happens twice.
+    let (status, _, created) = create_slots(
+        &app,
+        json!({ "dates": [autumn().to_string()], "open": "01:00", "close": "04:00", "slotMinutes": 30 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     // The second 02:00 (+01:00) is an hour after the slot: it must not take it.
     let half_hour = service_with(&app.client, &app.base, provider, 30).await;
-    let (status, body) = book(&app.client, &app.base, provider, half_hour, "2027-10-31T02:00:00+01:00").await;
+    let (status, body) =
+        book(&app.client, &app.base, provider, half_hour, &format!("{}T02:00:00+01:00", autumn())).await;
     assert_eq!(status, StatusCode::CONFLICT, "02:00+01:00 has no slot: {body}");
     // 02:30 (the earlier, +02:00) plus 30 minutes is the second 02:00 (+01:00), an end
     // before its start on the wall clock: not created; the second pass has no slots.
     assert_eq!(created["created"], 5, "{created}");
     assert_eq!(
         created["skipped"],
-        json!([{ "date": "2027-10-31", "startTime": "02:30", "endTime": "03:00", "reason": "clock-change-alters-length" }])
+        json!([{ "date": autumn().to_string(), "startTime": "02:30", "endTime": "03:00", "reason": "clock-change-alters-length" }])
     );
-    let slots = rendered_slots(&document(&app, "?startDate=2027-10-31&days=1").await);
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", autumn())).await);
     assert_eq!(local_times(&slots), ["01:00", "01:30", "02:00", "03:00", "03:30"]);
     assert_consistent_instants(&slots, 30);
     let first_two = slots.iter().find(|s| s.start_time == NaiveTime::from_hms_opt(2, 0, 0).unwrap()).unwrap();
-    assert_eq!(first_two.starts_at.to_rfc3339(), "2027-10-31T02:00:00+02:00", "the earlier 02:00");
-    let slots = rendered_slots(&document(&app, "?startDate=2027-10-31&days=1").await);
+    assert_eq!(first_two.starts_at.to_rfc3339(), format!("{}T02:00:00+02:00", autumn()), "the earlier 02:00");
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", autumn())).await);
     assert!(slots.iter().all(|s| s.status == "available"), "{slots:?}");
 
     // The first 02:00 (+02:00) books exactly that slot.
-    let (status, booked) = book(&app.client, &app.base, provider, half_hour, "2027-10-31T02:00:00+02:00").await;
+    let (status, booked) =
+        book(&app.client, &app.base, provider, half_hour, &format!("{}T02:00:00+02:00", autumn())).await;
     assert_eq!(status, StatusCode::CREATED, "{booked}");
-    assert_eq!(booked["startTime"], "2027-10-31T00:00:00Z");
-    let slots = rendered_slots(&document(&app, "?startDate=2027-10-31&days=1").await);
+    assert_eq!(booked["startTime"], format!("{}T00:00:00Z", autumn()));
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", autumn())).await);
     let taken: Vec<&str> = slots.iter().filter(|s| s.status == "booked").map(|s| s.id.as_str()).collect();
     assert_eq!(taken, [first_two.id.as_str()]);
 
@@ -210,16 +249,17 @@ async fn autumn_overlap_books_by_instant_never_the_slot_an_hour_earlier() {
         .client
         .post(app.url(&format!("/api/v1/bookings/{}/reschedule", booked["id"].as_str().unwrap())))
         .bearer_auth(booked["token"].as_str().unwrap())
-        .json(&json!({ "startTime": "2027-10-31T02:00:00+01:00" }))
+        .json(&json!({ "startTime": format!("{}T02:00:00+01:00", autumn()) }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    let again = rendered_slots(&document(&app, "?startDate=2027-10-31&days=1").await);
+    let again = rendered_slots(&document(&app, &format!("?startDate={}&days=1", autumn())).await);
     let still: Vec<&str> = again.iter().filter(|s| s.status == "booked").map(|s| s.id.as_str()).collect();
     assert_eq!(still, taken);
     // And the slot after the repeated hour is still bookable by its own instant.
-    let (status, body) = book(&app.client, &app.base, provider, half_hour, "2027-10-31T03:00:00+01:00").await;
+    let (status, body) =
+        book(&app.client, &app.base, provider, half_hour, &format!("{}T03:00:00+01:00", autumn())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_no_two_bookings_share_an_instant(&app).await;
 }
@@ -228,7 +268,7 @@ async fn autumn_overlap_books_by_instant_never_the_slot_an_hour_earlier() {
 async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).id;
-    let date = NaiveDate::from_ymd_opt(2027, 3, 28).unwrap();
+    let date = spring();
     let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
     // As an older build could have stored them: one slot in the gap, one ending in it, one fine.
     let rows = [(hm(2, 30), hm(3, 0)), (hm(1, 30), hm(2, 0)), (hm(10, 0), hm(10, 30))];
@@ -249,16 +289,20 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
         .await
         .unwrap();
     }
-    for query in ["?startDate=2027-03-28&days=1", "?startDate=2027-03-25&days=7"] {
+    for query in
+        [&format!("?startDate={}&days=1", spring()), &format!("?startDate={}&days=7", spring() - TimeDelta::days(3))]
+    {
         let slots = rendered_slots(&document(&app, query).await);
         assert_eq!(local_times(&slots), ["10:00"], "{query}");
     }
     // Creating slots over the legacy rows skips them instead of failing.
-    let (status, _, created) =
-        create_slots(&app, json!({ "dates": ["2027-03-28"], "open": "01:00", "close": "04:00", "slotMinutes": 30 }))
-            .await;
+    let (status, _, created) = create_slots(
+        &app,
+        json!({ "dates": [spring().to_string()], "open": "01:00", "close": "04:00", "slotMinutes": 30 }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let slots = rendered_slots(&document(&app, "?startDate=2027-03-28&days=1").await);
+    let slots = rendered_slots(&document(&app, &format!("?startDate={}&days=1", spring())).await);
     assert_eq!(local_times(&slots), ["01:00", "03:00", "03:30", "10:00"]);
 }
 
@@ -266,10 +310,10 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
 async fn thirty_one_days_of_five_minute_slots_round_the_clock_in_one_request() {
     let app = TestApp::spawn().await;
     let provider = app.provider(0).id;
-    // June 2027: no clock change in Warsaw, so every one of 31 x 288 slots exists.
-    let first = NaiveDate::from_ymd_opt(2027, 6, 1).unwrap();
+    // June: no clock change in Warsaw, so every one of 31 x 288 slots exists.
+    let first = june();
     let dates: Vec<String> = (0..31).map(|n| (first + TimeDelta::days(n)).to_string()).collect();
-    let version_before = document(&app, "?startDate=2027-06-01&days=1").await["version"].as_i64().unwrap();
+    let version_before = document(&app, &format!("?startDate={}&days=1", june())).await["version"].as_i64().unwrap();
     let (status, _, created) =
         create_slots(&app, json!({ "dates": dates, "open": "00:00", "close": "24:00", "slotMinutes": 5 })).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -277,13 +321,13 @@ async fn thirty_one_days_of_five_minute_slots_round_the_clock_in_one_request() {
     assert_eq!(created["skipped"], json!([]));
     assert_eq!(created["version"], version_before + 31 * 288, "one event per slot");
 
-    let doc = document(&app, "?startDate=2027-06-01&days=31").await;
+    let doc = document(&app, &format!("?startDate={}&days=31", june())).await;
     assert_eq!(doc["version"], created["version"]);
     let slots = rendered_slots(&doc);
     assert_eq!(slots.len(), 31 * 288);
     let last = slots.last().unwrap();
     assert_eq!((last.start_time.to_string().as_str(), last.end_time.to_string().as_str()), ("23:55:00", "00:00:00"));
-    assert_eq!(last.ends_at.to_rfc3339(), "2027-07-02T00:00:00+02:00");
+    assert_eq!(last.ends_at.to_rfc3339(), format!("{}T00:00:00+02:00", june() + TimeDelta::days(31)));
     let events = entity::slot_event::Entity::find()
         .filter(entity::slot_event::Column::ProviderId.eq(provider))
         // After the seed's own events.
@@ -295,10 +339,10 @@ async fn thirty_one_days_of_five_minute_slots_round_the_clock_in_one_request() {
 
     // Beyond the limits: 32 dates, or slots under 5 minutes.
     let mut too_many = dates.clone();
-    too_many.push("2027-07-02".into());
+    too_many.push((june() + TimeDelta::days(31)).to_string());
     for body in [
         json!({ "dates": too_many, "open": "00:00", "close": "24:00", "slotMinutes": 5 }),
-        json!({ "dates": ["2027-07-02"], "open": "00:00", "close": "24:00", "slotMinutes": 4 }),
+        json!({ "dates": [(june() + TimeDelta::days(31)).to_string()], "open": "00:00", "close": "24:00", "slotMinutes": 4 }),
     ] {
         let (status, content_type, problem) = create_slots(&app, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
