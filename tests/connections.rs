@@ -85,7 +85,10 @@ async fn thousands_of_silent_connections_from_one_address_leave_another_served_a
 
     let metrics = other.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let refused = sample(&metrics, "slotstream_connections_refused_total{reason=\"per_client\"}").unwrap_or(0.0);
-    assert!(refused >= (SILENT - 64) as f64, "refused {refused} of {SILENT}");
+    // On a slow machine the first admitted ones may already have timed out
+    // (freeing places for later ones) before the last of the crowd arrived.
+    let timed_out = sample(&metrics, "slotstream_connections_timed_out_total{phase=\"greeting\"}").unwrap_or(0.0);
+    assert!(refused + timed_out >= (SILENT - 64) as f64, "refused {refused} and timed out {timed_out} of {SILENT}");
     let open = sample(&metrics, "slotstream_open_connections").expect("the gauge");
     assert!(open <= 64.0 + 2.0, "{open} open: the cap and the scraping client");
 
