@@ -18,6 +18,12 @@ pub enum ReadProblems {
     BadRequest(#[to_schema] Problem<'static>),
     #[response(status = 404, description = "No such provider", content_type = "application/problem+json")]
     NotFound(#[to_schema] Problem<'static>),
+    #[response(
+        status = 414,
+        description = "Request target longer than 2,700 bytes (`uri-too-long`)",
+        content_type = "application/problem+json"
+    )]
+    UriTooLong(#[to_schema] Problem<'static>),
     #[response(status = 422, description = "A parameter is out of range", content_type = "application/problem+json")]
     Invalid(#[to_schema] Problem<'static>),
     #[response(
@@ -76,6 +82,12 @@ pub enum WriteProblems {
     Conflict(#[to_schema] Problem<'static>),
     #[response(status = 413, description = "Body too large", content_type = "application/problem+json")]
     TooLarge(#[to_schema] Problem<'static>),
+    #[response(
+        status = 414,
+        description = "Request target longer than 2,700 bytes (`uri-too-long`)",
+        content_type = "application/problem+json"
+    )]
+    UriTooLong(#[to_schema] Problem<'static>),
     #[response(status = 415, description = "Not JSON", content_type = "application/problem+json")]
     UnsupportedMediaType(#[to_schema] Problem<'static>),
     #[response(
