@@ -83,22 +83,11 @@ async fn thousands_of_silent_connections_from_one_address_leave_another_served_a
     assert_eq!(served.status(), StatusCode::OK);
     eprintln!("served another address in {:?} beside {} silent connections", started.elapsed(), silent.len());
 
-    // Every connection the crowd made is refused, or admitted (64) and later
-    // timed out; the server may still be accepting the backlog, so wait.
-    let made = silent.len();
-    let waited = Instant::now();
-    let metrics = loop {
-        let metrics = other.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let refused = sample(&metrics, "slotstream_connections_refused_total{reason=\"per_client\"}").unwrap_or(0.0);
-        let timed_out = sample(&metrics, "slotstream_connections_timed_out_total{phase=\"greeting\"}").unwrap_or(0.0);
-        // At least most of them: under load some are still in the kernel's
-        // backlog, or were accepted after an admitted one timed out.
-        if refused + timed_out >= (made / 2) as f64 {
-            break metrics;
-        }
-        assert!(waited.elapsed() < Duration::from_secs(20), "refused {refused} and timed out {timed_out} of {made}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let metrics = other.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let refused = sample(&metrics, "slotstream_connections_refused_total{reason=\"per_client\"}").unwrap_or(0.0);
+    // Most of them (on a slow machine some were admitted after earlier ones
+    // timed out, or were still in the backlog when this was read).
+    assert!(refused >= (SILENT / 2) as f64, "refused {refused} of {SILENT}");
     let open = sample(&metrics, "slotstream_open_connections").expect("the gauge");
     assert!(open <= 64.0 + 2.0, "{open} open: the cap and the scraping client");
 
