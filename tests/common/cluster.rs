@@ -63,18 +63,24 @@ impl PrivateCluster {
         self.dir.join("data").display().to_string()
     }
 
-    /// Run one of the server's programs (as `postgres` when root); fail the
-    /// test, with the server's log, if it fails.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, to be run as `postgres` when root
+    /// (PostgreSQL refuses to run as root).
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
-        let mut command = if running_as_root() {
+        if running_as_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(&path);
             command
         } else {
             Command::new(&path)
-        };
-        let output = command.args(args).current_dir(&self.dir).output().expect("run a PostgreSQL program");
+        }
+    }
+
+    /// Run one of the server's programs (as `postgres` when root); fail the
+    /// test, with the server's log, if it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let output =
+            self.command(program).args(args).current_dir(&self.dir).output().expect("run a PostgreSQL program");
         if !output.status.success() {
             let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
             panic!(
@@ -89,14 +95,7 @@ impl PrivateCluster {
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         let data = self.data();
-        let path = self.bin.join("pg_ctl");
-        let mut command = if running_as_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
+        let mut command = self.command("pg_ctl");
         // Stopped already, or never started: nothing to do but remove it.
         let _ = command.args(["-D", &data, "-m", "immediate", "-w", "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
