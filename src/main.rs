@@ -120,8 +120,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         slotstream::app::seed::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
     };
-    let listener =
-        tokio::net::TcpListener::bind(args.bind).await.map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let listener = server::listen(args.bind).map_err(|e| e.to_string())?;
     let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
     if seeded.is_some() {
         // A freshly seeded demo: give its weeks some bookings, as a real calendar has.

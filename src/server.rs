@@ -181,12 +181,23 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     Ok(Running { addr, metrics_addr, app, stopping: stopping.drop_guard(), tasks, served })
 }
 
-/// A listener on `addr`, bound at once (a taken port fails the start).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-    listener.set_nonblocking(true)?;
-    TcpListener::from_std(listener)
+/// How many finished handshakes the kernel keeps waiting for `accept` (it
+/// caps this at `net.core.somaxconn`). The default `bind` gave 128 (129
+/// handshakes completed with the server stopped, measured), which a burst of
+/// connections on a busy machine overflows: the
+/// overflowing clients believe they are connected while the server drops
+/// their last ACK and retries its SYN-ACK for up to a minute, so those
+/// sockets are neither refused by the caps nor closed by the greeting
+/// deadline until long after (seen in CI: refusals 20 s after the burst).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr`, bound at once (a taken port fails the start), with
+/// a backlog deep enough for a burst.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Run `task` on `tasks` until `stopping` is cancelled, then drop it at its

@@ -204,7 +204,7 @@ impl TestApp {
         flags.extend_from_slice(extra);
         let args = serve_args(&database_url, &flags);
         let app = server::build_app(db.clone(), &args).await.expect("app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = slotstream::server::listen("127.0.0.1:0".parse().unwrap()).expect("bind");
         let running = server::start(app, listener, &args).expect("start");
         let addr = running.addr;
         let client = protocol.client_builder().build().expect("client");
@@ -358,9 +358,15 @@ impl ServerProcess {
 
     /// SIGTERM: a graceful shutdown.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT`) through the shell's
+    /// kill: no libc dependency in tests.
+    pub fn signal(&self, name: &str) {
         if let Some(pid) = self.child.id() {
-            // SIGTERM through the shell's kill: no libc dependency in tests.
-            std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+            let sent = std::process::Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+            assert!(sent.expect("kill").success(), "kill -{name} {pid}");
         }
     }
 }
