@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -84,6 +84,25 @@ fn night_schedule() -> Value {
     json!({ "slotMinutes": 30, "weekly": days.iter().map(|d| (d.to_string(), night.clone())).collect::<serde_json::Map<_, _>>() })
 }
 
+/// Which Sunday of a month a clock changes on.
+enum Week {
+    Nth(u32),
+    Last,
+}
+
+/// The `week` Sunday of `month` in `year` (the EU changes on the last, the
+/// US on the second in March and the first in November).
+fn nth_sunday(year: i32, month: u32, week: Week) -> NaiveDate {
+    let sundays: Vec<NaiveDate> = (1..=31)
+        .filter_map(|day| NaiveDate::from_ymd_opt(year, month, day))
+        .filter(|date| date.weekday() == chrono::Weekday::Sun)
+        .collect();
+    match week {
+        Week::Nth(n) => sundays[n as usize - 1],
+        Week::Last => *sundays.last().unwrap(),
+    }
+}
+
 fn uuid_of(value: &Value) -> Uuid {
     value.as_str().expect("an id").parse().expect("a uuid")
 }
@@ -97,10 +116,6 @@ async fn instants_on(app: &TestApp, provider: Uuid, date: NaiveDate) -> Vec<Date
         .iter()
         .map(|s| DateTime::parse_from_rfc3339(s["startsAt"].as_str().unwrap()).unwrap().to_utc())
         .collect()
-}
-
-fn utc(list: &[&str]) -> Vec<DateTime<Utc>> {
-    list.iter().map(|s| DateTime::parse_from_rfc3339(s).unwrap().to_utc()).collect()
 }
 
 #[tokio::test]
@@ -230,61 +245,39 @@ async fn a_timezone_change_with_no_slots_ahead_gives_a_new_document_and_tag() {
 #[tokio::test]
 async fn a_weekly_schedule_plans_exact_slots_across_dst_changes_and_the_window_rolls_with_the_clock() {
     let (app, token, _dir) = admin_server().await;
-    // (zone, "now", the DST night, the instants of that night's slots)
+    // Next year's clock-change nights, so that they stay bookable whenever
+    // this runs (fixed 2027 dates fell before yesterday from March 2027).
+    let year = Utc::now().year() + 1;
+    // (zone, the DST night, its slots' instants in minutes from the night's
+    // 00:00 UTC): 01:00–04:00 local in 30-minute slots.
     let cases = [
-        (
-            "Europe/Warsaw",
-            "2027-03-20T12:00:00Z",
-            "2027-03-28",
-            vec!["2027-03-28T00:00:00Z", "2027-03-28T00:30:00Z", "2027-03-28T01:00:00Z", "2027-03-28T01:30:00Z"],
-        ),
-        (
-            "America/New_York",
-            "2027-03-10T12:00:00Z",
-            "2027-03-14",
-            vec!["2027-03-14T06:00:00Z", "2027-03-14T06:30:00Z", "2027-03-14T07:00:00Z", "2027-03-14T07:30:00Z"],
-        ),
-        (
-            "Europe/Warsaw",
-            "2027-10-25T12:00:00Z",
-            "2027-10-31",
-            vec![
-                "2027-10-30T23:00:00Z",
-                "2027-10-30T23:30:00Z",
-                "2027-10-31T00:00:00Z",
-                "2027-10-31T02:00:00Z",
-                "2027-10-31T02:30:00Z",
-            ],
-        ),
-        (
-            "America/New_York",
-            "2027-11-01T12:00:00Z",
-            "2027-11-07",
-            vec![
-                "2027-11-07T05:00:00Z",
-                "2027-11-07T07:00:00Z",
-                "2027-11-07T07:30:00Z",
-                "2027-11-07T08:00:00Z",
-                "2027-11-07T08:30:00Z",
-            ],
-        ),
+        ("Europe/Warsaw", nth_sunday(year, 3, Week::Last), vec![0, 30, 60, 90]),
+        ("America/New_York", nth_sunday(year, 3, Week::Nth(2)), vec![360, 390, 420, 450]),
+        ("Europe/Warsaw", nth_sunday(year, 10, Week::Last), vec![-60, -30, 0, 120, 150]),
+        ("America/New_York", nth_sunday(year, 11, Week::Nth(1)), vec![300, 420, 450, 480, 510]),
     ];
+    let cases = cases.map(|(zone, night, minutes)| {
+        let midnight = night.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let expected: Vec<DateTime<Utc>> =
+            minutes.into_iter().map(|m| midnight + chrono::TimeDelta::minutes(m)).collect();
+        // "Now" is noon UTC six days before: the night is inside the 14-day window.
+        let now = midnight - chrono::TimeDelta::days(6) + chrono::TimeDelta::hours(12);
+        (zone, now, night, expected)
+    });
     for (n, (zone, now, night, expected)) in cases.into_iter().enumerate() {
         let external = format!("night-{n}");
         let (status, created) =
             put(&app, &token, &format!("/api/v1/admin/providers/{external}"), provider_body("Night", zone)).await;
         assert_eq!(status, StatusCode::CREATED);
         let id = uuid_of(&created["id"]);
-        let now: DateTime<Utc> = now.parse().unwrap();
         let input: slotstream::app::ScheduleInput = serde_json::from_value(night_schedule()).unwrap();
         let planned = app.app().set_schedule(&external, &input, now).await.expect("schedule set");
         // The window: 14 days from "now" (noon: today's night has passed),
         // 6 slots a night but the DST night's.
-        let night: NaiveDate = night.parse().unwrap();
         assert_eq!(planned.opened, 12 * 6 + expected.len(), "{zone} {night}");
         assert_eq!(planned.version, planned.opened as i64, "one event per slot");
         let next = night.succ_opt().unwrap();
-        assert_eq!(instants_on(&app, id, night).await, utc(&expected), "{zone} {night}");
+        assert_eq!(instants_on(&app, id, night).await, expected, "{zone} {night}");
         assert_eq!(instants_on(&app, id, next).await.len(), 6, "{zone} {next}");
         // The window's edge, then a day later by the clock: one more day.
         let today = now.with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap()).date_naive();
