@@ -138,6 +138,14 @@ async fn the_database_stops_and_starts_under_streams_and_bookings() {
     let response = response.unwrap();
     assert_eq!(response.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("2"));
     assert_unavailable(response.status(), &response.text().await.unwrap(), started.elapsed());
+    // A new stream can start from the bus's versions until the relay has
+    // noticed its connection gone (correct: it resumes from the log later);
+    // once it has, a new stream needs the database.
+    let noticed = Instant::now();
+    while gauge(client, base, "slotstream_relay_listening").await != 0.0 {
+        assert!(noticed.elapsed() < WAIT, "the relay never noticed the database gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let started = Instant::now();
     let response = client.get(stream_url(base, cached, "")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "a new stream needs the database");

@@ -82,6 +82,13 @@ pub async fn notify_catalogue(conn: &impl ConnectionTrait, change: &CatalogueCha
     Ok(())
 }
 
+/// The bus's versions are trusted exactly while the relay listens and has
+/// caught up; `slotstream_relay_listening` tells operators (and tests) which.
+fn trust_versions(bus: &Bus, trusted: bool) {
+    bus.set_versions_trusted(trusted);
+    metrics::gauge!("slotstream_relay_listening").set(if trusted { 1.0 } else { 0.0 });
+}
+
 /// Listen, catch up and relay, reconnecting forever; catalogue changes go
 /// to `on_catalogue`. While the database is down the retries back off (to
 /// one every 5 s: one instance, one connection attempt), and the moment
@@ -95,7 +102,7 @@ pub async fn run(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        bus.set_versions_trusted(false);
+        trust_versions(&bus, false);
         let mut listener = match connect(&db).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -118,7 +125,7 @@ pub async fn run(
         }
         // Anything may have changed while nobody listened.
         on_catalogue(CatalogueChange::Everything);
-        bus.set_versions_trusted(true);
+        trust_versions(&bus, true);
         backoff = Duration::from_millis(100);
         tracing::info!("event relay: listening on {CHANNEL}");
         loop {
