@@ -48,7 +48,7 @@ pub(super) async fn create(
     };
     // Keys are scoped by the rate limiter's client identity: one client's key
     // can neither collide with nor replay another's.
-    let scope = super::holds::client_scope(&state, peer, &headers);
+    let scope = state.rate_limits.client(peer, &headers).scope();
     let scoped = key.as_deref().map(|key| ScopedKey { scope: &scope, key });
     let (booking, replayed) = state.app.create_booking(request, scoped, &credential).await?;
     let location = format!("/api/v1/bookings/{}", booking.id);

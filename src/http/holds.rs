@@ -2,7 +2,7 @@
 //! hold is `POST /api/v1/bookings` with `holdId` (`bookings`). They share the
 //! hold quota, apart from the other writes.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,17 +24,6 @@ pub fn router() -> Router<HttpState> {
         .route("/api/v1/holds/{hold_id}/renew", post(renew))
 }
 
-/// The scope of the rate limiter's client identity for this request: what
-/// idempotency keys and the hold cap are counted by.
-pub(super) fn client_scope(
-    state: &HttpState,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: &HeaderMap,
-) -> String {
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    state.rate_limits.identity.of(peer, headers).scope()
-}
-
 /// Hold every slot the service needs at `startTime` (all or none) while the
 /// customer fills in the booking form. Everyone watching sees them `held`.
 #[utoipa::path(post, path = "/api/v1/holds", tag = "holds", request_body = NewHold,
@@ -45,7 +34,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     Json(request): Json<NewHold>,
 ) -> Result<Response, ApiError> {
-    let scope = client_scope(&state, peer, &headers);
+    let scope = state.rate_limits.client(peer, &headers).scope();
     let hold = state.app.create_hold(request, &scope).await?;
     let location = format!("/api/v1/holds/{}", hold.id);
     let mut response = (StatusCode::CREATED, axum::Json(hold)).into_response();

@@ -16,7 +16,7 @@
 mod body;
 mod coalesce;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -157,8 +157,7 @@ pub(super) fn stream_permit(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
 ) -> Result<StreamPermit, TooManyStreams> {
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(addr))| addr.ip());
-    let client = state.rate_limits.identity.of(peer, headers);
+    let client = state.rate_limits.client(peer, headers);
     state.rate_limits.stream_caps.acquire(client).map_err(TooManyStreams)
 }
 
