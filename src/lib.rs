@@ -1,8 +1,11 @@
 //! slotstream: live slot availability for a booking marketplace.
 //!
 //! - [`domain`]: the `ProviderAvailability` aggregate and its events (no I/O)
-//! - [`app`]: commands and queries, one transaction each; authorization;
-//!   where a commit becomes a published event (`unit_of_work`)
+//! - [`app`]: commands and queries, one transaction each, by capability
+//!   (`bookings`, `catalogue`, `queries`, `storage`); authorization; where a
+//!   commit becomes a published event (`storage::unit_of_work`)
+//! - [`cli`]: what the command line does besides serving: the demo seed and
+//!   the demo's traffic
 //! - [`events`]: the event log, the in-process bus, the PostgreSQL relay,
 //!   the SSE wire format
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
@@ -17,6 +20,7 @@
 //! - [`config`]: command-line flags and environment
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod domain;

@@ -80,7 +80,7 @@ async fn migrate(args: ServeArgs) -> Result<(), String> {
 
 async fn seed(args: ServeArgs) -> Result<(), String> {
     let db = connect(&args).await?;
-    let seeded = slotstream::app::seed::seed(&db).await.map_err(|e| format!("seed failed: {e}"))?;
+    let seeded = slotstream::cli::seed::seed(&db).await.map_err(|e| format!("seed failed: {e}"))?;
     print_keys(&seeded);
     Ok(())
 }
@@ -118,13 +118,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let seeded = if args.no_seed {
         None
     } else {
-        slotstream::app::seed::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
+        slotstream::cli::seed::seed_if_empty(&db).await.map_err(|e| format!("seed failed: {e}"))?
     };
     let listener = server::listen(args.bind).map_err(|e| e.to_string())?;
     let app = server::build_app(db, &args).await.map_err(|e| format!("cannot read providers: {e}"))?;
     if seeded.is_some() {
         // A freshly seeded demo: give its weeks some bookings, as a real calendar has.
-        match slotstream::app::demo::book_demo_weeks(&app).await {
+        match slotstream::cli::demo::book_demo_weeks(&app).await {
             Ok(booked) => tracing::info!(booked, "demo weeks partly booked"),
             Err(error) => tracing::warn!(%error, "could not book the demo weeks"),
         }
@@ -152,7 +152,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     running.finished().await.map_err(|e| format!("server error: {e}"))
 }
 
-fn print_keys(seeded: &[slotstream::app::seed::SeededProvider]) {
+fn print_keys(seeded: &[slotstream::cli::seed::SeededProvider]) {
     for provider in seeded {
         println!("demo provider {:?} id={} key={}", provider.name, provider.id, provider.key);
     }

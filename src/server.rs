@@ -141,7 +141,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, recount_holds_periodically(app.clone()));
     if args.demo_traffic {
         let every = Duration::from_millis(args.demo_traffic_millis.max(100));
-        spawn_until_stopped(&tasks, &stopping, crate::app::demo::run_traffic(app.clone(), every));
+        spawn_until_stopped(&tasks, &stopping, crate::cli::demo::run_traffic(app.clone(), every));
     }
     let plan_every = Duration::from_secs(args.plan_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, plan_periodically(app.clone(), plan_every));

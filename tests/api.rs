@@ -506,7 +506,7 @@ async fn demo_weeks_are_partly_booked_and_demo_traffic_books_and_cancels_through
     let app = TestApp::spawn_with(&["--demo-traffic", "--demo-traffic-millis", "100"]).await;
     // The step `serve` runs after seeding an empty database, here on the test's seed.
     let demo = slotstream::server::build_app(app.db.clone(), &serve_args(&app.database_url, &[])).await.unwrap();
-    let booked = slotstream::app::demo::book_demo_weeks(&demo).await.unwrap();
+    let booked = slotstream::cli::demo::book_demo_weeks(&demo).await.unwrap();
     assert!(booked > 0);
     for provider in &app.providers {
         let (booked, free) = booked_and_free(&app, provider.id).await;

@@ -35,7 +35,7 @@ async fn the_database_stops_and_starts_under_streams_and_bookings() {
     }
     let cluster = PrivateCluster::start();
     let db = slotstream::server::connect(&cluster.url(), POOL_SIZE).await.expect("connect");
-    let providers = slotstream::app::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
+    let providers = slotstream::cli::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
     let app = TestApp::start(cluster.url(), db, providers, &["--heartbeat-secs", "1"]).await;
     let (client, base) = (&app.client, app.base.as_str());
     let (cached, busy, cold) = (app.provider(0).id, app.provider(1).id, app.provider(2).id);

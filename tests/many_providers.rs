@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use slotstream::app::seed::SeededProvider;
+use slotstream::cli::seed::SeededProvider;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -22,7 +22,7 @@ const WAIT: Duration = Duration::from_secs(60);
 async fn spawn_with_providers(count: usize, extra: &[&str]) -> TestApp {
     let mut app = TestApp::spawn_with(extra).await;
     if app.providers.len() < count {
-        app.providers = slotstream::app::seed::seed_demo(&app.db, count).await.expect("seed more");
+        app.providers = slotstream::cli::seed::seed_demo(&app.db, count).await.expect("seed more");
     }
     app
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use slotstream::app::seed::SeededProvider;
+use slotstream::cli::seed::SeededProvider;
 
 #[tokio::test]
 async fn many_distinct_queries_on_a_dense_calendar_keep_memory_bounded() {

@@ -49,7 +49,7 @@ async fn stop_ends_open_streams_cleanly_and_returns() {
 async fn dropping_running_stops_the_server_and_ends_its_streams() {
     let url = fresh_database_url().await;
     let db = server::connect(&url, POOL_SIZE).await.unwrap();
-    let providers = slotstream::app::seed::seed_demo(&db, 1).await.unwrap();
+    let providers = slotstream::cli::seed::seed_demo(&db, 1).await.unwrap();
     let args = serve_args(&url, &[]);
     let app = server::build_app(db, &args).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

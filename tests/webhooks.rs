@@ -195,7 +195,7 @@ async fn receive(state: Arc<Mutex<ReceiverState>>, headers: HeaderMap, body: Byt
 async fn subscribe(
     client: &reqwest::Client,
     base: &str,
-    provider: &slotstream::app::seed::SeededProvider,
+    provider: &slotstream::cli::seed::SeededProvider,
     url: &str,
     events: Option<&[&str]>,
 ) -> (StatusCode, Value) {
@@ -218,7 +218,7 @@ async fn subscribe(
 async fn subscribe_receiver(
     client: &reqwest::Client,
     base: &str,
-    provider: &slotstream::app::seed::SeededProvider,
+    provider: &slotstream::cli::seed::SeededProvider,
     receiver: &Receiver,
     events: &[&str],
 ) -> String {
@@ -364,7 +364,7 @@ async fn twenty_bookings_made_while_the_receiver_is_down_and_the_server_restarts
 }
 
 /// `GET …/webhooks` with the provider's key.
-async fn list(app: &TestApp, provider: &slotstream::app::seed::SeededProvider) -> Vec<Value> {
+async fn list(app: &TestApp, provider: &slotstream::cli::seed::SeededProvider) -> Vec<Value> {
     let response = app
         .client
         .get(app.url(&format!("/api/v1/providers/{}/webhooks", provider.id)))

@@ -24,7 +24,7 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::planner::{ScheduleInput, schedule_of};
-use super::unit_of_work::advance_version;
+use super::storage::unit_of_work::advance_version;
 use super::{App, AppError, secrets};
 use crate::domain::SLOT_MINUTES_RANGE;
 use crate::events::Bus;

@@ -6,25 +6,18 @@
 mod authorization;
 mod availability_document;
 pub(crate) mod backoff;
-mod booking_calendar;
 mod bookings;
-mod calendar;
 mod catalogue;
 mod changes;
 mod clock;
-pub mod demo;
 mod error;
-mod holds;
-mod idempotency;
 mod import;
 mod instance_gauges;
 mod many_providers;
 mod planner;
 mod providers;
-pub mod secrets;
-pub mod seed;
 mod slots;
-mod unit_of_work;
+mod storage;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -36,15 +29,13 @@ pub use availability_document::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
     resolve_range,
 };
-pub use bookings::{BookingView, NewBooking, NewCustomer};
+pub use bookings::{BookingView, ExpiryRetries, HoldPolicy, HoldView, NewBooking, NewCustomer, NewHold, Sweep};
 pub use catalogue::{
     AdminProvider, AdminProviderDetail, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields,
     Upserted, check_external_id,
 };
 pub use clock::Clock;
 pub use error::AppError;
-pub use holds::{ExpiryRetries, HoldPolicy, HoldView, NewHold, Sweep};
-pub use idempotency::ScopedKey;
 pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportFailure, ImportReport, StoppedAt, Tally};
 pub use instance_gauges::InstanceGauges;
 pub use many_providers::{
@@ -54,7 +45,9 @@ pub use many_providers::{
 pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned, ScheduleException, ScheduleInput};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
-pub use unit_of_work::UnitOfWork;
+pub use storage::idempotency::ScopedKey;
+pub use storage::secrets;
+pub use storage::unit_of_work::UnitOfWork;
 pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::domain::BookableRange;
@@ -179,7 +172,7 @@ impl App {
             .filter(entity::idempotency_key::Column::CreatedAt.lt(records_before))
             .exec(&self.db)
             .await?;
-        holds::prune_ended(&self.db, records_before).await?;
+        bookings::prune_ended(&self.db, records_before).await?;
         // Booking events exist for webhooks: kept as long as slot events,
         // and until every active subscription has delivered them.
         use sea_orm::sea_query::{Expr, ExprTrait};

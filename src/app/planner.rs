@@ -21,9 +21,9 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::calendar::Calendar;
 use super::catalogue::{Upserted, provider_by_external_id};
 use super::slots::{SkippedSlot, parse_local_time, to_row};
+use super::storage::slot_set::SlotSet;
 use super::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, BookableRange, Interval, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
@@ -393,8 +393,8 @@ async fn plan_dates(
     run: PlanRun,
 ) -> Result<Replanned, AppError> {
     let (withdraw, by) = (run == PlanRun::Replan, run.actor());
-    let mut calendar = Calendar::new();
-    calendar.load_dates(uow, from, through).await?;
+    let mut slot_set = SlotSet::new();
+    slot_set.load_dates(uow, from, through).await?;
     let mut outcome = Replanned::default();
     let mut new_rows = Vec::new();
     let mut withdrawn = Vec::new();
@@ -407,7 +407,7 @@ async fn plan_dates(
             end_time: hhmm(slot.end, true),
             reason: reason.as_str(),
         }));
-        let (existing, _) = calendar.on_date(date);
+        let (existing, _) = slot_set.on_date(date);
         let mut kept: Vec<Interval> = Vec::new();
         for mut slot in existing {
             let span = (slot.start_time, slot.end_time);

@@ -16,7 +16,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::calendar::Calendar;
+use super::storage::slot_set::SlotSet;
 use super::{App, AppError, Credential, UnitOfWork};
 use crate::domain::{Actor, ProviderAvailability, fit_new_slots, overlaps_locally, slot_grid};
 
@@ -117,13 +117,13 @@ impl App {
         }
         let timezone = self.directory.get(provider_id).await?.timezone;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
-        let mut calendar = Calendar::new();
+        let mut slot_set = SlotSet::new();
         let mut rows = Vec::new();
         let mut skipped = Vec::new();
         let now = Utc::now();
         for date in dates {
-            calendar.load_date(&uow, date).await?;
-            let (existing, _) = calendar.on_date(date);
+            slot_set.load_date(&uow, date).await?;
+            let (existing, _) = slot_set.on_date(date);
             let (fitted, left_out) = fit_new_slots(timezone, date, grid.iter().copied(), request.slot_minutes);
             skipped.extend(left_out.into_iter().map(|((start, end), reason)| SkippedSlot {
                 date,
@@ -161,14 +161,14 @@ impl App {
     ) -> Result<crate::domain::SlotStatus, AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
-        let mut calendar = Calendar::new();
-        let index = calendar.load_slot(&uow, slot_id).await?;
-        let slot = calendar.slot_mut(index);
+        let mut slot_set = SlotSet::new();
+        let index = slot_set.load_slot(&uow, slot_id).await?;
+        let slot = slot_set.slot_mut(index);
         let event =
             if blocked { slot.block(Actor::Provider, Utc::now())? } else { slot.unblock(Actor::Provider, Utc::now())? };
         let status = event.new_status;
         uow.record(event);
-        calendar.save(&uow).await?;
+        slot_set.save(&uow).await?;
         uow.commit(self).await?;
         Ok(status)
     }

@@ -20,7 +20,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Pagi
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::unit_of_work::UnitOfWork;
+use super::storage::unit_of_work::UnitOfWork;
 use super::{App, AppError, Credential};
 use crate::webhooks::target;
 

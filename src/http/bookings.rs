@@ -85,7 +85,7 @@ pub(super) async fn calendar(
     Path(booking_id): Path<Uuid>,
     Bearer(credential): Bearer,
 ) -> Result<Response, ApiError> {
-    let ics = state.app.booking_calendar(booking_id, &credential).await?;
+    let ics = state.app.booking_as_icalendar(booking_id, &credential).await?;
     let headers = [
         (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"booking.ics\""),

@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use slotstream::app::seed::SeededProvider;
+use slotstream::cli::seed::SeededProvider;
 use slotstream::server;
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ pub async fn fresh_database_url() -> String {
 
 /// Demo providers in a test database: the first few of the demo's twenty
 /// (each costs its slots and their events to seed); tests that need more
-/// seed them (`slotstream::app::seed::seed_demo`).
+/// seed them (`slotstream::cli::seed::seed_demo`).
 pub const TEST_PROVIDERS: usize = 5;
 
 /// A fresh database with the first demo providers, left open with a pool of
@@ -45,7 +45,7 @@ pub const TEST_PROVIDERS: usize = 5;
 pub async fn seeded_connection(pool_size: u32) -> (String, DatabaseConnection, Vec<SeededProvider>) {
     let url = fresh_database_url().await;
     let db = server::connect(&url, pool_size).await.expect("connect");
-    let providers = slotstream::app::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
+    let providers = slotstream::cli::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
     (url, db, providers)
 }
 

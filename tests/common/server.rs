@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use reqwest::StatusCode;
 use sea_orm::DatabaseConnection;
-use slotstream::app::seed::SeededProvider;
+use slotstream::cli::seed::SeededProvider;
 use slotstream::config::{Cli, ServeArgs};
 use slotstream::server::{self, Running};
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{AppError, secrets};
+use super::secrets;
+use crate::app::AppError;
 
 /// An `Idempotency-Key` as one client sent it.
 #[derive(Clone, Copy, Debug)]
@@ -46,14 +47,14 @@ pub struct ScopedKey<'a> {
 
 /// What a scoped key and its request let the server compute. The key itself
 /// is not kept.
-pub(super) struct Idempotency {
+pub(in crate::app) struct Idempotency {
     record_id: String,
     request_hash: String,
     seal_key: [u8; 32],
 }
 
 /// What a committed record gives back to the client that made it.
-pub(super) struct Remembered {
+pub(in crate::app) struct Remembered {
     pub booking_id: Uuid,
     /// `None` only if the sealed token cannot be opened (never, unless the
     /// row was tampered with).
@@ -65,7 +66,7 @@ const NONCE_LEN: usize = 12;
 impl Idempotency {
     /// `request` is a canonical rendering of everything the request asks for;
     /// a reuse of the key with another request is refused.
-    pub(super) fn new(scoped: ScopedKey<'_>, request: &str) -> Idempotency {
+    pub(in crate::app) fn new(scoped: ScopedKey<'_>, request: &str) -> Idempotency {
         let (scope, key) = (scoped.scope.as_bytes(), scoped.key.as_bytes());
         Idempotency {
             record_id: secrets::to_hex(&derive("slotstream/idempotency/record/v1", &[scope, key])),
@@ -81,7 +82,7 @@ impl Idempotency {
     /// about to be made and its token, sealed. False when a committed record
     /// already holds the key: the caller rolls back and answers from it. On
     /// PostgreSQL a claim by a transaction still open is waited for.
-    pub(super) async fn claim(
+    pub(in crate::app) async fn claim(
         &self,
         tx: &impl ConnectionTrait,
         booking_id: Uuid,
@@ -104,7 +105,7 @@ impl Idempotency {
 
     /// The committed record for this key, if any; a mismatch if the key was
     /// used with another request.
-    pub(super) async fn find(&self, db: &impl ConnectionTrait) -> Result<Option<Remembered>, AppError> {
+    pub(in crate::app) async fn find(&self, db: &impl ConnectionTrait) -> Result<Option<Remembered>, AppError> {
         let Some(row) = idempotency_key::Entity::find_by_id(self.record_id.clone()).one(db).await? else {
             return Ok(None);
         };

@@ -1,4 +1,4 @@
-//! A working copy of some of a provider's slots inside a unit of work:
+//! The slot set: a working copy of some of a provider's slots inside a unit of work:
 //! loaded as `ProviderAvailability` aggregates, changed through the aggregate
 //! (whose events are recorded), and saved back with conditional updates
 //! (`... WHERE id = ? AND status = <status as loaded>`), so even a writer
@@ -13,7 +13,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{AppError, UnitOfWork};
+use super::unit_of_work::UnitOfWork;
+use crate::app::AppError;
 use crate::domain::{ProviderAvailability, SlotStatus, covering_slots, covers_exactly, to_local};
 
 /// The time a service needs from a start, in its provider's zone: what a
@@ -32,23 +33,25 @@ impl ServiceSpan {
     /// `timezone`; an end past the calendar's limits is refused, not a panic.
     pub fn new(timezone: Tz, starts_at: DateTime<Utc>, duration: TimeDelta) -> Result<ServiceSpan, AppError> {
         let ends_at = starts_at.checked_add_signed(duration).ok_or_else(|| {
-            AppError::Invalid("startTime plus the service's duration is past the calendar's end".into())
+            AppError::Invalid("startTime plus the service's duration is past the slot_set's end".into())
         })?;
         let (date, _) = to_local(timezone, starts_at);
         Ok(ServiceSpan { timezone, starts_at, duration, ends_at, date })
     }
 }
 
-pub struct Calendar {
+/// A working set of one provider's slots, loaded in a unit of work, changed
+/// through their aggregates and saved back by [`SlotSet::save`].
+pub struct SlotSet {
     slots: Vec<ProviderAvailability>,
     /// Each slot as loaded: its status guards the update, and a slot equal
     /// to it needs no write.
     loaded: HashMap<Uuid, ProviderAvailability>,
 }
 
-impl Calendar {
-    pub fn new() -> Calendar {
-        Calendar { slots: Vec::new(), loaded: HashMap::new() }
+impl SlotSet {
+    pub fn new() -> SlotSet {
+        SlotSet { slots: Vec::new(), loaded: HashMap::new() }
     }
 
     /// Load one date's slots (skipping any already loaded).

@@ -11,10 +11,10 @@ use entity::provider;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, PaginatorTrait};
 use uuid::Uuid;
 
-use super::catalogue::{NewKey, ProviderFields, ServiceFields};
-use super::import::{Catalogue, CatalogueProvider, CatalogueService};
-use super::planner::{PlannerPolicy, ScheduleInput};
-use super::{App, AppError};
+use crate::app::{
+    App, AppError, Catalogue, CatalogueProvider, CatalogueService, NewKey, PlannerPolicy, ProviderFields,
+    ScheduleInput, ServiceFields,
+};
 use crate::events::Bus;
 
 /// Days of slots the seed plans (today included).

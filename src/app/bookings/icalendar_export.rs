@@ -1,4 +1,4 @@
-//! A booking as an iCalendar (RFC 5545) event, for the customer's calendar
+//! Writes a booking as an iCalendar (RFC 5545) event, for the customer's calendar
 //! app: written by the `icalendar` crate, with the instants in UTC so no
 //! calendar has to know the provider's time zone.
 
@@ -7,13 +7,13 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use super::{App, AppError, Credential};
+use crate::app::{App, AppError, Credential};
 use crate::domain::BookingStatus;
 
 impl App {
     /// The booking as a one-event calendar (`text/calendar`), for its holder
     /// or its provider, as `get_booking` decides.
-    pub async fn booking_calendar(&self, booking_id: Uuid, credential: &Credential) -> Result<String, AppError> {
+    pub async fn booking_as_icalendar(&self, booking_id: Uuid, credential: &Credential) -> Result<String, AppError> {
         let booking = self.get_booking(booking_id, credential).await?;
         let provider = provider::Entity::find_by_id(booking.provider_id).one(&self.db).await?;
         let service = service::Entity::find_by_id(booking.service_id).one(&self.db).await?;

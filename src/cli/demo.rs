@@ -13,7 +13,7 @@ use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{App, AppError, Credential, NewBooking, NewCustomer, ProviderView};
+use crate::app::{App, AppError, Credential, NewBooking, NewCustomer, ProviderView};
 use crate::domain::{SlotStatus, local_instant};
 
 /// Share of each demo provider's free slots booked in advance.

@@ -33,8 +33,8 @@ use sea_orm::{
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use super::webhooks::BookingChange;
-use super::{App, AppError};
+use crate::app::webhooks::BookingChange;
+use crate::app::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
 use crate::events::{Bus, PublishedEvent, event_log, relay};
 
@@ -163,7 +163,7 @@ impl UnitOfWork {
 
 /// Move the provider to `version`, its `updated_at` to now (never backwards,
 /// whatever the clocks of several instances say), and NOTIFY the instances.
-pub(super) async fn advance_version(
+pub(in crate::app) async fn advance_version(
     tx: &DatabaseTransaction,
     provider_id: Uuid,
     version: i64,
