@@ -4,16 +4,16 @@
 mod actor;
 mod bookable_range;
 mod booking;
+mod local_time;
 mod provider_availability;
-mod schedule;
 mod weekly_schedule;
 
 pub use actor::Actor;
 pub use bookable_range::{BookableRange, OutOfRange};
 pub use booking::BookingStatus;
-pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
-pub use schedule::{
+pub use local_time::{
     ScheduleError, SkipReason, covering_slots, covers_exactly, fit_new_slot, fit_new_slots, local_instant,
     overlaps_locally, slot_grid, slot_span, to_local,
 };
+pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
 pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

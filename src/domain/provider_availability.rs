@@ -20,7 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::actor::Actor;
-use super::schedule::slot_span;
+use super::local_time::slot_span;
 
 /// Status of a slot; serialised lower-case on the wire and in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use super::schedule::{SkipReason, fit_new_slots, slot_grid};
+use super::local_time::{SkipReason, fit_new_slots, slot_grid};
 
 /// Shortest and longest slot, in minutes (as for slots opened by hand).
 pub const SLOT_MINUTES_RANGE: std::ops::RangeInclusive<u32> = 5..=480;
