@@ -1,110 +1,37 @@
-//! The `ProviderAvailability` aggregate (one availability slot) and the
-//! `AvailabilitySlotChangedEvent` each of its transitions raises.
+//! The `ProviderAvailability` aggregate: **one availability slot** of a
+//! provider (a local date, start and end, and its status), and the
+//! transitions that change it, each raising an
+//! [`AvailabilitySlotChangedEvent`] (`event`).
+//!
+//! The name is the seed design's, kept because the aggregate is named so
+//! throughout the crate (the application's working set, the planner, the
+//! slot commands) and in the README; read it as "a slot".
 //!
 //! Transitions, as in the seed design:
 //! - `mark_as_booked`: available → booked
 //! - `release`: booked → available
 //! - `block`: available → blocked; `unblock`: blocked → available
-//! - `hold`: available → held (a customer filling in the booking form);
-//!   `release_hold`: held → available and `book_held`: held → booked, both
-//!   only by the hold that holds the slot. A held slot is neither bookable
-//!   nor blockable by anyone else.
+//! - `withdraw`: available or blocked → removed (the row is deleted)
+//! - the hold transitions (`hold`): available → held, and back, or on to
+//!   booked, only by the hold that holds the slot.
 //!
-//! Anything else is a [`TransitionError`]: a booked slot cannot be booked again,
-//! a free slot cannot be released. The caller supplies `now`, so the aggregate
-//! stays pure and its events are reproducible in tests.
+//! Anything else is a [`TransitionError`] (`status`): a booked slot cannot
+//! be booked again, a free slot cannot be released, and a refused
+//! transition changes nothing. Every transition ends a hold. The caller
+//! supplies `now`, so the aggregate stays pure and its events are
+//! reproducible in tests.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::actor::Actor;
-use super::local_time::slot_span;
 
-/// Status of a slot; serialised lower-case on the wire and in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SlotStatus {
-    Available,
-    Booked,
-    Blocked,
-    /// Held for a customer who is filling in the booking form.
-    Held,
-    /// Only in events: the slot was taken off the calendar for good (a
-    /// changed weekly schedule no longer has it); no stored slot has it.
-    Removed,
-}
+mod event;
+mod hold;
+mod status;
 
-impl SlotStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlotStatus::Available => "available",
-            SlotStatus::Booked => "booked",
-            SlotStatus::Blocked => "blocked",
-            SlotStatus::Held => "held",
-            SlotStatus::Removed => "removed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SlotStatus> {
-        match s {
-            "available" => Some(SlotStatus::Available),
-            "booked" => Some(SlotStatus::Booked),
-            "blocked" => Some(SlotStatus::Blocked),
-            "held" => Some(SlotStatus::Held),
-            "removed" => Some(SlotStatus::Removed),
-            _ => None,
-        }
-    }
-}
-
-/// Why a transition was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TransitionError {
-    #[error("slot {slot} at {date} {start} is {status}, not available")]
-    NotAvailable { slot: Uuid, date: NaiveDate, start: NaiveTime, status: &'static str },
-    #[error("slot {slot} is not booked by booking {booking}")]
-    NotBookedBy { slot: Uuid, booking: Uuid },
-    #[error("slot {slot} is not blocked")]
-    NotBlocked { slot: Uuid },
-    #[error("slot {slot} is not held by hold {hold}")]
-    NotHeldBy { slot: Uuid, hold: Uuid },
-}
-
-/// Raised by every status change of a slot (and by opening a new slot, with no
-/// previous status). Carries the booking id for the audit trail; the public
-/// stream drops it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AvailabilitySlotChangedEvent {
-    pub availability_id: Uuid,
-    pub provider_id: Uuid,
-    pub date: NaiveDate,
-    pub start_time: NaiveTime,
-    pub end_time: NaiveTime,
-    pub previous_status: Option<SlotStatus>,
-    pub new_status: SlotStatus,
-    pub booking_id: Option<Uuid>,
-    pub changed_at: DateTime<Utc>,
-    /// Who made the change; `None` only for events logged before actors were.
-    pub changed_by: Option<Actor>,
-    /// The real instants `[start, end)` the slot denotes in its provider's
-    /// zone (see [`slot_span`]): set by [`located`](Self::located), where
-    /// the zone is known; `None` for a slot without instants (a legacy row in
-    /// a DST gap) and for events logged before instants were.
-    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
-}
-
-impl AvailabilitySlotChangedEvent {
-    /// The event with the instants its slot denotes in `tz`: the two 02:00s
-    /// of an autumn night are told apart by them, not by the local times.
-    pub fn located(self, tz: Tz) -> AvailabilitySlotChangedEvent {
-        let span = slot_span(tz, self.date, self.start_time, self.end_time)
-            .ok()
-            .map(|(from, to)| (from.to_utc(), to.to_utc()));
-        AvailabilitySlotChangedEvent { span, ..self }
-    }
-}
+pub use event::AvailabilitySlotChangedEvent;
+pub use status::{SlotStatus, TransitionError};
 
 /// One availability slot of a provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,51 +124,6 @@ impl ProviderAvailability {
         Ok(self.transition(SlotStatus::Removed, None, None, by, now))
     }
 
-    /// available → held, for `hold_id`.
-    pub fn hold(
-        &mut self,
-        hold_id: Uuid,
-        by: Actor,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
-        self.require(SlotStatus::Available)?;
-        let event = self.transition(SlotStatus::Held, None, None, by, now);
-        self.hold_id = Some(hold_id);
-        Ok(event)
-    }
-
-    /// held → available (released, or expired). Only `hold_id`'s own slots:
-    /// a stale release can never free a slot another hold or a booking has since taken.
-    pub fn release_hold(
-        &mut self,
-        hold_id: Uuid,
-        by: Actor,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
-        self.require_held_by(hold_id)?;
-        Ok(self.transition(SlotStatus::Available, None, None, by, now))
-    }
-
-    /// held → booked: the holder books the slot it holds, for `booking_id`.
-    pub fn book_held(
-        &mut self,
-        hold_id: Uuid,
-        booking_id: Uuid,
-        by: Actor,
-        now: DateTime<Utc>,
-    ) -> Result<AvailabilitySlotChangedEvent, TransitionError> {
-        self.require_held_by(hold_id)?;
-        Ok(self.transition(SlotStatus::Booked, Some(booking_id), Some(booking_id), by, now))
-    }
-
-    fn require_held_by(&self, hold_id: Uuid) -> Result<(), TransitionError> {
-        if self.status == SlotStatus::Held && self.hold_id == Some(hold_id) {
-            Ok(())
-        } else {
-            Err(TransitionError::NotHeldBy { slot: self.id, hold: hold_id })
-        }
-    }
-
     fn require(&self, status: SlotStatus) -> Result<(), TransitionError> {
         if self.status == status {
             Ok(())
@@ -300,11 +182,11 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn at(minute: u32) -> DateTime<Utc> {
+    pub(super) fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 9, minute, 0).unwrap()
     }
 
-    fn free_slot() -> ProviderAvailability {
+    pub(super) fn free_slot() -> ProviderAvailability {
         ProviderAvailability::open(
             Uuid::from_u128(1),
             Uuid::from_u128(2),
@@ -419,56 +301,6 @@ mod tests {
     }
 
     #[test]
-    fn hold_then_release_by_the_same_hold_round_trips_with_events() {
-        let mut slot = free_slot();
-        let hold = Uuid::from_u128(7);
-        let held = slot.hold(hold, Actor::Customer, at(1)).unwrap();
-        assert_eq!((slot.status, slot.hold_id, slot.booking_id), (SlotStatus::Held, Some(hold), None));
-        assert_eq!((held.previous_status, held.new_status), (Some(SlotStatus::Available), SlotStatus::Held));
-        assert_eq!(held.booking_id, None, "a hold event names no booking");
-        let freed = slot.release_hold(hold, Actor::System, at(2)).unwrap();
-        assert_eq!((slot.status, slot.hold_id), (SlotStatus::Available, None));
-        assert_eq!((freed.previous_status, freed.new_status), (Some(SlotStatus::Held), SlotStatus::Available));
-        assert!(slot.release_hold(hold, Actor::Customer, at(3)).is_err(), "releasing twice is refused");
-    }
-
-    #[test]
-    fn a_held_slot_is_not_bookable_blockable_or_holdable_by_others() {
-        let mut slot = free_slot();
-        let hold = Uuid::from_u128(7);
-        slot.hold(hold, Actor::Customer, at(1)).unwrap();
-        let before = slot.clone();
-        assert!(matches!(
-            slot.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(2)),
-            Err(TransitionError::NotAvailable { status: "held", .. })
-        ));
-        assert!(slot.block(Actor::Customer, at(2)).is_err());
-        assert!(slot.hold(Uuid::from_u128(8), Actor::Customer, at(2)).is_err());
-        assert!(matches!(
-            slot.release_hold(Uuid::from_u128(8), Actor::Customer, at(2)),
-            Err(TransitionError::NotHeldBy { .. })
-        ));
-        assert!(slot.book_held(Uuid::from_u128(8), Uuid::from_u128(9), Actor::Customer, at(2)).is_err());
-        assert_eq!(slot, before, "refusals change nothing");
-    }
-
-    #[test]
-    fn book_held_moves_held_to_booked_only_for_its_hold() {
-        let mut slot = free_slot();
-        let (hold, booking) = (Uuid::from_u128(7), Uuid::from_u128(9));
-        assert!(
-            slot.book_held(hold, booking, Actor::Customer, at(1)).is_err(),
-            "an unheld slot is not booked through a hold"
-        );
-        slot.hold(hold, Actor::Customer, at(1)).unwrap();
-        let event = slot.book_held(hold, booking, Actor::Customer, at(2)).unwrap();
-        assert_eq!((slot.status, slot.booking_id, slot.hold_id), (SlotStatus::Booked, Some(booking), None));
-        assert_eq!((event.previous_status, event.new_status), (Some(SlotStatus::Held), SlotStatus::Booked));
-        assert_eq!(event.booking_id, Some(booking));
-        assert!(slot.release_hold(hold, Actor::Customer, at(3)).is_err(), "a converted hold frees nothing");
-    }
-
-    #[test]
     fn events_name_their_actor_and_located_gives_the_slots_instants() {
         let mut slot = free_slot();
         assert_eq!(slot.block(Actor::Provider, at(1)).unwrap().changed_by, Some(Actor::Provider));
@@ -493,13 +325,5 @@ mod tests {
             (from.to_rfc3339(), to.to_rfc3339()),
             ("2027-10-31T00:00:00+00:00".into(), "2027-10-31T00:30:00+00:00".into())
         );
-    }
-
-    #[test]
-    fn status_strings_round_trip() {
-        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked, SlotStatus::Held] {
-            assert_eq!(SlotStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(SlotStatus::parse("Booked"), None);
     }
 }
