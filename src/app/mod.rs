@@ -11,12 +11,9 @@ mod catalogue;
 mod changes;
 mod clock;
 mod error;
-mod import;
 mod instance_gauges;
 mod many_providers;
-mod planner;
 mod providers;
-mod slots;
 mod storage;
 pub mod webhooks;
 
@@ -31,20 +28,19 @@ pub use availability_document::{
 };
 pub use bookings::{BookingView, ExpiryRetries, HoldPolicy, HoldView, NewBooking, NewCustomer, NewHold, Sweep};
 pub use catalogue::{
-    AdminProvider, AdminProviderDetail, AdminService, IssuedKey, KeyView, NewKey, ProviderFields, ServiceFields,
-    Upserted, check_external_id,
+    AdminProvider, AdminProviderDetail, AdminService, Catalogue, CatalogueProvider, CatalogueService, HorizonRun,
+    ImportFailure, ImportReport, IssuedKey, KeyView, NewKey, NewSlots, PlanConflict, PlannerPolicy, ProviderFields,
+    Replanned, ScheduleException, ScheduleInput, ServiceFields, SkippedSlot, SlotsCreated, StoppedAt, Tally, Upserted,
+    check_external_id,
 };
 pub use clock::Clock;
 pub use error::AppError;
-pub use import::{Catalogue, CatalogueProvider, CatalogueService, ImportFailure, ImportReport, StoppedAt, Tally};
 pub use instance_gauges::InstanceGauges;
 pub use many_providers::{
     BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
     PROVIDERS_MAX,
 };
-pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned, ScheduleException, ScheduleInput};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
-pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 pub use storage::idempotency::ScopedKey;
 pub use storage::secrets;
 pub use storage::unit_of_work::UnitOfWork;

@@ -1,5 +1,8 @@
-//! One write transaction on one provider's calendar, and the one place where
-//! a commit becomes a published event.
+//! Where a write transaction is begun: `UnitOfWork::begin`, one write
+//! transaction on one provider's calendar and the one place where a commit
+//! becomes a published event; and `CatalogueWrite::begin`, the catalogue's
+//! writes that change no slot (providers, services, keys), taken the same
+//! way on SQLite (the single writer, `BEGIN IMMEDIATE`).
 //!
 //! It takes the provider row first (a row lock on PostgreSQL; the process's
 //! single-writer lock on SQLite, where writers queue instead of failing with
@@ -28,7 +31,8 @@ use entity::{booking_event, provider};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -186,4 +190,54 @@ pub(in crate::app) async fn advance_version(
         .await?;
     }
     Ok(())
+}
+
+/// A write transaction outside a unit of work (the catalogue changes no
+/// slots), taken like one: the single writer on SQLite, `BEGIN IMMEDIATE`.
+pub(in crate::app) struct CatalogueWrite {
+    pub tx: DatabaseTransaction,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl CatalogueWrite {
+    pub async fn begin(app: &App) -> Result<CatalogueWrite, AppError> {
+        let writer = app.write_lock().await;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let tx = app.db.begin_with_options(options).await?;
+        Ok(CatalogueWrite { tx, _writer: writer })
+    }
+
+    pub async fn commit(self) -> Result<(), AppError> {
+        self.tx.commit().await.map_err(conflict_on_duplicate)
+    }
+
+    /// Commit a change that advanced `provider_id` to `version` without an
+    /// event (`advance_version`), and bring this instance's bus level with
+    /// it before the writer is released (other instances hear the NOTIFY):
+    /// in a task of its own, so a dropped request cannot cut between the
+    /// two and leave the 304 path on the old version.
+    pub async fn commit_advanced(self, bus: Bus, provider_id: Uuid, version: i64) -> Result<(), AppError> {
+        let CatalogueWrite { tx, _writer: writer } = self;
+        let commit = tokio::spawn(async move {
+            tx.commit().await.map_err(conflict_on_duplicate)?;
+            bus.observe_version(provider_id, version);
+            drop(writer);
+            Ok(())
+        });
+        commit.await.map_err(|error| AppError::Internal(format!("commit task failed: {error}")))?
+    }
+}
+
+/// A unique violation a catalogue write could not avoid: the caller may
+/// retry (and then finds what the other write made).
+pub(in crate::app) fn conflict_on_duplicate(error: DbErr) -> AppError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::StateConflict("the same external id was created concurrently; retry".into())
+        }
+        _ => AppError::from(error),
+    }
 }

@@ -1,7 +1,6 @@
-//! `slotstream import FILE`: a whole catalogue in one run, through the very
-//! functions behind the admin API (`upsert_provider`, `upsert_service`,
-//! `set_schedule`), so an import and a sync by API leave the same state, and
-//! a second import of the same file changes nothing.
+//! A catalogue file for `slotstream import`: its formats, how it is read,
+//! and the check of the whole file before anything is applied (`import`
+//! applies it).
 //!
 //! JSON: `{ "providers": [ { "externalId", "name", "timezone", "address"?,
 //! "description"?, "currency", "services": [ { "externalId", "name",
@@ -11,29 +10,18 @@
 //! file (`providerExternalId,externalId,name,durationMinutes,priceMinor,currency`),
 //! told apart by their header.
 //!
-//! The whole file is checked first: every row's fields, duplicate external
-//! ids (a provider twice, or a provider's service twice) and, for a services
-//! file, that its providers exist. Any problem refuses the file with every
-//! problem's place (`providers[3].services[1]` in JSON, `line 7` in CSV) and
-//! nothing is applied. Then the entries are applied one by one in file order,
-//! each upsert its own transaction, so a run is deterministic. An entry that
-//! fails while applying (a timezone change refused, say) stops the run, and
-//! the failure says exactly what was applied: the entries before it in full,
-//! which parts of it, none after it. Fix it and run again: what was applied
-//! is unchanged.
+//! The check covers every row's fields and duplicate external ids (a
+//! provider twice, or a provider's service twice). Any problem refuses the
+//! file with every problem's place (`providers[3].services[1]` in JSON,
+//! `line 7` in CSV), so one run names everything to fix; an unreadable CSV
+//! row is kept for the check to report with the rest.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use chrono::{DateTime, Utc};
-use entity::provider;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use serde::Deserialize;
 
-use super::catalogue::{ProviderFields, ServiceFields, Upserted, check_external_id};
-use super::planner::ScheduleInput;
-use super::{App, AppError};
+use super::{ProviderFields, ScheduleInput, ServiceFields, check_external_id};
+use crate::app::AppError;
 
 /// A catalogue file.
 #[derive(Debug, Deserialize)]
@@ -126,40 +114,6 @@ struct ProviderRow {
     currency: String,
 }
 
-/// Created, changed and unchanged counts of one kind of thing.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Tally {
-    pub created: usize,
-    pub changed: usize,
-    pub unchanged: usize,
-}
-
-impl Tally {
-    fn add(&mut self, outcome: Upserted) {
-        match outcome {
-            Upserted::Created => self.created += 1,
-            Upserted::Changed => self.changed += 1,
-            Upserted::Unchanged => self.unchanged += 1,
-        }
-    }
-}
-
-/// What an import did.
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportReport {
-    pub providers: Tally,
-    pub services: Tally,
-    pub schedules: Tally,
-    pub slots_opened: usize,
-    pub slots_removed: usize,
-    /// Booked or held slots a changed schedule no longer has (left as they are).
-    pub conflicts: usize,
-    /// The providers' ids, in file order.
-    #[serde(skip)]
-    pub provider_ids: Vec<Uuid>,
-}
-
 /// The most problems a refused file lists (the count says how many more).
 const PROBLEMS_LISTED: usize = 50;
 
@@ -228,12 +182,12 @@ impl Catalogue {
     }
 
     /// Does this catalogue add services to existing providers only?
-    fn services_only(&self) -> bool {
+    pub(super) fn services_only(&self) -> bool {
         matches!(self.source, Source::ServicesCsv(_))
     }
 
     /// Where provider entry `i` is in the file.
-    fn provider_place(&self, i: usize) -> String {
+    pub(super) fn provider_place(&self, i: usize) -> String {
         match &self.source {
             Source::Entries => format!("providers[{i}]"),
             Source::ProvidersCsv(lines) => format!("line {}", lines[i]),
@@ -307,13 +261,13 @@ impl Catalogue {
 
 /// The problems found in a catalogue file, each with its place.
 #[derive(Default)]
-struct Problems {
+pub(super) struct Problems {
     listed: Vec<String>,
     count: usize,
 }
 
 impl Problems {
-    fn add(&mut self, place: &str, problem: &str) {
+    pub(super) fn add(&mut self, place: &str, problem: &str) {
         self.count += 1;
         if self.listed.len() < PROBLEMS_LISTED {
             self.listed.push(format!("{place}: {problem}"));
@@ -321,7 +275,7 @@ impl Problems {
     }
 
     /// `Invalid` naming every problem, if there is any.
-    fn refuse_any(self) -> Result<(), AppError> {
+    pub(super) fn refuse_any(self) -> Result<(), AppError> {
         if self.count == 0 {
             return Ok(());
         }
@@ -334,175 +288,6 @@ impl Problems {
             self.count,
             self.listed.join("; ")
         )))
-    }
-}
-
-/// What of one provider entry was applied.
-#[derive(Default)]
-struct EntryProgress {
-    provider: bool,
-    services: usize,
-}
-
-/// Where an import stopped while applying.
-#[derive(Debug)]
-pub struct StoppedAt {
-    /// The failing entry's place in the file (`providers[3]`, `line 7`).
-    pub place: String,
-    pub external_id: String,
-    /// What of that entry was applied before it failed, in words.
-    pub partly: String,
-    /// Entries after it, none of them applied.
-    pub not_reached: usize,
-}
-
-/// An import that failed: refused before anything was applied (`stopped_at`
-/// is `None`), or stopped while applying, with exactly what it applied.
-#[derive(Debug)]
-pub struct ImportFailure {
-    pub error: AppError,
-    /// Counts of what was applied.
-    pub report: ImportReport,
-    /// The external ids of the provider entries applied in full, in file order.
-    pub applied: Vec<String>,
-    pub stopped_at: Option<StoppedAt>,
-}
-
-impl From<AppError> for ImportFailure {
-    /// Refused before applying anything.
-    fn from(error: AppError) -> ImportFailure {
-        ImportFailure { error, report: ImportReport::default(), applied: Vec::new(), stopped_at: None }
-    }
-}
-
-impl fmt::Display for ImportFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(stopped) = &self.stopped_at else { return write!(f, "{}", self.error) };
-        write!(
-            f,
-            "{} (provider {:?}) failed: {}. Applied in full before it: {} provider entries",
-            stopped.place,
-            stopped.external_id,
-            self.error,
-            self.applied.len()
-        )?;
-        if !self.applied.is_empty() {
-            write!(f, " ({})", self.applied.join(", "))?;
-        }
-        write!(
-            f,
-            "; of {:?}: {}; not applied: the {} entries after it. What was applied stays: fix the entry and run again.",
-            stopped.external_id, stopped.partly, stopped.not_reached
-        )
-    }
-}
-
-impl std::error::Error for ImportFailure {}
-
-impl EntryProgress {
-    fn describe(&self, services: usize) -> String {
-        match (self.provider, self.services) {
-            (false, 0) => "nothing".to_owned(),
-            (true, 0) => "its provider fields".to_owned(),
-            (provider, done) => {
-                let fields = if provider { "its provider fields and " } else { "" };
-                format!("{fields}{done} of its {services} services")
-            }
-        }
-    }
-}
-
-impl App {
-    /// Check the whole catalogue, then apply it in file order; schedules
-    /// are planned from `now`.
-    pub async fn import_catalogue(
-        &self,
-        catalogue: Catalogue,
-        now: DateTime<Utc>,
-    ) -> Result<ImportReport, ImportFailure> {
-        catalogue.check()?;
-        self.check_providers_exist(&catalogue).await?;
-        let mut report = ImportReport::default();
-        let mut applied = Vec::new();
-        let total = catalogue.providers.len();
-        for (i, entry) in catalogue.providers.iter().enumerate() {
-            let mut progress = EntryProgress::default();
-            if let Err(error) =
-                self.import_entry(entry, catalogue.services_only(), now, &mut report, &mut progress).await
-            {
-                let stopped_at = StoppedAt {
-                    place: catalogue.provider_place(i),
-                    external_id: entry.external_id.clone(),
-                    partly: progress.describe(entry.services.len()),
-                    not_reached: total - i - 1,
-                };
-                return Err(ImportFailure { error, report, applied, stopped_at: Some(stopped_at) });
-            }
-            applied.push(entry.external_id.clone());
-        }
-        Ok(report)
-    }
-
-    /// A services file adds to existing providers: refuse it whole, naming
-    /// the lines, if any of its providers does not exist.
-    async fn check_providers_exist(&self, catalogue: &Catalogue) -> Result<(), AppError> {
-        if !catalogue.services_only() {
-            return Ok(());
-        }
-        let mut found = std::collections::HashSet::new();
-        for chunk in catalogue.providers.chunks(500) {
-            let rows: Vec<Option<String>> = provider::Entity::find()
-                .select_only()
-                .column(provider::Column::ExternalId)
-                .filter(provider::Column::ExternalId.is_in(chunk.iter().map(|p| p.external_id.as_str())))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            found.extend(rows.into_iter().flatten());
-        }
-        let mut problems = Problems::default();
-        for (i, entry) in catalogue.providers.iter().enumerate() {
-            if !found.contains(&entry.external_id) {
-                let id = &entry.external_id;
-                problems.add(
-                    &catalogue.provider_place(i),
-                    &format!("provider {id:?} does not exist (a services file adds to existing providers)"),
-                );
-            }
-        }
-        problems.refuse_any()
-    }
-
-    /// Apply one provider entry, counting into `report` and `progress` as
-    /// each part is applied.
-    async fn import_entry(
-        &self,
-        entry: &CatalogueProvider,
-        services_only: bool,
-        now: DateTime<Utc>,
-        report: &mut ImportReport,
-        progress: &mut EntryProgress,
-    ) -> Result<(), AppError> {
-        let id = &entry.external_id;
-        if !services_only {
-            let (provider, outcome) = self.upsert_provider(id, entry.fields.clone()).await?;
-            report.providers.add(outcome);
-            report.provider_ids.push(provider.id);
-            progress.provider = true;
-        }
-        for service in &entry.services {
-            let (_, outcome) = self.upsert_service(id, &service.external_id, service.fields.clone()).await?;
-            report.services.add(outcome);
-            progress.services += 1;
-        }
-        if let Some(schedule) = &entry.schedule {
-            let replanned = self.set_schedule(id, schedule, now).await?;
-            report.schedules.add(replanned.schedule.unwrap_or(Upserted::Unchanged));
-            report.slots_opened += replanned.opened;
-            report.slots_removed += replanned.removed;
-            report.conflicts += replanned.conflicts.len();
-        }
-        Ok(())
     }
 }
 

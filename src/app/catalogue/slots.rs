@@ -16,8 +16,8 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::storage::slot_set::SlotSet;
-use super::{App, AppError, Credential, UnitOfWork};
+use crate::app::storage::slot_set::SlotSet;
+use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::{Actor, ProviderAvailability, fit_new_slots, overlaps_locally, slot_grid};
 
 /// At most this many dates per request.
@@ -68,15 +68,16 @@ pub struct SkippedSlot {
     pub reason: &'static str,
 }
 
-pub fn parse_local_time(field: &str, value: &str) -> Result<NaiveTime, AppError> {
+pub(super) fn parse_local_time(field: &str, value: &str) -> Result<NaiveTime, AppError> {
     NaiveTime::parse_from_str(value, "%H:%M")
         .map_err(|_| AppError::Invalid(format!("{field} must be a local time HH:MM, got {value:?}")))
 }
 
 /// A closing time: `HH:MM`, or `24:00` for the midnight ending the day
-/// (stored as 00:00, as a slot ending at midnight stores its end).
-fn parse_close(value: &str) -> Result<NaiveTime, AppError> {
-    if value == "24:00" { Ok(NaiveTime::MIN) } else { parse_local_time("close", value) }
+/// (stored as 00:00, as a slot ending at midnight stores its end). The one
+/// reader of `24:00`, for slots and weekly schedules alike.
+pub(super) fn parse_close(field: &str, value: &str) -> Result<NaiveTime, AppError> {
+    if value == "24:00" { Ok(NaiveTime::MIN) } else { parse_local_time(field, value) }
 }
 
 impl App {
@@ -92,7 +93,7 @@ impl App {
     ) -> Result<SlotsCreated, AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let open = parse_local_time("open", &request.open)?;
-        let close = parse_close(&request.close)?;
+        let close = parse_close("close", &request.close)?;
         if request.dates.is_empty() || request.dates.len() > DATES_MAX {
             return Err(AppError::Invalid(format!("dates must hold 1 to {DATES_MAX} dates")));
         }
@@ -174,7 +175,7 @@ impl App {
     }
 }
 
-pub(crate) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveModel {
+pub(super) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveModel {
     availability_slot::ActiveModel {
         id: Set(slot.id),
         provider_id: Set(slot.provider_id),
