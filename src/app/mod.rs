@@ -1,19 +1,40 @@
 //! The application layer: one function per command or query, each one
-//! database transaction. Takes the database and the bus; knows nothing of HTTP.
-//! Who may do what is decided in one place, `authorization`, which every
-//! command that needs a credential calls.
+//! database transaction. Takes the database and the bus; knows nothing of
+//! HTTP. Open the folder of the capability you work on:
+//!
+//! - `bookings`: create, cancel, reschedule; slot holds and their expiry;
+//!   where a hold becomes a booking; a booking as iCalendar.
+//! - `catalogue`: providers, services, keys, weekly schedules, the planner
+//!   of the rolling slot window, the provider's slot commands, the import.
+//! - `queries`: the availability document, many providers at once, the
+//!   change streams, the provider list and directory.
+//! - `storage`: the unit of work (where every write transaction begins and
+//!   a commit becomes an event), the slot set, idempotency, secrets.
+//! - `webhooks`: webhook subscriptions, and the booking change a booking
+//!   command records for them.
+//!
+//! Shared by all of them, so kept here at the top: `authorization` (who may
+//! do what, decided in one place that every command needing a credential
+//! calls), `error` (the layer's one error type), `clock` (the time several
+//! instances compare), `backoff` (retry delays), `instance_gauges` (what
+//! `/metrics` renders per instance), and `App` below, the cheap-clone handle
+//! every command and query is a method of.
+//!
+//! Invariants: every slot change goes through the `ProviderAvailability`
+//! aggregate in a `storage::slot_set::SlotSet` inside one
+//! `storage::unit_of_work::UnitOfWork`, so it is recorded, versioned and
+//! announced once committed; every write takes the single-writer lock on
+//! SQLite (`App::write_lock`). The public API is the `pub use` list below:
+//! callers (`http`, `cli`, `webhooks`, tests) need not know the folders.
 
 mod authorization;
-mod availability_document;
 pub(crate) mod backoff;
 mod bookings;
 mod catalogue;
-mod changes;
 mod clock;
 mod error;
 mod instance_gauges;
-mod many_providers;
-mod providers;
+mod queries;
 mod storage;
 pub mod webhooks;
 
@@ -22,10 +43,6 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 pub use authorization::{AdminToken, Credential, Unauthenticated, VerifiedKeys};
-pub use availability_document::{
-    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
-    resolve_range,
-};
 pub use bookings::{BookingView, ExpiryRetries, HoldPolicy, HoldView, NewBooking, NewCustomer, NewHold, Sweep};
 pub use catalogue::{
     AdminProvider, AdminProviderDetail, AdminService, Catalogue, CatalogueProvider, CatalogueService, HorizonRun,
@@ -36,11 +53,11 @@ pub use catalogue::{
 pub use clock::Clock;
 pub use error::AppError;
 pub use instance_gauges::InstanceGauges;
-pub use many_providers::{
-    BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, FreeTime, ManyChanges, NextFreeBody,
-    PROVIDERS_MAX,
+pub use queries::{
+    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, BatchBody, BatchConditional, BatchDocument, BatchQuery,
+    BatchView, Conditional, DAYS_MAX, DayBody, FreeTime, HeldCopy, ManyChanges, NextFreeBody, PROVIDERS_MAX,
+    ProviderDirectory, ProviderInfo, ProviderView, ServiceView, SlotBody, resolve_range,
 };
-pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub use storage::idempotency::ScopedKey;
 pub use storage::secrets;
 pub use storage::unit_of_work::UnitOfWork;
@@ -66,7 +83,7 @@ pub struct App {
     /// Serialises write transactions on SQLite (one writer at a time, queued
     /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
     writer: Arc<tokio::sync::Mutex<()>>,
-    rendered: availability_document::RenderCache,
+    rendered: queries::RenderCache,
     /// Provider keys verified at least once (by `authorization`); the rate
     /// limiter lets such a key be a client of its own.
     pub verified_keys: VerifiedKeys,
@@ -94,7 +111,7 @@ impl App {
             bus,
             health: crate::health::DatabaseHealth::new(),
             writer: Arc::new(tokio::sync::Mutex::new(())),
-            rendered: availability_document::RenderCache::new(render_cache_bytes),
+            rendered: queries::RenderCache::new(render_cache_bytes),
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
             planner: PlannerPolicy::default(),

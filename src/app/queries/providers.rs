@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{App, AppError};
+use crate::app::{App, AppError};
 
 /// Providers the directory keeps at most (the least used go first; one
 /// evicted is read again on its next use).

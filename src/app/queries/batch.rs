@@ -1,7 +1,7 @@
 //! Many providers at once, for a marketplace's results page: the batch
 //! availability document (every listed provider's document, or a "next free
-//! times" summary of it) with one strong ETag, and the changes of all of
-//! them as one stream, resumable from one cursor (`events::cursor`).
+//! times" summary of it, `next_free`) with one strong ETag. Their changes as
+//! one stream are `many_changes`.
 //!
 //! The batch is made of the single GET's documents, from the same render
 //! path and cache (`availability_document`): the full view splices their
@@ -9,27 +9,24 @@
 //! digest of the query and every (provider, version), so the 304 path, like
 //! the single one, reads versions from the bus and touches no database.
 //!
-//! A deactivated provider stays in both: the batch answers it as gone
-//! (`GoneEntry`), the stream leaves it out (or drops it once its final
-//! event is sent) and goes on with the others; a stream none of whose
-//! providers can ever serve is refused (`AppError::Gone`).
+//! A deactivated provider stays in the batch, answered as gone
+//! (`GoneEntry`).
 
 use std::collections::HashSet;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use chrono::{DateTime, DurationRound, FixedOffset, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use etag::EntityTag;
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::availability_document::AvailabilityDocument;
-use super::{App, AppError, HeldCopy, ProviderInfo, resolve_range};
-use crate::events::{self, Delivery, Resume, cursor, versions};
+use super::next_free::{NextFreeBody, next_free_entry};
+use crate::app::{App, AppError, HeldCopy, ProviderInfo, resolve_range};
+use crate::events::{cursor, versions};
 
 /// Most providers one request may list.
 pub const PROVIDERS_MAX: usize = 50;
@@ -106,57 +103,6 @@ pub struct GoneEntry {
     provider_id: Uuid,
     /// Always `true`.
     gone: bool,
-}
-
-/// One provider in the summary view.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NextFreeBody {
-    provider_id: Uuid,
-    timezone: String,
-    version: i64,
-    /// The first times a service of `minutes` can start, soonest first.
-    next: Vec<FreeTime>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FreeTime {
-    date: NaiveDate,
-    /// Local `HH:MM`.
-    start_time: String,
-    /// RFC 3339 instant with the provider's offset (a booking's `startTime`).
-    starts_at: String,
-}
-
-/// The part of a rendered availability document the summary reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RenderedDocument {
-    days: Vec<RenderedDay>,
-}
-
-#[derive(Deserialize)]
-struct RenderedDay {
-    date: NaiveDate,
-    slots: Vec<RenderedSlot>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RenderedSlot {
-    start_time: String,
-    starts_at: String,
-    ends_at: String,
-    status: String,
-}
-
-/// The changes of many providers on one stream: each delivery tagged with
-/// the index of its provider in the list, and where each provider starts.
-pub struct ManyChanges<S> {
-    /// The position of every provider before the first delivery.
-    pub positions: Vec<i64>,
-    pub deliveries: S,
 }
 
 impl App {
@@ -242,61 +188,9 @@ impl App {
         Ok(BatchConditional::Document(BatchDocument { etag, body: batch_body(start, &cursor, &entries)? }))
     }
 
-    /// The changes of every listed provider on one stream, each from its
-    /// position in `resume` (a decoded cursor) or, without one, from now.
-    /// Subscribed to all of them before this returns. Deactivated providers
-    /// are left out (their positions stay in the cursor), and one
-    /// deactivated while the stream is open leaves it after its final
-    /// `Ended`; `Gone` when every listed provider is deactivated: such a
-    /// stream could never deliver anything.
-    pub async fn changes_of_many(
-        &self,
-        provider_ids: &[Uuid],
-        resume: Option<Vec<i64>>,
-    ) -> Result<ManyChanges<impl Stream<Item = (usize, Delivery)> + Send + 'static>, AppError> {
-        let providers = self.listed_providers(provider_ids).await?;
-        if providers.iter().all(|p| !p.active) {
-            return Err(AppError::Gone("every listed provider is deactivated".into()));
-        }
-        // From now on: each provider from its committed version, read once
-        // for all, so the cursor names every position from the first event.
-        let positions = match resume {
-            Some(positions) => positions,
-            None => {
-                versions::committed_many(&self.db, provider_ids).await?.into_iter().map(|v| v.unwrap_or(0)).collect()
-            }
-        };
-        let subscriptions = futures_util::future::try_join_all(
-            providers.iter().zip(&positions).enumerate().filter(|(_, (provider, _))| provider.active).map(
-                |(index, (provider, &after))| async move {
-                    let deliveries = events::subscribe(
-                        self.db.clone(),
-                        self.bus.clone(),
-                        self.health.clone(),
-                        provider.id,
-                        Resume::After(after),
-                    )
-                    .await?;
-                    Ok::<_, sea_orm::DbErr>(OneOfMany {
-                        index,
-                        deliveries: Some(Box::pin(deliveries)),
-                        deactivated: false,
-                    })
-                },
-            ),
-        )
-        .await?;
-        // Ends when every provider has left (deactivated), or at the first
-        // `None`: one subscription failed.
-        let deliveries = futures_util::stream::select_all(subscriptions)
-            .take_while(|item| std::future::ready(item.is_some()))
-            .filter_map(std::future::ready);
-        Ok(ManyChanges { positions, deliveries })
-    }
-
     /// The listed providers, in order: 1 to 50 distinct ids (else `Invalid`),
     /// all known (else `NotFound` naming every unknown one).
-    async fn listed_providers(&self, provider_ids: &[Uuid]) -> Result<Vec<Arc<ProviderInfo>>, AppError> {
+    pub(super) async fn listed_providers(&self, provider_ids: &[Uuid]) -> Result<Vec<Arc<ProviderInfo>>, AppError> {
         if provider_ids.is_empty() || provider_ids.len() > PROVIDERS_MAX {
             return Err(AppError::Invalid(format!(
                 "providerIds must list 1 to {PROVIDERS_MAX} providers, got {}",
@@ -322,42 +216,6 @@ impl App {
         Ok(providers)
     }
 }
-
-/// One provider's subscription on a many-providers stream, its deliveries
-/// tagged with the provider's index in the list. After a final `Ended` (the
-/// provider was deactivated) it simply finishes, and the stream goes on with
-/// the others. Ending without one (the database failed) it gives `None`,
-/// which ends the whole stream: the client resumes from its cursor and
-/// loses nothing, where carrying on would silently drop that provider.
-struct OneOfMany<S> {
-    index: usize,
-    /// `None` once finished.
-    deliveries: Option<Pin<Box<S>>>,
-    /// The last delivery was `Ended`.
-    deactivated: bool,
-}
-
-impl<S: Stream<Item = Delivery>> Stream for OneOfMany<S> {
-    type Item = Option<(usize, Delivery)>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let Some(deliveries) = this.deliveries.as_mut() else { return Poll::Ready(None) };
-        match ready!(deliveries.as_mut().poll_next(cx)) {
-            Some(delivery) => {
-                this.deactivated = matches!(delivery, Delivery::Ended);
-                Poll::Ready(Some(Some((this.index, delivery))))
-            }
-            None => {
-                this.deliveries = None;
-                Poll::Ready((!this.deactivated).then_some(None))
-            }
-        }
-    }
-}
-
-// The subscription is boxed; nothing else is pinned.
-impl<S> Unpin for OneOfMany<S> {}
 
 /// `{"providerId":…,"gone":true}`.
 fn gone_entry(provider_id: Uuid) -> Result<Bytes, AppError> {
@@ -425,112 +283,4 @@ fn batch_body(start: NaiveDate, cursor: &str, entries: &[Bytes]) -> Result<Bytes
     }
     body.extend_from_slice(b"]}");
     Ok(Bytes::from(body))
-}
-
-/// The summary of one provider's document: the first `limit` free starts
-/// from `from` on where back-to-back available slots cover `minutes`.
-fn next_free_entry(
-    provider: &ProviderInfo,
-    document: &AvailabilityDocument,
-    limit: u32,
-    minutes: u32,
-    from: DateTime<Utc>,
-) -> Result<Bytes, AppError> {
-    let rendered: RenderedDocument =
-        serde_json::from_slice(&document.body).map_err(|e| AppError::Internal(format!("summary: {e}")))?;
-    let parse = |text: &str| DateTime::<FixedOffset>::parse_from_rfc3339(text).ok();
-    // (date, slot, start, end) of every slot, in time order.
-    let slots: Vec<(NaiveDate, &RenderedSlot, DateTime<FixedOffset>, DateTime<FixedOffset>)> = rendered
-        .days
-        .iter()
-        .flat_map(|day| day.slots.iter().map(move |slot| (day.date, slot)))
-        .filter_map(|(date, slot)| Some((date, slot, parse(&slot.starts_at)?, parse(&slot.ends_at)?)))
-        .collect();
-    let needed = TimeDelta::minutes(i64::from(minutes));
-    let mut next = Vec::new();
-    for (i, (date, slot, starts_at, _)) in slots.iter().enumerate() {
-        if next.len() as u32 >= limit {
-            break;
-        }
-        if slot.status != "available" || *starts_at < from {
-            continue;
-        }
-        // Extend over back-to-back available slots until the service fits.
-        let mut covered_until = slots[i].3;
-        for (_, following, following_start, following_end) in &slots[i + 1..] {
-            if covered_until - *starts_at >= needed {
-                break;
-            }
-            if following.status != "available" || *following_start != covered_until {
-                break;
-            }
-            covered_until = *following_end;
-        }
-        if covered_until - *starts_at >= needed {
-            next.push(FreeTime { date: *date, start_time: slot.start_time.clone(), starts_at: slot.starts_at.clone() });
-        }
-    }
-    let entry = NextFreeBody {
-        provider_id: provider.id,
-        timezone: provider.timezone.name().to_owned(),
-        version: document.version,
-        next,
-    };
-    serde_json::to_vec(&entry).map(Bytes::from).map_err(|e| AppError::Internal(format!("summary: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn document(slots: &[(&str, &str)]) -> AvailabilityDocument {
-        // Half-hour slots on 2026-12-01 in UTC: (start HH:MM, status).
-        let slots: Vec<serde_json::Value> = slots
-            .iter()
-            .map(|(start, status)| {
-                let starts_at: DateTime<FixedOffset> = format!("2026-12-01T{start}:00+00:00").parse().unwrap();
-                let ends_at = starts_at + TimeDelta::minutes(30);
-                serde_json::json!({ "availabilityId": Uuid::nil(), "startTime": start, "endTime": ends_at.format("%H:%M").to_string(),
-                    "startsAt": starts_at.to_rfc3339(), "endsAt": ends_at.to_rfc3339(), "status": status })
-            })
-            .collect();
-        let body = serde_json::json!({ "providerId": Uuid::nil(), "timezone": "UTC", "startDate": "2026-12-01",
-            "days": [{ "date": "2026-12-01", "slots": slots }], "version": 7 });
-        AvailabilityDocument {
-            version: 7,
-            etag: EntityTag::strong("t"),
-            modified_at: Utc::now(),
-            previously_modified_at: None,
-            body: Bytes::from(serde_json::to_vec(&body).unwrap()),
-        }
-    }
-
-    fn next(slots: &[(&str, &str)], limit: u32, minutes: u32, from: &str) -> Vec<String> {
-        let provider = ProviderInfo { id: Uuid::nil(), name: "p".into(), timezone: chrono_tz::UTC, active: true };
-        let from = format!("2026-12-01T{from}:00Z").parse().unwrap();
-        let entry = next_free_entry(&provider, &document(slots), limit, minutes, from).unwrap();
-        let entry: serde_json::Value = serde_json::from_slice(&entry).unwrap();
-        assert_eq!(entry["version"], 7);
-        entry["next"].as_array().unwrap().iter().map(|t| t["startTime"].as_str().unwrap().to_owned()).collect()
-    }
-
-    #[test]
-    fn next_free_times_need_back_to_back_free_slots_from_now_on() {
-        let day = [
-            ("09:00", "available"),
-            ("09:30", "available"),
-            ("10:00", "booked"),
-            ("10:30", "available"),
-            ("11:00", "held"),
-            ("11:30", "available"),
-            ("12:00", "available"),
-            ("12:30", "available"),
-            ("14:00", "available"),
-        ];
-        assert_eq!(next(&day, 10, 30, "00:00"), ["09:00", "09:30", "10:30", "11:30", "12:00", "12:30", "14:00"]);
-        assert_eq!(next(&day, 10, 60, "00:00"), ["09:00", "11:30", "12:00"], "an hour needs two slots in a row");
-        assert_eq!(next(&day, 2, 30, "09:10"), ["09:30", "10:30"], "past starts left out; at most the limit");
-        assert_eq!(next(&day, 3, 90, "00:00"), ["11:30"]);
-        assert!(next(&day, 3, 30, "15:00").is_empty());
-    }
 }

@@ -6,7 +6,8 @@
 //! means a new tag. The 304 path reads the version from the bus (kept current
 //! by the events) and touches no database; the 200 path serves a rendered
 //! document from a cache keyed by query and checked against the version,
-//! bounded in bytes. A render reads the version and the slots from one
+//! bounded in bytes (`render_cache`); tags are written and read in
+//! `etags`. A render reads the version and the slots from one
 //! snapshot, so a read never fails or retries because writers are busy.
 //! While the database is unreachable, the cache answers what it can: the
 //! last document of the query this instance rendered, with its own tag.
@@ -14,7 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, Days, DurationRound, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
 use sea_orm::{
@@ -23,15 +24,13 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{App, AppError, ProviderInfo};
+use super::etags::{entity_tag, tag_version};
+use super::render_cache::CacheKey;
+use crate::app::{App, AppError, ProviderInfo};
 use crate::domain::{BookableRange, SlotStatus, slot_span};
 
 /// Largest `days` accepted.
 pub const DAYS_MAX: u32 = 31;
-/// Bytes a cached document is counted for beyond its body (key, validators,
-/// the cache's own bookkeeping).
-const CACHE_ENTRY_OVERHEAD: u64 = 256;
-
 #[derive(Clone, Copy, Debug)]
 pub struct AvailabilityQuery {
     pub provider_id: Uuid,
@@ -106,57 +105,6 @@ pub enum Conditional {
     Document(Arc<AvailabilityDocument>),
 }
 
-type CacheKey = (Uuid, NaiveDate, u32);
-
-/// Rendered documents by query, bounded by their size in bytes (least
-/// recently used beyond the budget go first).
-#[derive(Clone)]
-pub(super) struct RenderCache(Arc<quick_cache::sync::Cache<CacheKey, Arc<AvailabilityDocument>, DocumentWeight>>);
-
-#[derive(Clone)]
-struct DocumentWeight;
-
-impl quick_cache::Weighter<CacheKey, Arc<AvailabilityDocument>> for DocumentWeight {
-    fn weight(&self, _: &CacheKey, document: &Arc<AvailabilityDocument>) -> u64 {
-        document.body.len() as u64 + CACHE_ENTRY_OVERHEAD
-    }
-}
-
-impl RenderCache {
-    pub(super) fn new(max_bytes: u64) -> RenderCache {
-        // The item estimate only sizes the initial tables.
-        let estimated_items = (max_bytes / 16_384).clamp(16, 65_536) as usize;
-        let options = quick_cache::OptionsBuilder::new()
-            .estimated_items_capacity(estimated_items)
-            .weight_capacity(max_bytes)
-            .shards(shard_count(max_bytes))
-            .build()
-            .expect("both capacities set");
-        RenderCache(Arc::new(quick_cache::sync::Cache::with_options(
-            options,
-            DocumentWeight,
-            quick_cache::DefaultHashBuilder::default(),
-            quick_cache::sync::DefaultLifecycle::default(),
-        )))
-    }
-
-    /// Bytes held now (reported as a metric).
-    pub(super) fn weight(&self) -> u64 {
-        self.0.weight()
-    }
-}
-
-/// Each shard of the cache holds its share of the budget, and a document
-/// bigger than its share is never cached: shards of at least
-/// `SHARD_BYTES_MIN`, so that the largest documents (31 days of 5-minute
-/// slots, ~1.8 MB) fit several to a shard; at most quick_cache's own
-/// default (4 per core) against lock contention.
-fn shard_count(max_bytes: u64) -> usize {
-    const SHARD_BYTES_MIN: u64 = 8 * 1024 * 1024;
-    let most = std::thread::available_parallelism().map_or(1, |n| n.get()) * 4;
-    usize::try_from(max_bytes / SHARD_BYTES_MIN).unwrap_or(usize::MAX).clamp(1, most)
-}
-
 /// The availability document.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -206,61 +154,6 @@ pub fn resolve_range(
     Ok((start, days))
 }
 
-fn entity_tag(provider_id: Uuid, version: i64, start: NaiveDate, days: u32) -> EntityTag {
-    // Short on purpose: the etag crate truncates tags over 62 bytes. Put
-    // together by hand: this runs on every 304, and `format!` cost more
-    // than the rest of the tag's work.
-    let mut owner = [0; 32];
-    let mut tag = String::with_capacity(48);
-    for part in [tag_owner(provider_id, &mut owner), "-", itoa::Buffer::new().format(version), "-"] {
-        tag.push_str(part);
-    }
-    tag.push_str(TagDate::of(start).as_str());
-    tag.push('-');
-    tag.push_str(itoa::Buffer::new().format(days));
-    EntityTag::strong(&tag)
-}
-
-/// The provider part of our tags: the first 12 hex digits of its id.
-fn tag_owner(provider_id: Uuid, buffer: &mut [u8; 32]) -> &str {
-    &provider_id.simple().encode_lower(buffer)[..12]
-}
-
-/// A date as our tags write it, `YYYYMMDD`, formatted on the stack: this
-/// runs on every 304, and chrono's `format` parses its pattern each call.
-struct TagDate([u8; 8]);
-
-impl TagDate {
-    fn of(date: NaiveDate) -> TagDate {
-        // Dates served lie within a few years of today: four-digit years.
-        let mut n = date.year().clamp(0, 9999) as u32 * 10_000 + date.month() * 100 + date.day();
-        let mut digits = [b'0'; 8];
-        for digit in digits.iter_mut().rev() {
-            *digit = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        TagDate(digits)
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
-/// The version a tag of ours names, if it is a tag of this query (an
-/// encoded representation's tag carries a suffix after the days).
-fn tag_version(tag: &EntityTag, provider_id: Uuid, start: NaiveDate, days: u32) -> Option<i64> {
-    let mut owner = [0; 32];
-    let mut parts = tag.tag().split('-');
-    let (owner_part, version, date, count) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let same_days = count.bytes().all(|b| b.is_ascii_digit()) && !count.starts_with('0') && count.parse() == Ok(days);
-    let ours = owner_part == tag_owner(provider_id, &mut owner) && date == TagDate::of(start).as_str() && same_days;
-    if !ours {
-        return None;
-    }
-    version.parse().ok()
-}
-
 impl App {
     /// The availability document, or `NotModified` when what the client
     /// holds (`held`) is current.
@@ -301,7 +194,7 @@ impl App {
     /// claims no newer version; counted in
     /// `slotstream_availability_last_known_answers_total`.
     fn last_known(&self, key: &CacheKey, claimed: Option<i64>) -> Option<Arc<AvailabilityDocument>> {
-        let document = self.rendered.0.get(key).filter(|d| claimed.is_none_or(|c| c <= d.version))?;
+        let document = self.rendered.get(key).filter(|d| claimed.is_none_or(|c| c <= d.version))?;
         metrics::counter!("slotstream_availability_last_known_answers_total").increment(1);
         Some(document)
     }
@@ -310,7 +203,7 @@ impl App {
     /// of `current` (a version known to be the newest committed), else a
     /// fresh render (of `current` or newer), which is then cached. The one
     /// render path of the single and the many-providers GETs.
-    pub(super) async fn current_document(
+    pub(in crate::app) async fn current_document(
         &self,
         provider: &ProviderInfo,
         start: NaiveDate,
@@ -318,11 +211,11 @@ impl App {
         current: Option<i64>,
     ) -> Result<Arc<AvailabilityDocument>, AppError> {
         let key = (provider.id, start, days);
-        if let Some(cached) = current.and_then(|version| self.rendered.0.get(&key).filter(|d| d.version == version)) {
+        if let Some(cached) = current.and_then(|version| self.rendered.get(&key).filter(|d| d.version == version)) {
             return Ok(cached);
         }
         let document = Arc::new(self.render(provider, start, days).await?);
-        self.rendered.0.insert(key, document.clone());
+        self.rendered.insert(key, document.clone());
         metrics::gauge!("slotstream_render_cache_bytes").set(self.rendered.weight() as f64);
         Ok(document)
     }
@@ -429,36 +322,6 @@ mod tests {
             modified_at: at(modified),
             previously_modified_at: previous.map(at),
             body: Bytes::new(),
-        }
-    }
-
-    #[test]
-    fn tags_name_their_version_only_for_their_own_query() {
-        let provider = Uuid::new_v4();
-        let start = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        let tag = entity_tag(provider, 41, start, 7);
-        assert_eq!(tag_version(&tag, provider, start, 7), Some(41));
-        let encoded = EntityTag::strong(&format!("{}-br", tag.tag()));
-        assert_eq!(tag_version(&encoded, provider, start, 7), Some(41));
-        assert_eq!(tag_version(&tag, provider, start, 8), None);
-        assert_eq!(tag_version(&tag, Uuid::new_v4(), start, 7), None);
-        assert_eq!(tag_version(&EntityTag::strong("garbage"), provider, start, 7), None);
-        let owner = &provider.simple().to_string()[..12];
-        for other_days in ["07", "+7", "7x"] {
-            let tag = EntityTag::strong(&format!("{owner}-41-20261201-{other_days}"));
-            assert_eq!(tag_version(&tag, provider, start, 7), None, "{other_days}");
-        }
-    }
-
-    /// Clients and caches hold tags across upgrades: the format stays
-    /// `<12 hex of the provider>-<version>-<YYYYMMDD>-<days>`.
-    #[test]
-    fn tags_keep_their_format() {
-        let provider = Uuid::parse_str("43e251b3-bdc3-4116-8d1c-a28583e27f06").unwrap();
-        for (date, text) in [((2026, 11, 28), "20261128"), ((2027, 1, 5), "20270105"), ((999, 3, 9), "09990309")] {
-            let start = NaiveDate::from_ymd_opt(date.0, date.1, date.2).unwrap();
-            assert_eq!(entity_tag(provider, 816, start, 7).tag(), format!("43e251b3bdc3-816-{text}-7"));
-            assert_eq!(start.format("%Y%m%d").to_string(), text, "as chrono writes it");
         }
     }
 

@@ -5,7 +5,7 @@
 use futures_util::Stream;
 use uuid::Uuid;
 
-use super::{App, AppError};
+use crate::app::{App, AppError};
 use crate::events::{self, Delivery, Resume};
 
 impl App {

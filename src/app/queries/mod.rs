@@ -1,0 +1,40 @@
+//! Queries: what clients read, and the caches that make reading cheap. No
+//! query writes to the database.
+//!
+//! - `availability_document`: one provider's slots over a date range, with
+//!   its strong ETag (`etags`) and the render cache (`render_cache`);
+//! - `batch` and `next_free`: many providers' documents at once, or a
+//!   summary of their next free times, under one ETag;
+//! - `changes` and `many_changes`: the change streams of one provider and
+//!   of many, the door the SSE handlers read through;
+//! - `providers`: the public provider list, and the provider directory
+//!   (names, zones, active flags) that commands and queries alike read
+//!   instead of the database.
+//!
+//! Invariants: equal tags mean byte-equal bodies, and any committed change
+//! means a new tag (a document carries the version it was rendered at). The
+//! 304 path reads versions from the bus and touches no database; a render
+//! reads the version and the slots from one snapshot, so writers never make
+//! a read fail or retry. A stream is subscribed before it is returned, so
+//! every change committed afterwards reaches it. Why a folder of its own:
+//! reads have their own concerns (tags, caches, snapshots) that no command
+//! shares, and a reader of a command should not have to step over them.
+
+mod availability_document;
+mod batch;
+mod changes;
+mod etags;
+mod many_changes;
+mod next_free;
+mod providers;
+mod render_cache;
+
+pub use availability_document::{
+    AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
+    resolve_range,
+};
+pub use batch::{BatchBody, BatchConditional, BatchDocument, BatchQuery, BatchView, PROVIDERS_MAX};
+pub use many_changes::ManyChanges;
+pub use next_free::{FreeTime, NextFreeBody};
+pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
+pub(super) use render_cache::RenderCache;
