@@ -23,16 +23,16 @@ use tower::{Layer, Service};
 
 /// What a middleware does around a request.
 pub trait Around: Clone + Send + Sync + 'static {
-    /// What `before` keeps for `after`.
-    type Kept: Send + 'static;
+    /// What `before` learned about the request and hands to `after`.
+    type ForAfter: Send + 'static;
 
     /// Look at the request: answer it at once (`Err`, boxed: refusals are
     /// rare and the answer is large), or let it through and keep what
     /// `after` needs.
-    fn before(&self, request: &Request) -> Result<Self::Kept, Box<Response>>;
+    fn before(&self, request: &Request) -> Result<Self::ForAfter, Box<Response>>;
 
     /// Look at (and change) the handler's response.
-    fn after(&self, kept: Self::Kept, response: Response) -> Response;
+    fn after(&self, for_after: Self::ForAfter, response: Response) -> Response;
 }
 
 /// The layer of an `Around`.
@@ -72,10 +72,10 @@ where
         match self.around.before(&request) {
             Err(answer) => AroundFuture::Answered { answer: Some(answer) },
             // Called in place: `poll_ready` above readied this very service.
-            Ok(kept) => AroundFuture::Waiting {
+            Ok(for_after) => AroundFuture::Waiting {
                 response: self.inner.call(request),
                 around: self.around.clone(),
-                kept: Some(kept),
+                for_after: Some(for_after),
             },
         }
     }
@@ -88,7 +88,7 @@ pin_project! {
     #[project = AroundProjection]
     pub enum AroundFuture<A: Around, F> {
         Answered { answer: Option<Box<Response>> },
-        Waiting { #[pin] response: F, around: A, kept: Option<A::Kept> },
+        Waiting { #[pin] response: F, around: A, for_after: Option<A::ForAfter> },
     }
 }
 
@@ -105,10 +105,10 @@ where
         match self.project() {
             // Taken once; a future is not polled again once ready.
             AroundProjection::Answered { answer } => answer.take().map_or(Poll::Pending, |a| Poll::Ready(Ok(*a))),
-            AroundProjection::Waiting { response, around, kept } => {
+            AroundProjection::Waiting { response, around, for_after } => {
                 let Ok(response) = ready!(response.poll(cx));
-                match kept.take() {
-                    Some(kept) => Poll::Ready(Ok(around.after(kept, response.map(Body::new)))),
+                match for_after.take() {
+                    Some(for_after) => Poll::Ready(Ok(around.after(for_after, response.map(Body::new)))),
                     None => Poll::Pending,
                 }
             }
@@ -131,7 +131,7 @@ mod tests {
     struct Marker;
 
     impl Around for Marker {
-        type Kept = String;
+        type ForAfter = String;
 
         fn before(&self, request: &Request) -> Result<String, Box<Response>> {
             match request.uri().path() {
@@ -140,8 +140,8 @@ mod tests {
             }
         }
 
-        fn after(&self, kept: String, mut response: Response) -> Response {
-            response.headers_mut().insert("x-seen", HeaderValue::from_str(&kept).unwrap());
+        fn after(&self, for_after: String, mut response: Response) -> Response {
+            response.headers_mut().insert("x-seen", HeaderValue::from_str(&for_after).unwrap());
             response
         }
     }

@@ -42,7 +42,7 @@ pub fn compressor() -> CompressionLayer {
 pub struct TagPerEncoding;
 
 impl Around for TagPerEncoding {
-    type Kept = ();
+    type ForAfter = ();
 
     fn before(&self, _: &Request) -> Result<(), Box<Response>> {
         Ok(())

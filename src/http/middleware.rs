@@ -34,7 +34,7 @@ pub(super) struct Observed {
 }
 
 impl Around for Observe {
-    type Kept = Observed;
+    type ForAfter = Observed;
 
     fn before(&self, request: &Request) -> Result<Observed, Box<Response>> {
         Ok(Observed {
@@ -101,7 +101,7 @@ pub(super) struct GuardRequest {
 }
 
 impl Around for GuardRequest {
-    type Kept = ();
+    type ForAfter = ();
 
     fn before(&self, request: &Request) -> Result<(), Box<Response>> {
         let uri = request.uri();

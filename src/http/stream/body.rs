@@ -5,12 +5,13 @@
 //! more"): a `select!` polls the heartbeat timer, the shutdown token and the
 //! whole chain of frames (subscription, broadcast receiver) on every one of
 //! those polls. Here each of the two sources is polled with its own waker, a
-//! `Bell`, and only after it rang: the timers only when a tick or the
-//! shutdown came, the frames only when something was published or they may
-//! have more ready (so the "nothing more" poll that follows every write
-//! costs a flag, not a walk down the chain).
+//! [`SourceWaker`], and only after that waker was woken (the source is then
+//! *due*): the timers only when a tick or the shutdown came, the frames only
+//! when something was published or they may have more ready (so the
+//! "nothing more" poll that follows every write costs a flag, not a walk
+//! down the chain).
 //!
-//! The price of polling a source only after it rang is that every
+//! The price of polling a source only when it is due is that every
 //! transition must be right, or a stream hangs: the tests below walk the
 //! table (ended right after a frame, ended while pending, heartbeats beside
 //! frames, shut down while idle and while busy, a long catch-up then the
@@ -61,36 +62,36 @@ pub struct EventStream<F, T, H> {
     /// The `retry:` line, sent first.
     retry: Option<Bytes>,
     frames: Coalesce<F>,
-    /// The frames may have something: their bell rang, or their last poll
+    /// The frames may have something: their waker was woken, or their last poll
     /// gave a frame and did not see them empty (more frames, or their end).
     frames_due: bool,
-    frames_bell: Waker,
+    frames_waker: Waker,
     /// A tick came: a heartbeat goes out before the next frames.
     heartbeat_due: bool,
     ticks: T,
     stopped: Pin<Box<WaitForCancellationFutureOwned>>,
-    timers_bell: Waker,
-    /// Which bells rang since the last poll, and the task they wake.
-    bells: Arc<Bells>,
+    timers_waker: Waker,
+    /// Which sources are due since the last poll, and the task their wakers wake.
+    due: Arc<DueSources>,
     ended: bool,
     _held: H,
 }
 
 impl<F, T, H> EventStream<F, T, H> {
     pub fn new(frames: F, retry: Bytes, ticks: T, stopping: CancellationToken, held: H) -> EventStream<F, T, H> {
-        // Both bells start rung, so that the first poll registers every source.
-        let bells = Arc::new(Bells { rang: AtomicU8::new(Bell::TIMERS | Bell::FRAMES), task: AtomicWaker::new() });
+        // Both sources start due, so that the first poll registers every waker.
+        let due = Arc::new(DueSources { bits: AtomicU8::new(TIMERS | FRAMES), task: AtomicWaker::new() });
         EventStream {
             retry: Some(retry),
             frames: Coalesce::new(frames, WRITE_BOUND),
             frames_due: false,
-            frames_bell: Bell::waker(&bells, Bell::FRAMES),
+            frames_waker: SourceWaker::waker(&due, FRAMES),
             heartbeat_due: false,
             ticks,
             // Waited on once for the whole stream: every stream shares the one token.
             stopped: Box::pin(stopping.cancelled_owned()),
-            timers_bell: Bell::waker(&bells, Bell::TIMERS),
-            bells,
+            timers_waker: SourceWaker::waker(&due, TIMERS),
+            due,
             ended: false,
             _held: held,
         }
@@ -116,13 +117,13 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
         if let Some(retry) = self.retry.take() {
             return Poll::Ready(Some(retry));
         }
-        // Registered before the bells are read: a ring after the read wakes
+        // Registered before the due bits are read: a wake after the read wakes
         // this task.
-        self.bells.task.register(cx.waker());
-        let rang = self.bells.rang.swap(0, Ordering::AcqRel);
-        self.frames_due |= rang & Bell::FRAMES != 0;
-        if rang & Bell::TIMERS != 0 {
-            let mut timers = Context::from_waker(&self.timers_bell);
+        self.due.task.register(cx.waker());
+        let due = self.due.bits.swap(0, Ordering::AcqRel);
+        self.frames_due |= due & FRAMES != 0;
+        if due & TIMERS != 0 {
+            let mut timers = Context::from_waker(&self.timers_waker);
             if self.stopped.as_mut().poll(&mut timers).is_ready() {
                 self.ended = true;
                 return Poll::Ready(None);
@@ -139,11 +140,11 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
         if !std::mem::take(&mut self.frames_due) {
             return Poll::Pending;
         }
-        match self.frames.poll_next_unpin(&mut Context::from_waker(&self.frames_bell)) {
+        match self.frames.poll_next_unpin(&mut Context::from_waker(&self.frames_waker)) {
             Poll::Ready(Some(frames)) => {
                 // A run that stopped at the bound leaves frames ready; one
                 // that met the end leaves the end ready. Either way nothing
-                // will ring the bell for it: poll again unasked.
+                // will wake the frames' waker for it: poll again unasked.
                 self.frames_due = !self.frames.saw_empty();
                 Poll::Ready(Some(frames))
             }
@@ -156,37 +157,40 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
     }
 }
 
-/// The bells of one stream: which rang, and the task they wake.
-struct Bells {
-    /// `Bell::FRAMES | Bell::TIMERS` bits.
-    rang: AtomicU8,
+/// A bit of [`DueSources`]: the frames (a publication, or more ready).
+const FRAMES: u8 = 1;
+/// A bit of [`DueSources`]: the timers (a heartbeat tick, or the shutdown).
+const TIMERS: u8 = 2;
+
+/// Which sources of one stream are due (their waker was woken since the
+/// stream last looked), and the stream's task, which any of them wakes.
+struct DueSources {
+    /// `FRAMES | TIMERS` bits.
+    bits: AtomicU8,
     task: AtomicWaker,
 }
 
-/// The waker one source of a stream is polled with: it notes that the source
-/// needs a look, and wakes the stream's task.
-struct Bell {
-    bells: Arc<Bells>,
+/// The waker one source of a stream is polled with: it marks that source
+/// due, and wakes the stream's task.
+struct SourceWaker {
+    due: Arc<DueSources>,
     bit: u8,
 }
 
-impl Bell {
-    const FRAMES: u8 = 1;
-    const TIMERS: u8 = 2;
-
-    fn waker(bells: &Arc<Bells>, bit: u8) -> Waker {
-        Waker::from(Arc::new(Bell { bells: bells.clone(), bit }))
+impl SourceWaker {
+    fn waker(due: &Arc<DueSources>, bit: u8) -> Waker {
+        Waker::from(Arc::new(SourceWaker { due: due.clone(), bit }))
     }
 }
 
-impl Wake for Bell {
+impl Wake for SourceWaker {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.bells.rang.fetch_or(self.bit, Ordering::AcqRel);
-        self.bells.task.wake();
+        self.due.bits.fetch_or(self.bit, Ordering::AcqRel);
+        self.due.task.wake();
     }
 }
 
