@@ -18,19 +18,15 @@ use uuid::Uuid;
 
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, Credential, UnitOfWork};
-use crate::domain::{Actor, ProviderAvailability, fit_new_slots, overlaps_locally, slot_grid};
+use crate::domain::{Actor, ProviderAvailability, SLOT_MINUTES_RANGE, fit_new_slots, overlaps_locally, slot_grid};
 
 /// At most this many dates per request.
 pub const DATES_MAX: usize = 31;
-/// Shortest slot, in minutes.
-const SLOT_MINUTES_MIN: u32 = 5;
-/// Longest slot, in minutes.
-const SLOT_MINUTES_MAX: u32 = 480;
 /// At most this many slots per request: 31 dates of round-the-clock 5-minute
 /// slots (31 x 288), the most the per-field limits allow. The slot and event
 /// inserts are chunked under both databases' bind limits, so such a batch is
 /// one transaction on SQLite and PostgreSQL alike.
-pub const SLOTS_MAX: usize = DATES_MAX * (24 * 60 / SLOT_MINUTES_MIN as usize);
+pub const SLOTS_MAX: usize = DATES_MAX * (24 * 60 / *SLOT_MINUTES_RANGE.start() as usize);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -101,10 +97,9 @@ impl App {
         for &date in &request.dates {
             range.date("dates", date)?;
         }
-        if !(SLOT_MINUTES_MIN..=SLOT_MINUTES_MAX).contains(&request.slot_minutes) {
-            return Err(AppError::Invalid(format!(
-                "slotMinutes must be between {SLOT_MINUTES_MIN} and {SLOT_MINUTES_MAX}"
-            )));
+        if !SLOT_MINUTES_RANGE.contains(&request.slot_minutes) {
+            let (min, max) = (SLOT_MINUTES_RANGE.start(), SLOT_MINUTES_RANGE.end());
+            return Err(AppError::Invalid(format!("slotMinutes must be between {min} and {max}")));
         }
         if open >= close && close != NaiveTime::MIN {
             return Err(AppError::Invalid("open must be before close".into()));
