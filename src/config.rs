@@ -239,10 +239,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_DEMO_TRAFFIC_MILLIS", default_value_t = 4000, global = true)]
     pub demo_traffic_millis: u64,
 
-    /// Folder of the page's files (`index.html`, `slotstream.js`, …) served at `/`.
-    /// Defaults to the `static/` folder of the source tree the binary was built from.
-    #[arg(long, env = "SLOTSTREAM_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"), global = true)]
-    pub static_dir: std::path::PathBuf,
+    /// Serve the page's files (`index.html`, `slotstream.js`, …) at `/` from
+    /// this folder instead of the copy built into the binary: for working on
+    /// the page without rebuilding (`--static-dir static`).
+    #[arg(long, env = "SLOTSTREAM_STATIC_DIR", global = true)]
+    pub static_dir: Option<std::path::PathBuf>,
 
     /// File holding the operator token of the admin API (`/api/v1/admin/…`,
     /// `Authorization: Bearer <token>`; at least 32 characters). Without it

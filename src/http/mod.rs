@@ -114,7 +114,7 @@ pub fn router(state: HttpState) -> Router {
     if let Some(token) = settings.admin_token.clone() {
         app = app.merge(admin::router(token).layer(api));
     }
-    app.merge(page::router(&settings.static_dir).layer(trace))
+    app.merge(page::router(settings.static_dir.as_deref()).layer(trace))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()

@@ -34,8 +34,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Leading bits of an IPv6 address that name one client.
     pub ipv6_prefix_len: u8,
-    /// Folder the page's files are served from.
-    pub static_dir: std::path::PathBuf,
+    /// Folder the page's files are served from; `None`: the copy built into the binary.
+    pub static_dir: Option<std::path::PathBuf>,
     /// The operator token of the admin API; `None`: no admin routes at all.
     pub admin_token: Option<crate::app::AdminToken>,
     /// `/metrics` on the public listener (false with `--metrics-bind`, which serves it apart).

@@ -312,7 +312,21 @@ impl ServerProcess {
     /// Starts the binary on `database_url` (already migrated and seeded) with
     /// `extra` flags; returns once it is ready.
     pub async fn start(database_url: &str, extra: &[&str]) -> ServerProcess {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slotstream"));
+        ServerProcess::start_command(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_slotstream")),
+            database_url,
+            extra,
+        )
+        .await
+    }
+
+    /// Like `start`, with `command` as the server: the binary from elsewhere,
+    /// or under a wrapper that takes the binary's flags after its own.
+    pub async fn start_command(
+        mut command: tokio::process::Command,
+        database_url: &str,
+        extra: &[&str],
+    ) -> ServerProcess {
         command
             .args(["--database-url", database_url, "--bind", "127.0.0.1:0", "--no-seed"])
             .args(GENEROUS_LIMITS)
