@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::time::Duration;
 
 use clap::Parser;
@@ -127,16 +126,6 @@ fn varies_by_accept_encoding(response: &reqwest::Response) -> bool {
         .get_all("vary")
         .iter()
         .any(|v| v.to_str().unwrap().split(',').any(|f| f.trim().eq_ignore_ascii_case("accept-encoding")))
-}
-
-fn decode(encoding: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match encoding {
-        "gzip" => flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip"),
-        "br" => brotli_decompressor::Decompressor::new(bytes, 4096).read_to_end(&mut out).expect("valid brotli"),
-        other => panic!("unexpected encoding {other}"),
-    };
-    out
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The public API as a test drives it: the provider directory, the
 //! availability document (`Availability`, with its status, tags and slots),
-//! bookings, cancellations, blocks, and the stream's URL.
+//! bookings, cancellations, blocks, the stream's URL, and compressed bodies
+//! decoded.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -189,4 +190,16 @@ pub async fn block(client: &reqwest::Client, base: &str, provider: Uuid, key: &s
 /// The URL of `provider`'s availability stream with `query`.
 pub fn stream_url(base: &str, provider: Uuid, query: &str) -> String {
     format!("{base}/api/v1/providers/{provider}/availability/stream{query}")
+}
+
+/// A body sent with `Content-Encoding: encoding` (`gzip` or `br`), decoded.
+pub fn decode(encoding: &str, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        "gzip" => flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip"),
+        "br" => brotli_decompressor::Decompressor::new(bytes, 4096).read_to_end(&mut out).expect("valid brotli"),
+        other => panic!("unexpected encoding {other}"),
+    };
+    out
 }
