@@ -219,7 +219,10 @@ async fn cancel_needs_the_bookings_own_token_or_its_providers_key() {
         .unwrap()
         .unwrap();
     assert_eq!(last.availability_id.to_string(), slot);
-    assert_eq!((last.previous_status.as_deref(), last.new_status.as_str()), (Some("booked"), "available"));
+    assert_eq!(
+        (last.previous_status, last.new_status),
+        (Some(entity::availability_slot::Status::Booked), entity::availability_slot::Status::Available)
+    );
 
     // Cancelling twice is harmless, and the provider's key may cancel too.
     let version = doc.version();
@@ -517,8 +520,8 @@ async fn demo_weeks_are_partly_booked_and_demo_traffic_books_and_cancels_through
     // Demo traffic: bookings and cancellations, each a real event in the log.
     let cancelled = || async {
         entity::slot_event::Entity::find()
-            .filter(entity::slot_event::Column::PreviousStatus.eq("booked"))
-            .filter(entity::slot_event::Column::NewStatus.eq("available"))
+            .filter(entity::slot_event::Column::PreviousStatus.eq(entity::slot_event::Status::Booked))
+            .filter(entity::slot_event::Column::NewStatus.eq(entity::slot_event::Status::Available))
             .count(&app.db)
             .await
             .unwrap()

@@ -279,7 +279,7 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
             date: Set(date),
             start_time: Set(start),
             end_time: Set(end),
-            status: Set("available".into()),
+            status: Set(entity::availability_slot::Status::Available),
             booking_id: Set(None),
             hold_id: Set(None),
             last_modified_at: Set(Utc::now()),

@@ -112,7 +112,7 @@ async fn a_change_written_by_another_process_is_announced_by_the_sweep() {
     let tx = app.db.begin().await.unwrap();
     let slot = entity::availability_slot::Entity::find_by_id(slot_id).one(&tx).await.unwrap().unwrap();
     let mut changed: entity::availability_slot::ActiveModel = slot.clone().into();
-    changed.status = Set("blocked".into());
+    changed.status = Set(entity::availability_slot::Status::Blocked);
     changed.update(&tx).await.unwrap();
     let version = before.version() + 1;
     entity::slot_event::ActiveModel {
@@ -122,8 +122,8 @@ async fn a_change_written_by_another_process_is_announced_by_the_sweep() {
         date: Set(slot.date),
         start_time: Set(slot.start_time),
         end_time: Set(slot.end_time),
-        previous_status: Set(Some("available".into())),
-        new_status: Set("blocked".into()),
+        previous_status: Set(Some(entity::availability_slot::Status::Available)),
+        new_status: Set(entity::availability_slot::Status::Blocked),
         booking_id: Set(None),
         changed_at: Set(chrono::Utc::now()),
         // As a writer from before these columns would have left them.

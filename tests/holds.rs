@@ -11,7 +11,9 @@ use std::time::Duration;
 use common::*;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -85,7 +87,8 @@ async fn logged(db: &DatabaseConnection, availability_id: &str) -> Vec<String> {
         .await
         .unwrap();
     rows.sort_by_key(|r| r.version);
-    rows.iter().map(|r| format!("{}->{}", r.previous_status.as_deref().unwrap_or("none"), r.new_status)).collect()
+    let name = |status: Option<entity::slot_event::Status>| status.map_or("none".into(), |s| s.to_value());
+    rows.iter().map(|r| format!("{}->{}", name(r.previous_status), name(Some(r.new_status)))).collect()
 }
 
 /// The status of every slot of `provider` the GET shows, by id.
@@ -310,7 +313,7 @@ async fn two_instances_release_each_of_fifty_expiring_holds_exactly_once() {
         assert_eq!(logged(&db, slot).await, ["available->held", "held->available"], "slot {slot}");
     }
     let held = entity::availability_slot::Entity::find()
-        .filter(entity::availability_slot::Column::Status.eq("held"))
+        .filter(entity::availability_slot::Column::Status.eq(entity::availability_slot::Status::Held))
         .all(&db)
         .await
         .unwrap();

@@ -10,13 +10,34 @@ pub struct Model {
     pub date: Date,
     pub start_time: Time,
     pub end_time: Time,
-    /// `available`, `booked`, `blocked` or `held`.
-    pub status: String,
+    pub status: Status,
     pub booking_id: Option<Uuid>,
     /// The `slot_hold` holding the slot while it is `held`.
     pub hold_id: Option<Uuid>,
     pub last_modified_at: DateTimeUtc,
     pub last_modified_by: Option<String>,
+}
+
+/// A slot's status as stored (in `availability_slot.status` and in
+/// `slot_event`'s statuses); the domain's `SlotStatus` is the same set, and
+/// one `From` each way converts. The strings are today's stored values:
+/// never rename one without a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Status {
+    #[sea_orm(string_value = "available")]
+    Available,
+    #[sea_orm(string_value = "booked")]
+    Booked,
+    #[sea_orm(string_value = "blocked")]
+    Blocked,
+    /// Held for a customer filling in the booking form (see `hold_id`).
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// Only in `slot_event`: the slot was taken off the calendar for good.
+    /// No stored slot has it.
+    #[sea_orm(string_value = "removed")]
+    Removed,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,8 @@
 //! `(provider_id, version)` and written in the same transaction as the change.
 use sea_orm::entity::prelude::*;
 
+pub use crate::availability_slot::Status;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "slot_event")]
 pub struct Model {
@@ -14,8 +16,8 @@ pub struct Model {
     pub start_time: Time,
     pub end_time: Time,
     /// `None` when the event opened a new slot.
-    pub previous_status: Option<String>,
-    pub new_status: String,
+    pub previous_status: Option<Status>,
+    pub new_status: Status,
     pub booking_id: Option<Uuid>,
     pub changed_at: DateTimeUtc,
     /// The slot's real start and end (`None` in events logged before them,

@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::app::{App, AppError, Credential, NewBooking, NewCustomer, ProviderView};
-use crate::domain::{SlotStatus, local_instant};
+use crate::domain::local_instant;
 
 /// Share of each demo provider's free slots booked in advance.
 const BOOKED_SHARE: f64 = 0.3;
@@ -42,7 +42,7 @@ async fn free_starts(
         provider.timezone.parse().map_err(|_| AppError::Internal(format!("time zone {}", provider.timezone)))?;
     let rows = availability_slot::Entity::find()
         .filter(availability_slot::Column::ProviderId.eq(provider.id))
-        .filter(availability_slot::Column::Status.eq(SlotStatus::Available.as_str()))
+        .filter(availability_slot::Column::Status.eq(availability_slot::Status::Available))
         .filter(availability_slot::Column::Date.gte(after.with_timezone(&tz).date_naive()))
         .filter(availability_slot::Column::Date.lte(before.with_timezone(&tz).date_naive()))
         .order_by_asc(availability_slot::Column::Date)

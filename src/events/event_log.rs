@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::PublishedEvent;
-use crate::domain::{Actor, AvailabilitySlotChangedEvent, SlotStatus};
+use crate::domain::{Actor, AvailabilitySlotChangedEvent};
 
 /// Events per INSERT. Each row binds 13 values, so a statement binds at most
 /// 13,000: under SQLite's limit of 32,766 and PostgreSQL's of 65,535. One
@@ -39,8 +39,8 @@ pub async fn append<C: ConnectionTrait>(
             date: Set(e.date),
             start_time: Set(e.start_time),
             end_time: Set(e.end_time),
-            previous_status: Set(e.previous_status.map(|s| s.as_str().to_owned())),
-            new_status: Set(e.new_status.as_str().to_owned()),
+            previous_status: Set(e.previous_status.map(Into::into)),
+            new_status: Set(e.new_status.into()),
             booking_id: Set(e.booking_id),
             changed_at: Set(e.changed_at),
             starts_at: Set(e.span.map(|(from, _)| from)),
@@ -151,9 +151,8 @@ fn to_domain(row: &slot_event::Model) -> AvailabilitySlotChangedEvent {
         date: row.date,
         start_time: row.start_time,
         end_time: row.end_time,
-        previous_status: row.previous_status.as_deref().and_then(SlotStatus::parse),
-        // Only this module writes the column, from `SlotStatus::as_str`.
-        new_status: SlotStatus::parse(&row.new_status).unwrap_or(SlotStatus::Available),
+        previous_status: row.previous_status.map(Into::into),
+        new_status: row.new_status.into(),
         booking_id: row.booking_id,
         changed_at: row.changed_at,
         changed_by: row.changed_by.as_deref().and_then(Actor::parse),

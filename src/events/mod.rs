@@ -7,6 +7,7 @@
 //! - `relay`: PostgreSQL LISTEN/NOTIFY between instances (the one owner of
 //!   the NOTIFY payload); `reconcile`: the one place that brings the bus
 //!   level with the log;
+//! - `stored_status`: a slot's stored status to the domain's and back;
 //! - `sse`: the one owner of the SSE wire format; `cursor`: the one owner of
 //!   the many-providers stream's cursor.
 //!
@@ -19,6 +20,7 @@ pub mod event_log;
 pub mod reconcile;
 pub mod relay;
 pub mod sse;
+mod stored_status;
 mod subscription;
 pub mod versions;
 

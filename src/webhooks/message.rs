@@ -8,6 +8,7 @@ use entity::{booking_event, slot_event};
 use uuid::Uuid;
 
 use crate::app::webhooks::EventType;
+use crate::domain::SlotStatus;
 use crate::events::sse::utc_instant;
 
 /// One event ready to send to a subscription.
@@ -47,8 +48,8 @@ pub fn slot_changed(row: &slot_event::Model) -> Message {
         "date": row.date,
         "startTime": row.start_time.format("%H:%M").to_string(),
         "endTime": row.end_time.format("%H:%M").to_string(),
-        "previousStatus": row.previous_status,
-        "newStatus": row.new_status,
+        "previousStatus": row.previous_status.map(SlotStatus::from),
+        "newStatus": SlotStatus::from(row.new_status),
         "changedAt": row.changed_at.to_rfc3339_opts(SecondsFormat::Micros, true),
     });
     // As on the stream: the slot's instants and who changed it, where logged.

@@ -264,7 +264,8 @@ pub(super) async fn plan_dates(
         let deleted = availability_slot::Entity::delete_many()
             .filter(availability_slot::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
             .filter(
-                availability_slot::Column::Status.is_in([SlotStatus::Available.as_str(), SlotStatus::Blocked.as_str()]),
+                availability_slot::Column::Status
+                    .is_in([availability_slot::Status::Available, availability_slot::Status::Blocked]),
             )
             .exec(&uow.tx)
             .await?;

@@ -177,7 +177,7 @@ pub(super) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveMo
         date: Set(slot.date),
         start_time: Set(slot.start_time),
         end_time: Set(slot.end_time),
-        status: Set(slot.status.as_str().to_owned()),
+        status: Set(slot.status.into()),
         booking_id: Set(slot.booking_id),
         hold_id: Set(slot.hold_id),
         last_modified_at: Set(slot.last_modified_at),

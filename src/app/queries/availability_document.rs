@@ -301,7 +301,7 @@ fn group_by_day(
             end_time: slot.end_time.format("%H:%M").to_string(),
             starts_at: starts_at.to_rfc3339(),
             ends_at: ends_at.to_rfc3339(),
-            status: SlotStatus::parse(&slot.status).unwrap_or(SlotStatus::Blocked),
+            status: slot.status.into(),
         });
     }
     grouped

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::availability_document::AvailabilityDocument;
 use crate::app::{AppError, ProviderInfo};
+use crate::domain::SlotStatus;
 
 /// One provider in the summary view.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -52,7 +53,7 @@ struct RenderedSlot {
     start_time: String,
     starts_at: String,
     ends_at: String,
-    status: String,
+    status: SlotStatus,
 }
 
 /// The summary of one provider's document: the first `limit` free starts
@@ -80,7 +81,7 @@ pub(super) fn next_free_entry(
         if next.len() as u32 >= limit {
             break;
         }
-        if slot.status != "available" || *starts_at < from {
+        if slot.status != SlotStatus::Available || *starts_at < from {
             continue;
         }
         // Extend over back-to-back available slots until the service fits.
@@ -89,7 +90,7 @@ pub(super) fn next_free_entry(
             if covered_until - *starts_at >= needed {
                 break;
             }
-            if following.status != "available" || *following_start != covered_until {
+            if following.status != SlotStatus::Available || *following_start != covered_until {
                 break;
             }
             covered_until = *following_end;
@@ -113,7 +114,7 @@ mod tests {
 
     use super::*;
 
-    fn document(slots: &[(&str, &str)]) -> AvailabilityDocument {
+    fn document(slots: &[(&str, SlotStatus)]) -> AvailabilityDocument {
         // Half-hour slots on 2026-12-01 in UTC: (start HH:MM, status).
         let slots: Vec<serde_json::Value> = slots
             .iter()
@@ -135,7 +136,7 @@ mod tests {
         }
     }
 
-    fn next(slots: &[(&str, &str)], limit: u32, minutes: u32, from: &str) -> Vec<String> {
+    fn next(slots: &[(&str, SlotStatus)], limit: u32, minutes: u32, from: &str) -> Vec<String> {
         let provider = ProviderInfo { id: Uuid::nil(), name: "p".into(), timezone: chrono_tz::UTC, active: true };
         let from = format!("2026-12-01T{from}:00Z").parse().unwrap();
         let entry = next_free_entry(&provider, &document(slots), limit, minutes, from).unwrap();
@@ -146,16 +147,17 @@ mod tests {
 
     #[test]
     fn next_free_times_need_back_to_back_free_slots_from_now_on() {
+        use SlotStatus::{Available, Booked, Held};
         let day = [
-            ("09:00", "available"),
-            ("09:30", "available"),
-            ("10:00", "booked"),
-            ("10:30", "available"),
-            ("11:00", "held"),
-            ("11:30", "available"),
-            ("12:00", "available"),
-            ("12:30", "available"),
-            ("14:00", "available"),
+            ("09:00", Available),
+            ("09:30", Available),
+            ("10:00", Booked),
+            ("10:30", Available),
+            ("11:00", Held),
+            ("11:30", Available),
+            ("12:00", Available),
+            ("12:30", Available),
+            ("14:00", Available),
         ];
         assert_eq!(next(&day, 10, 30, "00:00"), ["09:00", "09:30", "10:30", "11:30", "12:00", "12:30", "14:00"]);
         assert_eq!(next(&day, 10, 60, "00:00"), ["09:00", "11:30", "12:00"], "an hour needs two slots in a row");

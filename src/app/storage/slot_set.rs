@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::unit_of_work::UnitOfWork;
 use crate::app::AppError;
-use crate::domain::{ProviderAvailability, SlotStatus, covering_slots, covers_exactly, to_local};
+use crate::domain::{ProviderAvailability, covering_slots, covers_exactly, to_local};
 
 /// The time a service needs from a start, in its provider's zone: what a
 /// booking or a hold takes the covering slots of.
@@ -156,13 +156,13 @@ impl SlotSet {
                 continue;
             }
             let result = availability_slot::Entity::update_many()
-                .col_expr(availability_slot::Column::Status, Expr::value(slot.status.as_str()))
+                .col_expr(availability_slot::Column::Status, Expr::value(availability_slot::Status::from(slot.status)))
                 .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
                 .col_expr(availability_slot::Column::HoldId, Expr::value(slot.hold_id))
                 .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
                 .col_expr(availability_slot::Column::LastModifiedBy, Expr::value(slot.last_modified_by.clone()))
                 .filter(availability_slot::Column::Id.eq(slot.id))
-                .filter(availability_slot::Column::Status.eq(loaded.status.as_str()))
+                .filter(availability_slot::Column::Status.eq(availability_slot::Status::from(loaded.status)))
                 .exec(&uow.tx)
                 .await?;
             if result.rows_affected != 1 {
@@ -183,9 +183,7 @@ pub fn from_row(row: availability_slot::Model) -> ProviderAvailability {
         date: row.date,
         start_time: row.start_time,
         end_time: row.end_time,
-        // Only `SlotStatus::as_str` writes this column; an unknown value is
-        // treated as blocked so it can never be booked.
-        status: SlotStatus::parse(&row.status).unwrap_or(SlotStatus::Blocked),
+        status: row.status.into(),
         booking_id: row.booking_id,
         hold_id: row.hold_id,
         last_modified_at: row.last_modified_at,

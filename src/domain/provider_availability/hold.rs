@@ -87,7 +87,7 @@ mod tests {
         let before = slot.clone();
         assert!(matches!(
             slot.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(2)),
-            Err(TransitionError::NotAvailable { status: "held", .. })
+            Err(TransitionError::NotAvailable { status: SlotStatus::Held, .. })
         ));
         assert!(slot.block(Actor::Customer, at(2)).is_err());
         assert!(slot.hold(Uuid::from_u128(8), Actor::Customer, at(2)).is_err());

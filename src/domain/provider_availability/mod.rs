@@ -132,7 +132,7 @@ impl ProviderAvailability {
                 slot: self.id,
                 date: self.date,
                 start: self.start_time,
-                status: self.status.as_str(),
+                status: self.status,
             })
         }
     }
@@ -249,7 +249,7 @@ mod tests {
         let before = booked.clone();
         assert!(matches!(
             booked.mark_as_booked(Uuid::from_u128(10), Actor::Customer, at(2)),
-            Err(TransitionError::NotAvailable { status: "booked", .. })
+            Err(TransitionError::NotAvailable { status: SlotStatus::Booked, .. })
         ));
         assert_eq!(booked, before);
 
@@ -257,7 +257,7 @@ mod tests {
         blocked.block(Actor::Customer, at(1)).unwrap();
         assert!(matches!(
             blocked.mark_as_booked(Uuid::from_u128(10), Actor::Customer, at(2)),
-            Err(TransitionError::NotAvailable { status: "blocked", .. })
+            Err(TransitionError::NotAvailable { status: SlotStatus::Blocked, .. })
         ));
     }
 

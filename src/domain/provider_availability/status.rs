@@ -1,15 +1,17 @@
 //! A slot's status, and why a transition between statuses was refused.
 //!
 //! `removed` exists only in events (a slot taken off the calendar for good);
-//! no stored slot has it. The lower-case strings are the wire's and the
-//! database's, so they are stable.
+//! no stored slot has it. The lower-case names (`serde`'s) are the wire's;
+//! the database stores `entity::availability_slot::Status`, converted in
+//! `events::stored_status`. The domain imports no entity, so the two enums
+//! stay apart.
 
 use chrono::{NaiveDate, NaiveTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Status of a slot; serialised lower-case on the wire and in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SlotStatus {
     Available,
@@ -22,26 +24,10 @@ pub enum SlotStatus {
     Removed,
 }
 
-impl SlotStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlotStatus::Available => "available",
-            SlotStatus::Booked => "booked",
-            SlotStatus::Blocked => "blocked",
-            SlotStatus::Held => "held",
-            SlotStatus::Removed => "removed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SlotStatus> {
-        match s {
-            "available" => Some(SlotStatus::Available),
-            "booked" => Some(SlotStatus::Booked),
-            "blocked" => Some(SlotStatus::Blocked),
-            "held" => Some(SlotStatus::Held),
-            "removed" => Some(SlotStatus::Removed),
-            _ => None,
-        }
+/// The wire form (`serde`'s lower-case name), also in error messages.
+impl std::fmt::Display for SlotStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.serialize(f)
     }
 }
 
@@ -49,7 +35,7 @@ impl SlotStatus {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("slot {slot} at {date} {start} is {status}, not available")]
-    NotAvailable { slot: Uuid, date: NaiveDate, start: NaiveTime, status: &'static str },
+    NotAvailable { slot: Uuid, date: NaiveDate, start: NaiveTime, status: SlotStatus },
     #[error("slot {slot} is not booked by booking {booking}")]
     NotBookedBy { slot: Uuid, booking: Uuid },
     #[error("slot {slot} is not blocked")]
@@ -63,10 +49,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_strings_round_trip() {
-        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked, SlotStatus::Held] {
-            assert_eq!(SlotStatus::parse(s.as_str()), Some(s));
+    fn display_is_the_wire_form() {
+        for s in [SlotStatus::Available, SlotStatus::Booked, SlotStatus::Blocked, SlotStatus::Held, SlotStatus::Removed]
+        {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
-        assert_eq!(SlotStatus::parse("Booked"), None);
     }
 }
