@@ -14,9 +14,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
@@ -25,10 +23,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::activity::{Activity, InFlight};
 use super::greeting::Watched;
 use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
 
@@ -87,68 +85,6 @@ pub(super) async fn drive<I>(
                 deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
             }
         }
-    }
-}
-
-/// What a connection's requests tell its deadlines: whether it has greeted,
-/// and how many requests are in flight (an HTTP/2 connection carries many).
-#[derive(Default)]
-pub(super) struct Activity {
-    greeted: AtomicBool,
-    in_flight: AtomicUsize,
-    /// Woken whenever `in_flight` changes.
-    changed: Notify,
-}
-
-impl Activity {
-    fn greeted(&self) -> bool {
-        self.greeted.load(Ordering::Acquire)
-    }
-
-    pub(super) fn mark_greeted(&self) {
-        self.greeted.store(true, Ordering::Release);
-    }
-
-    /// Completes once no request has been in flight for `idle`.
-    async fn idle_for(&self, idle: Duration) {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before the count is read, so no change is missed.
-            changed.as_mut().enable();
-            if self.in_flight.load(Ordering::Acquire) > 0 {
-                changed.await;
-                continue;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(idle) => {
-                    if self.in_flight.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                }
-                () = changed => {}
-            }
-        }
-    }
-}
-
-/// One request in flight on a connection, from its head until its response
-/// body has been sent or dropped.
-struct InFlight(Arc<Activity>);
-
-impl InFlight {
-    fn begin(activity: Arc<Activity>) -> InFlight {
-        activity.mark_greeted();
-        activity.in_flight.fetch_add(1, Ordering::AcqRel);
-        activity.changed.notify_waiters();
-        InFlight(activity)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_waiters();
     }
 }
 
@@ -235,6 +171,8 @@ impl<B: hyper::body::Body> hyper::body::Body for TrackedBody<B> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]

@@ -36,6 +36,7 @@ use hyper_util::server::conn::auto;
 use crate::config::ServeArgs;
 
 mod accept;
+mod activity;
 mod admission;
 mod deadlines;
 mod greeting;

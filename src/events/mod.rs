@@ -9,9 +9,11 @@
 //!   level with the log;
 //! - `stored_status`: a slot's stored status to the domain's and back;
 //! - `sse`: the one owner of the SSE wire format; `cursor`: the one owner of
-//!   the many-providers stream's cursor.
+//!   the many-providers stream's cursor;
+//! - `webhook_event`: what a webhook carries (event types, the booking
+//!   change), recorded by `app` and sent by `crate::webhooks`.
 //!
-//! Where a commit becomes a published event: `app::unit_of_work`.
+//! Where a commit becomes a published event: `app::storage::unit_of_work`.
 
 mod bus;
 mod catch_up;
@@ -23,6 +25,7 @@ pub mod sse;
 mod stored_status;
 mod subscription;
 pub mod versions;
+pub mod webhook_event;
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use crate::domain::AvailabilitySlotChangedEvent;
 
 pub use bus::{Bus, SubscriberGuard};
 pub use subscription::{Delivery, Resume, subscribe};
+pub use webhook_event::{BookingChange, EventType, event_types};
 
 /// A committed event with its provider version, rendered once to its SSE frame
 /// so that fan-out to many subscribers shares the same bytes.

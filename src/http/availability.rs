@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Path, Query};
-use super::openapi::ReadProblems;
+use super::problems::ReadProblems;
 use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional, HeldCopy};
 
 pub fn router() -> Router<HttpState> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, IdempotencyKey, Json, Path};
-use super::openapi::WriteProblems;
+use super::problems::WriteProblems;
 use crate::app::{BookingView, Credential, NewBooking, ScopedKey};
 
 pub fn router() -> Router<HttpState> {

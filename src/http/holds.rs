@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
-use super::openapi::WriteProblems;
+use super::problems::WriteProblems;
 use crate::app::{HoldView, NewHold};
 
 pub fn router() -> Router<HttpState> {

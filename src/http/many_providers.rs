@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Query};
-use super::openapi::ReadProblems;
+use super::problems::ReadProblems;
 use super::stream::{event_stream, never_serves, stream_permit, unless_gone};
 use crate::app::{BatchBody, BatchConditional, BatchQuery, BatchView, Delivery, HeldCopy, PROVIDERS_MAX, cursor, sse};
 

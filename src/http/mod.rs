@@ -35,6 +35,7 @@ mod middleware;
 mod openapi;
 mod ops;
 mod page;
+mod problems;
 mod providers;
 mod slots;
 mod state;
@@ -88,6 +89,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(availability::router())
         .merge(many_providers::batch_router())
         .merge(ops::router(settings.public_metrics))
+        .merge(openapi::router())
         .layer(
             api.clone()
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))

@@ -1,115 +1,22 @@
-//! The OpenAPI document at `/openapi.json`, generated from the handlers'
-//! annotations and the body types (utoipa), never written by hand.
+//! The OpenAPI document at `/openapi.json` (its route is here too),
+//! generated from the handlers' annotations and the body types (utoipa),
+//! never written by hand. This module imports the handlers, never the
+//! reverse: the problem responses they name in their annotations live in
+//! `problems`.
 
 use std::sync::OnceLock;
 
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use bytes::Bytes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 
-use super::error::Problem;
+use super::HttpState;
+use super::error::problem;
 use super::{admin, availability, bookings, holds, many_providers, ops, providers, slots, stream, webhooks};
-
-/// Problems a read may answer with.
-#[allow(dead_code)]
-#[derive(IntoResponses)]
-pub enum ReadProblems {
-    #[response(status = 400, description = "Malformed id, query or header", content_type = "application/problem+json")]
-    BadRequest(#[to_schema] Problem<'static>),
-    #[response(status = 404, description = "No such provider", content_type = "application/problem+json")]
-    NotFound(#[to_schema] Problem<'static>),
-    #[response(
-        status = 414,
-        description = "Request target longer than 2,700 bytes (`uri-too-long`)",
-        content_type = "application/problem+json"
-    )]
-    UriTooLong(#[to_schema] Problem<'static>),
-    #[response(status = 422, description = "A parameter is out of range", content_type = "application/problem+json")]
-    Invalid(#[to_schema] Problem<'static>),
-    #[response(
-        status = 429,
-        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
-        content_type = "application/problem+json"
-    )]
-    TooMany(#[to_schema] Problem<'static>),
-    #[response(
-        status = 503,
-        description = "The database is unreachable (`database-unavailable`): try again after Retry-After seconds",
-        content_type = "application/problem+json",
-        headers(("Retry-After" = String, description = "Seconds to wait"))
-    )]
-    Unavailable(#[to_schema] Problem<'static>),
-}
-
-/// The problem an operator route may answer with: they count against the read quota.
-#[allow(dead_code)]
-#[derive(IntoResponses)]
-pub enum QuotaProblem {
-    #[response(
-        status = 429,
-        description = "Read quota used up (see Retry-After, RateLimit-Policy, RateLimit)",
-        content_type = "application/problem+json"
-    )]
-    TooMany(#[to_schema] Problem<'static>),
-}
-
-/// Problems a write may answer with.
-#[allow(dead_code)]
-#[derive(IntoResponses)]
-pub enum WriteProblems {
-    #[response(status = 400, description = "Malformed id, JSON or header", content_type = "application/problem+json")]
-    BadRequest(#[to_schema] Problem<'static>),
-    #[response(status = 401, description = "No credential, or a token that is malformed, revoked or unknown", content_type = "application/problem+json",
-        headers(("WWW-Authenticate" = String, description = "`Bearer`, or `Bearer error=\"invalid_token\"` for a malformed, revoked or unknown token")))]
-    Unauthorized(#[to_schema] Problem<'static>),
-    #[response(
-        status = 403,
-        description = "A real credential (another provider's key, another booking's or hold's token) that does not grant this",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(#[to_schema] Problem<'static>),
-    #[response(
-        status = 404,
-        description = "No such provider, service, booking, hold or slot",
-        content_type = "application/problem+json"
-    )]
-    NotFound(#[to_schema] Problem<'static>),
-    #[response(
-        status = 409,
-        description = "A needed slot is not available (held slots included, `slot-unavailable`), a hold has ended or cannot be renewed further, a request with the same Idempotency-Key is in progress, or the resource's state refuses the change (`conflict`: a provider's 20 webhooks, a timezone change while slots lie ahead)",
-        content_type = "application/problem+json"
-    )]
-    Conflict(#[to_schema] Problem<'static>),
-    #[response(status = 413, description = "Body too large", content_type = "application/problem+json")]
-    TooLarge(#[to_schema] Problem<'static>),
-    #[response(
-        status = 414,
-        description = "Request target longer than 2,700 bytes (`uri-too-long`)",
-        content_type = "application/problem+json"
-    )]
-    UriTooLong(#[to_schema] Problem<'static>),
-    #[response(status = 415, description = "Not JSON", content_type = "application/problem+json")]
-    UnsupportedMediaType(#[to_schema] Problem<'static>),
-    #[response(
-        status = 422,
-        description = "A field is invalid, or this client used the Idempotency-Key with another request",
-        content_type = "application/problem+json"
-    )]
-    Invalid(#[to_schema] Problem<'static>),
-    #[response(
-        status = 429,
-        description = "Quota used up (see Retry-After, RateLimit-Policy, RateLimit), or this client already has as many slot holds as allowed",
-        content_type = "application/problem+json"
-    )]
-    TooMany(#[to_schema] Problem<'static>),
-    #[response(
-        status = 503,
-        description = "The database is unreachable (`database-unavailable`): try again after Retry-After seconds",
-        content_type = "application/problem+json",
-        headers(("Retry-After" = String, description = "Seconds to wait"))
-    )]
-    Unavailable(#[to_schema] Problem<'static>),
-}
 
 struct BearerAuth;
 
@@ -180,6 +87,24 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// `/openapi.json`, a read like the operator routes (see `http::router`).
+pub fn router() -> Router<HttpState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// The OpenAPI document, serialised once per process.
+async fn openapi_json() -> Response {
+    match document_json() {
+        Some(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
+        None => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "the API description is unavailable",
+        ),
+    }
+}
 
 /// The document served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -1,6 +1,7 @@
 //! Operator endpoints: `/healthz` (process up), `/readyz` (database reachable
 //! and, on PostgreSQL, the event relay listening), `/metrics` (Prometheus; on
-//! its own private listener with `--metrics-bind`), `/openapi.json`. They
+//! its own private listener with `--metrics-bind`); `/openapi.json` is
+//! served by `openapi`. They
 //! count against the read quota like any read (see `http::router`).
 //! `/readyz` answers from what the instance already knows (`crate::health`,
 //! kept by a prober), so it answers at once even while the database does not.
@@ -16,15 +17,12 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
 use super::error::problem;
-use super::openapi::QuotaProblem;
+use super::problems::QuotaProblem;
 
 /// The operator routes of the public listener; `/metrics` among them
 /// unless it is served apart (`metrics_router`).
 pub fn router(with_metrics: bool) -> Router<HttpState> {
-    let router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi_json));
+    let router = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz));
     if with_metrics { router.route("/metrics", get(metrics_text)) } else { router }
 }
 
@@ -33,19 +31,6 @@ pub fn router(with_metrics: bool) -> Router<HttpState> {
 pub fn metrics_router(state: HttpState) -> Router {
     metrics_handle();
     Router::new().route("/metrics", get(metrics_text)).fallback(super::no_route).with_state(state)
-}
-
-/// The OpenAPI document, serialised once per process.
-async fn openapi_json() -> Response {
-    match super::openapi::document_json() {
-        Some(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response(),
-        None => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal server error",
-            "the API description is unavailable",
-        ),
-    }
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

@@ -6,7 +6,7 @@ use axum::{Json, Router};
 
 use super::HttpState;
 use super::error::ApiError;
-use super::openapi::ReadProblems;
+use super::problems::ReadProblems;
 use crate::app::ProviderView;
 
 pub fn router() -> Router<HttpState> {

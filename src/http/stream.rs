@@ -38,7 +38,7 @@ use super::HttpState;
 use super::error::{ApiError, problem};
 use super::extract::{Path, Query, last_event_id, parse_version};
 use super::limits::StreamPermit;
-use super::openapi::ReadProblems;
+use super::problems::ReadProblems;
 use crate::app::{AppError, Delivery, ProviderInfo, Resume, resolve_range, sse};
 use crate::domain::BookableRange;
 use body::{EventStream, heartbeats};

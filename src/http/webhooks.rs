@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
-use super::openapi::WriteProblems;
+use super::problems::WriteProblems;
 use crate::app::{NewWebhook, WebhookView};
 
 pub fn router() -> Router<HttpState> {

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 
-use super::target;
+use crate::app::webhooks::target;
 
 /// Resolves names with the system resolver, keeping only the addresses the
 /// guard allows (and failing if it refuses any, as at subscription time).

@@ -7,8 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{booking_event, slot_event};
 use uuid::Uuid;
 
-use crate::app::webhooks::EventType;
 use crate::domain::SlotStatus;
+use crate::events::EventType;
 use crate::events::sse::utc_instant;
 
 /// One event ready to send to a subscription.

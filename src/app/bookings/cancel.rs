@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::storage::slot_set::SlotSet;
-use crate::app::webhooks::{BookingChange, EventType};
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::BookingStatus;
+use crate::events::{BookingChange, EventType};
 
 impl App {
     /// Cancel: release the booking's slots. Cancelling again changes nothing.

@@ -19,9 +19,9 @@ use super::hold_to_booking::HoldToBook;
 use super::{BookingView, view};
 use crate::app::storage::idempotency::{Idempotency, ScopedKey};
 use crate::app::storage::slot_set::SlotSet;
-use crate::app::webhooks::{BookingChange, EventType};
 use crate::app::{App, AppError, Credential, UnitOfWork, secrets};
 use crate::domain::{Actor, BookingStatus};
+use crate::events::{BookingChange, EventType};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

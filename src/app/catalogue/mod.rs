@@ -7,8 +7,9 @@
 //!   reactivate, show one whole;
 //! - `services`: upsert a provider's service;
 //! - `keys`: a provider's API keys (issue, list, rotate, revoke);
-//! - `set_schedule`: a provider's weekly opening hours and their
-//!   exceptions, as set and as stored;
+//! - `schedule_input`: a provider's weekly opening hours and their
+//!   exceptions, as given and as stored; `set_schedule`: the command that
+//!   sets them;
 //! - `planner`: the rolling window of slots a weekly schedule opens, re-planned
 //!   when the schedule changes and extended day by day;
 //! - `slots`: the provider's own slot commands (open, block, unblock);
@@ -28,6 +29,7 @@ mod import_file;
 mod keys;
 mod planner;
 mod providers;
+mod schedule_input;
 mod services;
 mod set_schedule;
 mod slots;
@@ -41,8 +43,8 @@ pub use import_file::{Catalogue, CatalogueProvider, CatalogueService};
 pub use keys::{IssuedKey, KeyView, NewKey};
 pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned};
 pub use providers::{AdminProvider, AdminProviderDetail, ProviderFields};
+pub use schedule_input::{ScheduleException, ScheduleInput};
 pub use services::{AdminService, ServiceFields};
-pub use set_schedule::{ScheduleException, ScheduleInput};
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 
 use super::{App, AppError};

@@ -24,7 +24,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Upserted;
-use super::set_schedule::{hhmm, stored_schedule};
+use super::schedule_input::{hhmm, stored_schedule};
 use super::slots::{SkippedSlot, to_row};
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, UnitOfWork};

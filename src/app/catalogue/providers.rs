@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::keys_of;
+use super::schedule_input::schedule_of;
 use super::services::service_view;
-use super::set_schedule::schedule_of;
 use super::{AdminService, KeyView, ScheduleInput, Upserted, check_currency, check_external_id, check_text};
 use super::{existing_provider, provider_by_external_id};
 use crate::app::storage::unit_of_work::{CatalogueWrite, advance_version};

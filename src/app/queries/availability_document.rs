@@ -25,9 +25,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::etags::{entity_tag, tag_version};
-use super::render_cache::CacheKey;
 use crate::app::{App, AppError, ProviderInfo};
 use crate::domain::{BookableRange, SlotStatus, slot_span};
+
+/// A query as the render cache keys it: provider, start date, days.
+pub(super) type CacheKey = (Uuid, NaiveDate, u32);
 
 /// Largest `days` accepted.
 pub const DAYS_MAX: u32 = 31;

@@ -11,17 +11,11 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use uuid::Uuid;
-
-use super::availability_document::AvailabilityDocument;
+use super::availability_document::{AvailabilityDocument, CacheKey};
 
 /// Bytes a cached document is counted for beyond its body (key, validators,
 /// the cache's own bookkeeping).
 const CACHE_ENTRY_OVERHEAD: u64 = 256;
-
-/// A query: provider, start date, days.
-pub(super) type CacheKey = (Uuid, NaiveDate, u32);
 
 /// Rendered documents by query, bounded by their size in bytes (least
 /// recently used beyond the budget go first).

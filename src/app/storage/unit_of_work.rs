@@ -37,9 +37,9 @@ use sea_orm::{
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use crate::app::webhooks::BookingChange;
 use crate::app::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
+use crate::events::BookingChange;
 use crate::events::{Bus, PublishedEvent, event_log, relay};
 
 pub struct UnitOfWork {

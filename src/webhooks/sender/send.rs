@@ -17,8 +17,8 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySel
 use uuid::Uuid;
 
 use super::Sender;
-use crate::app::webhooks::{EventType, event_types};
 use crate::events::versions;
+use crate::events::{EventType, event_types};
 use crate::webhooks::client::AttemptError;
 use crate::webhooks::message::{self, Message};
 

@@ -1,7 +1,10 @@
 //! Webhook subscriptions (DESIGN 4b), managed with the provider's key: add
 //! (the signing secret is shown once), list, remove, re-enable after the
-//! sender gave up. And what a booking webhook carries: the booking event
-//! that a booking command records in its own transaction.
+//! sender gave up; and which receivers a webhook may reach (`target`, the
+//! SSRF guard, used here when a subscription is added and by the delivery
+//! in `crate::webhooks` on every connection). What a webhook carries (the
+//! event types, the booking change) lives lower, in `events::webhook_event`;
+//! the delivery lives above this layer, in `crate::webhooks`.
 //!
 //! Customer data: a booking event carries the customer's name and email.
 //! The customer gave them to book with this provider, and the provider's key
@@ -13,48 +16,18 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use entity::{booking, webhook_subscription};
+use entity::webhook_subscription;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod target;
+
 use super::storage::unit_of_work::UnitOfWork;
 use super::{App, AppError, Credential};
-use crate::webhooks::target;
-
-/// The event types a subscription can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    BookingCreated,
-    BookingCancelled,
-    BookingRescheduled,
-    SlotChanged,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 4] =
-        [EventType::BookingCreated, EventType::BookingCancelled, EventType::BookingRescheduled, EventType::SlotChanged];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::BookingCreated => "booking.created",
-            EventType::BookingCancelled => "booking.cancelled",
-            EventType::BookingRescheduled => "booking.rescheduled",
-            EventType::SlotChanged => "slot.changed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
-
-/// A subscription's stored event list, parsed (unknown names are skipped).
-pub fn event_types(stored: &str) -> Vec<EventType> {
-    stored.split(',').filter_map(EventType::parse).collect()
-}
+use crate::events::{EventType, event_types};
 
 /// `active`: delivering; `failing`: retries gave up, nothing is sent until
 /// it is re-enabled.
@@ -290,38 +263,4 @@ pub struct WebhookPolicy {
     pub allow_private: bool,
     /// Woken after every commit, so the sender does not wait for its next poll.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
-}
-
-/// A booking change for the webhooks, recorded in the booking's unit of work.
-#[derive(Debug)]
-pub struct BookingChange {
-    pub kind: EventType,
-    pub booking_id: Uuid,
-    /// The webhook's `data` object.
-    pub data: serde_json::Value,
-}
-
-impl BookingChange {
-    /// The event for `row` as it is after the change; `previous` is the
-    /// booking's former (start, end) for a reschedule.
-    pub fn of(
-        kind: EventType,
-        row: &booking::Model,
-        previous: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    ) -> BookingChange {
-        let mut data = serde_json::json!({
-            "bookingId": row.id,
-            "providerId": row.provider_id,
-            "serviceId": row.service_id,
-            "startTime": row.starts_at,
-            "endTime": row.ends_at,
-            "status": row.status,
-            "customer": { "name": row.customer_name, "email": row.customer_email },
-        });
-        if let Some((start, end)) = previous {
-            data["previousStartTime"] = serde_json::json!(start);
-            data["previousEndTime"] = serde_json::json!(end);
-        }
-        BookingChange { kind, booking_id: row.id, data }
-    }
 }
