@@ -122,7 +122,7 @@ fn assert_consistent_instants(slots: &[RenderedSlot], minutes: i64) {
 async fn assert_no_two_bookings_share_an_instant(app: &TestApp) {
     let bookings = entity::booking::Entity::find()
         .filter(entity::booking::Column::ProviderId.eq(app.provider(0).id))
-        .filter(entity::booking::Column::Status.eq("confirmed"))
+        .filter(entity::booking::Column::Status.eq(entity::booking::Status::Confirmed))
         .all(&app.db)
         .await
         .unwrap();

@@ -610,7 +610,7 @@ async fn set_duration(db: &DatabaseConnection, service: Uuid, minutes: i32) {
 async fn confirmed_spans(db: &DatabaseConnection, provider: Uuid) -> Vec<(String, String)> {
     let mut rows = entity::booking::Entity::find()
         .filter(entity::booking::Column::ProviderId.eq(provider))
-        .filter(entity::booking::Column::Status.eq("confirmed"))
+        .filter(entity::booking::Column::Status.eq(entity::booking::Status::Confirmed))
         .all(db)
         .await
         .unwrap();

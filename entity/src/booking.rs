@@ -10,8 +10,7 @@ pub struct Model {
     pub service_id: Uuid,
     pub starts_at: DateTimeUtc,
     pub ends_at: DateTimeUtc,
-    /// `confirmed` or `cancelled`.
-    pub status: String,
+    pub status: Status,
     pub customer_name: String,
     pub customer_email: String,
     /// SHA-256 (hex) of the booking token; the token itself is shown once.
@@ -20,7 +19,34 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// A booking's status, stored and on the wire alike (the API's and the
+/// webhooks' `status`); cancelling is the only change. The strings are
+/// today's stored values: never rename one without a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[sea_orm(string_value = "confirmed")]
+    Confirmed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::*;
+
+    #[test]
+    fn the_wire_spells_each_status_as_the_database_stores_it() {
+        for status in Status::iter() {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.to_value());
+        }
+    }
+}

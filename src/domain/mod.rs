@@ -3,14 +3,12 @@
 
 mod actor;
 mod bookable_range;
-mod booking;
 mod local_time;
 mod provider_availability;
 mod weekly_schedule;
 
 pub use actor::Actor;
 pub use bookable_range::{BookableRange, OutOfRange};
-pub use booking::BookingStatus;
 pub use local_time::{
     ScheduleError, SkipReason, covering_slots, covers_exactly, fit_new_slot, fit_new_slots, local_instant,
     overlaps_locally, slot_grid, slot_span, to_local,

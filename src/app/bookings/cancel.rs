@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, Credential, UnitOfWork};
-use crate::domain::BookingStatus;
 use crate::events::{BookingChange, EventType};
 
 impl App {
@@ -21,7 +20,7 @@ impl App {
         let (row, grant) = self.authorize_booking(booking_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         let row = reload(&uow, booking_id).await?;
-        if row.status == BookingStatus::Cancelled.as_str() {
+        if row.status == booking::Status::Cancelled {
             return Ok(view(&row));
         }
         let now = Utc::now();
@@ -29,7 +28,7 @@ impl App {
         release_booked_slots(&mut uow, &mut slot_set, booking_id, grant.actor(), now).await?;
         slot_set.save(&uow).await?;
         let mut active: booking::ActiveModel = row.into();
-        active.status = Set(BookingStatus::Cancelled.as_str().to_owned());
+        active.status = Set(booking::Status::Cancelled);
         active.updated_at = Set(now);
         let row = active.update(&uow.tx).await?;
         uow.record_booking(BookingChange::of(EventType::BookingCancelled, &row, None));

@@ -20,7 +20,7 @@ use super::{BookingView, view};
 use crate::app::storage::idempotency::{Idempotency, ScopedKey};
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, Credential, UnitOfWork, secrets};
-use crate::domain::{Actor, BookingStatus};
+use crate::domain::Actor;
 use crate::events::{BookingChange, EventType};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -181,7 +181,7 @@ impl App {
             service_id: Set(request.service_id),
             starts_at: Set(span.starts_at),
             ends_at: Set(ends_at),
-            status: Set(BookingStatus::Confirmed.as_str().to_owned()),
+            status: Set(booking::Status::Confirmed),
             customer_name: Set(request.customer.name.trim().to_owned()),
             customer_email: Set(request.customer.email.trim().to_owned()),
             token_hash: Set(secrets::hash(&token)),
@@ -197,7 +197,7 @@ impl App {
             service_id: request.service_id,
             start_time: span.starts_at,
             end_time: ends_at,
-            status: BookingStatus::Confirmed.as_str().to_owned(),
+            status: booking::Status::Confirmed,
             token: Some(token),
         };
         uow.commit(self).await?;

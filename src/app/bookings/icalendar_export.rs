@@ -8,7 +8,6 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::app::{App, AppError, Credential};
-use crate::domain::BookingStatus;
 
 impl App {
     /// The booking as a one-event calendar (`text/calendar`), for its holder
@@ -27,7 +26,7 @@ impl App {
             .summary(&format!("{} at {}", service.name, provider.name))
             .starts(booking.start_time)
             .ends(booking.end_time)
-            .status(if booking.status == BookingStatus::Cancelled.as_str() {
+            .status(if booking.status == entity::booking::Status::Cancelled {
                 EventStatus::Cancelled
             } else {
                 EventStatus::Confirmed

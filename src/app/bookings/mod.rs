@@ -52,7 +52,8 @@ pub struct BookingView {
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
     /// `confirmed` or `cancelled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: booking::Status,
     /// The booking's secret, shown only in the answer that created it (and
     /// in an `Idempotency-Key` replay to the client that sent it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,7 +120,7 @@ pub(super) fn view(row: &booking::Model) -> BookingView {
         service_id: row.service_id,
         start_time: row.starts_at,
         end_time: row.ends_at,
-        status: row.status.clone(),
+        status: row.status,
         token: None,
     }
 }

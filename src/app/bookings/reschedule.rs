@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
 use crate::app::{App, AppError, Credential, UnitOfWork};
-use crate::domain::BookingStatus;
 use crate::events::{BookingChange, EventType};
 
 impl App {
@@ -30,7 +29,7 @@ impl App {
         let mut uow = UnitOfWork::begin(self, row.provider_id).await?;
         uow.require_active()?;
         let row = reload(&uow, booking_id).await?;
-        if row.status != BookingStatus::Confirmed.as_str() {
+        if row.status != booking::Status::Confirmed {
             return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));
         }
         let duration = row.ends_at - row.starts_at;
