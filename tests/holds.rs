@@ -241,7 +241,7 @@ async fn an_expired_hold_gives_the_slot_back_once_and_it_is_bookable_again() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "expired");
+    assert_eq!(row.status, entity::slot_hold::Status::Expired);
 }
 
 #[tokio::test]
@@ -299,7 +299,7 @@ async fn two_instances_release_each_of_fifty_expiring_holds_exactly_once() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let active = entity::slot_hold::Entity::find()
-            .filter(entity::slot_hold::Column::Status.eq("active"))
+            .filter(entity::slot_hold::Column::Status.eq(entity::slot_hold::Status::Active))
             .all(&db)
             .await
             .unwrap();
@@ -319,7 +319,7 @@ async fn two_instances_release_each_of_fifty_expiring_holds_exactly_once() {
         .unwrap();
     assert!(held.is_empty(), "no slot stays held: {held:?}");
     let expired = entity::slot_hold::Entity::find()
-        .filter(entity::slot_hold::Column::Status.eq("expired"))
+        .filter(entity::slot_hold::Column::Status.eq(entity::slot_hold::Status::Expired))
         .all(&db)
         .await
         .unwrap();
@@ -508,7 +508,7 @@ async fn refuse_expiry_of_marked_holds(db: &DatabaseConnection) {
     }
 }
 
-async fn hold_status(db: &DatabaseConnection, hold_id: Uuid) -> String {
+async fn hold_status(db: &DatabaseConnection, hold_id: Uuid) -> entity::slot_hold::Status {
     entity::slot_hold::Entity::find_by_id(hold_id).one(db).await.unwrap().unwrap().status
 }
 
@@ -544,12 +544,12 @@ async fn a_hold_that_fails_to_expire_does_not_stop_the_others_and_is_retried_lat
 
     let deadline = tokio::time::Instant::now() + WAIT;
     for id in &holds[1..] {
-        while hold_status(&app.db, *id).await != "expired" {
+        while hold_status(&app.db, *id).await != entity::slot_hold::Status::Expired {
             assert!(tokio::time::Instant::now() < deadline, "hold {id}, due after a failing one, never expired");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    assert_eq!(hold_status(&app.db, refusing).await, "active");
+    assert_eq!(hold_status(&app.db, refusing).await, entity::slot_hold::Status::Active);
     let failures = counter(&app.client, &app.base, "slotstream_hold_expiry_failures_total").await;
     assert!(failures > failures_before, "the failure is counted");
 
@@ -561,7 +561,7 @@ async fn a_hold_that_fails_to_expire_does_not_stop_the_others_and_is_retried_lat
         "DROP TRIGGER hold_refuses_to_expire"
     };
     app.db.execute_unprepared(drop).await.unwrap();
-    while hold_status(&app.db, refusing).await != "expired" {
+    while hold_status(&app.db, refusing).await != entity::slot_hold::Status::Expired {
         assert!(tokio::time::Instant::now() < deadline, "the failing hold was never tried again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -590,12 +590,16 @@ async fn an_instance_whose_clock_runs_an_hour_ahead_neither_expires_a_hold_early
         assert!(tokio::time::Instant::now() < deadline, "the skewed instance never swept");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(hold_status(&db, hold_id).await, "active", "expired early by an instance whose clock is ahead");
+    assert_eq!(
+        hold_status(&db, hold_id).await,
+        entity::slot_hold::Status::Active,
+        "expired early by an instance whose clock is ahead"
+    );
 
     // The holder, sent to the skewed instance, books through the hold.
     let (status, body) = book_held(&client, &ahead.base, &held, &starts_at, held["token"].as_str()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(hold_status(&db, hold_id).await, "converted");
+    assert_eq!(hold_status(&db, hold_id).await, entity::slot_hold::Status::Converted);
 }
 
 /// Set `service`'s duration in the database, as the admin's upsert does.

@@ -16,12 +16,27 @@ pub struct Model {
     pub token_hash: String,
     /// SHA-256 (hex) of the client identity that took it (the per-client cap).
     pub client_scope: String,
-    /// `active`, `released`, `expired` or `converted`.
-    pub status: String,
+    pub status: Status,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     /// A renewal never moves `expires_at` past this.
     pub max_expires_at: DateTimeUtc,
+}
+
+/// A hold's life: active until released, expired or converted into a
+/// booking; an ended hold never changes again. The strings are today's stored
+/// values: never rename one without a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Status {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "released")]
+    Released,
+    #[sea_orm(string_value = "expired")]
+    Expired,
+    #[sea_orm(string_value = "converted")]
+    Converted,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::slot_hold;
+use entity::slot_hold::{self, Status};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::holds::HoldStatus;
 use crate::app::backoff::backoff;
 use crate::app::{App, AppError};
 
@@ -85,7 +84,7 @@ impl App {
             .select_only()
             .column(slot_hold::Column::Id)
             .column(slot_hold::Column::ProviderId)
-            .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
+            .filter(slot_hold::Column::Status.eq(Status::Active))
             .filter(slot_hold::Column::ExpiresAt.lte(now))
             .filter(slot_hold::Column::Id.is_not_in(waiting))
             .order_by_asc(slot_hold::Column::ExpiresAt)
@@ -96,7 +95,7 @@ impl App {
         let mut sweep = Sweep { due: due.len(), ..Sweep::default() };
         for (hold_id, provider_id) in due {
             let still_due = |row: &slot_hold::Model, now: DateTime<Utc>| row.expires_at <= now;
-            match self.end_hold(provider_id, hold_id, HoldStatus::Expired, still_due).await {
+            match self.end_hold(provider_id, hold_id, Status::Expired, still_due).await {
                 Ok(ended) => {
                     retries.succeeded(hold_id);
                     sweep.expired += usize::from(ended);
@@ -116,10 +115,8 @@ impl App {
     /// `slotstream_holds_active` gauge (between counts, it follows this
     /// instance's own changes).
     pub async fn recount_active_holds(&self) -> Result<(), AppError> {
-        let active = slot_hold::Entity::find()
-            .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
-            .count(&self.db)
-            .await?;
+        let active =
+            slot_hold::Entity::find().filter(slot_hold::Column::Status.eq(Status::Active)).count(&self.db).await?;
         self.gauges.holds_counted(active);
         Ok(())
     }
@@ -130,7 +127,7 @@ impl App {
 /// longer carry their id), and a table of every hold ever taken would only grow.
 pub(in crate::app) async fn prune_ended(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64, DbErr> {
     let pruned = slot_hold::Entity::delete_many()
-        .filter(slot_hold::Column::Status.ne(HoldStatus::Active.as_str()))
+        .filter(slot_hold::Column::Status.ne(Status::Active))
         .filter(slot_hold::Column::CreatedAt.lt(before))
         .exec(db)
         .await?;

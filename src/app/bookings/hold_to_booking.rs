@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use entity::slot_hold;
 use uuid::Uuid;
 
-use super::holds::{HoldStatus, reload, require_live, set_status};
+use super::holds::{count_hold_change, reload, require_live, set_status};
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::Actor;
@@ -100,11 +100,11 @@ impl HoldToBook {
 impl HeldSlotsBooked {
     /// End the hold as `converted`, in the booking's unit of work.
     pub(super) async fn mark_converted(&self, uow: &UnitOfWork) -> Result<(), AppError> {
-        set_status(uow, self.row.clone(), HoldStatus::Converted).await
+        set_status(uow, self.row.clone(), slot_hold::Status::Converted).await
     }
 
     /// Count the conversion in the metrics, once its booking has committed.
     pub(super) fn count_committed(self, app: &App) {
-        HoldStatus::Converted.increment_metrics(&app.gauges);
+        count_hold_change(slot_hold::Status::Converted, &app.gauges);
     }
 }

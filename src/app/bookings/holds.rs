@@ -18,10 +18,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::slot_hold;
+use entity::slot_hold::{self, Status};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, Statement,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,38 +47,13 @@ impl Default for HoldPolicy {
     }
 }
 
-/// A hold's life: `active` until released, expired or converted into a booking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum HoldStatus {
-    Active,
-    Released,
-    Expired,
-    Converted,
-}
-
-impl HoldStatus {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            HoldStatus::Active => "active",
-            HoldStatus::Released => "released",
-            HoldStatus::Expired => "expired",
-            HoldStatus::Converted => "converted",
-        }
-    }
-
-    /// Count a committed change into hold status `self` in the metrics
-    /// (`slotstream_holds_total`, and the active holds gauge).
-    pub(super) fn increment_metrics(self, gauges: &InstanceGauges) {
-        metrics::counter!("slotstream_holds_total", "outcome" => self.outcome()).increment(1);
-        gauges.holds_changed(if self == HoldStatus::Active { 1 } else { -1 });
-    }
-
-    fn outcome(self) -> &'static str {
-        match self {
-            HoldStatus::Active => "created",
-            other => other.as_str(),
-        }
-    }
+/// Count a committed change into hold status `status` in the metrics
+/// (`slotstream_holds_total` by outcome: `created`, or the status the hold
+/// ended in; and the active holds gauge).
+pub(super) fn count_hold_change(status: Status, gauges: &InstanceGauges) {
+    let outcome = if status == Status::Active { "created".to_owned() } else { status.to_value() };
+    metrics::counter!("slotstream_holds_total", "outcome" => outcome).increment(1);
+    gauges.holds_changed(if status == Status::Active { 1 } else { -1 });
 }
 
 /// `POST /api/v1/holds`.
@@ -150,7 +125,7 @@ impl App {
         }
         let active = slot_hold::Entity::find()
             .filter(slot_hold::Column::ClientScope.eq(scope.as_str()))
-            .filter(slot_hold::Column::Status.eq(HoldStatus::Active.as_str()))
+            .filter(slot_hold::Column::Status.eq(Status::Active))
             .filter(slot_hold::Column::ExpiresAt.gt(now))
             .count(&uow.tx)
             .await?;
@@ -175,7 +150,7 @@ impl App {
             ends_at: Set(span.ends_at),
             token_hash: Set(secrets::hash(&token)),
             client_scope: Set(scope),
-            status: Set(HoldStatus::Active.as_str().to_owned()),
+            status: Set(Status::Active),
             created_at: Set(now),
             expires_at: Set(after(now, self.holds.ttl)),
             max_expires_at: Set(after(now, self.holds.max_lifetime.max(self.holds.ttl))),
@@ -183,7 +158,7 @@ impl App {
         .insert(&uow.tx)
         .await?;
         uow.commit(self).await?;
-        HoldStatus::Active.increment_metrics(&self.gauges);
+        count_hold_change(Status::Active, &self.gauges);
         Ok(view(&row, Some(token)))
     }
 
@@ -217,7 +192,7 @@ impl App {
     #[tracing::instrument(skip(self, credential))]
     pub async fn release_hold(&self, hold_id: Uuid, credential: &Credential) -> Result<(), AppError> {
         let (row, _) = self.authorize_hold(hold_id, credential).await?;
-        self.end_hold(row.provider_id, hold_id, HoldStatus::Released, |_, _| true).await?;
+        self.end_hold(row.provider_id, hold_id, Status::Released, |_, _| true).await?;
         Ok(())
     }
 
@@ -228,20 +203,20 @@ impl App {
         &self,
         provider_id: Uuid,
         hold_id: Uuid,
-        outcome: HoldStatus,
+        outcome: Status,
         applies: impl Fn(&slot_hold::Model, DateTime<Utc>) -> bool,
     ) -> Result<bool, AppError> {
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
         let row = reload(&uow, hold_id).await?;
         let now = self.clock.shared_now(&uow.tx).await?;
-        if row.status != HoldStatus::Active.as_str() || !applies(&row, now) {
+        if row.status != Status::Active || !applies(&row, now) {
             // Ended by someone else meanwhile: commit nothing, at once.
             uow.commit(self).await?;
             return Ok(false);
         }
         let mut slot_set = SlotSet::new();
         slot_set.load_hold(&uow, hold_id).await?;
-        let by = if outcome == HoldStatus::Expired { Actor::System } else { Actor::Customer };
+        let by = if outcome == Status::Expired { Actor::System } else { Actor::Customer };
         for index in slot_set.under_hold(hold_id) {
             let event = slot_set.slot_mut(index).release_hold(hold_id, by, now)?;
             uow.record(event);
@@ -249,22 +224,22 @@ impl App {
         slot_set.save(&uow).await?;
         set_status(&uow, row, outcome).await?;
         uow.commit(self).await?;
-        outcome.increment_metrics(&self.gauges);
+        count_hold_change(outcome, &self.gauges);
         Ok(true)
     }
 }
 
-pub(super) async fn set_status(uow: &UnitOfWork, row: slot_hold::Model, status: HoldStatus) -> Result<(), AppError> {
+pub(super) async fn set_status(uow: &UnitOfWork, row: slot_hold::Model, status: Status) -> Result<(), AppError> {
     let mut active: slot_hold::ActiveModel = row.into();
-    active.status = Set(status.as_str().to_owned());
+    active.status = Set(status);
     active.update(&uow.tx).await?;
     Ok(())
 }
 
 /// An active hold whose time is not up, or a 409 saying which it is not.
 pub(super) fn require_live(row: &slot_hold::Model, now: DateTime<Utc>) -> Result<(), AppError> {
-    if row.status != HoldStatus::Active.as_str() {
-        return Err(AppError::Conflict(format!("hold {} has ended ({})", row.id, row.status)));
+    if row.status != Status::Active {
+        return Err(AppError::Conflict(format!("hold {} has ended ({})", row.id, row.status.to_value())));
     }
     if row.expires_at <= now {
         return Err(AppError::Conflict(format!("hold {} has expired; take a new one", row.id)));
