@@ -15,8 +15,7 @@ pub struct Model {
     pub events: String,
     /// The Standard Webhooks secret, `whsec_<base64>`.
     pub secret: String,
-    /// `active` or `failing` (retries gave up; re-enabled by the provider).
-    pub status: String,
+    pub status: Status,
     /// The log position delivered up to (inclusive): `2 × version` for the
     /// slot event of that version, `2 × version + 1` for the booking event
     /// committed at that version.
@@ -34,7 +33,35 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
+/// Whether a subscription is delivered to: `Active`, or `Failing` (retries
+/// gave up; nothing is sent until the provider re-enables it). Stored and on
+/// the wire (the API's `status`) alike; the strings are today's stored
+/// values: never rename one without a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "failing")]
+    Failing,
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::*;
+
+    #[test]
+    fn the_wire_spells_each_status_as_the_database_stores_it() {
+        for status in Status::iter() {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.to_value());
+        }
+    }
+}

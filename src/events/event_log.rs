@@ -132,12 +132,12 @@ pub fn delivered_to_webhooks(
     provider_column: impl IntoIden + Copy + 'static,
     position: Expr,
 ) -> Expr {
-    use entity::webhook_subscription::{Column, Entity};
+    use entity::webhook_subscription::{Column, Entity, Status};
     let lowest_cursor = Query::select()
         .expr(Expr::col((Entity, Column::Cursor)).min())
         .from(Entity)
         .and_where(Expr::col((Entity, Column::ProviderId)).equals((table, provider_column)))
-        .and_where(Expr::col((Entity, Column::Status)).eq("active"))
+        .and_where(Expr::col((Entity, Column::Status)).eq(Status::Active))
         .to_owned()
         .into_sub_query_statement();
     let lowest_cursor: Expr = Func::coalesce([Expr::SubQuery(None, Box::new(lowest_cursor)), position.clone()]).into();

@@ -29,11 +29,6 @@ use super::storage::unit_of_work::UnitOfWork;
 use super::{App, AppError, Credential};
 use crate::events::{EventType, event_types};
 
-/// `active`: delivering; `failing`: retries gave up, nothing is sent until
-/// it is re-enabled.
-pub const ACTIVE: &str = "active";
-pub const FAILING: &str = "failing";
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWebhook {
@@ -54,7 +49,8 @@ pub struct WebhookView {
     pub url: String,
     pub events: Vec<String>,
     /// `active` or `failing`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: webhook_subscription::Status,
     /// The Standard Webhooks signing secret (`whsec_…`), shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -71,7 +67,7 @@ fn view(row: &webhook_subscription::Model) -> WebhookView {
         id: row.id,
         url: row.url.clone(),
         events: event_types(&row.events).into_iter().map(|t| t.as_str().to_owned()).collect(),
-        status: row.status.clone(),
+        status: row.status,
         secret: None,
         attempts: row.attempts,
         next_attempt_at: row.next_attempt_at,
@@ -171,7 +167,7 @@ impl App {
             url: Set(request.url.clone()),
             events: Set(stored.join(",")),
             secret: Set(secret.clone()),
-            status: Set(ACTIVE.to_owned()),
+            status: Set(webhook_subscription::Status::Active),
             cursor: Set(2 * version + 1),
             attempts: Set(0),
             next_attempt_at: Set(None),
@@ -238,7 +234,7 @@ impl App {
         self.authorize_provider(provider_id, credential).await?;
         let _writer = self.write_lock().await;
         webhook_subscription::Entity::update_many()
-            .col_expr(webhook_subscription::Column::Status, Expr::value(ACTIVE))
+            .col_expr(webhook_subscription::Column::Status, Expr::value(webhook_subscription::Status::Active))
             .col_expr(webhook_subscription::Column::Attempts, Expr::value(0))
             .col_expr(webhook_subscription::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(webhook_subscription::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::webhook_subscription;
+use entity::webhook_subscription::{self, Status};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use super::Sender;
 use crate::app::backoff::backoff;
-use crate::app::webhooks::{ACTIVE, FAILING};
 use crate::events::event_log;
 use crate::webhooks::client::AttemptError;
 
@@ -39,7 +38,7 @@ impl Sender {
         // The provider's newest position: `2 × version + 1`.
         let head = event_log::provider_version_of(webhook_subscription::Entity, Column::ProviderId);
         webhook_subscription::Entity::find()
-            .filter(Column::Status.eq(ACTIVE))
+            .filter(Column::Status.eq(Status::Active))
             .filter(Condition::any().add(Column::NextAttemptAt.is_null()).add(Column::NextAttemptAt.lte(now)))
             .filter(
                 Condition::any()
@@ -93,7 +92,9 @@ impl Sender {
     /// in between), and sending from a stale cursor would send twice.
     pub(super) async fn claim(&self, id: Uuid) -> Result<Option<webhook_subscription::Model>, DbErr> {
         let ours = |row: &webhook_subscription::Model, until: DateTime<Utc>| {
-            row.status == ACTIVE && row.lease_owner == Some(self.instance) && row.lease_until.is_some_and(|u| u > until)
+            row.status == Status::Active
+                && row.lease_owner == Some(self.instance)
+                && row.lease_until.is_some_and(|u| u > until)
         };
         let now = self.now().await?;
         let keep_until = now + TimeDelta::from_std(LEASE_MARGIN / 2).unwrap_or_default();
@@ -150,7 +151,7 @@ impl Sender {
             .col_expr(Column::FailingSince, Expr::value(Some(failing_since)))
             .col_expr(Column::NextAttemptAt, Expr::value(Some(now + TimeDelta::from_std(delay).unwrap_or_default())))
             .col_expr(Column::LastError, Expr::value(Some(text)))
-            .col_expr(Column::Status, Expr::value(if gave_up { FAILING } else { ACTIVE }))
+            .col_expr(Column::Status, Expr::value(if gave_up { Status::Failing } else { Status::Active }))
             .filter(Column::Id.eq(subscription.id))
             .filter(Column::LeaseOwner.eq(self.instance))
             .exec(&self.app.db)

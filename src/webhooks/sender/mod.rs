@@ -39,7 +39,6 @@ use uuid::Uuid;
 
 use super::client::WebhookClient;
 use crate::app::App;
-use crate::app::webhooks::FAILING;
 
 mod lease;
 mod send;
@@ -103,7 +102,7 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         if last_census.elapsed() >= Duration::from_secs(5) {
             last_census = Instant::now();
             if let Ok(failing) = webhook_subscription::Entity::find()
-                .filter(webhook_subscription::Column::Status.eq(FAILING))
+                .filter(webhook_subscription::Column::Status.eq(webhook_subscription::Status::Failing))
                 .count(&sender.app.db)
                 .await
             {
