@@ -172,6 +172,52 @@ async fn reconnecting_after_twenty_missed_changes_gets_exactly_those_twenty() {
     assert_eq!(from_newest.take(1, WAIT).await[0].version(), current + 1);
 }
 
+/// A resume point that is not a version (`abc`, `-1`, `1e3`, `813,1`, 19 or
+/// more digits, bytes that are not UTF-8), in the header or the query, is one
+/// the server cannot vouch for: the stream opens with `reset` at the current
+/// version, as for a version it never issued, never a silent live start that
+/// would lose everything since the client's last event.
+#[tokio::test]
+async fn a_garbage_resume_point_resets_instead_of_starting_live() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    let pid = provider.id;
+    let free = availability(&app.client, &app.base, pid, "", None).await.free_slots();
+    block(&app.client, &app.base, pid, &provider.key, &free[0].0).await;
+    let current = availability(&app.client, &app.base, pid, "", None).await.version();
+    let garbage: [&[u8]; 7] =
+        [b"abc", b"-1", b"1e3", b"813,1", b"1234567890123456789", b"99999999999999999999", b"\xff7"];
+    let mut streams = Vec::new();
+    for id in garbage {
+        let header = reqwest::header::HeaderValue::from_bytes(id).unwrap();
+        let by_header = app.client.get(stream_url(&app.base, pid, "")).header("last-event-id", header);
+        streams.push((format!("Last-Event-ID: {}", String::from_utf8_lossy(id)), by_header));
+        if let Ok(text) = std::str::from_utf8(id) {
+            let escaped: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            let by_query = app.client.get(stream_url(&app.base, pid, &format!("?lastEventId={escaped}")));
+            streams.push((format!("?lastEventId={text}"), by_query));
+        }
+    }
+    // The header wins over the query, as on the many-providers stream: a
+    // garbage header is not rescued by a good query.
+    let both =
+        app.client.get(stream_url(&app.base, pid, &format!("?lastEventId={current}"))).header("last-event-id", "abc");
+    streams.push(("garbage header, good query".into(), both));
+    for (what, request) in streams {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{what}");
+        let mut stream = SseClient::from_response(response);
+        let first = stream.next(Duration::from_secs(5)).await;
+        let first = first.map(|e| (e.event.clone(), e.version()));
+        assert_eq!(first, Some(("reset".to_owned(), current)), "{what}: reset, not a silent live start");
+    }
+    // Absent or empty is "from now on": no reset.
+    let mut live = SseClient::connect(&app.client, &stream_url(&app.base, pid, "?lastEventId="), None).await;
+    block(&app.client, &app.base, pid, &provider.key, &free[1].0).await;
+    let next = live.take(1, WAIT).await.remove(0);
+    assert_eq!((next.event.as_str(), next.version()), ("slot-changed", current + 1));
+}
+
 /// A subscriber that is behind gets the frames that are ready at once in one
 /// write: resuming forty changes back, its replay (one page of the log, all
 /// ready together) arrives in a few pieces, not one per event. Without

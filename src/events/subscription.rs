@@ -9,7 +9,7 @@
 //! the catch-up cache shared with every subscriber of the process (see
 //! `catch_up`), so a burst that makes all of them lag is read once. Only a
 //! resume point the log no longer covers (pruned, from the future, or before
-//! a version advanced with no event) gives `Reset`; the subscription then
+//! a version advanced with no event) or that is not a version at all gives `Reset`; the subscription then
 //! continues live from the current version.
 
 use std::sync::Arc;
@@ -30,6 +30,10 @@ pub enum Resume {
     Live,
     /// Everything after this version.
     After(i64),
+    /// The client sent a resume point that is not a version: it holds
+    /// something, but what is unknown, so it starts over (`Reset`), as for a
+    /// version that was never issued.
+    Unknown,
 }
 
 /// What a subscriber receives.
@@ -169,7 +173,7 @@ async fn start(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid, resume: Re
     let start_reads = metrics::counter!("slotstream_stream_start_reads_total");
     let trusted = bus.trusted_version(provider_id);
     let current = match (trusted, resume) {
-        (Some(current), Resume::Live) => current,
+        (Some(current), Resume::Live | Resume::Unknown) => current,
         (Some(current), Resume::After(after)) if after <= current => current,
         _ => {
             start_reads.increment(1);
@@ -178,6 +182,7 @@ async fn start(db: &DatabaseConnection, bus: &Bus, provider_id: Uuid, resume: Re
     };
     let after = match resume {
         Resume::Live => return Ok(Start::From { after: current, current }),
+        Resume::Unknown => return Ok(Start::Reset(current)),
         Resume::After(after) => after,
     };
     if after > current || after < 0 {

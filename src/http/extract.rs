@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, header};
 use etag::EntityTag;
 
 use super::error::ApiError;
-use crate::app::{AppError, Credential, Unauthenticated};
+use crate::app::{AppError, Credential, Resume, Unauthenticated};
 
 /// `axum::Json` with problem+json rejections.
 #[derive(axum::extract::FromRequest)]
@@ -172,13 +172,28 @@ fn split_tags(value: &str) -> Vec<&str> {
     items.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
-/// The `Last-Event-ID` header as a version: a non-negative integer of at
-/// most 18 digits. Anything else is ignored (the stream starts live), as an
-/// EventSource cannot be told to send something else.
-pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
-    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(parse_version)
+/// Where a single-provider stream resumes. The `Last-Event-ID` header (what
+/// an EventSource sends on reconnecting) wins over `query` (`?lastEventId=`);
+/// neither, or an empty one, is `Live`. One that is not a version
+/// (`parse_version`), non-UTF-8 bytes included, is `Unknown`: the client
+/// holds some position and would silently miss every change since it if the
+/// stream just went live, so it gets the `reset` of a version never issued.
+pub fn resume_point(headers: &HeaderMap, query: Option<&str>) -> Resume {
+    let text = match headers.get("last-event-id") {
+        Some(value) => match value.to_str() {
+            Ok(text) => text,
+            Err(_) => return Resume::Unknown,
+        },
+        None => query.unwrap_or(""),
+    };
+    if text.trim().is_empty() {
+        return Resume::Live;
+    }
+    parse_version(text).map_or(Resume::Unknown, Resume::After)
 }
 
+/// A version: a non-negative integer of at most 18 digits (so it fits an
+/// `i64`), surrounding spaces allowed.
 pub fn parse_version(text: &str) -> Option<i64> {
     let text = text.trim();
     if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -231,5 +246,28 @@ mod tests {
         assert_eq!(parse_version("-1"), None);
         assert_eq!(parse_version("1e3"), None);
         assert_eq!(parse_version("9999999999999999999999"), None);
+    }
+
+    fn resume(header: Option<&[u8]>, query: Option<&str>) -> Resume {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = header {
+            headers.insert("last-event-id", HeaderValue::from_bytes(value).unwrap());
+        }
+        resume_point(&headers, query)
+    }
+
+    #[test]
+    fn a_resume_point_that_is_not_a_version_is_unknown() {
+        assert_eq!(resume(None, None), Resume::Live);
+        assert_eq!(resume(Some(b" "), None), Resume::Live);
+        assert_eq!(resume(None, Some("")), Resume::Live);
+        assert_eq!(resume(Some(b"41"), Some("7")), Resume::After(41), "the header wins");
+        assert_eq!(resume(None, Some("7")), Resume::After(7));
+        for garbage in ["abc", "-1", "1e3", "813,1", "1234567890123456789"] {
+            assert_eq!(resume(Some(garbage.as_bytes()), None), Resume::Unknown, "{garbage}");
+            assert_eq!(resume(None, Some(garbage)), Resume::Unknown, "{garbage}");
+        }
+        assert_eq!(resume(Some(b"\xff1"), None), Resume::Unknown, "not UTF-8");
+        assert_eq!(resume(Some(b"abc"), Some("7")), Resume::Unknown, "a bad header is not rescued by the query");
     }
 }

@@ -36,10 +36,10 @@ use uuid::Uuid;
 
 use super::HttpState;
 use super::error::{ApiError, problem};
-use super::extract::{Path, Query, last_event_id, parse_version};
+use super::extract::{Path, Query, resume_point};
 use super::limits::StreamPermit;
 use super::problems::ReadProblems;
-use crate::app::{AppError, Delivery, ProviderInfo, Resume, resolve_range, sse};
+use crate::app::{AppError, Delivery, ProviderInfo, resolve_range, sse};
 use crate::domain::BookableRange;
 use body::{EventStream, heartbeats};
 
@@ -107,10 +107,7 @@ pub(super) async fn stream(
         Ok(permit) => permit,
         Err(refused) => return Ok(refused.into_response()),
     };
-    let resume = match last_event_id(&headers).or_else(|| params.last_event_id.as_deref().and_then(parse_version)) {
-        Some(version) => Resume::After(version),
-        None => Resume::Live,
-    };
+    let resume = resume_point(&headers, params.last_event_id.as_deref());
     // Subscribed before the head goes out: a client that saw the stream open
     // gets every change committed after that.
     let Some(deliveries) = unless_gone(Box::pin(state.app.changes(provider_id, resume)).await)? else {
