@@ -1007,3 +1007,85 @@ async fn open_when_served(client: &reqwest::Client, url: &str) -> SseClient {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Send `POST {path}` on a raw socket and hang up `after` it was sent,
+/// without reading the answer.
+async fn hang_up_after(app: &TestApp, token: &str, path: &str, after: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n",
+        app.addr
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(after).await;
+    drop(socket);
+}
+
+/// A client that hangs up during a deactivate or a reactivate must not
+/// leave this instance showing the old state (on SQLite no notification
+/// repairs it): whatever the moment of the hang-up, once the database has
+/// the provider (in)active, the single GET answers 410 (200). The hang-ups
+/// sweep the request's whole duration, so some land between the commit and
+/// the instance's follow-up (its directory and bus).
+#[tokio::test]
+async fn a_client_hanging_up_during_a_deactivate_or_reactivate_cannot_skip_the_instances_follow_up() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (app, token, _dir) = admin_server().await;
+    let (id, _) = bookable_provider(&app, &token, "flaky-client").await;
+    let path = |action: &str| format!("/api/v1/admin/providers/flaky-client/{action}");
+    if !on_postgres() {
+        // A slow commit, to widen the window: every (de)activation writes
+        // 32 MB of ballast, so its COMMIT checkpoints them out of the WAL.
+        use sea_orm::ConnectionTrait;
+        for statement in [
+            "CREATE TABLE ballast (b BLOB)",
+            "CREATE TRIGGER heavy_activation AFTER UPDATE OF active ON provider \
+             BEGIN DELETE FROM ballast; INSERT INTO ballast VALUES (randomblob(32000000)); END",
+        ] {
+            app.db.execute_unprepared(statement).await.unwrap();
+        }
+    }
+    // How long one deactivate takes here, answered: the sweep covers it.
+    let started = tokio::time::Instant::now();
+    let (status, _) = admin(&app, &token, reqwest::Method::POST, &path("deactivate"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin(&app, &token, reqwest::Method::POST, &path("reactivate"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let span = started.elapsed() / 2;
+    let rounds = 60u32;
+    for round in 0..rounds {
+        let active_in_db = || async {
+            entity::provider::Entity::find()
+                .filter(entity::provider::Column::Id.eq(id))
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .active
+        };
+        // The cache holds the provider as it is now.
+        let before = active_in_db().await;
+        let expected = if before { StatusCode::OK } else { StatusCode::GONE };
+        assert_eq!(availability(&app.client, &app.base, id, "", None).await.status, expected, "round {round}");
+        let after = span * round / rounds;
+        hang_up_after(&app, &token, &path(if before { "deactivate" } else { "reactivate" }), after).await;
+        // Whatever committed has committed by now (or never will).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let active = active_in_db().await;
+        let expected = if active { StatusCode::OK } else { StatusCode::GONE };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = availability(&app.client, &app.base, id, "", None).await.status;
+            if status == expected {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}, hang-up {after:?} after sending: the database has the provider active={active}, \
+                 this instance still answers {status} (not {expected}) after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

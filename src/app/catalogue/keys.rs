@@ -78,10 +78,14 @@ impl App {
     pub async fn revoke_key(&self, external_id: &str, key_id: Uuid) -> Result<KeyView, AppError> {
         let write = CatalogueWrite::begin(self).await?;
         let (key, change) = revoke(&write.tx, external_id, key_id).await?;
-        write.commit().await?;
-        if let Some(change) = change {
-            self.catalogue_changed(&change);
-        }
+        let app = self.clone();
+        write
+            .commit_then(move || {
+                if let Some(change) = change {
+                    app.catalogue_changed(&change);
+                }
+            })
+            .await?;
         Ok(key_view(&key))
     }
 
@@ -95,8 +99,8 @@ impl App {
             return Err(AppError::Conflict(format!("key {key_id} is already revoked")));
         };
         let issued = insert_key(&write.tx, old.provider_id, old.label).await?;
-        write.commit().await?;
-        self.catalogue_changed(&change);
+        let app = self.clone();
+        write.commit_then(move || app.catalogue_changed(&change)).await?;
         Ok(issued)
     }
 }

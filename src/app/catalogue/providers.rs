@@ -214,11 +214,16 @@ impl App {
                 (changed, Upserted::Changed)
             }
         };
-        match advanced {
-            Some((id, version)) => write.commit_advanced(self.bus.clone(), id, version).await?,
-            None => write.commit().await?,
-        }
-        self.catalogue_changed(&CatalogueChange::Provider(row.id));
+        let app = self.clone();
+        let id = row.id;
+        write
+            .commit_then(move || {
+                if let Some((id, version)) = advanced {
+                    app.bus.observe_version(id, version);
+                }
+                app.catalogue_changed(&CatalogueChange::Provider(id));
+            })
+            .await?;
         Ok((provider_view(row), outcome))
     }
 
@@ -259,8 +264,14 @@ impl App {
         advance_version(&write.tx, row.id, version, row.updated_at).await?;
         let change = if active { CatalogueChange::Reactivated(row.id) } else { CatalogueChange::Deactivated(row.id) };
         notify_catalogue(&write.tx, &change).await?;
-        write.commit_advanced(self.bus.clone(), row.id, version).await?;
-        self.catalogue_changed(&change);
+        let app = self.clone();
+        let id = row.id;
+        write
+            .commit_then(move || {
+                app.bus.observe_version(id, version);
+                app.catalogue_changed(&change);
+            })
+            .await?;
         Ok(provider_view(provider::Model { active, deactivated_at, version, ..row }))
     }
 

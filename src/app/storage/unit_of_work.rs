@@ -214,16 +214,18 @@ impl CatalogueWrite {
         self.tx.commit().await.map_err(conflict_on_duplicate)
     }
 
-    /// Commit a change that advanced `provider_id` to `version` without an
-    /// event (`advance_version`), and bring this instance's bus level with
-    /// it before the writer is released (other instances hear the NOTIFY):
-    /// in a task of its own, so a dropped request cannot cut between the
-    /// two and leave the 304 path on the old version.
-    pub async fn commit_advanced(self, bus: Bus, provider_id: Uuid, version: i64) -> Result<(), AppError> {
+    /// Commit, then run `follow_up` (this instance's own repair after the
+    /// change: its bus level with a version advanced without an event, its
+    /// directory and the bus's ended providers), before the writer is
+    /// released: in a task of its own, so a dropped request (a client that
+    /// hangs up) cannot cut between the commit and the follow-up and leave
+    /// this instance showing the old state (STYLE 14). Other instances hear
+    /// the NOTIFY. `follow_up` runs only if the commit succeeded.
+    pub async fn commit_then(self, follow_up: impl FnOnce() + Send + 'static) -> Result<(), AppError> {
         let CatalogueWrite { tx, _writer: writer } = self;
         let commit = tokio::spawn(async move {
             tx.commit().await.map_err(conflict_on_duplicate)?;
-            bus.observe_version(provider_id, version);
+            follow_up();
             drop(writer);
             Ok(())
         });
