@@ -30,7 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 LIMITS=(--read-burst 100000000 --read-per-second 100000000 --write-burst 100000000 --write-per-second 100000000
-    --stream-burst 100000000 --stream-per-second 100000000 --max-streams-per-client 1000000 --max-streams 1000000)
+    --stream-burst 100000000 --stream-per-second 100000000 --max-streams-per-client 1000000 --max-streams 1000000
+    --max-connections-per-client 1000000)
 DB_URL="sqlite://$WORK/db.sqlite?mode=rwc"
 "$BIN" seed --database-url "$DB_URL" >"$WORK/keys.txt" 2>"$WORK/seed.err"
 line=$(head -1 "$WORK/keys.txt")
