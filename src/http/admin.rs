@@ -13,15 +13,15 @@
 //! with no operator cannot be administered, and says nothing about it. With
 //! one, a missing or wrong token is 401, checked before anything else.
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Router, middleware};
 use uuid::Uuid;
 
 use super::HttpState;
+use super::around::{Around, AroundLayer};
 use super::error::ApiError;
 use super::extract::{Bearer, Json, Path};
 use crate::app::{
@@ -40,18 +40,26 @@ pub fn router(token: AdminToken) -> Router<HttpState> {
         .route("/api/v1/admin/providers/{external_id}/keys", post(issue_key).get(list_keys))
         .route("/api/v1/admin/providers/{external_id}/keys/{key_id}", delete(revoke_key))
         .route("/api/v1/admin/providers/{external_id}/keys/{key_id}/rotate", post(rotate_key))
-        .route_layer(middleware::from_fn_with_state(token, require_operator))
+        // A route layer: an unknown admin path is a 404, not a 401.
+        .route_layer(AroundLayer(RequireOperator(token)))
 }
 
 /// 401 unless the request carries the operator token.
-async fn require_operator(
-    State(token): State<AdminToken>,
-    Bearer(credential): Bearer,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    token.authorize(&credential)?;
-    Ok(next.run(request).await)
+#[derive(Clone)]
+struct RequireOperator(AdminToken);
+
+impl Around for RequireOperator {
+    type ForAfter = ();
+
+    fn before(&self, request: &Request) -> Result<(), Box<Response>> {
+        Bearer::from_headers(request.headers())
+            .and_then(|Bearer(credential)| Ok(self.0.authorize(&credential)?))
+            .map_err(|refused| Box::new(refused.into_response()))
+    }
+
+    fn after(&self, (): (), response: Response) -> Response {
+        response
+    }
 }
 
 fn status_of(outcome: Upserted) -> StatusCode {

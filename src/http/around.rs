@@ -1,6 +1,7 @@
 //! Middleware that looks at a request before the handler and at its
-//! response after, for the layers every request passes (`middleware`,
-//! `compression`).
+//! response after: the one style of middleware of every route group (the
+//! layers every request passes in `middleware`, the read group's
+//! `compression`, the admin group's operator check).
 //!
 //! `axum::middleware::from_fn` does the same for any async function, at a
 //! price paid on every request: it clones the whole inner service (the rest

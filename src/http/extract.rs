@@ -35,7 +35,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Bearer, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        Bearer::from_headers(&parts.headers)
+    }
+}
+
+impl Bearer {
+    /// The credential of `headers`: none, a Bearer token, or a 401 for a
+    /// header we cannot use.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Bearer, ApiError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(Bearer(Credential::None));
         };
         let refuse = |reason: fn(String) -> Unauthenticated| {
