@@ -18,3 +18,23 @@ pub mod service;
 pub mod slot_event;
 pub mod slot_hold;
 pub mod webhook_subscription;
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ActiveEnum;
+
+    use super::*;
+
+    /// Where a status is also on the wire (serde), both spell it alike.
+    fn the_wire_spells_it_as_stored<S: ActiveEnum<Value = String> + serde::Serialize>() {
+        for status in S::iter() {
+            assert_eq!(serde_json::to_value(&status).unwrap(), status.to_value());
+        }
+    }
+
+    #[test]
+    fn statuses_on_the_wire_are_spelled_as_stored() {
+        the_wire_spells_it_as_stored::<booking::Status>();
+        the_wire_spells_it_as_stored::<webhook_subscription::Status>();
+    }
+}

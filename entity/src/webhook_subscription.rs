@@ -51,17 +51,3 @@ pub enum Status {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::Iterable;
-
-    use super::*;
-
-    #[test]
-    fn the_wire_spells_each_status_as_the_database_stores_it() {
-        for status in Status::iter() {
-            assert_eq!(serde_json::to_value(status).unwrap(), status.to_value());
-        }
-    }
-}
