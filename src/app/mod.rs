@@ -23,8 +23,9 @@
 //! Invariants: every slot change goes through the `ProviderAvailability`
 //! aggregate in a `storage::slot_set::SlotSet` inside one
 //! `storage::unit_of_work::UnitOfWork`, so it is recorded, versioned and
-//! announced once committed; every write takes the single-writer lock on
-//! SQLite (`App::write_lock`). The public API is the `pub use` list below:
+//! announced once committed; every write transaction begins through
+//! `storage::write_transaction::WriteTransaction` (the single-writer lock
+//! and `BEGIN IMMEDIATE` on SQLite, the row lock on PostgreSQL). The public API is the `pub use` list below:
 //! callers (`http`, `cli`, `webhooks`, tests) need not know the folders.
 
 mod authorization;
@@ -61,6 +62,7 @@ pub use queries::{
 pub use storage::idempotency::ScopedKey;
 pub use storage::secrets;
 pub use storage::unit_of_work::UnitOfWork;
+pub use storage::write_transaction::WriteTransaction;
 pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::domain::BookableRange;
@@ -81,7 +83,8 @@ pub struct App {
     pub health: crate::health::DatabaseHealth,
     pub directory: ProviderDirectory,
     /// Serialises write transactions on SQLite (one writer at a time, queued
-    /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL.
+    /// rather than failing with SQLITE_BUSY). Unused on PostgreSQL. Taken
+    /// only by `storage::write_transaction`.
     writer: Arc<tokio::sync::Mutex<()>>,
     rendered: queries::RenderCache,
     /// Provider keys verified at least once (by `authorization`); the rate
@@ -158,19 +161,9 @@ impl App {
         self
     }
 
-    /// The single-writer lock on SQLite (queued, so no writer ever meets
-    /// SQLITE_BUSY); `None` on PostgreSQL, whose writers lock rows. Every
-    /// write to the database takes it: commands, pruning, everything.
-    pub(crate) async fn write_lock(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.db.get_database_backend() {
-            sea_orm::DbBackend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            _ => None,
-        }
-    }
-
     /// Delete events older than `older_than` and beyond the newest `keep` of
     /// each provider, and idempotency records and ended holds created before
-    /// `records_before`, through the single writer. Returns the number of
+    /// `records_before`, in one write transaction. Returns the number of
     /// events deleted.
     pub async fn prune_history(
         &self,
@@ -179,13 +172,13 @@ impl App {
         records_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, AppError> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        let _writer = self.write_lock().await;
-        let pruned = crate::events::event_log::prune(&self.db, older_than, keep).await?;
+        let write = WriteTransaction::begin(self).await?;
+        let pruned = crate::events::event_log::prune(&write.tx, older_than, keep).await?;
         entity::idempotency_key::Entity::delete_many()
             .filter(entity::idempotency_key::Column::CreatedAt.lt(records_before))
-            .exec(&self.db)
+            .exec(&write.tx)
             .await?;
-        bookings::prune_ended(&self.db, records_before).await?;
+        bookings::prune_ended(&write.tx, records_before).await?;
         // Booking events exist for webhooks: kept as long as slot events,
         // and until every active subscription has delivered them.
         use sea_orm::sea_query::{Expr, ExprTrait};
@@ -197,8 +190,9 @@ impl App {
                 entity::booking_event::Column::ProviderId,
                 position,
             ))
-            .exec(&self.db)
+            .exec(&write.tx)
             .await?;
+        write.commit().await?;
         Ok(pruned)
     }
 }

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::slot_hold::{self, Status};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::app::backoff::backoff;
@@ -125,7 +123,7 @@ impl App {
 /// Delete holds that ended (released, expired, converted) and were created
 /// before `before`: nothing refers to them once they end (their slots no
 /// longer carry their id), and a table of every hold ever taken would only grow.
-pub(in crate::app) async fn prune_ended(db: &DatabaseConnection, before: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(in crate::app) async fn prune_ended(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
     let pruned = slot_hold::Entity::delete_many()
         .filter(slot_hold::Column::Status.ne(Status::Active))
         .filter(slot_hold::Column::CreatedAt.lt(before))

@@ -1,9 +1,10 @@
 //! Storage: how the commands read and write the database, below every
 //! capability and shared by them.
 //!
+//! - `write_transaction`: where every write transaction begins (the single
+//!   writer and `BEGIN IMMEDIATE` on SQLite, the row lock on PostgreSQL).
 //! - `unit_of_work`: one write transaction on one provider, begun under the
-//!   provider lock (a row lock on PostgreSQL, the single writer on SQLite),
-//!   and the one place where a commit becomes a published event.
+//!   provider lock, and the one place where a commit becomes a published event.
 //! - `slot_set`: the working set of a provider's slots inside a unit of
 //!   work, changed only through the `ProviderAvailability` aggregate and
 //!   saved with conditional updates (the status as loaded guards the row).
@@ -20,3 +21,4 @@ pub mod idempotency;
 pub mod secrets;
 pub mod slot_set;
 pub mod unit_of_work;
+pub mod write_transaction;

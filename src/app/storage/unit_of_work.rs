@@ -1,8 +1,7 @@
-//! Where a write transaction is begun: `UnitOfWork::begin`, one write
-//! transaction on one provider's calendar and the one place where a commit
-//! becomes a published event; and `CatalogueWrite::begin`, the catalogue's
-//! writes that change no slot (providers, services, keys), taken the same
-//! way on SQLite (the single writer, `BEGIN IMMEDIATE`).
+//! `UnitOfWork`: one write transaction on one provider's calendar and the
+//! one place where a commit becomes a published event; and `CatalogueWrite`,
+//! the catalogue's writes that change no slot (providers, services, keys).
+//! Both begin through `write_transaction::WriteTransaction`, the one door.
 //!
 //! It takes the provider row first (a row lock on PostgreSQL; the process's
 //! single-writer lock on SQLite, where writers queue instead of failing with
@@ -31,12 +30,12 @@ use entity::{booking_event, provider};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    EntityTrait, QueryFilter, SqlErr, Statement,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::write_transaction::WriteTransaction;
 use crate::app::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
 use crate::events::BookingChange;
@@ -62,22 +61,9 @@ pub struct UnitOfWork {
 
 impl UnitOfWork {
     pub async fn begin(app: &App, provider_id: Uuid) -> Result<UnitOfWork, AppError> {
-        let writer = app.write_lock().await;
-        // IMMEDIATE on SQLite: the write lock is taken at BEGIN, where the
-        // busy timeout applies, not on a first write after reads (which
-        // fails at once if another connection still holds it, e.g. a dropped
-        // transaction whose rollback is queued but not yet run).
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let tx = app.db.begin_with_options(options).await?;
-        let mut find = provider::Entity::find_by_id(provider_id);
-        if tx.get_database_backend() == DbBackend::Postgres {
-            find = find.lock_exclusive();
-        }
-        let row =
-            find.one(&tx).await?.ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
+        let (write, row) = WriteTransaction::begin_on_provider(app, provider_id).await?;
+        let row = row.ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
+        let (tx, writer) = write.into_parts();
         Ok(UnitOfWork {
             tx,
             provider_id,
@@ -193,7 +179,7 @@ pub(in crate::app) async fn advance_version(
 }
 
 /// A write transaction outside a unit of work (the catalogue changes no
-/// slots), taken like one: the single writer on SQLite, `BEGIN IMMEDIATE`.
+/// slots), begun through the same door (`WriteTransaction::begin`).
 pub(in crate::app) struct CatalogueWrite {
     pub tx: DatabaseTransaction,
     _writer: Option<OwnedMutexGuard<()>>,
@@ -201,12 +187,7 @@ pub(in crate::app) struct CatalogueWrite {
 
 impl CatalogueWrite {
     pub async fn begin(app: &App) -> Result<CatalogueWrite, AppError> {
-        let writer = app.write_lock().await;
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let tx = app.db.begin_with_options(options).await?;
+        let (tx, writer) = WriteTransaction::begin(app).await?.into_parts();
         Ok(CatalogueWrite { tx, _writer: writer })
     }
 

@@ -26,6 +26,7 @@ use uuid::Uuid;
 pub mod target;
 
 use super::storage::unit_of_work::UnitOfWork;
+use super::storage::write_transaction::WriteTransaction;
 use super::{App, AppError, Credential};
 use crate::events::{EventType, event_types};
 
@@ -207,13 +208,14 @@ impl App {
         credential: &Credential,
     ) -> Result<(), AppError> {
         self.authorize_provider(provider_id, credential).await?;
-        let _writer = self.write_lock().await;
+        let write = WriteTransaction::begin(self).await?;
         let deleted = webhook_subscription::Entity::delete_many()
             .filter(webhook_subscription::Column::Id.eq(webhook_id))
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
-            .exec(&self.db)
+            .exec(&write.tx)
             .await?
             .rows_affected;
+        write.commit().await?;
         match deleted {
             0 => Err(AppError::NotFound(format!("webhook {webhook_id} does not exist"))),
             _ => {
@@ -232,7 +234,7 @@ impl App {
         credential: &Credential,
     ) -> Result<WebhookView, AppError> {
         self.authorize_provider(provider_id, credential).await?;
-        let _writer = self.write_lock().await;
+        let write = WriteTransaction::begin(self).await?;
         webhook_subscription::Entity::update_many()
             .col_expr(webhook_subscription::Column::Status, Expr::value(webhook_subscription::Status::Active))
             .col_expr(webhook_subscription::Column::Attempts, Expr::value(0))
@@ -240,13 +242,14 @@ impl App {
             .col_expr(webhook_subscription::Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(webhook_subscription::Column::Id.eq(webhook_id))
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
-            .exec(&self.db)
+            .exec(&write.tx)
             .await?;
         let row = webhook_subscription::Entity::find_by_id(webhook_id)
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
-            .one(&self.db)
+            .one(&write.tx)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("webhook {webhook_id} does not exist")))?;
+        write.commit().await?;
         self.webhooks.wake.notify_one();
         Ok(view(&row))
     }

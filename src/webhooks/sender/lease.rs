@@ -18,6 +18,7 @@ use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::Sender;
+use crate::app::WriteTransaction;
 use crate::app::backoff::backoff;
 use crate::events::event_log;
 use crate::webhooks::client::AttemptError;
@@ -66,7 +67,7 @@ impl Sender {
     /// Take the subscription's lease if nobody holds a live one.
     pub(super) async fn take_lease(&self, subscription_id: Uuid) -> Result<bool, DbErr> {
         use webhook_subscription::Column;
-        let _writer = self.app.write_lock().await;
+        let write = WriteTransaction::begin(&self.app).await?;
         let now = self.now().await?;
         let taken = webhook_subscription::Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(Some(self.instance)))
@@ -78,8 +79,9 @@ impl Sender {
                     .add(Column::LeaseUntil.lt(now))
                     .add(Column::LeaseOwner.eq(self.instance)),
             )
-            .exec(&self.app.db)
+            .exec(&write.tx)
             .await?;
+        write.commit().await?;
         Ok(taken.rows_affected == 1)
     }
 
@@ -113,7 +115,7 @@ impl Sender {
     /// renew the lease; false if this sender no longer holds the lease.
     pub(super) async fn advance(&self, subscription_id: Uuid, position: i64) -> Result<bool, DbErr> {
         use webhook_subscription::Column;
-        let _writer = self.app.write_lock().await;
+        let write = WriteTransaction::begin(&self.app).await?;
         let now = self.now().await?;
         let moved = webhook_subscription::Entity::update_many()
             .col_expr(Column::Cursor, Expr::value(position))
@@ -124,8 +126,9 @@ impl Sender {
             .filter(Column::Id.eq(subscription_id))
             .filter(Column::LeaseOwner.eq(self.instance))
             .filter(Column::Cursor.lt(position))
-            .exec(&self.app.db)
+            .exec(&write.tx)
             .await?;
+        write.commit().await?;
         Ok(moved.rows_affected == 1)
     }
 
@@ -145,7 +148,7 @@ impl Sender {
         let mut text = error.to_string();
         text.truncate(text.floor_char_boundary(ERROR_MAX));
         tracing::info!(subscription = %subscription.id, attempts, %text, gave_up, "webhook attempt failed");
-        let _writer = self.app.write_lock().await;
+        let write = WriteTransaction::begin(&self.app).await?;
         webhook_subscription::Entity::update_many()
             .col_expr(Column::Attempts, Expr::value(attempts))
             .col_expr(Column::FailingSince, Expr::value(Some(failing_since)))
@@ -154,21 +157,23 @@ impl Sender {
             .col_expr(Column::Status, Expr::value(if gave_up { Status::Failing } else { Status::Active }))
             .filter(Column::Id.eq(subscription.id))
             .filter(Column::LeaseOwner.eq(self.instance))
-            .exec(&self.app.db)
+            .exec(&write.tx)
             .await?;
+        write.commit().await?;
         Ok(())
     }
 
     /// Give back every lease this sender holds.
     pub(super) async fn release_leases(&self) -> Result<(), DbErr> {
         use webhook_subscription::Column;
-        let _writer = self.app.write_lock().await;
+        let write = WriteTransaction::begin(&self.app).await?;
         webhook_subscription::Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(Column::LeaseOwner.eq(self.instance))
-            .exec(&self.app.db)
+            .exec(&write.tx)
             .await?;
+        write.commit().await?;
         Ok(())
     }
 }
