@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
-use tokio::sync::watch;
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::{Notify, watch};
 
 /// How often the prober pings, whether the database is up or down: down,
 /// it is how soon recovery is seen; up, how soon a quiet outage is.
@@ -38,6 +39,12 @@ struct Shared {
     reachable: AtomicBool,
     /// The same state for waiters (streams, the relay).
     changes: watch::Sender<bool>,
+    /// Wakes every request waiting on a handler when the database becomes
+    /// unreachable (`http::unavailable`): a handler stuck on a hung socket
+    /// never wakes by itself, so its deadline must start from here. A
+    /// `Notify`, not the watch: a pending request registers without a boxed
+    /// future of its own.
+    outages: Arc<Notify>,
     /// Failures reported so far: a ping that started before a failure was
     /// reported must not mark the database reachable again when it answers.
     failures: AtomicU64,
@@ -56,6 +63,7 @@ impl DatabaseHealth {
             shared: Arc::new(Shared {
                 reachable: AtomicBool::new(true),
                 changes: watch::Sender::new(true),
+                outages: Arc::new(Notify::new()),
                 failures: AtomicU64::new(0),
             }),
         }
@@ -96,6 +104,9 @@ impl DatabaseHealth {
             return;
         }
         self.shared.changes.send_replace(reachable);
+        if !reachable {
+            self.shared.outages.notify_waiters();
+        }
         self.set_gauge();
         if reachable {
             tracing::info!("database reachable again");
@@ -107,6 +118,13 @@ impl DatabaseHealth {
     /// `slotstream_database_reachable`: 1 or 0.
     fn set_gauge(&self) {
         metrics::gauge!("slotstream_database_reachable").set(if self.is_reachable() { 1.0 } else { 0.0 });
+    }
+
+    /// Resolves the next time the database is marked unreachable. It counts
+    /// from its creation, not its first poll: made before a check of
+    /// [`is_reachable`](Self::is_reachable), it misses no change after it.
+    pub fn next_outage(&self) -> OwnedNotified {
+        self.shared.outages.clone().notified_owned()
     }
 
     /// Resolves at once when reachable, else when it becomes so.

@@ -4,12 +4,13 @@
 //! health (`crate::health`) when they fail for want of the database.
 //!
 //! While the health says "reachable", a request passes untouched (what it
-//! costs: one atomic read when its handler is not ready at once). Once it
-//! says "unreachable", a request still tries (the database may just have
-//! come back; the prober would see it within half a second), but with a
-//! deadline; one already waiting when the outage is noticed gets its
-//! deadline from that moment, at the handler's next wake-up (a pool waiting
-//! for a connection wakes every few hundred milliseconds). A request that
+//! costs, when its handler is not ready at once: one atomic read and a place
+//! among the health's outage waiters). Once it says "unreachable", a request
+//! still tries (the database may just have come back; the prober would see
+//! it within half a second), but with a deadline; one already waiting when
+//! the outage is noticed is woken by the health (`next_outage`) and gets its
+//! deadline from that moment, even if its handler waits on a hung socket
+//! that would not wake it before the pool's acquire timeout. A request that
 //! needs no database (a 304 from memory, `/readyz`, a document the render
 //! cache answers) answers at once whatever the state.
 
@@ -24,6 +25,7 @@ use axum::http;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pin_project_lite::pin_project;
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
@@ -67,7 +69,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        DeadlineFuture { response: self.inner.call(request), health: self.health.clone(), deadline: None }
+        DeadlineFuture { response: self.inner.call(request), health: self.health.clone(), outage: None, deadline: None }
     }
 }
 
@@ -79,6 +81,10 @@ pin_project! {
         #[pin]
         response: F,
         health: DatabaseHealth,
+        // While reachable and waiting: woken when the database is marked
+        // unreachable.
+        #[pin]
+        outage: Option<OwnedNotified>,
         #[pin]
         deadline: Option<Sleep>,
     }
@@ -100,11 +106,21 @@ where
             }
             return Poll::Ready(Ok(response.map(Body::new)));
         }
-        if this.deadline.is_none() {
-            if this.health.is_reachable() {
-                return Poll::Pending;
+        while this.deadline.is_none() {
+            // Registered before the check, so a flip in between still wakes us.
+            if this.outage.is_none() {
+                this.outage.set(Some(this.health.next_outage()));
             }
-            this.deadline.set(Some(tokio::time::sleep(DEADLINE)));
+            if !this.health.is_reachable() {
+                this.outage.set(None);
+                this.deadline.set(Some(tokio::time::sleep(DEADLINE)));
+                break;
+            }
+            match this.outage.as_mut().as_pin_mut().map(|outage| outage.poll(cx)) {
+                // Flipped (and perhaps back already): look again.
+                Some(Poll::Ready(())) => this.outage.set(None),
+                _ => return Poll::Pending,
+            }
         }
         match this.deadline.as_pin_mut().map(|deadline| deadline.poll(cx)) {
             Some(Poll::Ready(())) => {
@@ -190,6 +206,47 @@ mod tests {
         let (status, took) = waiting.await.unwrap();
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(took >= DEADLINE, "{took:?}");
+    }
+
+    /// A handler that never wakes by itself (a query on a hung socket) is
+    /// woken by the health's flip and answers within the deadline of it.
+    #[tokio::test]
+    async fn a_request_stuck_on_a_hung_database_gets_its_deadline_from_the_flip() {
+        let health = DatabaseHealth::new();
+        let router = router(&health);
+        let stuck = tokio::spawn({
+            let router = router.clone();
+            async move { answer(&router, "/stuck").await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let flipped = Instant::now();
+        health.mark_unreachable("test");
+        let (status, _) = stuck.await.unwrap();
+        let since_flip = flipped.elapsed();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(since_flip >= DEADLINE && since_flip < DEADLINE + Duration::from_millis(400), "{since_flip:?}");
+    }
+
+    /// Down and up again before the request looked: it goes on waiting, and
+    /// the next outage still wakes it.
+    #[tokio::test]
+    async fn a_flap_leaves_the_request_waiting_for_the_next_outage() {
+        let health = DatabaseHealth::new();
+        let router = router(&health);
+        let stuck = tokio::spawn({
+            let router = router.clone();
+            async move { answer(&router, "/stuck").await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        health.mark_unreachable("test");
+        health.mark_reachable();
+        tokio::time::sleep(DEADLINE + Duration::from_millis(200)).await;
+        assert!(!stuck.is_finished(), "no deadline while reachable again");
+        let flipped = Instant::now();
+        health.mark_unreachable("test");
+        let (status, _) = stuck.await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(flipped.elapsed() < DEADLINE + Duration::from_millis(400), "{:?}", flipped.elapsed());
     }
 
     #[tokio::test]
