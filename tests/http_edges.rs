@@ -272,3 +272,50 @@ async fn a_3000_byte_request_target_is_a_414_and_the_longest_real_url_is_not() {
         assert_ne!(response.status(), StatusCode::URI_TOO_LONG);
     }
 }
+
+/// What a test's server logs, captured by a subscriber of the test's thread
+/// (the in-process server runs on it: the test runtime is single-threaded).
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An outage's answers are not logged one by one: a load balancer polling
+/// `/readyz` through an outage (503 `not-ready`) adds no `request failed`
+/// line; the outage is logged once, by the health (`database unreachable`).
+#[tokio::test]
+async fn readyz_503s_of_an_outage_are_not_logged_one_by_one() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::spawn().await;
+    let mut refused = 0;
+    for _ in 0..10 {
+        // The prober may see SQLite answer and mark it reachable again.
+        app.app().health.mark_unreachable("test outage");
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "only {refused} of 10 polls met the outage");
+    let text = logs.text();
+    assert!(text.contains("database unreachable"), "the outage is logged: {text}");
+    assert!(!text.contains("request failed"), "{refused} 503s of /readyz logged one by one:\n{text}");
+}

@@ -97,6 +97,13 @@ pub struct Failure(pub String);
 #[derive(Clone)]
 pub struct DatabaseUnreachable(pub String);
 
+/// On an answer that is an outage's rather than a failure of its own (`503
+/// database-unavailable`, `/readyz`'s `503 not-ready`): `middleware::Observe`
+/// does not log it one by one, since the health logs the outage once and
+/// `slotstream_http_request_duration_seconds{status="503"}` counts them.
+#[derive(Clone, Copy)]
+pub struct OutageAnswer;
+
 /// Seconds a client is asked to wait while the database is unreachable: the
 /// prober sees it back within half a second, and a stream's `retry:` is 2 s.
 const DATABASE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("2");
@@ -118,6 +125,7 @@ impl IntoResponse for ApiError {
                 problem(status, kind, title, "the database is unavailable; retry after the delay in Retry-After");
             response.headers_mut().insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER);
             response.extensions_mut().insert(DatabaseUnreachable(why));
+            response.extensions_mut().insert(OutageAnswer);
             return response;
         }
         if status.is_server_error() {

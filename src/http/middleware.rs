@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::around::Around;
-use super::error::{DatabaseUnreachable, Failure, problem};
+use super::error::{Failure, OutageAnswer, problem};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -51,7 +51,7 @@ impl Around for Observe {
         latency_histogram(route, response.status()).record(request.started.elapsed().as_secs_f64());
         // An outage's 503s are not logged one by one: `health` logs the
         // outage once, and `slotstream_http_request_duration_seconds` counts them.
-        if response.status().is_server_error() && response.extensions().get::<DatabaseUnreachable>().is_none() {
+        if response.status().is_server_error() && response.extensions().get::<OutageAnswer>().is_none() {
             let id = request.id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
             let error = response.extensions().get::<Failure>().map(|f| f.0.as_str());
             let (method, uri, status) = (request.method, request.uri, response.status().as_u16());

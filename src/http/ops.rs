@@ -16,7 +16,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
-use super::error::problem;
+use super::error::{OutageAnswer, problem};
 use super::problems::QuotaProblem;
 
 /// The operator routes of the public listener; `/metrics` among them
@@ -58,18 +58,18 @@ pub(super) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = String, content_type = "text/plain"),
     (status = 503, body = super::error::Problem, content_type = "application/problem+json"), QuotaProblem))]
 pub(super) async fn readyz(State(state): State<HttpState>) -> Response {
-    if !state.app.health.is_reachable() {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database is unreachable");
-    }
-    if state.expects_relay && !state.app.bus.versions_trusted() {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "the PostgreSQL event listener is not connected",
-        );
-    }
-    "ready\n".into_response()
+    let why = if !state.app.health.is_reachable() {
+        "the database is unreachable"
+    } else if state.expects_relay && !state.app.bus.versions_trusted() {
+        "the PostgreSQL event listener is not connected"
+    } else {
+        return "ready\n".into_response();
+    };
+    // An answer, not a failure: polled through an outage, it is not logged
+    // one by one (`middleware::Observe`).
+    let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", why);
+    response.extensions_mut().insert(OutageAnswer);
+    response
 }
 
 /// Prometheus metrics. Answered from memory, without a database query.
