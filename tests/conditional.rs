@@ -104,6 +104,32 @@ async fn if_modified_since_answers_304_until_a_change_then_200() {
     }
 }
 
+/// A date later than the server's clock is invalid (RFC 9110 §13.1.3): it is
+/// ignored, as if absent, so a client whose clock or date is wrong still
+/// sees the data change instead of a 304 forever.
+#[tokio::test]
+async fn if_modified_since_in_the_future_is_ignored() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    // A version alone in its second, which a date may validate (see above).
+    dated(&app.client, &app.base, provider.id).await;
+    let first_free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+    block(&app.client, &app.base, provider.id, &provider.key, &first_free.last().unwrap().0).await;
+    let (date, _) = dated(&app.client, &app.base, provider.id).await;
+    let same = get_since(&app.client, &app.base, provider.id, Some(&date), None).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED, "its own date validates it");
+    let in_an_hour = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    for date in ["Fri, 31 Dec 9999 23:59:59 GMT", in_an_hour.as_str()] {
+        let answer = get_since(&app.client, &app.base, provider.id, Some(date), None).await;
+        assert_eq!(answer.status, StatusCode::OK, "If-Modified-Since: {date}");
+    }
+    // And after a change, too.
+    let free = availability(&app.client, &app.base, provider.id, "?days=14", None).await.free_slots();
+    block(&app.client, &app.base, provider.id, &provider.key, &free[0].0).await;
+    let answer = get_since(&app.client, &app.base, provider.id, Some("Fri, 31 Dec 9999 23:59:59 GMT"), None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_behind_never_answers_an_older_document_than_the_clients_tag() {
     if !postgres_only("two instances, one behind the other on LISTEN/NOTIFY") {

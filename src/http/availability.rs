@@ -87,11 +87,14 @@ pub(super) async fn availability(
     Ok(response)
 }
 
-/// `If-Modified-Since` as an instant; an unparseable date is ignored, as
-/// RFC 9110 section 13.1.3 says.
+/// `If-Modified-Since` as an instant. An unparseable date is ignored, and
+/// so is one later than the server's clock, which RFC 9110 section 13.1.3
+/// calls invalid: a client whose clock or date is wrong would otherwise get
+/// `304` whatever changes.
 fn if_modified_since(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let value = headers.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
-    httpdate::parse_http_date(value).ok().map(DateTime::<Utc>::from)
+    let since = DateTime::<Utc>::from(httpdate::parse_http_date(value).ok()?);
+    (since <= Utc::now()).then_some(since)
 }
 
 fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: Option<&str>) {
