@@ -90,6 +90,28 @@ async fn each_client_address_has_its_own_read_write_and_stream_quotas() {
     assert_eq!(stream(&b).send().await.unwrap().status(), StatusCode::OK);
 }
 
+/// The auth scheme is case-insensitive (RFC 9110 §11.1): a verified provider
+/// key sent as `bearer pk_…` or `BEARER pk_…` is a client of its own for
+/// the rate limiter, as with `Bearer`, not its peer address.
+#[tokio::test]
+async fn a_key_sent_with_a_lowercase_scheme_has_its_own_quota() {
+    let app = TestApp::spawn_with(&["--write-burst", "3", "--write-per-second", "0.01"]).await;
+    let provider = app.provider(0).clone();
+    let a = client_from("127.0.0.8");
+    let webhooks = app.url(&format!("/api/v1/providers/{}/webhooks", provider.id));
+    // Verified once (counted against the address, as it is not yet known).
+    let verified = a.get(&webhooks).header("authorization", format!("Bearer {}", provider.key)).send().await.unwrap();
+    assert_eq!(verified.status(), StatusCode::OK);
+    let (refused, _) =
+        exhaust(|| a.post(app.url(&format!("/api/v1/bookings/{}/cancel", Uuid::new_v4()))).bearer_auth("bk_x")).await;
+    assert_429(refused).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response =
+            a.get(&webhooks).header("authorization", format!("{scheme} {}", provider.key)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "`{scheme}`: the key's own quota, not the spent address's");
+    }
+}
+
 #[tokio::test]
 async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     let app =

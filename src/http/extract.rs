@@ -51,11 +51,7 @@ impl Bearer {
         };
         // Another scheme is no credential for us; a Bearer token we cannot
         // use is an invalid one (RFC 6750 §3.1), told apart in the challenge.
-        let bytes = value.as_bytes();
-        let token = bytes
-            .strip_prefix(b"Bearer ")
-            .or_else(|| bytes.strip_prefix(b"bearer "))
-            .ok_or_else(|| refuse(Unauthenticated::NoCredential))?;
+        let token = bearer_token(value.as_bytes()).ok_or_else(|| refuse(Unauthenticated::NoCredential))?;
         // Visible ASCII, spaces and tabs, as `HeaderValue::to_str` accepts.
         let secret = std::str::from_utf8(token)
             .ok()
@@ -65,6 +61,16 @@ impl Bearer {
             .ok_or_else(|| refuse(Unauthenticated::InvalidToken))?;
         Ok(Bearer(Credential::Bearer(secret.to_owned())))
     }
+}
+
+/// The credential of an `Authorization` value in the `Bearer` scheme, as
+/// sent (untrimmed, unchecked); `None` for another scheme. The scheme is
+/// case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+/// The one reader of the scheme: the extractor above and the rate limiter's
+/// client identity (`limits::identity`) must agree on who sent a key.
+pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = value.split_at_checked(b"Bearer ".len())?;
+    scheme.eq_ignore_ascii_case(b"Bearer ").then_some(token)
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
@@ -245,6 +251,16 @@ mod tests {
         assert!(!inm("\"abc-4gzip\"").matches(&current));
         assert!(!inm("\"abc-3-gzip\"").matches(&current), "older version");
         assert!(!inm("\"abc-4-gzip\"").matches(&EntityTag::strong("abc-40")), "a prefix is not a version");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer pk_1", "bearer pk_1", "BEARER pk_1", "bEaReR pk_1"] {
+            assert_eq!(bearer_token(value.as_bytes()), Some(&b"pk_1"[..]), "{value}");
+        }
+        for value in ["Basic pk_1", "Bearerpk_1", "Bearer", "", "Bearer\tpk_1"] {
+            assert_eq!(bearer_token(value.as_bytes()), None, "{value}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
 use crate::app::{VerifiedKeys, secrets};
+use crate::http::extract::bearer_token;
 
 /// Who a request counts against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -93,8 +94,8 @@ impl ClientIdentity {
 }
 
 fn bearer_hash(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let secret = value.strip_prefix("Bearer ")?.trim();
+    let token = bearer_token(headers.get(header::AUTHORIZATION)?.as_bytes())?;
+    let secret = std::str::from_utf8(token).ok()?.trim();
     (secret.starts_with("pk_") && secret.len() <= 256).then(|| secrets::hash(secret))
 }
 
@@ -165,6 +166,8 @@ mod tests {
         let peer: IpAddr = "127.0.0.2".parse().unwrap();
         let known = headers(&[("authorization", "Bearer pk_known")]);
         assert!(matches!(identity.of(peer, &known), ClientId::ApiKey(_)));
+        let lower = headers(&[("authorization", "bearer pk_known")]);
+        assert_eq!(identity.of(peer, &lower), identity.of(peer, &known), "the scheme is case-insensitive");
         let unknown = headers(&[("authorization", "Bearer pk_random")]);
         assert_eq!(identity.of(peer, &unknown), ClientId::Address(peer));
     }
