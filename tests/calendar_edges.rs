@@ -284,6 +284,7 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
             hold_id: Set(None),
             last_modified_at: Set(Utc::now()),
             last_modified_by: Set(Some("provider".into())),
+            from_schedule: Set(false),
         })
         .exec_without_returning(&app.db)
         .await

@@ -1089,3 +1089,209 @@ async fn a_client_hanging_up_during_a_deactivate_or_reactivate_cannot_skip_the_i
         }
     }
 }
+
+/// A time the new schedule (or an exception) closed is withdrawn when its
+/// last booking or hold ends, whichever way it ends, with a `removed` event;
+/// a slot made by hand with a key is released as before.
+#[tokio::test]
+async fn a_time_the_schedule_closed_is_withdrawn_when_its_last_booking_or_hold_ends() {
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let path = dir.file("admin-token", &token);
+    let app =
+        TestApp::spawn_with(&["--admin-token-file", path.to_str().unwrap(), "--max-holds-per-client", "10"]).await;
+    let zone = "Europe/Warsaw";
+    let base = "/api/v1/admin/providers/closing";
+    let (_, created) = put(&app, &token, base, provider_body("Closing", zone)).await;
+    let id = uuid_of(&created["id"]);
+    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let every_day = |intervals: Value| -> serde_json::Map<String, Value> {
+        days.iter().map(|d| (d.to_string(), intervals.clone())).collect()
+    };
+    let (status, _) = put(
+        &app,
+        &token,
+        &format!("{base}/schedule"),
+        json!({ "slotMinutes": 30, "weekly": every_day(json!([["09:00", "13:00"]])) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    put(
+        &app,
+        &token,
+        &format!("{base}/services/half-hour"),
+        json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "EUR" }),
+    )
+    .await;
+    let service = service_with(&app.client, &app.base, id, 30).await;
+    let (status, key) =
+        admin(&app, &token, reqwest::Method::POST, &format!("{base}/keys"), Some(json!({ "label": "desk" }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    let tz: chrono_tz::Tz = zone.parse().unwrap();
+    let tomorrow = Utc::now().with_timezone(&tz).date_naive() + Days::new(1);
+    let holiday = tomorrow + Days::new(1);
+    let at = |date: NaiveDate, h, m| tz.from_local_datetime(&date.and_hms_opt(h, m, 0).unwrap()).unwrap().to_rfc3339();
+    // A slot made by hand outside the schedule, 07:00 tomorrow.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/providers/{id}/slots")))
+        .bearer_auth(&key)
+        .json(&json!({ "dates": [tomorrow], "open": "07:00", "close": "07:30", "slotMinutes": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let booked = |h, m| {
+        let starts_at = at(tomorrow, h, m);
+        let app = &app;
+        async move { book(&app.client, &app.base, id, service, &starts_at).await }
+    };
+    let hold = |h, m| {
+        let body = json!({ "providerId": id, "serviceId": service, "startTime": at(tomorrow, h, m) });
+        let (client, url) = (app.client.clone(), app.url("/api/v1/holds"));
+        async move { post_json(&client, &url, &body).await }
+    };
+    let (_, cancelled) = booked(9, 0).await;
+    let (_, moved) = booked(9, 30).await;
+    let (_, released) = hold(10, 0).await;
+    let (_, converted) = hold(10, 30).await;
+    let (_, expiring) = hold(11, 0).await;
+    let (_, by_hand) = booked(7, 0).await;
+    let (status, on_holiday) = book(&app.client, &app.base, id, service, &at(holiday, 12, 0)).await;
+    assert_eq!(status, StatusCode::CREATED, "{on_holiday}");
+    for answer in [&cancelled, &moved, &released, &converted, &expiring, &by_hand] {
+        assert!(answer["token"].is_string(), "{answer}");
+    }
+
+    // From now on only 12:00–13:00, and the day after tomorrow is closed.
+    let (status, replanned) = put(
+        &app,
+        &token,
+        &format!("{base}/schedule"),
+        json!({ "slotMinutes": 30, "weekly": every_day(json!([["12:00", "13:00"]])),
+                "exceptions": [{ "date": holiday, "closed": true }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{replanned}");
+    let conflicts = replanned["conflicts"].as_array().unwrap();
+    let conflict_times: Vec<(&str, &str)> =
+        conflicts.iter().map(|c| (c["date"].as_str().unwrap(), c["startTime"].as_str().unwrap())).collect();
+    let (t, h) = (tomorrow.to_string(), holiday.to_string());
+    for time in ["09:00", "09:30", "10:00", "10:30", "11:00"] {
+        assert!(conflict_times.contains(&(t.as_str(), time)), "{time} is a conflict: {replanned}");
+    }
+    assert!(conflict_times.contains(&(h.as_str(), "12:00")), "{replanned}");
+
+    let mut stream = SseClient::connect(&app.client, &stream_url(&app.base, id, ""), None).await;
+    let statuses = |date: NaiveDate| slot_statuses_on(&app, id, date);
+    let with_token = |answer: &Value| answer["token"].as_str().unwrap().to_owned();
+
+    // Cancelled.
+    assert_eq!(
+        cancel(&app.client, &app.base, cancelled["id"].as_str().unwrap(), Some(&with_token(&cancelled))).await,
+        StatusCode::OK
+    );
+    // Rescheduled away, into the new hours.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{}/reschedule", moved["id"].as_str().unwrap())))
+        .bearer_auth(with_token(&moved))
+        .json(&json!({ "startTime": at(tomorrow, 12, 0) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Released.
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/holds/{}", released["id"].as_str().unwrap())))
+        .bearer_auth(with_token(&released))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Converted into a booking, then cancelled.
+    let mut body = booking_body(id, service, &at(tomorrow, 10, 30));
+    body["holdId"] = converted["id"].clone();
+    let response = app
+        .client
+        .post(app.url("/api/v1/bookings"))
+        .bearer_auth(with_token(&converted))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let booking: Value = response.json().await.unwrap();
+    assert_eq!(
+        cancel(&app.client, &app.base, booking["id"].as_str().unwrap(), Some(&with_token(&booking))).await,
+        StatusCode::OK
+    );
+    // The closed holiday's booking cancelled.
+    assert_eq!(
+        cancel(&app.client, &app.base, on_holiday["id"].as_str().unwrap(), Some(&with_token(&on_holiday))).await,
+        StatusCode::OK
+    );
+    // Expired (its time put in the past; the sweep does the rest).
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    entity::slot_hold::Entity::update_many()
+        .col_expr(entity::slot_hold::Column::ExpiresAt, Expr::value(Utc::now() - chrono::TimeDelta::seconds(5)))
+        .filter(entity::slot_hold::Column::Id.eq(uuid_of(&expiring["id"])))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while statuses(tomorrow).await.get("11:00").is_some_and(|s| s == "held") {
+        assert!(tokio::time::Instant::now() < deadline, "the hold never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The slot made by hand.
+    assert_eq!(
+        cancel(&app.client, &app.base, by_hand["id"].as_str().unwrap(), Some(&with_token(&by_hand))).await,
+        StatusCode::OK
+    );
+
+    let day = statuses(tomorrow).await;
+    for time in ["09:00", "09:30", "10:00", "10:30", "11:00"] {
+        assert_eq!(day.get(time), None, "{time} closed by the schedule is withdrawn: {day:?}");
+        let (status, answer) = booked(time[..2].parse().unwrap(), time[3..].parse().unwrap()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{time} cannot be booked again: {answer}");
+    }
+    assert_eq!(
+        day.get("07:00").map(String::as_str),
+        Some("available"),
+        "a slot by hand is released as before: {day:?}"
+    );
+    assert_eq!(day.get("12:00").map(String::as_str), Some("booked"), "{day:?}");
+    assert_eq!(statuses(holiday).await.get("12:00"), None, "the closed date's slot is withdrawn");
+    let (status, _) = book(&app.client, &app.base, id, service, &at(holiday, 12, 0)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Every viewer saw each go: `removed` right after its release, in the same commit.
+    let mut gone: Vec<(String, String)> = Vec::new();
+    while gone.len() < 6 {
+        let Some(event) = stream.next(WAIT).await else { break };
+        let data = event.json();
+        if data["newStatus"] == "removed" {
+            gone.push((data["date"].as_str().unwrap().to_owned(), data["startTime"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(gone.len(), 6, "{gone:?}");
+    assert!(gone.contains(&(h.clone(), "12:00".to_owned())), "{gone:?}");
+}
+
+/// Each slot's status on `date` by its local start.
+async fn slot_statuses_on(
+    app: &TestApp,
+    provider: Uuid,
+    date: NaiveDate,
+) -> std::collections::BTreeMap<String, String> {
+    let doc = availability(&app.client, &app.base, provider, &format!("?startDate={date}&days=1"), None).await.json();
+    doc["days"][0]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["startTime"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+        .collect()
+}

@@ -16,6 +16,10 @@ pub struct Model {
     pub hold_id: Option<Uuid>,
     pub last_modified_at: DateTimeUtc,
     pub last_modified_by: Option<String>,
+    /// Opened by the planner from the weekly schedule (false: created by
+    /// hand with a provider key). Such a slot that the current schedule no
+    /// longer opens is withdrawn when its last booking or hold ends.
+    pub from_schedule: bool,
 }
 
 /// A slot's status as stored (in `availability_slot.status` and in

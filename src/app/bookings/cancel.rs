@@ -1,5 +1,6 @@
 //! `cancel_booking`: release a booking's slots and mark it cancelled, in
-//! one unit of work on its provider. Cancelling again changes nothing (the
+//! one unit of work on its provider (a released slot the schedule no longer
+//! opens is withdrawn in it: `catalogue::withdraw_closed`). Cancelling again changes nothing (the
 //! booking is re-read under the provider lock, so two cancellations at once
 //! release once).
 
@@ -9,6 +10,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use uuid::Uuid;
 
 use super::{BookingView, release_booked_slots, reload, view};
+use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::events::{BookingChange, EventType};
@@ -26,6 +28,7 @@ impl App {
         let now = Utc::now();
         let mut slot_set = SlotSet::new();
         release_booked_slots(&mut uow, &mut slot_set, booking_id, grant.actor(), now).await?;
+        withdraw_closed(&mut uow, &mut slot_set, now).await?;
         slot_set.save(&uow).await?;
         let mut active: booking::ActiveModel = row.into();
         active.status = Set(booking::Status::Cancelled);

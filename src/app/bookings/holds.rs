@@ -26,6 +26,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, Credential, InstanceGauges, UnitOfWork, secrets};
 use crate::domain::Actor;
@@ -196,7 +197,8 @@ impl App {
         Ok(())
     }
 
-    /// End hold `hold_id` as `outcome`, freeing its slots, if under the
+    /// End hold `hold_id` as `outcome`, freeing its slots (withdrawing those
+    /// the schedule no longer opens: `catalogue::withdraw_closed`), if under the
     /// provider lock it is still active and `applies` to it at the
     /// database's time. Returns whether it did.
     pub(super) async fn end_hold(
@@ -221,6 +223,7 @@ impl App {
             let event = slot_set.slot_mut(index).release_hold(hold_id, by, now)?;
             uow.record(event);
         }
+        withdraw_closed(&mut uow, &mut slot_set, now).await?;
         slot_set.save(&uow).await?;
         set_status(&uow, row, outcome).await?;
         uow.commit(self).await?;

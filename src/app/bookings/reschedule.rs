@@ -1,7 +1,9 @@
 //! `reschedule_booking`: move a booking to a new start, releasing its slots
 //! and booking the new ones in one unit of work, so on a conflict nothing
-//! changes. The booking keeps its length (the service's duration when it
-//! was booked), measured in real time in the provider's zone.
+//! changes; a slot left behind that the schedule no longer opens is
+//! withdrawn in it (`catalogue::withdraw_closed`). The booking keeps its
+//! length (the service's duration when it was booked), measured in real
+//! time in the provider's zone.
 
 use chrono::{DateTime, Utc};
 use entity::booking;
@@ -9,6 +11,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use uuid::Uuid;
 
 use super::{BookingView, release_booked_slots, reload, view};
+use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::events::{BookingChange, EventType};
@@ -42,6 +45,8 @@ impl App {
             let event = slot_set.slot_mut(index).mark_as_booked(booking_id, grant.actor(), now)?;
             uow.record(event);
         }
+        // Only now: a slot the new span books again is not freed.
+        withdraw_closed(&mut uow, &mut slot_set, now).await?;
         slot_set.save(&uow).await?;
         let previous = (row.starts_at, row.ends_at);
         let mut active: booking::ActiveModel = row.into();

@@ -41,6 +41,7 @@ use serde::Serialize;
 pub use import::{ImportFailure, ImportReport, StoppedAt, Tally};
 pub use import_file::{Catalogue, CatalogueProvider, CatalogueService};
 pub use keys::{IssuedKey, KeyView, NewKey};
+pub(in crate::app) use planner::withdraw_closed;
 pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned};
 pub use providers::{AdminProvider, AdminProviderDetail, ProviderFields};
 pub use schedule_input::{ScheduleException, ScheduleInput};

@@ -29,7 +29,7 @@ use super::slots::{SkippedSlot, to_row};
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
-    Actor, Interval, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
+    Actor, Interval, PlannedSlot, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
 };
 
 /// The rolling window the planner keeps generated.
@@ -195,6 +195,58 @@ impl PlanRun {
     }
 }
 
+/// Whether a local start is still to come at `now`.
+fn upcoming(tz: Tz, date: NaiveDate, start: NaiveTime, now: DateTime<Utc>) -> bool {
+    local_instant(tz, date, start).is_ok_and(|at| at > now)
+}
+
+/// The planner's one decision on an existing slot: the schedule keeps it if
+/// it is one of the slots the schedule opens on its date (`planned`, from
+/// `WeeklySchedule::slots_on`), or if it has started (left alone).
+fn keeps(planned: &[PlannedSlot], tz: Tz, slot: &ProviderAvailability, now: DateTime<Utc>) -> bool {
+    planned.iter().any(|p| (p.start, p.end) == (slot.start_time, slot.end_time))
+        || !upcoming(tz, slot.date, slot.start_time, now)
+}
+
+/// After a booking or hold ended in `uow` (cancel, reschedule, release,
+/// expiry): withdraw each slot it freed in `slot_set` that the planner
+/// opened but the provider's current schedule no longer opens (what a
+/// re-plan reported as a conflict), by the planner's decision (`keeps`),
+/// with the `removed` event a re-plan raises, before the caller saves. So
+/// such a slot is never available, not even between two transactions.
+/// Slots made by hand with a provider key are left as they are. Returns
+/// the number withdrawn.
+pub(in crate::app) async fn withdraw_closed(
+    uow: &mut UnitOfWork,
+    slot_set: &mut SlotSet,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let freed = slot_set.freed_from_schedule();
+    if freed.is_empty() {
+        return Ok(0);
+    }
+    // Read under the provider lock: a schedule change waits for this unit.
+    let Some(stored) = provider_schedule::Entity::find_by_id(uow.provider_id).one(&uow.tx).await? else {
+        return Ok(0);
+    };
+    let Some(tz) = uow.timezone() else { return Ok(0) };
+    let schedule = stored_schedule(&stored)?;
+    let mut planned_on: BTreeMap<NaiveDate, Vec<PlannedSlot>> = BTreeMap::new();
+    let mut withdrawn = 0;
+    for index in freed {
+        let slot = slot_set.slot_mut(index);
+        let planned = planned_on.entry(slot.date).or_insert_with(|| schedule.slots_on(tz, slot.date).0);
+        if keeps(planned, tz, slot, now) {
+            continue;
+        }
+        let event = slot.withdraw(Actor::System, now)?;
+        uow.record(event);
+        withdrawn += 1;
+    }
+    metrics::counter!("slotstream_planner_slots_removed_total").increment(withdrawn as u64);
+    Ok(withdrawn)
+}
+
 /// Plan the dates `from..=through` in the unit of work for `run` (see the
 /// module header).
 /// Slots that have started are left alone either way.
@@ -213,7 +265,6 @@ pub(super) async fn plan_dates(
     let mut outcome = Replanned::default();
     let mut new_rows = Vec::new();
     let mut withdrawn = Vec::new();
-    let upcoming = |date: NaiveDate, start: NaiveTime| local_instant(tz, date, start).is_ok_and(|at| at > now);
     for date in from.iter_days().take_while(|d| *d <= through) {
         let (planned, skipped) = schedule.slots_on(tz, date);
         outcome.skipped.extend(skipped.into_iter().map(|(slot, reason)| SkippedSlot {
@@ -226,8 +277,7 @@ pub(super) async fn plan_dates(
         let mut kept: Vec<Interval> = Vec::new();
         for mut slot in existing {
             let span = (slot.start_time, slot.end_time);
-            let in_plan = planned.iter().any(|p| (p.start, p.end) == span);
-            if in_plan || !upcoming(date, slot.start_time) || !withdraw {
+            if keeps(&planned, tz, &slot, now) || !withdraw {
                 kept.push(span);
                 continue;
             }
@@ -249,12 +299,13 @@ pub(super) async fn plan_dates(
             }
         }
         for slot in planned {
-            if !upcoming(date, slot.start) || kept.iter().any(|&k| overlaps_locally(k, (slot.start, slot.end))) {
+            if !upcoming(tz, date, slot.start, now) || kept.iter().any(|&k| overlaps_locally(k, (slot.start, slot.end)))
+            {
                 continue;
             }
             let (opened, event) =
                 ProviderAvailability::open(Uuid::new_v4(), uow.provider_id, date, slot.start, slot.end, by, now);
-            new_rows.push(to_row(&opened));
+            new_rows.push(to_row(&opened, true));
             uow.record(event);
         }
     }

@@ -133,7 +133,7 @@ impl App {
                 }
                 let (slot, event) =
                     ProviderAvailability::open(Uuid::new_v4(), provider_id, date, start, end, Actor::Provider, now);
-                rows.push(to_row(&slot));
+                rows.push(to_row(&slot, false));
                 uow.record(event);
             }
         }
@@ -170,7 +170,9 @@ impl App {
     }
 }
 
-pub(super) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveModel {
+/// The row of a new slot; `from_schedule` if the planner opened it from the
+/// weekly schedule (not a provider key by hand).
+pub(super) fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {
     availability_slot::ActiveModel {
         id: Set(slot.id),
         provider_id: Set(slot.provider_id),
@@ -182,5 +184,6 @@ pub(super) fn to_row(slot: &ProviderAvailability) -> availability_slot::ActiveMo
         hold_id: Set(slot.hold_id),
         last_modified_at: Set(slot.last_modified_at),
         last_modified_by: Set(slot.last_modified_by.clone()),
+        from_schedule: Set(from_schedule),
     }
 }

@@ -2,9 +2,10 @@
 //! loaded as `ProviderAvailability` aggregates, changed through the aggregate
 //! (whose events are recorded), and saved back with conditional updates
 //! (`... WHERE id = ? AND status = <status as loaded>`), so even a writer
-//! that bypassed the provider lock could never double-book.
+//! that bypassed the provider lock could never double-book. A slot whose
+//! aggregate was withdrawn (`removed`) is deleted, guarded the same way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use super::unit_of_work::UnitOfWork;
 use crate::app::AppError;
-use crate::domain::{ProviderAvailability, covering_slots, covers_exactly, to_local};
+use crate::domain::{ProviderAvailability, SlotStatus, covering_slots, covers_exactly, to_local};
 
 /// The time a service needs from a start, in its provider's zone: what a
 /// booking or a hold takes the covering slots of.
@@ -47,11 +48,14 @@ pub struct SlotSet {
     /// Each slot as loaded: its status guards the update, and a slot equal
     /// to it needs no write.
     loaded: HashMap<Uuid, ProviderAvailability>,
+    /// The loaded slots the planner opened from the weekly schedule
+    /// (`from_schedule`), as opposed to those a provider key made by hand.
+    from_schedule: HashSet<Uuid>,
 }
 
 impl SlotSet {
     pub fn new() -> SlotSet {
-        SlotSet { slots: Vec::new(), loaded: HashMap::new() }
+        SlotSet { slots: Vec::new(), loaded: HashMap::new(), from_schedule: HashSet::new() }
     }
 
     /// Load one date's slots (skipping any already loaded).
@@ -123,6 +127,9 @@ impl SlotSet {
             if self.loaded.contains_key(&row.id) {
                 continue;
             }
+            if row.from_schedule {
+                self.from_schedule.insert(row.id);
+            }
             let slot = from_row(row);
             self.loaded.insert(slot.id, slot.clone());
             self.slots.push(slot);
@@ -142,30 +149,55 @@ impl SlotSet {
         (0..self.slots.len()).filter(|&i| matches(&self.slots[i])).collect()
     }
 
+    /// Indexes of the slots the schedule opened that this unit of work freed:
+    /// loaded booked or held, available now (a booking or hold ended).
+    pub fn freed_from_schedule(&self) -> Vec<usize> {
+        self.indexes_where(|slot| {
+            slot.status == SlotStatus::Available
+                && self.from_schedule.contains(&slot.id)
+                && self.loaded.get(&slot.id).is_some_and(|l| matches!(l.status, SlotStatus::Booked | SlotStatus::Held))
+        })
+    }
+
     /// Indexes of the loaded slots on `date`, as a sub-slice view's mapping.
     pub fn on_date(&self, date: NaiveDate) -> (Vec<ProviderAvailability>, Vec<usize>) {
         let indexes = self.indexes_where(|slot| slot.date == date);
         (indexes.iter().map(|&i| self.slots[i].clone()).collect(), indexes)
     }
 
-    /// Write every changed slot back, each guarded by the status it was loaded with.
+    /// Write every changed slot back, each guarded by the status it was
+    /// loaded with; a withdrawn one is deleted.
     pub async fn save(&self, uow: &UnitOfWork) -> Result<(), AppError> {
         for slot in &self.slots {
             let Some(loaded) = self.loaded.get(&slot.id) else { continue };
             if slot == loaded {
                 continue;
             }
-            let result = availability_slot::Entity::update_many()
-                .col_expr(availability_slot::Column::Status, Expr::value(availability_slot::Status::from(slot.status)))
-                .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
-                .col_expr(availability_slot::Column::HoldId, Expr::value(slot.hold_id))
-                .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
-                .col_expr(availability_slot::Column::LastModifiedBy, Expr::value(slot.last_modified_by.clone()))
-                .filter(availability_slot::Column::Id.eq(slot.id))
-                .filter(availability_slot::Column::Status.eq(availability_slot::Status::from(loaded.status)))
-                .exec(&uow.tx)
-                .await?;
-            if result.rows_affected != 1 {
+            let was = availability_slot::Column::Status.eq(availability_slot::Status::from(loaded.status));
+            let result = if slot.status == SlotStatus::Removed {
+                availability_slot::Entity::delete_many()
+                    .filter(availability_slot::Column::Id.eq(slot.id))
+                    .filter(was)
+                    .exec(&uow.tx)
+                    .await?
+                    .rows_affected
+            } else {
+                availability_slot::Entity::update_many()
+                    .col_expr(
+                        availability_slot::Column::Status,
+                        Expr::value(availability_slot::Status::from(slot.status)),
+                    )
+                    .col_expr(availability_slot::Column::BookingId, Expr::value(slot.booking_id))
+                    .col_expr(availability_slot::Column::HoldId, Expr::value(slot.hold_id))
+                    .col_expr(availability_slot::Column::LastModifiedAt, Expr::value(slot.last_modified_at))
+                    .col_expr(availability_slot::Column::LastModifiedBy, Expr::value(slot.last_modified_by.clone()))
+                    .filter(availability_slot::Column::Id.eq(slot.id))
+                    .filter(was)
+                    .exec(&uow.tx)
+                    .await?
+                    .rows_affected
+            };
+            if result != 1 {
                 return Err(AppError::Conflict(format!(
                     "slot {} changed while this request was being handled",
                     slot.id

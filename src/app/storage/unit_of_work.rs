@@ -88,6 +88,11 @@ impl UnitOfWork {
         }
     }
 
+    /// The provider's zone, as locked (`None` for a zone this build does not know).
+    pub fn timezone(&self) -> Option<Tz> {
+        self.timezone
+    }
+
     /// Record a slot's event, with the instants its slot denotes in the provider's zone.
     pub fn record(&mut self, event: AvailabilitySlotChangedEvent) {
         self.events.push(match self.timezone {
