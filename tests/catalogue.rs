@@ -1295,3 +1295,63 @@ async fn slot_statuses_on(
         .map(|s| (s["startTime"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
         .collect()
 }
+
+/// A deactivated provider's key changes nothing: slots, blocks and webhooks
+/// all answer 410 `provider-deactivated`, and the version stays; its reads work.
+#[tokio::test]
+async fn a_deactivated_providers_key_writes_nothing_and_reads_still_work() {
+    let dir = tempdir::Dir::new();
+    let token = format!("admin_{}", Uuid::new_v4().simple());
+    let path = dir.file("admin-token", &token);
+    let app = TestApp::spawn_with(&["--admin-token-file", path.to_str().unwrap(), "--webhook-allow-private"]).await;
+    let (id, _) = bookable_provider(&app, &token, "retired").await;
+    let (status, key) = admin(
+        &app,
+        &token,
+        reqwest::Method::POST,
+        "/api/v1/admin/providers/retired/keys",
+        Some(json!({ "label": "desk" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    let hooks = app.url(&format!("/api/v1/providers/{id}/webhooks"));
+    let hook = json!({ "url": "http://127.0.0.1:9/hook" });
+    let response = app.client.post(&hooks).bearer_auth(&key).json(&hook).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let webhook = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let slot = free_slot_ids(&app.client, &app.base, id, 1).await.remove(0);
+    let (status, _) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/retired/deactivate", None).await;
+    assert!(status.is_success(), "{status}");
+    let version = admin_version(&app, &token, "retired").await;
+    let webhooks_before = entity::webhook_subscription::Entity::find().all(&app.db).await.unwrap();
+
+    let day = (Utc::now() + chrono::TimeDelta::days(20)).date_naive();
+    let slots = json!({ "dates": [day], "open": "06:00", "close": "07:00", "slotMinutes": 30 });
+    let provider = |p: &str| app.url(&format!("/api/v1/providers/{id}{p}"));
+    let writes = [
+        ("create slots", app.client.post(provider("/slots")).json(&slots)),
+        ("block", app.client.post(provider(&format!("/slots/{slot}/block")))),
+        ("unblock", app.client.post(provider(&format!("/slots/{slot}/unblock")))),
+        ("create webhook", app.client.post(&hooks).json(&hook)),
+        ("delete webhook", app.client.delete(format!("{hooks}/{webhook}"))),
+        ("enable webhook", app.client.post(format!("{hooks}/{webhook}/enable"))),
+    ];
+    for (what, request) in writes {
+        let response = request.bearer_auth(&key).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (StatusCode::GONE, Some("urn:slotstream:problem:provider-deactivated")),
+            "{what}: {body}"
+        );
+    }
+    assert_eq!(admin_version(&app, &token, "retired").await, version, "no event, no new version");
+    use sea_orm::EntityTrait;
+    assert_eq!(entity::webhook_subscription::Entity::find().all(&app.db).await.unwrap(), webhooks_before);
+    // Reads through its key still work.
+    let response = app.client.get(&hooks).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -1,5 +1,6 @@
 //! Provider commands on slots: open new slots for dates, block and unblock.
-//! The caller must present a key of that provider (`authorization`).
+//! The caller must present a key of that provider (`authorization`), and
+//! the provider must be active (410 otherwise, checked under its lock).
 //!
 //! Slots are stored as a local date with local start and end times; a slot
 //! denotes the instants `[I(start), I(end))`, where `I` maps a local time to
@@ -113,6 +114,7 @@ impl App {
         }
         let timezone = self.directory.get(provider_id).await?.timezone;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        uow.require_active()?;
         let mut slot_set = SlotSet::new();
         let mut rows = Vec::new();
         let mut skipped = Vec::new();
@@ -157,6 +159,7 @@ impl App {
     ) -> Result<crate::domain::SlotStatus, AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        uow.require_active()?;
         let mut slot_set = SlotSet::new();
         let index = slot_set.load_slot(&uow, slot_id).await?;
         let slot = slot_set.slot_mut(index);

@@ -78,13 +78,17 @@ impl UnitOfWork {
     }
 
     /// `Gone` (410) if the provider is deactivated: checked under the
-    /// provider lock, so no booking or hold slips in beside a deactivation
-    /// on another instance. Cancelling, releasing and expiring still work.
+    /// provider lock, so no booking, hold or provider write (slots, blocks,
+    /// webhooks) slips in beside a deactivation on another instance.
+    /// Cancelling, releasing and expiring still work.
     pub fn require_active(&self) -> Result<(), AppError> {
         if self.active {
             Ok(())
         } else {
-            Err(AppError::Gone(format!("provider {} is deactivated and takes no bookings or holds", self.provider_id)))
+            Err(AppError::Gone(format!(
+                "provider {} is deactivated and takes no bookings, holds or changes",
+                self.provider_id
+            )))
         }
     }
 

@@ -151,6 +151,7 @@ impl App {
         // row locked on PostgreSQL, the single writer on SQLite): parallel
         // creates see each other's rows, so the cap is exact.
         let work = UnitOfWork::begin(self, provider_id).await?;
+        work.require_active()?;
         let existing = webhook_subscription::Entity::find()
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
             .count(&work.tx)
@@ -209,6 +210,7 @@ impl App {
     ) -> Result<(), AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let write = WriteTransaction::begin(self).await?;
+        require_active(&write.tx, provider_id).await?;
         let deleted = webhook_subscription::Entity::delete_many()
             .filter(webhook_subscription::Column::Id.eq(webhook_id))
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
@@ -235,6 +237,7 @@ impl App {
     ) -> Result<WebhookView, AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let write = WriteTransaction::begin(self).await?;
+        require_active(&write.tx, provider_id).await?;
         webhook_subscription::Entity::update_many()
             .col_expr(webhook_subscription::Column::Status, Expr::value(webhook_subscription::Status::Active))
             .col_expr(webhook_subscription::Column::Attempts, Expr::value(0))
@@ -252,6 +255,21 @@ impl App {
         write.commit().await?;
         self.webhooks.wake.notify_one();
         Ok(view(&row))
+    }
+}
+
+/// `Gone` (410) if the provider is deactivated: its key changes nothing
+/// (reads through it still work). Read in the write's transaction; these
+/// writes touch no slot and take no provider lock.
+async fn require_active(db: &impl sea_orm::ConnectionTrait, provider_id: Uuid) -> Result<(), AppError> {
+    let row = entity::provider::Entity::find_by_id(provider_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
+    if row.active {
+        Ok(())
+    } else {
+        Err(AppError::Gone(format!("provider {provider_id} is deactivated and takes no changes")))
     }
 }
 
