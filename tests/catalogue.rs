@@ -1355,3 +1355,65 @@ async fn a_deactivated_providers_key_writes_nothing_and_reads_still_work() {
     let response = app.client.get(&hooks).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// 409s about a key's, a hold's or a booking's own state are `conflict`
+/// problems saying what conflicted, not `slot-unavailable`.
+#[tokio::test]
+async fn conflicts_that_are_not_about_slots_are_conflict_problems() {
+    let (app, token, _dir) = admin_server().await;
+    let (id, service) = bookable_provider(&app, &token, "states").await;
+    let keys = "/api/v1/admin/providers/states/keys";
+    let (_, key) = admin(&app, &token, reqwest::Method::POST, keys, Some(json!({ "label": "old" }))).await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    let (status, _) = admin(&app, &token, reqwest::Method::DELETE, &format!("{keys}/{key_id}"), None).await;
+    assert!(status.is_success(), "{status}");
+    let (status, rotated) = admin(&app, &token, reqwest::Method::POST, &format!("{keys}/{key_id}/rotate"), None).await;
+    let conflict = |status: StatusCode, body: &Value, detail: &str| {
+        assert_eq!(
+            (status, body["type"].as_str(), body["title"].as_str()),
+            (StatusCode::CONFLICT, Some("urn:slotstream:problem:conflict"), Some("Conflict with the resource's state")),
+            "{body}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains(detail), "{body}");
+    };
+    conflict(status, &rotated, "already revoked");
+
+    let starts = availability(&app.client, &app.base, id, "?days=3", None).await.free_slots();
+    let (status, booking) = book(&app.client, &app.base, id, service, &starts[2].1).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let booking_token = booking["token"].as_str().unwrap();
+    assert_eq!(
+        cancel(&app.client, &app.base, booking["id"].as_str().unwrap(), Some(booking_token)).await,
+        StatusCode::OK
+    );
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/bookings/{}/reschedule", booking["id"].as_str().unwrap())))
+        .bearer_auth(booking_token)
+        .json(&json!({ "startTime": starts[3].1 }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    conflict(status, &response.json().await.unwrap(), "is cancelled and cannot be moved");
+
+    let body = json!({ "providerId": id, "serviceId": service, "startTime": starts[4].1 });
+    let (status, held) = post_json(&app.client, &app.url("/api/v1/holds"), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let hold = app.url(&format!("/api/v1/holds/{}", held["id"].as_str().unwrap()));
+    let hold_token = held["token"].as_str().unwrap();
+    let response = app.client.delete(&hold).bearer_auth(hold_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.client.post(format!("{hold}/renew")).bearer_auth(hold_token).send().await.unwrap();
+    let status = response.status();
+    conflict(status, &response.json().await.unwrap(), "has ended (released)");
+    // A slot that is taken is still `slot-unavailable`.
+    let (status, taken) = book(&app.client, &app.base, id, service, &starts[5].1).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, again) = book(&app.client, &app.base, id, service, &starts[5].1).await;
+    assert_eq!(
+        (status, again["type"].as_str()),
+        (StatusCode::CONFLICT, Some("urn:slotstream:problem:slot-unavailable")),
+        "{taken}"
+    );
+}

@@ -135,7 +135,9 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(Failure(self.to_string()));
             return response;
         }
-        if status == StatusCode::CONFLICT {
+        // Booking conflicts only: a 409 about a key's, hold's or booking's
+        // own state (`conflict`) is not one.
+        if status == StatusCode::CONFLICT && !matches!(self, ApiError::App(AppError::StateConflict(_))) {
             metrics::counter!("slotstream_booking_conflicts_total").increment(1);
         }
         let mut response = problem(status, kind, title, &self.to_string());

@@ -176,7 +176,7 @@ impl App {
         require_live(&row, now)?;
         let expires_at = after(now, self.holds.ttl).min(row.max_expires_at);
         if expires_at <= row.expires_at {
-            return Err(AppError::Conflict(format!(
+            return Err(AppError::StateConflict(format!(
                 "hold {hold_id} has reached its maximum lifetime (until {}); book it or let it go",
                 row.max_expires_at.to_rfc3339()
             )));
@@ -242,10 +242,10 @@ pub(super) async fn set_status(uow: &UnitOfWork, row: slot_hold::Model, status: 
 /// An active hold whose time is not up, or a 409 saying which it is not.
 pub(super) fn require_live(row: &slot_hold::Model, now: DateTime<Utc>) -> Result<(), AppError> {
     if row.status != Status::Active {
-        return Err(AppError::Conflict(format!("hold {} has ended ({})", row.id, row.status.to_value())));
+        return Err(AppError::StateConflict(format!("hold {} has ended ({})", row.id, row.status.to_value())));
     }
     if row.expires_at <= now {
-        return Err(AppError::Conflict(format!("hold {} has expired; take a new one", row.id)));
+        return Err(AppError::StateConflict(format!("hold {} has expired; take a new one", row.id)));
     }
     Ok(())
 }

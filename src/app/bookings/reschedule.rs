@@ -33,7 +33,7 @@ impl App {
         uow.require_active()?;
         let row = reload(&uow, booking_id).await?;
         if row.status != booking::Status::Confirmed {
-            return Err(AppError::Conflict(format!("booking {booking_id} is cancelled and cannot be moved")));
+            return Err(AppError::StateConflict(format!("booking {booking_id} is cancelled and cannot be moved")));
         }
         let duration = row.ends_at - row.starts_at;
         let span = ServiceSpan::new(provider.timezone, starts_at, duration)?;

@@ -96,7 +96,7 @@ impl App {
         let write = CatalogueWrite::begin(self).await?;
         let (old, change) = revoke(&write.tx, external_id, key_id).await?;
         let Some(change) = change else {
-            return Err(AppError::Conflict(format!("key {key_id} is already revoked")));
+            return Err(AppError::StateConflict(format!("key {key_id} is already revoked")));
         };
         let issued = insert_key(&write.tx, old.provider_id, old.label).await?;
         let app = self.clone();
