@@ -717,15 +717,7 @@ async fn a_deactivation_or_revocation_on_one_instance_holds_at_once_on_another()
     if !postgres_only("two instances on one PostgreSQL database, catalogue changes over NOTIFY") {
         return;
     }
-    let dir = tempdir::Dir::new();
-    let token = format!("admin_{}", Uuid::new_v4().simple());
-    let token_file = dir.file("admin-token", &token);
-    let (url, seeded) = seeded_database().await;
-    let flags = ["--admin-token-file", token_file.to_str().unwrap()];
-    let a = ServerProcess::start(&url, &flags).await;
-    let b = ServerProcess::start(&url, &flags).await;
-    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
-    let pid = seeded[0].id;
+    let TwoInstances { a, b, token, client, pid, _dir } = TwoInstances::start().await;
     // The demo providers' external ids are the seed's.
     let external = "demo-kasias-barber-shop";
     let issued: Value = client
@@ -968,15 +960,7 @@ async fn a_reactivation_on_one_instance_reopens_streams_on_another() {
     if !postgres_only("two instances on one PostgreSQL database, catalogue changes over NOTIFY") {
         return;
     }
-    let dir = tempdir::Dir::new();
-    let token = format!("admin_{}", Uuid::new_v4().simple());
-    let token_file = dir.file("admin-token", &token);
-    let (url, seeded) = seeded_database().await;
-    let flags = ["--admin-token-file", token_file.to_str().unwrap()];
-    let a = ServerProcess::start(&url, &flags).await;
-    let b = ServerProcess::start(&url, &flags).await;
-    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
-    let pid = seeded[0].id;
+    let TwoInstances { a, b, token, client, pid, _dir } = TwoInstances::start().await;
     let external = "demo-kasias-barber-shop";
     let action = |name: &str| a.url(&format!("/api/v1/admin/providers/{external}/{name}"));
     let mut stream = SseClient::connect(&client, &stream_url(&b.base, pid, ""), None).await;
@@ -991,6 +975,32 @@ async fn a_reactivation_on_one_instance_reopens_streams_on_another() {
     assert_eq!(book(&client, &a.base, pid, service, &free[0].1).await.0, StatusCode::CREATED);
     assert_eq!(stream.next(WAIT).await.expect("A's booking on B's stream").event, "slot-changed");
     assert_eq!(availability(&client, &b.base, pid, "?days=1", None).await.status, StatusCode::OK);
+}
+
+/// Two server processes on one seeded PostgreSQL database, sharing an
+/// admin token; `pid` is the first demo provider's id.
+struct TwoInstances {
+    a: ServerProcess,
+    b: ServerProcess,
+    token: String,
+    client: reqwest::Client,
+    pid: Uuid,
+    /// Holds the admin-token file while the servers run.
+    _dir: tempdir::Dir,
+}
+
+impl TwoInstances {
+    async fn start() -> TwoInstances {
+        let dir = tempdir::Dir::new();
+        let token = format!("admin_{}", Uuid::new_v4().simple());
+        let token_file = dir.file("admin-token", &token);
+        let (url, seeded) = seeded_database().await;
+        let flags = ["--admin-token-file", token_file.to_str().unwrap()];
+        let a = ServerProcess::start(&url, &flags).await;
+        let b = ServerProcess::start(&url, &flags).await;
+        let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+        TwoInstances { a, b, token, client, pid: seeded[0].id, _dir: dir }
+    }
 }
 
 /// Opens a stream once it answers 200 (a catalogue change from another
