@@ -87,6 +87,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_BODY_LIMIT", default_value_t = 16 * 1024, global = true)]
     pub body_limit: usize,
 
+    /// Largest request body on the admin API, in bytes: a batch of slot
+    /// changes or a snapshot of a provider's slots from the marketplace's
+    /// booking system is larger than anything a customer sends.
+    #[arg(long, env = "SLOTSTREAM_ADMIN_BODY_LIMIT", default_value_t = 4 * 1024 * 1024, global = true)]
+    pub admin_body_limit: usize,
+
     /// Read quota (providers, availability): requests in a burst.
     #[arg(long, env = "SLOTSTREAM_READ_BURST", default_value_t = 60, global = true)]
     pub read_burst: u32,

@@ -216,6 +216,7 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
     HttpSettings {
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         body_limit: args.body_limit,
+        admin_body_limit: args.admin_body_limit,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         read_quota: Quota { name: "reads", burst: args.read_burst, per_second: args.read_per_second },
         write_quota: Quota { name: "writes", burst: args.write_burst, per_second: args.write_per_second },

@@ -17,62 +17,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A server with an operator token; the token.
-async fn admin_server() -> (TestApp, String, tempdir::Dir) {
-    let dir = tempdir::Dir::new();
-    let token = format!("admin_{}", Uuid::new_v4().simple());
-    let path = dir.file("admin-token", &token);
-    let app = TestApp::spawn_with(&["--admin-token-file", path.to_str().unwrap()]).await;
-    (app, token, dir)
-}
-
-/// A scratch directory removed on drop.
-mod tempdir {
-    use std::path::PathBuf;
-
-    pub struct Dir(pub PathBuf);
-
-    impl Dir {
-        pub fn new() -> Dir {
-            let dir = std::env::temp_dir().join(format!("slotstream-catalogue-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Dir(dir)
-        }
-
-        pub fn file(&self, name: &str, text: &str) -> PathBuf {
-            let path = self.0.join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-async fn admin(
-    app: &TestApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn put(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    admin(app, token, reqwest::Method::PUT, path, Some(body)).await
-}
-
 fn provider_body(name: &str, timezone: &str) -> Value {
     json!({ "name": name, "timezone": timezone, "address": "1 Main St", "description": "A test provider", "currency": "EUR" })
 }
@@ -991,11 +935,9 @@ struct TwoInstances {
 
 impl TwoInstances {
     async fn start() -> TwoInstances {
-        let dir = tempdir::Dir::new();
-        let token = format!("admin_{}", Uuid::new_v4().simple());
-        let token_file = dir.file("admin-token", &token);
+        let (token, dir, token_file) = admin_token_file();
         let (url, seeded) = seeded_database().await;
-        let flags = ["--admin-token-file", token_file.to_str().unwrap()];
+        let flags = ["--admin-token-file", token_file.as_str()];
         let a = ServerProcess::start(&url, &flags).await;
         let b = ServerProcess::start(&url, &flags).await;
         let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();

@@ -20,6 +20,9 @@ pub struct Model {
     /// hand with a provider key). Such a slot that the current schedule no
     /// longer opens is withdrawn when its last booking or hold ends.
     pub from_schedule: bool,
+    /// The upstream's id of a slot mirrored from the marketplace's booking
+    /// system (`external` providers); unique per provider; `None` for a slot made here.
+    pub external_slot_id: Option<String>,
 }
 
 /// A slot's status as stored (in `availability_slot.status` and in

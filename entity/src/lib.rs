@@ -36,5 +36,6 @@ mod tests {
     fn statuses_on_the_wire_are_spelled_as_stored() {
         the_wire_spells_it_as_stored::<booking::Status>();
         the_wire_spells_it_as_stored::<webhook_subscription::Status>();
+        the_wire_spells_it_as_stored::<provider::SlotSource>();
     }
 }

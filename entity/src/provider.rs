@@ -26,6 +26,32 @@ pub struct Model {
     /// False once deactivated: no new bookings or holds, streams ended; history kept.
     pub active: bool,
     pub deactivated_at: Option<DateTimeUtc>,
+    /// Where the provider's slots come from (see [`SlotSource`]).
+    pub slot_source: SlotSource,
+    /// Where an `external` provider's times are booked: a URL template with
+    /// `{providerId}` (the marketplace's id), `{externalSlotId}`, `{startsAt}`.
+    pub booking_url: Option<String>,
+    /// The upstream's number of the last batch of slot changes applied
+    /// (`external` providers): a batch not above it changes nothing.
+    pub external_sequence: Option<i64>,
+}
+
+/// Where a provider's slots come from.
+/// Stored and on the wire (`slotSource`) alike.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum SlotSource {
+    /// Opened here, from a weekly schedule or by a provider key; booked and held here.
+    #[default]
+    #[sea_orm(string_value = "schedule")]
+    Schedule,
+    /// Owned by the marketplace's own booking engine, which publishes their
+    /// changes; slotstream mirrors and serves them, and books nothing.
+    #[sea_orm(string_value = "external")]
+    External,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

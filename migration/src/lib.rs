@@ -13,6 +13,7 @@ mod m20261128_000006_webhooks;
 mod m20261203_000002_token_hash_indexes;
 mod m20261203_000003_slot_event_instants_and_actor;
 mod m20261210_000001_slot_from_schedule;
+mod m20261211_000001_external_slots;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_token_hash_indexes::Migration),
             Box::new(m20261203_000003_slot_event_instants_and_actor::Migration),
             Box::new(m20261210_000001_slot_from_schedule::Migration),
+            Box::new(m20261211_000001_external_slots::Migration),
         ]
     }
 }

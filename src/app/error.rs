@@ -38,6 +38,10 @@ pub enum AppError {
     /// The client already has as many active slot holds as it may (429).
     #[error("{0}")]
     TooManyHolds(String),
+    /// The provider's times are booked in the marketplace's own booking
+    /// system (`slotSource: external`), at `booking_url` when it has one (409).
+    #[error("{detail}")]
+    BooksElsewhere { detail: String, booking_url: Option<String> },
     /// The provider is deactivated: it takes no new bookings or holds (410).
     #[error("{0}")]
     Gone(String),

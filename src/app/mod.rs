@@ -10,6 +10,8 @@
 //!   change streams, the provider list and directory.
 //! - `storage`: the unit of work (where every write transaction begins and
 //!   a commit becomes an event), the slot set, idempotency, secrets.
+//! - `upstream`: slots published by the marketplace's own booking system
+//!   (batches of changes, snapshots), for providers whose slots it owns.
 //! - `webhooks`: webhook subscriptions, and the booking change a booking
 //!   command records for them.
 //!
@@ -37,6 +39,7 @@ mod error;
 mod instance_gauges;
 mod queries;
 mod storage;
+mod upstream;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -63,6 +66,7 @@ pub use storage::idempotency::ScopedKey;
 pub use storage::secrets;
 pub use storage::unit_of_work::UnitOfWork;
 pub use storage::write_transaction::WriteTransaction;
+pub use upstream::{Applied, PublishedSlot, SlotChanges, SlotSnapshot, SnapshotRange};
 pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::domain::BookableRange;

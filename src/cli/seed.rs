@@ -279,6 +279,8 @@ fn demo_catalogue(count: usize) -> Catalogue {
                     address: Some(demo.address.to_owned()),
                     description: Some(demo.description.to_owned()),
                     currency: demo.currency.to_owned(),
+                    slot_source: Default::default(),
+                    booking_url: None,
                 },
                 services: demo
                     .services

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 /// Who made a change: the customer (with a booking's or a hold's token, or
-/// none), the provider (with its key), the operator (admin API, import), or
-/// the system itself (hold expiry, the rolling slot window, seeding).
+/// none), the provider (with its key), the operator (admin API, import),
+/// the system itself (hold expiry, the rolling slot window, seeding), or the
+/// marketplace's own booking system publishing its slots' changes (`upstream`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
@@ -14,22 +15,26 @@ pub enum Actor {
     Provider,
     Admin,
     System,
+    Upstream,
 }
 
 impl Actor {
+    const ALL: [Actor; 5] = [Actor::Customer, Actor::Provider, Actor::Admin, Actor::System, Actor::Upstream];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Actor::Customer => "customer",
             Actor::Provider => "provider",
             Actor::Admin => "admin",
             Actor::System => "system",
+            Actor::Upstream => "upstream",
         }
     }
 
     /// The actor a stored string names; `None` for anything else (slots and
     /// events written before actors were recorded said "planner", "expiry"…).
     pub fn parse(s: &str) -> Option<Actor> {
-        [Actor::Customer, Actor::Provider, Actor::Admin, Actor::System].into_iter().find(|a| a.as_str() == s)
+        Actor::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -39,7 +44,7 @@ mod tests {
 
     #[test]
     fn actors_round_trip_and_serialise_lower_case() {
-        for actor in [Actor::Customer, Actor::Provider, Actor::Admin, Actor::System] {
+        for actor in Actor::ALL {
             assert_eq!(Actor::parse(actor.as_str()), Some(actor));
             assert_eq!(serde_json::to_string(&actor).unwrap(), format!("\"{}\"", actor.as_str()));
         }

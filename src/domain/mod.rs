@@ -5,6 +5,7 @@ mod actor;
 mod bookable_range;
 mod local_time;
 mod provider_availability;
+mod upstream;
 mod weekly_schedule;
 
 pub use actor::Actor;
@@ -14,4 +15,5 @@ pub use local_time::{
     overlaps_locally, slot_grid, slot_span, to_local,
 };
 pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
+pub use upstream::{LocalSlot, Mirroring, UpstreamSlotError, UpstreamStatus, mirroring, place};
 pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

@@ -8,6 +8,8 @@
 //! - `POST|GET /api/v1/admin/providers/{externalId}/keys`: issue (secret shown once), list
 //! - `DELETE /api/v1/admin/providers/{externalId}/keys/{keyId}`: revoke (204)
 //! - `POST /api/v1/admin/providers/{externalId}/keys/{keyId}/rotate`: a new key for the old
+//! - `POST /api/v1/admin/providers/{externalId}/slot-changes`: the booking system's changes
+//! - `PUT  /api/v1/admin/providers/{externalId}/slots?from=&to=`: its snapshot of a date range
 //!
 //! Without `--admin-token-file` these routes do not exist (404): a server
 //! with no operator cannot be administered, and says nothing about it. With
@@ -23,10 +25,10 @@ use uuid::Uuid;
 use super::HttpState;
 use super::around::{Around, AroundLayer};
 use super::error::ApiError;
-use super::extract::{Bearer, Json, Path};
+use super::extract::{Bearer, Json, Path, Query};
 use crate::app::{
-    AdminProvider, AdminProviderDetail, AdminService, AdminToken, IssuedKey, KeyView, NewKey, ProviderFields,
-    Replanned, ScheduleInput, ServiceFields, Upserted,
+    AdminProvider, AdminProviderDetail, AdminService, AdminToken, Applied, IssuedKey, KeyView, NewKey, ProviderFields,
+    Replanned, ScheduleInput, ServiceFields, SlotChanges, SlotSnapshot, SnapshotRange, Upserted,
 };
 
 /// The admin routes, behind the operator token.
@@ -40,6 +42,8 @@ pub fn router(token: AdminToken) -> Router<HttpState> {
         .route("/api/v1/admin/providers/{external_id}/keys", post(issue_key).get(list_keys))
         .route("/api/v1/admin/providers/{external_id}/keys/{key_id}", delete(revoke_key))
         .route("/api/v1/admin/providers/{external_id}/keys/{key_id}/rotate", post(rotate_key))
+        .route("/api/v1/admin/providers/{external_id}/slot-changes", post(post_slot_changes))
+        .route("/api/v1/admin/providers/{external_id}/slots", put(put_slots))
         // A route layer: an unknown admin path is a 404, not a 401.
         .route_layer(AroundLayer(RequireOperator(token)))
 }
@@ -182,6 +186,35 @@ pub(super) async fn rotate_key(
     Ok((StatusCode::CREATED, axum::Json(issued)).into_response())
 }
 
+/// Apply the marketplace's booking system's slot changes to an `external`
+/// provider: one unit of work, one `slot-changed` event per real change.
+/// A batch whose sequence is not above the last applied one changes nothing
+/// (`applied: false, reason: "stale"`).
+#[utoipa::path(post, path = "/api/v1/admin/providers/{externalId}/slot-changes", tag = "admin",
+    security(("admin" = [])), params(("externalId" = String, Path)), request_body = SlotChanges,
+    responses((status = 200, description = "Applied, or stale (nothing changed)", body = Applied), AdminProblems))]
+pub(super) async fn post_slot_changes(
+    State(state): State<HttpState>,
+    Path(external_id): Path<String>,
+    Json(batch): Json<SlotChanges>,
+) -> Result<axum::Json<Applied>, ApiError> {
+    Ok(axum::Json(state.app.apply_slot_changes(&external_id, batch).await?))
+}
+
+/// State every slot of an `external` provider on the local dates `from` to
+/// `to`: differences become events, slots there not listed are removed.
+#[utoipa::path(put, path = "/api/v1/admin/providers/{externalId}/slots", tag = "admin", security(("admin" = [])),
+    params(("externalId" = String, Path), SnapshotRange), request_body = SlotSnapshot,
+    responses((status = 200, description = "Applied, or stale (nothing changed)", body = Applied), AdminProblems))]
+pub(super) async fn put_slots(
+    State(state): State<HttpState>,
+    Path(external_id): Path<String>,
+    Query(range): Query<SnapshotRange>,
+    Json(snapshot): Json<SlotSnapshot>,
+) -> Result<axum::Json<Applied>, ApiError> {
+    Ok(axum::Json(state.app.apply_snapshot(&external_id, range, snapshot).await?))
+}
+
 /// Problems an admin route may answer with.
 #[allow(dead_code)]
 #[derive(utoipa::IntoResponses)]
@@ -195,7 +228,7 @@ pub enum AdminProblems {
     NotFound(#[to_schema] super::error::Problem<'static>),
     #[response(
         status = 409,
-        description = "A timezone change while slots exist, a key already revoked, or a concurrent create",
+        description = "A timezone or slotSource change while slots exist, a key already revoked, a concurrent create, slot changes for a provider that opens its own slots, or a schedule for one whose slots come from the booking system",
         content_type = "application/problem+json"
     )]
     Conflict(#[to_schema] super::error::Problem<'static>),

@@ -35,6 +35,9 @@ pub struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    /// `books-elsewhere` only: where this time is booked instead.
+    #[serde(rename = "bookingUrl", skip_serializing_if = "Option::is_none")]
+    booking_url: Option<&'a str>,
 }
 
 impl ApiError {
@@ -63,6 +66,9 @@ impl ApiError {
             }
             ApiError::App(AppError::TooManyHolds(_)) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
+            }
+            ApiError::App(AppError::BooksElsewhere { .. }) => {
+                (StatusCode::CONFLICT, "books-elsewhere", "Booked in the marketplace's booking system")
             }
             ApiError::App(AppError::Gone(_)) => (StatusCode::GONE, "provider-deactivated", "Provider deactivated"),
             ApiError::App(AppError::DatabaseUnavailable(_)) => {
@@ -110,8 +116,13 @@ const DATABASE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("2");
 
 /// Build a problem+json response (also used by middleware that refuses requests).
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
+    problem_with_url(status, kind, title, detail, None)
+}
+
+fn problem_with_url(status: StatusCode, kind: &str, title: &str, detail: &str, booking_url: Option<&str>) -> Response {
     let kind = format!("urn:slotstream:problem:{kind}");
-    let body = serde_json::to_vec(&Problem { kind: &kind, title, status: status.as_u16(), detail }).unwrap_or_default();
+    let body = serde_json::to_vec(&Problem { kind: &kind, title, status: status.as_u16(), detail, booking_url })
+        .unwrap_or_default();
     let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
@@ -137,10 +148,16 @@ impl IntoResponse for ApiError {
         }
         // Booking conflicts only: a 409 about a key's, hold's or booking's
         // own state (`conflict`) is not one.
-        if status == StatusCode::CONFLICT && !matches!(self, ApiError::App(AppError::StateConflict(_))) {
+        if status == StatusCode::CONFLICT
+            && !matches!(self, ApiError::App(AppError::StateConflict(_) | AppError::BooksElsewhere { .. }))
+        {
             metrics::counter!("slotstream_booking_conflicts_total").increment(1);
         }
-        let mut response = problem(status, kind, title, &self.to_string());
+        let booking_url = match &self {
+            ApiError::App(AppError::BooksElsewhere { booking_url, .. }) => booking_url.as_deref(),
+            _ => None,
+        };
+        let mut response = problem_with_url(status, kind, title, &self.to_string(), booking_url);
         if let ApiError::App(AppError::Unauthorized(reason)) = &self {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, bearer_challenge(reason));
         }

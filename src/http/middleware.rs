@@ -98,6 +98,9 @@ const HEADERS_MAX: usize = 6 * 1024;
 pub(super) struct GuardRequest {
     /// The largest request body, in bytes.
     pub body_limit: usize,
+    /// The largest on the admin API (`/api/v1/admin/…`), whose token is
+    /// checked before a body is read.
+    pub admin_body_limit: usize,
 }
 
 impl Around for GuardRequest {
@@ -126,6 +129,7 @@ impl Around for GuardRequest {
         }
         // A body declared too large is refused before a byte of it is awaited:
         // otherwise the client holds the request open until the timeout.
+        let limit = if uri.path().starts_with("/api/v1/admin/") { self.admin_body_limit } else { self.body_limit };
         match declared_length(request.headers()) {
             Err(()) => Err(Box::new(problem(
                 StatusCode::BAD_REQUEST,
@@ -133,11 +137,11 @@ impl Around for GuardRequest {
                 "Bad Content-Length",
                 "Content-Length must be one non-negative integer",
             ))),
-            Ok(Some(length)) if length > self.body_limit as u64 => Err(Box::new(problem(
+            Ok(Some(length)) if length > limit as u64 => Err(Box::new(problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body-too-large",
                 "Body too large",
-                &format!("the request body may be at most {} bytes", self.body_limit),
+                &format!("the request body may be at most {limit} bytes"),
             ))),
             Ok(_) => Ok(()),
         }

@@ -117,7 +117,10 @@ pub fn router(state: HttpState) -> Router {
     );
     let mut app = Router::new().merge(reads).merge(writes).merge(holds).merge(streams);
     if let Some(token) = settings.admin_token.clone() {
-        app = app.merge(admin::router(token).layer(api));
+        // Its own body limit, inside the general one, which it overrides.
+        let admin =
+            admin::router(token).layer(api.layer(axum::extract::DefaultBodyLimit::max(settings.admin_body_limit)));
+        app = app.merge(admin);
     }
     app.merge(page::router(settings.static_dir.as_deref()).layer(trace))
         .method_not_allowed_fallback(method_not_allowed)
@@ -127,7 +130,10 @@ pub fn router(state: HttpState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(AroundLayer(Observe))
                 .option_layer(cors(&settings.cors_origins))
-                .layer(AroundLayer(GuardRequest { body_limit: settings.body_limit }))
+                .layer(AroundLayer(GuardRequest {
+                    body_limit: settings.body_limit,
+                    admin_body_limit: settings.admin_body_limit,
+                }))
                 // Bodies are only read by the JSON extractor, whose 413 is problem+json.
                 .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit)),
         )

@@ -83,6 +83,8 @@ impl Modify for BearerAuth {
         admin::list_keys,
         admin::revoke_key,
         admin::rotate_key,
+        admin::post_slot_changes,
+        admin::put_slots,
     ),
     modifiers(&BearerAuth)
 )]

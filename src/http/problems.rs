@@ -75,7 +75,7 @@ pub enum WriteProblems {
     NotFound(#[to_schema] Problem<'static>),
     #[response(
         status = 409,
-        description = "A needed slot is not available (held slots included, `slot-unavailable`), a request with the same Idempotency-Key is in progress, or the resource's state refuses the change (`conflict`: a hold that has ended, expired or reached its maximum lifetime, a cancelled booking rescheduled, a revoked key rotated, a provider's 20 webhooks, a timezone change while slots lie ahead)",
+        description = "A needed slot is not available (held slots included, `slot-unavailable`), the provider's times are booked in the marketplace's booking system (`books-elsewhere`, with `bookingUrl`), a request with the same Idempotency-Key is in progress, or the resource's state refuses the change (`conflict`: a hold that has ended, expired or reached its maximum lifetime, a cancelled booking rescheduled, a revoked key rotated, a provider's 20 webhooks, a timezone change while slots lie ahead)",
         content_type = "application/problem+json"
     )]
     Conflict(#[to_schema] Problem<'static>),

@@ -21,6 +21,8 @@ pub struct HttpSettings {
     pub retry: Duration,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// Largest request body on the admin API (`/api/v1/admin/…`).
+    pub admin_body_limit: usize,
     /// Timeout for ordinary (non-stream) requests.
     pub request_timeout: Duration,
     pub read_quota: Quota,

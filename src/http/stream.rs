@@ -84,7 +84,7 @@ impl DateFilter {
 #[utoipa::path(get, path = "/api/v1/providers/{providerId}/availability/stream", tag = "availability",
     params(("providerId" = Uuid, Path, description = "Provider id"), StreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
-    responses((status = 200, description = "The event stream. Each `event: slot-changed` has `id:` the provider's version and `data:` JSON with `availabilityId`, `providerId`, `date`, `startTime`, `endTime` (provider-local), `startsAt`, `endsAt` (the slot's instants, RFC 3339 UTC), `previousStatus`, `newStatus`, `changedAt`, `changedBy` (`customer`, `provider`, `admin` or `system`) and `version`", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "The event stream. Each `event: slot-changed` has `id:` the provider's version and `data:` JSON with `availabilityId`, `providerId`, `date`, `startTime`, `endTime` (provider-local), `startsAt`, `endsAt` (the slot's instants, RFC 3339 UTC), `previousStatus`, `newStatus`, `changedAt`, `changedBy` (`customer`, `provider`, `admin`, `system` or `upstream`: the marketplace's booking system) and `version`", content_type = "text/event-stream", body = String),
         (status = 204, description = "The provider was deactivated: this stream will never serve, stop reconnecting (the document GET answers 410)"),
         ReadProblems))]
 pub(super) async fn stream(

@@ -1,4 +1,5 @@
-//! Test support, one module per concern: `database` (fresh SQLite or
+//! Test support, one module per concern: `admin` (a server with an
+//! operator token, admin requests), `database` (fresh SQLite or
 //! PostgreSQL databases, seeding, the visible PostgreSQL-only skip, a dump of
 //! every table), `cluster` (a private PostgreSQL server a test may stop and
 //! start), `server` (the server in-process or as a child process, on an
@@ -11,6 +12,7 @@
 //! it, hence the `allow`s.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod api;
 pub mod cluster;
 pub mod database;
@@ -18,6 +20,7 @@ pub mod metrics;
 pub mod server;
 pub mod sse;
 
+pub use admin::*;
 pub use api::*;
 pub use cluster::*;
 pub use database::*;

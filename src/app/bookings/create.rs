@@ -19,6 +19,7 @@ use super::hold_to_booking::HoldToBook;
 use super::{BookingView, view};
 use crate::app::storage::idempotency::{Idempotency, ScopedKey};
 use crate::app::storage::slot_set::SlotSet;
+use crate::app::upstream::refuse_if_booked_elsewhere;
 use crate::app::{App, AppError, Credential, UnitOfWork, secrets};
 use crate::domain::Actor;
 use crate::events::{BookingChange, EventType};
@@ -129,6 +130,7 @@ impl App {
 
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         uow.require_active()?;
+        refuse_if_booked_elsewhere(&uow, span.starts_at).await?;
         // Looked up again under the provider lock (and on SQLite the single
         // writer): a retry queued behind its original sees the booking, not
         // the slot it took.

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
+use crate::app::upstream::refuse_if_booked_elsewhere;
 use crate::app::{App, AppError, Credential, InstanceGauges, UnitOfWork, secrets};
 use crate::domain::Actor;
 
@@ -110,6 +111,7 @@ impl App {
         let scope = secrets::hash(client_scope);
         let mut uow = UnitOfWork::begin(self, request.provider_id).await?;
         uow.require_active()?;
+        refuse_if_booked_elsewhere(&uow, span.starts_at).await?;
         let now = self.clock.shared_now(&uow.tx).await?;
         // Counted in the transaction, and the count and the insert are one
         // step per client: on SQLite the single writer sees to it; on

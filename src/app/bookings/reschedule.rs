@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
+use crate::app::upstream::refuse_if_booked_elsewhere;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::events::{BookingChange, EventType};
 
@@ -37,6 +38,7 @@ impl App {
         }
         let duration = row.ends_at - row.starts_at;
         let span = ServiceSpan::new(provider.timezone, starts_at, duration)?;
+        refuse_if_booked_elsewhere(&uow, span.starts_at).await?;
         let now = Utc::now();
 
         let mut slot_set = SlotSet::new();

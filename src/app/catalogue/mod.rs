@@ -46,6 +46,7 @@ pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned};
 pub use providers::{AdminProvider, AdminProviderDetail, ProviderFields};
 pub use schedule_input::{ScheduleException, ScheduleInput};
 pub use services::{AdminService, ServiceFields};
+pub(in crate::app) use slots::to_row;
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 
 use super::{App, AppError};

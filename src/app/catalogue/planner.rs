@@ -157,6 +157,11 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<usize, AppError> {
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        // A switch to `external` drops the schedule; the source is checked
+        // too, so the planner never opens a slot among the upstream's.
+        if uow.require_own_slots().is_err() {
+            return Ok(0);
+        }
         let Some(stored) = provider_schedule::Entity::find_by_id(provider_id).one(&uow.tx).await? else {
             return Ok(0);
         };

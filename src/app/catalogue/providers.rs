@@ -4,14 +4,18 @@
 //!
 //! Invariants: a timezone change is refused while the provider has slots
 //! from today on (they are stored in local time: moving them under a new
-//! zone would move every booking's instant); an allowed one, like
+//! zone would move every booking's instant), and so is a change of
+//! `slotSource` (slots made here would sit among the upstream's, or the
+//! upstream's would be booked here); a switch to `external` drops the
+//! weekly schedule, which no longer plans anything. An allowed zone,
+//! source or booking URL change, like
 //! deactivation and reactivation, advances the provider's version with no
 //! event of its own, so cached documents and tags change and streams get a
 //! reset. Two upserts creating one provider at once never meet a unique
 //! violation (`insert_new_provider`).
 
 use chrono::{DateTime, Utc};
-use entity::{availability_slot, provider, service};
+use entity::{availability_slot, provider, provider_schedule, service};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait,
@@ -26,6 +30,7 @@ use super::services::service_view;
 use super::{AdminService, KeyView, ScheduleInput, Upserted, check_currency, check_external_id, check_text};
 use super::{existing_provider, provider_by_external_id};
 use crate::app::storage::unit_of_work::{CatalogueWrite, advance_version};
+use crate::app::upstream::check_booking_url;
 use crate::app::{App, AppError};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
 
@@ -40,6 +45,17 @@ pub struct ProviderFields {
     pub description: Option<String>,
     /// ISO 4217 code, e.g. `PLN`.
     pub currency: String,
+    /// `schedule` (default: weekly schedules, bookings and holds here) or
+    /// `external` (the marketplace's booking system owns the slots and
+    /// publishes their changes; bookings and holds here answer `books-elsewhere`).
+    #[serde(default)]
+    #[schema(value_type = String, example = "schedule")]
+    pub slot_source: provider::SlotSource,
+    /// Where an `external` provider's times are booked: an absolute URL
+    /// template with `{providerId}` (the marketplace's id), `{externalSlotId}`
+    /// and `{startsAt}` (RFC 3339 UTC).
+    #[serde(default)]
+    pub booking_url: Option<String>,
 }
 
 /// A provider as the admin API shows it.
@@ -55,6 +71,12 @@ pub struct AdminProvider {
     pub currency: String,
     pub active: bool,
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// `schedule` or `external`.
+    #[schema(value_type = String)]
+    pub slot_source: provider::SlotSource,
+    pub booking_url: Option<String>,
+    /// The last sequence of slot changes applied from the booking system (`external`), if any.
+    pub sequence: Option<i64>,
 }
 
 /// A provider as the admin API shows it whole
@@ -87,6 +109,9 @@ impl ProviderFields {
             return Err(AppError::Invalid("description must be at most 2000 characters".into()));
         }
         check_currency(&self.currency)?;
+        if let Some(template) = &self.booking_url {
+            check_booking_url(template)?;
+        }
         self.timezone
             .parse()
             .map_err(|_| AppError::Invalid(format!("timezone must be an IANA timezone, got {:?}", self.timezone)))
@@ -98,6 +123,8 @@ impl ProviderFields {
             && self.address == row.address
             && self.description == row.description
             && self.currency == row.currency
+            && self.slot_source == row.slot_source
+            && self.booking_url == row.booking_url
     }
 }
 
@@ -112,6 +139,9 @@ fn provider_view(row: provider::Model) -> AdminProvider {
         currency: row.currency,
         active: row.active,
         deactivated_at: row.deactivated_at,
+        slot_source: row.slot_source,
+        booking_url: row.booking_url,
+        sequence: row.external_sequence,
     }
 }
 
@@ -171,6 +201,9 @@ impl App {
             external_id: Some(external_id.to_owned()),
             active: true,
             deactivated_at: None,
+            slot_source: fields.slot_source,
+            booking_url: fields.booking_url.clone(),
+            external_sequence: None,
         };
         let existing = match provider_by_external_id(&write.tx, external_id).await? {
             Some(row) => Some(row),
@@ -184,9 +217,21 @@ impl App {
             Some(row) if fields.same_as(&row) => (row, Upserted::Unchanged),
             Some(row) => {
                 let moves_zone = fields.timezone != row.timezone;
+                let moves_source = fields.slot_source != row.slot_source;
                 if moves_zone {
-                    refuse_timezone_change(&write.tx, &row, now).await?;
-                    // Every document shows the zone and its instants: a new
+                    refuse_with_slots_ahead(&write.tx, &row, now, "the timezone", "they are kept in local time")
+                        .await?;
+                }
+                if moves_source {
+                    refuse_with_slots_ahead(&write.tx, &row, now, "slotSource", "they belong to the old source")
+                        .await?;
+                    if fields.slot_source == provider::SlotSource::External {
+                        provider_schedule::Entity::delete_by_id(row.id).exec(&write.tx).await?;
+                    }
+                }
+                if moves_zone || moves_source || fields.booking_url != row.booking_url {
+                    // Every document shows the zone and its instants, and an
+                    // external provider's slots their booking URL: a new
                     // version (with no event of its own) gives cached
                     // documents and tags a new one, and streams a reset.
                     advance_version(&write.tx, row.id, row.version + 1, row.updated_at).await?;
@@ -198,6 +243,8 @@ impl App {
                     address: fields.address,
                     description: fields.description,
                     currency: fields.currency,
+                    slot_source: fields.slot_source,
+                    booking_url: fields.booking_url,
                     version: advanced.map_or(row.version, |(_, version)| version),
                     ..row
                 };
@@ -207,6 +254,8 @@ impl App {
                     .col_expr(provider::Column::Address, Expr::value(changed.address.clone()))
                     .col_expr(provider::Column::Description, Expr::value(changed.description.clone()))
                     .col_expr(provider::Column::Currency, Expr::value(changed.currency.clone()))
+                    .col_expr(provider::Column::SlotSource, Expr::value(changed.slot_source))
+                    .col_expr(provider::Column::BookingUrl, Expr::value(changed.booking_url.clone()))
                     .filter(provider::Column::Id.eq(changed.id))
                     .exec(&write.tx)
                     .await?;
@@ -297,11 +346,14 @@ impl App {
     }
 }
 
-/// 409 if the provider has slots on or after today (in its current zone).
-async fn refuse_timezone_change(
+/// 409 if the provider has slots on or after today (in its current zone):
+/// `what` cannot change while they exist, `because`.
+async fn refuse_with_slots_ahead(
     conn: &impl ConnectionTrait,
     row: &provider::Model,
     now: DateTime<Utc>,
+    what: &str,
+    because: &str,
 ) -> Result<(), AppError> {
     let Ok(tz) = row.timezone.parse::<chrono_tz::Tz>() else { return Ok(()) };
     let today = now.with_timezone(&tz).date_naive();
@@ -312,7 +364,7 @@ async fn refuse_timezone_change(
         .await?;
     if future > 0 {
         return Err(AppError::StateConflict(format!(
-            "the timezone cannot change while the provider has {future} slots from {today} on (they are kept in local time)"
+            "{what} cannot change while the provider has {future} slots from {today} on ({because})"
         )));
     }
     Ok(())

@@ -60,6 +60,7 @@ impl App {
         }
         let mut uow = UnitOfWork::begin(self, provider.id).await?;
         uow.require_active()?;
+        uow.require_own_slots()?;
         let stored = provider_schedule::Entity::find_by_id(provider.id).one(&uow.tx).await?;
         if let Some(stored) = stored.as_ref().filter(|s| same(s)) {
             return Ok(unchanged(stored, uow.next_version()));

@@ -115,6 +115,7 @@ impl App {
         let timezone = self.directory.get(provider_id).await?.timezone;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
         uow.require_active()?;
+        uow.require_own_slots()?;
         let mut slot_set = SlotSet::new();
         let mut rows = Vec::new();
         let mut skipped = Vec::new();
@@ -160,6 +161,7 @@ impl App {
         self.authorize_provider(provider_id, credential).await?;
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
         uow.require_active()?;
+        uow.require_own_slots()?;
         let mut slot_set = SlotSet::new();
         let index = slot_set.load_slot(&uow, slot_id).await?;
         let slot = slot_set.slot_mut(index);
@@ -175,7 +177,7 @@ impl App {
 
 /// The row of a new slot; `from_schedule` if the planner opened it from the
 /// weekly schedule (not a provider key by hand).
-pub(super) fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {
+pub(in crate::app) fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {
     availability_slot::ActiveModel {
         id: Set(slot.id),
         provider_id: Set(slot.provider_id),
@@ -188,5 +190,6 @@ pub(super) fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availa
         last_modified_at: Set(slot.last_modified_at),
         last_modified_by: Set(slot.last_modified_by.clone()),
         from_schedule: Set(from_schedule),
+        external_slot_id: Set(None),
     }
 }

@@ -25,6 +25,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::etags::{entity_tag, tag_version};
+use crate::app::upstream::booking_url::fill;
 use crate::app::{App, AppError, ProviderInfo};
 use crate::domain::{BookableRange, SlotStatus, slot_span};
 
@@ -118,6 +119,12 @@ pub struct AvailabilityBody<'a> {
     days: Vec<DayBody>,
     /// The provider's version: the ETag's basis and the stream's resume point.
     version: i64,
+    /// `external` when the marketplace's booking system owns the slots:
+    /// nothing is booked or held here (follow each slot's `bookingUrl`).
+    /// Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    slot_source: Option<provider::SlotSource>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -137,6 +144,10 @@ pub struct SlotBody {
     starts_at: String,
     ends_at: String,
     status: SlotStatus,
+    /// Where this time is booked, for a provider whose slots come from the
+    /// marketplace's booking system with a booking URL; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    booking_url: Option<String>,
 }
 
 /// The date range a query asks for: `days` (default 7) within 1..=31, and a
@@ -252,12 +263,19 @@ impl App {
             .all(&snapshot)
             .await?;
         snapshot.commit().await?;
+        let external = row.slot_source == provider::SlotSource::External;
+        let booking_url = |slot: &availability_slot::Model, starts_at: DateTime<Utc>| {
+            let template = row.booking_url.as_deref().filter(|_| external)?;
+            let slot_id = slot.external_slot_id.as_deref().unwrap_or_default();
+            Some(fill(template, row.external_id.as_deref().unwrap_or_default(), slot_id, starts_at))
+        };
         let body = AvailabilityBody {
             provider_id: provider.id,
             timezone: provider.timezone.name(),
             start_date: start,
-            days: group_by_day(provider, start, days, slots),
+            days: group_by_day(provider, start, days, slots, booking_url),
             version: row.version,
+            slot_source: external.then_some(row.slot_source),
         };
         let mut body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("render: {e}")))?;
         // The buffer grew by doubling: up to twice the body's length is
@@ -281,6 +299,7 @@ fn group_by_day(
     start: NaiveDate,
     days: u32,
     slots: Vec<availability_slot::Model>,
+    booking_url: impl Fn(&availability_slot::Model, DateTime<Utc>) -> Option<String>,
 ) -> Vec<DayBody> {
     let mut grouped: Vec<DayBody> =
         (0..days).map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() }).collect();
@@ -297,7 +316,9 @@ fn group_by_day(
                 continue;
             }
         };
+        let booking_url = booking_url(&slot, starts_at.to_utc());
         day.slots.push(SlotBody {
+            booking_url,
             availability_id: slot.id,
             start_time: slot.start_time.format("%H:%M").to_string(),
             end_time: slot.end_time.format("%H:%M").to_string(),

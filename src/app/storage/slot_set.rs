@@ -51,11 +51,19 @@ pub struct SlotSet {
     /// The loaded slots the planner opened from the weekly schedule
     /// (`from_schedule`), as opposed to those a provider key made by hand.
     from_schedule: HashSet<Uuid>,
+    /// The upstream's id of each loaded slot mirrored from the marketplace's
+    /// booking system (`external_slot_id`).
+    external_ids: HashMap<Uuid, String>,
 }
 
 impl SlotSet {
     pub fn new() -> SlotSet {
-        SlotSet { slots: Vec::new(), loaded: HashMap::new(), from_schedule: HashSet::new() }
+        SlotSet {
+            slots: Vec::new(),
+            loaded: HashMap::new(),
+            from_schedule: HashSet::new(),
+            external_ids: HashMap::new(),
+        }
     }
 
     /// Load one date's slots (skipping any already loaded).
@@ -106,6 +114,28 @@ impl SlotSet {
         Ok(())
     }
 
+    /// Load the slots mirrored under these upstream ids (skipping any already
+    /// loaded), in chunks under both databases' bind limits.
+    pub async fn load_upstream(&mut self, uow: &UnitOfWork, external_ids: &[&str]) -> Result<(), AppError> {
+        for chunk in external_ids.chunks(500) {
+            let chunk: Vec<String> = chunk.iter().map(|id| (*id).to_owned()).collect();
+            self.load_where(uow, availability_slot::Column::ExternalSlotId.is_in(chunk)).await?;
+        }
+        Ok(())
+    }
+
+    /// The index of each loaded slot by its upstream id.
+    pub fn upstream_index(&self) -> HashMap<String, usize> {
+        (0..self.slots.len())
+            .filter_map(|i| self.external_ids.get(&self.slots[i].id).map(|external| (external.clone(), i)))
+            .collect()
+    }
+
+    /// Indexes of the loaded slots on the dates `from..=through`.
+    pub fn between(&self, from: NaiveDate, through: NaiveDate) -> Vec<usize> {
+        self.indexes_where(|slot| (from..=through).contains(&slot.date))
+    }
+
     /// Indexes of the loaded slots held by the hold `hold_id`.
     pub fn under_hold(&self, hold_id: Uuid) -> Vec<usize> {
         self.indexes_where(|slot| slot.hold_id == Some(hold_id))
@@ -130,10 +160,17 @@ impl SlotSet {
             if row.from_schedule {
                 self.from_schedule.insert(row.id);
             }
+            if let Some(external_id) = &row.external_slot_id {
+                self.external_ids.insert(row.id, external_id.clone());
+            }
             let slot = from_row(row);
             self.loaded.insert(slot.id, slot.clone());
             self.slots.push(slot);
         }
+    }
+
+    pub fn slot(&self, index: usize) -> &ProviderAvailability {
+        &self.slots[index]
     }
 
     pub fn slot_mut(&mut self, index: usize) -> &mut ProviderAvailability {

@@ -47,8 +47,9 @@ pub struct UnitOfWork {
     base_version: i64,
     /// The provider's `updated_at` as locked: the new one is never earlier.
     base_updated_at: DateTime<Utc>,
-    /// Whether the provider was active when locked (see `require_active`).
-    active: bool,
+    /// The provider's row as locked (its activity, slot source, booking URL
+    /// and upstream sequence are read from it under the lock).
+    provider: provider::Model,
     /// The provider's zone, in which each recorded event's slot gets its
     /// instants (`None` only for a zone this build does not know).
     timezone: Option<Tz>,
@@ -69,8 +70,8 @@ impl UnitOfWork {
             provider_id,
             base_version: row.version,
             base_updated_at: row.updated_at,
-            active: row.active,
             timezone: row.timezone.parse().ok(),
+            provider: row,
             events: Vec::new(),
             booking_change: None,
             writer,
@@ -82,11 +83,31 @@ impl UnitOfWork {
     /// webhooks) slips in beside a deactivation on another instance.
     /// Cancelling, releasing and expiring still work.
     pub fn require_active(&self) -> Result<(), AppError> {
-        if self.active {
+        if self.provider.active {
             Ok(())
         } else {
             Err(AppError::Gone(format!(
                 "provider {} is deactivated and takes no bookings, holds or changes",
+                self.provider_id
+            )))
+        }
+    }
+
+    /// The provider's row, as locked.
+    pub fn provider(&self) -> &provider::Model {
+        &self.provider
+    }
+
+    /// 409 `conflict` for a provider whose slots the marketplace's booking
+    /// system owns (`slotSource: external`): its slots are not opened,
+    /// blocked or planned here, only mirrored (`app::upstream`).
+    pub fn require_own_slots(&self) -> Result<(), AppError> {
+        if self.provider.slot_source == provider::SlotSource::Schedule {
+            Ok(())
+        } else {
+            Err(AppError::StateConflict(format!(
+                "provider {}'s slots come from the marketplace's booking system (slotSource external); \
+                 they change only through its slot changes",
                 self.provider_id
             )))
         }
@@ -103,6 +124,13 @@ impl UnitOfWork {
             Some(tz) => event.located(tz),
             None => event,
         });
+    }
+
+    /// Record a slot's event, if a transition raised one.
+    pub fn record_if(&mut self, event: Option<AvailabilitySlotChangedEvent>) {
+        if let Some(event) = event {
+            self.record(event);
+        }
     }
 
     /// Record the booking change this transaction makes (one per transaction).

@@ -13,7 +13,9 @@
 //! - `block`: available → blocked; `unblock`: blocked → available
 //! - `withdraw`: available or blocked → removed (the row is deleted)
 //! - the hold transitions (`hold`): available → held, and back, or on to
-//!   booked, only by the hold that holds the slot.
+//!   booked, only by the hold that holds the slot;
+//! - `follow_upstream`: any status → the one the marketplace's booking
+//!   system published, for the slots it owns (`domain::upstream`).
 //!
 //! Anything else is a [`TransitionError`] (`status`): a booked slot cannot
 //! be booked again, a free slot cannot be released, and a refused
@@ -60,13 +62,30 @@ impl ProviderAvailability {
         by: Actor,
         now: DateTime<Utc>,
     ) -> (ProviderAvailability, AvailabilitySlotChangedEvent) {
+        ProviderAvailability::open_as(SlotStatus::Available, id, provider_id, date, start_time, end_time, by, now)
+    }
+
+    /// A new slot already in `status` (a slot the marketplace's booking
+    /// system publishes taken or blocked), and the one event announcing it.
+    /// Never held or removed: the caller passes a stored, unheld status.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_as(
+        status: SlotStatus,
+        id: Uuid,
+        provider_id: Uuid,
+        date: NaiveDate,
+        start_time: NaiveTime,
+        end_time: NaiveTime,
+        by: Actor,
+        now: DateTime<Utc>,
+    ) -> (ProviderAvailability, AvailabilitySlotChangedEvent) {
         let slot = ProviderAvailability {
             id,
             provider_id,
             date,
             start_time,
             end_time,
-            status: SlotStatus::Available,
+            status,
             booking_id: None,
             hold_id: None,
             last_modified_at: now,
@@ -122,6 +141,19 @@ impl ProviderAvailability {
             self.require(SlotStatus::Available)?;
         }
         Ok(self.transition(SlotStatus::Removed, None, None, by, now))
+    }
+
+    /// Any status → `status`, because the marketplace's booking system,
+    /// which owns this slot, says so; `None` (no event) if it already is.
+    /// Only for an `external` provider's slots, which hold no booking or
+    /// hold of slotstream's.
+    pub fn follow_upstream(
+        &mut self,
+        status: SlotStatus,
+        by: Actor,
+        now: DateTime<Utc>,
+    ) -> Option<AvailabilitySlotChangedEvent> {
+        (self.status != status).then(|| self.transition(status, None, None, by, now))
     }
 
     fn require(&self, status: SlotStatus) -> Result<(), TransitionError> {
@@ -285,6 +317,17 @@ mod tests {
         slot.mark_as_booked(Uuid::from_u128(9), Actor::Customer, at(1)).unwrap();
         assert!(slot.release(Uuid::from_u128(10), Actor::Customer, at(2)).is_err());
         assert_eq!(slot.status, SlotStatus::Booked);
+    }
+
+    #[test]
+    fn following_the_upstream_goes_anywhere_once_and_a_repeat_is_silent() {
+        let mut slot = free_slot();
+        let taken = slot.follow_upstream(SlotStatus::Booked, Actor::Upstream, at(1)).unwrap();
+        assert_eq!((taken.previous_status, taken.new_status), (Some(SlotStatus::Available), SlotStatus::Booked));
+        assert_eq!((slot.booking_id, taken.booking_id), (None, None), "no booking here, no customer");
+        assert_eq!(slot.follow_upstream(SlotStatus::Booked, Actor::Upstream, at(2)), None);
+        let removed = slot.follow_upstream(SlotStatus::Removed, Actor::Upstream, at(3)).unwrap();
+        assert_eq!(removed.previous_status, Some(SlotStatus::Booked), "a taken slot may be removed upstream");
     }
 
     #[test]
