@@ -198,6 +198,36 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub request_timeout_secs: u64,
 
+    /// Consume slot changes from the marketplace's booking system through NATS
+    /// JetStream at this URL (`nats://127.0.0.1:4222`): subject
+    /// `slotstream.slot-changes.<externalProviderId>`, the admin API's JSON.
+    #[arg(long, env = "SLOTSTREAM_INGEST_NATS_URL", global = true)]
+    pub ingest_nats_url: Option<String>,
+
+    /// The first token of the ingest subjects: `<prefix>.slot-changes.<id>`
+    /// and `<prefix>.dead-letter.<id>` (several deployments on one NATS each
+    /// take their own).
+    #[arg(long, env = "SLOTSTREAM_INGEST_NATS_PREFIX", default_value = "slotstream", global = true)]
+    pub ingest_nats_prefix: String,
+
+    /// The JetStream stream of `slotstream.slot-changes.>` (created if missing).
+    #[arg(long, env = "SLOTSTREAM_INGEST_NATS_STREAM", default_value = "SLOTSTREAM_SLOT_CHANGES", global = true)]
+    pub ingest_nats_stream: String,
+
+    /// The stream of `slotstream.dead-letter.>`, where messages that cannot be
+    /// applied go (created if missing).
+    #[arg(
+        long,
+        env = "SLOTSTREAM_INGEST_NATS_DEAD_LETTER_STREAM",
+        default_value = "SLOTSTREAM_DEAD_LETTERS",
+        global = true
+    )]
+    pub ingest_nats_dead_letter_stream: String,
+
+    /// The durable consumer's name, the same on every instance.
+    #[arg(long, env = "SLOTSTREAM_INGEST_NATS_CONSUMER", default_value = "slotstream", global = true)]
+    pub ingest_nats_consumer: String,
+
     /// Allow webhooks to private, loopback, link-local and similar addresses
     /// (refused by default: a receiver URL must not reach inside the network).
     #[arg(long, env = "SLOTSTREAM_WEBHOOK_ALLOW_PRIVATE", global = true)]

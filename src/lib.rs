@@ -11,6 +11,8 @@
 //! - [`http`]: the axum API, the SSE stream, rate limits, the page
 //! - [`webhooks`]: signed deliveries to a marketplace's back end: the sender,
 //!   its HTTP client and SSRF guard, the webhook wire format
+//! - [`ingest`]: slot changes from the marketplace's booking system through
+//!   a broker (NATS JetStream), applied as the admin API applies them
 //! - [`health`]: is the database reachable (a prober and the requests' own
 //!   failures), and which errors say it is not
 //! - [`server`]: wiring: database, migrations, background tasks, serving, stopping
@@ -27,6 +29,7 @@ pub mod domain;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod ingest;
 pub mod server;
 pub mod tls;
 pub mod webhooks;

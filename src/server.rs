@@ -147,6 +147,17 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, plan_periodically(app.clone(), plan_every));
     // Ends itself on `stopping`, once its deliveries have stored their cursors.
     tasks.spawn(crate::webhooks::sender::run(app.clone(), webhook_settings(args), tasks.clone(), stopping.clone()));
+    if let Some(url) = &args.ingest_nats_url {
+        let ingest = crate::ingest::IngestSettings {
+            url: url.clone(),
+            prefix: args.ingest_nats_prefix.clone(),
+            stream: args.ingest_nats_stream.clone(),
+            dead_letter_stream: args.ingest_nats_dead_letter_stream.clone(),
+            consumer: args.ingest_nats_consumer.clone(),
+        };
+        // Ends itself on `stopping`; an unacknowledged message is redelivered.
+        tasks.spawn(crate::ingest::run(app.clone(), ingest, stopping.clone()));
+    }
     let mut settings = http_settings(args);
     settings.admin_token = admin_token(args)?;
     let metrics_listener = match args.metrics_bind {

@@ -3,8 +3,9 @@
 //! up fails the suite, not a reviewer's patience:
 //! - `domain` imports nothing of ours; `events` nothing of `app`, `http` or
 //!   `webhooks`; `app` nothing of `http`, `webhooks`, the server or the
-//!   command line; `webhooks` nothing of `http`; `http` nothing of the
-//!   server or the command line.
+//!   command line; `webhooks` nothing of `http`; `ingest` (a broker's
+//!   consumer) nothing of `http` or `webhooks`; `http` nothing of the
+//!   server, the command line or `ingest`.
 //! - In every folder (the crate's root included), no two modules import each
 //!   other, directly or round a longer circle.
 //!
@@ -16,11 +17,15 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules each layer must not reach.
 const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("domain", &["app", "cli", "config", "connections", "events", "health", "http", "server", "tls", "webhooks"]),
-    ("events", &["app", "cli", "config", "connections", "http", "server", "tls", "webhooks"]),
-    ("app", &["cli", "config", "connections", "http", "server", "tls", "webhooks"]),
-    ("webhooks", &["cli", "connections", "http", "server", "tls"]),
-    ("http", &["cli", "server"]),
+    (
+        "domain",
+        &["app", "cli", "config", "connections", "events", "health", "http", "ingest", "server", "tls", "webhooks"],
+    ),
+    ("events", &["app", "cli", "config", "connections", "http", "ingest", "server", "tls", "webhooks"]),
+    ("app", &["cli", "config", "connections", "http", "ingest", "server", "tls", "webhooks"]),
+    ("webhooks", &["cli", "connections", "http", "ingest", "server", "tls"]),
+    ("ingest", &["cli", "connections", "http", "server", "tls", "webhooks"]),
+    ("http", &["cli", "ingest", "server"]),
 ];
 
 /// A module's path from the crate root (`["app", "bookings", "create"]`).
