@@ -139,6 +139,13 @@ ui.next.addEventListener('click', () => shiftDays(1, watch));
 ui.times.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-slot-id]');
   if (!button) return;
+  // Booked in the marketplace's own system: follow the time's link (the
+  // server accepts only absolute http(s) templates), never hold or book here.
+  if (button.dataset.kind === 'free' && state.doc?.slotSource === 'external') {
+    if (button.dataset.bookingUrl) window.location.assign(button.dataset.bookingUrl);
+    else announce(`${state.provider?.name ?? 'This provider'} takes bookings on the marketplace's own site.`);
+    return;
+  }
   if (button.dataset.kind === 'free') openForm(button.dataset.slotId, button);
   else announceUnbookable(button);
 });

@@ -285,6 +285,7 @@ async fn a_legacy_slot_inside_the_gap_is_left_out_not_an_error() {
             last_modified_at: Set(Utc::now()),
             last_modified_by: Set(Some("provider".into())),
             from_schedule: Set(false),
+            external_slot_id: Set(None),
         })
         .exec_without_returning(&app.db)
         .await

@@ -1,7 +1,9 @@
 //! The event generator of `fanout`: makes `slot-changed` events through the
 //! real API and times each request. Either as the provider (block, then
-//! unblock, with its key) or as a customer (take a hold on a free slot, then
-//! release it with the hold's token), alternating over a few slots.
+//! unblock, with its key), as a customer (take a hold on a free slot, then
+//! release it with the hold's token), or as the marketplace's booking system
+//! (publish a slot taken, then free again, through the admin API's
+//! slot changes), alternating over a few slots.
 
 use std::io;
 use std::time::Instant;
@@ -17,6 +19,11 @@ pub enum Via {
     Block,
     /// A customer holds a slot, then releases the hold (no key needed).
     Holds,
+    /// The booking system publishes a slot taken, then available again
+    /// (`--provider ID:EXTERNAL_ID` of a `slotSource: external` provider,
+    /// the operator token in `SLOTSTREAM_ADMIN_TOKEN`); its slots are
+    /// published first, before the subscribers connect.
+    Upstream,
 }
 
 /// What one generator request was.
@@ -26,6 +33,10 @@ pub enum Kind {
     Unblock,
     Hold,
     Release,
+    /// Published taken by the booking system.
+    Take,
+    /// Published available again.
+    Free,
 }
 
 impl Kind {
@@ -35,7 +46,15 @@ impl Kind {
             Kind::Unblock => "unblock",
             Kind::Hold => "hold",
             Kind::Release => "release",
+            Kind::Take => "take",
+            Kind::Free => "free",
         }
+    }
+
+    /// Whether the version a step of this kind made is timed from its
+    /// request's sending to each receipt (`hold_sent` in `fanout`).
+    pub fn timed(self) -> bool {
+        matches!(self, Kind::Hold | Kind::Take | Kind::Free)
     }
 }
 
@@ -59,6 +78,8 @@ pub struct Target {
     service_id: String,
     /// The hold the last step took, released by the next: (id, token).
     hold: Option<(String, String)>,
+    /// `Via::Upstream`: the operator token, and the last sequence published.
+    upstream: Option<(String, i64)>,
     steps: usize,
     /// The provider's version just before the first event.
     pub start_version: i64,
@@ -68,6 +89,9 @@ impl Target {
     /// Pick up to `count` free slots starting at least two hours from now
     /// (and, for holds, a service that fits one slot). A read: no event.
     pub async fn prepare(client: &mut Client, provider: &Provider, via: Via, count: usize) -> io::Result<Target> {
+        if via == Via::Upstream {
+            return Target::publish_slots(client, provider, count).await;
+        }
         let mut slots = available_slots(client, &provider.id, 14, 120).await?;
         let mut service_id = String::new();
         match via {
@@ -81,12 +105,72 @@ impl Target {
                 service_id = id;
                 slots.retain(|slot| slot_minutes(slot) == Some(minutes));
             }
+            Via::Upstream => unreachable!("prepared above"),
         }
         slots.truncate(count);
         if slots.is_empty() {
             return Err(http::bad(&format!("provider {} has no free future slot", provider.id)));
         }
-        Ok(Target { provider: provider.clone(), via, slots, service_id, hold: None, steps: 0, start_version: 0 })
+        Ok(Target {
+            provider: provider.clone(),
+            via,
+            slots,
+            service_id,
+            hold: None,
+            upstream: None,
+            steps: 0,
+            start_version: 0,
+        })
+    }
+
+    /// `Via::Upstream`: publish `count` available slots (`bench-0`…, 30
+    /// minutes each from 10:00 UTC the day after tomorrow) as the booking
+    /// system, the sequence starting at the clock's microseconds so a rerun
+    /// is never stale.
+    async fn publish_slots(client: &mut Client, provider: &Provider, count: usize) -> io::Result<Target> {
+        let token = std::env::var("SLOTSTREAM_ADMIN_TOKEN")
+            .map_err(|_| http::bad("fanout --via upstream needs the operator token in SLOTSTREAM_ADMIN_TOKEN"))?;
+        if provider.key.is_none() {
+            return Err(http::bad("fanout --via upstream needs --provider ID:EXTERNAL_ID"));
+        }
+        let day = (chrono::Utc::now() + chrono::TimeDelta::days(2)).date_naive();
+        let first = day.and_hms_opt(10, 0, 0).expect("10:00").and_utc();
+        let slots: Vec<Slot> = (0..count.min(16))
+            .map(|i| {
+                let starts = first + chrono::TimeDelta::minutes(30 * i as i64);
+                Slot {
+                    availability_id: format!("bench-{i}"),
+                    starts_at: starts.to_rfc3339(),
+                    ends_at: (starts + chrono::TimeDelta::minutes(30)).to_rfc3339(),
+                }
+            })
+            .collect();
+        let mut target = Target {
+            provider: provider.clone(),
+            via: Via::Upstream,
+            slots,
+            service_id: String::new(),
+            hold: None,
+            upstream: Some((token, now_micros())),
+            steps: 0,
+            start_version: 0,
+        };
+        let changes: Vec<_> = target.slots.iter().map(|slot| upstream_change(slot, "available")).collect();
+        let response = target.publish(client, changes).await?;
+        if response.status() != 200 {
+            return Err(http::bad(&format!("slot-changes answered {}: {}", response.status(), response.text())));
+        }
+        Ok(target)
+    }
+
+    /// POST one batch of slot changes with the next sequence.
+    async fn publish(&mut self, client: &mut Client, changes: Vec<serde_json::Value>) -> io::Result<http::Response> {
+        let (token, sequence) = self.upstream.as_mut().ok_or_else(|| http::bad("not an upstream target"))?;
+        *sequence += 1;
+        let body = serde_json::json!({ "sequence": *sequence, "changes": changes }).to_string();
+        let auth = format!("Bearer {token}");
+        let path = format!("/api/v1/admin/providers/{}/slot-changes", self.provider.key.as_deref().unwrap_or(""));
+        client.post_json(&path, &[("Authorization", &auth)], body.as_bytes()).await
     }
 
     /// Make the next event: block / hold on even steps, unblock / release
@@ -101,6 +185,8 @@ impl Target {
             (Via::Block, false) => Kind::Unblock,
             (Via::Holds, true) => Kind::Hold,
             (Via::Holds, false) => Kind::Release,
+            (Via::Upstream, true) => Kind::Take,
+            (Via::Upstream, false) => Kind::Free,
         };
         let sent_micros = now_micros();
         let sent = Instant::now();
@@ -119,6 +205,10 @@ impl Target {
                 })
                 .to_string();
                 client.post_json("/api/v1/holds", &[], body.as_bytes()).await.map(|r| (r, 201))
+            }
+            Kind::Take | Kind::Free => {
+                let change = upstream_change(slot, if kind == Kind::Take { "taken" } else { "available" });
+                self.publish(client, vec![change]).await.map(|r| (r, 200))
             }
             Kind::Release => match self.hold.take() {
                 Some((id, token)) => {
@@ -153,6 +243,16 @@ impl Target {
         };
         Step { kind, ok, sent_micros, ms }
     }
+}
+
+/// A slot as the booking system publishes it (its id is `availability_id`).
+fn upstream_change(slot: &Slot, status: &str) -> serde_json::Value {
+    serde_json::json!({
+        "externalSlotId": slot.availability_id,
+        "startsAt": slot.starts_at,
+        "endsAt": slot.ends_at,
+        "status": status,
+    })
 }
 
 /// The (id, token) of a `201` hold answer.

@@ -12,6 +12,7 @@ mod generator;
 mod h2hold;
 mod hangups;
 mod http;
+mod ingest;
 mod sse;
 mod stats;
 mod storm;
@@ -103,6 +104,29 @@ enum Command {
         /// Seconds to wait for the last deliveries.
         #[arg(long, default_value_t = 15.0)]
         drain_secs: f64,
+    },
+    /// The booking system's sustained publish rate: batches of slot changes
+    /// to one `slotSource: external` provider over HTTP or NATS (the
+    /// operator token in SLOTSTREAM_ADMIN_TOKEN).
+    Ingest {
+        /// The provider's id.
+        #[arg(long)]
+        provider: String,
+        /// Its external id.
+        #[arg(long)]
+        external_id: String,
+        #[arg(long, default_value_t = 200)]
+        batches: usize,
+        /// Slots each batch changes (each one event).
+        #[arg(long, default_value_t = 50)]
+        changes: usize,
+        #[arg(long, value_enum, default_value_t = ingest::Transport::Http)]
+        via: ingest::Transport,
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The server's --ingest-nats-prefix.
+        #[arg(long, default_value = "slotstream")]
+        nats_prefix: String,
     },
     /// Open N subscribers and keep them until SIGTERM/SIGINT, --hold-secs, or
     /// (with --until-eof) standard input closes.
@@ -286,6 +310,18 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 via,
             };
             subscribers::fanout(options, fanout).await
+        }
+        Command::Ingest { provider, external_id, batches, changes, via, nats_url, nats_prefix } => {
+            let options = ingest::IngestOptions {
+                provider_id: provider,
+                external_id,
+                batches,
+                changes,
+                via,
+                nats_url,
+                nats_prefix,
+            };
+            ingest::run(server, options).await
         }
         Command::Hold { subscribe, hold_secs, until_eof } => {
             check_fds(subscribe.subscribers);

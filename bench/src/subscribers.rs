@@ -647,7 +647,7 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
             }
             (target.start_version + 1..)
                 .zip(steps)
-                .filter(|(_, s)| s.kind == Kind::Hold)
+                .filter(|(_, s)| s.kind.timed())
                 .map(|(version, s)| (version, s.sent_micros))
                 .collect()
         })
@@ -664,6 +664,9 @@ pub async fn fanout(options: SubscribeOptions, fanout: FanoutOptions) -> io::Res
     println!("generator_request_max_ms={:.2}", generator_ms.last().copied().unwrap_or(0.0));
     println!("drained={drained}");
     tally.print_latencies();
+    if fanout.via == Via::Upstream {
+        report_published(&steps, std::mem::take(&mut tally.hold_sent_to_receipt));
+    }
     if fanout.via == Via::Holds {
         report_holds(
             &steps,
@@ -747,9 +750,9 @@ impl Tally {
                     tally.latencies.push(latency);
                     if held {
                         tally.hold_latencies.push(latency);
-                        if let Some(sent) = hold_sent.get(p).and_then(|sent| sent.get(&id)) {
-                            tally.hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
-                        }
+                    }
+                    if let Some(sent) = hold_sent.get(p).and_then(|sent| sent.get(&id)) {
+                        tally.hold_sent_to_receipt.push((received - sent).clamp(0, i64::from(u32::MAX)) as u32);
                     }
                 }
                 tally.lost += seen.iter().filter(|s| !**s).count() as u64;
@@ -805,6 +808,22 @@ fn report_holds(steps: &[Vec<Step>], mut latencies: Vec<u32>, mut sent_to_receip
         for (name, q) in quantiles {
             println!("{prefix}_{name}_ms={:.2}", percentile_f64(&ms, q));
         }
+    }
+}
+
+/// The figures of `fanout --via upstream`: from the booking system's POST
+/// of a change to each viewer's receipt of its event, and the POSTs' times.
+fn report_published(steps: &[Vec<Step>], mut sent_to_receipt: Vec<u32>) {
+    sent_to_receipt.sort_unstable();
+    let quantiles = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)];
+    println!("publish_to_receipt_deliveries={}", sent_to_receipt.len());
+    for (name, q) in quantiles {
+        println!("publish_to_receipt_{name}_ms={:.2}", percentile_ms(&sent_to_receipt, q));
+    }
+    let mut ms: Vec<f64> = steps.iter().flatten().filter(|s| s.ok).map(|s| s.ms).collect();
+    ms.sort_by(f64::total_cmp);
+    for (name, q) in quantiles {
+        println!("publish_request_{name}_ms={:.2}", percentile_f64(&ms, q));
     }
 }
 

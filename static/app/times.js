@@ -125,8 +125,13 @@ function drawTimes(doc, flashChanges) {
     button.dataset.date = day.date;
     button.dataset.start = slot.startTime;
     button.dataset.bookable = String(kind === 'free');
+    // A provider whose times the marketplace's own booking system owns
+    // (slotSource "external"): a free time is booked there, at its bookingUrl.
+    const elsewhere = kind === 'free' && doc.slotSource === 'external';
+    if (elsewhere && slot.bookingUrl) button.dataset.bookingUrl = slot.bookingUrl;
     button.setAttribute('aria-disabled', String(kind !== 'free'));
-    button.setAttribute('aria-label', `${dayLabel(day.date)} ${slot.startTime} ${zoneInWords(zone)}, ${KIND_WORDS[kind]}`);
+    const where = elsewhere ? ', books on the marketplace\'s site' : '';
+    button.setAttribute('aria-label', `${dayLabel(day.date)} ${slot.startTime} ${zoneInWords(zone)}, ${KIND_WORDS[kind]}${where}`);
     const time = document.createElement('span');
     time.className = 'slot-time';
     time.textContent = slot.startTime;

@@ -751,3 +751,46 @@ test('holds: a hold that ends while the form is open is told plainly, and Try ag
   assert.deepEqual(page.problems.filter((p) => !/status of (404|409)/.test(p)), []);
   await page.context().close();
 });
+
+test("a provider whose slots the marketplace's booking system owns: its times follow their booking URL, never a hold, and change live", async () => {
+  const external = 'browser-external';
+  const created = await main.admin('PUT', external, {
+    name: 'Upstream Barber', timezone: 'Europe/Warsaw', currency: 'PLN',
+    slotSource: 'external', bookingUrl: `${main.base}/favicon.ico?slot={externalSlotId}&at={startsAt}`,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const service = await main.admin('PUT', `${external}/services/cut`, { name: 'Cut', durationMinutes: 30, priceMinor: 5000, currency: 'PLN' });
+  assert.equal(service.status, 201);
+  // Tomorrow 10:00 and 10:30 in Warsaw, as the booking system publishes them.
+  const tomorrow = new Date(Date.now() + 86400000).toLocaleDateString('en-CA', { timeZone: 'Europe/Warsaw' });
+  const at = (hhmm) => {
+    // The instant of local `hhmm` tomorrow in Warsaw (+01:00 or +02:00): the one whose Warsaw clock reads it.
+    for (const zone of ['+01:00', '+02:00']) {
+      const instant = new Date(`${tomorrow}T${hhmm}:00${zone}`);
+      if (instant.toLocaleTimeString('en-GB', { timeZone: 'Europe/Warsaw', hour: '2-digit', minute: '2-digit' }) === hhmm) return instant;
+    }
+    throw new Error('no such local time');
+  };
+  const slot = (id, hhmm, status) => ({ externalSlotId: id, startsAt: at(hhmm).toISOString(), endsAt: new Date(at(hhmm).getTime() + 1800000).toISOString(), status });
+  const published = await main.admin('POST', `${external}/slot-changes`, { sequence: 1, changes: [slot('ext-10', '10:00', 'available'), slot('ext-11', '10:30', 'available')] });
+  assert.equal(published.status, 200, JSON.stringify(published.body));
+
+  const page = await openPage(main, { query: `?provider=${created.body.id}`, service: { id: service.body.id } });
+  await waitForState(page, 'Live');
+  const free = await listedFree(page);
+  assert.deepEqual(free.map((f) => f.start), ['10:00', '10:30']);
+  // The booking system takes 10:30: every viewer sees it within a second or so.
+  assert.equal((await main.admin('POST', `${external}/slot-changes`, { sequence: 2, changes: [slot('ext-11', '10:30', 'taken')] })).status, 200);
+  await page.waitForSelector(`${slotSelector(free[1].id)}[data-kind="taken"]`, { timeout: 5000 });
+  // Choosing 10:00 goes to the marketplace's booking page for that slot; no hold is taken here.
+  const holds = [];
+  page.on('request', (r) => { if (/\/api\/v1\/(holds|bookings)/.test(r.url())) holds.push(r.url()); });
+  await Promise.all([
+    page.waitForURL(/favicon\.ico\?slot=ext-10&at=/, { timeout: 10000 }),
+    page.click(slotSelector(free[0].id)),
+  ]);
+  assert.ok(page.url().includes(`at=${at('10:00').toISOString().replace('.000Z', 'Z')}`), page.url());
+  assert.deepEqual(holds, [], 'no hold and no booking through slotstream');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
