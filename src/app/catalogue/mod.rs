@@ -4,7 +4,8 @@
 //! same state:
 //!
 //! - `providers`: upsert by the marketplace's own id, deactivate and
-//!   reactivate, show one whole;
+//!   reactivate, show one whole; `booking_url`: an external provider's
+//!   booking URL template, checked;
 //! - `services`: upsert a provider's service;
 //! - `keys`: a provider's API keys (issue, list, rotate, revoke);
 //! - `schedule_input`: a provider's weekly opening hours and their
@@ -24,6 +25,7 @@
 //! announced. A change that alters what a provider's documents show
 //! advances its version, so no cached document or ETag outlives it.
 
+mod booking_url;
 mod import;
 mod import_file;
 mod keys;
@@ -46,7 +48,6 @@ pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned};
 pub use providers::{AdminProvider, AdminProviderDetail, ProviderFields};
 pub use schedule_input::{ScheduleException, ScheduleInput};
 pub use services::{AdminService, ServiceFields};
-pub(in crate::app) use slots::to_row;
 pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
 
 use super::{App, AppError};

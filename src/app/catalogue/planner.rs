@@ -25,8 +25,9 @@ use uuid::Uuid;
 
 use super::Upserted;
 use super::schedule_input::{hhmm, stored_schedule};
-use super::slots::{SkippedSlot, to_row};
+use super::slots::SkippedSlot;
 use crate::app::storage::slot_set::SlotSet;
+use crate::app::storage::slot_set::to_row;
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, Interval, PlannedSlot, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,

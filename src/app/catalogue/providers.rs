@@ -24,13 +24,13 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::booking_url::check_booking_url;
 use super::keys::keys_of;
 use super::schedule_input::schedule_of;
 use super::services::service_view;
 use super::{AdminService, KeyView, ScheduleInput, Upserted, check_currency, check_external_id, check_text};
 use super::{existing_provider, provider_by_external_id};
 use crate::app::storage::unit_of_work::{CatalogueWrite, advance_version};
-use crate::app::upstream::check_booking_url;
 use crate::app::{App, AppError};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
 

@@ -13,11 +13,11 @@
 
 use chrono::{NaiveDate, NaiveTime, Utc};
 use entity::availability_slot;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::storage::slot_set::SlotSet;
+use crate::app::storage::slot_set::{SlotSet, to_row};
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::{Actor, ProviderAvailability, SLOT_MINUTES_RANGE, fit_new_slots, overlaps_locally, slot_grid};
 
@@ -172,24 +172,5 @@ impl App {
         slot_set.save(&uow).await?;
         uow.commit(self).await?;
         Ok(status)
-    }
-}
-
-/// The row of a new slot; `from_schedule` if the planner opened it from the
-/// weekly schedule (not a provider key by hand).
-pub(in crate::app) fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {
-    availability_slot::ActiveModel {
-        id: Set(slot.id),
-        provider_id: Set(slot.provider_id),
-        date: Set(slot.date),
-        start_time: Set(slot.start_time),
-        end_time: Set(slot.end_time),
-        status: Set(slot.status.into()),
-        booking_id: Set(slot.booking_id),
-        hold_id: Set(slot.hold_id),
-        last_modified_at: Set(slot.last_modified_at),
-        last_modified_by: Set(slot.last_modified_by.clone()),
-        from_schedule: Set(from_schedule),
-        external_slot_id: Set(None),
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use entity::availability_slot;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::unit_of_work::UnitOfWork;
@@ -257,5 +257,24 @@ pub fn from_row(row: availability_slot::Model) -> ProviderAvailability {
         hold_id: row.hold_id,
         last_modified_at: row.last_modified_at,
         last_modified_by: row.last_modified_by,
+    }
+}
+
+/// The row of a new slot; `from_schedule` if the planner opened it from the
+/// weekly schedule (not a provider key by hand).
+pub fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {
+    availability_slot::ActiveModel {
+        id: Set(slot.id),
+        provider_id: Set(slot.provider_id),
+        date: Set(slot.date),
+        start_time: Set(slot.start_time),
+        end_time: Set(slot.end_time),
+        status: Set(slot.status.into()),
+        booking_id: Set(slot.booking_id),
+        hold_id: Set(slot.hold_id),
+        last_modified_at: Set(slot.last_modified_at),
+        last_modified_by: Set(slot.last_modified_by.clone()),
+        from_schedule: Set(from_schedule),
+        external_slot_id: Set(None),
     }
 }

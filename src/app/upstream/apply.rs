@@ -13,8 +13,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{Applied, PublishedSlot, SLOTS_PER_BATCH_MAX, SlotChanges, SlotSnapshot, SnapshotRange};
-use crate::app::catalogue::{check_external_id, to_row};
-use crate::app::storage::slot_set::SlotSet;
+use crate::app::catalogue::check_external_id;
+use crate::app::storage::slot_set::{SlotSet, to_row};
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, BookableRange, LocalSlot, Mirroring, ProviderAvailability, SlotStatus, UpstreamStatus, mirroring, place,

@@ -7,7 +7,7 @@
 //!
 //! - `apply`: a batch of slot changes, or a snapshot stating the whole truth
 //!   of a date range, applied in one unit of work;
-//! - `booking_url`: the provider's booking URL template, checked and filled.
+//! - `booking_url`: the provider's booking URL template, filled in for a time.
 //!
 //! Invariants: a batch or snapshot whose `sequence` (the upstream's own
 //! increasing number, its outbox id) is not above the last applied one
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::UpstreamStatus;
 
-pub use booking_url::{check_booking_url, refuse_if_booked_elsewhere};
+pub use booking_url::refuse_if_booked_elsewhere;
 
 /// Most slots in one batch or snapshot.
 pub const SLOTS_PER_BATCH_MAX: usize = 5_000;
