@@ -6,6 +6,8 @@
 #
 #   bash bench/run.sh --quick   # under 3 minutes on 2 cores (smaller N, 3 s wrk runs)
 #   bash bench/run.sh           # full: 19,000 subscribers, 3 rounds of 5 s wrk runs, PostgreSQL too
+#   bash bench/run.sh --upstream # only the booking system's publishing (issue 23): ingest
+#                               # rates over HTTP and NATS, publish -> viewer latency, both databases
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
@@ -22,8 +24,9 @@ MODE=full
 case "${1:-}" in
     --quick) MODE=quick ;;
     --full | "") MODE=full ;;
-    -h | --help) sed -n "2,18p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full]" >&2; exit 2 ;;
+    --upstream) MODE=upstream ;;
+    -h | --help) sed -n "2,20p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -257,6 +260,68 @@ stop_baseline() {
 note "slotstream benchmark, mode=$MODE, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 note "wrk, the server and the load generator share the same $(nproc) cores"
 if [[ -n ${BENCH_SERVER_ENV:-} ]]; then note "server environment: $BENCH_SERVER_ENV"; fi
+
+# --- the booking system publishing (issue 23) -------------------------------
+# upstream_bench NAME DATABASE_URL: on one server consuming NATS too, three
+# `slotSource: external` providers: the HTTP ingest rate (200 batches of 50
+# changes, one after another), the NATS ingest rate (the same, all published
+# then consumed), and 1,000 viewers of one provider while the booking
+# system publishes 200 changes at 20/s (publish -> each viewer's receipt).
+UPSTREAM_VIEWERS=1000
+upstream_bench() {
+    local name=$1 url=$2 prefix="slotstreambench$name"
+    head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/admin-token"
+    export SLOTSTREAM_ADMIN_TOKEN
+    SLOTSTREAM_ADMIN_TOKEN=$(cat "$WORK/admin-token")
+    # A fixed prefix per database: a rerun reuses its streams and consumer.
+    start_server "upstream-$name" "$url" --admin-token-file "$WORK/admin-token" \
+        --ingest-nats-url "${BENCH_NATS_URL:-nats://127.0.0.1:4222}" --ingest-nats-prefix "$prefix" \
+        --ingest-nats-stream "BENCH_CHANGES_$name" --ingest-nats-dead-letter-stream "BENCH_DEAD_$name" \
+        --ingest-nats-consumer "bench-$name"
+    local p ids=()
+    for p in http nats fan; do
+        curl -sf -X PUT "http://$ADDR/api/v1/admin/providers/bench-$p-$$" \
+            -H "Authorization: Bearer $SLOTSTREAM_ADMIN_TOKEN" -H 'content-type: application/json' \
+            -d '{"name":"Bench","timezone":"Europe/Warsaw","currency":"PLN","slotSource":"external"}' >"$WORK/p-$p.json"
+        ids+=("$(sed 's/.*"id":"\([^"]*\)".*/\1/' "$WORK/p-$p.json")")
+    done
+    say "upstream $name: ingest over HTTP"
+    "$LOADGEN" --server "$ADDR" ingest --provider "${ids[0]}" --external-id "bench-http-$$" --via http \
+        --batches 200 --changes 50 >"$WORK/ingest-http-$name.txt" 2>"$WORK/ingest-http-$name.err" || cat "$WORK/ingest-http-$name.err" >&2
+    say "upstream $name: ingest over NATS"
+    "$LOADGEN" --server "$ADDR" ingest --provider "${ids[1]}" --external-id "bench-nats-$$" --via nats \
+        --nats-prefix "$prefix" --batches 200 --changes 50 >"$WORK/ingest-nats-$name.txt" 2>"$WORK/ingest-nats-$name.err" || cat "$WORK/ingest-nats-$name.err" >&2
+    FAN_PROVIDER="${ids[2]}:bench-fan-$$"
+    fanout "upstream-$name" "$UPSTREAM_VIEWERS" 200 20 --via upstream --slots 8
+    stop_server
+    local via
+    for via in http nats; do
+        figure "ingest_${via}_changes_per_sec_$name" "$(value "ingest_${via}_changes_per_sec" "$WORK/ingest-$via-$name.txt")"
+        figure "ingest_${via}_batches_per_sec_$name" "$(value "ingest_${via}_batches_per_sec" "$WORK/ingest-$via-$name.txt")"
+        figure "ingest_${via}_errors_$name" "$(value "ingest_${via}_errors" "$WORK/ingest-$via-$name.txt")"
+    done
+    local out=$WORK/fanout-upstream-$name.txt
+    figure "upstream_publish_to_receipt_p50_ms_$name" "$(value publish_to_receipt_p50_ms "$out")"
+    figure "upstream_publish_to_receipt_p99_ms_$name" "$(value publish_to_receipt_p99_ms "$out")"
+    figure "upstream_publish_request_p50_ms_$name" "$(value publish_request_p50_ms "$out")"
+    figure "upstream_viewers_$name" "$(value subscribers_held "$out")"
+    figure "upstream_events_lost_$name" "$(value events_lost "$out")"
+    figure "upstream_events_duplicated_$name" "$(value events_duplicated "$out")"
+}
+
+if [[ $MODE == upstream ]]; then
+    note "the booking system publishing: $UPSTREAM_VIEWERS viewers, 200 batches of 50 changes per transport"
+    upstream_bench sqlite "sqlite://$WORK/upstream.db?mode=rwc"
+    if psql "$PG_BASE/postgres" -qc "SELECT 1" >/dev/null 2>&1; then
+        PG_DB=slotstream_bench_$$
+        psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+        upstream_bench postgres "$PG_BASE/$PG_DB"
+    else
+        note "PostgreSQL not reachable at $PG_BASE: skipped"
+    fi
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
 
 # --- SQLite server ---------------------------------------------------------
 DB_FILE=$WORK/sqlite.db
