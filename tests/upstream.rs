@@ -530,3 +530,65 @@ async fn two_instances_publishing_the_same_batches_at_once_apply_each_once() {
     let doc_b = availability(&client, &b.base, provider, &format!("?startDate={}&days=1", local_date(1)), None).await;
     assert_eq!((doc_a.version(), doc_a.body.clone()), (events, doc_b.body));
 }
+
+/// A sender that hangs up halfway through a batch's body, or right after
+/// sending all of it, leaves the batch applied whole or not at all: the
+/// version moves by 0 or by the batch's 300 events, never in between, and
+/// the next batch applies. A deactivated provider takes no slot changes (410).
+#[tokio::test]
+async fn a_sender_hanging_up_mid_batch_leaves_it_whole_or_absent_and_a_deactivated_provider_takes_none() {
+    use tokio::io::AsyncWriteExt;
+    let (app, token, _dir) = admin_server().await;
+    let provider = external_provider(&app, &token, "hang-up").await;
+    let version = || async {
+        availability(&app.client, &app.base, provider, &format!("?startDate={}&days=5", local_date(1)), None)
+            .await
+            .version()
+    };
+    let batch = |sequence: i64| {
+        let changes: Vec<Value> = (0..300)
+            .map(|i| {
+                change(
+                    &format!("h{i}"),
+                    local(local_date(1 + i / 100), 0, 0) + TimeDelta::minutes(5 * (i % 100) as i64),
+                    5,
+                    if sequence % 2 == 0 { "taken" } else { "available" },
+                )
+            })
+            .collect();
+        json!({ "sequence": sequence, "changes": changes }).to_string()
+    };
+    let mut sequence = 0;
+    for cut in [0.5, 1.0, 0.5, 1.0, 1.0] {
+        sequence += 1;
+        let body = batch(sequence);
+        let before = version().await;
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/admin/providers/hang-up/slot-changes HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            app.addr,
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let sent = (body.len() as f64 * cut) as usize;
+        socket.write_all(&body.as_bytes()[..sent]).await.unwrap();
+        drop(socket);
+        // Whatever the server made of it is done once a later batch is answered.
+        let (status, answer) =
+            slot_changes(&app, &token, "hang-up", json!({ "sequence": 1000 + sequence, "changes": [] })).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let moved = version().await - before;
+        assert!(moved == 0 || moved == 300, "cut at {cut}: the version moved by {moved}");
+        if cut < 1.0 {
+            assert_eq!(moved, 0, "half a body applies nothing");
+        }
+        sequence += 1000;
+    }
+    app.deactivate(provider).await;
+    let (status, problem) = slot_changes(&app, &token, "hang-up", json!({ "sequence": 999_999, "changes": [] })).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::GONE, Some("urn:slotstream:problem:provider-deactivated"))
+    );
+}
