@@ -3,7 +3,8 @@
 //! elsewhere) and a real slotstream: redelivered and repeated batches, a
 //! poison message dead-lettered while the next is applied, and a restart
 //! (a crash, SIGKILL) in the middle of a backlog that loses and duplicates
-//! nothing. Each test takes a subject prefix, streams and a consumer of its
+//! nothing, and batches that wait out a database outage (PostgreSQL) applied
+//! in order once it is back. Each test takes a subject prefix, streams and a consumer of its
 //! own, so tests run side by side on one NATS.
 
 mod common;
@@ -228,5 +229,51 @@ async fn a_crash_in_the_middle_of_a_nats_backlog_loses_and_duplicates_nothing() 
     let doc = wait_for_version(&client, &restarted.base, provider, BATCHES).await;
     assert_eq!((doc["version"].as_i64(), statuses(&doc).len()), (Some(BATCHES), BATCHES as usize));
     assert!(viewer.next(Duration::from_millis(500)).await.is_none(), "nothing applied twice");
+    ingest.clean_up(&context).await;
+}
+
+/// The database gone while batches wait (PostgreSQL: a private cluster
+/// stopped, then started): the batch in flight is retried in place and
+/// nothing overtakes it, so once the database is back every batch applies,
+/// in order, none found stale: three batches, three events, the last word kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_waiting_out_a_database_outage_apply_in_order_once_it_is_back() {
+    if !postgres_only("stops and starts a private PostgreSQL cluster") {
+        return;
+    }
+    let ingest = Ingest::new();
+    let context = ingest.context().await;
+    let cluster = PrivateCluster::start();
+    let db = slotstream::server::connect(&cluster.url(), POOL_SIZE).await.expect("connect");
+    let providers = slotstream::cli::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
+    let (token, _dir, token_file) = admin_token_file();
+    let mut flags = vec!["--admin-token-file", token_file.as_str()];
+    flags.extend(ingest.flags());
+    let app = TestApp::start(cluster.url(), db, providers, &flags).await;
+    let provider = create_external(&app.client, &app.base, &token, "nats-outage").await;
+
+    tokio::task::block_in_place(|| cluster.stop());
+    for (sequence, n, status) in [(1, 0, "available"), (2, 0, "taken"), (3, 1, "available")] {
+        ingest.publish(&context, "nats-outage", batch(sequence, n, status)).await;
+    }
+    // The first batch has failed at least once before the database returns.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !scrape(&app.client, &app.base)
+        .await
+        .lines()
+        .any(|l| l.starts_with("slotstream_ingest_messages_total{outcome=\"retried\"}"))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no retry was counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::task::block_in_place(|| cluster.start_again());
+
+    let doc = wait_for_version(&app.client, &app.base, provider, 3).await;
+    assert_eq!(doc["version"].as_i64(), Some(3), "each batch applied once, none stale");
+    let warsaw = |n| slot_start(n).with_timezone(&chrono_tz::Europe::Warsaw).to_rfc3339();
+    assert_eq!(
+        statuses(&doc),
+        vec![format!("\"{}\" \"booked\"", warsaw(0)), format!("\"{}\" \"available\"", warsaw(1))]
+    );
     ingest.clean_up(&context).await;
 }

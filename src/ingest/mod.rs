@@ -20,9 +20,10 @@
 //!   in a `Slotstream-Error` header, logged, counted in
 //!   `slotstream_ingest_dead_letters_total`, and acknowledged, so it never
 //!   blocks the ones behind it;
-//! - a failure that may pass (the database unreachable) is retried: the
-//!   message is refused with a delay (`Nak`) and, with one in flight,
-//!   nothing overtakes it.
+//! - a failure that may pass (the database unreachable) is retried in
+//!   place, with back-off, the message kept in flight (`Progress`), so
+//!   nothing overtakes it (a `Nak` would free the one slot in flight and let
+//!   the next batch be applied first, leaving this one stale).
 //!
 //! Another broker (Kafka, a queue of the cloud's) is added the same way: a
 //! module here that reads messages in order, one provider's at least, calls
@@ -42,7 +43,7 @@ pub(crate) enum Outcome {
     Done,
     /// It can never be applied: dead-letter it with this reason, then acknowledge.
     Poison(String),
-    /// It may apply later: refuse it for now, to be redelivered.
+    /// It may apply later: try it again, keeping it in flight.
     Retry(String),
 }
 

@@ -15,8 +15,9 @@ use super::{Outcome, outcome_of};
 use crate::app::backoff::backoff;
 use crate::app::{App, AppError, SlotChanges};
 
-/// Delay before a message refused for an outage is offered again.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// First delay before a message that failed for an outage is tried again
+/// (doubling, with jitter, up to 10 s).
+const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a delivered message may go unacknowledged before it is offered
 /// again. With one message in flight, an instance that dies holding one
 /// stops every instance's ingest this long, so it is short; a long batch
@@ -99,21 +100,42 @@ async fn consume(app: &App, settings: &IngestSettings, failures: &mut i32) -> Re
     while let Some(message) = messages.next().await {
         let message = message?;
         let provider = message.subject.as_str().strip_prefix(changes_prefix.as_str()).unwrap_or_default().to_owned();
-        let applying = apply(app, &provider, &message.payload);
-        tokio::pin!(applying);
+        // Kept in flight (`Progress` every third of the ack wait) while it
+        // is applied and while an outage is waited out, so nothing overtakes it.
         let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
-        let result = loop {
-            tokio::select! {
-                result = &mut applying => break result,
-                _ = progress.tick() => message.ack_with(AckKind::Progress).await?,
+        let mut attempts = 0;
+        let settled = loop {
+            let applying = apply(app, &provider, &message.payload);
+            tokio::pin!(applying);
+            let result = loop {
+                tokio::select! {
+                    result = &mut applying => break result,
+                    _ = progress.tick() => message.ack_with(AckKind::Progress).await?,
+                }
+            };
+            let reason = match outcome_of(result) {
+                Outcome::Done => break Ok(()),
+                Outcome::Poison(reason) => break Err(reason),
+                Outcome::Retry(reason) => reason,
+            };
+            attempts += 1;
+            metrics::counter!("slotstream_ingest_messages_total", "outcome" => "retried").increment(1);
+            tracing::warn!(%provider, %reason, attempts, "slot changes not applied yet; trying again");
+            let wait = tokio::time::sleep(backoff(RETRY_DELAY, Duration::from_secs(10), attempts, rand::random()));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    _ = progress.tick() => message.ack_with(AckKind::Progress).await?,
+                }
             }
         };
-        match outcome_of(result) {
-            Outcome::Done => {
+        match settled {
+            Ok(()) => {
                 message.double_ack().await?;
                 metrics::counter!("slotstream_ingest_messages_total", "outcome" => "applied").increment(1);
             }
-            Outcome::Poison(reason) => {
+            Err(reason) => {
                 tracing::warn!(%provider, %reason, "slot changes dead-lettered");
                 let mut headers = HeaderMap::new();
                 headers.insert("Slotstream-Error", reason.replace(['\r', '\n'], " ").as_str());
@@ -122,11 +144,6 @@ async fn consume(app: &App, settings: &IngestSettings, failures: &mut i32) -> Re
                 context.publish_with_headers(subject, headers, message.payload.clone()).await?.await?;
                 message.double_ack().await?;
                 metrics::counter!("slotstream_ingest_dead_letters_total").increment(1);
-            }
-            Outcome::Retry(reason) => {
-                tracing::warn!(%provider, %reason, "slot changes not applied yet; offered again shortly");
-                message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await?;
-                metrics::counter!("slotstream_ingest_messages_total", "outcome" => "retried").increment(1);
             }
         }
     }
