@@ -269,7 +269,8 @@ if [[ -n ${BENCH_SERVER_ENV:-} ]]; then note "server environment: $BENCH_SERVER_
 # system publishes 200 changes at 20/s (publish -> each viewer's receipt).
 UPSTREAM_VIEWERS=1000
 upstream_bench() {
-    local name=$1 url=$2 prefix="slotstreambench$name"
+    local name=$1 url=$2
+    local prefix="slotstreambench$name"
     head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/admin-token"
     export SLOTSTREAM_ADMIN_TOKEN
     SLOTSTREAM_ADMIN_TOKEN=$(cat "$WORK/admin-token")
