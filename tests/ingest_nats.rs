@@ -277,3 +277,28 @@ async fn batches_waiting_out_a_database_outage_apply_in_order_once_it_is_back() 
     );
     ingest.clean_up(&context).await;
 }
+
+/// A poison message near NATS's largest payload (1 MiB): its dead-letter
+/// copy, two headers bigger, does not fit, so it goes without the payload
+/// (the reason kept) and the batch behind it is applied. Before, the copy's
+/// publish failed, the message was never acknowledged and ingest stopped.
+#[tokio::test]
+async fn a_poison_message_too_big_to_copy_is_dead_lettered_without_its_payload_and_the_next_applied() {
+    let ingest = Ingest::new();
+    let context = ingest.context().await;
+    let (app, token, _dir) = admin_server_with(&ingest.flags()).await;
+    let provider = create_external(&app.client, &app.base, &token, "nats-huge").await;
+    ingest.publish(&context, "nats-huge", "x".repeat(1024 * 1024 - 16)).await;
+    ingest.publish(&context, "nats-huge", batch(1, 0, "available")).await;
+    wait_for_version(&app.client, &app.base, provider, 1).await;
+    let dead = context.get_stream(&ingest.flags[7]).await.unwrap();
+    let consumer = dead.create_consumer(jetstream::consumer::pull::Config::default()).await.unwrap();
+    let mut letters = consumer.fetch().max_messages(1).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let letter = letters.next().await.expect("a dead letter").unwrap();
+    let header =
+        |name: &str| letter.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.to_string()).unwrap_or_default();
+    assert!(letter.payload.is_empty());
+    assert!(header("Slotstream-Payload").starts_with("dropped"), "{:?}", letter.headers);
+    assert!(header("Slotstream-Error").contains("not a batch of slot changes"));
+    ingest.clean_up(&context).await;
+}

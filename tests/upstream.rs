@@ -366,6 +366,10 @@ async fn bad_batches_and_a_schedule_provider_change_nothing() {
     let overnight = change("d", local(local_date(1), 23, 30), 60, "available");
     let far = json!({ "externalSlotId": "e", "startsAt": "+262142-01-01T00:00:00Z", "endsAt": "+262142-01-01T00:30:00Z", "status": "available" });
     let next_decade = change("f", tomorrow + TimeDelta::days(3650), 30, "available");
+    // A second or a fraction: PostgreSQL would keep microseconds, SQLite the
+    // text; two such starts met as one (a 500) and a repeat looked like a move.
+    let mut seconds = change("s", tomorrow, 30, "available");
+    seconds["startsAt"] = json!(tomorrow.format("%Y-%m-%dT%H:%M:00.9999995Z").to_string());
     let many: Vec<Value> = (0..10_000).map(|i| change(&format!("m{i}"), tomorrow, 30, "available")).collect();
     let cases = [
         ("unknown provider", "nobody", json!({ "sequence": 6, "changes": [ok.clone()] }), StatusCode::NOT_FOUND),
@@ -410,6 +414,12 @@ async fn bad_batches_and_a_schedule_provider_change_nothing() {
             "unknown status",
             "strict",
             json!({ "sequence": 6, "changes": [{ "externalSlotId": "g", "startsAt": rfc3339(tomorrow), "endsAt": rfc3339(tomorrow + TimeDelta::minutes(30)), "status": "held" }] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "seconds in a start",
+            "strict",
+            json!({ "sequence": 6, "changes": [ok.clone(), seconds] }),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
@@ -463,6 +473,25 @@ async fn bad_batches_and_a_schedule_provider_change_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "slots ahead keep the source: {problem}");
+
+    // A sync (or an import) that does not know slotSource or bookingUrl leaves them as they are.
+    let (status, kept) = put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/strict",
+        json!({ "name": "Renamed", "timezone": "Europe/Warsaw", "currency": "PLN" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!((kept["slotSource"].as_str(), kept["bookingUrl"].as_str()), (Some("external"), Some(BOOKING_URL)));
+    let (_, cleared) = put(
+        &app,
+        &token,
+        "/api/v1/admin/providers/strict",
+        json!({ "name": "Renamed", "timezone": "Europe/Warsaw", "currency": "PLN", "bookingUrl": "" }),
+    )
+    .await;
+    assert_eq!(cleared["bookingUrl"], Value::Null, "an empty bookingUrl clears it: {cleared}");
 }
 
 /// The same batch sent twice at once (a retry racing its original), and a

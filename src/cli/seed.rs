@@ -279,7 +279,7 @@ fn demo_catalogue(count: usize) -> Catalogue {
                     address: Some(demo.address.to_owned()),
                     description: Some(demo.description.to_owned()),
                     currency: demo.currency.to_owned(),
-                    slot_source: Default::default(),
+                    slot_source: None,
                     booking_url: None,
                 },
                 services: demo

@@ -20,8 +20,8 @@
 //!   in a `Slotstream-Error` header, logged, counted in
 //!   `slotstream_ingest_dead_letters_total`, and acknowledged, so it never
 //!   blocks the ones behind it;
-//! - a failure that may pass (the database unreachable) is retried in
-//!   place, with back-off, the message kept in flight (`Progress`), so
+//! - a failure that may pass (the database unreachable; a failed statement,
+//!   up to five tries, then it is poison) is retried in place, with back-off, the message kept in flight (`Progress`), so
 //!   nothing overtakes it (a `Nak` would free the one slot in flight and let
 //!   the next batch be applied first, leaving this one stale).
 //!
@@ -47,11 +47,18 @@ pub(crate) enum Outcome {
     Retry(String),
 }
 
-/// How an application error decides a message's fate.
-pub(crate) fn outcome_of(result: Result<(), AppError>) -> Outcome {
+/// Tries of a message that fails with a database or internal error (not an
+/// unreachable database) before it is taken for poison: such an error may
+/// pass (a serialization failure) or may not (a constraint the batch breaks),
+/// and one message must never stop the stream for good.
+pub(crate) const ATTEMPTS_MAX: u32 = 5;
+
+/// How an application error decides a message's fate, at its `attempts`th try.
+pub(crate) fn outcome_of(result: Result<(), AppError>, attempts: u32) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
-        Err(error @ (AppError::DatabaseUnavailable(_) | AppError::Database(_) | AppError::Internal(_))) => {
+        Err(error @ AppError::DatabaseUnavailable(_)) => Outcome::Retry(error.to_string()),
+        Err(error @ (AppError::Database(_) | AppError::Internal(_))) if attempts < ATTEMPTS_MAX => {
             Outcome::Retry(error.to_string())
         }
         Err(error) => Outcome::Poison(error.to_string()),
@@ -64,10 +71,13 @@ mod tests {
 
     #[test]
     fn refusals_are_poison_and_outages_are_retried() {
-        assert_eq!(outcome_of(Ok(())), Outcome::Done);
-        assert!(matches!(outcome_of(Err(AppError::NotFound("x".into()))), Outcome::Poison(_)));
-        assert!(matches!(outcome_of(Err(AppError::Invalid("x".into()))), Outcome::Poison(_)));
-        assert!(matches!(outcome_of(Err(AppError::StateConflict("x".into()))), Outcome::Poison(_)));
-        assert!(matches!(outcome_of(Err(AppError::DatabaseUnavailable("x".into()))), Outcome::Retry(_)));
+        assert_eq!(outcome_of(Ok(()), 1), Outcome::Done);
+        assert!(matches!(outcome_of(Err(AppError::NotFound("x".into())), 1), Outcome::Poison(_)));
+        assert!(matches!(outcome_of(Err(AppError::Invalid("x".into())), 1), Outcome::Poison(_)));
+        assert!(matches!(outcome_of(Err(AppError::StateConflict("x".into())), 1), Outcome::Poison(_)));
+        assert!(matches!(outcome_of(Err(AppError::DatabaseUnavailable("x".into())), 100), Outcome::Retry(_)));
+        // A statement that keeps failing is poison after a few tries, never a stop for good.
+        assert!(matches!(outcome_of(Err(AppError::Internal("x".into())), 1), Outcome::Retry(_)));
+        assert!(matches!(outcome_of(Err(AppError::Internal("x".into())), ATTEMPTS_MAX), Outcome::Poison(_)));
     }
 }

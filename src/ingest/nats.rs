@@ -103,8 +103,9 @@ async fn consume(app: &App, settings: &IngestSettings, failures: &mut i32) -> Re
         // Kept in flight (`Progress` every third of the ack wait) while it
         // is applied and while an outage is waited out, so nothing overtakes it.
         let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
-        let mut attempts = 0;
+        let mut attempts: u32 = 0;
         let settled = loop {
+            attempts += 1;
             let applying = apply(app, &provider, &message.payload);
             tokio::pin!(applying);
             let result = loop {
@@ -113,15 +114,15 @@ async fn consume(app: &App, settings: &IngestSettings, failures: &mut i32) -> Re
                     _ = progress.tick() => message.ack_with(AckKind::Progress).await?,
                 }
             };
-            let reason = match outcome_of(result) {
+            let reason = match outcome_of(result, attempts) {
                 Outcome::Done => break Ok(()),
                 Outcome::Poison(reason) => break Err(reason),
                 Outcome::Retry(reason) => reason,
             };
-            attempts += 1;
             metrics::counter!("slotstream_ingest_messages_total", "outcome" => "retried").increment(1);
             tracing::warn!(%provider, %reason, attempts, "slot changes not applied yet; trying again");
-            let wait = tokio::time::sleep(backoff(RETRY_DELAY, Duration::from_secs(10), attempts, rand::random()));
+            let tries = i32::try_from(attempts).unwrap_or(i32::MAX);
+            let wait = tokio::time::sleep(backoff(RETRY_DELAY, Duration::from_secs(10), tries, rand::random()));
             tokio::pin!(wait);
             loop {
                 tokio::select! {
@@ -141,7 +142,20 @@ async fn consume(app: &App, settings: &IngestSettings, failures: &mut i32) -> Re
                 headers.insert("Slotstream-Error", reason.replace(['\r', '\n'], " ").as_str());
                 headers.insert("Slotstream-Subject", message.subject.as_str());
                 let subject = format!("{dead_letter_prefix}{}", if provider.is_empty() { "_" } else { &provider });
-                context.publish_with_headers(subject, headers, message.payload.clone()).await?.await?;
+                // The copy carries two headers more than the original: one
+                // near the server's largest payload does not fit, and its
+                // reason and subject are kept without it, so it never blocks.
+                let copied =
+                    match context.publish_with_headers(subject.clone(), headers.clone(), message.payload.clone()).await
+                    {
+                        Ok(ack) => ack.await.map(drop).map_err(async_nats::Error::from),
+                        Err(error) => Err(error.into()),
+                    };
+                if let Err(error) = copied {
+                    tracing::warn!(%provider, %error, bytes = message.payload.len(), "dead letter sent without its payload");
+                    headers.insert("Slotstream-Payload", format!("dropped: {} bytes", message.payload.len()).as_str());
+                    context.publish_with_headers(subject, headers, bytes::Bytes::new()).await?.await?;
+                }
                 message.double_ack().await?;
                 metrics::counter!("slotstream_ingest_dead_letters_total").increment(1);
             }

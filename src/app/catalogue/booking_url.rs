@@ -10,14 +10,20 @@ use crate::app::AppError;
 
 const PLACEHOLDERS: [&str; 3] = ["{providerId}", "{externalSlotId}", "{startsAt}"];
 const TEMPLATE_MAX: usize = 2000;
+/// Placeholders a template may hold in all: each fills in at most 128
+/// characters, so a filled URL stays under 2,000 + 6 × 128.
+const PLACEHOLDERS_MAX: usize = 6;
 
 /// A template as the admin API takes it: an absolute `http`/`https` URL of
-/// at most 2,000 characters once its placeholders are filled, naming no
-/// placeholder but the three.
+/// at most 2,000 characters and 6 placeholders, naming no placeholder but
+/// the three.
 pub(in crate::app) fn check_booking_url(template: &str) -> Result<(), AppError> {
     let invalid = |why: &str| AppError::Invalid(format!("bookingUrl {why}, got {template:?}"));
     if template.chars().count() > TEMPLATE_MAX {
         return Err(invalid(&format!("must be at most {TEMPLATE_MAX} characters")));
+    }
+    if PLACEHOLDERS.iter().map(|p| template.matches(p).count()).sum::<usize>() > PLACEHOLDERS_MAX {
+        return Err(invalid(&format!("may hold at most {PLACEHOLDERS_MAX} placeholders")));
     }
     let mut rest = template.to_owned();
     for placeholder in PLACEHOLDERS {
@@ -54,5 +60,6 @@ mod tests {
             assert!(check_booking_url(bad).is_err(), "{bad} must be refused");
         }
         assert!(check_booking_url(&format!("https://example.com/{}", "a".repeat(2000))).is_err());
+        assert!(check_booking_url(&format!("https://example.com/{}", "{externalSlotId}".repeat(7))).is_err());
     }
 }

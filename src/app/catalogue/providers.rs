@@ -45,15 +45,17 @@ pub struct ProviderFields {
     pub description: Option<String>,
     /// ISO 4217 code, e.g. `PLN`.
     pub currency: String,
-    /// `schedule` (default: weekly schedules, bookings and holds here) or
-    /// `external` (the marketplace's booking system owns the slots and
-    /// publishes their changes; bookings and holds here answer `books-elsewhere`).
+    /// `schedule` (weekly schedules, bookings and holds here; a new
+    /// provider's default) or `external` (the marketplace's booking system
+    /// owns the slots and publishes their changes; bookings and holds here
+    /// answer `books-elsewhere`). Absent: left as it is, so a sync or an
+    /// import that does not know it never resets it.
     #[serde(default)]
-    #[schema(value_type = String, example = "schedule")]
-    pub slot_source: provider::SlotSource,
+    #[schema(value_type = Option<String>, example = "external")]
+    pub slot_source: Option<provider::SlotSource>,
     /// Where an `external` provider's times are booked: an absolute URL
     /// template with `{providerId}` (the marketplace's id), `{externalSlotId}`
-    /// and `{startsAt}` (RFC 3339 UTC).
+    /// and `{startsAt}` (RFC 3339 UTC). Absent: left as it is; `""`: none.
     #[serde(default)]
     pub booking_url: Option<String>,
 }
@@ -109,7 +111,7 @@ impl ProviderFields {
             return Err(AppError::Invalid("description must be at most 2000 characters".into()));
         }
         check_currency(&self.currency)?;
-        if let Some(template) = &self.booking_url {
+        if let Some(template) = self.booking_url.as_deref().filter(|t| !t.is_empty()) {
             check_booking_url(template)?;
         }
         self.timezone
@@ -123,8 +125,22 @@ impl ProviderFields {
             && self.address == row.address
             && self.description == row.description
             && self.currency == row.currency
-            && self.slot_source == row.slot_source
-            && self.booking_url == row.booking_url
+            && self.slot_source_for(Some(row)) == row.slot_source
+            && self.booking_url_for(Some(row)) == row.booking_url
+    }
+
+    /// The source these fields give a provider that is `row` now (or new).
+    fn slot_source_for(&self, row: Option<&provider::Model>) -> provider::SlotSource {
+        self.slot_source.or(row.map(|row| row.slot_source)).unwrap_or_default()
+    }
+
+    /// The booking URL these fields give a provider that is `row` now (or new).
+    fn booking_url_for(&self, row: Option<&provider::Model>) -> Option<String> {
+        match self.booking_url.as_deref() {
+            Some("") => None,
+            Some(template) => Some(template.to_owned()),
+            None => row.and_then(|row| row.booking_url.clone()),
+        }
     }
 }
 
@@ -201,8 +217,8 @@ impl App {
             external_id: Some(external_id.to_owned()),
             active: true,
             deactivated_at: None,
-            slot_source: fields.slot_source,
-            booking_url: fields.booking_url.clone(),
+            slot_source: fields.slot_source_for(None),
+            booking_url: fields.booking_url_for(None),
             external_sequence: None,
         };
         let existing = match provider_by_external_id(&write.tx, external_id).await? {
@@ -217,7 +233,9 @@ impl App {
             Some(row) if fields.same_as(&row) => (row, Upserted::Unchanged),
             Some(row) => {
                 let moves_zone = fields.timezone != row.timezone;
-                let moves_source = fields.slot_source != row.slot_source;
+                let (slot_source, booking_url) =
+                    (fields.slot_source_for(Some(&row)), fields.booking_url_for(Some(&row)));
+                let moves_source = slot_source != row.slot_source;
                 if moves_zone {
                     refuse_with_slots_ahead(&write.tx, &row, now, "the timezone", "they are kept in local time")
                         .await?;
@@ -225,11 +243,11 @@ impl App {
                 if moves_source {
                     refuse_with_slots_ahead(&write.tx, &row, now, "slotSource", "they belong to the old source")
                         .await?;
-                    if fields.slot_source == provider::SlotSource::External {
+                    if slot_source == provider::SlotSource::External {
                         provider_schedule::Entity::delete_by_id(row.id).exec(&write.tx).await?;
                     }
                 }
-                if moves_zone || moves_source || fields.booking_url != row.booking_url {
+                if moves_zone || moves_source || booking_url != row.booking_url {
                     // Every document shows the zone and its instants, and an
                     // external provider's slots their booking URL: a new
                     // version (with no event of its own) gives cached
@@ -243,8 +261,8 @@ impl App {
                     address: fields.address,
                     description: fields.description,
                     currency: fields.currency,
-                    slot_source: fields.slot_source,
-                    booking_url: fields.booking_url,
+                    slot_source,
+                    booking_url,
                     version: advanced.map_or(row.version, |(_, version)| version),
                     ..row
                 };

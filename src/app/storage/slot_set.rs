@@ -131,6 +131,20 @@ impl SlotSet {
             .collect()
     }
 
+    /// Whether the loaded slot at `index` is mirrored from the booking system.
+    pub fn is_upstream(&self, index: usize) -> bool {
+        self.external_ids.contains_key(&self.slots[index].id)
+    }
+
+    /// The indexes of the loaded slots by local date and start.
+    pub fn by_start(&self) -> HashMap<(NaiveDate, chrono::NaiveTime), Vec<usize>> {
+        let mut starts: HashMap<_, Vec<usize>> = HashMap::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            starts.entry((slot.date, slot.start_time)).or_default().push(index);
+        }
+        starts
+    }
+
     /// Indexes of the loaded slots on the dates `from..=through`.
     pub fn between(&self, from: NaiveDate, through: NaiveDate) -> Vec<usize> {
         self.indexes_where(|slot| (from..=through).contains(&slot.date))

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use entity::provider;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -94,6 +94,8 @@ impl App {
             }
             let local = place(tz, slot.starts_at.to_utc(), slot.ends_at.to_utc())
                 .map_err(|error| AppError::Invalid(format!("{field}[{position}]: {error}")))?;
+            // A local date no read could ask for (a zone far ahead of UTC or behind it).
+            self.bookable_range().date(&format!("{field}[{position}]'s local date"), local.date)?;
             if let Some(range) = range
                 && slot.status != UpstreamStatus::Removed
                 && !(range.from..=range.to).contains(&local.date)
@@ -148,8 +150,10 @@ impl App {
             }
         }
         if let Some(range) = range {
+            // Only the booking system's own slots: one made here before the
+            // provider's source changed (a past booking's) is left alone.
             for index in slot_set.between(range.from, range.to) {
-                if !listed.contains(&index) {
+                if !listed.contains(&index) && slot_set.is_upstream(index) {
                     uow.record_if(slot_set.slot_mut(index).follow_upstream(SlotStatus::Removed, Actor::Upstream, now));
                 }
             }
@@ -157,14 +161,24 @@ impl App {
         // A provider has one slot per local start: a kept slot still at a
         // time this batch opens is older news (a message about it was lost
         // or is late) and gives way.
+        let dates: HashSet<_> = to_open.iter().map(|(_, local, _)| local.date).collect();
+        for date in dates {
+            slot_set.load_date(&uow, date).await?;
+        }
+        let by_start = slot_set.by_start();
         let mut opened = Vec::with_capacity(to_open.len());
         for (published, local, status) in to_open {
-            slot_set.load_date(&uow, local.date).await?;
-            let (day, indexes) = slot_set.on_date(local.date);
-            for (slot, index) in day.iter().zip(indexes) {
-                if slot.start_time == local.start_time && slot.status != SlotStatus::Removed {
-                    uow.record_if(slot_set.slot_mut(index).follow_upstream(SlotStatus::Removed, Actor::Upstream, now));
+            for &index in by_start.get(&(local.date, local.start_time)).into_iter().flatten() {
+                if slot_set.slot(index).status == SlotStatus::Removed {
+                    continue;
                 }
+                if !slot_set.is_upstream(index) {
+                    return Err(AppError::StateConflict(format!(
+                        "{} {} holds a slot made here, not by the booking system; it is not replaced",
+                        local.date, local.start_time
+                    )));
+                }
+                uow.record_if(slot_set.slot_mut(index).follow_upstream(SlotStatus::Removed, Actor::Upstream, now));
             }
             opened.push(open(&mut uow, &published.external_slot_id, local, status, now));
         }
@@ -236,8 +250,16 @@ fn check_batch(
     }
     for (position, slot) in published.iter().enumerate() {
         check_external_id(&format!("{field}[{position}].externalSlotId"), &slot.external_slot_id)?;
-        bookable.instant(&format!("{field}[{position}].startsAt"), &slot.starts_at)?;
-        bookable.instant(&format!("{field}[{position}].endsAt"), &slot.ends_at)?;
+        for (name, instant) in [("startsAt", &slot.starts_at), ("endsAt", &slot.ends_at)] {
+            let name = format!("{field}[{position}].{name}");
+            bookable.instant(&name, instant)?;
+            // Slots are kept to the minute: a second or a fraction would be
+            // dropped by the database, two times that differ only there would
+            // meet as one, and a repeat of the batch would look like a move.
+            if instant.second() != 0 || instant.nanosecond() != 0 {
+                return Err(AppError::Invalid(format!("{name} must be a whole minute, got {}", instant.to_rfc3339())));
+            }
+        }
     }
     Ok(())
 }
