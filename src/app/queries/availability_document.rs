@@ -266,7 +266,8 @@ impl App {
         let external = row.slot_source == provider::SlotSource::External;
         let booking_url = |slot: &availability_slot::Model, starts_at: DateTime<Utc>| {
             let template = row.booking_url.as_deref().filter(|_| external)?;
-            let slot_id = slot.external_slot_id.as_deref().unwrap_or_default();
+            // A slot made here before the source changed is not the booking system's to book.
+            let slot_id = slot.external_slot_id.as_deref()?;
             Some(fill(template, row.external_id.as_deref().unwrap_or_default(), slot_id, starts_at))
         };
         let body = AvailabilityBody {
