@@ -27,7 +27,7 @@ use super::Upserted;
 use super::schedule_input::{hhmm, stored_schedule};
 use super::slots::SkippedSlot;
 use crate::app::storage::slot_set::SlotSet;
-use crate::app::storage::slot_set::to_row;
+use crate::app::storage::slot_set::{insert_new, to_row};
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, Interval, PlannedSlot, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
@@ -330,9 +330,7 @@ pub(super) async fn plan_dates(
             return Err(AppError::Conflict("slots changed while the schedule was being applied; retry".into()));
         }
     }
-    for chunk in new_rows.chunks(200) {
-        availability_slot::Entity::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
-    }
+    insert_new(uow, &new_rows).await?;
     outcome.opened = new_rows.len();
     outcome.removed = withdrawn.len();
     Ok(outcome)

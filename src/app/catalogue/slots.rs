@@ -12,12 +12,10 @@
 //! repeated hour's second pass) are skipped and listed in the answer.
 
 use chrono::{NaiveDate, NaiveTime, Utc};
-use entity::availability_slot;
-use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::storage::slot_set::{SlotSet, to_row};
+use crate::app::storage::slot_set::{SlotSet, insert_new, to_row};
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::{Actor, ProviderAvailability, SLOT_MINUTES_RANGE, fit_new_slots, overlaps_locally, slot_grid};
 
@@ -141,9 +139,7 @@ impl App {
             }
         }
         let created = rows.len();
-        for chunk in rows.chunks(200) {
-            availability_slot::Entity::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
-        }
+        insert_new(&uow, &rows).await?;
         let version = uow.next_version();
         uow.commit(self).await?;
         Ok(SlotsCreated { created, version, skipped })

@@ -274,6 +274,15 @@ pub fn from_row(row: availability_slot::Model) -> ProviderAvailability {
     }
 }
 
+/// Insert new slots' rows in the unit of work, in chunks under both
+/// databases' bind limits (12 columns × 200 rows).
+pub async fn insert_new(uow: &UnitOfWork, rows: &[availability_slot::ActiveModel]) -> Result<(), AppError> {
+    for chunk in rows.chunks(200) {
+        availability_slot::Entity::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
+    }
+    Ok(())
+}
+
 /// The row of a new slot; `from_schedule` if the planner opened it from the
 /// weekly schedule (not a provider key by hand).
 pub fn to_row(slot: &ProviderAvailability, from_schedule: bool) -> availability_slot::ActiveModel {

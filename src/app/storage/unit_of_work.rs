@@ -44,11 +44,9 @@ use crate::events::{Bus, PublishedEvent, event_log, relay};
 pub struct UnitOfWork {
     pub tx: DatabaseTransaction,
     pub provider_id: Uuid,
-    base_version: i64,
-    /// The provider's `updated_at` as locked: the new one is never earlier.
-    base_updated_at: DateTime<Utc>,
-    /// The provider's row as locked (its activity, slot source, booking URL
-    /// and upstream sequence are read from it under the lock).
+    /// The provider's row as locked: its version (the base of the events'
+    /// versions), its `updated_at` (the new one is never earlier), its
+    /// activity, slot source, booking URL and upstream sequence.
     provider: provider::Model,
     /// The provider's zone, in which each recorded event's slot gets its
     /// instants (`None` only for a zone this build does not know).
@@ -68,8 +66,6 @@ impl UnitOfWork {
         Ok(UnitOfWork {
             tx,
             provider_id,
-            base_version: row.version,
-            base_updated_at: row.updated_at,
             timezone: row.timezone.parse().ok(),
             provider: row,
             events: Vec::new(),
@@ -140,7 +136,7 @@ impl UnitOfWork {
 
     /// The version the provider will have after commit.
     pub fn next_version(&self) -> i64 {
-        self.base_version + self.events.len() as i64
+        self.provider.version + self.events.len() as i64
     }
 
     /// Commit and publish, to completion even if the caller is dropped.
@@ -160,7 +156,8 @@ impl UnitOfWork {
     }
 
     async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
-        let UnitOfWork { tx, provider_id, base_version, base_updated_at, events, booking_change, writer, .. } = self;
+        let UnitOfWork { tx, provider_id, provider, events, booking_change, writer, .. } = self;
+        let (base_version, base_updated_at) = (provider.version, provider.updated_at);
         let published = event_log::append(&tx, base_version, &events).await?;
         if let Some(change) = booking_change {
             // A booking command always changes at least one slot, so this

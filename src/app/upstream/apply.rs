@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{Applied, PublishedSlot, SLOTS_PER_BATCH_MAX, SlotChanges, SlotSnapshot, SnapshotRange};
 use crate::app::catalogue::check_external_id;
-use crate::app::storage::slot_set::{SlotSet, to_row};
+use crate::app::storage::slot_set::{SlotSet, insert_new, to_row};
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, BookableRange, LocalSlot, Mirroring, ProviderAvailability, SlotStatus, UpstreamStatus, mirroring, place,
@@ -55,7 +55,8 @@ impl App {
         range: Option<SnapshotRange>,
     ) -> Result<Applied, AppError> {
         check_external_id("externalId", external_id)?;
-        check_batch(sequence, field, published, range, &self.bookable_range())?;
+        let bookable = self.bookable_range();
+        check_batch(sequence, field, published, range, &bookable)?;
         let provider_id = provider::Entity::find()
             .select_only()
             .column(provider::Column::Id)
@@ -95,7 +96,7 @@ impl App {
             let local = place(tz, slot.starts_at.to_utc(), slot.ends_at.to_utc())
                 .map_err(|error| AppError::Invalid(format!("{field}[{position}]: {error}")))?;
             // A local date no read could ask for (a zone far ahead of UTC or behind it).
-            self.bookable_range().date(&format!("{field}[{position}]'s local date"), local.date)?;
+            bookable.date(&format!("{field}[{position}]'s local date"), local.date)?;
             if let Some(range) = range
                 && slot.status != UpstreamStatus::Removed
                 && !(range.from..=range.to).contains(&local.date)
@@ -184,9 +185,7 @@ impl App {
         }
         // Updates and deletes first: a moved slot's row gives up its upstream id before the new one takes it.
         slot_set.save(&uow).await?;
-        for chunk in opened.chunks(200) {
-            sea_orm::EntityTrait::insert_many(chunk.to_vec()).exec_without_returning(&uow.tx).await?;
-        }
+        insert_new(&uow, &opened).await?;
         provider::Entity::update_many()
             .col_expr(provider::Column::ExternalSequence, Expr::value(Some(sequence)))
             .filter(provider::Column::Id.eq(provider_id))
