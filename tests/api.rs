@@ -420,8 +420,10 @@ async fn a_booking_downloads_as_an_ics_event_for_its_token_holder_only() {
     let app = TestApp::spawn().await;
     let pid = app.provider(0).id;
     let service = service_with(&app.client, &app.base, pid, 60).await;
-    let free = availability(&app.client, &app.base, pid, "", None).await.free_slots();
-    let start = &free[0].1;
+    // An hour needs two free slots back to back: the first free slot may be its day's last.
+    let document = availability(&app.client, &app.base, pid, "?days=7", None).await;
+    let free = document.free_slots();
+    let start = &free[document.back_to_back()[0]].1;
     let (status, booking) = book(&app.client, &app.base, pid, service, start).await;
     assert_eq!(status, StatusCode::CREATED, "{booking}");
     let id = booking["id"].as_str().unwrap();
