@@ -121,6 +121,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_HOLD_TTL_SECS", default_value_t = 300, global = true)]
     pub hold_ttl_secs: u64,
 
+    /// Hours a provider's signed-in session (the agenda page's cookie) lasts (1 to 720).
+    #[arg(long, env = "SLOTSTREAM_PROVIDER_SESSION_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=720), global = true)]
+    pub provider_session_hours: u32,
+
+    /// The public origin of this server (e.g. `https://slots.example`), which
+    /// sign-in links start with. Default: the origin the minting request named.
+    #[arg(long, env = "SLOTSTREAM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Seconds from its creation past which no renewal extends a hold.
     #[arg(long, env = "SLOTSTREAM_HOLD_MAX_SECS", default_value_t = 900, global = true)]
     pub hold_max_secs: u64,

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, WebhookPolicy};
+use crate::app::{AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, SessionPolicy, WebhookPolicy};
 use crate::config::ServeArgs;
 use crate::connections::{ConnectionPolicy, serve};
 use crate::events::{Bus, reconcile, relay, versions};
@@ -75,6 +75,10 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
         .with_hold_policy(holds)
         .with_planner_policy(planner)
         .with_webhook_policy(webhooks)
+        .with_session_policy(SessionPolicy {
+            lifetime: chrono::TimeDelta::hours(i64::from(args.provider_session_hours)),
+            ..SessionPolicy::default()
+        })
         .with_clock(Clock::skewed(chrono::TimeDelta::seconds(args.clock_skew_secs)))
         .with_max_days_ahead(args.max_days_ahead))
 }
@@ -242,6 +246,8 @@ fn http_settings(args: &ServeArgs) -> HttpSettings {
         static_dir: args.static_dir.clone(),
         admin_token: None,
         public_metrics: args.metrics_bind.is_none(),
+        tls: args.tls_cert.is_some() && args.tls_key.is_some(),
+        public_url: args.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned()),
     }
 }
 

@@ -17,6 +17,10 @@ pub struct Model {
     pub token_hash: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Who cancelled it (`customer`, `provider`, `admin`, `system`), once cancelled.
+    pub cancelled_by: Option<String>,
+    /// Why, when the one who cancelled said so (the provider, to the customer).
+    pub cancellation_reason: Option<String>,
 }
 
 /// A booking's status, stored and on the wire alike (the API's and the

@@ -14,6 +14,8 @@ pub mod idempotency_key;
 pub mod provider;
 pub mod provider_key;
 pub mod provider_schedule;
+pub mod provider_session;
+pub mod provider_sign_in_link;
 pub mod service;
 pub mod slot_event;
 pub mod slot_hold;

@@ -14,6 +14,7 @@ mod m20261203_000002_token_hash_indexes;
 mod m20261203_000003_slot_event_instants_and_actor;
 mod m20261210_000001_slot_from_schedule;
 mod m20261211_000001_external_slots;
+mod m20261212_000001_provider_sessions;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_slot_event_instants_and_actor::Migration),
             Box::new(m20261210_000001_slot_from_schedule::Migration),
             Box::new(m20261211_000001_external_slots::Migration),
+            Box::new(m20261212_000001_provider_sessions::Migration),
         ]
     }
 }

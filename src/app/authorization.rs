@@ -23,11 +23,14 @@ use uuid::Uuid;
 use super::{App, AppError, secrets};
 use crate::domain::Actor;
 
-/// What a caller presented in `Authorization: Bearer`.
+/// What a caller presented: `Authorization: Bearer`, or (a person signed
+/// in at the provider's front desk) the provider session's cookie.
 #[derive(Clone, Debug)]
 pub enum Credential {
     None,
     Bearer(String),
+    /// The token of a provider session (`agenda::sign_in`).
+    Session(String),
 }
 
 /// What a credential was proven to be, for the booking or provider asked about.
@@ -39,6 +42,9 @@ pub enum Grant {
     ProviderKey,
     /// A slot hold's own token.
     HoldHolder,
+    /// A person signed in on the provider's agenda (the session cookie):
+    /// reaches what a key reaches, but cannot mint sign-in links.
+    ProviderSession,
 }
 
 impl Grant {
@@ -46,7 +52,7 @@ impl Grant {
     pub fn actor(self) -> Actor {
         match self {
             Grant::BookingHolder | Grant::HoldHolder => Actor::Customer,
-            Grant::ProviderKey => Actor::Provider,
+            Grant::ProviderKey | Grant::ProviderSession => Actor::Provider,
         }
     }
 }
@@ -148,13 +154,19 @@ impl App {
             .one(&self.db)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("booking {booking_id} does not exist")))?;
+        if let Credential::Session(token) = credential {
+            return match self.live_session(token).await? {
+                session if session.provider_id == row.provider_id => Ok((row, Grant::ProviderSession)),
+                _ => Err(AppError::Forbidden("the session is not one of this booking's provider".into())),
+            };
+        }
         // The token first: it needs no query, and a holder's request never
         // touches the provider keys.
         if secrets::matches(secret, &row.token_hash) {
             return Ok((row, Grant::BookingHolder));
         }
         match self.holder_of(secret).await? {
-            Holder::ProviderKey(provider_id) if provider_id == row.provider_id => Ok((row, Grant::ProviderKey)),
+            Holder::ProviderKey { provider_id, .. } if provider_id == row.provider_id => Ok((row, Grant::ProviderKey)),
             holder => Err(refusal(holder, "the credential does not grant access to this booking")),
         }
     }
@@ -168,6 +180,9 @@ impl App {
         credential: &Credential,
     ) -> Result<(slot_hold::Model, Grant), AppError> {
         let secret = presented(credential, "this needs the hold's token in Authorization: Bearer")?;
+        if let Credential::Session(_) = credential {
+            return Err(AppError::Forbidden("a hold answers to its own token only".into()));
+        }
         let row = slot_hold::Entity::find_by_id(hold_id)
             .one(&self.db)
             .await?
@@ -188,8 +203,33 @@ impl App {
     ) -> Result<Grant, AppError> {
         self.directory.get(provider_id).await?;
         let secret = presented(credential, "this needs the provider's key in Authorization: Bearer")?;
+        if let Credential::Session(token) = credential {
+            return match self.live_session(token).await? {
+                session if session.provider_id == provider_id => Ok(Grant::ProviderSession),
+                _ => Err(AppError::Forbidden("the session is not one of this provider".into())),
+            };
+        }
         match self.holder_of(secret).await? {
-            Holder::ProviderKey(owner) if owner == provider_id => Ok(Grant::ProviderKey),
+            Holder::ProviderKey { provider_id: owner, .. } if owner == provider_id => Ok(Grant::ProviderKey),
+            holder => Err(refusal(holder, "the key is not a key of this provider")),
+        }
+    }
+
+    /// The id of the key `credential` is, if it is a live key of
+    /// `provider_id` (what a sign-in link records as its minter). A session
+    /// is refused (403): a signed-in person cannot mint more sign-ins.
+    pub(super) async fn authorize_provider_key(
+        &self,
+        provider_id: Uuid,
+        credential: &Credential,
+    ) -> Result<Uuid, AppError> {
+        self.directory.get(provider_id).await?;
+        let secret = presented(credential, "this needs the provider's key in Authorization: Bearer")?;
+        if let Credential::Session(_) = credential {
+            return Err(AppError::Forbidden("this needs the provider's key, not a signed-in session".into()));
+        }
+        match self.holder_of(secret).await? {
+            Holder::ProviderKey { provider_id: owner, key_id } if owner == provider_id => Ok(key_id),
             holder => Err(refusal(holder, "the key is not a key of this provider")),
         }
     }
@@ -213,7 +253,7 @@ impl App {
             }
             Some(key) if secrets::matches(secret, &key.key_hash) => {
                 self.verified_keys.record(key.key_hash);
-                return Ok(Holder::ProviderKey(key.provider_id));
+                return Ok(Holder::ProviderKey { provider_id: key.provider_id, key_id: key.id });
             }
             _ => {}
         }
@@ -232,7 +272,7 @@ impl App {
 /// What a presented secret was found to be (`App::holder_of`).
 enum Holder {
     /// A live key of this provider.
-    ProviderKey(Uuid),
+    ProviderKey { provider_id: Uuid, key_id: Uuid },
     /// A booking's or a hold's token.
     Other,
     /// Nothing this server issued (or an ended hold's token, since pruned).
@@ -249,14 +289,14 @@ fn refusal(holder: Holder, forbidden: &str) -> AppError {
         Holder::Nobody => AppError::Unauthorized(Unauthenticated::InvalidToken(
             "the token is not one this server issued (mistyped, cut, or no longer kept)".into(),
         )),
-        Holder::ProviderKey(_) | Holder::Other => AppError::Forbidden(forbidden.into()),
+        Holder::ProviderKey { .. } | Holder::Other => AppError::Forbidden(forbidden.into()),
     }
 }
 
 /// The presented secret, or a 401 saying what `needs` to be presented.
 fn presented<'a>(credential: &'a Credential, needs: &str) -> Result<&'a str, AppError> {
     match credential {
-        Credential::Bearer(secret) => Ok(secret),
+        Credential::Bearer(secret) | Credential::Session(secret) => Ok(secret),
         Credential::None => Err(AppError::Unauthorized(Unauthenticated::NoCredential(needs.into()))),
     }
 }

@@ -2,6 +2,8 @@
 //! database transaction. Takes the database and the bus; knows nothing of
 //! HTTP. Open the folder of the capability you work on:
 //!
+//! - `agenda`: the provider's side: sign-in links and sessions for a person
+//!   at the front desk, the private agenda and its stream.
 //! - `bookings`: create, cancel, reschedule; slot holds and their expiry;
 //!   where a hold becomes a booking; a booking as iCalendar.
 //! - `catalogue`: providers, services, keys, weekly schedules, the planner
@@ -30,6 +32,7 @@
 //! and `BEGIN IMMEDIATE` on SQLite, the row lock on PostgreSQL). The public API is the `pub use` list below:
 //! callers (`http`, `cli`, `webhooks`, tests) need not know the folders.
 
+mod agenda;
 mod authorization;
 pub(crate) mod backoff;
 mod bookings;
@@ -46,13 +49,19 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+pub use agenda::{
+    AgendaBody, AgendaBooking, AgendaCustomer, AgendaDay, AgendaDelivery, AgendaHold, AgendaService, AgendaSlot,
+    LINK_LIFETIME, SessionPolicy, SessionView, SignInCode, StartedSession,
+};
 pub use authorization::{AdminToken, Credential, Unauthenticated, VerifiedKeys};
-pub use bookings::{BookingView, ExpiryRetries, HoldPolicy, HoldView, NewBooking, NewCustomer, NewHold, Sweep};
+pub use bookings::{
+    BookingView, Cancellation, ExpiryRetries, HoldPolicy, HoldView, NewBooking, NewCustomer, NewHold, Sweep,
+};
 pub use catalogue::{
     AdminProvider, AdminProviderDetail, AdminService, Catalogue, CatalogueProvider, CatalogueService, HorizonRun,
     ImportFailure, ImportReport, IssuedKey, KeyView, NewKey, NewSlots, PlanConflict, PlannerPolicy, ProviderFields,
-    Replanned, ScheduleException, ScheduleInput, ServiceFields, SkippedSlot, SlotsCreated, StoppedAt, Tally, Upserted,
-    check_external_id,
+    RangeChanged, RangeSkipped, Replanned, ScheduleException, ScheduleInput, ServiceFields, SkippedSlot, SlotRange,
+    SlotsCreated, StoppedAt, Tally, Upserted, check_external_id,
 };
 pub use clock::Clock;
 pub use error::AppError;
@@ -98,6 +107,8 @@ pub struct App {
     pub holds: HoldPolicy,
     /// The rolling slot window (`with_planner_policy`).
     pub planner: PlannerPolicy,
+    /// Provider sessions' lifetime, and the signal that one ended (`with_session_policy`).
+    pub sessions: SessionPolicy,
     /// Webhook targets allowed, and the sender's wake-up (`with_webhook_policy`).
     pub webhooks: WebhookPolicy,
     /// Gauges `/metrics` renders for this instance (active holds, webhook lag).
@@ -122,6 +133,7 @@ impl App {
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
             planner: PlannerPolicy::default(),
+            sessions: SessionPolicy::default(),
             webhooks: WebhookPolicy::default(),
             gauges: Arc::default(),
             clock: Clock::default(),
@@ -156,6 +168,12 @@ impl App {
     /// The same application with `policy` for slot holds.
     pub fn with_hold_policy(mut self, policy: HoldPolicy) -> App {
         self.holds = policy;
+        self
+    }
+
+    /// The same application with `policy` for provider sessions.
+    pub fn with_session_policy(mut self, policy: SessionPolicy) -> App {
+        self.sessions = policy;
         self
     }
 

@@ -125,7 +125,7 @@ async fn traffic_tick(app: &App, kept: &mut VecDeque<(Uuid, String)>) -> Result<
     }
     while kept.len() > TRAFFIC_KEPT {
         if let Some((id, token)) = kept.pop_front() {
-            app.cancel_booking(id, &Credential::Bearer(token)).await?;
+            app.cancel_booking(id, Default::default(), &Credential::Bearer(token)).await?;
         }
     }
     Ok(())

@@ -39,18 +39,22 @@ pub enum CatalogueChange {
     Reactivated(Uuid),
     /// The provider key with this hash was revoked.
     KeyRevoked(String),
+    /// A person signed out of a provider's agenda: open agenda streams
+    /// check their sessions again.
+    SessionEnded,
     /// Notifications may have been lost: forget everything cached.
     Everything,
 }
 
 impl CatalogueChange {
-    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `reactivated:<id>`, `key:<hash>`.
+    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `reactivated:<id>`, `key:<hash>`, `session-ended`.
     pub fn payload(&self) -> String {
         match self {
             CatalogueChange::Provider(id) => format!("provider:{id}"),
             CatalogueChange::Deactivated(id) => format!("deactivated:{id}"),
             CatalogueChange::Reactivated(id) => format!("reactivated:{id}"),
             CatalogueChange::KeyRevoked(hash) => format!("key:{hash}"),
+            CatalogueChange::SessionEnded => "session-ended".to_owned(),
             CatalogueChange::Everything => "everything".to_owned(),
         }
     }
@@ -62,6 +66,7 @@ impl CatalogueChange {
             Some(("reactivated", id)) => Some(CatalogueChange::Reactivated(id.parse().ok()?)),
             Some(("key", hash)) if !hash.is_empty() => Some(CatalogueChange::KeyRevoked(hash.to_owned())),
             None if payload == "everything" => Some(CatalogueChange::Everything),
+            None if payload == "session-ended" => Some(CatalogueChange::SessionEnded),
             _ => None,
         }
     }

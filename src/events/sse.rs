@@ -12,7 +12,11 @@
 //! - a comment heartbeat, which keeps proxies from closing an idle stream;
 //! - on a many-providers stream, the same `slot-changed` frames with the
 //!   stream's cursor (see `cursor`) as their `id:`, and a per-provider
-//!   `event: reset` (`data: {"providerId":…,"version":N}`).
+//!   `event: reset` (`data: {"providerId":…,"version":N}`);
+//! - on a provider's agenda stream, the same `slot-changed` frames (without
+//!   their `id:` when a booking event of their version follows), booking
+//!   events (`booking-created`, `booking-cancelled`, `booking-rescheduled`,
+//!   with the customer) and `event: session-ended`.
 
 use std::time::Duration;
 
@@ -112,6 +116,25 @@ pub fn provider_reset(provider_id: Uuid, version: i64, cursor: &str) -> Bytes {
     ))
 }
 
+/// A `slot-changed` frame of [`slot_changed`] without its `id:` line: on the
+/// agenda stream, where the booking event that follows carries the version.
+pub fn without_id(frame: &Bytes) -> Bytes {
+    let after_id = frame.iter().position(|&b| b == b'\n').map_or(0, |end| end + 1);
+    frame.slice(after_id..)
+}
+
+/// A booking event on the agenda stream: `id: <version>`, `event:` its type
+/// with a dash (`booking.created` is `booking-created`), `data:` the
+/// webhook's data (JSON text, one line).
+pub fn booking(version: i64, kind: &str, data: &str) -> Bytes {
+    let name = kind.replace('.', "-");
+    Bytes::from(format!("id: {version}\nevent: {name}\ndata: {data}\n\n"))
+}
+
+/// The agenda stream's credential no longer reaches the provider (signed
+/// out, key revoked, session expired): its last frame, with no `id:`.
+pub const SESSION_ENDED: Bytes = Bytes::from_static(b"event: session-ended\ndata: {}\n\n");
+
 /// The first line of every stream: how long `EventSource` waits before reconnecting.
 pub fn retry(delay: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n\n", delay.as_millis()))
@@ -160,6 +183,11 @@ mod tests {
         assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
         let relabelled = String::from_utf8(with_cursor(&slot_changed(42, &event), "AQID").to_vec()).unwrap();
         assert_eq!(relabelled, frame.replacen("id: 42\n", "id: AQID\n", 1));
+        assert_eq!(without_id(&slot_changed(42, &event)), frame.replacen("id: 42\n", "", 1).as_bytes());
+        assert_eq!(
+            &booking(42, "booking.cancelled", "{\"by\":\"provider\"}")[..],
+            b"id: 42\nevent: booking-cancelled\ndata: {\"by\":\"provider\"}\n\n"
+        );
         assert_eq!(
             &provider_reset(Uuid::from_u128(1), 9, "AQID")[..],
             b"id: AQID\nevent: reset\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\",\"version\":9}\n\n"

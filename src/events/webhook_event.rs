@@ -67,6 +67,13 @@ impl BookingChange {
             "status": row.status,
             "customer": { "name": row.customer_name, "email": row.customer_email },
         });
+        if row.status == booking::Status::Cancelled {
+            // Who cancelled, and why when they said: the customer's side shows it.
+            data["by"] = serde_json::json!(row.cancelled_by);
+            if let Some(reason) = &row.cancellation_reason {
+                data["reason"] = serde_json::json!(reason);
+            }
+        }
         if let Some((start, end)) = previous {
             data["previousStartTime"] = serde_json::json!(start);
             data["previousEndTime"] = serde_json::json!(end);

@@ -10,6 +10,7 @@
 //! - `POST /api/v1/admin/providers/{externalId}/keys/{keyId}/rotate`: a new key for the old
 //! - `POST /api/v1/admin/providers/{externalId}/slot-changes`: the booking system's changes
 //! - `PUT  /api/v1/admin/providers/{externalId}/slots?from=&to=`: its snapshot of a date range
+//! - `POST /api/v1/admin/providers/{externalId}/sign-in-links`: a one-time link to the provider's agenda
 //!
 //! Without `--admin-token-file` these routes do not exist (404): a server
 //! with no operator cannot be administered, and says nothing about it. With
@@ -44,6 +45,7 @@ pub fn router(token: AdminToken) -> Router<HttpState> {
         .route("/api/v1/admin/providers/{external_id}/keys/{key_id}/rotate", post(rotate_key))
         .route("/api/v1/admin/providers/{external_id}/slot-changes", post(post_slot_changes))
         .route("/api/v1/admin/providers/{external_id}/slots", put(put_slots))
+        .route("/api/v1/admin/providers/{external_id}/sign-in-links", post(sign_in_link))
         // A route layer: an unknown admin path is a 404, not a 401.
         .route_layer(AroundLayer(RequireOperator(token)))
 }
@@ -240,4 +242,16 @@ pub enum AdminProblems {
     UnsupportedMediaType(#[to_schema] super::error::Problem<'static>),
     #[response(status = 422, description = "A field is invalid", content_type = "application/problem+json")]
     Invalid(#[to_schema] super::error::Problem<'static>),
+}
+
+/// A one-time sign-in link to the provider's agenda, for a person at its front desk.
+#[utoipa::path(post, path = "/api/v1/admin/providers/{externalId}/sign-in-links", tag = "admin", security(("admin" = [])),
+    params(("externalId" = String, Path)), responses((status = 201, body = super::agenda::SignInLink), AdminProblems))]
+pub(super) async fn sign_in_link(
+    State(state): State<HttpState>,
+    Path(external_id): Path<String>,
+    parts: axum::http::request::Parts,
+) -> Result<Response, ApiError> {
+    let code = state.app.sign_in_link_by_operator(&external_id).await?;
+    Ok(super::agenda::link_answer(&parts, &state, code))
 }

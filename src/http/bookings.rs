@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use super::HttpState;
 use super::error::ApiError;
-use super::extract::{Bearer, IdempotencyKey, Json, Path};
+use super::extract::{Caller, IdempotencyKey, Json, OptionalJson, Path};
 use super::problems::WriteProblems;
-use crate::app::{BookingView, Credential, NewBooking, ScopedKey};
+use crate::app::{BookingView, Cancellation, Credential, NewBooking, ScopedKey};
 
 pub fn router() -> Router<HttpState> {
     Router::new()
@@ -37,13 +37,13 @@ pub(super) async fn create(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     IdempotencyKey(key): IdempotencyKey,
-    bearer: Result<Bearer, ApiError>,
+    caller: Result<Caller, ApiError>,
     Json(request): Json<NewBooking>,
 ) -> Result<Response, ApiError> {
     // Only a booking from a hold needs a credential (the hold's token): any
     // other booking ignores the header, as it did before holds existed.
-    let credential = match (request.hold_id, bearer) {
-        (Some(_), bearer) => bearer?.0,
+    let credential = match (request.hold_id, caller) {
+        (Some(_), caller) => caller?.0,
         (None, _) => Credential::None,
     };
     // Keys are scoped by the rate limiter's client identity: one client's key
@@ -68,7 +68,7 @@ pub(super) async fn create(
 pub(super) async fn read(
     State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<axum::Json<BookingView>, ApiError> {
     Ok(axum::Json(state.app.get_booking(booking_id, &credential).await?))
 }
@@ -83,7 +83,7 @@ pub(super) async fn read(
 pub(super) async fn calendar(
     State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<Response, ApiError> {
     let ics = state.app.booking_as_icalendar(booking_id, &credential).await?;
     let headers = [
@@ -95,15 +95,18 @@ pub(super) async fn calendar(
     Ok((headers, ics).into_response())
 }
 
-/// Release the booking's slots. Cancelling twice is harmless.
+/// Release the booking's slots, optionally saying why (the customer's page
+/// and the `booking.cancelled` webhook carry the reason). Cancelling twice is harmless.
 #[utoipa::path(post, path = "/api/v1/bookings/{bookingId}/cancel", tag = "bookings", security(("bearer" = [])),
-    params(("bookingId" = Uuid, Path)), responses((status = 200, body = BookingView), WriteProblems))]
+    params(("bookingId" = Uuid, Path)), request_body(content = Option<Cancellation>, description = "Optional: `{ reason }`"),
+    responses((status = 200, body = BookingView), WriteProblems))]
 pub(super) async fn cancel(
     State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
+    OptionalJson(cancellation): OptionalJson<Cancellation>,
 ) -> Result<axum::Json<BookingView>, ApiError> {
-    Ok(axum::Json(state.app.cancel_booking(booking_id, &credential).await?))
+    Ok(axum::Json(state.app.cancel_booking(booking_id, cancellation, &credential).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -120,7 +123,7 @@ pub(super) struct Reschedule {
 pub(super) async fn reschedule(
     State(state): State<HttpState>,
     Path(booking_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
     Json(request): Json<Reschedule>,
 ) -> Result<axum::Json<BookingView>, ApiError> {
     Ok(axum::Json(state.app.reschedule_booking(booking_id, request.start_time, &credential).await?))

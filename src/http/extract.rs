@@ -4,16 +4,39 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use etag::EntityTag;
 
 use super::error::ApiError;
+use super::{HttpState, session_cookie};
 use crate::app::{AppError, Credential, Resume, Unauthenticated};
 
 /// `axum::Json` with problem+json rejections.
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
+
+/// An optional JSON body: a request with no body and no `Content-Type`
+/// gets `T::default()`; anything else is read as [`Json`] (its rejections).
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<OptionalJson<T>, ApiError> {
+        let no_type = !request.headers().contains_key(header::CONTENT_TYPE);
+        let no_length = request.headers().get(header::CONTENT_LENGTH).is_none_or(|length| length == "0");
+        if no_type && no_length {
+            return Ok(OptionalJson(T::default()));
+        }
+        let Json(body) = Json::<T>::from_request(request, state).await?;
+        Ok(OptionalJson(body))
+    }
+}
 
 /// `axum::extract::Path` with problem+json rejections.
 #[derive(FromRequestParts)]
@@ -28,16 +51,32 @@ pub struct Query<T>(pub T);
 /// Longest secret we bother to hash.
 const SECRET_MAX: usize = 256;
 
-/// The `Authorization: Bearer <secret>` credential, if any.
-pub struct Bearer(pub Credential);
+/// The caller's credential: `Authorization: Bearer <secret>`, or else the
+/// provider session's cookie (`session_cookie`). A write presenting the
+/// cookie alone must come from this server's own origin (or an allowed
+/// CORS origin), or it is refused (403) before the handler runs.
+pub struct Caller(pub Credential);
 
-impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+impl FromRequestParts<HttpState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Bearer, ApiError> {
-        Bearer::from_headers(&parts.headers)
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Caller, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Bearer::from_headers(&parts.headers).map(|Bearer(credential)| Caller(credential));
+        }
+        let Some(token) = session_cookie::token(&parts.headers) else {
+            return Ok(Caller(Credential::None));
+        };
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            session_cookie::require_same_origin(parts, state)?;
+        }
+        Ok(Caller(Credential::Session(token)))
     }
 }
+
+/// The `Authorization: Bearer <secret>` credential alone, if any (the
+/// admin API, which no cookie reaches).
+pub struct Bearer(pub Credential);
 
 impl Bearer {
     /// The credential of `headers`: none, a Bearer token, or a 401 for a

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::HttpState;
 use super::error::ApiError;
-use super::extract::{Bearer, Json, Path};
+use super::extract::{Caller, Json, Path};
 use super::problems::WriteProblems;
 use crate::app::{HoldView, NewHold};
 
@@ -51,7 +51,7 @@ pub(super) async fn create(
 pub(super) async fn renew(
     State(state): State<HttpState>,
     Path(hold_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<axum::Json<HoldView>, ApiError> {
     Ok(axum::Json(state.app.renew_hold(hold_id, &credential).await?))
 }
@@ -62,7 +62,7 @@ pub(super) async fn renew(
 pub(super) async fn release(
     State(state): State<HttpState>,
     Path(hold_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<StatusCode, ApiError> {
     state.app.release_hold(hold_id, &credential).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -11,6 +11,9 @@
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
 //! - `POST|GET /api/v1/providers/{providerId}/webhooks`, `DELETE .../webhooks/{id}`, `POST .../webhooks/{id}/enable`
 //! - `GET  /api/v1/bookings/{id}/calendar.ics` (the booking's token as Bearer)
+//! - the provider's agenda (`agenda`): `POST /api/v1/providers/{providerId}/sign-in-links`,
+//!   `POST|GET /api/v1/provider-session`, `POST /api/v1/provider-session/sign-out`,
+//!   `GET /api/v1/providers/{providerId}/agenda`, `GET .../agenda/stream`
 //! - `GET  /healthz`, `/readyz`, `/metrics`, `/openapi.json`; the page's files (`static/`) at `/`
 //! - the admin API under `/api/v1/admin/…` (`admin`), only with an operator token
 //!
@@ -22,6 +25,7 @@
 //! marketplace's sync sends thousands of them from one address.
 
 mod admin;
+mod agenda;
 mod around;
 mod availability;
 mod bookings;
@@ -37,6 +41,7 @@ mod ops;
 mod page;
 mod problems;
 mod providers;
+mod session_cookie;
 mod slots;
 mod state;
 mod stream;
@@ -93,6 +98,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(many_providers::batch_router())
         .merge(ops::router(settings.public_metrics))
         .merge(openapi::router())
+        .merge(agenda::read_router())
         .layer(
             api.clone()
                 .option_layer(limits::layer(&rate_limits.read, settings.read_quota))
@@ -104,13 +110,14 @@ pub fn router(state: HttpState) -> Router {
         .merge(bookings::router())
         .merge(slots::router())
         .merge(webhooks::router())
+        .merge(agenda::write_router())
         .layer(api.clone().option_layer(limits::layer(&rate_limits.write, settings.write_quota)));
     let holds = holds::router().layer(api.clone().option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)));
     // Streams live for hours: no request timeout on them. No request span
     // either: the trace layer wraps the body, which costs on every event
     // delivered to every subscriber (BENCHMARKS.md), and at `debug` the span
     // would say no more than the stream gauges and the failure log.
-    let streams = stream::router().merge(many_providers::stream_router()).layer(
+    let streams = stream::router().merge(many_providers::stream_router()).merge(agenda::stream_router()).layer(
         ServiceBuilder::new()
             .layer(database_deadline)
             .option_layer(limits::layer(&rate_limits.stream, settings.stream_quota)),

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::HttpState;
 use super::error::problem;
-use super::{admin, availability, bookings, holds, many_providers, ops, providers, slots, stream, webhooks};
+use super::{admin, agenda, availability, bookings, holds, many_providers, ops, providers, slots, stream, webhooks};
 
 struct BearerAuth;
 
@@ -33,6 +33,15 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "slotstream_session",
+                    "A person signed in on the provider's agenda (a sign-in link, then `POST /api/v1/provider-session`); writes need a same-origin `Origin`",
+                ),
+            )),
         );
         components.add_security_scheme(
             "admin",
@@ -66,6 +75,14 @@ impl Modify for BearerAuth {
         slots::create_slots,
         slots::block,
         slots::unblock,
+        slots::block_range,
+        slots::unblock_range,
+        agenda::sign_in_link,
+        agenda::start_session,
+        agenda::current_session,
+        agenda::sign_out,
+        agenda::agenda,
+        agenda::agenda_stream,
         webhooks::create,
         webhooks::list,
         webhooks::remove,
@@ -85,6 +102,7 @@ impl Modify for BearerAuth {
         admin::rotate_key,
         admin::post_slot_changes,
         admin::put_slots,
+        admin::sign_in_link,
     ),
     modifiers(&BearerAuth)
 )]

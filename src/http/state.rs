@@ -42,6 +42,10 @@ pub struct HttpSettings {
     pub admin_token: Option<crate::app::AdminToken>,
     /// `/metrics` on the public listener (false with `--metrics-bind`, which serves it apart).
     pub public_metrics: bool,
+    /// Served over TLS (`--tls-cert`/`--tls-key`): the session cookie is `Secure`.
+    pub tls: bool,
+    /// `--public-url`: the origin sign-in links start with (else the request's own).
+    pub public_url: Option<String>,
 }
 
 /// The axum state of every handler: a cheap-clone handle (one `Arc`) to

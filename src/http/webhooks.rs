@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::HttpState;
 use super::error::ApiError;
-use super::extract::{Bearer, Json, Path};
+use super::extract::{Caller, Json, Path};
 use super::problems::WriteProblems;
 use crate::app::{NewWebhook, WebhookView};
 
@@ -28,7 +28,7 @@ pub fn router() -> Router<HttpState> {
 pub(super) async fn create(
     State(state): State<HttpState>,
     Path(provider_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
     Json(request): Json<NewWebhook>,
 ) -> Result<Response, ApiError> {
     let created = state.app.create_webhook(provider_id, request, &credential).await?;
@@ -42,7 +42,7 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(state): State<HttpState>,
     Path(provider_id): Path<Uuid>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<axum::Json<Vec<WebhookView>>, ApiError> {
     Ok(axum::Json(state.app.list_webhooks(provider_id, &credential).await?))
 }
@@ -54,7 +54,7 @@ pub(super) async fn list(
 pub(super) async fn remove(
     State(state): State<HttpState>,
     Path((provider_id, webhook_id)): Path<(Uuid, Uuid)>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<StatusCode, ApiError> {
     state.app.delete_webhook(provider_id, webhook_id, &credential).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -67,7 +67,7 @@ pub(super) async fn remove(
 pub(super) async fn enable(
     State(state): State<HttpState>,
     Path((provider_id, webhook_id)): Path<(Uuid, Uuid)>,
-    Bearer(credential): Bearer,
+    Caller(credential): Caller,
 ) -> Result<axum::Json<WebhookView>, ApiError> {
     Ok(axum::Json(state.app.enable_webhook(provider_id, webhook_id, &credential).await?))
 }

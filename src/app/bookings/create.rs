@@ -189,24 +189,18 @@ impl App {
             token_hash: Set(secrets::hash(&token)),
             created_at: Set(now),
             updated_at: Set(now),
+            cancelled_by: Set(None),
+            cancellation_reason: Set(None),
         }
         .insert(&uow.tx)
         .await?;
         uow.record_booking(BookingChange::of(EventType::BookingCreated, &row, None));
-        let view = BookingView {
-            id: booking_id,
-            provider_id: request.provider_id,
-            service_id: request.service_id,
-            start_time: span.starts_at,
-            end_time: ends_at,
-            status: booking::Status::Confirmed,
-            token: Some(token),
-        };
+        let answer = BookingView { token: Some(token), ..view(&row) };
         uow.commit(self).await?;
         if let Some(converted) = converted {
             converted.count_committed(self);
         }
-        Ok((view, false))
+        Ok((answer, false))
     }
 
     /// The answer for a key already used by this client: its booking as it

@@ -31,6 +31,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use cancel::Cancellation;
 pub use create::{NewBooking, NewCustomer};
 pub(super) use hold_expiry::prune_ended;
 pub use hold_expiry::{ExpiryRetries, Sweep};
@@ -58,6 +59,12 @@ pub struct BookingView {
     /// in an `Idempotency-Key` replay to the client that sent it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Who cancelled it (`customer`, `provider`, `admin`, `system`), once cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    /// Why, when the one who cancelled said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_reason: Option<String>,
 }
 
 impl App {
@@ -122,6 +129,8 @@ pub(super) fn view(row: &booking::Model) -> BookingView {
         end_time: row.ends_at,
         status: row.status,
         token: None,
+        cancelled_by: row.cancelled_by.clone(),
+        cancellation_reason: row.cancellation_reason.clone(),
     }
 }
 

@@ -48,7 +48,7 @@ pub use planner::{HorizonRun, PlanConflict, PlannerPolicy, Replanned};
 pub use providers::{AdminProvider, AdminProviderDetail, ProviderFields};
 pub use schedule_input::{ScheduleException, ScheduleInput};
 pub use services::{AdminService, ServiceFields};
-pub use slots::{NewSlots, SkippedSlot, SlotsCreated};
+pub use slots::{NewSlots, RangeChanged, RangeSkipped, SkippedSlot, SlotRange, SlotsCreated};
 
 use super::{App, AppError};
 use crate::events::relay::CatalogueChange;
@@ -101,7 +101,7 @@ pub(super) async fn provider_by_external_id(
 }
 
 /// The provider with `external_id`, or 404.
-pub(super) async fn existing_provider(
+pub(in crate::app) async fn existing_provider(
     conn: &impl ConnectionTrait,
     external_id: &str,
 ) -> Result<provider::Model, AppError> {
@@ -119,6 +119,7 @@ impl App {
             CatalogueChange::Deactivated(id) => {
                 self.directory.forget(*id);
                 self.bus.end_provider(*id);
+                self.sessions.some_ended();
             }
             // The bus first: a stream opened once the directory reads the
             // provider as active must find its channel open.
@@ -126,10 +127,15 @@ impl App {
                 self.bus.reopen_provider(*id);
                 self.directory.forget(*id);
             }
-            CatalogueChange::KeyRevoked(hash) => self.verified_keys.forget(hash),
+            CatalogueChange::KeyRevoked(hash) => {
+                self.verified_keys.forget(hash);
+                self.sessions.some_ended();
+            }
+            CatalogueChange::SessionEnded => self.sessions.some_ended(),
             CatalogueChange::Everything => {
                 self.directory.forget_all();
                 self.verified_keys.forget_all();
+                self.sessions.some_ended();
             }
         }
     }

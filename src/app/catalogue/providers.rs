@@ -30,6 +30,7 @@ use super::schedule_input::schedule_of;
 use super::services::service_view;
 use super::{AdminService, KeyView, ScheduleInput, Upserted, check_currency, check_external_id, check_text};
 use super::{existing_provider, provider_by_external_id};
+use crate::app::agenda::end_sessions_of_provider;
 use crate::app::storage::unit_of_work::{CatalogueWrite, advance_version};
 use crate::app::{App, AppError};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
@@ -327,6 +328,9 @@ impl App {
             .filter(provider::Column::Id.eq(row.id))
             .exec(&write.tx)
             .await?;
+        if !active {
+            end_sessions_of_provider(&write.tx, row.id).await?;
+        }
         let version = row.version + 1;
         advance_version(&write.tx, row.id, version, row.updated_at).await?;
         let change = if active { CatalogueChange::Reactivated(row.id) } else { CatalogueChange::Deactivated(row.id) };

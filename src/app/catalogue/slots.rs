@@ -1,5 +1,7 @@
-//! Provider commands on slots: open new slots for dates, block and unblock.
-//! The caller must present a key of that provider (`authorization`), and
+//! Provider commands on slots: open new slots for dates, block and unblock
+//! one slot or every slot starting in a range of instants (the front desk's
+//! "closed 12:00 to 14:00"). The caller must present a key of that provider
+//! or a signed-in session of it (`authorization`), and
 //! the provider must be active (410 otherwise, checked under its lock).
 //!
 //! Slots are stored as a local date with local start and end times; a slot
@@ -11,13 +13,16 @@
 //! end is after the gap); the others (starting in the gap, or ending in a
 //! repeated hour's second pass) are skipped and listed in the answer.
 
-use chrono::{NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::storage::slot_set::{SlotSet, insert_new, to_row};
 use crate::app::{App, AppError, Credential, UnitOfWork};
-use crate::domain::{Actor, ProviderAvailability, SLOT_MINUTES_RANGE, fit_new_slots, overlaps_locally, slot_grid};
+use crate::domain::{
+    Actor, ProviderAvailability, SLOT_MINUTES_RANGE, SlotStatus, fit_new_slots, overlaps_locally, slot_grid, slot_span,
+    to_local,
+};
 
 /// At most this many dates per request.
 pub const DATES_MAX: usize = 31;
@@ -61,6 +66,39 @@ pub struct SkippedSlot {
     /// `local-time-does-not-exist` (a spring-forward gap) or
     /// `clock-change-alters-length` (the slot would not last `slotMinutes`).
     pub reason: &'static str,
+}
+
+/// The longest range one block or unblock may cover.
+const RANGE_MAX: TimeDelta = TimeDelta::days(31);
+
+/// A range of instants: every slot starting in `[from, to)`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SlotRange {
+    /// RFC 3339 instant: the first start included.
+    #[schema(value_type = String, format = DateTime)]
+    pub from: DateTime<FixedOffset>,
+    /// RFC 3339 instant: starts from here on are not included (at most 31 days after `from`).
+    #[schema(value_type = String, format = DateTime)]
+    pub to: DateTime<FixedOffset>,
+}
+
+/// What a range block or unblock changed, and what it left as it was.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeChanged {
+    /// The slots blocked (or unblocked).
+    pub changed: Vec<Uuid>,
+    /// Slots in the range left as they were: booked or held (a block), or not blocked (an unblock).
+    pub skipped: Vec<RangeSkipped>,
+    pub version: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeSkipped {
+    pub availability_id: Uuid,
+    pub status: SlotStatus,
 }
 
 pub(super) fn parse_local_time(field: &str, value: &str) -> Result<NaiveTime, AppError> {
@@ -168,5 +206,70 @@ impl App {
         slot_set.save(&uow).await?;
         uow.commit(self).await?;
         Ok(status)
+    }
+}
+
+impl App {
+    /// Block (`blocked = true`) every free slot starting in the range, or
+    /// unblock every blocked one, in one unit of work; the others are left
+    /// and listed. Nothing in the range: nothing changes (200, empty).
+    #[tracing::instrument(skip(self, credential))]
+    pub async fn set_range_blocked(
+        &self,
+        provider_id: Uuid,
+        range: SlotRange,
+        blocked: bool,
+        credential: &Credential,
+    ) -> Result<RangeChanged, AppError> {
+        let bookable = self.bookable_range();
+        let from = bookable.instant("from", &range.from)?;
+        let to = bookable.instant("to", &range.to)?;
+        if to <= from {
+            return Err(AppError::Invalid("to must be after from".into()));
+        }
+        if to - from > RANGE_MAX {
+            return Err(AppError::Invalid(format!("a range may cover at most {} days", RANGE_MAX.num_days())));
+        }
+        self.authorize_provider(provider_id, credential).await?;
+        let timezone = self.directory.get(provider_id).await?.timezone;
+        let mut uow = UnitOfWork::begin(self, provider_id).await?;
+        uow.require_active()?;
+        uow.require_own_slots()?;
+        // The local dates the instants fall on, a day wider on each side: a
+        // slot's local date may differ from its start's date by a DST hour.
+        let first = to_local(timezone, from).0.pred_opt().unwrap_or(NaiveDate::MIN);
+        let last = to_local(timezone, to).0.succ_opt().unwrap_or(NaiveDate::MAX);
+        let mut slot_set = SlotSet::new();
+        slot_set.load_dates(&uow, first, last).await?;
+        let now = Utc::now();
+        let mut changed = Vec::new();
+        let mut skipped = Vec::new();
+        for index in slot_set.indexes() {
+            let slot = slot_set.slot_mut(index);
+            let Ok((starts_at, _)) = slot_span(timezone, slot.date, slot.start_time, slot.end_time) else { continue };
+            if starts_at < from || starts_at >= to {
+                continue;
+            }
+            let (from_status, to_status) = if blocked {
+                (SlotStatus::Available, SlotStatus::Blocked)
+            } else {
+                (SlotStatus::Blocked, SlotStatus::Available)
+            };
+            if slot.status == to_status {
+                continue;
+            }
+            if slot.status != from_status {
+                // Booked or held: the customer's time is never taken by a range.
+                skipped.push(RangeSkipped { availability_id: slot.id, status: slot.status });
+                continue;
+            }
+            let event = if blocked { slot.block(Actor::Provider, now)? } else { slot.unblock(Actor::Provider, now)? };
+            changed.push(event.availability_id);
+            uow.record(event);
+        }
+        slot_set.save(&uow).await?;
+        let version = uow.next_version();
+        uow.commit(self).await?;
+        Ok(RangeChanged { changed, skipped, version })
     }
 }

@@ -18,13 +18,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
-use sea_orm::{
-    AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::etags::{entity_tag, tag_version};
+use super::read_snapshot;
 use crate::app::upstream::booking_url::fill;
 use crate::app::{App, AppError, ProviderInfo};
 use crate::domain::{BookableRange, SlotStatus, slot_span};
@@ -244,12 +243,7 @@ impl App {
         days: u32,
     ) -> Result<AvailabilityDocument, AppError> {
         let end = start + Days::new(u64::from(days));
-        let snapshot = match self.db.get_database_backend() {
-            DbBackend::Postgres => {
-                self.db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
-            }
-            _ => self.db.begin().await?,
-        };
+        let snapshot = read_snapshot(&self.db).await?;
         let row = provider::Entity::find_by_id(provider.id)
             .one(&snapshot)
             .await?

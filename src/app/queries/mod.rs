@@ -38,3 +38,18 @@ pub use many_changes::ManyChanges;
 pub use next_free::{FreeTime, NextFreeBody};
 pub use providers::{ProviderDirectory, ProviderInfo, ProviderView, ServiceView};
 pub(super) use render_cache::RenderCache;
+
+/// A read of several tables from one snapshot: a read-only repeatable-read
+/// transaction on PostgreSQL; a read transaction on SQLite, whose WAL gives
+/// it a snapshot. Writers never make it fail or retry.
+pub(in crate::app) async fn read_snapshot(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => db.begin().await,
+    }
+}

@@ -183,6 +183,11 @@ impl SlotSet {
         }
     }
 
+    /// Every loaded slot's index, in load order.
+    pub fn indexes(&self) -> std::ops::Range<usize> {
+        0..self.slots.len()
+    }
+
     pub fn slot(&self, index: usize) -> &ProviderAvailability {
         &self.slots[index]
     }

@@ -1,0 +1,109 @@
+//! The provider session's cookie, the one owner of its name and attributes,
+//! and the origin check that cookie-authenticated writes pass.
+//!
+//! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no
+//! other site's request carries it), `Path=/`, and `Secure` when the
+//! request came over TLS or through a trusted proxy that says it did
+//! (`X-Forwarded-Proto: https`). `EventSource` cannot send an
+//! `Authorization` header: this cookie is how the agenda page's stream
+//! authenticates.
+//!
+//! `SameSite=Strict` keeps other *sites* out, but not a sibling origin of
+//! the same site (another subdomain). So a write (any method but GET, HEAD,
+//! OPTIONS) authenticated by the cookie alone must carry an `Origin` that is
+//! the server's own (`scheme://` + the request's `Host`) or an allowed CORS
+//! origin; anything else is a 403 and the write is not made.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, SameSite};
+
+use super::HttpState;
+use super::error::ApiError;
+use crate::app::AppError;
+
+/// The cookie's name.
+pub const NAME: &str = "slotstream_session";
+
+/// The session token in `headers`' cookies, if any.
+pub fn token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == NAME && !cookie.value().is_empty() && cookie.value().len() <= 256)
+        .map(|cookie| cookie.value().to_owned())
+}
+
+/// `Set-Cookie` for a new session lasting `max_age`.
+pub fn set(token: &str, max_age: chrono::TimeDelta, secure: bool) -> HeaderValue {
+    let cookie = Cookie::build((NAME, token))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(max_age.num_seconds()));
+    // A token is URL-safe base64 with a prefix: always a valid header value.
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` that removes the cookie (signing out).
+pub fn clear(secure: bool) -> HeaderValue {
+    let cookie = Cookie::build((NAME, ""))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .secure(secure)
+        .max_age(cookie::time::Duration::ZERO);
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Did the request come over HTTPS: TLS here, or a trusted proxy's
+/// `X-Forwarded-Proto: https` (only a configured proxy is believed).
+pub fn is_https(parts: &Parts, state: &HttpState) -> bool {
+    if state.settings.tls {
+        return true;
+    }
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical());
+    let trusted = peer.is_some_and(|peer| state.settings.trusted_proxies.iter().any(|p| p.to_canonical() == peer));
+    trusted
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The server's own origin as the request names it (`scheme://host[:port]`).
+pub fn own_origin(parts: &Parts, state: &HttpState) -> Option<String> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    let scheme = if is_https(parts, state) { "https" } else { "http" };
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// 403 unless the request's `Origin` is the server's own or an allowed
+/// CORS origin (module header).
+pub fn require_same_origin(parts: &Parts, state: &HttpState) -> Result<(), ApiError> {
+    let refused = |why: &str| {
+        ApiError::App(AppError::Forbidden(format!("{why}: a signed-in session acts only for pages of this server")))
+    };
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| refused("this write carries the session cookie but no Origin"))?
+        .to_ascii_lowercase();
+    let own = own_origin(parts, state);
+    let allowed = own.as_deref() == Some(origin.as_str())
+        || state.settings.cors_origins.iter().any(|o| o.trim().eq_ignore_ascii_case(&origin));
+    if allowed { Ok(()) } else { Err(refused(&format!("the Origin {origin} is not this server's"))) }
+}
