@@ -17,7 +17,7 @@ import { api, state, ui, announce, numberParam, queryParam, DAYS } from './app/s
 import { duration, price } from './app/format.js';
 import { drawTimesStep, serviceChanged, selectDay, shiftDays, announceUnbookable } from './app/times.js';
 import { openForm, syncForm } from './app/booking.js';
-import { onBookingsChanged, openManageLink, renderBookings } from './app/my-bookings.js';
+import { availabilityChanged, checkAllBookings, onBookingsChanged, openManageLink, renderBookings } from './app/my-bookings.js';
 
 const LOAD_RETRY_MS = 3000;
 /** What the customer reads; the feed's own words go to the developer panel. */
@@ -65,6 +65,8 @@ function watch(startDate) {
       syncForm();
       if (state.watch) showStats(state.watch.stats);
       if (change.event) console.debug('slotstream: event', change.version, change.event);
+      // The provider may have cancelled or moved one of "Your bookings".
+      availabilityChanged(providerId, doc, change.event);
     },
     onReset: ({ version }) => console.info(`slotstream: reset after version ${version}; fetching afresh`),
     onStatus: showStatus,
@@ -157,4 +159,5 @@ window.addEventListener('hashchange', async () => {
 });
 
 renderBookings();
+checkAllBookings();
 loadProviders();

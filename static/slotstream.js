@@ -33,6 +33,16 @@ const DEFAULTS = {
   hiddenCloseMs: 30000,
 };
 
+/**
+ * The wait before reconnect number `failures + 1`: the step doubles from `reconnectMs` per failure up
+ * to `maxReconnectMs`, and the wait is half the step plus a random half, so many clients do not return
+ * at once. Shared by every live view built on this module (the booking page, the provider's agenda).
+ */
+export function reconnectDelay(failures, { reconnectMs = DEFAULTS.reconnectMs, maxReconnectMs = DEFAULTS.maxReconnectMs } = {}) {
+  const step = Math.min(maxReconnectMs, reconnectMs * 2 ** Math.min(failures, 10));
+  return step / 2 + Math.random() * (step / 2);
+}
+
 /** The `detail` (or title) of a problem+json answer, or the status. */
 export async function problemMessage(response) {
   try {
@@ -151,11 +161,11 @@ export function watchAvailability(options) {
     source = null;
   }
 
-  /** Jittered exponential back-off: half the step plus a random half, so many clients do not return at once. */
+  /** Jittered exponential back-off (reconnectDelay). */
   function backoff() {
-    const step = Math.min(settings.maxReconnectMs, settings.reconnectMs * 2 ** Math.min(failures, 10));
+    const delay = reconnectDelay(failures, settings);
     failures += 1;
-    return step / 2 + Math.random() * (step / 2);
+    return delay;
   }
 
   function retryLater(what) {

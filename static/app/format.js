@@ -90,3 +90,32 @@ export function mmss(ms) {
 export function todayIn(zone) {
   return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
 }
+
+/** Minutes past midnight of an instant on the wall clock of a zone. */
+export const minutesIn = (instant, zone) => minutes(clockIn(instant, zone));
+
+/** The zone's offset from UTC at an instant, in milliseconds (whole minutes). */
+function offsetAt(t, zone) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+    }).formatToParts(new Date(t)).map((p) => [p.type, p.value]),
+  );
+  const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour) % 24, Number(parts.minute));
+  return wall - Math.floor(t / 60000) * 60000;
+}
+
+/**
+ * The instant (a Date) when the zone's wall clock reads `hhmm` on `date`: the earlier one when the
+ * time occurs twice (autumn), the first instant after the gap when it never occurs (spring), as the
+ * server reads local times.
+ */
+export function instantAt(date, hhmm, zone) {
+  const [y, mo, d] = date.split('-').map(Number);
+  const wall = Date.UTC(y, mo - 1, d, 0, 0) + minutes(hhmm) * 60000;
+  const offsets = [...new Set([-14, 0, 14].map((h) => offsetAt(wall + h * 3600000, zone)))];
+  const exact = offsets.map((o) => wall - o).filter((t) => offsetAt(t, zone) === wall - t).sort((a, b) => a - b);
+  if (exact.length) return new Date(exact[0]);
+  // In a spring-forward gap: the wall time read with the offset before the jump lands just after it.
+  return new Date(wall - offsetAt(wall - 14 * 3600000, zone));
+}

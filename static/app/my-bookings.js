@@ -54,14 +54,19 @@ export function myBookingsAt(providerId, slots) {
   });
 }
 
-/** A booking record from the API's answer and what the page knows of provider and service. */
-export function bookingRecord(booking, provider, service, token) {
-  const zone = provider.timezone;
+/** A booking's date and wall-clock times in its provider's zone, from its instants. */
+function localTimes(startsAt, endsAt, zone) {
   const local = (instant) =>
     new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(instant));
   const date = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
-    new Date(booking.startTime),
+    new Date(startsAt),
   );
+  return { date, startTime: local(startsAt), endTime: local(endsAt), startsAt, endsAt };
+}
+
+/** A booking record from the API's answer and what the page knows of provider and service. */
+export function bookingRecord(booking, provider, service, token) {
+  const zone = provider.timezone;
   return {
     id: booking.id,
     token,
@@ -73,11 +78,7 @@ export function bookingRecord(booking, provider, service, token) {
     serviceName: service?.name ?? 'Appointment',
     priceCents: service?.priceCents ?? null,
     currency: service?.currency ?? provider.currency,
-    date,
-    startTime: local(booking.startTime),
-    endTime: local(booking.endTime),
-    startsAt: booking.startTime,
-    endsAt: booking.endTime,
+    ...localTimes(booking.startTime, booking.endTime, zone),
   };
 }
 
@@ -198,6 +199,13 @@ function action(label, className, onClick, ariaLabel) {
   return button;
 }
 
+/** "Cancelled by the provider: <reason>", "Cancelled by the provider", "Cancelled". */
+export function cancelledText(b) {
+  const reason = b.cancellationReason?.trim();
+  if (b.cancelledBy === 'provider') return reason ? `Cancelled by the provider: ${reason}` : 'Cancelled by the provider';
+  return reason ? `Cancelled: ${reason}` : 'Cancelled';
+}
+
 export function renderBookings() {
   const now = Date.now();
   const list = readBookings()
@@ -205,9 +213,12 @@ export function renderBookings() {
     .sort((a, b) => a.startsAt.localeCompare(b.startsAt));
   ui.bookings.replaceChildren(
     ...list.map((b) => {
+      const cancelled = b.status === 'cancelled';
       const li = document.createElement('li');
       li.dataset.bookingId = b.id;
       li.dataset.status = b.status;
+      li.classList.toggle('cancelled', cancelled);
+      li.classList.toggle('moved', Boolean(b.movedFrom) && !cancelled);
       const title = document.createElement('strong');
       title.textContent = `${b.serviceName} · ${b.providerName}`;
       const when = document.createElement('span');
@@ -216,18 +227,120 @@ export function renderBookings() {
       const text = document.createElement('div');
       text.className = 'booking-text';
       text.append(title, when);
+      if (cancelled || b.movedFrom) {
+        const note = document.createElement('span');
+        note.className = 'booking-note';
+        note.textContent = cancelled ? cancelledText(b) : `Moved by the provider to this time (it was ${b.movedFrom}).`;
+        text.append(note);
+      }
       const actions = document.createElement('div');
       actions.className = 'actions wrap';
-      actions.append(
-        action('Add to calendar', 'secondary ics', () => downloadCalendar(b)),
-        action('Copy link', 'secondary copy-link', (button) => copyManageLink(b, button), 'Copy manage link'),
-        action('Cancel', 'danger-outline cancel-booking', () => askCancel(b), `Cancel ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime}`),
-      );
+      if (cancelled) {
+        actions.append(action('Remove from list', 'secondary remove-booking', () => removeBooking(b.id), `Remove the cancelled ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime} from this list`));
+      } else {
+        actions.append(
+          action('Add to calendar', 'secondary ics', () => downloadCalendar(b)),
+          action('Copy link', 'secondary copy-link', (button) => copyManageLink(b, button), 'Copy manage link'),
+          action('Cancel', 'danger-outline cancel-booking', () => askCancel(b), `Cancel ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime}`),
+        );
+      }
       li.append(text, actions);
       return li;
     }),
   );
   ui.noBookings.hidden = list.length > 0;
+}
+
+// ---------------------------------------------------------------- what the provider changed
+
+/** Changes that arrive this close together are answered with one check per booking. */
+const CHECK_COALESCE_MS = 100;
+const pending = new Set();
+let checkTimer = 0;
+
+/**
+ * Ask the server how a stored booking is now (its token as the bearer): the
+ * provider may have cancelled it (with a reason) or moved it. Saved, and the
+ * change said once. A booking the server no longer knows (404) leaves the list.
+ */
+async function checkBooking(id) {
+  const stored = readBookings().find((b) => b.id === id);
+  if (!stored || !stored.token) return;
+  let fresh;
+  try {
+    fresh = await api.booking(stored.id, stored.token);
+  } catch (error) {
+    if (error.status === 404) removeBooking(stored.id);
+    else console.debug(`slotstream: could not check booking ${id}`, error);
+    return;
+  }
+  const b = readBookings().find((x) => x.id === id);
+  if (!b) return;
+  const next = { ...b, status: fresh.status };
+  if (fresh.status === 'cancelled') {
+    next.cancelledBy = fresh.cancelledBy ?? null;
+    next.cancellationReason = fresh.cancellationReason ?? null;
+  }
+  const moved = fresh.startTime && Date.parse(fresh.startTime) !== Date.parse(b.startsAt);
+  if (moved) {
+    Object.assign(next, localTimes(fresh.startTime, fresh.endTime ?? b.endsAt, b.timezone));
+    next.movedFrom = `${longDayLabel(b.date)} ${b.startTime}`;
+  }
+  const same = ['status', 'cancelledBy', 'cancellationReason', 'startsAt', 'endsAt'].every((k) => (next[k] ?? null) === (b[k] ?? null));
+  if (same) return;
+  saveBooking(next);
+  if (next.status === 'cancelled' && b.status !== 'cancelled') announce(`${cancelledText(next)}: ${next.serviceName} on ${longDayLabel(b.date)} ${b.startTime}.`);
+  else if (moved) announce(`${next.serviceName} was moved by the provider to ${whenText(next)}.`);
+}
+
+/** Check these bookings soon, once each, however many changes touched them. */
+function queueChecks(ids) {
+  for (const id of ids) pending.add(id);
+  if (pending.size === 0 || checkTimer) return;
+  checkTimer = setTimeout(() => {
+    checkTimer = 0;
+    const ids = [...pending];
+    pending.clear();
+    ids.forEach(checkBooking);
+  }, CHECK_COALESCE_MS);
+}
+
+/** Every stored booking still to come, checked against the server (page load). */
+export function checkAllBookings() {
+  const now = Date.now();
+  queueChecks(readBookings().filter((b) => Date.parse(b.endsAt) > now && b.status !== 'cancelled').map((b) => b.id));
+}
+
+const overlaps = (aStart, aEnd, bStart, bEnd) => Date.parse(aStart) < Date.parse(bEnd) && Date.parse(bStart) < Date.parse(aEnd);
+
+/**
+ * The provider's availability changed. An event that touches one of the
+ * customer's bookings with `providerId` (its time, or the time it was moved
+ * from) gets that booking checked; a whole new document (a fetch after a
+ * reset, or a poll) gets checked every booking whose slots no longer read
+ * booked.
+ */
+export function availabilityChanged(providerId, doc, event) {
+  const mine = readBookings().filter((b) => b.providerId === providerId && b.status !== 'cancelled' && Date.parse(b.endsAt) > Date.now());
+  if (mine.length === 0) return;
+  if (event) {
+    const starts = event.startsAt;
+    const ends = event.endsAt;
+    queueChecks(
+      mine
+        .filter((b) => (starts && ends
+          ? overlaps(starts, ends, b.startsAt, b.endsAt)
+          : event.date === b.date && event.startTime >= b.startTime && event.startTime < b.endTime))
+        .map((b) => b.id),
+    );
+    return;
+  }
+  const slots = doc.days.flatMap((d) => d.slots);
+  queueChecks(
+    mine
+      .filter((b) => slots.some((s) => overlaps(s.startsAt, s.endsAt, b.startsAt, b.endsAt) && s.status !== 'booked'))
+      .map((b) => b.id),
+  );
 }
 
 /**

@@ -4,8 +4,9 @@
 // customer's own booking each read differently.
 
 import { state, ui, announce, DAYS } from './state.js';
-import { addDays, clockIn, todayIn, dayLabel, dayOfMonth, differentClock, longDayLabel, minutes, month, visitorZone, weekday, zoneInWords } from './format.js';
+import { addDays, clockIn, todayIn, dayLabel, dayOfMonth, differentClock, longDayLabel, month, visitorZone, weekday, zoneInWords } from './format.js';
 import { myBookingsAt } from './my-bookings.js';
+import { coveringSlots } from './slots.js';
 
 /** Slots of the previous drawing, to flash the ones that changed. */
 let shownStatus = new Map();
@@ -13,21 +14,7 @@ let shownStatus = new Map();
 const isPast = (slot) => Date.parse(slot.startsAt) <= Date.now();
 
 /** The consecutive, contiguous free slots covering the service from `index`, or null. */
-export function serviceSlots(day, index, service) {
-  const slots = [];
-  let covered = 0;
-  let end = null;
-  for (let i = index; i < day.slots.length; i += 1) {
-    const slot = day.slots[i];
-    if (slot.status !== 'available') return null;
-    if (end !== null && slot.startTime !== end) return null;
-    slots.push(slot);
-    covered += minutes(slot.endTime) - minutes(slot.startTime);
-    end = slot.endTime;
-    if (covered >= service.durationMinutes) return slots;
-  }
-  return null;
-}
+export const serviceSlots = (day, index, service) => coveringSlots(day, index, service.durationMinutes);
 
 /** How one slot reads for the chosen service: free (bookable), mine, taken, held, blocked, short, past. */
 function slotKind(day, index, mineIds) {
