@@ -524,7 +524,7 @@ async fn the_same_batch_twice_at_once_applies_once() {
 /// either sees every event once.
 #[tokio::test]
 async fn two_instances_publishing_the_same_batches_at_once_apply_each_once() {
-    if postgres_only("two instances share only a PostgreSQL database") {
+    if !postgres_only("two instances share only a PostgreSQL database") {
         return;
     }
     let (token, _dir, token_file) = admin_token_file();
