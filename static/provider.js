@@ -356,8 +356,13 @@ function segmentOfBooking(bookingId) {
   return null;
 }
 
+/** Slots with a block or unblock on the way: a second press waits (the button keeps focus, unlike a disabled one). */
+const pendingSlots = new Set();
+
 async function slotAction(kind, slotId, button) {
-  button.disabled = true;
+  if (pendingSlots.has(slotId)) return;
+  pendingSlots.add(slotId);
+  button.setAttribute('aria-disabled', 'true');
   try {
     if (kind === 'block') await api.block(state.session.providerId, slotId);
     else await api.unblock(state.session.providerId, slotId);
@@ -365,9 +370,11 @@ async function slotAction(kind, slotId, button) {
     announce(kind === 'block' ? `Blocked ${start}.` : `${start} is free again.`);
     afterWrite();
   } catch (error) {
-    button.disabled = false;
     onWriteError(error);
     showError(`Could not ${kind} ${button.closest('[data-start]')?.dataset.start ?? 'that time'}: ${plainError(error)}`);
+  } finally {
+    pendingSlots.delete(slotId);
+    button.removeAttribute('aria-disabled');
   }
 }
 

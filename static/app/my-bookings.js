@@ -289,7 +289,10 @@ async function checkBooking(id) {
   const same = ['status', 'cancelledBy', 'cancellationReason', 'startsAt', 'endsAt'].every((k) => (next[k] ?? null) === (b[k] ?? null));
   if (same) return;
   saveBooking(next);
-  if (next.status === 'cancelled' && b.status !== 'cancelled') announce(`${cancelledText(next)}: ${next.serviceName} on ${longDayLabel(b.date)} ${b.startTime}.`);
+  if (next.status === 'cancelled' && b.status !== 'cancelled') {
+    const words = cancelledText(next);
+    announce(`Your ${next.serviceName} on ${longDayLabel(b.date)} ${b.startTime} was ${words[0].toLowerCase()}${words.slice(1)}`.replace(/([^.!?])$/, '$1.'));
+  }
   else if (moved) announce(`${next.serviceName} was moved by the provider to ${whenText(next)}.`);
 }
 
