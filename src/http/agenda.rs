@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::HttpState;
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, resume_point};
-use super::problems::{ReadProblems, WriteProblems};
+use super::problems::WriteProblems;
 use super::session_cookie;
 use super::stream::{event_stream, never_serves, stream_permit, unless_gone};
 use crate::app::{AgendaBody, AgendaDelivery, AppError, Credential, SessionView, SignInCode, Unauthenticated, sse};
@@ -115,7 +115,7 @@ pub(super) async fn start_session(
 
 /// Who this browser is signed in as (the session cookie): 401 when nobody.
 #[utoipa::path(get, path = "/api/v1/provider-session", tag = "agenda",
-    responses((status = 200, body = SessionView), ReadProblems))]
+    responses((status = 200, body = SessionView), WriteProblems))]
 pub(super) async fn current_session(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = session_cookie::token(&headers).ok_or_else(|| {
         ApiError::App(AppError::Unauthorized(Unauthenticated::NoCredential(
@@ -154,7 +154,7 @@ pub(super) struct AgendaParams {
 
 /// The provider's private agenda: each booking's customer and service, the holds in progress.
 #[utoipa::path(get, path = "/api/v1/providers/{providerId}/agenda", tag = "agenda", security(("bearer" = []), ("session" = [])),
-    params(("providerId" = Uuid, Path), AgendaParams), responses((status = 200, body = AgendaBody), ReadProblems))]
+    params(("providerId" = Uuid, Path), AgendaParams), responses((status = 200, body = AgendaBody), WriteProblems))]
 pub(super) async fn agenda(
     State(state): State<HttpState>,
     Path(provider_id): Path<Uuid>,
@@ -180,7 +180,7 @@ pub(super) struct AgendaStreamParams {
     params(("providerId" = Uuid, Path), AgendaStreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
-        (status = 204, description = "The provider was deactivated: stop reconnecting"), ReadProblems))]
+        (status = 204, description = "The provider was deactivated: stop reconnecting"), WriteProblems))]
 pub(super) async fn agenda_stream(
     State(state): State<HttpState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,

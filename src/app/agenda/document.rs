@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::{availability_slot, booking, service, slot_hold};
+use entity::{booking, service, slot_hold};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app::queries::read_snapshot;
+use crate::app::queries::{provider_and_slots, read_snapshot};
 use crate::app::{App, AppError, Credential, resolve_range};
 use crate::domain::{SlotStatus, slot_span};
 
@@ -104,18 +104,7 @@ impl App {
         let (start, days) = resolve_range(&provider, date, Some(days.unwrap_or(DEFAULT_DAYS)), &self.bookable_range())?;
         let end = start + Days::new(u64::from(days));
         let snapshot = read_snapshot(&self.db).await?;
-        let row = entity::provider::Entity::find_by_id(provider_id)
-            .one(&snapshot)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("provider {provider_id} does not exist")))?;
-        let slots = availability_slot::Entity::find()
-            .filter(availability_slot::Column::ProviderId.eq(provider_id))
-            .filter(availability_slot::Column::Date.gte(start))
-            .filter(availability_slot::Column::Date.lt(end))
-            .order_by_asc(availability_slot::Column::Date)
-            .order_by_asc(availability_slot::Column::StartTime)
-            .all(&snapshot)
-            .await?;
+        let (row, slots) = provider_and_slots(&snapshot, provider_id, start, end).await?;
         let services = service::Entity::find()
             .filter(service::Column::ProviderId.eq(provider_id))
             .order_by_asc(service::Column::Name)

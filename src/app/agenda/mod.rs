@@ -16,5 +16,4 @@ mod stream;
 
 pub use document::{AgendaBody, AgendaBooking, AgendaCustomer, AgendaDay, AgendaHold, AgendaService, AgendaSlot};
 pub use sign_in::{LINK_LIFETIME, SessionPolicy, SessionView, SignInCode, StartedSession};
-pub(in crate::app) use sign_in::{end_sessions_of_key, end_sessions_of_provider};
 pub use stream::AgendaDelivery;

@@ -7,8 +7,8 @@
 //! `--provider-session-hours`. Codes and tokens are stored as SHA-256 only.
 //!
 //! A session ends when its holder signs out, when the key that minted its
-//! link is revoked (`end_sessions_of_key`), when the provider is
-//! deactivated (`end_sessions_of_provider`), or when its time is up. Each
+//! link is revoked, or when the provider is
+//! deactivated (`end_sessions`), or when its time is up. Each
 //! end is announced (`SessionPolicy::ended`, and the relay's catalogue
 //! notification on PostgreSQL), and open agenda streams check their
 //! credential again on it, so they end at once on every instance.
@@ -245,45 +245,4 @@ async fn insert_link(
     .exec(conn)
     .await?;
     Ok(SignInCode { code, expires_at })
-}
-
-/// End the sessions, and spoil the unused links, that `key_id` began: in
-/// the revocation's own transaction.
-pub(in crate::app) async fn end_sessions_of_key(conn: &impl ConnectionTrait, key_id: Uuid) -> Result<(), AppError> {
-    let now = Utc::now();
-    provider_session::Entity::update_many()
-        .col_expr(provider_session::Column::EndedAt, Expr::value(Some(now)))
-        .filter(provider_session::Column::KeyId.eq(key_id))
-        .filter(provider_session::Column::EndedAt.is_null())
-        .exec(conn)
-        .await?;
-    provider_sign_in_link::Entity::update_many()
-        .col_expr(provider_sign_in_link::Column::ExpiresAt, Expr::value(now))
-        .filter(provider_sign_in_link::Column::KeyId.eq(key_id))
-        .filter(provider_sign_in_link::Column::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// End every session of a provider, and spoil its unused links (its
-/// deactivation): in the deactivation's own transaction.
-pub(in crate::app) async fn end_sessions_of_provider(
-    conn: &impl ConnectionTrait,
-    provider_id: Uuid,
-) -> Result<(), AppError> {
-    let now = Utc::now();
-    provider_session::Entity::update_many()
-        .col_expr(provider_session::Column::EndedAt, Expr::value(Some(now)))
-        .filter(provider_session::Column::ProviderId.eq(provider_id))
-        .filter(provider_session::Column::EndedAt.is_null())
-        .exec(conn)
-        .await?;
-    provider_sign_in_link::Entity::update_many()
-        .col_expr(provider_sign_in_link::Column::ExpiresAt, Expr::value(now))
-        .filter(provider_sign_in_link::Column::ProviderId.eq(provider_id))
-        .filter(provider_sign_in_link::Column::UsedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(())
 }

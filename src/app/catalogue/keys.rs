@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{check_text, existing_provider};
-use crate::app::agenda::end_sessions_of_key;
+use crate::app::storage::sessions::{SessionsOf, end_sessions};
 use crate::app::storage::unit_of_work::CatalogueWrite;
 use crate::app::{App, AppError, secrets};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
@@ -157,7 +157,7 @@ async fn revoke(
         .filter(provider_key::Column::Id.eq(key.id))
         .exec(conn)
         .await?;
-    end_sessions_of_key(conn, key.id).await?;
+    end_sessions(conn, SessionsOf::Key(key.id)).await?;
     let change = CatalogueChange::KeyRevoked(key.key_hash.clone());
     notify_catalogue(conn, &change).await?;
     Ok((provider_key::Model { revoked_at: Some(now), ..key }, Some(change)))

@@ -30,7 +30,7 @@ use super::schedule_input::schedule_of;
 use super::services::service_view;
 use super::{AdminService, KeyView, ScheduleInput, Upserted, check_currency, check_external_id, check_text};
 use super::{existing_provider, provider_by_external_id};
-use crate::app::agenda::end_sessions_of_provider;
+use crate::app::storage::sessions::{SessionsOf, end_sessions};
 use crate::app::storage::unit_of_work::{CatalogueWrite, advance_version};
 use crate::app::{App, AppError};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
@@ -329,7 +329,7 @@ impl App {
             .exec(&write.tx)
             .await?;
         if !active {
-            end_sessions_of_provider(&write.tx, row.id).await?;
+            end_sessions(&write.tx, SessionsOf::Provider(row.id)).await?;
         }
         let version = row.version + 1;
         advance_version(&write.tx, row.id, version, row.updated_at).await?;

@@ -18,12 +18,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::etags::{entity_tag, tag_version};
-use super::read_snapshot;
+use super::{provider_and_slots, read_snapshot};
 use crate::app::upstream::booking_url::fill;
 use crate::app::{App, AppError, ProviderInfo};
 use crate::domain::{BookableRange, SlotStatus, slot_span};
@@ -244,18 +243,7 @@ impl App {
     ) -> Result<AvailabilityDocument, AppError> {
         let end = start + Days::new(u64::from(days));
         let snapshot = read_snapshot(&self.db).await?;
-        let row = provider::Entity::find_by_id(provider.id)
-            .one(&snapshot)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("provider {} does not exist", provider.id)))?;
-        let slots = availability_slot::Entity::find()
-            .filter(availability_slot::Column::ProviderId.eq(provider.id))
-            .filter(availability_slot::Column::Date.gte(start))
-            .filter(availability_slot::Column::Date.lt(end))
-            .order_by_asc(availability_slot::Column::Date)
-            .order_by_asc(availability_slot::Column::StartTime)
-            .all(&snapshot)
-            .await?;
+        let (row, slots) = provider_and_slots(&snapshot, provider.id, start, end).await?;
         snapshot.commit().await?;
         let external = row.slot_source == provider::SlotSource::External;
         let booking_url = |slot: &availability_slot::Model, starts_at: DateTime<Utc>| {

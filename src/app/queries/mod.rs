@@ -53,3 +53,29 @@ pub(in crate::app) async fn read_snapshot(
         _ => db.begin().await,
     }
 }
+
+/// The provider's row and its slots on the local dates `[start, end)`, by
+/// date and start, read in `snapshot` (from `read_snapshot`): the one read
+/// of the public document and the private agenda.
+pub(in crate::app) async fn provider_and_slots(
+    snapshot: &sea_orm::DatabaseTransaction,
+    provider_id: uuid::Uuid,
+    start: chrono::NaiveDate,
+    end: chrono::NaiveDate,
+) -> Result<(entity::provider::Model, Vec<entity::availability_slot::Model>), crate::app::AppError> {
+    use entity::{availability_slot, provider};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let row = provider::Entity::find_by_id(provider_id)
+        .one(snapshot)
+        .await?
+        .ok_or_else(|| crate::app::AppError::NotFound(format!("provider {provider_id} does not exist")))?;
+    let slots = availability_slot::Entity::find()
+        .filter(availability_slot::Column::ProviderId.eq(provider_id))
+        .filter(availability_slot::Column::Date.gte(start))
+        .filter(availability_slot::Column::Date.lt(end))
+        .order_by_asc(availability_slot::Column::Date)
+        .order_by_asc(availability_slot::Column::StartTime)
+        .all(snapshot)
+        .await?;
+    Ok((row, slots))
+}

@@ -11,6 +11,8 @@
 //! - `idempotency`: `Idempotency-Key` records, claimed in the booking's own
 //!   transaction.
 //! - `secrets`: tokens and keys, generated here, stored only as hashes.
+//! - `sessions`: ending the agenda's sign-in sessions in the transaction of
+//!   a key's revocation or a provider's deactivation.
 //!
 //! Invariant: a slot changes only in a unit of work, through a slot set, so
 //! every change is recorded as an event and announced once committed. Why a
@@ -19,6 +21,7 @@
 
 pub mod idempotency;
 pub mod secrets;
+pub mod sessions;
 pub mod slot_set;
 pub mod unit_of_work;
 pub mod write_transaction;
