@@ -202,7 +202,9 @@ function nowPlace(segs, now) {
 function nowLine(zone, now) {
   const line = el('div', 'now-line');
   line.setAttribute('aria-hidden', 'true');
-  line.append(el('span', 'now-label', `Now ${clockIn(new Date(now).toISOString(), zone)}`));
+  const label = el('span', 'now-label', clockIn(new Date(now).toISOString(), zone));
+  label.title = 'Now';
+  line.append(label);
   return line;
 }
 
@@ -320,7 +322,7 @@ export function drawWeek(doc, context) {
     column.dataset.date = day.date;
     column.classList.toggle('today', day.date === today);
     const head = el('div', 'column-head');
-    const open = button(day.date === today ? `Today, ${dayLabel(day.date)}` : dayLabel(day.date), 'day-link', {
+    const open = button(day.date === today ? `Today ${dayLabel(day.date).replace(/^\w+ /, '')}` : dayLabel(day.date), 'day-link', {
       action: 'open-day', date: day.date, focusKey: `week-head:${day.date}`,
     });
     head.append(open, el('span', 'column-counts', countsText(dayCounts(day)).replace(/ · \d+ blocked/, '')));
