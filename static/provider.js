@@ -64,6 +64,8 @@ const state = {
   date: null,
   /** The shown day follows the calendar past midnight while it is today. */
   followToday: true,
+  /** The first day of the last document drawn: where a refused date goes back to. */
+  shown: null,
   /** Booking id → when it arrived, for the highlight. */
   arrivals: new Map(),
   tick: 0,
@@ -87,6 +89,7 @@ function show(which) {
 function signedOut(reason = '') {
   stop();
   state.session = null;
+  state.shown = null;
   ui.providerName.textContent = '';
   ui.signedOutReason.textContent = reason;
   ui.signedOutReason.hidden = !reason;
@@ -143,6 +146,7 @@ async function start() {
 function signedIn(session) {
   stop();
   state.session = session;
+  state.shown = null;
   ui.providerName.textContent = session.name;
   setTitle(`Agenda — ${session.name}`);
   const query = new URLSearchParams(location.search);
@@ -165,6 +169,7 @@ function signedIn(session) {
       ? 'This provider is no longer active on the marketplace.'
       : 'You were signed out: the session ended.'),
     onError: (error) => console.warn('agenda: fetch failed, retrying', error),
+    onRefused,
   });
   state.tick = setInterval(onTick, TICK_MS);
   state.lastMinute = clockIn(new Date().toISOString(), zone());
@@ -218,6 +223,14 @@ function onChange(doc, change) {
   draw();
 }
 
+/** The server would not show the days asked for: say why, and go back to the days shown before. */
+function onRefused(error) {
+  const asked = state.date;
+  showError(`Could not show ${longDayLabel(asked)}: ${plainError(error)}`);
+  const back = state.shown && state.shown !== asked ? state.shown : today();
+  if (back !== asked) goTo(back);
+}
+
 function afterWrite() {
   // The stream brings the change within milliseconds; without it, fetch.
   if (state.feed && state.feed.status !== 'live') state.feed.refresh();
@@ -237,6 +250,10 @@ function drawChrome() {
   ui.prev.setAttribute('aria-label', week ? 'Previous week' : 'Previous day');
   ui.next.setAttribute('aria-label', week ? 'Next week' : 'Next day');
   ui.dateInput.value = state.date;
+  // The server shows nothing before yesterday.
+  const yesterday = addDays(today(), -1);
+  ui.dateInput.min = yesterday;
+  ui.prev.disabled = state.date <= yesterday;
   ui.today.disabled = !week && state.date === today();
   const isToday = state.date === today();
   ui.heading.textContent = week
@@ -273,6 +290,7 @@ function draw() {
     ui.summary.textContent = countsText(dayCounts(day));
     setRangeDefaults(day);
   }
+  state.shown = state.date;
   ui.agenda.dataset.version = String(doc.version);
   ui.agenda.setAttribute('aria-busy', 'false');
   if (focusKey) refocus(focusKey);
@@ -316,7 +334,11 @@ function goTo(date, view = state.view) {
 }
 
 const step = () => (state.view === 'week' ? 7 : 1);
-ui.prev.addEventListener('click', () => goTo(addDays(state.date, -step())));
+ui.prev.addEventListener('click', () => {
+  const yesterday = addDays(today(), -1);
+  const target = addDays(state.date, -step());
+  goTo(target < yesterday ? yesterday : target);
+});
 ui.next.addEventListener('click', () => goTo(addDays(state.date, step())));
 ui.today.addEventListener('click', () => goTo(today()));
 ui.dateInput.addEventListener('change', () => {

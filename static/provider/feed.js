@@ -32,6 +32,8 @@ const BOOKING_EVENTS = ['booking-created', 'booking-cancelled', 'booking-resched
  * @param {(status: string) => void} options.onStatus connecting, live, reconnecting
  * @param {(why: 'signed-out'|'deactivated') => void} options.onEnd the watch stopped for good
  * @param {(error: Error) => void} [options.onError] a fetch failed (it is retried)
+ * @param {(error: ApiError) => void} [options.onRefused] the days asked for were refused (a 4xx); nothing is
+ *   retried until setRange or refresh
  */
 export function watchAgenda(options) {
   const settings = { reconnectMs: 250, maxReconnectMs: 1000, ...options };
@@ -83,6 +85,7 @@ export function watchAgenda(options) {
     generation += 1;
     clearTimer();
     closeStream();
+    window.removeEventListener('online', onOnline);
     settings.onEnd?.(why);
   }
 
@@ -292,6 +295,11 @@ export function watchAgenda(options) {
       gap = false;
     } catch (error) {
       if (stopsWatch(error) || closed) return;
+      if (refusedForGood(error)) {
+        // Asking again would get the same answer (days out of range, …): the page decides what to show instead.
+        settings.onRefused?.(error);
+        return;
+      }
       settings.onError?.(error);
       setStatus('reconnecting');
       retryLater(() => refresh({ diff: true }));
@@ -300,16 +308,31 @@ export function watchAgenda(options) {
     openStream();
   }
 
+  /** A 4xx that retrying cannot change (not a timeout or a rate limit). */
+  const refusedForGood = (error) =>
+    error instanceof ApiError && error.status >= 400 && error.status < 500 && ![408, 425, 429].includes(error.status);
+
+  /** The device is back on a network: no need to wait out the back-off. */
+  function onOnline() {
+    if (closed || status !== 'reconnecting' || !timer) return;
+    clearTimer();
+    failures = 0;
+    if (doc) openStream();
+    else refresh();
+  }
+
+  window.addEventListener('online', onOnline);
   setStatus('connecting');
   refresh();
 
   return {
-    /** Stop for good: no stream, no timer. */
+    /** Stop for good: no stream, no timer, no listener. */
     close() {
       closed = true;
       generation += 1;
       clearTimer();
       closeStream();
+      window.removeEventListener('online', onOnline);
     },
     /** Show other days: fetch them and stream on. */
     setRange(startDate, days) {

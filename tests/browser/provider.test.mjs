@@ -523,6 +523,17 @@ test('the agenda at phone width, the week view and the print view (screenshots)'
   await shot(phone, 'agenda-phone.png', false);
   await phone.context().close();
 
+  // A day the server will not show (before yesterday): said in plain words, and the page goes to today.
+  const old = await openAgenda(main, { date: '2020-01-06', viewport: TABLET });
+  await old.waitForFunction(() => document.getElementById('agenda-heading').textContent.startsWith('Today, '), null, { timeout: WAIT });
+  assert.match(await old.textContent('#error-line'), /^Could not show Monday 6 Jan 2020: ./);
+  assert.ok(await old.isDisabled('#prev') === false, 'today can go back to yesterday');
+  await old.click('#prev');
+  await old.waitForSelector('#agenda[aria-busy="false"]');
+  assert.ok(await old.isDisabled('#prev'), 'nothing before yesterday');
+  assert.deepEqual(old.problems.filter((p) => !/422|status of 422/.test(p)), [], 'only the refused date');
+  await old.context().close();
+
   const page = await openAgenda(main, { date: day.date, viewport: TABLET });
   // Today: a "now" line in the provider's clock where the day has times left (or "the day's times are over").
   await page.click('#today');
