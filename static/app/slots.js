@@ -7,7 +7,9 @@ const isAvailable = (slot) => slot.status === 'available';
 
 /**
  * The consecutive, contiguous slots of `day` from `index` that together last
- * at least `needed` minutes, each of them free by `isFree`; or null.
+ * exactly `needed` minutes, each of them free by `isFree`; or null. Exactly,
+ * as the server books: a booking takes whole slots that end when it ends, so
+ * a 45-minute service never starts where only 30-minute slots follow.
  */
 export function coveringSlots(day, index, needed, isFree = isAvailable) {
   const slots = [];
@@ -21,7 +23,8 @@ export function coveringSlots(day, index, needed, isFree = isAvailable) {
     // The real length (an instant pair), so a slot stretched over a spring-forward gap counts 30 minutes, not 90.
     covered += slotMinutes(slot);
     end = slot.endTime;
-    if (covered >= needed) return slots;
+    if (covered === needed) return slots;
+    if (covered > needed) return null;
   }
   return null;
 }
