@@ -521,6 +521,12 @@ test('the agenda at phone width, the week view and the print view (screenshots)'
   assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'no sideways scroll at 390 px');
   assert.ok((await phone.locator('#agenda li.row').count()) > 0);
   await shot(phone, 'agenda-phone.png', false);
+  // The week at phone width scrolls sideways inside its box, not the page.
+  await phone.click('#view-week');
+  await phone.waitForSelector('.week-timeline');
+  assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'the week scrolls in its box');
+  assert.ok(await phone.$eval('.week-timeline', (w) => w.scrollWidth > w.clientWidth), 'seven columns, swiped through');
+  await shot(phone, 'agenda-week-phone.png', false);
   await phone.context().close();
 
   // A day the server will not show (before yesterday): said in plain words, and the page goes to today.
