@@ -61,6 +61,31 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_201_and_49_409() {
     assert_eq!(events, 1);
 }
 
+/// A 45-minute service on a 30-minute grid (the demo's Haircut) takes two
+/// slots whole: the list of next free times offered it, and the booking
+/// refused it with a 409 (it wanted slots ending exactly at +45).
+#[tokio::test]
+async fn a_forty_five_minute_service_takes_two_thirty_minute_slots_whole() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let haircut = service_with(&app.client, &app.base, provider, 45).await;
+    let half_hour = service_with(&app.client, &app.base, provider, 30).await;
+    let doc = availability(&app.client, &app.base, provider, "?days=7", None).await;
+    let free = doc.free_slots();
+    let pair = doc.back_to_back()[0];
+    let (first, start) = free[pair].clone();
+    let (second, second_start) = free[pair + 1].clone();
+    let (status, booking) = book(&app.client, &app.base, provider, haircut, &start).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let starts = chrono::DateTime::parse_from_rfc3339(&start).unwrap();
+    let ends = chrono::DateTime::parse_from_rfc3339(booking["endTime"].as_str().unwrap()).unwrap();
+    assert_eq!(ends - starts, chrono::TimeDelta::minutes(45), "the booking lasts the service");
+    let statuses = availability(&app.client, &app.base, provider, "?days=7", None).await.statuses();
+    assert_eq!((statuses[&first].as_str(), statuses[&second].as_str()), ("booked", "booked"));
+    let (status, _) = book(&app.client, &app.base, provider, half_hour, &second_start).await;
+    assert_eq!(status, StatusCode::CONFLICT, "10:30 to 10:45 is the haircut's");
+}
+
 #[tokio::test]
 async fn a_sixty_minute_service_books_both_slots_or_neither() {
     let app = TestApp::spawn().await;

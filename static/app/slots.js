@@ -7,9 +7,9 @@ const isAvailable = (slot) => slot.status === 'available';
 
 /**
  * The consecutive, contiguous slots of `day` from `index` that together last
- * exactly `needed` minutes, each of them free by `isFree`; or null. Exactly,
- * as the server books: a booking takes whole slots that end when it ends, so
- * a 45-minute service never starts where only 30-minute slots follow.
+ * at least `needed` minutes, each of them free by `isFree`; or null. As the
+ * server books: a service that ends inside a slot takes that slot whole (a
+ * 45-minute haircut at 10:00 takes the 10:00 and 10:30 half hours).
  */
 export function coveringSlots(day, index, needed, isFree = isAvailable) {
   const slots = [];
@@ -23,8 +23,7 @@ export function coveringSlots(day, index, needed, isFree = isAvailable) {
     // The real length (an instant pair), so a slot stretched over a spring-forward gap counts 30 minutes, not 90.
     covered += slotMinutes(slot);
     end = slot.endTime;
-    if (covered === needed) return slots;
-    if (covered > needed) return null;
+    if (covered >= needed) return slots;
   }
   return null;
 }

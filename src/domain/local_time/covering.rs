@@ -1,6 +1,9 @@
 //! Which stored slots cover a booking: the slots of one local date that
-//! together cover the booking's instants exactly, back to back, compared as
-//! instants in the provider's zone (never as wall-clock times).
+//! together cover the booking's instants, back to back from its start,
+//! compared as instants in the provider's zone (never as wall-clock times).
+//! A service that ends inside a slot takes that slot whole (a 45-minute
+//! haircut at 10:00 on a 30-minute grid takes 10:00 and 10:30: nobody else
+//! can be served from 10:30 to 10:45).
 //!
 //! Invariants: a slot without instants (a legacy row in a DST gap) is never
 //! used; a booking never crosses midnight (one ending at midnight fits);
@@ -15,8 +18,9 @@ use super::{ScheduleError, slot_span, to_local};
 use crate::domain::ProviderAvailability;
 
 /// The slots (indexes into `day`, which holds one local date's slots in any
-/// order) that together cover the instants `[start, start + duration)`
-/// exactly, back to back, compared as instants in `tz` (see [`slot_span`]).
+/// order) that together cover the instants `[start, start + duration)`,
+/// back to back from `start` (the last one may end after the service),
+/// compared as instants in `tz` (see [`slot_span`]).
 /// A slot without instants (a legacy row in a DST gap) is never used.
 /// Their statuses are not checked here: that is the aggregate's job.
 pub fn covering_slots(
@@ -56,7 +60,7 @@ pub fn covering_slots(
             break;
         }
     }
-    if cursor == end {
+    if cursor >= end {
         Ok(covered)
     } else {
         Err(ScheduleError::NotCovered { start: in_zone(start), end: in_zone(end) })
@@ -144,12 +148,17 @@ mod tests {
     }
 
     #[test]
-    fn forty_five_minutes_over_thirty_minute_slots_do_not_fit() {
+    fn forty_five_minutes_take_two_thirty_minute_slots_whole() {
         let slots = day(&[(9, 0), (9, 30)]);
+        assert_eq!(covering_slots(warsaw(), &slots, at("2026-11-30T09:00:00+01:00"), minutes(45)), Ok(vec![0, 1]));
+        // The second slot is missing: not covered.
         assert!(matches!(
-            covering_slots(warsaw(), &slots, at("2026-11-30T09:00:00+01:00"), minutes(45)),
+            covering_slots(warsaw(), &day(&[(9, 0)]), at("2026-11-30T09:00:00+01:00"), minutes(45)),
             Err(ScheduleError::NotCovered { .. })
         ));
+        // A hold of both slots is exactly what a 45-minute booking takes; one slot is not.
+        assert!(covers_exactly(warsaw(), &slots, at("2026-11-30T09:00:00+01:00"), minutes(45)));
+        assert!(!covers_exactly(warsaw(), &slots[..1], at("2026-11-30T09:00:00+01:00"), minutes(45)));
     }
 
     #[test]
@@ -237,15 +246,15 @@ mod tests {
             Err(ScheduleError::NoSlotAt(_))
         ));
         assert_eq!(covering_slots(warsaw(), &slots, at("2027-10-31T01:30:00+02:00"), minutes(60)), Ok(vec![0, 1]));
-        // 02:30 (+02:00) to 03:00 (+01:00) is 90 real minutes: not created,
-        // and a legacy slot like it never covers 30 minutes.
+        // 02:30 (+02:00) to 03:00 (+01:00) is 90 real minutes: not created;
+        // a legacy slot like it is taken whole, as any slot a service ends in.
         assert_eq!(fit_new_slot(warsaw(), on, t(2, 30), 30), Err(SkipReason::ClockChangeAltersLength));
         let (kept, skipped) = fit_new_slots(warsaw(), on, slot_grid(t(1, 0), t(4, 0), 30), 30);
         let starts: Vec<NaiveTime> = kept.iter().map(|&(start, _)| start).collect();
         assert_eq!(starts, [t(1, 0), t(1, 30), t(2, 0), t(3, 0), t(3, 30)], "the repeated hour's second pass has none");
         assert_eq!(skipped, [((t(2, 30), t(3, 0)), SkipReason::ClockChangeAltersLength)]);
         let legacy = slots_on(on, &[(2, 30)]);
-        assert!(covering_slots(warsaw(), &legacy, at("2027-10-31T02:30:00+02:00"), minutes(30)).is_err());
+        assert_eq!(covering_slots(warsaw(), &legacy, at("2027-10-31T02:30:00+02:00"), minutes(30)), Ok(vec![0]));
     }
 
     #[test]
