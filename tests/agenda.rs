@@ -213,7 +213,17 @@ async fn the_agenda_and_its_stream_show_customers_to_their_provider_only() {
     // Never on a public surface.
     let public = availability(&app.client, &app.base, kasia.id, "?days=7", None).await;
     assert!(!public.body.contains("Zofia") && !public.body.contains("private.example"));
-    // Bad input is a 4xx problem, never a 500.
+    // Bad input is a 4xx problem, never a 500, naming the parameter as sent.
+    let past = app
+        .client
+        .get(agenda_url(&app.base, kasia.id, "?date=2000-01-01"))
+        .header("cookie", &kasia_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(past.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = past.json::<Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.starts_with("date "), "{detail}");
     for query in ["?days=0", "?days=32", "?date=+262142-01-01", "?date=2026-13-01", "?date=9999-12-31", "?nope=1"] {
         let response = app
             .client

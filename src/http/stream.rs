@@ -69,7 +69,7 @@ impl DateFilter {
         if params.start_date.is_none() && params.days.is_none() {
             return Ok(DateFilter(None));
         }
-        let (start, days) = resolve_range(provider, params.start_date, params.days, &bookable)?;
+        let (start, days) = resolve_range(provider, "startDate", params.start_date, params.days, &bookable)?;
         let end = start.checked_add_days(Days::new(u64::from(days))).unwrap_or(NaiveDate::MAX);
         Ok(DateFilter(Some((start, end))))
     }

@@ -101,7 +101,8 @@ impl App {
     ) -> Result<AgendaBody, AppError> {
         self.authorize_provider(provider_id, credential).await?;
         let provider = self.directory.get(provider_id).await?;
-        let (start, days) = resolve_range(&provider, date, Some(days.unwrap_or(DEFAULT_DAYS)), &self.bookable_range())?;
+        let (start, days) =
+            resolve_range(&provider, "date", date, Some(days.unwrap_or(DEFAULT_DAYS)), &self.bookable_range())?;
         let end = start + Days::new(u64::from(days));
         let snapshot = read_snapshot(&self.db).await?;
         let (row, slots) = provider_and_slots(&snapshot, provider_id, start, end).await?;

@@ -149,9 +149,11 @@ pub struct SlotBody {
 }
 
 /// The date range a query asks for: `days` (default 7) within 1..=31, and a
-/// start (default today in the provider's timezone) within `bookable`.
+/// start (the query's `field`; default today in the provider's timezone)
+/// within `bookable`.
 pub fn resolve_range(
     provider: &ProviderInfo,
+    field: &str,
     start_date: Option<NaiveDate>,
     days: Option<u32>,
     bookable: &BookableRange,
@@ -161,7 +163,7 @@ pub fn resolve_range(
         return Err(AppError::Invalid(format!("days must be between 1 and {DAYS_MAX}, got {days}")));
     }
     let today = Utc::now().with_timezone(&provider.timezone).date_naive();
-    let start = bookable.date("startDate", start_date.unwrap_or(today))?;
+    let start = bookable.date(field, start_date.unwrap_or(today))?;
     Ok((start, days))
 }
 
@@ -170,7 +172,8 @@ impl App {
     /// holds (`held`) is current.
     pub async fn availability(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Result<Conditional, AppError> {
         let provider = self.directory.get_active(query.provider_id).await?;
-        let (start, days) = resolve_range(&provider, query.start_date, query.days, &self.bookable_range())?;
+        let (start, days) =
+            resolve_range(&provider, "startDate", query.start_date, query.days, &self.bookable_range())?;
         let now = Utc::now();
         // A tag newer than this instance has seen (another instance answered
         // it) sends the read to the database: never an older state than the

@@ -118,7 +118,7 @@ impl App {
         let now = Utc::now();
         let earliest_today = providers.iter().map(|p| now.with_timezone(&p.timezone).date_naive()).min();
         let start = query.start_date.or(earliest_today);
-        let (start, days) = resolve_range(&providers[0], start, query.days, &self.bookable_range())?;
+        let (start, days) = resolve_range(&providers[0], "startDate", start, query.days, &self.bookable_range())?;
         let view = validate_view(query.view)?;
         // The summary leaves out times already past: its tag names the minute.
         let from = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
