@@ -8,6 +8,9 @@
 #   bash bench/run.sh           # full: 19,000 subscribers, 3 rounds of 5 s wrk runs, PostgreSQL too
 #   bash bench/run.sh --upstream # only the booking system's publishing (issue 23): ingest
 #                               # rates over HTTP and NATS, publish -> viewer latency, both databases
+#   bash bench/run.sh --agenda   # only the provider's agenda stream (issue 24): booking committed ->
+#                               # booking-created with 100 other agendas open, RSS per open agenda,
+#                               # both databases
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
@@ -25,8 +28,9 @@ case "${1:-}" in
     --quick) MODE=quick ;;
     --full | "") MODE=full ;;
     --upstream) MODE=upstream ;;
-    -h | --help) sed -n "2,20p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full|--upstream]" >&2; exit 2 ;;
+    --agenda) MODE=agenda ;;
+    -h | --help) sed -n "2,23p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream|--agenda]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -320,6 +324,67 @@ if [[ $MODE == upstream ]]; then
     else
         note "PostgreSQL not reachable at $PG_BASE: skipped"
     fi
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
+
+# --- the provider's agenda stream (issue 24) --------------------------------
+# agenda_bench NAME DATABASE_URL: the twenty demo providers (seeded, keys
+# from the seed's output); the first is the target, and the other agendas
+# are cookie sessions spread round-robin over the other nineteen (several
+# sessions per provider, as several front-desk screens). AGENDA_BOOKINGS
+# bookings at AGENDA_RATE/s on the target, timed from the 201 to its
+# booking-created on the target's agenda while AGENDA_OTHERS other agendas
+# are open (they must receive nothing); then AGENDA_RSS_STREAMS agenda
+# streams and the server's RSS growth, and one sign-out among them.
+AGENDA_OTHERS=${AGENDA_OTHERS:-100}
+AGENDA_BOOKINGS=${AGENDA_BOOKINGS:-200}
+AGENDA_RATE=${AGENDA_RATE:-5}
+AGENDA_RSS_STREAMS=${AGENDA_RSS_STREAMS:-1000}
+agenda_bench() {
+    local name=$1 url=$2
+    "$BIN" seed --database-url "$url" >"$WORK/agenda-keys-$name.txt" 2>"$WORK/agenda-seed-$name.err"
+    start_server "agenda-$name" "$url" --no-seed
+    local args=() provider
+    while read -r provider; do args+=(--provider "$provider"); done < <(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) {
+        split(substr($0, RSTART + 1), f, /[ =]/); if (!seen[f[2]]++) print f[2] ":" f[4] }' "$WORK/agenda-keys-$name.txt")
+    say "agenda $name: $AGENDA_BOOKINGS bookings at $AGENDA_RATE/s, $AGENDA_OTHERS other agendas over $((${#args[@]} / 2 - 1)) providers"
+    local out=$WORK/loadgen-agenda-$name.txt
+    "$LOADGEN" --server "$ADDR" agenda "${args[@]}" --others "$AGENDA_OTHERS" --bookings "$AGENDA_BOOKINGS" \
+        --rate "$AGENDA_RATE" --rss-streams "$AGENDA_RSS_STREAMS" --server-pid "$SERVER_PID" \
+        >"$out" 2>"$WORK/loadgen-agenda-$name.err" || {
+        say "agenda $name reported a failure"; tail -n 5 "$WORK/loadgen-agenda-$name.err" >&2; }
+    stop_server
+    note "agenda $name: $(value bookings_ok "$out") bookings on one provider at $(value booking_rate_per_sec "$out")/s," \
+        "$(value other_agendas_open "$out") other agendas open over $(value other_providers "$out") providers;" \
+        "$(value rss_agendas_open "$out") agenda streams for RSS, server RSS $(value server_rss_before_kib "$out") KiB ->" \
+        "$(value server_rss_after_kib "$out") KiB; one sign-out: $(value signout_server_cpu_ms_2s "$out") ms server CPU" \
+        "in 2 s (idle: $(value idle_server_cpu_ms_2s "$out") ms)"
+    local q
+    for q in p50 p90 p99 max; do
+        figure "agenda_commit_to_event_${q}_ms_$name" "$(value "commit_to_event_${q}_ms" "$out")"
+    done
+    figure "agenda_sent_to_event_p50_ms_$name" "$(value sent_to_event_p50_ms "$out")"
+    figure "agenda_booking_request_p50_ms_$name" "$(value booking_request_p50_ms "$out")"
+    figure "agenda_events_received_$name" "$(value booking_created_received "$out")"
+    figure "agenda_events_missing_$name" "$(value booking_created_missing "$out")"
+    figure "agenda_stray_events_$name" "$(value stray_events_on_other_agendas "$out")"
+    figure "agenda_rss_kib_per_stream_$name" "$(value rss_kib_per_agenda "$out")"
+}
+
+if [[ $MODE == agenda ]]; then
+    note "the provider's agenda stream: $AGENDA_BOOKINGS bookings, $AGENDA_OTHERS other agendas, $AGENDA_RSS_STREAMS for RSS"
+    note "load at start: $(uptime)"
+    agenda_bench sqlite "sqlite://$WORK/agenda.db?mode=rwc"
+    if psql "$PG_BASE/postgres" -qc "SELECT 1" >/dev/null 2>&1; then
+        PG_DB=${BENCH_PG_DB:-slotstream_bench_agenda}
+        psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+        psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+        agenda_bench postgres "$PG_BASE/$PG_DB"
+    else
+        note "PostgreSQL not reachable at $PG_BASE: skipped"
+    fi
+    note "load at end: $(uptime)"
     note "finished in $((SECONDS - started_at)) s"
     exit 0
 fi

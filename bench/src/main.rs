@@ -7,6 +7,7 @@
 //! ephemeral ports) and parse the chunked SSE stream themselves; `fanout
 //! --h2-connections` and `h2-hold` use h2c streams instead.
 
+mod agenda;
 mod book;
 mod generator;
 mod h2hold;
@@ -177,6 +178,46 @@ enum Command {
         /// Print the server's RSS every this many requests.
         #[arg(long, default_value_t = 10_000)]
         sample_every: usize,
+    },
+    /// The provider's agenda stream (issue 24): bookings on the first
+    /// --provider timed from their 201 to `booking-created` on its agenda
+    /// while --others agendas of the other --providers are open (cookie
+    /// sessions, round-robin), which must receive nothing; then the
+    /// server's RSS per open agenda stream (--rss-streams).
+    Agenda {
+        /// `ID:KEY`; the first is the target, the rest carry the other agendas.
+        #[arg(long = "provider", required = true, value_parser = parse_provider)]
+        providers: Vec<Provider>,
+        /// Agendas open on the other providers.
+        #[arg(long, default_value_t = 100)]
+        others: usize,
+        /// Bookings on the target.
+        #[arg(long, default_value_t = 200)]
+        bookings: usize,
+        /// Bookings per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Days of availability to take slots from (1 to 31).
+        #[arg(long, default_value_t = 31)]
+        days: u32,
+        /// Only slots starting at least this many minutes from now.
+        #[arg(long, default_value_t = 90)]
+        lead_minutes: i64,
+        /// Seconds to wait for each booking's event.
+        #[arg(long, default_value_t = 10.0)]
+        event_timeout_secs: f64,
+        /// Seconds between "all open" and the first booking.
+        #[arg(long, default_value_t = 1.0)]
+        settle_secs: f64,
+        /// Agenda streams to open for the RSS figure (0: none).
+        #[arg(long, default_value_t = 1000)]
+        rss_streams: usize,
+        /// The server's pid (RSS and CPU).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        connect_concurrency: usize,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -376,6 +417,38 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 sources,
                 server_pid,
                 sample_every: sample_every.max(1),
+            })
+            .await
+        }
+        Command::Agenda {
+            providers,
+            others,
+            bookings,
+            rate,
+            days,
+            lead_minutes,
+            event_timeout_secs,
+            settle_secs,
+            rss_streams,
+            server_pid,
+            connect_concurrency,
+        } => {
+            check_fds(others.max(rss_streams) + 1);
+            agenda::run(agenda::AgendaOptions {
+                server,
+                providers,
+                others,
+                bookings,
+                rate,
+                days,
+                lead_minutes,
+                event_timeout: Duration::from_secs_f64(event_timeout_secs),
+                settle: Duration::from_secs_f64(settle_secs),
+                rss_streams,
+                server_pid,
+                sources,
+                connect_concurrency,
+                connect_timeout: Duration::from_secs(10),
             })
             .await
         }

@@ -158,6 +158,55 @@ impl Frames {
     }
 }
 
+/// An SSE response read off a raw HTTP/1.1 socket: its head (which must be
+/// a 200), then its body (chunked or not) split into frames. Read into
+/// `raw()`, then `advance()`, then drain `frames()`.
+#[derive(Debug, Default)]
+pub struct Http1Body {
+    raw: Vec<u8>,
+    head_done: bool,
+    chunked: bool,
+    decoder: Chunked,
+    frames: Frames,
+}
+
+impl Http1Body {
+    /// Where the next socket read goes.
+    pub fn raw(&mut self) -> &mut Vec<u8> {
+        &mut self.raw
+    }
+
+    /// Take what the reads brought: `Ok(false)` while the head is
+    /// incomplete; an error for a head other than 200 or the body's end.
+    pub fn advance(&mut self) -> io::Result<bool> {
+        if !self.head_done {
+            let Some((head, used)) = crate::http::parse_head(&self.raw)? else { return Ok(false) };
+            if head.status != 200 {
+                return Err(bad(&format!("stream answered {}", head.status)));
+            }
+            self.chunked = head.chunked();
+            self.raw.drain(..used);
+            self.head_done = true;
+        }
+        if self.chunked {
+            let used = self.decoder.feed(&self.raw, self.frames.buffer())?;
+            self.raw.drain(..used);
+            if self.decoder.done() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"));
+            }
+        } else {
+            self.frames.buffer().extend_from_slice(&self.raw);
+            self.raw.clear();
+        }
+        Ok(true)
+    }
+
+    /// The complete frames so far (drain them).
+    pub fn frames(&mut self) -> &mut Frames {
+        &mut self.frames
+    }
+}
+
 /// Microseconds since the Unix epoch of an RFC 3339 UTC time as the server
 /// writes it (`2026-11-27T09:12:03.120123Z`, any number of fraction digits,
 /// `Z` or `+00:00`). Hand-rolled: it runs once per received frame.

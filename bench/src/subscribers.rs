@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, SemaphorePermit, watch};
 use crate::generator::{Kind, Step, Target, Via};
 use crate::h2hold;
 use crate::http::{self, Client};
-use crate::sse::{self, Chunked, Frames};
+use crate::sse::{self, Frames, Http1Body};
 use crate::stats::{self, now_micros, percentile_f64, percentile_ms};
 
 #[derive(Clone, Debug)]
@@ -479,21 +479,18 @@ async fn read_http1(
     connect_timeout: Duration,
     permit: &mut Option<SemaphorePermit<'_>>,
 ) -> io::Result<()> {
-    let mut raw: Vec<u8> = Vec::with_capacity(4096);
-    let mut head_done = false;
-    let mut chunked = true;
-    let mut decoder = Chunked::default();
-    let mut frames = Frames::default();
+    let mut body = Http1Body::default();
+    body.raw().reserve(4096);
     let handshake_deadline = tokio::time::Instant::now() + connect_timeout + Duration::from_secs(10);
     loop {
         let read = if record.open {
             tokio::select! {
-                read = stream.read_buf(&mut raw) => read,
+                read = stream.read_buf(body.raw()) => read,
                 _ = stop.changed() => return Ok(()),
             }
         } else {
             tokio::select! {
-                read = stream.read_buf(&mut raw) => read,
+                read = stream.read_buf(body.raw()) => read,
                 () = tokio::time::sleep_until(handshake_deadline) => {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "no retry: line in time"));
                 }
@@ -505,26 +502,10 @@ async fn read_http1(
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the stream"));
         }
         let received = now_micros();
-        if !head_done {
-            let Some((head, used)) = http::parse_head(&raw)? else { continue };
-            if head.status != 200 {
-                return Err(http::bad(&format!("stream answered {}", head.status)));
-            }
-            chunked = head.chunked();
-            raw.drain(..used);
-            head_done = true;
+        if !body.advance()? {
+            continue;
         }
-        if chunked {
-            let used = decoder.feed(&raw, frames.buffer())?;
-            raw.drain(..used);
-            if decoder.done() {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"));
-            }
-        } else {
-            frames.buffer().extend_from_slice(&raw);
-            raw.clear();
-        }
-        let read = take_frames(&mut frames, watch, received, record);
+        let read = take_frames(body.frames(), watch, received, record);
         shared.after_read(i, record, read, permit);
     }
 }
