@@ -26,7 +26,7 @@ async fn link_by_key(client: &reqwest::Client, base: &str, provider: Uuid, key: 
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
     let url = body["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("{base}/provider.html#code=")), "{url}");
+    assert!(url.contains("/provider.html#code="), "{url}");
     url.split_once("#code=").unwrap().1.to_owned()
 }
 
@@ -90,7 +90,19 @@ async fn cookie_post(
 async fn a_sign_in_link_works_once_before_it_expires_and_sets_a_strict_http_only_cookie() {
     let (app, token, _dir) = admin_server().await;
     let kasia = app.provider(0).clone();
-    let code = link_by_key(&app.client, &app.base, kasia.id, &kasia.key).await;
+    let minted = app
+        .client
+        .post(app.url(&format!("/api/v1/providers/{}/sign-in-links", kasia.id)))
+        .bearer_auth(&kasia.key)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let url = minted["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/provider.html#code=sl_", app.base)), "the request's own origin: {url}");
+    let code = url.split_once("#code=").unwrap().1.to_owned();
     let (status, cookie, body) = exchange(&app.client, &app.base, &code).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["providerId"], kasia.id.to_string());
@@ -299,15 +311,19 @@ async fn booking_events_follow_their_slot_events_carry_the_customer_and_resume_e
         .unwrap();
     assert_eq!((read["status"].as_str(), read["cancelledBy"].as_str()), (Some("cancelled"), Some("provider")));
     assert_eq!(read["cancellationReason"], "Kasia is ill today, sorry");
-    // A customer's own cancellation says so, with no reason.
+    // A customer's own cancellation says so, with no reason; an empty body
+    // is no body, even labelled JSON (it was a 400).
     let (_, second) = post_json(&app.client, &app.url("/api/v1/bookings"), &body).await;
     let response = app
         .client
         .post(app.url(&format!("/api/v1/bookings/{}/cancel", second["id"].as_str().unwrap())))
         .bearer_auth(second["token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body("")
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap()["cancelledBy"], "customer");
     let events = stream.take(6, WAIT).await;
     assert_eq!(events[5].json()["by"], "customer");
@@ -566,4 +582,146 @@ async fn a_sign_out_on_one_instance_ends_the_agenda_stream_on_another() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(on_b.next(WAIT).await.expect("a last frame").event, "session-ended");
     assert!(on_b.ended(WAIT).await);
+}
+
+/// Red-team findings on the first build: a session could manage webhooks (a
+/// receiver outliving the session, carrying customer data) and open slots;
+/// an exchange racing a revocation deadlocked on PostgreSQL (500); a
+/// malformed `Host` went into the link; `--public-url` was not the server's
+/// own origin; a reason could hold bidi overrides; a planted duplicate
+/// cookie locked the desk out; ended sessions were never pruned.
+#[tokio::test]
+async fn a_session_reaches_the_front_desk_only_and_its_edges_hold() {
+    let (app, token, _dir) =
+        admin_server_with(&["--public-url", "https://slots.example", "--webhook-allow-private"]).await;
+    let kasia = app.provider(0).clone();
+    let cookie = signed_in(&app.client, &app.base, kasia.id, &kasia.key).await;
+    let webhooks = format!("/api/v1/providers/{}/webhooks", kasia.id);
+    let (status, _) = cookie_post(
+        &app.client,
+        &app.base,
+        &webhooks,
+        &cookie,
+        Some(&app.base),
+        json!({ "url": "http://127.0.0.1:9/x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a session adds no webhook");
+    let listed = app.client.get(app.url(&webhooks)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::FORBIDDEN, "nor lists them");
+    let slots = format!("/api/v1/providers/{}/slots", kasia.id);
+    let body = json!({ "dates": ["2027-01-04"], "open": "20:00", "close": "21:00", "slotMinutes": 30 });
+    let (status, _) = cookie_post(&app.client, &app.base, &slots, &cookie, Some(&app.base), body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "nor opens slots");
+
+    // --public-url names the links and counts as the server's own origin.
+    let code = {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/providers/{}/sign-in-links", kasia.id)))
+            .bearer_auth(&kasia.key)
+            .send()
+            .await
+            .unwrap();
+        let url = response.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("https://slots.example/provider.html#code="), "{url}");
+        url.split_once("#code=").unwrap().1.to_owned()
+    };
+    let (status, _, _) = exchange(&app.client, &app.base, &code).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let service = service_with(&app.client, &app.base, kasia.id, 30).await;
+    let free = availability(&app.client, &app.base, kasia.id, "?days=7", None).await.free_slots();
+    let (_, booking) = book(&app.client, &app.base, kasia.id, service, &free[0].1).await;
+    let cancel = format!("/api/v1/bookings/{}/cancel", booking["id"].as_str().unwrap());
+    // A reason may not reverse the text the customer reads; lines and tabs may stay.
+    for bad in ["sorry \u{202E}txet", "a\u{2028}b", "bell\u{7}"] {
+        let (status, _) = cookie_post(
+            &app.client,
+            &app.base,
+            &cancel,
+            &cookie,
+            Some("https://slots.example"),
+            json!({ "reason": bad }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    }
+    // A planted cookie of the same name before ours does not lock the desk out.
+    let planted = format!("slotstream_session=ps_planted; {cookie}");
+    let (status, cancelled) = cookie_post(
+        &app.client,
+        &app.base,
+        &cancel,
+        &planted,
+        Some("https://slots.example"),
+        json!({ "reason": "Closed:\tflood\r\nSorry" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["cancellationReason"], "Closed:\tflood\nSorry");
+
+    // A Host that is no authority makes no link.
+    let (no_public, _token, _dir2) = admin_server().await;
+    let other = no_public.provider(0).clone();
+    let mut socket = tokio::net::TcpStream::connect(no_public.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "POST /api/v1/providers/{}/sign-in-links HTTP/1.1\r\nHost: evil.example/#\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        other.id, other.key
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!answer.contains("evil.example"), "{answer}");
+
+    // Ended sessions and spent links are pruned with the history.
+    let (status, _) =
+        cookie_post(&app.client, &app.base, "/api/v1/provider-session/sign-out", &cookie, Some(&app.base), json!({}))
+            .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // An hour on: every link has expired (15 minutes), the live session has not (12 hours).
+    let later = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    app.app().prune_history(later - chrono::TimeDelta::days(3650), i64::MAX / 2, later).await.unwrap();
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let links = entity::provider_sign_in_link::Entity::find().count(&app.db).await.unwrap();
+    let sessions = entity::provider_session::Entity::find().count(&app.db).await.unwrap();
+    // The session of this test's second sign-in is live and expires in 12 h: kept.
+    assert_eq!((links, sessions), (0, 1));
+    let _ = token;
+}
+
+#[tokio::test]
+async fn exchanges_racing_revocations_and_deactivations_never_answer_500() {
+    let (app, token, _dir) = admin_server().await;
+    let kasia = app.provider(0).clone();
+    let external_id = app.external_id(kasia.id).await;
+    let keys = format!("/api/v1/admin/providers/{external_id}/keys");
+    for round in 0..40 {
+        let (_, issued) = admin(&app, &token, Method::POST, &keys, Some(json!({ "label": format!("r{round}") }))).await;
+        let key = issued["key"].as_str().unwrap().to_owned();
+        let code = link_by_key(&app.client, &app.base, kasia.id, &key).await;
+        let revoke = format!("{keys}/{}", issued["id"].as_str().unwrap());
+        let (exchanged, revoked) =
+            tokio::join!(exchange(&app.client, &app.base, &code), admin(&app, &token, Method::DELETE, &revoke, None));
+        assert!(
+            [StatusCode::CREATED, StatusCode::UNAUTHORIZED].contains(&exchanged.0),
+            "round {round}: {:?}",
+            exchanged
+        );
+        assert!(revoked.0.is_success(), "round {round}: {:?}", revoked);
+        if let Some(cookie) = exchanged.1 {
+            // Made before the revocation: ended by it.
+            let pair = cookie.split(';').next().unwrap();
+            let who = app.client.get(app.url("/api/v1/provider-session")).header("cookie", pair).send().await.unwrap();
+            assert_eq!(who.status(), StatusCode::UNAUTHORIZED, "round {round}");
+        }
+    }
+    let code = link_by_key(&app.client, &app.base, kasia.id, &kasia.key).await;
+    let deactivate = format!("/api/v1/admin/providers/{external_id}/deactivate");
+    let (exchanged, deactivated) =
+        tokio::join!(exchange(&app.client, &app.base, &code), admin(&app, &token, Method::POST, &deactivate, None));
+    assert!([StatusCode::CREATED, StatusCode::UNAUTHORIZED, StatusCode::GONE].contains(&exchanged.0), "{exchanged:?}");
+    assert_eq!(deactivated.0, StatusCode::OK);
 }

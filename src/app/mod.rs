@@ -184,9 +184,9 @@ impl App {
     }
 
     /// Delete events older than `older_than` and beyond the newest `keep` of
-    /// each provider, and idempotency records and ended holds created before
-    /// `records_before`, in one write transaction. Returns the number of
-    /// events deleted.
+    /// each provider, and idempotency records, ended holds, expired sign-in
+    /// links and ended sessions from before `records_before`, in one write
+    /// transaction. Returns the number of events deleted.
     pub async fn prune_history(
         &self,
         older_than: chrono::DateTime<chrono::Utc>,
@@ -201,6 +201,7 @@ impl App {
             .exec(&write.tx)
             .await?;
         bookings::prune_ended(&write.tx, records_before).await?;
+        storage::sessions::prune(&write.tx, records_before).await?;
         // Booking events exist for webhooks: kept as long as slot events,
         // and until every active subscription has delivered them.
         use sea_orm::sea_query::{Expr, ExprTrait};

@@ -39,22 +39,22 @@ pub enum CatalogueChange {
     Reactivated(Uuid),
     /// The provider key with this hash was revoked.
     KeyRevoked(String),
-    /// A person signed out of a provider's agenda: open agenda streams
-    /// check their sessions again.
-    SessionEnded,
+    /// A person signed out of this provider's agenda: its open agenda
+    /// streams check their sessions again.
+    SessionEnded(Uuid),
     /// Notifications may have been lost: forget everything cached.
     Everything,
 }
 
 impl CatalogueChange {
-    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `reactivated:<id>`, `key:<hash>`, `session-ended`.
+    /// The NOTIFY payload: `provider:<id>`, `deactivated:<id>`, `reactivated:<id>`, `key:<hash>`, `session-ended:<id>`.
     pub fn payload(&self) -> String {
         match self {
             CatalogueChange::Provider(id) => format!("provider:{id}"),
             CatalogueChange::Deactivated(id) => format!("deactivated:{id}"),
             CatalogueChange::Reactivated(id) => format!("reactivated:{id}"),
             CatalogueChange::KeyRevoked(hash) => format!("key:{hash}"),
-            CatalogueChange::SessionEnded => "session-ended".to_owned(),
+            CatalogueChange::SessionEnded(id) => format!("session-ended:{id}"),
             CatalogueChange::Everything => "everything".to_owned(),
         }
     }
@@ -64,9 +64,9 @@ impl CatalogueChange {
             Some(("provider", id)) => Some(CatalogueChange::Provider(id.parse().ok()?)),
             Some(("deactivated", id)) => Some(CatalogueChange::Deactivated(id.parse().ok()?)),
             Some(("reactivated", id)) => Some(CatalogueChange::Reactivated(id.parse().ok()?)),
+            Some(("session-ended", id)) => Some(CatalogueChange::SessionEnded(id.parse().ok()?)),
             Some(("key", hash)) if !hash.is_empty() => Some(CatalogueChange::KeyRevoked(hash.to_owned())),
             None if payload == "everything" => Some(CatalogueChange::Everything),
-            None if payload == "session-ended" => Some(CatalogueChange::SessionEnded),
             _ => None,
         }
     }
@@ -222,6 +222,7 @@ mod tests {
             CatalogueChange::Deactivated(id),
             CatalogueChange::Reactivated(id),
             CatalogueChange::KeyRevoked("ab12".into()),
+            CatalogueChange::SessionEnded(id),
             CatalogueChange::Everything,
         ] {
             assert_eq!(CatalogueChange::parse(&change.payload()), Some(change));

@@ -252,6 +252,7 @@ pub(super) async fn sign_in_link(
     Path(external_id): Path<String>,
     parts: axum::http::request::Parts,
 ) -> Result<Response, ApiError> {
+    let origin = super::agenda::link_origin(&parts, &state)?;
     let code = state.app.sign_in_link_by_operator(&external_id).await?;
-    Ok(super::agenda::link_answer(&parts, &state, code))
+    Ok(super::agenda::link_answer(&origin, code))
 }

@@ -60,11 +60,19 @@ pub struct SignInLink {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The answer that hands out a link for `code`, on this server's origin
-/// (`--public-url`, else the one the request named).
-pub(super) fn link_answer(parts: &Parts, state: &HttpState, code: SignInCode) -> Response {
-    let origin = state.settings.public_url.clone().or_else(|| session_cookie::own_origin(parts, state));
-    let url = format!("{}/provider.html#code={}", origin.unwrap_or_default(), code.code);
+/// The origin a sign-in link starts with: `--public-url`, else the one the
+/// request named. A request with no well-formed `Host` (and no
+/// `--public-url`) gets a 400 and no link is made: a link must never point
+/// at whatever a `Host` header said (the password-reset poisoning pattern).
+pub(super) fn link_origin(parts: &Parts, state: &HttpState) -> Result<String, ApiError> {
+    state.settings.public_url.clone().or_else(|| session_cookie::own_origin(parts, state)).ok_or_else(|| {
+        ApiError::BadRequest("the request names no well-formed Host to build the link on; set --public-url".into())
+    })
+}
+
+/// The answer that hands out a link for `code` on `origin`.
+pub(super) fn link_answer(origin: &str, code: SignInCode) -> Response {
+    let url = format!("{origin}/provider.html#code={}", code.code);
     let mut response =
         (StatusCode::CREATED, axum::Json(SignInLink { url, expires_at: code.expires_at })).into_response();
     // It is a credential: no cache keeps it.
@@ -81,8 +89,9 @@ pub(super) async fn sign_in_link(
     parts: Parts,
 ) -> Result<Response, ApiError> {
     let credential = super::extract::Bearer::from_headers(&parts.headers)?.0;
+    let origin = link_origin(&parts, &state)?;
     let code = state.app.sign_in_link_by_key(provider_id, &credential).await?;
-    Ok(link_answer(&parts, &state, code))
+    Ok(link_answer(&origin, code))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -16,8 +16,9 @@ use crate::app::{AppError, Credential, Resume, Unauthenticated};
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
 
-/// An optional JSON body: a request with no body and no `Content-Type`
-/// gets `T::default()`; anything else is read as [`Json`] (its rejections).
+/// An optional JSON body: an empty body gets `T::default()`, whatever its
+/// `Content-Type` says (clients that always send `application/json` send it
+/// with nothing too); anything else is read as [`Json`] (its rejections).
 pub struct OptionalJson<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
@@ -28,11 +29,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<OptionalJson<T>, ApiError> {
-        let no_type = !request.headers().contains_key(header::CONTENT_TYPE);
-        let no_length = request.headers().get(header::CONTENT_LENGTH).is_none_or(|length| length == "0");
-        if no_type && no_length {
+        let (parts, body) = request.into_parts();
+        // Read as `Bytes` does: within the router's `DefaultBodyLimit` (413 beyond).
+        let whole = axum::extract::Request::from_parts(parts.clone(), body);
+        let bytes = bytes::Bytes::from_request(whole, state)
+            .await
+            .map_err(|rejection| ApiError::Rejected { status: rejection.status(), detail: rejection.body_text() })?;
+        if bytes.is_empty() {
             return Ok(OptionalJson(T::default()));
         }
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         let Json(body) = Json::<T>::from_request(request, state).await?;
         Ok(OptionalJson(body))
     }

@@ -11,13 +11,16 @@
 //! `SameSite=Strict` keeps other *sites* out, but not a sibling origin of
 //! the same site (another subdomain). So a write (any method but GET, HEAD,
 //! OPTIONS) authenticated by the cookie alone must carry an `Origin` that is
-//! the server's own (`scheme://` + the request's `Host`) or an allowed CORS
-//! origin; anything else is a 403 and the write is not made.
+//! the server's own (`scheme://` + the request's `Host`, or `--public-url`)
+//! or an allowed CORS origin; anything else is a 403 and the write is not
+//! made. Over HTTPS the cookie is named `__Host-slotstream_session`, which
+//! no sibling subdomain can set.
 
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
+use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
 
@@ -25,24 +28,37 @@ use super::HttpState;
 use super::error::ApiError;
 use crate::app::AppError;
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP (development, a private network).
 pub const NAME: &str = "slotstream_session";
 
-/// The session token in `headers`' cookies, if any.
+/// Its name over HTTPS: a `__Host-` cookie is `Secure`, `Path=/` and has no
+/// `Domain`, and browsers refuse one set any other way, so a sibling
+/// subdomain cannot plant a cookie of that name to shadow the real one.
+pub const HOST_NAME: &str = "__Host-slotstream_session";
+
+fn name(secure: bool) -> &'static str {
+    if secure { HOST_NAME } else { NAME }
+}
+
+/// The session token in `headers`' cookies, if any: the `__Host-` cookie
+/// when there is one, else the last plain one (a planted cookie with a
+/// longer `Path` comes first in the header; ours, `Path=/`, last).
 pub fn token(headers: &HeaderMap) -> Option<String> {
-    headers
+    let cookies: Vec<Cookie<'_>> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == NAME && !cookie.value().is_empty() && cookie.value().len() <= 256)
-        .map(|cookie| cookie.value().to_owned())
+        .filter(|cookie| !cookie.value().is_empty() && cookie.value().len() <= 256)
+        .collect();
+    let named = |wanted: &str| cookies.iter().rev().find(|cookie| cookie.name() == wanted);
+    named(HOST_NAME).or_else(|| named(NAME)).map(|cookie| cookie.value().to_owned())
 }
 
 /// `Set-Cookie` for a new session lasting `max_age`.
 pub fn set(token: &str, max_age: chrono::TimeDelta, secure: bool) -> HeaderValue {
-    let cookie = Cookie::build((NAME, token))
+    let cookie = Cookie::build((name(secure), token))
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
@@ -54,7 +70,7 @@ pub fn set(token: &str, max_age: chrono::TimeDelta, secure: bool) -> HeaderValue
 
 /// `Set-Cookie` that removes the cookie (signing out).
 pub fn clear(secure: bool) -> HeaderValue {
-    let cookie = Cookie::build((NAME, ""))
+    let cookie = Cookie::build((name(secure), ""))
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
@@ -79,15 +95,21 @@ pub fn is_https(parts: &Parts, state: &HttpState) -> bool {
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
-/// The server's own origin as the request names it (`scheme://host[:port]`).
+/// The server's own origin as the request names it (`scheme://host[:port]`),
+/// if its `Host` (or HTTP/2 `:authority`) is a well-formed authority with
+/// no user part.
 pub fn own_origin(parts: &Parts, state: &HttpState) -> Option<String> {
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    let authority: Authority = host.parse().ok()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
     let scheme = if is_https(parts, state) { "https" } else { "http" };
-    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+    Some(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
 }
 
 /// 403 unless the request's `Origin` is the server's own or an allowed
@@ -104,6 +126,7 @@ pub fn require_same_origin(parts: &Parts, state: &HttpState) -> Result<(), ApiEr
         .to_ascii_lowercase();
     let own = own_origin(parts, state);
     let allowed = own.as_deref() == Some(origin.as_str())
+        || state.settings.public_url.as_deref().is_some_and(|public| public.eq_ignore_ascii_case(&origin))
         || state.settings.cors_origins.iter().any(|o| o.trim().eq_ignore_ascii_case(&origin));
     if allowed { Ok(()) } else { Err(refused(&format!("the Origin {origin} is not this server's"))) }
 }

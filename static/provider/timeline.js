@@ -155,7 +155,8 @@ function dayRow(segment, { now, arrivals, zone }) {
     text.append(el('p', 'who', b ? customerName(b) : 'Booked'), el('p', 'what', b ? `${b.serviceName} · ${when}` : when));
     if (b?.customer?.email) {
       const mail = el('a', 'email', b.customer.email);
-      mail.href = `mailto:${b.customer.email}`;
+      // Encoded whole: an address holding `?cc=…&body=…` must not fill in a mail of its own.
+      mail.href = `mailto:${encodeURIComponent(b.customer.email)}`;
       text.append(mail);
     }
     if (b && !past) {

@@ -13,18 +13,17 @@
 //! notification on PostgreSQL), and open agenda streams check their
 //! credential again on it, so they end at once on every instance.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{provider_session, provider_sign_in_link};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::app::catalogue::existing_provider;
 use crate::app::storage::unit_of_work::CatalogueWrite;
+use crate::app::storage::write_transaction::WriteTransaction;
 use crate::app::{App, AppError, Credential, Unauthenticated, secrets};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
 
@@ -36,21 +35,29 @@ pub const LINK_LIFETIME: TimeDelta = TimeDelta::minutes(15);
 pub struct SessionPolicy {
     /// `--provider-session-hours`.
     pub lifetime: TimeDelta,
-    /// Bumped whenever a session may have ended on any instance (a sign-out,
-    /// a revoked key, a deactivation): open agenda streams check again.
-    pub ended: Arc<watch::Sender<u64>>,
+    /// Says whose sessions may have ended, on any instance: a provider's (a
+    /// sign-out, a deactivation), or anyone's (`None`: a revoked key, whose
+    /// provider other instances are not told; notifications lost). Open
+    /// agenda streams of that provider check their credential again; the
+    /// others only compare an id (one read per affected stream, not per
+    /// open stream). A stream that lags behind the channel checks too.
+    pub ended: broadcast::Sender<Option<Uuid>>,
 }
+
+/// Session ends an agenda stream may fall behind by before it simply checks.
+const ENDED_BACKLOG: usize = 256;
 
 impl Default for SessionPolicy {
     fn default() -> SessionPolicy {
-        SessionPolicy { lifetime: TimeDelta::hours(12), ended: Arc::new(watch::Sender::new(0)) }
+        SessionPolicy { lifetime: TimeDelta::hours(12), ended: broadcast::Sender::new(ENDED_BACKLOG) }
     }
 }
 
 impl SessionPolicy {
-    /// Wake every open agenda stream to check its credential again.
-    pub fn some_ended(&self) {
-        self.ended.send_modify(|generation| *generation = generation.wrapping_add(1));
+    /// Sessions of `provider` (or of anyone, `None`) may have ended: their
+    /// open agenda streams check again. Nobody listening is fine.
+    pub fn some_ended(&self, provider: Option<Uuid>) {
+        let _ = self.ended.send(provider);
     }
 }
 
@@ -122,14 +129,18 @@ impl App {
         if code.is_empty() || code.len() > 256 {
             return Err(refused());
         }
-        let now = Utc::now();
-        let write = CatalogueWrite::begin(self).await?;
         let link = provider_sign_in_link::Entity::find()
             .filter(provider_sign_in_link::Column::CodeHash.eq(secrets::hash(code)))
-            .one(&write.tx)
+            .one(&self.db)
             .await?
             .filter(|link| secrets::matches(code, &link.code_hash))
             .ok_or_else(refused)?;
+        // The provider row first (locked on PostgreSQL), then the link: the
+        // order a key's revocation and a deactivation take them in, so an
+        // exchange racing either waits rather than deadlocks.
+        let (write, provider) = WriteTransaction::begin_on_provider(self, link.provider_id).await?;
+        let provider = provider.ok_or_else(refused)?;
+        let now = Utc::now();
         let used = provider_sign_in_link::Entity::update_many()
             .col_expr(provider_sign_in_link::Column::UsedAt, Expr::value(Some(now)))
             .filter(provider_sign_in_link::Column::Id.eq(link.id))
@@ -140,8 +151,6 @@ impl App {
         if used.rows_affected != 1 {
             return Err(refused());
         }
-        let provider =
-            entity::provider::Entity::find_by_id(link.provider_id).one(&write.tx).await?.ok_or_else(refused)?;
         if !provider.active {
             return Err(AppError::Gone(format!("provider {} is deactivated", provider.id)));
         }
@@ -187,18 +196,24 @@ impl App {
     #[tracing::instrument(skip(self, token))]
     pub async fn end_session(&self, token: &str) -> Result<(), AppError> {
         let write = CatalogueWrite::begin(self).await?;
-        let ended = provider_session::Entity::update_many()
-            .col_expr(provider_session::Column::EndedAt, Expr::value(Some(Utc::now())))
-            .filter(provider_session::Column::TokenHash.eq(secrets::hash(token)))
+        let hash = secrets::hash(token);
+        let Some(session) = provider_session::Entity::find()
+            .filter(provider_session::Column::TokenHash.eq(&hash))
             .filter(provider_session::Column::EndedAt.is_null())
+            .one(&write.tx)
+            .await?
+        else {
+            return write.commit().await;
+        };
+        provider_session::Entity::update_many()
+            .col_expr(provider_session::Column::EndedAt, Expr::value(Some(Utc::now())))
+            .filter(provider_session::Column::Id.eq(session.id))
             .exec(&write.tx)
             .await?;
-        if ended.rows_affected == 0 {
-            return write.commit().await;
-        }
-        notify_catalogue(&write.tx, &CatalogueChange::SessionEnded).await?;
+        let change = CatalogueChange::SessionEnded(session.provider_id);
+        notify_catalogue(&write.tx, &change).await?;
         let app = self.clone();
-        write.commit_then(move || app.sessions.some_ended()).await
+        write.commit_then(move || app.catalogue_changed(&change)).await
     }
 
     /// The live session `token` names: not ended, not expired. 401 otherwise.

@@ -10,10 +10,10 @@
 //! cut between the two resumes before the slot event and gets both again,
 //! never the slot change without its booking.
 //!
-//! The stream checks its credential again whenever a session may have ended
-//! (`SessionPolicy::ended`: a sign-out, a revoked key, a deactivation, on
-//! any instance) and once a minute (a session's time running out), and ends
-//! when it no longer reaches the provider.
+//! The stream checks its credential again whenever a session of its
+//! provider may have ended (`SessionPolicy::ended`: a sign-out, a
+//! deactivation, a revoked key, on any instance) and once a minute (a
+//! session's time running out), and ends when it no longer reaches the provider.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::time::Duration;
 use entity::booking_event;
 use futures_util::{Stream, StreamExt};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::app::{App, AppError, Credential, Delivery, Resume};
@@ -89,8 +90,14 @@ impl App {
                             }
                         }
                     }
-                    changed = ended.changed() => {
-                        if changed.is_err() || !app.still_reaches(provider_id, &credential).await {
+                    whose = ended.recv() => {
+                        let concerns_us = match whose {
+                            Ok(Some(provider)) => provider == provider_id,
+                            // Anyone's, or we fell behind: check.
+                            Ok(None) | Err(RecvError::Lagged(_)) => true,
+                            Err(RecvError::Closed) => false,
+                        };
+                        if concerns_us && !app.still_reaches(provider_id, &credential).await {
                             yield AgendaDelivery::SessionEnded;
                             return;
                         }

@@ -11,6 +11,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::create::forbidden_in_name;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
@@ -30,8 +31,8 @@ pub struct Cancellation {
 }
 
 impl Cancellation {
-    /// The reason as kept: trimmed, `None` when blank; 422 when too long
-    /// or holding control characters (it is shown to the customer).
+    /// The reason as kept: trimmed, `None` when blank; 422 when too long or
+    /// holding what a customer's name may not (it is shown to the customer).
     fn reason(&self) -> Result<Option<String>, AppError> {
         let Some(reason) = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
             return Ok(None);
@@ -39,10 +40,14 @@ impl Cancellation {
         if reason.chars().count() > REASON_MAX {
             return Err(AppError::Invalid(format!("reason must be at most {REASON_MAX} characters")));
         }
-        if reason.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(AppError::Invalid("reason must not hold control characters".into()));
+        // As in a customer's name (it is shown to the customer), but lines and tabs may stay.
+        let reason = reason.replace("\r\n", "\n");
+        if reason.chars().any(|c| forbidden_in_name(c) && !matches!(c, '\n' | '\t')) {
+            return Err(AppError::Invalid(
+                "reason must not hold control, line-separator or bidirectional-override characters".into(),
+            ));
         }
-        Ok(Some(reason.to_owned()))
+        Ok(Some(reason))
     }
 }
 

@@ -59,7 +59,7 @@ const EMAIL_MAX: usize = 254;
 /// display as something else. The bidi marks (U+200E, U+200F, U+061C) are
 /// allowed: each acts like one invisible strong letter, cannot reverse a
 /// run of text, and right-to-left names pasted from other software carry them.
-fn forbidden_in_name(c: char) -> bool {
+pub(super) fn forbidden_in_name(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -119,7 +119,7 @@ impl App {
             CatalogueChange::Deactivated(id) => {
                 self.directory.forget(*id);
                 self.bus.end_provider(*id);
-                self.sessions.some_ended();
+                self.sessions.some_ended(Some(*id));
             }
             // The bus first: a stream opened once the directory reads the
             // provider as active must find its channel open.
@@ -129,13 +129,13 @@ impl App {
             }
             CatalogueChange::KeyRevoked(hash) => {
                 self.verified_keys.forget(hash);
-                self.sessions.some_ended();
+                self.sessions.some_ended(None);
             }
-            CatalogueChange::SessionEnded => self.sessions.some_ended(),
+            CatalogueChange::SessionEnded(provider) => self.sessions.some_ended(Some(*provider)),
             CatalogueChange::Everything => {
                 self.directory.forget_all();
                 self.verified_keys.forget_all();
-                self.sessions.some_ended();
+                self.sessions.some_ended(None);
             }
         }
     }

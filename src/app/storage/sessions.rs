@@ -1,13 +1,13 @@
 //! Ending provider sessions (the agenda's sign-ins) in the transaction of
 //! what ends them: a key's revocation (the sessions that key's links began)
-//! or a provider's deactivation (all of them). Here, below both the
+//! or a provider's deactivation (all of them); and pruning the ended ones. Here, below both the
 //! catalogue (which revokes and deactivates) and the agenda (which begins
 //! sessions), so neither imports the other.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{provider_session, provider_sign_in_link};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::app::AppError;
@@ -40,6 +40,24 @@ pub(in crate::app) async fn end_sessions(conn: &impl ConnectionTrait, whose: Ses
         .col_expr(provider_sign_in_link::Column::ExpiresAt, Expr::value(now))
         .filter(link_owner)
         .filter(provider_sign_in_link::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Delete the sign-in links that expired, and the sessions that ended or
+/// expired, before `before` (history pruning): nothing refers to them.
+pub(in crate::app) async fn prune(conn: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<(), AppError> {
+    provider_sign_in_link::Entity::delete_many()
+        .filter(provider_sign_in_link::Column::ExpiresAt.lt(before))
+        .exec(conn)
+        .await?;
+    provider_session::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(provider_session::Column::ExpiresAt.lt(before))
+                .add(provider_session::Column::EndedAt.lt(before)),
+        )
         .exec(conn)
         .await?;
     Ok(())

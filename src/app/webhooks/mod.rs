@@ -1,4 +1,6 @@
-//! Webhook subscriptions (DESIGN 4b), managed with the provider's key: add
+//! Webhook subscriptions (DESIGN 4b), managed with the provider's key (never
+//! a signed-in session: a receiver outlives the session and would carry
+//! customer data to wherever the person at the desk pointed it): add
 //! (the signing secret is shown once), list, remove, re-enable after the
 //! sender gave up; and which receivers a webhook may reach (`target`, the
 //! SSRF guard, used here when a subscription is added and by the delivery
@@ -123,7 +125,7 @@ impl App {
         request: NewWebhook,
         credential: &Credential,
     ) -> Result<WebhookView, AppError> {
-        self.authorize_provider(provider_id, credential).await?;
+        self.authorize_provider_key(provider_id, credential).await?;
         let events = match &request.events {
             None => EventType::ALL.to_vec(),
             Some(names) if names.is_empty() => {
@@ -191,7 +193,7 @@ impl App {
         provider_id: Uuid,
         credential: &Credential,
     ) -> Result<Vec<WebhookView>, AppError> {
-        self.authorize_provider(provider_id, credential).await?;
+        self.authorize_provider_key(provider_id, credential).await?;
         let rows = webhook_subscription::Entity::find()
             .filter(webhook_subscription::Column::ProviderId.eq(provider_id))
             .order_by_asc(webhook_subscription::Column::CreatedAt)
@@ -208,7 +210,7 @@ impl App {
         webhook_id: Uuid,
         credential: &Credential,
     ) -> Result<(), AppError> {
-        self.authorize_provider(provider_id, credential).await?;
+        self.authorize_provider_key(provider_id, credential).await?;
         let write = WriteTransaction::begin(self).await?;
         require_active(&write.tx, provider_id).await?;
         let deleted = webhook_subscription::Entity::delete_many()
@@ -235,7 +237,7 @@ impl App {
         webhook_id: Uuid,
         credential: &Credential,
     ) -> Result<WebhookView, AppError> {
-        self.authorize_provider(provider_id, credential).await?;
+        self.authorize_provider_key(provider_id, credential).await?;
         let write = WriteTransaction::begin(self).await?;
         require_active(&write.tx, provider_id).await?;
         webhook_subscription::Entity::update_many()
