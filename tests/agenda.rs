@@ -486,17 +486,15 @@ async fn a_range_block_takes_free_times_only_and_bad_ranges_are_refused() {
         .as_str()
         .unwrap()
         .to_owned();
-    let blocked = app
-        .client
-        .post(app.url(&path))
-        .bearer_auth(&kasia.key)
-        .json(&json!({ "from": from, "to": end }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let range = |action: &'static str| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/providers/{}/slots/{action}", kasia.id)))
+            .bearer_auth(&kasia.key)
+            .json(&json!({ "from": from, "to": end }));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let blocked = range("block").await;
     assert_eq!(blocked["changed"], json!([free[first].0, free[first + 2].0]), "{blocked}");
     assert_eq!(blocked["skipped"], json!([{ "availabilityId": free[first + 1].0, "status": "booked" }]));
     let statuses = availability(&app.client, &app.base, kasia.id, "?days=7", None).await.statuses();
@@ -504,17 +502,7 @@ async fn a_range_block_takes_free_times_only_and_bad_ranges_are_refused() {
         [&statuses[&free[first].0], &statuses[&free[first + 1].0], &statuses[&free[first + 2].0]],
         ["blocked", "booked", "blocked"]
     );
-    let unblocked = app
-        .client
-        .post(app.url(&format!("/api/v1/providers/{}/slots/unblock", kasia.id)))
-        .bearer_auth(&kasia.key)
-        .json(&json!({ "from": from, "to": end }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let unblocked = range("unblock").await;
     assert_eq!(unblocked["changed"], json!([free[first].0, free[first + 2].0]), "{unblocked}");
 
     let before = dump(&app.db).await;
