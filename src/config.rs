@@ -128,7 +128,7 @@ pub struct ServeArgs {
 
     /// The public origin of this server (e.g. `https://slots.example`), which
     /// sign-in links start with. Default: the origin the minting request named.
-    #[arg(long, env = "SLOTSTREAM_PUBLIC_URL", global = true)]
+    #[arg(long, env = "SLOTSTREAM_PUBLIC_URL", value_parser = parse_public_url, global = true)]
     pub public_url: Option<String>,
 
     /// Seconds from its creation past which no renewal extends a hold.
@@ -340,4 +340,44 @@ pub struct ServeArgs {
     /// PEM private key for `--tls-cert`.
     #[arg(long, env = "SLOTSTREAM_TLS_KEY", requires = "tls_cert", global = true)]
     pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// `--public-url`: an origin, `http(s)://host[:port]` (a trailing `/` is
+/// dropped), nothing else: links are built on it, and it is compared with
+/// `Origin` headers, which never carry a path.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_end_matches('/');
+    let uri: axum::http::Uri = trimmed.parse().map_err(|e| format!("not a URL: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let bare = uri.path_and_query().is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/");
+    match uri.authority() {
+        Some(authority) if scheme_ok && bare && !authority.as_str().contains('@') => {
+            Ok(format!("{}://{}", uri.scheme_str().unwrap_or("https"), authority.as_str().to_ascii_lowercase()))
+        }
+        _ => {
+            Err(format!("{text:?} must be an origin like https://slots.example (scheme, host, optional port; no path)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn a_public_url_is_an_origin_and_nothing_else() {
+        assert_eq!(parse_public_url("https://Slots.Example/").as_deref(), Ok("https://slots.example"));
+        assert_eq!(parse_public_url("http://127.0.0.1:8080").as_deref(), Ok("http://127.0.0.1:8080"));
+        for bad in [
+            "slots.example",
+            "javascript:alert(1)//",
+            " https://slots.example",
+            "https://slots.example/desk",
+            "ftp://x.example",
+            "https://u@x.example",
+            "https://x.example/?a=1",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -713,3 +713,62 @@ async fn exchanges_racing_revocations_and_deactivations_never_answer_500() {
     assert!([StatusCode::CREATED, StatusCode::UNAUTHORIZED, StatusCode::GONE].contains(&exchanged.0), "{exchanged:?}");
     assert_eq!(deactivated.0, StatusCode::OK);
 }
+
+/// Over TLS the cookie is `__Host-slotstream_session`, `Secure`, and only it
+/// counts: a plain `slotstream_session` (which a plain-HTTP service on the
+/// same host or a sibling subdomain could plant) signs nobody in. The agenda
+/// stream's first frame is a visible heartbeat saying the period.
+#[tokio::test]
+async fn over_tls_only_the_host_prefixed_secure_cookie_signs_in() {
+    let app = TestApp::spawn_over(Protocol::H2Tls, &[]).await;
+    let kasia = app.provider(0).clone();
+    let code = link_by_key(&app.client, &app.base, kasia.id, &kasia.key).await;
+    let (status, cookie, _) = exchange(&app.client, &app.base, &code).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cookie = cookie.unwrap();
+    assert!(cookie.starts_with("__Host-slotstream_session=ps_"), "{cookie}");
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    for wanted in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(&wanted), "{wanted} in {cookie}");
+    }
+    let token = attributes[0].split_once('=').unwrap().1;
+    let who = |pair: String| {
+        let request = app.client.get(app.url("/api/v1/provider-session")).header("cookie", pair);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(who(format!("__Host-slotstream_session={token}")).await, StatusCode::OK);
+    assert_eq!(who(format!("slotstream_session={token}")).await, StatusCode::UNAUTHORIZED, "a plain cookie over TLS");
+
+    let mut stream =
+        agenda_stream(&app.client, &app.base, kasia.id, &format!("__Host-slotstream_session={token}"), None).await;
+    // The first frame: `next` reads it, skips it as a heartbeat and keeps its data.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while stream.heartbeat.is_none() && tokio::time::Instant::now() < deadline {
+        assert!(stream.next(Duration::from_millis(100)).await.is_none(), "nothing but the heartbeat yet");
+    }
+    assert_eq!(stream.heartbeat.as_deref(), Some(r#"{"everySecs":15}"#));
+}
+
+/// A `Host` that is not one host and a numeric port, or two of them, makes no link.
+#[tokio::test]
+async fn a_link_is_made_only_on_one_well_formed_host() {
+    let app = TestApp::spawn().await;
+    let kasia = app.provider(0).clone();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for hosts in
+        [vec!["evil.example:abc"], vec!["evil.example:99999"], vec!["a.example", "b.example"], vec!["u@evil.example"]]
+    {
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let host_lines: String = hosts.iter().map(|h| format!("Host: {h}\r\n")).collect();
+        let request = format!(
+            "POST /api/v1/providers/{}/sign-in-links HTTP/1.1\r\n{host_lines}Authorization: Bearer {}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+            kasia.id, kasia.key
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{hosts:?}: {answer}");
+        assert!(!answer.contains("#code="), "{hosts:?}: {answer}");
+    }
+}

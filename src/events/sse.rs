@@ -16,7 +16,8 @@
 //! - on a provider's agenda stream, the same `slot-changed` frames (without
 //!   their `id:` when a booking event of their version follows), booking
 //!   events (`booking-created`, `booking-cancelled`, `booking-rescheduled`,
-//!   with the customer) and `event: session-ended`.
+//!   with the customer), `event: session-ended`, and a visible
+//!   `event: heartbeat` (`data: {"everySecs":N}`) in place of the comment.
 
 use std::time::Duration;
 
@@ -143,6 +144,13 @@ pub fn retry(delay: Duration) -> Bytes {
 /// A comment line: ignored by `EventSource`, keeps the connection busy.
 pub const HEARTBEAT: Bytes = Bytes::from_static(b": heartbeat\n\n");
 
+/// The agenda stream's heartbeat: an event the page sees (no `id:`), with
+/// its period, so the page can tell a connection gone silent (no event for
+/// a few periods) and open a new one.
+pub fn visible_heartbeat(every: Duration) -> Bytes {
+    Bytes::from(format!("event: heartbeat\ndata: {{\"everySecs\":{}}}\n\n", every.as_secs()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +189,7 @@ mod tests {
             &b"event: provider-deactivated\ndata: {\"providerId\":\"00000000-0000-0000-0000-000000000001\"}\n\n"[..]
         );
         assert!(HEARTBEAT.starts_with(b":") && HEARTBEAT.ends_with(b"\n\n"));
+        assert_eq!(&visible_heartbeat(Duration::from_secs(15))[..], b"event: heartbeat\ndata: {\"everySecs\":15}\n\n");
         let relabelled = String::from_utf8(with_cursor(&slot_changed(42, &event), "AQID").to_vec()).unwrap();
         assert_eq!(relabelled, frame.replacen("id: 42\n", "id: AQID\n", 1));
         assert_eq!(without_id(&slot_changed(42, &event)), frame.replacen("id: 42\n", "", 1).as_bytes());

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -125,8 +126,8 @@ pub(super) async fn start_session(
 /// Who this browser is signed in as (the session cookie): 401 when nobody.
 #[utoipa::path(get, path = "/api/v1/provider-session", tag = "agenda",
     responses((status = 200, body = SessionView), WriteProblems))]
-pub(super) async fn current_session(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let token = session_cookie::token(&headers).ok_or_else(|| {
+pub(super) async fn current_session(State(state): State<HttpState>, parts: Parts) -> Result<Response, ApiError> {
+    let token = session_cookie::token(&parts, &state).ok_or_else(|| {
         ApiError::App(AppError::Unauthorized(Unauthenticated::NoCredential(
             "nobody is signed in here: open a sign-in link".into(),
         )))
@@ -207,7 +208,14 @@ pub(super) async fn agenda_stream(
     else {
         return Ok(never_serves());
     };
-    let render = move |delivery: AgendaDelivery| {
+    // A visible heartbeat: a front-desk page open all day must notice a
+    // connection that went silent (a comment never reaches its script).
+    // One goes first, so the page learns the period at once.
+    let heartbeat = sse::visible_heartbeat(state.settings.heartbeat);
+    let opening = heartbeat.clone();
+    let deliveries = futures_util::stream::iter([None]).chain(deliveries.map(Some));
+    let render = move |delivery: Option<AgendaDelivery>| {
+        let Some(delivery) = delivery else { return Some(opening.clone()) };
         Some(match delivery {
             AgendaDelivery::Slot { event, with_id: true } => event.frame.clone(),
             AgendaDelivery::Slot { event, with_id: false } => sse::without_id(&event.frame),
@@ -217,7 +225,7 @@ pub(super) async fn agenda_stream(
             AgendaDelivery::SessionEnded => sse::SESSION_ENDED,
         })
     };
-    let mut response = event_stream(&state, permit, deliveries, render);
+    let mut response = event_stream(&state, permit, deliveries, render, heartbeat);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache, no-transform"));
     Ok(response)
 }

@@ -70,7 +70,7 @@ impl FromRequestParts<HttpState> for Caller {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             return Bearer::from_headers(&parts.headers).map(|Bearer(credential)| Caller(credential));
         }
-        let Some(token) = session_cookie::token(&parts.headers) else {
+        let Some(token) = session_cookie::token(parts, state) else {
             return Ok(Caller(Credential::None));
         };
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {

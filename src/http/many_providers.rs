@@ -195,7 +195,7 @@ pub(super) async fn stream(
         // stays); the stream goes on with the others.
         Delivery::Ended => Some(sse::deactivated(ids[index])),
     };
-    Ok(event_stream(&state, permit, changes.deliveries, render))
+    Ok(event_stream(&state, permit, changes.deliveries, render, sse::HEARTBEAT))
 }
 
 /// `a,b,c` as ids; a malformed one is a 400, more than 50 a 422 (the

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use cookie::{Cookie, SameSite};
 
 use super::HttpState;
@@ -40,20 +40,22 @@ fn name(secure: bool) -> &'static str {
     if secure { HOST_NAME } else { NAME }
 }
 
-/// The session token in `headers`' cookies, if any: the `__Host-` cookie
-/// when there is one, else the last plain one (a planted cookie with a
-/// longer `Path` comes first in the header; ours, `Path=/`, last).
-pub fn token(headers: &HeaderMap) -> Option<String> {
-    let cookies: Vec<Cookie<'_>> = headers
+/// The session token in the request's cookies, if any. Over HTTPS only the
+/// `__Host-` cookie counts: a plain one could have been planted by a sibling
+/// subdomain or a plain-HTTP service on the same host. Over plain HTTP, the
+/// last plain one (a planted cookie with a longer `Path` comes first).
+pub fn token(parts: &Parts, state: &HttpState) -> Option<String> {
+    let wanted = name(is_https(parts, state));
+    parts
+        .headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .filter(|cookie| !cookie.value().is_empty() && cookie.value().len() <= 256)
-        .collect();
-    let named = |wanted: &str| cookies.iter().rev().find(|cookie| cookie.name() == wanted);
-    named(HOST_NAME).or_else(|| named(NAME)).map(|cookie| cookie.value().to_owned())
+        .filter(|cookie| cookie.name() == wanted && !cookie.value().is_empty() && cookie.value().len() <= 256)
+        .last()
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// `Set-Cookie` for a new session lasting `max_age`.
@@ -99,17 +101,22 @@ pub fn is_https(parts: &Parts, state: &HttpState) -> bool {
 /// if its `Host` (or HTTP/2 `:authority`) is a well-formed authority with
 /// no user part.
 pub fn own_origin(parts: &Parts, state: &HttpState) -> Option<String> {
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok()?,
+        // Two `Host` headers: which one is meant is unknowable.
+        (Some(_), Some(_)) => return None,
+        (None, _) => parts.uri.authority()?.as_str(),
+    };
     let authority: Authority = host.parse().ok()?;
-    if authority.as_str().contains('@') {
+    // Only a host and a numeric port: no user part, no `:abc`.
+    let port = authority.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
+    let rebuilt = format!("{}{port}", authority.host());
+    if rebuilt != authority.as_str() {
         return None;
     }
     let scheme = if is_https(parts, state) { "https" } else { "http" };
-    Some(format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()))
+    Some(format!("{scheme}://{}", rebuilt.to_ascii_lowercase()))
 }
 
 /// 403 unless the request's `Origin` is the server's own or an allowed

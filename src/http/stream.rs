@@ -126,7 +126,7 @@ pub(super) async fn stream(
         // ends after it, and so does the stream.
         Delivery::Ended => Some(sse::deactivated(provider_id)),
     };
-    Ok(event_stream(&state, permit, deliveries, render))
+    Ok(event_stream(&state, permit, deliveries, render, sse::HEARTBEAT))
 }
 
 /// `None` when the stream's provider (every one of them) was deactivated.
@@ -198,7 +198,7 @@ impl Delivered {
 
 /// The `text/event-stream` response that sends `deliveries`, each rendered
 /// by `render` to a whole frame of `events::sse` or skipped (`None`): the
-/// `retry:` line first, a heartbeat while idle, the end on shutdown or when
+/// `retry:` line first, `heartbeat` while idle, the end on shutdown or when
 /// `deliveries` ends; frames ready at once go out as one write (`coalesce`).
 /// Holds `permit`, and counts in the active-streams gauge, while the stream
 /// is open.
@@ -207,6 +207,7 @@ pub(super) fn event_stream<D>(
     permit: StreamPermit,
     deliveries: impl Stream<Item = D> + Send + 'static,
     render: impl FnMut(D) -> Option<Bytes> + Send + 'static,
+    heartbeat: Bytes,
 ) -> Response {
     metrics::gauge!("slotstream_active_streams").increment(1.0);
     let body = EventStream::new(
@@ -215,7 +216,8 @@ pub(super) fn event_stream<D>(
         heartbeats(state.settings.heartbeat),
         state.stopping.clone(),
         (permit, ActiveStream),
-    );
+    )
+    .with_heartbeat(heartbeat);
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

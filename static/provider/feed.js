@@ -53,7 +53,15 @@ export function watchAgenda(options) {
   let gap = false;
   /** Events that arrive while a fetch over an open stream is under way, applied after it. */
   let held = null;
-  const stats = { fetches: 0, events: 0, duplicates: 0, reconnects: 0, resets: 0 };
+  const stats = { fetches: 0, events: 0, duplicates: 0, reconnects: 0, resets: 0, silences: 0 };
+  /**
+   * The server's heartbeat period (its `heartbeat` events say it). A stream
+   * silent for three of them is taken for dead and opened again: a
+   * connection can die without an error (a Wi-Fi change, a NAT forgetting
+   * it), and a desk's page stays open all day.
+   */
+  let heartbeatMs = 15000;
+  let silence = 0;
 
   function setStatus(next) {
     if (status === next) return;
@@ -67,9 +75,25 @@ export function watchAgenda(options) {
   }
 
   function closeStream() {
+    clearTimeout(silence);
+    silence = 0;
     source?.close();
     source = null;
     held = null;
+  }
+
+  /** Something came on `es`: it is alive; wait for the next. */
+  function heard(es) {
+    if (source !== es) return;
+    clearTimeout(silence);
+    silence = setTimeout(() => {
+      if (source !== es || closed) return;
+      stats.silences += 1;
+      closeStream();
+      gap = true;
+      setStatus('reconnecting');
+      retryLater(openStream);
+    }, 3 * heartbeatMs);
   }
 
   function retryLater(what) {
@@ -204,6 +228,7 @@ export function watchAgenda(options) {
   function onEvent(es, type) {
     return (message) => {
       if (source !== es) return;
+      heard(es);
       if (held) held.push([type, message]);
       else apply(type, message);
     };
@@ -215,8 +240,20 @@ export function watchAgenda(options) {
     if (closed) return;
     const es = new EventSource(api.agendaStreamUrl(providerId, cursor));
     source = es;
+    heard(es);
+    es.addEventListener('heartbeat', (message) => {
+      let every = NaN;
+      try {
+        every = Number(JSON.parse(message.data).everySecs);
+      } catch {
+        // An unreadable heartbeat still says the stream is alive; the period stays.
+      }
+      if (Number.isFinite(every) && every > 0) heartbeatMs = every * 1000;
+      heard(es);
+    });
     es.onopen = () => {
       if (source !== es) return;
+      heard(es);
       failures = 0;
       setStatus('live');
       if (gap) {

@@ -55,6 +55,9 @@ pub struct SseClient {
     pub retry_millis: Option<u64>,
     /// Comment lines (heartbeats) seen so far.
     pub comments: usize,
+    /// The data of the last visible heartbeat (`event: heartbeat`, the
+    /// agenda stream's), which `next` skips as it skips comments.
+    pub heartbeat: Option<String>,
     /// The response's headers.
     pub headers: reqwest::header::HeaderMap,
     /// The HTTP version the stream came over.
@@ -85,6 +88,7 @@ impl SseClient {
             saw_retry: false,
             retry_millis: None,
             comments: 0,
+            heartbeat: None,
             headers,
         }
     }
@@ -161,6 +165,10 @@ impl SseClient {
             }
         }
         if data.is_empty() {
+            return None;
+        }
+        if event.as_deref() == Some("heartbeat") {
+            self.heartbeat = Some(data.join("\n"));
             return None;
         }
         Some(SseEvent { id, event: event.unwrap_or_else(|| "message".into()), data: data.join("\n") })

@@ -37,11 +37,11 @@ impl Cancellation {
         let Some(reason) = self.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
             return Ok(None);
         };
+        // As in a customer's name (it is shown to the customer), but lines and tabs may stay.
+        let reason = reason.replace("\r\n", "\n");
         if reason.chars().count() > REASON_MAX {
             return Err(AppError::Invalid(format!("reason must be at most {REASON_MAX} characters")));
         }
-        // As in a customer's name (it is shown to the customer), but lines and tabs may stay.
-        let reason = reason.replace("\r\n", "\n");
         if reason.chars().any(|c| forbidden_in_name(c) && !matches!(c, '\n' | '\t')) {
             return Err(AppError::Invalid(
                 "reason must not hold control, line-separator or bidirectional-override characters".into(),

@@ -68,6 +68,9 @@ pub struct EventStream<F, T, H> {
     frames_waker: Waker,
     /// A tick came: a heartbeat goes out before the next frames.
     heartbeat_due: bool,
+    /// What a heartbeat writes: a comment ([`sse::HEARTBEAT`]) unless
+    /// [`EventStream::with_heartbeat`] says otherwise.
+    heartbeat: Bytes,
     ticks: T,
     stopped: Pin<Box<WaitForCancellationFutureOwned>>,
     timers_waker: Waker,
@@ -87,6 +90,7 @@ impl<F, T, H> EventStream<F, T, H> {
             frames_due: false,
             frames_waker: SourceWaker::waker(&due, FRAMES),
             heartbeat_due: false,
+            heartbeat: sse::HEARTBEAT,
             ticks,
             // Waited on once for the whole stream: every stream shares the one token.
             stopped: Box::pin(stopping.cancelled_owned()),
@@ -95,6 +99,14 @@ impl<F, T, H> EventStream<F, T, H> {
             ended: false,
             _held: held,
         }
+    }
+
+    /// The same stream writing `frame` as its heartbeat: a visible event
+    /// where the client must notice a connection gone silent (`EventSource`
+    /// never shows a comment to the page).
+    pub fn with_heartbeat(mut self, frame: Bytes) -> EventStream<F, T, H> {
+        self.heartbeat = frame;
+        self
     }
 }
 
@@ -135,7 +147,7 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
             }
         }
         if std::mem::take(&mut self.heartbeat_due) {
-            return Poll::Ready(Some(sse::HEARTBEAT));
+            return Poll::Ready(Some(self.heartbeat.clone()));
         }
         if !std::mem::take(&mut self.frames_due) {
             return Poll::Pending;
