@@ -43,6 +43,39 @@ export function reconnectDelay(failures, { reconnectMs = DEFAULTS.reconnectMs, m
   return step / 2 + Math.random() * (step / 2);
 }
 
+/**
+ * A watch for a stream gone silent. A connection can die without an error (a
+ * Wi-Fi change, a NAT that forgot it) and EventSource then waits for ever.
+ * Streams opened with `heartbeat=event` send a visible `heartbeat` event
+ * (`{"everySecs":N}`) first and then every period: `heard()` on every event,
+ * `heartbeat(message)` on those; after three periods of nothing `onSilent`
+ * runs once. `stop()` when the stream closes.
+ */
+export function watchSilence(onSilent) {
+  let periodMs = 15000;
+  let timer = 0;
+  const heard = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onSilent, 3 * periodMs);
+  };
+  return {
+    heard,
+    heartbeat(message) {
+      try {
+        const every = Number(JSON.parse(message.data).everySecs);
+        if (Number.isFinite(every) && every > 0) periodMs = every * 1000;
+      } catch {
+        // An unreadable heartbeat still says the stream is alive; the period stays.
+      }
+      heard();
+    },
+    stop() {
+      clearTimeout(timer);
+      timer = 0;
+    },
+  };
+}
+
 /** The `detail` (or title) of a problem+json answer, or the status. */
 export async function problemMessage(response) {
   try {
@@ -128,13 +161,15 @@ export function watchAvailability(options) {
   let etag = null;
   let version = -1;
   let source = null;
+  /** The silence watch of the open stream (watchSilence). */
+  let silence = null;
   let closed = false;
   let status = null;
   let failures = 0;
   let timer = 0;
   let hiddenTimer = 0;
   let generation = 0;
-  const stats = { fetches: 0, notModified: 0, events: 0, duplicates: 0, reconnects: 0, resets: 0 };
+  const stats = { fetches: 0, notModified: 0, events: 0, duplicates: 0, reconnects: 0, resets: 0, silences: 0 };
 
   const query = (extra = {}) => {
     const params = new URLSearchParams();
@@ -157,6 +192,8 @@ export function watchAvailability(options) {
   }
 
   function closeStream() {
+    silence?.stop();
+    silence = null;
     if (source) source.close();
     source = null;
   }
@@ -233,15 +270,28 @@ export function watchAvailability(options) {
     clearTimers();
     closeStream();
     if (closed) return;
-    const es = new EventSource(`${base}/stream?${query({ lastEventId: version })}`);
+    const es = new EventSource(`${base}/stream?${query({ lastEventId: version, heartbeat: 'event' })}`);
     source = es;
+    const watch = watchSilence(() => {
+      if (source !== es || closed) return;
+      stats.silences += 1;
+      closeStream();
+      setStatus('reconnecting');
+      retryLater(openStream);
+    });
+    silence = watch;
+    watch.heard();
+    es.addEventListener('heartbeat', (message) => watch.heartbeat(message));
     es.onopen = () => {
       if (source !== es) return;
+      watch.heard();
       failures = 0;
       setStatus('live');
     };
     es.addEventListener('slot-changed', (message) => {
-      if (source === es) apply(message);
+      if (source !== es) return;
+      watch.heard();
+      apply(message);
     });
     es.addEventListener('provider-deactivated', () => {
       if (source === es) end();

@@ -516,3 +516,38 @@ async fn two_instances_on_postgres_share_events_and_heal_a_killed_listener() {
     let b_304 = availability(&client, &b.base, provider.id, "", on_a.etag.as_deref()).await;
     assert_eq!(b_304.status, StatusCode::NOT_MODIFIED);
 }
+
+/// `?heartbeat=event` makes the heartbeat a visible event (first, then every
+/// period) for pages that watch for a silent connection; the default stays
+/// a comment, which `EventSource` never shows; anything else is a 400.
+#[tokio::test]
+async fn a_stream_asked_for_visible_heartbeats_sends_one_first_and_each_period() {
+    let app = TestApp::spawn_with(&["--heartbeat-secs", "1"]).await;
+    let pid = app.provider(0).id;
+    let url = |query: &str| app.url(&format!("/api/v1/providers/{pid}/availability/stream{query}"));
+    let mut visible = SseClient::connect(&app.client, &url("?heartbeat=event"), None).await;
+    let mut plain = SseClient::connect(&app.client, &url(""), None).await;
+    // Read until two visible heartbeats (the first at once, then a period later) or the deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    while seen < 2 && tokio::time::Instant::now() < deadline {
+        if visible.heartbeat.take().is_some() {
+            seen += 1;
+            continue;
+        }
+        assert!(visible.next(Duration::from_millis(200)).await.is_none(), "no event but heartbeats");
+    }
+    assert_eq!(seen, 2, "a visible heartbeat first and one a period later");
+    while plain.comments == 0 && tokio::time::Instant::now() < deadline {
+        assert!(plain.next(Duration::from_millis(200)).await.is_none());
+    }
+    assert!(plain.comments > 0 && plain.heartbeat.is_none(), "the default heartbeat is a comment");
+    let many = app.url(&format!("/api/v1/availability/stream?providerIds={pid}&heartbeat=event"));
+    let mut many = SseClient::connect(&app.client, &many, None).await;
+    while many.heartbeat.is_none() && tokio::time::Instant::now() < deadline {
+        assert!(many.next(Duration::from_millis(200)).await.is_none());
+    }
+    assert_eq!(many.heartbeat.as_deref(), Some(r#"{"everySecs":1}"#));
+    let refused = app.client.get(url("?heartbeat=loud")).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+}

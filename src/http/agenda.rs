@@ -21,7 +21,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, resume_point};
 use super::problems::WriteProblems;
 use super::session_cookie;
-use super::stream::{event_stream, never_serves, stream_permit, unless_gone};
+use super::stream::{Heartbeat, event_stream, never_serves, stream_permit, unless_gone};
 use crate::app::{AgendaBody, AgendaDelivery, AppError, Credential, SessionView, SignInCode, Unauthenticated, sse};
 
 /// Minting links and the session's writes: the write quota.
@@ -208,14 +207,7 @@ pub(super) async fn agenda_stream(
     else {
         return Ok(never_serves());
     };
-    // A visible heartbeat: a front-desk page open all day must notice a
-    // connection that went silent (a comment never reaches its script).
-    // One goes first, so the page learns the period at once.
-    let heartbeat = sse::visible_heartbeat(state.settings.heartbeat);
-    let opening = heartbeat.clone();
-    let deliveries = futures_util::stream::iter([None]).chain(deliveries.map(Some));
-    let render = move |delivery: Option<AgendaDelivery>| {
-        let Some(delivery) = delivery else { return Some(opening.clone()) };
+    let render = move |delivery: AgendaDelivery| {
         Some(match delivery {
             AgendaDelivery::Slot { event, with_id: true } => event.frame.clone(),
             AgendaDelivery::Slot { event, with_id: false } => sse::without_id(&event.frame),
@@ -225,7 +217,9 @@ pub(super) async fn agenda_stream(
             AgendaDelivery::SessionEnded => sse::SESSION_ENDED,
         })
     };
-    let mut response = event_stream(&state, permit, deliveries, render, heartbeat);
+    // A visible heartbeat: a front-desk page open all day must notice a
+    // connection that went silent (a comment never reaches its script).
+    let mut response = event_stream(&state, permit, deliveries, render, Heartbeat::Event);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache, no-transform"));
     Ok(response)
 }

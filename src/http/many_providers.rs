@@ -85,6 +85,9 @@ pub struct ManyStreamParams {
     /// Resume from this cursor (an event's `id:` or the batch GET's `cursor`),
     /// for clients that cannot send `Last-Event-ID`.
     pub last_event_id: Option<String>,
+    /// `comment` (default) or `event`: a visible `event: heartbeat`, as on
+    /// the single provider's stream.
+    pub heartbeat: Option<super::stream::Heartbeat>,
 }
 
 /// Several providers' availability in one answer, with one strong ETag;
@@ -195,7 +198,7 @@ pub(super) async fn stream(
         // stays); the stream goes on with the others.
         Delivery::Ended => Some(sse::deactivated(ids[index])),
     };
-    Ok(event_stream(&state, permit, changes.deliveries, render, sse::HEARTBEAT))
+    Ok(event_stream(&state, permit, changes.deliveries, render, params.heartbeat.unwrap_or_default()))
 }
 
 /// `a,b,c` as ids; a malformed one is a 400, more than 50 a 422 (the

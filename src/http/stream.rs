@@ -58,6 +58,10 @@ pub struct StreamParams {
     pub days: Option<u32>,
     /// Resume after this version (for clients that cannot send `Last-Event-ID`).
     pub last_event_id: Option<String>,
+    /// `comment` (default) or `event`: a visible `event: heartbeat`
+    /// (`{"everySecs":N}`), first and then every period, for pages that
+    /// watch for a connection gone silent.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 /// Only events on dates in `[start, end)` pass, when a range was asked for.
@@ -126,7 +130,7 @@ pub(super) async fn stream(
         // ends after it, and so does the stream.
         Delivery::Ended => Some(sse::deactivated(provider_id)),
     };
-    Ok(event_stream(&state, permit, deliveries, render, sse::HEARTBEAT))
+    Ok(event_stream(&state, permit, deliveries, render, params.heartbeat.unwrap_or_default()))
 }
 
 /// `None` when the stream's provider (every one of them) was deactivated.
@@ -196,9 +200,24 @@ impl Delivered {
     }
 }
 
+/// How a stream says it is alive while idle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Heartbeat {
+    /// A comment (`: heartbeat`), which `EventSource` never shows a page:
+    /// it keeps proxies from closing the stream.
+    #[default]
+    Comment,
+    /// A visible `event: heartbeat` with `data: {"everySecs":N}`, sent first
+    /// and then every period, so a page can tell a connection gone silent
+    /// (no event for a few periods) and open a new one.
+    Event,
+}
+
 /// The `text/event-stream` response that sends `deliveries`, each rendered
 /// by `render` to a whole frame of `events::sse` or skipped (`None`): the
-/// `retry:` line first, `heartbeat` while idle, the end on shutdown or when
+/// `retry:` line first (with a first visible heartbeat when `heartbeat` is
+/// `Event`), a heartbeat while idle, the end on shutdown or when
 /// `deliveries` ends; frames ready at once go out as one write (`coalesce`).
 /// Holds `permit`, and counts in the active-streams gauge, while the stream
 /// is open.
@@ -207,17 +226,26 @@ pub(super) fn event_stream<D>(
     permit: StreamPermit,
     deliveries: impl Stream<Item = D> + Send + 'static,
     render: impl FnMut(D) -> Option<Bytes> + Send + 'static,
-    heartbeat: Bytes,
+    heartbeat: Heartbeat,
 ) -> Response {
     metrics::gauge!("slotstream_active_streams").increment(1.0);
+    let retry = sse::retry(jittered(state.settings.retry));
+    // Written once per stream, never per delivery.
+    let (opening, idle) = match heartbeat {
+        Heartbeat::Comment => (retry, sse::HEARTBEAT),
+        Heartbeat::Event => {
+            let visible = sse::visible_heartbeat(state.settings.heartbeat);
+            ([retry, visible.clone()].concat().into(), visible)
+        }
+    };
     let body = EventStream::new(
         Rendered { deliveries: Box::pin(deliveries), render },
-        sse::retry(jittered(state.settings.retry)),
+        opening,
         heartbeats(state.settings.heartbeat),
         state.stopping.clone(),
         (permit, ActiveStream),
     )
-    .with_heartbeat(heartbeat);
+    .with_heartbeat(idle);
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

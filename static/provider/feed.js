@@ -17,7 +17,7 @@
 // - `session-ended` and a 401 end the watch as signed out; `provider-deactivated`
 //   and a 410 end it as deactivated.
 
-import { reconnectDelay } from '../slotstream.js';
+import { reconnectDelay, watchSilence } from '../slotstream.js';
 import { api, ApiError } from './api.js';
 
 const BOOKING_EVENTS = ['booking-created', 'booking-cancelled', 'booking-rescheduled'];
@@ -54,14 +54,8 @@ export function watchAgenda(options) {
   /** Events that arrive while a fetch over an open stream is under way, applied after it. */
   let held = null;
   const stats = { fetches: 0, events: 0, duplicates: 0, reconnects: 0, resets: 0, silences: 0 };
-  /**
-   * The server's heartbeat period (its `heartbeat` events say it). A stream
-   * silent for three of them is taken for dead and opened again: a
-   * connection can die without an error (a Wi-Fi change, a NAT forgetting
-   * it), and a desk's page stays open all day.
-   */
-  let heartbeatMs = 15000;
-  let silence = 0;
+  /** The silence watch of the open stream (watchSilence): a desk's page stays open all day. */
+  let silence = null;
 
   function setStatus(next) {
     if (status === next) return;
@@ -75,25 +69,11 @@ export function watchAgenda(options) {
   }
 
   function closeStream() {
-    clearTimeout(silence);
-    silence = 0;
+    silence?.stop();
+    silence = null;
     source?.close();
     source = null;
     held = null;
-  }
-
-  /** Something came on `es`: it is alive; wait for the next. */
-  function heard(es) {
-    if (source !== es) return;
-    clearTimeout(silence);
-    silence = setTimeout(() => {
-      if (source !== es || closed) return;
-      stats.silences += 1;
-      closeStream();
-      gap = true;
-      setStatus('reconnecting');
-      retryLater(openStream);
-    }, 3 * heartbeatMs);
   }
 
   function retryLater(what) {
@@ -228,7 +208,7 @@ export function watchAgenda(options) {
   function onEvent(es, type) {
     return (message) => {
       if (source !== es) return;
-      heard(es);
+      silence?.heard();
       if (held) held.push([type, message]);
       else apply(type, message);
     };
@@ -240,20 +220,21 @@ export function watchAgenda(options) {
     if (closed) return;
     const es = new EventSource(api.agendaStreamUrl(providerId, cursor));
     source = es;
-    heard(es);
+    silence = watchSilence(() => {
+      if (source !== es || closed) return;
+      stats.silences += 1;
+      closeStream();
+      gap = true;
+      setStatus('reconnecting');
+      retryLater(openStream);
+    });
+    silence.heard();
     es.addEventListener('heartbeat', (message) => {
-      let every = NaN;
-      try {
-        every = Number(JSON.parse(message.data).everySecs);
-      } catch {
-        // An unreadable heartbeat still says the stream is alive; the period stays.
-      }
-      if (Number.isFinite(every) && every > 0) heartbeatMs = every * 1000;
-      heard(es);
+      if (source === es) silence.heartbeat(message);
     });
     es.onopen = () => {
       if (source !== es) return;
-      heard(es);
+      silence?.heard();
       failures = 0;
       setStatus('live');
       if (gap) {

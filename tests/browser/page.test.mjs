@@ -331,6 +331,38 @@ test('after a 5 s outage the page is current within 2 s of the server being back
   }
 });
 
+test('a stream gone silent (the server frozen, the connection open) is opened again: the page says so and goes on live', async (t) => {
+  const server = new Server('silent');
+  servers.push(server);
+  await server.start();
+  const [local] = await server.providers();
+  const service = local.services.find((s) => s.durationMinutes === 30) ?? local.services[0];
+  let frozen = false;
+  try {
+    const page = await openPage(server, { service });
+    await waitForState(page, 'Live');
+    const [later] = await listedFree(page);
+    // SIGSTOP: the connection stays open and says nothing, as one a NAT forgot does; no error reaches the page.
+    process.kill(server.proc.pid, 'SIGSTOP');
+    frozen = true;
+    const frozenAt = Date.now();
+    await waitForState(page, 'Reconnecting…', 60000);
+    const noticed = Date.now() - frozenAt;
+    process.kill(server.proc.pid, 'SIGCONT');
+    frozen = false;
+    // Heartbeats every 5 s (the harness's --heartbeat-secs): three missed make a silence.
+    assert.ok(noticed >= 9000, `not taken for dead while heartbeats were due: ${noticed} ms`);
+    assert.equal((await server.book(local.id, service.id, await slotById(server, local.id, later.id))).status, 201);
+    await page.waitForSelector(slotSelector(later.id, 'booked'), { timeout: 10000 });
+    await waitForState(page, 'Live', 10000);
+    t.diagnostic(`the silence was noticed ${noticed} ms after the server froze`);
+    await page.context().close();
+  } finally {
+    if (frozen) process.kill(server.proc.pid, 'SIGCONT');
+    await server.stop('SIGTERM');
+  }
+});
+
 test('without EventSource the page polls with If-None-Match, gets 304s, picks up changes, and still reads Live', async (t) => {
   const POLL_MS = 700;
   const seen = { notModified: 0, conditional: 0 };
