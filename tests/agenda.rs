@@ -650,17 +650,7 @@ async fn a_session_reaches_the_front_desk_only_and_its_edges_hold() {
 
     // A Host that is no authority makes no link.
     let (no_public, _token, _dir2) = admin_server().await;
-    let other = no_public.provider(0).clone();
-    let mut socket = tokio::net::TcpStream::connect(no_public.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = format!(
-        "POST /api/v1/providers/{}/sign-in-links HTTP/1.1\r\nHost: evil.example/#\r\nAuthorization: Bearer {}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
-        other.id, other.key
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).await.unwrap();
+    let answer = mint_with_hosts(&no_public, &["evil.example/#"]).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(!answer.contains("evil.example"), "{answer}");
 
@@ -753,22 +743,28 @@ async fn over_tls_only_the_host_prefixed_secure_cookie_signs_in() {
 #[tokio::test]
 async fn a_link_is_made_only_on_one_well_formed_host() {
     let app = TestApp::spawn().await;
-    let kasia = app.provider(0).clone();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for hosts in
-        [vec!["evil.example:abc"], vec!["evil.example:99999"], vec!["a.example", "b.example"], vec!["u@evil.example"]]
+    for hosts in [&["evil.example:abc"][..], &["evil.example:99999"], &["a.example", "b.example"], &["u@evil.example"]]
     {
-        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-        let host_lines: String = hosts.iter().map(|h| format!("Host: {h}\r\n")).collect();
-        let request = format!(
-            "POST /api/v1/providers/{}/sign-in-links HTTP/1.1\r\n{host_lines}Authorization: Bearer {}\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n",
-            kasia.id, kasia.key
-        );
-        socket.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        socket.read_to_string(&mut answer).await.unwrap();
+        let answer = mint_with_hosts(&app, hosts).await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{hosts:?}: {answer}");
         assert!(!answer.contains("#code="), "{hosts:?}: {answer}");
     }
+}
+
+/// A sign-in link minted with the first demo provider's key over a raw
+/// HTTP/1.1 connection sending `hosts` as its `Host` lines: the whole answer.
+async fn mint_with_hosts(app: &TestApp, hosts: &[&str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = app.provider(0);
+    let host_lines: String = hosts.iter().map(|h| format!("Host: {h}\r\n")).collect();
+    let request = format!(
+        "POST /api/v1/providers/{}/sign-in-links HTTP/1.1\r\n{host_lines}Authorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        provider.id, provider.key
+    );
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    answer
 }

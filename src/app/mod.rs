@@ -51,7 +51,7 @@ use sea_orm::DatabaseConnection;
 
 pub use agenda::{
     AgendaBody, AgendaBooking, AgendaCustomer, AgendaDay, AgendaDelivery, AgendaHold, AgendaService, AgendaSlot,
-    LINK_LIFETIME, SessionPolicy, SessionView, SignInCode, StartedSession,
+    SessionPolicy, SessionView, SignInCode, StartedSession,
 };
 pub use authorization::{AdminToken, Credential, Unauthenticated, VerifiedKeys};
 pub use bookings::{

@@ -97,6 +97,24 @@ export class Server {
     return false;
   }
 
+  /**
+   * Freeze the process (SIGSTOP) until `noticed()` resolves, then thaw it
+   * (SIGCONT), also when `noticed()` fails: its connections stay open and say
+   * nothing, as one a NAT forgot does, and no error reaches a page. Returns
+   * the milliseconds from the freeze to the notice.
+   */
+  async frozenUntil(noticed) {
+    const { pid } = this.proc;
+    process.kill(pid, 'SIGSTOP');
+    const frozenAt = Date.now();
+    try {
+      await noticed();
+      return Date.now() - frozenAt;
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }
+
   async stop(signal = 'SIGTERM') {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;

@@ -10,9 +10,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app::queries::{provider_and_slots, read_snapshot};
+use crate::app::queries::{group_by_day, provider_and_slots, read_snapshot};
 use crate::app::{App, AppError, Credential, resolve_range};
-use crate::domain::{SlotStatus, slot_span};
+use crate::domain::SlotStatus;
 
 /// What the agenda shows by default: one day.
 const DEFAULT_DAYS: u32 = 1;
@@ -153,17 +153,9 @@ impl App {
                 (h.id, view)
             })
             .collect();
-        let mut grouped: Vec<AgendaDay> =
-            (0..days).map(|n| AgendaDay { date: start + Days::new(u64::from(n)), slots: Vec::new() }).collect();
-        for slot in slots {
-            let Some(day) = grouped.iter_mut().find(|d| d.date == slot.date) else { continue };
-            // A legacy row inside a DST gap names no instant: left out, as on the public document.
-            let Ok((starts_at, ends_at)) = slot_span(provider.timezone, slot.date, slot.start_time, slot.end_time)
-            else {
-                continue;
-            };
+        let days = group_by_day(&provider, start, days, slots, |slot, starts_at, ends_at| {
             let status: SlotStatus = slot.status.into();
-            day.slots.push(AgendaSlot {
+            AgendaSlot {
                 availability_id: slot.id,
                 start_time: slot.start_time.format("%H:%M").to_string(),
                 end_time: slot.end_time.format("%H:%M").to_string(),
@@ -172,8 +164,8 @@ impl App {
                 status,
                 booking: slot.booking_id.and_then(|id| bookings.get(&id).cloned()),
                 hold: slot.hold_id.filter(|_| status == SlotStatus::Held).and_then(|id| holds.get(&id).cloned()),
-            });
-        }
+            }
+        });
         Ok(AgendaBody {
             provider_id,
             name: row.name,
@@ -184,7 +176,7 @@ impl App {
                 .into_iter()
                 .map(|s| AgendaService { id: s.id, name: s.name, duration_minutes: s.duration_minutes })
                 .collect(),
-            days: grouped,
+            days: days.into_iter().map(|(date, slots)| AgendaDay { date, slots }).collect(),
         })
     }
 }

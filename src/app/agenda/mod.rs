@@ -15,5 +15,5 @@ mod sign_in;
 mod stream;
 
 pub use document::{AgendaBody, AgendaBooking, AgendaCustomer, AgendaDay, AgendaHold, AgendaService, AgendaSlot};
-pub use sign_in::{LINK_LIFETIME, SessionPolicy, SessionView, SignInCode, StartedSession};
+pub use sign_in::{SessionPolicy, SessionView, SignInCode, StartedSession};
 pub use stream::AgendaDelivery;

@@ -28,7 +28,7 @@ use crate::app::{App, AppError, Credential, Unauthenticated, secrets};
 use crate::events::relay::{CatalogueChange, notify_catalogue};
 
 /// How long a sign-in link works.
-pub const LINK_LIFETIME: TimeDelta = TimeDelta::minutes(15);
+const LINK_LIFETIME: TimeDelta = TimeDelta::minutes(15);
 
 /// How long sessions last, and the signal that some session ended.
 #[derive(Clone)]

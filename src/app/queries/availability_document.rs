@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Days, DurationRound, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, DurationRound, FixedOffset, NaiveDate, TimeDelta, Utc};
 use entity::{availability_slot, provider};
 use etag::EntityTag;
 use serde::Serialize;
@@ -259,7 +259,7 @@ impl App {
             provider_id: provider.id,
             timezone: provider.timezone.name(),
             start_date: start,
-            days: group_by_day(provider, start, days, slots, booking_url),
+            days: public_days(provider, start, days, slots, booking_url),
             version: row.version,
             slot_source: external.then_some(row.slot_source),
         };
@@ -277,41 +277,57 @@ impl App {
     }
 }
 
-/// Slots grouped by local date. A slot whose local times denote no instants
-/// (a row an older build stored inside a DST gap) is left out, with a
-/// warning and a metric, so one bad row never fails the whole range.
-fn group_by_day(
+/// The public document's days: each slot with its instants, and its
+/// booking URL when it has one (`group_by_day`).
+fn public_days(
     provider: &ProviderInfo,
     start: NaiveDate,
     days: u32,
     slots: Vec<availability_slot::Model>,
     booking_url: impl Fn(&availability_slot::Model, DateTime<Utc>) -> Option<String>,
 ) -> Vec<DayBody> {
-    let mut grouped: Vec<DayBody> =
-        (0..days).map(|n| DayBody { date: start + Days::new(u64::from(n)), slots: Vec::new() }).collect();
+    group_by_day(provider, start, days, slots, |slot, starts_at, ends_at| SlotBody {
+        booking_url: booking_url(&slot, starts_at.to_utc()),
+        availability_id: slot.id,
+        start_time: slot.start_time.format("%H:%M").to_string(),
+        end_time: slot.end_time.format("%H:%M").to_string(),
+        starts_at: starts_at.to_rfc3339(),
+        ends_at: ends_at.to_rfc3339(),
+        status: slot.status.into(),
+    })
+    .into_iter()
+    .map(|(date, slots)| DayBody { date, slots })
+    .collect()
+}
+
+/// The `days` local dates from `start`, each with its slots made by `make`
+/// from the row and its instants: the one grouping of the public document
+/// and the private agenda. A slot whose local times denote no instants (a
+/// row an older build stored inside a DST gap) is left out, with a warning
+/// and a metric, so one bad row never fails the whole range.
+pub(in crate::app) fn group_by_day<T>(
+    provider: &ProviderInfo,
+    start: NaiveDate,
+    days: u32,
+    slots: Vec<availability_slot::Model>,
+    mut make: impl FnMut(availability_slot::Model, DateTime<FixedOffset>, DateTime<FixedOffset>) -> T,
+) -> Vec<(NaiveDate, Vec<T>)> {
+    let mut grouped: Vec<(NaiveDate, Vec<T>)> =
+        (0..days).map(|n| (start + Days::new(u64::from(n)), Vec::new())).collect();
     for slot in slots {
-        let Some(day) = grouped.iter_mut().find(|d| d.date == slot.date) else { continue };
+        let Some((_, day)) = grouped.iter_mut().find(|(date, _)| *date == slot.date) else { continue };
         let (starts_at, ends_at) = match slot_span(provider.timezone, slot.date, slot.start_time, slot.end_time) {
             Ok(span) => span,
             Err(error) => {
                 tracing::warn!(
                     provider = %provider.id, slot = %slot.id, date = %slot.date, %error,
-                    "slot left out of availability: its local time does not exist"
+                    "slot left out: its local time does not exist"
                 );
                 metrics::counter!("slotstream_unrenderable_slots_total").increment(1);
                 continue;
             }
         };
-        let booking_url = booking_url(&slot, starts_at.to_utc());
-        day.slots.push(SlotBody {
-            booking_url,
-            availability_id: slot.id,
-            start_time: slot.start_time.format("%H:%M").to_string(),
-            end_time: slot.end_time.format("%H:%M").to_string(),
-            starts_at: starts_at.to_rfc3339(),
-            ends_at: ends_at.to_rfc3339(),
-            status: slot.status.into(),
-        });
+        day.push(make(slot, starts_at, ends_at));
     }
     grouped
 }

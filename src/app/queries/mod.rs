@@ -29,6 +29,7 @@ mod next_free;
 mod providers;
 mod render_cache;
 
+pub(in crate::app) use availability_document::group_by_day;
 pub use availability_document::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, Conditional, DAYS_MAX, DayBody, HeldCopy, SlotBody,
     resolve_range,
