@@ -139,6 +139,15 @@ pub struct ServeArgs {
     #[arg(long, env = "SLOTSTREAM_MAX_HOLDS_PER_CLIENT", default_value_t = 2, global = true)]
     pub max_holds_per_client: u64,
 
+    /// Seconds a waitlist offer holds its time for the first customer in line
+    /// before it passes to the next.
+    #[arg(long, env = "SLOTSTREAM_WAITLIST_OFFER_SECS", default_value_t = 600, global = true)]
+    pub waitlist_offer_secs: u64,
+
+    /// Active waitlist entries one client (the rate limiter's client identity) may have at once.
+    #[arg(long, env = "SLOTSTREAM_MAX_WAITLIST_PER_CLIENT", default_value_t = 5, global = true)]
+    pub max_waitlist_per_client: u64,
+
     /// Milliseconds between sweeps that release expired holds.
     #[arg(long, env = "SLOTSTREAM_HOLD_SWEEP_MILLIS", default_value_t = 250, global = true)]
     pub hold_sweep_millis: u64,

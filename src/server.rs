@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-use crate::app::{AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, SessionPolicy, WebhookPolicy};
+use crate::app::{
+    AdminToken, App, Clock, ExpiryRetries, HoldPolicy, PlannerPolicy, SessionPolicy, WaitlistPolicy, WebhookPolicy,
+};
 use crate::config::ServeArgs;
 use crate::connections::{ConnectionPolicy, serve};
 use crate::events::{Bus, reconcile, relay, versions};
@@ -73,6 +75,10 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     let webhooks = WebhookPolicy { allow_private: args.webhook_allow_private, ..WebhookPolicy::default() };
     Ok(App::new(db, bus, args.render_cache_bytes)
         .with_hold_policy(holds)
+        .with_waitlist_policy(WaitlistPolicy {
+            offer_ttl: Duration::from_secs(args.waitlist_offer_secs.max(1)),
+            per_client: args.max_waitlist_per_client,
+        })
         .with_planner_policy(planner)
         .with_webhook_policy(webhooks)
         .with_session_policy(SessionPolicy {

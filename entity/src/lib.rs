@@ -19,6 +19,8 @@ pub mod provider_sign_in_link;
 pub mod service;
 pub mod slot_event;
 pub mod slot_hold;
+pub mod waitlist_entry;
+pub mod waitlist_event;
 pub mod webhook_subscription;
 
 #[cfg(test)]
@@ -39,5 +41,6 @@ mod tests {
         the_wire_spells_it_as_stored::<booking::Status>();
         the_wire_spells_it_as_stored::<webhook_subscription::Status>();
         the_wire_spells_it_as_stored::<provider::SlotSource>();
+        the_wire_spells_it_as_stored::<waitlist_entry::Status>();
     }
 }

@@ -21,6 +21,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// A renewal never moves `expires_at` past this.
     pub max_expires_at: DateTimeUtc,
+    /// The waitlist entry this hold is an offer to (its token is the entry's).
+    pub waitlist_entry_id: Option<Uuid>,
 }
 
 /// A hold's life: active until released, expired or converted into a

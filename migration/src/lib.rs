@@ -15,6 +15,7 @@ mod m20261203_000003_slot_event_instants_and_actor;
 mod m20261210_000001_slot_from_schedule;
 mod m20261211_000001_external_slots;
 mod m20261212_000001_provider_sessions;
+mod m20261213_000001_waitlist;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_slot_from_schedule::Migration),
             Box::new(m20261211_000001_external_slots::Migration),
             Box::new(m20261212_000001_provider_sessions::Migration),
+            Box::new(m20261213_000001_waitlist::Migration),
         ]
     }
 }

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use dashmap::DashSet;
-use entity::{booking, provider_key, slot_hold};
+use entity::{booking, provider_key, slot_hold, waitlist_entry};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -190,7 +190,43 @@ impl App {
         if secrets::matches(secret, &row.token_hash) {
             return Ok((row, Grant::HoldHolder));
         }
+        // A waitlist offer's hold also answers to its entry's token (the
+        // waiting customer's page books it with that).
+        if let Some(entry_id) = row.waitlist_entry_id
+            && let Some(entry) = waitlist_entry::Entity::find_by_id(entry_id).one(&self.db).await?
+            && secrets::matches(secret, &entry.token_hash)
+        {
+            return Ok((row, Grant::HoldHolder));
+        }
         Err(refusal(self.holder_of(secret).await?, "the credential is not this hold's token"))
+    }
+
+    /// The waitlist entry `entry_id`, if `credential` is its token
+    /// (`EntryGrant::Entry`) or the claim token of its current offer
+    /// (`EntryGrant::Offer`: read it, claim or decline the offer, nothing more).
+    pub(super) async fn authorize_entry(
+        &self,
+        entry_id: Uuid,
+        credential: &Credential,
+    ) -> Result<(waitlist_entry::Model, EntryGrant), AppError> {
+        let secret = presented(credential, "this needs the waitlist entry's token in Authorization: Bearer")?;
+        if let Credential::Session(_) = credential {
+            return Err(AppError::Forbidden("a waitlist entry answers to its own token only".into()));
+        }
+        let row = waitlist_entry::Entity::find_by_id(entry_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("waitlist entry {entry_id} does not exist")))?;
+        if secrets::matches(secret, &row.token_hash) {
+            return Ok((row, EntryGrant::Entry));
+        }
+        if let Some(hold_id) = row.offer_hold_id
+            && let Some(hold) = slot_hold::Entity::find_by_id(hold_id).one(&self.db).await?
+            && secrets::matches(secret, &hold.token_hash)
+        {
+            return Ok((row, EntryGrant::Offer));
+        }
+        Err(refusal(self.holder_of(secret).await?, "the credential is not this waitlist entry's token"))
     }
 
     /// Succeeds if `credential` is a key of `provider_id`. Refuses a missing
@@ -265,8 +301,23 @@ impl App {
         if hold.is_some_and(|h| secrets::matches(secret, &h.token_hash)) {
             return Ok(Holder::Other);
         }
+        let entry =
+            waitlist_entry::Entity::find().filter(waitlist_entry::Column::TokenHash.eq(&hash)).one(&self.db).await?;
+        if entry.is_some_and(|e| secrets::matches(secret, &e.token_hash)) {
+            return Ok(Holder::Other);
+        }
         Ok(Holder::Nobody)
     }
+}
+
+/// What a waitlist entry's credential may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum EntryGrant {
+    /// The entry's own token: everything.
+    Entry,
+    /// The claim token of its current offer (the claim link): read the
+    /// entry, book or decline the offer.
+    Offer,
 }
 
 /// What a presented secret was found to be (`App::holder_of`).

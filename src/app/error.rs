@@ -38,6 +38,9 @@ pub enum AppError {
     /// The client already has as many active slot holds as it may (429).
     #[error("{0}")]
     TooManyHolds(String),
+    /// The client already waits in as many waitlist entries as it may (429).
+    #[error("{0}")]
+    TooManyEntries(String),
     /// The provider's times are booked in the marketplace's own booking
     /// system (`slotSource: external`), at `booking_url` when it has one (409).
     #[error("{detail}")]

@@ -14,6 +14,8 @@
 //!   a commit becomes an event), the slot set, idempotency, secrets.
 //! - `upstream`: slots published by the marketplace's own booking system
 //!   (batches of changes, snapshots), for providers whose slots it owns.
+//! - `waitlist`: customers waiting for a time, and the fair offers a freed
+//!   time makes to the first of them.
 //! - `webhooks`: webhook subscriptions, and the booking change a booking
 //!   command records for them.
 //!
@@ -43,6 +45,7 @@ mod instance_gauges;
 mod queries;
 mod storage;
 mod upstream;
+mod waitlist;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -76,6 +79,7 @@ pub use storage::secrets;
 pub use storage::unit_of_work::UnitOfWork;
 pub use storage::write_transaction::WriteTransaction;
 pub use upstream::{Applied, PublishedSlot, SlotChanges, SlotSnapshot, SnapshotRange};
+pub use waitlist::{EntryView, NewEntry, OfferView, WaitlistPolicy};
 pub use webhooks::{NewWebhook, WebhookPolicy, WebhookView};
 
 use crate::domain::BookableRange;
@@ -105,6 +109,8 @@ pub struct App {
     pub verified_keys: VerifiedKeys,
     /// Hold lifetimes and the per-client cap (`with_hold_policy`).
     pub holds: HoldPolicy,
+    /// Waitlist offers' lifetime and the per-client cap (`with_waitlist_policy`).
+    pub waitlist: WaitlistPolicy,
     /// The rolling slot window (`with_planner_policy`).
     pub planner: PlannerPolicy,
     /// Provider sessions' lifetime, and the signal that one ended (`with_session_policy`).
@@ -133,6 +139,7 @@ impl App {
             verified_keys: VerifiedKeys::default(),
             holds: HoldPolicy::default(),
             planner: PlannerPolicy::default(),
+            waitlist: WaitlistPolicy::default(),
             sessions: SessionPolicy::default(),
             webhooks: WebhookPolicy::default(),
             gauges: Arc::default(),
@@ -171,6 +178,12 @@ impl App {
         self
     }
 
+    /// The same application with `policy` for the waitlist.
+    pub fn with_waitlist_policy(mut self, policy: WaitlistPolicy) -> App {
+        self.waitlist = policy;
+        self
+    }
+
     /// The same application with `policy` for provider sessions.
     pub fn with_session_policy(mut self, policy: SessionPolicy) -> App {
         self.sessions = policy;
@@ -202,16 +215,34 @@ impl App {
             .await?;
         bookings::prune_ended(&write.tx, records_before).await?;
         storage::sessions::prune(&write.tx, records_before).await?;
+        waitlist::prune_ended(&write.tx, records_before).await?;
         // Booking events exist for webhooks: kept as long as slot events,
         // and until every active subscription has delivered them.
+        // So do waitlist events.
+        use crate::events::Lane;
         use sea_orm::sea_query::{Expr, ExprTrait};
-        let position = Expr::col((entity::booking_event::Entity, entity::booking_event::Column::Version)).mul(2).add(1);
+        let position = |version: Expr, lane: Lane| version.mul(Lane::COUNT).add(lane as i64);
         entity::booking_event::Entity::delete_many()
             .filter(entity::booking_event::Column::OccurredAt.lt(older_than))
             .filter(crate::events::event_log::delivered_to_webhooks(
                 entity::booking_event::Entity,
                 entity::booking_event::Column::ProviderId,
-                position,
+                position(
+                    Expr::col((entity::booking_event::Entity, entity::booking_event::Column::Version)),
+                    Lane::Booking,
+                ),
+            ))
+            .exec(&write.tx)
+            .await?;
+        entity::waitlist_event::Entity::delete_many()
+            .filter(entity::waitlist_event::Column::OccurredAt.lt(older_than))
+            .filter(crate::events::event_log::delivered_to_webhooks(
+                entity::waitlist_event::Entity,
+                entity::waitlist_event::Column::ProviderId,
+                position(
+                    Expr::col((entity::waitlist_event::Entity, entity::waitlist_event::Column::Version)),
+                    Lane::Waitlist,
+                ),
             ))
             .exec(&write.tx)
             .await?;

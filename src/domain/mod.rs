@@ -6,6 +6,7 @@ mod bookable_range;
 mod local_time;
 mod provider_availability;
 mod upstream;
+mod waitlist;
 mod weekly_schedule;
 
 pub use actor::Actor;
@@ -16,4 +17,5 @@ pub use local_time::{
 };
 pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
 pub use upstream::{LocalSlot, Mirroring, UpstreamSlotError, UpstreamStatus, mirroring, place};
+pub use waitlist::{TimeOfDay, WaitWindow, WaitWindowError, first_fitting};
 pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

@@ -11,6 +11,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::Lane;
+
 use super::PublishedEvent;
 use crate::domain::{Actor, AvailabilitySlotChangedEvent};
 
@@ -94,13 +96,13 @@ pub async fn prune<C: ConnectionTrait>(conn: &C, older_than: DateTime<Utc>, keep
     let aged = slot_event::Entity::delete_many()
         .filter(slot_event::Column::ChangedAt.lt(older_than))
         .filter(version().lt(newest()))
-        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(2)))
+        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(Lane::COUNT)))
         .exec(conn)
         .await?
         .rows_affected;
     let counted = slot_event::Entity::delete_many()
         .filter(version().lte(newest().sub(keep)))
-        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(2)))
+        .filter(delivered_to_webhooks(slot_event::Entity, slot_event::Column::ProviderId, version().mul(Lane::COUNT)))
         .exec(conn)
         .await?
         .rows_affected;

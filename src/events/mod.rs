@@ -37,7 +37,7 @@ use crate::domain::AvailabilitySlotChangedEvent;
 
 pub use bus::{Bus, SubscriberGuard};
 pub use subscription::{Delivery, Resume, subscribe};
-pub use webhook_event::{BookingChange, EventType, event_types};
+pub use webhook_event::{BookingChange, EventType, Lane, WaitlistChange, event_types};
 
 /// A committed event with its provider version, rendered once to its SSE frame
 /// so that fan-out to many subscribers shares the same bytes.

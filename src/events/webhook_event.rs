@@ -16,11 +16,21 @@ pub enum EventType {
     BookingCancelled,
     BookingRescheduled,
     SlotChanged,
+    WaitlistOffered,
+    WaitlistFulfilled,
+    WaitlistExpired,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] =
-        [EventType::BookingCreated, EventType::BookingCancelled, EventType::BookingRescheduled, EventType::SlotChanged];
+    pub const ALL: [EventType; 7] = [
+        EventType::BookingCreated,
+        EventType::BookingCancelled,
+        EventType::BookingRescheduled,
+        EventType::SlotChanged,
+        EventType::WaitlistOffered,
+        EventType::WaitlistFulfilled,
+        EventType::WaitlistExpired,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,11 +38,55 @@ impl EventType {
             EventType::BookingCancelled => "booking.cancelled",
             EventType::BookingRescheduled => "booking.rescheduled",
             EventType::SlotChanged => "slot.changed",
+            EventType::WaitlistOffered => "waitlist.offered",
+            EventType::WaitlistFulfilled => "waitlist.fulfilled",
+            EventType::WaitlistExpired => "waitlist.expired",
+        }
+    }
+
+    /// The webhook lane its events are stored in (`position`).
+    pub fn lane(self) -> Lane {
+        match self {
+            EventType::SlotChanged => Lane::Slot,
+            EventType::BookingCreated | EventType::BookingCancelled | EventType::BookingRescheduled => Lane::Booking,
+            EventType::WaitlistOffered | EventType::WaitlistFulfilled | EventType::WaitlistExpired => Lane::Waitlist,
         }
     }
 
     pub fn parse(text: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// Where a webhook event sits in its provider's order: every version has
+/// three lanes, its slot event (`slot_event`), then its booking event
+/// (`booking_event`), then its waitlist event (`waitlist_event`), at
+/// position `3 × version + lane`. A subscription's cursor is the last
+/// position delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Slot = 0,
+    Booking = 1,
+    Waitlist = 2,
+}
+
+impl Lane {
+    pub const COUNT: i64 = 3;
+
+    /// The position of this lane's event of `version`.
+    pub fn position(self, version: i64) -> i64 {
+        Lane::COUNT * version + self as i64
+    }
+
+    /// The first version whose event in this lane is after `cursor`: the
+    /// lane's versions above the returned one minus one.
+    pub fn versions_after(self, cursor: i64) -> i64 {
+        (cursor - self as i64).div_euclid(Lane::COUNT)
+    }
+
+    /// The position past every lane of `version`.
+    pub fn past(version: i64) -> i64 {
+        Lane::Waitlist.position(version)
     }
 }
 
@@ -79,5 +133,34 @@ impl BookingChange {
             data["previousEndTime"] = serde_json::json!(end);
         }
         BookingChange { kind, booking_id: row.id, data }
+    }
+}
+
+/// A waitlist change for the webhooks (`waitlist.offered`, `.fulfilled`,
+/// `.expired`), recorded in the unit of work that made it.
+#[derive(Debug)]
+pub struct WaitlistChange {
+    pub kind: EventType,
+    pub entry_id: Uuid,
+    /// The webhook's `data` object.
+    pub data: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_order_each_version_slot_booking_waitlist_and_the_cursor_finds_what_follows() {
+        assert_eq!([Lane::Slot, Lane::Booking, Lane::Waitlist].map(|l| l.position(7)), [21, 22, 23]);
+        assert_eq!(Lane::past(7), 23);
+        // After the booking event of 7: the slot lane from 8, the booking lane from 8, the waitlist lane from 7.
+        let cursor = Lane::Booking.position(7);
+        assert_eq!(Lane::Slot.versions_after(cursor), 7);
+        assert_eq!(Lane::Booking.versions_after(cursor), 7);
+        assert_eq!(Lane::Waitlist.versions_after(cursor), 6);
+        // A fresh cursor (past version 0) and one before anything.
+        assert_eq!(Lane::Slot.versions_after(Lane::past(0)), 0);
+        assert_eq!(Lane::Waitlist.versions_after(0), -1);
     }
 }

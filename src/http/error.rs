@@ -67,6 +67,9 @@ impl ApiError {
             ApiError::App(AppError::TooManyHolds(_)) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too-many-holds", "Too many holds")
             }
+            ApiError::App(AppError::TooManyEntries(_)) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-waitlist-entries", "Too many waitlist entries")
+            }
             ApiError::App(AppError::BooksElsewhere { .. }) => {
                 (StatusCode::CONFLICT, "books-elsewhere", "Booked in the marketplace's booking system")
             }

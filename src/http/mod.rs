@@ -9,6 +9,7 @@
 //! - `POST /api/v1/providers/{providerId}/slots`, `.../slots/{slotId}/block|unblock`
 //! - `POST /api/v1/bookings`, `GET /api/v1/bookings/{id}`, `POST .../cancel|reschedule`
 //! - `POST /api/v1/holds`, `POST /api/v1/holds/{id}/renew`, `DELETE /api/v1/holds/{id}`
+//! - `POST /api/v1/waitlist`, `GET|DELETE /api/v1/waitlist/{id}`, `DELETE /api/v1/waitlist/{id}/offer`
 //! - `POST|GET /api/v1/providers/{providerId}/webhooks`, `DELETE .../webhooks/{id}`, `POST .../webhooks/{id}/enable`
 //! - `GET  /api/v1/bookings/{id}/calendar.ics` (the booking's token as Bearer)
 //! - the provider's agenda (`agenda`): `POST /api/v1/providers/{providerId}/sign-in-links`,
@@ -46,6 +47,7 @@ mod slots;
 mod state;
 mod stream;
 mod unavailable;
+mod waitlist;
 mod webhooks;
 
 use axum::Router;
@@ -110,6 +112,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(bookings::router())
         .merge(slots::router())
         .merge(webhooks::router())
+        .merge(waitlist::router())
         .merge(agenda::write_router())
         .layer(api.clone().option_layer(limits::layer(&rate_limits.write, settings.write_quota)));
     let holds = holds::router().layer(api.clone().option_layer(limits::layer(&rate_limits.hold, settings.hold_quota)));

@@ -16,7 +16,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::HttpState;
 use super::error::problem;
-use super::{admin, agenda, availability, bookings, holds, many_providers, ops, providers, slots, stream, webhooks};
+use super::{
+    admin, agenda, availability, bookings, holds, many_providers, ops, providers, slots, stream, waitlist, webhooks,
+};
 
 struct BearerAuth;
 
@@ -72,6 +74,10 @@ impl Modify for BearerAuth {
         holds::create,
         holds::renew,
         holds::release,
+        waitlist::join,
+        waitlist::read,
+        waitlist::leave,
+        waitlist::decline,
         slots::create_slots,
         slots::block,
         slots::unblock,

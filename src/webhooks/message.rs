@@ -4,18 +4,18 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::{booking_event, slot_event};
+use entity::{booking_event, slot_event, waitlist_event};
 use uuid::Uuid;
 
 use crate::domain::SlotStatus;
-use crate::events::EventType;
 use crate::events::sse::utc_instant;
+use crate::events::{EventType, Lane};
 
 /// One event ready to send to a subscription.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// Its place in the provider's log: `2 × version` for a slot event,
-    /// `2 × version + 1` for the booking event of that version.
+    /// Its place in the provider's log: `3 × version + lane` (`Lane`: the
+    /// slot event, then the booking event, then the waitlist event of that version).
     pub position: i64,
     /// `webhook-id`: the same for every attempt (and every receiver) of this event.
     pub id: String,
@@ -60,7 +60,7 @@ pub fn slot_changed(row: &slot_event::Model) -> Message {
     if let Some(by) = &row.changed_by {
         data["changedBy"] = by.as_str().into();
     }
-    let position = 2 * row.version;
+    let position = Lane::Slot.position(row.version);
     Message {
         position,
         id: id(row.provider_id, position),
@@ -76,7 +76,23 @@ pub fn booking(row: &booking_event::Model) -> Option<Message> {
     let kind = EventType::parse(&row.kind)?;
     let mut data: serde_json::Value = serde_json::from_str(&row.data).ok()?;
     data["version"] = serde_json::json!(row.version);
-    let position = 2 * row.version + 1;
+    let position = Lane::Booking.position(row.version);
+    Some(Message {
+        position,
+        id: id(row.provider_id, position),
+        kind,
+        occurred_at: row.occurred_at,
+        body: body(kind, row.occurred_at, data),
+    })
+}
+
+/// A `waitlist.*` message, its data as the waitlist recorded it, with the
+/// provider version its transaction made.
+pub fn waitlist(row: &waitlist_event::Model) -> Option<Message> {
+    let kind = EventType::parse(&row.kind)?;
+    let mut data: serde_json::Value = serde_json::from_str(&row.data).ok()?;
+    data["version"] = serde_json::json!(row.version);
+    let position = Lane::Waitlist.position(row.version);
     Some(Message {
         position,
         id: id(row.provider_id, position),
@@ -114,7 +130,7 @@ mod tests {
             occurred_at: Utc::now(),
         };
         let message = booking(&row).expect("a booking message");
-        assert_eq!(message.position, 15);
+        assert_eq!(message.position, 22);
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let mut headers = axum::http::HeaderMap::new();
         for (name, value) in signed_headers(&message, secret).unwrap() {

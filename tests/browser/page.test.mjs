@@ -94,6 +94,24 @@ async function waitForForm(page) {
 const listedFree = (page) =>
   page.$$eval('#times button.slot.free', (buttons) => buttons.map((b) => ({ id: b.dataset.slotId, start: b.dataset.start })));
 
+/**
+ * At least `count` free times of one day: the selected day's when it has them, else the strip's
+ * first day that does (late in the provider's day, today may have one time left or none).
+ */
+async function freeTimesOfOneDay(page, count) {
+  const selected = await page.getAttribute('#day-strip [aria-selected="true"]', 'data-date');
+  const day = await page.$$eval('#day-strip button[data-date]', (days, n) =>
+    days.find((d) => Number(d.dataset.free) >= n)?.dataset.date, count);
+  assert.ok(day, `a day with ${count} free times`);
+  if (day !== selected) {
+    await page.click(`#day-strip button[data-date="${day}"]`);
+    await page.waitForSelector(`#times button[data-date="${day}"]`);
+  }
+  const free = await listedFree(page);
+  assert.ok(free.length >= count, `${free.length} free times on ${day}`);
+  return free;
+}
+
 /** The slot (with startsAt) of an availability id, from the server. */
 async function slotById(server, providerId, id) {
   const { body } = await server.json(`/api/v1/providers/${providerId}/availability?days=14`);
@@ -296,7 +314,7 @@ test('after a 5 s outage the page is current within 2 s of the server being back
     const page = await openPage(server, { service });
     await waitForState(page, 'Live');
     await page.evaluate(() => { window.__noReload = true; });
-    const [whileDown, afterRestart] = await listedFree(page);
+    const [whileDown, afterRestart] = await freeTimesOfOneDay(page, 2);
     const streamUrls = [];
     page.on('request', (r) => { if (r.url().includes('/availability/stream')) streamUrls.push(r.url()); });
 

@@ -203,3 +203,67 @@ pub fn decode(encoding: &str, bytes: &[u8]) -> Vec<u8> {
     };
     out
 }
+
+/// A free slot as the availability document shows it.
+#[derive(Clone, Debug)]
+pub struct FreeSlot {
+    pub id: String,
+    pub date: String,
+    /// Local `HH:MM`.
+    pub start_time: String,
+    pub starts_at: String,
+}
+
+/// The free slots of `provider` over the next 14 days, in order: those of
+/// `Availability::free_slots`, with their dates and local times.
+pub async fn free_slots_of(client: &reqwest::Client, base: &str, provider: Uuid) -> Vec<FreeSlot> {
+    let answer = availability(client, base, provider, "?days=14", None).await;
+    let free: std::collections::HashSet<String> = answer.free_slots().into_iter().map(|(id, _)| id).collect();
+    let doc = answer.json();
+    doc["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|day| {
+            day["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| free.contains(s["availabilityId"].as_str().unwrap()))
+                .map(|s| FreeSlot {
+                    id: s["availabilityId"].as_str().unwrap().to_owned(),
+                    date: day["date"].as_str().unwrap().to_owned(),
+                    start_time: s["startTime"].as_str().unwrap().to_owned(),
+                    starts_at: s["startsAt"].as_str().unwrap().to_owned(),
+                })
+        })
+        .collect()
+}
+
+/// `POST /api/v1/waitlist` for `service` of `provider` from `from` to `to`
+/// (dates), within `times` when given: the status and the JSON answer.
+pub async fn join_waitlist(
+    client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    service: Uuid,
+    (from, to): (&str, &str),
+    times: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut body = json!({
+        "providerId": provider, "serviceId": service, "from": from, "to": to,
+        "customer": { "name": "Grace Hopper", "email": "grace@example.com" },
+    });
+    if let Some(times) = times {
+        body["times"] = times;
+    }
+    post_json(client, &format!("{base}/api/v1/waitlist"), &body).await
+}
+
+/// `GET /api/v1/waitlist/{id}` with `token`: the status and the JSON answer.
+pub async fn waitlist_entry(client: &reqwest::Client, base: &str, entry: &Value, token: &str) -> (StatusCode, Value) {
+    let id = entry["id"].as_str().expect("entry id");
+    let response = client.get(format!("{base}/api/v1/waitlist/{id}")).bearer_auth(token).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

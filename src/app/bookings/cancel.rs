@@ -15,6 +15,7 @@ use super::create::forbidden_in_name;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
+use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::events::{BookingChange, EventType};
 
@@ -71,6 +72,7 @@ impl App {
         let mut slot_set = SlotSet::new();
         release_booked_slots(&mut uow, &mut slot_set, booking_id, grant.actor(), now).await?;
         withdraw_closed(&mut uow, &mut slot_set, now).await?;
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         slot_set.save(&uow).await?;
         let mut active: booking::ActiveModel = row.into();
         active.status = Set(booking::Status::Cancelled);

@@ -63,7 +63,7 @@ pub(super) fn forbidden_in_name(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
+pub(in crate::app) fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
     let name = customer.name.trim();
     // At least one letter or digit: a name made only of zero-width or
     // formatting characters would show as nothing to the provider.
@@ -174,7 +174,7 @@ impl App {
         }
         slot_set.save(&uow).await?;
         if let Some(converted) = &converted {
-            converted.mark_converted(&uow).await?;
+            converted.mark_converted(&mut uow, now).await?;
         }
 
         let row = booking::ActiveModel {

@@ -93,7 +93,7 @@ impl App {
         let mut sweep = Sweep { due: due.len(), ..Sweep::default() };
         for (hold_id, provider_id) in due {
             let still_due = |row: &slot_hold::Model, now: DateTime<Utc>| row.expires_at <= now;
-            match self.end_hold(provider_id, hold_id, Status::Expired, still_due).await {
+            match self.end_hold(provider_id, hold_id, Status::Expired, None, still_due).await {
                 Ok(ended) => {
                     retries.succeeded(hold_id);
                     sweep.expired += usize::from(ended);

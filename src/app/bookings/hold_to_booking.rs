@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use super::holds::{count_hold_change, reload, require_live, set_status};
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
+use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::Actor;
 
@@ -38,6 +39,9 @@ pub(super) struct HoldToBook {
 /// the provider lock.
 pub(super) struct HeldSlotsBooked {
     row: slot_hold::Model,
+    booking_id: Uuid,
+    /// The last slot booked (a waitlist offer's fulfilment follows its event).
+    last_slot: Option<Uuid>,
 }
 
 impl HoldToBook {
@@ -89,17 +93,23 @@ impl HoldToBook {
                 span.starts_at.to_rfc3339()
             )));
         }
+        let mut last_slot = None;
         for index in held {
             let event = slot_set.slot_mut(index).book_held(hold_id, booking_id, Actor::Customer, now)?;
+            last_slot = Some(event.availability_id);
             uow.record(event);
         }
-        Ok(HeldSlotsBooked { row })
+        Ok(HeldSlotsBooked { row, booking_id, last_slot })
     }
 }
 
 impl HeldSlotsBooked {
-    /// End the hold as `converted`, in the booking's unit of work.
-    pub(super) async fn mark_converted(&self, uow: &UnitOfWork) -> Result<(), AppError> {
+    /// End the hold as `converted`, in the booking's unit of work; a
+    /// waitlist offer's entry is fulfilled.
+    pub(super) async fn mark_converted(&self, uow: &mut UnitOfWork, now: DateTime<Utc>) -> Result<(), AppError> {
+        if let Some(slot) = self.last_slot {
+            waitlist::offer_claimed(uow, &self.row, self.booking_id, slot, now).await?;
+        }
         set_status(uow, self.row.clone(), slot_hold::Status::Converted).await
     }
 

@@ -19,16 +19,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::slot_hold::{self, Status};
-use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, Statement,
-};
+use entity::waitlist_entry;
+use sea_orm::{ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::upstream::refuse_if_booked_elsewhere;
+use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, InstanceGauges, UnitOfWork, secrets};
 use crate::domain::Actor;
 
@@ -113,19 +112,8 @@ impl App {
         uow.require_active()?;
         refuse_if_booked_elsewhere(&uow, span.starts_at).await?;
         let now = self.clock.shared_now(&uow.tx).await?;
-        // Counted in the transaction, and the count and the insert are one
-        // step per client: on SQLite the single writer sees to it; on
-        // PostgreSQL the provider lock does not (one client may hold at
-        // several providers at once), so a lock on the client's scope does.
-        if uow.tx.get_database_backend() == DbBackend::Postgres {
-            uow.tx
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [scope.clone().into()],
-                ))
-                .await?;
-        }
+        // Counted in the transaction, one step per client with the insert.
+        uow.lock_client(&scope).await?;
         let active = slot_hold::Entity::find()
             .filter(slot_hold::Column::ClientScope.eq(scope.as_str()))
             .filter(slot_hold::Column::Status.eq(Status::Active))
@@ -157,6 +145,7 @@ impl App {
             created_at: Set(now),
             expires_at: Set(after(now, self.holds.ttl)),
             max_expires_at: Set(after(now, self.holds.max_lifetime.max(self.holds.ttl))),
+            waitlist_entry_id: Set(None),
         }
         .insert(&uow.tx)
         .await?;
@@ -195,19 +184,23 @@ impl App {
     #[tracing::instrument(skip(self, credential))]
     pub async fn release_hold(&self, hold_id: Uuid, credential: &Credential) -> Result<(), AppError> {
         let (row, _) = self.authorize_hold(hold_id, credential).await?;
-        self.end_hold(row.provider_id, hold_id, Status::Released, |_, _| true).await?;
+        self.end_hold(row.provider_id, hold_id, Status::Released, None, |_, _| true).await?;
         Ok(())
     }
 
     /// End hold `hold_id` as `outcome`, freeing its slots (withdrawing those
     /// the schedule no longer opens: `catalogue::withdraw_closed`), if under the
     /// provider lock it is still active and `applies` to it at the
-    /// database's time. Returns whether it did.
-    pub(super) async fn end_hold(
+    /// database's time. A waitlist offer's entry goes back in line, expires,
+    /// or becomes `entry_after` when given (`waitlist::offer_ended`); the freed
+    /// time is offered to the next entry in line (`waitlist::offer_freed`).
+    /// Returns whether it did.
+    pub(in crate::app) async fn end_hold(
         &self,
         provider_id: Uuid,
         hold_id: Uuid,
         outcome: Status,
+        entry_after: Option<waitlist_entry::Status>,
         applies: impl Fn(&slot_hold::Model, DateTime<Utc>) -> bool,
     ) -> Result<bool, AppError> {
         let mut uow = UnitOfWork::begin(self, provider_id).await?;
@@ -221,11 +214,15 @@ impl App {
         let mut slot_set = SlotSet::new();
         slot_set.load_hold(&uow, hold_id).await?;
         let by = if outcome == Status::Expired { Actor::System } else { Actor::Customer };
+        let mut released = None;
         for index in slot_set.under_hold(hold_id) {
             let event = slot_set.slot_mut(index).release_hold(hold_id, by, now)?;
+            released = Some(event.availability_id);
             uow.record(event);
         }
+        let passed_over = waitlist::offer_ended(&mut uow, &row, outcome, entry_after, released, now).await?;
         withdraw_closed(&mut uow, &mut slot_set, now).await?;
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, passed_over).await?;
         slot_set.save(&uow).await?;
         set_status(&uow, row, outcome).await?;
         uow.commit(self).await?;

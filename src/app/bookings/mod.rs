@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use cancel::Cancellation;
+pub(in crate::app) use create::validate_customer;
 pub use create::{NewBooking, NewCustomer};
 pub(super) use hold_expiry::prune_ended;
 pub use hold_expiry::{ExpiryRetries, Sweep};
@@ -85,16 +86,25 @@ impl App {
         start: DateTime<chrono::FixedOffset>,
     ) -> Result<ServiceSpan, AppError> {
         let provider = self.directory.get(provider_id).await?;
-        let service = service::Entity::find_by_id(service_id)
+        let service = self.service_of(provider_id, service_id).await?;
+        let starts_at = self.bookable_start(start)?;
+        let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
+        ServiceSpan::new(provider.timezone, starts_at, duration)
+    }
+
+    /// Service `service_id` of `provider_id`, or a 404.
+    pub(in crate::app) async fn service_of(
+        &self,
+        provider_id: Uuid,
+        service_id: Uuid,
+    ) -> Result<service::Model, AppError> {
+        service::Entity::find_by_id(service_id)
             .filter(service::Column::ProviderId.eq(provider_id))
             .one(&self.db)
             .await?
             .ok_or_else(|| {
                 AppError::NotFound(format!("service {service_id} does not exist for provider {provider_id}"))
-            })?;
-        let starts_at = self.bookable_start(start)?;
-        let duration = TimeDelta::minutes(i64::from(service.duration_minutes));
-        ServiceSpan::new(provider.timezone, starts_at, duration)
+            })
     }
 
     /// A requested start: within the bookable range (422 otherwise, checked

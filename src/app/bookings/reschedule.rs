@@ -14,6 +14,7 @@ use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::{ServiceSpan, SlotSet};
 use crate::app::upstream::refuse_if_booked_elsewhere;
+use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::events::{BookingChange, EventType};
 
@@ -49,6 +50,7 @@ impl App {
         }
         // Only now: a slot the new span books again is not freed.
         withdraw_closed(&mut uow, &mut slot_set, now).await?;
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         slot_set.save(&uow).await?;
         let previous = (row.starts_at, row.ends_at);
         let mut active: booking::ActiveModel = row.into();

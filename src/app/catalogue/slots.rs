@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::storage::slot_set::{SlotSet, insert_new, to_row};
+use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, UnitOfWork};
 use crate::domain::{
     Actor, ProviderAvailability, SLOT_MINUTES_RANGE, SlotStatus, fit_new_slots, overlaps_locally, slot_grid, slot_span,
@@ -204,6 +205,7 @@ impl App {
             if blocked { slot.block(Actor::Provider, Utc::now())? } else { slot.unblock(Actor::Provider, Utc::now())? };
         let status = event.new_status;
         uow.record(event);
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         slot_set.save(&uow).await?;
         uow.commit(self).await?;
         Ok(status)
@@ -268,6 +270,7 @@ impl App {
             changed.push(event.availability_id);
             uow.record(event);
         }
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         slot_set.save(&uow).await?;
         let version = uow.next_version();
         uow.commit(self).await?;

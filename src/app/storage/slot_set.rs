@@ -215,6 +215,15 @@ impl SlotSet {
         })
     }
 
+    /// Indexes of the slots this unit of work made available: loaded booked,
+    /// held or blocked (or absent upstream), available now.
+    pub fn freed(&self) -> Vec<usize> {
+        self.indexes_where(|slot| {
+            slot.status == SlotStatus::Available
+                && self.loaded.get(&slot.id).is_some_and(|l| l.status != SlotStatus::Available)
+        })
+    }
+
     /// Indexes of the loaded slots on `date`, as a sub-slice view's mapping.
     pub fn on_date(&self, date: NaiveDate) -> (Vec<ProviderAvailability>, Vec<usize>) {
         let indexes = self.indexes_where(|slot| slot.date == date);

@@ -15,6 +15,9 @@
 //! written to `booking_event` in the same transaction, at the version the
 //! transaction commits (its last slot event's), so the webhook sender sees it
 //! after that transaction's slot events and before the next transaction's.
+//! A waitlist change (an offer made, fulfilled, expired) is written to
+//! `waitlist_event` at the version of the last slot event recorded before
+//! it: each follows the slot events that made it.
 //!
 //! Commit and publish run in a task of their own: a client that hangs up, or
 //! the request timeout, drops the request's future but cannot cut between
@@ -26,7 +29,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use entity::{booking_event, provider};
+use entity::{booking_event, provider, waitlist_event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
@@ -38,7 +41,7 @@ use uuid::Uuid;
 use super::write_transaction::WriteTransaction;
 use crate::app::{App, AppError};
 use crate::domain::AvailabilitySlotChangedEvent;
-use crate::events::BookingChange;
+use crate::events::{BookingChange, WaitlistChange};
 use crate::events::{Bus, PublishedEvent, event_log, relay};
 
 pub struct UnitOfWork {
@@ -54,6 +57,8 @@ pub struct UnitOfWork {
     events: Vec<AvailabilitySlotChangedEvent>,
     /// The booking change this transaction makes, if it is a booking command.
     booking_change: Option<BookingChange>,
+    /// The waitlist changes it makes, each at the version of the slot event before it.
+    waitlist_changes: Vec<(i64, WaitlistChange)>,
     /// Held until the commit is published, or until drop (SQLite only).
     writer: Option<OwnedMutexGuard<()>>,
 }
@@ -70,6 +75,7 @@ impl UnitOfWork {
             provider: row,
             events: Vec::new(),
             booking_change: None,
+            waitlist_changes: Vec::new(),
             writer,
         })
     }
@@ -109,6 +115,23 @@ impl UnitOfWork {
         }
     }
 
+    /// Make a count of one client's things (holds, waitlist entries) and the
+    /// insert after it one step per client: on SQLite the single writer sees
+    /// to it; on PostgreSQL the provider lock does not (one client may act at
+    /// several providers at once), so a transaction lock on `client_scope` does.
+    pub async fn lock_client(&self, client_scope: &str) -> Result<(), AppError> {
+        if self.tx.get_database_backend() == DbBackend::Postgres {
+            self.tx
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [client_scope.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The provider's zone, as locked (`None` for a zone this build does not know).
     pub fn timezone(&self) -> Option<Tz> {
         self.timezone
@@ -134,6 +157,23 @@ impl UnitOfWork {
         self.booking_change = Some(change);
     }
 
+    /// Record a waitlist change at the version of the last event recorded
+    /// so far for slot `after_slot` (the slot an offer held, an expiry
+    /// released, a claim booked, a notification was about). Each change
+    /// needs a slot event of its own: `false` (nothing recorded) when that
+    /// event already carries one, or when there is none.
+    pub fn record_waitlist(&mut self, change: WaitlistChange, after_slot: Uuid) -> bool {
+        let Some(position) = self.events.iter().rposition(|event| event.availability_id == after_slot) else {
+            return false;
+        };
+        let version = self.provider.version + position as i64 + 1;
+        if self.waitlist_changes.iter().any(|(taken, _)| *taken == version) {
+            return false;
+        }
+        self.waitlist_changes.push((version, change));
+        true
+    }
+
     /// The version the provider will have after commit.
     pub fn next_version(&self) -> i64 {
         self.provider.version + self.events.len() as i64
@@ -156,7 +196,7 @@ impl UnitOfWork {
     }
 
     async fn commit_and_publish(self, bus: Bus) -> Result<Vec<Arc<PublishedEvent>>, AppError> {
-        let UnitOfWork { tx, provider_id, provider, events, booking_change, writer, .. } = self;
+        let UnitOfWork { tx, provider_id, provider, events, booking_change, waitlist_changes, writer, .. } = self;
         let (base_version, base_updated_at) = (provider.version, provider.updated_at);
         let published = event_log::append(&tx, base_version, &events).await?;
         if let Some(change) = booking_change {
@@ -168,6 +208,18 @@ impl UnitOfWork {
                 version: Set(version),
                 kind: Set(change.kind.as_str().to_owned()),
                 booking_id: Set(change.booking_id),
+                data: Set(change.data.to_string()),
+                occurred_at: Set(Utc::now()),
+            }
+            .insert(&tx)
+            .await?;
+        }
+        for (version, change) in waitlist_changes {
+            waitlist_event::ActiveModel {
+                provider_id: Set(provider_id),
+                version: Set(version),
+                kind: Set(change.kind.as_str().to_owned()),
+                entry_id: Set(change.entry_id),
                 data: Set(change.data.to_string()),
                 occurred_at: Set(Utc::now()),
             }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{Applied, PublishedSlot, SLOTS_PER_BATCH_MAX, SlotChanges, SlotSnapshot, SnapshotRange};
 use crate::app::catalogue::check_external_id;
 use crate::app::storage::slot_set::{SlotSet, insert_new, to_row};
+use crate::app::waitlist;
 use crate::app::{App, AppError, UnitOfWork};
 use crate::domain::{
     Actor, BookableRange, LocalSlot, Mirroring, ProviderAvailability, SlotStatus, UpstreamStatus, mirroring, place,
@@ -183,6 +184,8 @@ impl App {
             }
             opened.push(open(&mut uow, &published.external_slot_id, local, status, now));
         }
+        // Told, not held: the booking system owns these times.
+        waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         // Updates and deletes first: a moved slot's row gives up its upstream id before the new one takes it.
         slot_set.save(&uow).await?;
         insert_new(&uow, &opened).await?;

@@ -30,7 +30,7 @@ pub mod target;
 use super::storage::unit_of_work::UnitOfWork;
 use super::storage::write_transaction::WriteTransaction;
 use super::{App, AppError, Credential};
-use crate::events::{EventType, event_types};
+use crate::events::{EventType, Lane, event_types};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -172,7 +172,7 @@ impl App {
             events: Set(stored.join(",")),
             secret: Set(secret.clone()),
             status: Set(webhook_subscription::Status::Active),
-            cursor: Set(2 * version + 1),
+            cursor: Set(Lane::past(version)),
             attempts: Set(0),
             next_attempt_at: Set(None),
             failing_since: Set(None),

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::Sender;
 use crate::app::WriteTransaction;
 use crate::app::backoff::backoff;
-use crate::events::event_log;
+use crate::events::{Lane, event_log};
 use crate::webhooks::client::AttemptError;
 
 /// Subscriptions looked at per poll.
@@ -47,7 +47,9 @@ impl Sender {
                     .add(Column::LeaseUntil.lt(now))
                     .add(Column::LeaseOwner.eq(self.instance)),
             )
-            .filter(Expr::col((webhook_subscription::Entity, Column::Cursor)).lt(head.mul(2).add(1)))
+            .filter(
+                Expr::col((webhook_subscription::Entity, Column::Cursor)).lt(head.mul(Lane::COUNT).add(Lane::past(0))),
+            )
             .order_by_asc(Column::Id)
             .limit(DUE_PER_POLL)
             .all(&self.app.db)

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use entity::{booking_event, slot_event, webhook_subscription};
+use entity::{booking_event, slot_event, waitlist_event, webhook_subscription};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::Sender;
 use crate::events::versions;
-use crate::events::{EventType, event_types};
+use crate::events::{EventType, Lane, event_types};
 use crate::webhooks::client::AttemptError;
 use crate::webhooks::message::{self, Message};
 
@@ -45,12 +45,12 @@ impl Sender {
             // The head first: every event at or below it is committed and visible.
             let head = versions::committed(&self.app.db, subscription.provider_id).await?.unwrap_or(0);
             let batch = self.load(subscription.provider_id, cursor, head, &types).await?;
-            lag((2 * head + 1 - cursor) / 2);
+            lag((Lane::past(head) - cursor) / Lane::COUNT);
             if batch.is_empty() {
                 // Nothing more of the kinds asked for up to the head (the
                 // cursor is never past it): skip to it.
-                if 2 * head + 1 > stored {
-                    self.advance(subscription.id, 2 * head + 1).await?;
+                if Lane::past(head) > stored {
+                    self.advance(subscription.id, Lane::past(head)).await?;
                 }
                 lag(0);
                 return Ok(());
@@ -115,7 +115,7 @@ impl Sender {
         if types.contains(&EventType::SlotChanged) {
             let rows = slot_event::Entity::find()
                 .filter(slot_event::Column::ProviderId.eq(provider_id))
-                .filter(slot_event::Column::Version.gt(cursor.div_euclid(2)))
+                .filter(slot_event::Column::Version.gt(Lane::Slot.versions_after(cursor)))
                 .filter(slot_event::Column::Version.lte(head))
                 .order_by_asc(slot_event::Column::Version)
                 .limit(BATCH)
@@ -123,11 +123,13 @@ impl Sender {
                 .await?;
             messages.extend(rows.iter().map(message::slot_changed));
         }
-        let kinds: Vec<&str> = types.iter().filter(|t| **t != EventType::SlotChanged).map(|t| t.as_str()).collect();
+        let kinds_in =
+            |lane: Lane| -> Vec<&str> { types.iter().filter(|t| t.lane() == lane).map(|t| t.as_str()).collect() };
+        let kinds = kinds_in(Lane::Booking);
         if !kinds.is_empty() {
             let rows = booking_event::Entity::find()
                 .filter(booking_event::Column::ProviderId.eq(provider_id))
-                .filter(booking_event::Column::Version.gt((cursor - 1).div_euclid(2)))
+                .filter(booking_event::Column::Version.gt(Lane::Booking.versions_after(cursor)))
                 .filter(booking_event::Column::Version.lte(head))
                 .filter(booking_event::Column::Kind.is_in(kinds))
                 .order_by_asc(booking_event::Column::Version)
@@ -135,6 +137,19 @@ impl Sender {
                 .all(&self.app.db)
                 .await?;
             messages.extend(rows.iter().filter_map(message::booking));
+        }
+        let kinds = kinds_in(Lane::Waitlist);
+        if !kinds.is_empty() {
+            let rows = waitlist_event::Entity::find()
+                .filter(waitlist_event::Column::ProviderId.eq(provider_id))
+                .filter(waitlist_event::Column::Version.gt(Lane::Waitlist.versions_after(cursor)))
+                .filter(waitlist_event::Column::Version.lte(head))
+                .filter(waitlist_event::Column::Kind.is_in(kinds))
+                .order_by_asc(waitlist_event::Column::Version)
+                .limit(BATCH)
+                .all(&self.app.db)
+                .await?;
+            messages.extend(rows.iter().filter_map(message::waitlist));
         }
         messages.sort_by_key(|m| m.position);
         messages.truncate(BATCH as usize);

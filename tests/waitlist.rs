@@ -1,0 +1,544 @@
+//! The waitlist with fair offers (DESIGN 4c, issue 25): a freed time is held
+//! for the oldest waiting entry it fits, every viewer sees it `held`, the
+//! entry books it through the offer's hold; a decline or an expiry passes it
+//! to the next entry, and with nobody left it is available again. Entries
+//! whose window or service does not fit are skipped; twenty cancellations
+//! and twenty entries at once (two instances on PostgreSQL) give twenty
+//! offers, none doubled; a restart keeps an offer; a stranger's token gets
+//! nothing; bad input is a 4xx problem.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A generous deadline for anything a test waits for (a wait, not a speed claim).
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The whole-day window of `slot`'s date.
+fn day_of(slot: &FreeSlot) -> (&str, &str) {
+    (&slot.date, &slot.date)
+}
+
+/// Join the waitlist and expect a 201; the entry (with its token).
+async fn joined(
+    app_client: &reqwest::Client,
+    base: &str,
+    provider: Uuid,
+    service: Uuid,
+    window: (&str, &str),
+) -> Value {
+    let (status, entry) = join_waitlist(app_client, base, provider, service, window, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    entry
+}
+
+fn token(entry: &Value) -> &str {
+    entry["token"].as_str().expect("the entry's token, shown once")
+}
+
+/// The entry as its token reads it.
+async fn entry_now(client: &reqwest::Client, base: &str, entry: &Value) -> Value {
+    let (status, body) = waitlist_entry(client, base, entry, token(entry)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Waits until `entry` reads `status`; returns it.
+async fn wait_for_status(client: &reqwest::Client, base: &str, entry: &Value, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = entry_now(client, base, entry).await;
+        if now["status"] == status {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "entry never became {status}: {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `slot` of `provider` shows `status` to the public.
+async fn wait_for_slot(client: &reqwest::Client, base: &str, provider: Uuid, slot: &str, status: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = availability(client, base, provider, "?days=14", None).await.statuses()[slot].clone();
+        if now == status {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot {slot} stayed {now}, never {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Book the offer of `entry` (as read now) with `token`: status and body.
+async fn claim(client: &reqwest::Client, base: &str, offered: &Value, token: &str) -> (StatusCode, Value) {
+    let provider: Uuid = offered["providerId"].as_str().unwrap().parse().unwrap();
+    let service: Uuid = offered["serviceId"].as_str().unwrap().parse().unwrap();
+    let mut body = booking_body(provider, service, offered["offer"]["startsAt"].as_str().unwrap());
+    body["holdId"] = offered["offer"]["holdId"].clone();
+    let response = client.post(format!("{base}/api/v1/bookings")).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `DELETE /api/v1/waitlist/{id}/offer` (decline) or `DELETE /api/v1/waitlist/{id}` (leave).
+async fn delete(client: &reqwest::Client, base: &str, entry: &Value, path: &str, token: &str) -> StatusCode {
+    let id = entry["id"].as_str().unwrap();
+    client.delete(format!("{base}/api/v1/waitlist/{id}{path}")).bearer_auth(token).send().await.unwrap().status()
+}
+
+/// The logged transitions of slot `id` after the one that opened it, as "previous->new".
+async fn logged(db: &DatabaseConnection, id: &str) -> Vec<String> {
+    let id: Uuid = id.parse().unwrap();
+    let mut rows = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::AvailabilityId.eq(id))
+        .filter(entity::slot_event::Column::PreviousStatus.is_not_null())
+        .all(db)
+        .await
+        .unwrap();
+    rows.sort_by_key(|r| r.version);
+    use sea_orm::ActiveEnum;
+    rows.iter()
+        .map(|r| {
+            format!("{}->{}", r.previous_status.map(|s| s.to_value()).unwrap_or_default(), r.new_status.to_value())
+        })
+        .collect()
+}
+
+/// The first free slot of a 30-minute service, booked: (provider, service, slot, booking).
+async fn booked_slot(app: &TestApp) -> (Uuid, Uuid, FreeSlot, Value) {
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let slot = free_slots_of(&app.client, &app.base, provider).await.remove(0);
+    let (status, booking) = book(&app.client, &app.base, provider, service, &slot.starts_at).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    (provider, service, slot, booking)
+}
+
+async fn cancel_booking(app: &TestApp, booking: &Value) {
+    let id = booking["id"].as_str().unwrap();
+    assert_eq!(cancel(&app.client, &app.base, id, booking["token"].as_str()).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_cancellation_offers_the_time_to_the_oldest_entry_every_viewer_sees_it_held_and_the_entry_books_it() {
+    let app = TestApp::spawn().await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let first = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    let second = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    assert!(token(&first).starts_with("wl_") && first["status"] == "waiting" && first["expiresAt"].is_string());
+    let version = availability(&app.client, &app.base, provider, "?days=14", None).await.version();
+    let mut viewer = SseClient::connect(&app.client, &stream_url(&app.base, provider, ""), Some(version)).await;
+
+    cancel_booking(&app, &booking).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = viewer.next(WAIT).await.expect("the slot's events");
+        if event.event == "slot-changed" {
+            let data = event.json();
+            assert!(
+                !event.data.contains("Grace") && !event.data.contains("grace@"),
+                "no customer data: {}",
+                event.data
+            );
+            seen.push(format!("{}->{}", data["previousStatus"].as_str().unwrap(), data["newStatus"].as_str().unwrap()));
+        }
+    }
+    assert_eq!(seen, ["booked->available", "available->held"], "freed, then held for the first in line");
+    let offered = entry_now(&app.client, &app.base, &first).await;
+    assert_eq!(offered["status"], "offered", "{offered}");
+    assert_eq!(offered["offer"]["startsAt"].as_str().map(|s| s.replace("Z", "+00:00")), Some(utc(&slot.starts_at)));
+    assert!(offered["offer"]["holdId"].is_string() && offered["offer"]["expiresAt"].is_string());
+    assert!(offered.get("token").is_none(), "the token is shown once");
+    let waiting = entry_now(&app.client, &app.base, &second).await;
+    assert_eq!((waiting["status"].as_str(), waiting.get("offer")), (Some("waiting"), None));
+
+    // Nobody else takes it meanwhile, not even the second in line.
+    let (status, _) = book(&client_from("127.0.0.2"), &app.base, provider, service, &slot.starts_at).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = claim(&app.client, &app.base, &offered, token(&second)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another entry's token does not reach this offer");
+
+    let (status, booked) = claim(&app.client, &app.base, &offered, token(&first)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    assert_eq!(entry_now(&app.client, &app.base, &first).await["status"], "fulfilled");
+    wait_for_slot(&app.client, &app.base, provider, &slot.id, "booked").await;
+    assert_eq!(
+        logged(&app.db, &slot.id).await,
+        ["available->booked", "booked->available", "available->held", "held->booked"]
+    );
+    // A second claim of the same offer books nothing.
+    let (status, _) = claim(&app.client, &app.base, &offered, token(&first)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// An instant as RFC 3339 in UTC with `+00:00` (how the entry answers it).
+fn utc(instant: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(instant).unwrap().to_utc().to_rfc3339()
+}
+
+#[tokio::test]
+async fn a_decline_passes_the_time_to_the_next_entry_and_with_nobody_left_it_is_available() {
+    let app = TestApp::spawn().await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let first = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    let second = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    cancel_booking(&app, &booking).await;
+    assert_eq!(entry_now(&app.client, &app.base, &first).await["status"], "offered");
+
+    assert_eq!(delete(&app.client, &app.base, &first, "/offer", token(&first)).await, StatusCode::NO_CONTENT);
+    let next = entry_now(&app.client, &app.base, &second).await;
+    assert_eq!(next["status"], "offered", "the next in line: {next}");
+    assert_eq!(next["offer"]["startsAt"].as_str().map(|s| s.replace("Z", "+00:00")), Some(utc(&slot.starts_at)));
+    let back = entry_now(&app.client, &app.base, &first).await;
+    assert_eq!(
+        (back["status"].as_str(), back.get("offer")),
+        (Some("waiting"), None),
+        "a decline keeps the entry in line"
+    );
+    // Declining twice changes nothing.
+    assert_eq!(delete(&app.client, &app.base, &first, "/offer", token(&first)).await, StatusCode::NO_CONTENT);
+    assert_eq!(entry_now(&app.client, &app.base, &second).await["status"], "offered");
+
+    // The second declines too: the first declined this time already, so nobody is left.
+    assert_eq!(delete(&app.client, &app.base, &second, "/offer", token(&second)).await, StatusCode::NO_CONTENT);
+    wait_for_slot(&app.client, &app.base, provider, &slot.id, "available").await;
+    for entry in [&first, &second] {
+        assert_eq!(entry_now(&app.client, &app.base, entry).await["status"], "waiting");
+    }
+    assert_eq!(
+        logged(&app.db, &slot.id).await,
+        [
+            "available->booked",
+            "booked->available",
+            "available->held",
+            "held->available",
+            "available->held",
+            "held->available"
+        ]
+    );
+
+    // Leaving ends the entry; leaving twice is harmless; a left entry is offered nothing.
+    assert_eq!(delete(&app.client, &app.base, &second, "", token(&second)).await, StatusCode::NO_CONTENT);
+    assert_eq!(delete(&app.client, &app.base, &second, "", token(&second)).await, StatusCode::NO_CONTENT);
+    assert_eq!(entry_now(&app.client, &app.base, &second).await["status"], "left");
+}
+
+#[tokio::test]
+async fn an_unclaimed_offer_expires_to_the_next_entry_then_the_time_is_available() {
+    let app = TestApp::spawn_with(&["--waitlist-offer-secs", "1", "--hold-sweep-millis", "100"]).await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let first = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    let second = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    cancel_booking(&app, &booking).await;
+    let expired = wait_for_status(&app.client, &app.base, &first, "expired").await;
+    assert!(expired.get("offer").is_none(), "{expired}");
+    wait_for_status(&app.client, &app.base, &second, "expired").await;
+    wait_for_slot(&app.client, &app.base, provider, &slot.id, "available").await;
+    assert_eq!(
+        logged(&app.db, &slot.id).await,
+        [
+            "available->booked",
+            "booked->available",
+            "available->held",
+            "held->available",
+            "available->held",
+            "held->available"
+        ],
+        "offered to each once, in line order, then free"
+    );
+}
+
+#[tokio::test]
+async fn entries_whose_window_or_service_does_not_fit_are_skipped() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let short = service_with(&app.client, &app.base, provider, 30).await;
+    let long = service_with(&app.client, &app.base, provider, 60).await;
+    // Three back-to-back free slots, all booked; the middle one is cancelled
+    // later, so it is freed between two booked ones: an hour cannot fit.
+    let doc = availability(&app.client, &app.base, provider, "?days=14", None).await;
+    let free = free_slots_of(&app.client, &app.base, provider).await;
+    let run = doc.back_to_back().into_iter().find(|&i| doc.back_to_back().contains(&(i + 1))).expect("three in a row");
+    let mut bookings = Vec::new();
+    for slot in &free[run..run + 3] {
+        let (status, booking) = book(&app.client, &app.base, provider, short, &slot.starts_at).await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        bookings.push(booking);
+    }
+    let middle = free[run + 1].clone();
+    assert_ne!(middle.start_time, "00:00");
+    let client = |n: u8| client_from(&format!("127.0.0.{n}"));
+    let hour = joined(&client(2), &app.base, provider, long, day_of(&middle)).await;
+    let (status, too_early) = join_waitlist(
+        &client(3),
+        &app.base,
+        provider,
+        short,
+        day_of(&middle),
+        Some(json!([["00:00", middle.start_time]])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{too_early}");
+    let next_day =
+        (chrono::NaiveDate::parse_from_str(&middle.date, "%Y-%m-%d").unwrap() + chrono::TimeDelta::days(1)).to_string();
+    let other_day = joined(&client(4), &app.base, provider, short, (&next_day, &next_day)).await;
+    let fitting = joined(&client(5), &app.base, provider, short, day_of(&middle)).await;
+
+    cancel_booking(&app, &bookings[1]).await;
+    assert_eq!(
+        entry_now(&app.client, &app.base, &fitting).await["status"],
+        "offered",
+        "the youngest, but the only fit"
+    );
+    for skipped in [&hour, &too_early, &other_day] {
+        assert_eq!(entry_now(&app.client, &app.base, skipped).await["status"], "waiting", "{skipped}");
+    }
+}
+
+#[tokio::test]
+async fn a_released_hold_and_an_unblocked_time_are_offered_too() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).clone();
+    let service = service_with(&app.client, &app.base, provider.id, 30).await;
+    let free = free_slots_of(&app.client, &app.base, provider.id).await;
+    let (held, blocked) = (free[0].clone(), free[1].clone());
+    let body = json!({ "providerId": provider.id, "serviceId": service, "startTime": held.starts_at });
+    let (status, hold) = post_json(&app.client, &format!("{}/api/v1/holds", app.base), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    block(&app.client, &app.base, provider.id, &provider.key, &blocked.id).await;
+    let for_held = joined(&app.client, &app.base, provider.id, service, day_of(&held)).await;
+    let for_blocked = joined(&app.client, &app.base, provider.id, service, day_of(&blocked)).await;
+
+    let release = app.client.delete(app.url(&format!("/api/v1/holds/{}", hold["id"].as_str().unwrap())));
+    assert_eq!(
+        release.bearer_auth(hold["token"].as_str().unwrap()).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let offered = entry_now(&app.client, &app.base, &for_held).await;
+    assert_eq!(offered["offer"]["startsAt"].as_str().map(|s| s.replace("Z", "+00:00")), Some(utc(&held.starts_at)));
+
+    let unblock = app.client.post(app.url(&format!("/api/v1/providers/{}/slots/{}/unblock", provider.id, blocked.id)));
+    assert_eq!(unblock.bearer_auth(&provider.key).send().await.unwrap().status(), StatusCode::OK);
+    let offered = entry_now(&app.client, &app.base, &for_blocked).await;
+    assert_eq!(offered["status"], "offered", "{offered}");
+    wait_for_slot(&app.client, &app.base, provider.id, &blocked.id, "held").await;
+}
+
+#[tokio::test]
+async fn a_stranger_gets_nothing_and_a_claim_link_reaches_only_its_offer() {
+    let app = TestApp::spawn().await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let entry = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    let other = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    cancel_booking(&app, &booking).await;
+    // No token, an unknown token, another entry's token, the provider's key.
+    let url = app.url(&format!("/api/v1/waitlist/{}", entry["id"].as_str().unwrap()));
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    for (credential, expected) in [
+        ("wl_not-a-real-token", StatusCode::UNAUTHORIZED),
+        (token(&other), StatusCode::FORBIDDEN),
+        (app.provider(0).key.as_str(), StatusCode::FORBIDDEN),
+    ] {
+        let (status, body) = waitlist_entry(&app.client, &app.base, &entry, credential).await;
+        assert_eq!(status, expected, "{body}");
+        assert_eq!(body["type"].as_str().map(|t| t.starts_with("urn:slotstream:problem:")), Some(true));
+        assert!(!body.to_string().contains("grace@"), "no customer data in a refusal");
+        assert_eq!(delete(&app.client, &app.base, &entry, "", credential).await, expected);
+        assert_eq!(delete(&app.client, &app.base, &entry, "/offer", credential).await, expected);
+    }
+    assert_eq!(entry_now(&app.client, &app.base, &entry).await["status"], "offered", "nothing changed");
+    let missing = json!({ "id": Uuid::new_v4() });
+    assert_eq!(waitlist_entry(&app.client, &app.base, &missing, token(&entry)).await.0, StatusCode::NOT_FOUND);
+
+    // The claim link's token (as `waitlist.offered` carries it) reads the
+    // entry and can decline, not leave.
+    let hold: Uuid =
+        entry_now(&app.client, &app.base, &entry).await["offer"]["holdId"].as_str().unwrap().parse().unwrap();
+    let event = entity::waitlist_event::Entity::find()
+        .filter(entity::waitlist_event::Column::Kind.eq("waitlist.offered"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.data.contains(&hold.to_string()))
+        .expect("the offer's event");
+    let data: Value = serde_json::from_str(&event.data).unwrap();
+    let link = data["claimLink"].as_str().unwrap();
+    let claim_token = link.split_once("#token=").expect("the token in the fragment").1;
+    assert!(link.starts_with(&format!("/?offer={}#", entry["id"].as_str().unwrap())), "{link}");
+    assert_eq!(waitlist_entry(&app.client, &app.base, &entry, claim_token).await.0, StatusCode::OK);
+    assert_eq!(delete(&app.client, &app.base, &entry, "", claim_token).await, StatusCode::FORBIDDEN);
+    assert_eq!(waitlist_entry(&app.client, &app.base, &other, claim_token).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(delete(&app.client, &app.base, &entry, "/offer", claim_token).await, StatusCode::NO_CONTENT);
+    assert_eq!(entry_now(&app.client, &app.base, &other).await["status"], "offered", "passed on");
+    // Once the offer ended, its claim token reaches nothing.
+    assert_eq!(waitlist_entry(&app.client, &app.base, &entry, claim_token).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_problem_and_one_client_has_at_most_five_entries() {
+    let app = TestApp::spawn().await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| (today + chrono::TimeDelta::days(n)).to_string();
+    let url = app.url("/api/v1/waitlist");
+    let customer = json!({ "name": "Grace Hopper", "email": "grace@example.com" });
+    let body = |from: &str, to: &str| json!({ "providerId": provider, "serviceId": service, "from": from, "to": to, "customer": customer });
+    let mut cases: Vec<(Value, StatusCode)> = vec![
+        (body(&day(5), &day(2)), StatusCode::UNPROCESSABLE_ENTITY),
+        (body(&day(2), &day(33)), StatusCode::UNPROCESSABLE_ENTITY),
+        (body(&day(-3), &day(2)), StatusCode::UNPROCESSABLE_ENTITY),
+        (body(&day(-5), &day(-3)), StatusCode::UNPROCESSABLE_ENTITY),
+        (body("+262142-01-01", "+262142-01-02"), StatusCode::UNPROCESSABLE_ENTITY),
+        (body("262142-01-01", "262142-01-02"), StatusCode::UNPROCESSABLE_ENTITY),
+        (body("9999-12-30", "9999-12-31"), StatusCode::UNPROCESSABLE_ENTITY),
+        (body("2026-02-30", "2026-03-01"), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({ "providerId": Uuid::new_v4(), "serviceId": service, "from": day(1), "to": day(2), "customer": customer }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({ "providerId": provider, "serviceId": Uuid::new_v4(), "from": day(1), "to": day(2), "customer": customer }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({ "providerId": provider, "serviceId": service, "from": day(1), "to": day(2) }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "providerId": provider, "serviceId": service, "from": day(1), "to": day(2), "customer": { "name": "\u{202e}x", "email": "a@b.c" } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for times in [
+        json!([["18:00", "14:00"]]),
+        json!([["14:00"]]),
+        json!([["9:00", "10:00"]]),
+        json!([["14:00", "25:00"]]),
+        json!("afternoon"),
+        Value::Array(vec![json!(["00:00", "01:00"]); 9]),
+    ] {
+        let mut with_times = body(&day(1), &day(2));
+        with_times["times"] = times;
+        cases.push((with_times, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    for (request, expected) in cases {
+        let response = app.client.post(&url).json(&request).send().await.unwrap();
+        assert_eq!(response.status(), expected, "{request}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{request}");
+    }
+    let count = entity::waitlist_entry::Entity::find().all(&app.db).await.unwrap().len();
+    assert_eq!(count, 0, "no refused request made an entry");
+
+    // Five at once from one client; the sixth is a 429 of its own; another client is not counted.
+    let tomorrow = day(1);
+    let joins = (0..6).map(|_| {
+        join_waitlist(
+            &app.client,
+            &app.base,
+            provider,
+            service,
+            (&tomorrow, &tomorrow),
+            Some(json!([["14:00", "24:00"]])),
+        )
+    });
+    let mut statuses: Vec<StatusCode> = join_all(joins).await.into_iter().map(|(status, _)| status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [[StatusCode::CREATED; 5].as_slice(), &[StatusCode::TOO_MANY_REQUESTS]].concat());
+    let (status, problem) = join_waitlist(&app.client, &app.base, provider, service, (&day(1), &day(1)), None).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("urn:slotstream:problem:too-many-waitlist-entries"))
+    );
+    let (status, _) =
+        join_waitlist(&client_from("127.0.0.2"), &app.base, provider, service, (&day(1), &day(1)), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // A deactivated provider takes no entries.
+    app.deactivate(provider).await;
+    let (status, _) =
+        join_waitlist(&client_from("127.0.0.3"), &app.base, provider, service, (&day(1), &day(1)), None).await;
+    assert_eq!(status, StatusCode::GONE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_cancellations_and_twenty_entries_at_once_give_twenty_offers_none_doubled() {
+    // Two instances on PostgreSQL; on SQLite (one writer per file) one.
+    let (url, db, providers) = seeded_connection(8).await;
+    let flags = ["--max-waitlist-per-client", "100"];
+    let first = TestApp::start(url.clone(), db.clone(), providers.clone(), &flags).await;
+    let second = if on_postgres() { Some(TestApp::start(url, db.clone(), providers, &flags).await) } else { None };
+    let bases = [first.base.clone(), second.as_ref().map_or(first.base.clone(), |s| s.base.clone())];
+    let provider = first.provider(0).id;
+    let service = service_with(&first.client, &first.base, provider, 30).await;
+    let free = free_slots_of(&first.client, &first.base, provider).await;
+    let slots = &free[..20];
+    let bookings =
+        join_all(slots.iter().map(|slot| book(&first.client, &first.base, provider, service, &slot.starts_at))).await;
+    let (from, to) = (slots[0].date.clone(), slots[19].date.clone());
+    let joins = (0..20).map(|n| join_waitlist(&first.client, &bases[n % 2], provider, service, (&from, &to), None));
+    let entries: Vec<Value> = join_all(joins)
+        .await
+        .into_iter()
+        .map(|(status, entry)| {
+            assert_eq!(status, StatusCode::CREATED, "{entry}");
+            entry
+        })
+        .collect();
+    let cancels = bookings.iter().enumerate().map(|(n, (status, booking))| {
+        assert_eq!(*status, StatusCode::CREATED, "{booking}");
+        let base = bases[n % 2].clone();
+        let client = first.client.clone();
+        async move { cancel(&client, &base, booking["id"].as_str().unwrap(), booking["token"].as_str()).await }
+    });
+    assert!(join_all(cancels).await.iter().all(|s| *s == StatusCode::OK));
+
+    let mut offers = Vec::new();
+    for entry in &entries {
+        let offered = wait_for_status(&first.client, &bases[1], entry, "offered").await;
+        offers.push(offered["offer"]["startsAt"].as_str().unwrap().to_owned());
+    }
+    offers.sort();
+    offers.dedup();
+    assert_eq!(offers.len(), 20, "twenty different times offered");
+    let held = entity::availability_slot::Entity::find()
+        .filter(entity::availability_slot::Column::Status.eq(entity::availability_slot::Status::Held))
+        .filter(entity::availability_slot::Column::ProviderId.eq(provider))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 20, "each freed slot held once");
+    for slot in slots {
+        assert_eq!(
+            logged(&db, &slot.id).await,
+            ["available->booked", "booked->available", "available->held"],
+            "{}",
+            slot.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restart_during_an_offer_keeps_it_and_it_is_booked_after() {
+    let app = TestApp::spawn().await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let entry = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+    cancel_booking(&app, &booking).await;
+    let before = entry_now(&app.client, &app.base, &entry).await;
+    assert_eq!(before["status"], "offered");
+
+    let (url, db, providers) = app.stop().await;
+    let app = TestApp::start(url, db, providers, &[]).await;
+    let after = entry_now(&app.client, &app.base, &entry).await;
+    assert_eq!(after["offer"], before["offer"], "the same offer, the same expiry");
+    wait_for_slot(&app.client, &app.base, provider, &slot.id, "held").await;
+    let (status, booked) = claim(&app.client, &app.base, &after, token(&entry)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+}
