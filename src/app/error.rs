@@ -2,7 +2,7 @@
 //! problem+json in one place (`http::error`).
 
 use super::Unauthenticated;
-use crate::domain::{OutOfRange, ScheduleError, TransitionError};
+use crate::domain::{CustomerError, OutOfRange, ScheduleError, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -75,6 +75,12 @@ impl From<sea_orm::DbErr> for AppError {
 impl From<TransitionError> for AppError {
     fn from(error: TransitionError) -> AppError {
         AppError::Conflict(error.to_string())
+    }
+}
+
+impl From<CustomerError> for AppError {
+    fn from(error: CustomerError) -> AppError {
+        AppError::Invalid(error.to_string())
     }
 }
 

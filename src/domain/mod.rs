@@ -3,6 +3,7 @@
 
 mod actor;
 mod bookable_range;
+mod customer;
 mod local_time;
 mod provider_availability;
 mod upstream;
@@ -11,6 +12,7 @@ mod weekly_schedule;
 
 pub use actor::Actor;
 pub use bookable_range::{BookableRange, OutOfRange};
+pub use customer::{CustomerError, EMAIL_MAX, NAME_MAX, check_customer, forbidden_in_name};
 pub use local_time::{
     ScheduleError, SkipReason, covering_slots, covers_exactly, fit_new_slot, fit_new_slots, local_instant,
     overlaps_locally, slot_grid, slot_span, to_local,

@@ -11,12 +11,12 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::create::forbidden_in_name;
 use super::{BookingView, release_booked_slots, reload, view};
 use crate::app::catalogue::withdraw_closed;
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::waitlist;
 use crate::app::{App, AppError, Credential, UnitOfWork};
+use crate::domain::forbidden_in_name;
 use crate::events::{BookingChange, EventType};
 
 /// The longest reason kept, in characters.

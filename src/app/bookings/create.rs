@@ -21,7 +21,7 @@ use crate::app::storage::idempotency::{Idempotency, ScopedKey};
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::upstream::refuse_if_booked_elsewhere;
 use crate::app::{App, AppError, Credential, UnitOfWork, secrets};
-use crate::domain::Actor;
+use crate::domain::{Actor, check_customer};
 use crate::events::{BookingChange, EventType};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,40 +50,9 @@ pub struct NewCustomer {
     pub email: String,
 }
 
-const NAME_MAX: usize = 200;
-const EMAIL_MAX: usize = 254;
-
-/// Characters a name may not hold: controls, line and paragraph separators,
-/// and the bidi embedding, override and isolate controls (U+202A..U+202E,
-/// U+2066..U+2069), which reorder the text after them and so let a name
-/// display as something else. The bidi marks (U+200E, U+200F, U+061C) are
-/// allowed: each acts like one invisible strong letter, cannot reverse a
-/// run of text, and right-to-left names pasted from other software carry them.
-pub(super) fn forbidden_in_name(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-pub(in crate::app) fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
-    let name = customer.name.trim();
-    // At least one letter or digit: a name made only of zero-width or
-    // formatting characters would show as nothing to the provider.
-    let visible = name.chars().any(char::is_alphanumeric);
-    if !visible || name.chars().count() > NAME_MAX || name.chars().any(forbidden_in_name) {
-        return Err(AppError::Invalid(format!(
-            "customer.name must be 1 to {NAME_MAX} characters with at least one letter or digit, \
-             and no control or bidirectional-override characters"
-        )));
-    }
-    let email = customer.email.trim();
-    let well_formed = email.len() <= EMAIL_MAX
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !well_formed {
-        return Err(AppError::Invalid("customer.email must be an email address".into()));
-    }
-    Ok(())
+/// The customer's details as the domain allows them (422 otherwise).
+fn validate_customer(customer: &NewCustomer) -> Result<(), AppError> {
+    Ok(check_customer(&customer.name, &customer.email)?)
 }
 
 impl App {

@@ -32,7 +32,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use cancel::Cancellation;
-pub(in crate::app) use create::validate_customer;
 pub use create::{NewBooking, NewCustomer};
 pub(super) use hold_expiry::prune_ended;
 pub use hold_expiry::{ExpiryRetries, Sweep};

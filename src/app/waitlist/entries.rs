@@ -11,9 +11,8 @@ use uuid::Uuid;
 
 use super::offers::stored_window;
 use crate::app::authorization::EntryGrant;
-use crate::app::bookings::validate_customer;
 use crate::app::{App, AppError, Credential, NewCustomer, UnitOfWork, secrets};
-use crate::domain::{WaitWindow, local_instant};
+use crate::domain::{WaitWindow, check_customer, local_instant};
 
 /// `POST /api/v1/waitlist`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -96,7 +95,8 @@ impl App {
     /// client identity): at most `WaitlistPolicy::per_client` active entries each.
     #[tracing::instrument(skip(self, request, client_scope), fields(provider = %request.provider_id))]
     pub async fn join_waitlist(&self, request: NewEntry, client_scope: &str) -> Result<EntryView, AppError> {
-        validate_customer(&request.customer)?;
+        let customer = &request.customer;
+        check_customer(&customer.name, &customer.email)?;
         let bookable = self.bookable_range();
         bookable.date("from", request.from)?;
         bookable.date("to", request.to)?;
