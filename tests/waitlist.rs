@@ -542,3 +542,79 @@ async fn a_restart_during_an_offer_keeps_it_and_it_is_booked_after() {
     let (status, booked) = claim(&app.client, &app.base, &after, token(&entry)).await;
     assert_eq!(status, StatusCode::CREATED, "{booked}");
 }
+
+/// Tomorrow in Warsaw, and the instant of its local `hour`:`minute`.
+fn warsaw_tomorrow(hour: u32, minute: u32) -> (String, String) {
+    use chrono::TimeZone;
+    let zone = chrono_tz::Europe::Warsaw;
+    let tomorrow = chrono::Utc::now().with_timezone(&zone).date_naive() + chrono::Days::new(1);
+    let at = zone.from_local_datetime(&tomorrow.and_hms_opt(hour, minute, 0).unwrap()).earliest().unwrap();
+    (tomorrow.to_string(), at.to_utc().to_rfc3339())
+}
+
+/// An admin-made provider `external_id` with a 30-minute service: (provider id, service id).
+async fn admin_provider(app: &TestApp, token: &str, external_id: &str, extra: Value) -> (Uuid, Uuid) {
+    let mut body = json!({ "name": "Waiting Room", "timezone": "Europe/Warsaw", "currency": "PLN" });
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, created) = put(app, token, &format!("/api/v1/admin/providers/{external_id}"), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let service = json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "PLN" });
+    let (status, body) = put(app, token, &format!("/api/v1/admin/providers/{external_id}/services/half"), service).await;
+    assert!(status.is_success(), "{body}");
+    let provider = created["id"].as_str().unwrap().parse().unwrap();
+    (provider, service_with(&app.client, &app.base, provider, 30).await)
+}
+
+#[tokio::test]
+async fn a_schedule_change_that_opens_a_waited_for_time_offers_it() {
+    let (app, token, _dir) = admin_server().await;
+    let (provider, service) = admin_provider(&app, &token, "waits", json!({})).await;
+    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let every_day = |end: &str| {
+        let weekly: serde_json::Map<String, Value> = days.iter().map(|d| (d.to_string(), json!([["09:00", end]]))).collect();
+        json!({ "slotMinutes": 30, "weekly": weekly })
+    };
+    let (status, body) = put(&app, &token, "/api/v1/admin/providers/waits/schedule", every_day("12:00")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (tomorrow, one_pm) = warsaw_tomorrow(13, 0);
+    let (status, entry) =
+        join_waitlist(&app.client, &app.base, provider, service, (&tomorrow, &tomorrow), Some(json!([["13:00", "14:00"]])))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+
+    let (status, body) = put(&app, &token, "/api/v1/admin/providers/waits/schedule", every_day("14:00")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let offered = entry_now(&app.client, &app.base, &entry).await;
+    assert_eq!(offered["status"], "offered", "{offered}");
+    assert_eq!(offered["offer"]["startsAt"].as_str().map(|s| s.replace("Z", "+00:00")), Some(one_pm));
+}
+
+#[tokio::test]
+async fn a_provider_whose_slots_another_system_books_gets_notify_only_offers() {
+    let (app, token, _dir) = admin_server().await;
+    let (provider, service) = admin_provider(&app, &token, "elsewhere", json!({ "slotSource": "external" })).await;
+    let (tomorrow, ten) = warsaw_tomorrow(10, 0);
+    let change = |status: &str| {
+        let ends = (chrono::DateTime::parse_from_rfc3339(&ten).unwrap() + chrono::TimeDelta::minutes(30)).to_rfc3339();
+        json!({ "externalSlotId": "ext-10", "startsAt": ten, "endsAt": ends, "status": status })
+    };
+    let publish = |sequence: i64, status: &str| {
+        let body = json!({ "sequence": sequence, "changes": [change(status)] });
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/elsewhere/slot-changes", Some(body))
+    };
+    assert_eq!(publish(1, "taken").await.0, StatusCode::OK);
+    let first = joined(&app.client, &app.base, provider, service, (&tomorrow, &tomorrow)).await;
+    let second = joined(&app.client, &app.base, provider, service, (&tomorrow, &tomorrow)).await;
+
+    let (status, applied) = publish(2, "available").await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let told = entry_now(&app.client, &app.base, &first).await;
+    assert_eq!((told["status"].as_str(), told.get("offer")), (Some("notified"), None), "told, nothing held: {told}");
+    assert_eq!(entry_now(&app.client, &app.base, &second).await["status"], "waiting", "one time, one entry told");
+    let doc = availability(&app.client, &app.base, provider, "?days=14", None).await;
+    assert!(doc.statuses().values().all(|s| s == "available"), "the time stays free: {}", doc.body);
+    let events = entity::waitlist_event::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(events.len(), 1);
+    let data: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!((data["notifyOnly"].as_bool(), data["holdId"].is_null()), (Some(true), true), "{data}");
+}

@@ -28,7 +28,7 @@ use super::schedule_input::{hhmm, stored_schedule};
 use super::slots::SkippedSlot;
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::storage::slot_set::{insert_new, to_row};
-use crate::app::{App, AppError, UnitOfWork};
+use crate::app::{App, AppError, UnitOfWork, waitlist};
 use crate::domain::{
     Actor, Interval, PlannedSlot, ProviderAvailability, SlotStatus, WeeklySchedule, local_instant, overlaps_locally,
 };
@@ -64,6 +64,9 @@ pub struct Replanned {
     pub planned_through: Option<NaiveDate>,
     /// The provider's version after the change.
     pub version: i64,
+    /// The slots opened, with their dates: offered to the waitlist.
+    #[serde(skip)]
+    pub(in crate::app) opened_slots: Vec<(Uuid, NaiveDate)>,
 }
 
 /// A booked or held slot outside the new schedule.
@@ -173,6 +176,8 @@ impl App {
         };
         let schedule = stored_schedule(&stored)?;
         let planned = plan_dates(&mut uow, &schedule, tz, from, target, now, PlanRun::Extend).await?;
+        // Dates that came into the window may be what someone waits for.
+        waitlist::offer_opened(self, &mut uow, &planned.opened_slots).await?;
         provider_schedule::Entity::update_many()
             .col_expr(provider_schedule::Column::PlannedThrough, sea_orm::sea_query::Expr::value(Some(target)))
             .filter(provider_schedule::Column::ProviderId.eq(provider_id))
@@ -312,6 +317,7 @@ pub(super) async fn plan_dates(
             let (opened, event) =
                 ProviderAvailability::open(Uuid::new_v4(), uow.provider_id, date, slot.start, slot.end, by, now);
             new_rows.push(to_row(&opened, true));
+            outcome.opened_slots.push((opened.id, date));
             uow.record(event);
         }
     }

@@ -15,7 +15,7 @@ use sea_orm::EntityTrait;
 use super::planner::{PlanRun, Replanned, plan_dates, timezone_of};
 use super::schedule_input::ScheduleInput;
 use super::{Upserted, provider_by_external_id};
-use crate::app::{App, AppError, UnitOfWork};
+use crate::app::{App, AppError, UnitOfWork, waitlist};
 use crate::domain::BookableRange;
 
 impl App {
@@ -68,6 +68,7 @@ impl App {
         let today = now.with_timezone(&tz).date_naive();
         let through = today + Days::new(u64::from(self.planner.horizon_days.max(1)) - 1);
         let mut replanned = plan_dates(&mut uow, &schedule, tz, today, through, now, PlanRun::Replan).await?;
+        waitlist::offer_opened(self, &mut uow, &replanned.opened_slots).await?;
         let row = provider_schedule::ActiveModel {
             provider_id: Set(provider.id),
             slot_minutes: Set(schedule.slot_minutes as i32),

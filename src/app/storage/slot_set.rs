@@ -54,6 +54,9 @@ pub struct SlotSet {
     /// The upstream's id of each loaded slot mirrored from the marketplace's
     /// booking system (`external_slot_id`).
     external_ids: HashMap<Uuid, String>,
+    /// Slots opened in this unit of work before they were loaded (the
+    /// planner's): `freed` while available, as if they had just been freed.
+    opened: HashSet<Uuid>,
 }
 
 impl SlotSet {
@@ -63,6 +66,7 @@ impl SlotSet {
             loaded: HashMap::new(),
             from_schedule: HashSet::new(),
             external_ids: HashMap::new(),
+            opened: HashSet::new(),
         }
     }
 
@@ -216,12 +220,18 @@ impl SlotSet {
     }
 
     /// Indexes of the slots this unit of work made available: loaded booked,
-    /// held or blocked (or absent upstream), available now.
+    /// held or blocked, or opened (`count_as_freed`), available now.
     pub fn freed(&self) -> Vec<usize> {
         self.indexes_where(|slot| {
             slot.status == SlotStatus::Available
-                && self.loaded.get(&slot.id).is_some_and(|l| l.status != SlotStatus::Available)
+                && (self.opened.contains(&slot.id)
+                    || self.loaded.get(&slot.id).is_some_and(|l| l.status != SlotStatus::Available))
         })
+    }
+
+    /// Count these slots (opened in this unit of work) as `freed`.
+    pub fn count_as_freed(&mut self, ids: impl IntoIterator<Item = Uuid>) {
+        self.opened.extend(ids);
     }
 
     /// Indexes of the loaded slots on `date`, as a sub-slice view's mapping.

@@ -26,7 +26,7 @@ mod offers;
 use std::time::Duration;
 
 pub use entries::{EntryView, NewEntry, OfferView};
-pub(in crate::app) use offers::{offer_claimed, offer_ended, offer_freed};
+pub(in crate::app) use offers::{offer_claimed, offer_ended, offer_freed, offer_opened};
 
 use chrono::{DateTime, Utc};
 use entity::waitlist_entry;

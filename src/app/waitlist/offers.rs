@@ -120,6 +120,28 @@ pub(in crate::app) async fn offer_freed(
     Ok(offered)
 }
 
+/// Offer slots a schedule opened in this unit (already inserted, with their
+/// dates) to the waiting entries, as `offer_freed` does for freed ones, and
+/// save what it holds. Returns the number of offers made.
+pub(in crate::app) async fn offer_opened(
+    app: &App,
+    uow: &mut UnitOfWork,
+    opened: &[(Uuid, NaiveDate)],
+) -> Result<usize, AppError> {
+    if opened.is_empty() {
+        return Ok(0);
+    }
+    let mut slot_set = SlotSet::new();
+    let dates: BTreeSet<NaiveDate> = opened.iter().map(|(_, date)| *date).collect();
+    for date in dates {
+        slot_set.load_date(uow, date).await?;
+    }
+    slot_set.count_as_freed(opened.iter().map(|(id, _)| *id));
+    let offered = offer_freed(app, uow, &mut slot_set, None).await?;
+    slot_set.save(uow).await?;
+    Ok(offered)
+}
+
 /// The time an offer is for.
 struct Offer {
     starts_at: DateTime<Utc>,
