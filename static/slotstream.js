@@ -125,6 +125,14 @@ export function client(baseUrl = '') {
     booking: async (id, token) => (await request(baseUrl, `/api/v1/bookings/${enc(id)}`, { token })).body,
     cancel: async (id, token) =>
       (await request(baseUrl, `/api/v1/bookings/${enc(id)}/cancel`, { method: 'POST', token })).body,
+    /** Join a waitlist (DESIGN 4c): { providerId, serviceId, from, to, times?, customer } → the entry with its token (shown once). */
+    joinWaitlist: async (entry) => (await request(baseUrl, '/api/v1/waitlist', { method: 'POST', body: entry })).body,
+    /** A waitlist entry and its current `offer`, with the entry's token or its offer's claim token: { body, response } (its Date header). */
+    waitlistEntry: (id, token) => request(baseUrl, `/api/v1/waitlist/${enc(id)}`, { token }),
+    /** Leave a waitlist (the entry's own token). */
+    leaveWaitlist: (id, token) => request(baseUrl, `/api/v1/waitlist/${enc(id)}`, { method: 'DELETE', token }),
+    /** Decline the time held for an entry: it passes to the next in line, and the entry waits on. */
+    declineOffer: (id, token) => request(baseUrl, `/api/v1/waitlist/${enc(id)}/offer`, { method: 'DELETE', token }),
     /** The booking's iCalendar file as a Blob (the token goes in a header, never in a URL). */
     calendar: async (id, token) => {
       const response = await fetch(`${baseUrl}/api/v1/bookings/${enc(id)}/calendar.ics`, {

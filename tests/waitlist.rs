@@ -559,7 +559,8 @@ async fn admin_provider(app: &TestApp, token: &str, external_id: &str, extra: Va
     let (status, created) = put(app, token, &format!("/api/v1/admin/providers/{external_id}"), body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let service = json!({ "name": "Half hour", "durationMinutes": 30, "priceMinor": 1000, "currency": "PLN" });
-    let (status, body) = put(app, token, &format!("/api/v1/admin/providers/{external_id}/services/half"), service).await;
+    let (status, body) =
+        put(app, token, &format!("/api/v1/admin/providers/{external_id}/services/half"), service).await;
     assert!(status.is_success(), "{body}");
     let provider = created["id"].as_str().unwrap().parse().unwrap();
     (provider, service_with(&app.client, &app.base, provider, 30).await)
@@ -571,15 +572,22 @@ async fn a_schedule_change_that_opens_a_waited_for_time_offers_it() {
     let (provider, service) = admin_provider(&app, &token, "waits", json!({})).await;
     let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
     let every_day = |end: &str| {
-        let weekly: serde_json::Map<String, Value> = days.iter().map(|d| (d.to_string(), json!([["09:00", end]]))).collect();
+        let weekly: serde_json::Map<String, Value> =
+            days.iter().map(|d| (d.to_string(), json!([["09:00", end]]))).collect();
         json!({ "slotMinutes": 30, "weekly": weekly })
     };
     let (status, body) = put(&app, &token, "/api/v1/admin/providers/waits/schedule", every_day("12:00")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (tomorrow, one_pm) = warsaw_tomorrow(13, 0);
-    let (status, entry) =
-        join_waitlist(&app.client, &app.base, provider, service, (&tomorrow, &tomorrow), Some(json!([["13:00", "14:00"]])))
-            .await;
+    let (status, entry) = join_waitlist(
+        &app.client,
+        &app.base,
+        provider,
+        service,
+        (&tomorrow, &tomorrow),
+        Some(json!([["13:00", "14:00"]])),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
 
     let (status, body) = put(&app, &token, "/api/v1/admin/providers/waits/schedule", every_day("14:00")).await;

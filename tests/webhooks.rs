@@ -296,6 +296,110 @@ async fn booking_created_cancelled_and_rescheduled_arrive_signed_in_order_within
 }
 
 #[tokio::test]
+async fn waitlist_offered_expired_and_fulfilled_arrive_signed_in_order_with_the_claim_link_and_the_customer() {
+    let flags = [FLAGS, &["--hold-sweep-millis", "100"]].concat();
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    let events = ["booking.cancelled", "waitlist.offered", "waitlist.expired", "waitlist.fulfilled"];
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &events).await;
+    let slot = free_slots_of(&app.client, &app.base, provider.id).await.remove(0);
+    let service = service_with(&app.client, &app.base, provider.id, 30).await;
+    let booking = booked(&app.client, &app.base, provider.id, service, &slot.starts_at).await;
+    let window = (slot.date.as_str(), slot.date.as_str());
+    let (_, first) = join_waitlist(&app.client, &app.base, provider.id, service, window, None).await;
+    let (_, second) = join_waitlist(&app.client, &app.base, provider.id, service, window, None).await;
+
+    let (id, token) = (booking["id"].as_str().unwrap(), booking["token"].as_str());
+    assert_eq!(cancel(&app.client, &app.base, id, token).await, StatusCode::OK);
+    let offered = receiver.accepted(2).await;
+    assert_eq!(types(&offered), ["booking.cancelled", "waitlist.offered"]);
+    let data = &offered[1].body["data"];
+    assert_eq!(data["entryId"], first["id"]);
+    assert_eq!(data["customer"], json!({ "name": "Grace Hopper", "email": "grace@example.com" }));
+    assert_eq!(
+        (data["serviceId"].as_str(), data["notifyOnly"].as_bool()),
+        (Some(service.to_string().as_str()), Some(false))
+    );
+    let link = data["claimLink"].as_str().unwrap();
+    assert!(link.starts_with(&format!("/?offer={}#token=of_", first["id"].as_str().unwrap())), "{link}");
+    assert!(data["expiresAt"].is_string() && data["holdId"].is_string() && data["startsAt"].is_string());
+
+    // The first offer runs out (its expiry moved to the past; the sweep runs every 100 ms).
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let hold: Uuid = data["holdId"].as_str().unwrap().parse().unwrap();
+    let row = entity::slot_hold::Entity::find_by_id(hold).one(&app.db).await.unwrap().unwrap();
+    let mut due: entity::slot_hold::ActiveModel = row.into();
+    due.expires_at = Set(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+    due.update(&app.db).await.unwrap();
+    let passed = receiver.accepted(4).await;
+    assert_eq!(types(&passed[2..]), ["waitlist.expired", "waitlist.offered"]);
+    assert_eq!((&passed[2].body["data"]["entryId"], &passed[3].body["data"]["entryId"]), (&first["id"], &second["id"]));
+
+    // The second books it with its entry's token.
+    let next = &passed[3].body["data"];
+    let mut body = booking_body(provider.id, service, next["startsAt"].as_str().unwrap());
+    body["holdId"] = next["holdId"].clone();
+    let claim = app.client.post(app.url("/api/v1/bookings")).bearer_auth(second["token"].as_str().unwrap());
+    assert_eq!(claim.json(&body).send().await.unwrap().status(), StatusCode::CREATED);
+    let all = receiver.accepted(5).await;
+    assert_eq!(types(&all[4..]), ["waitlist.fulfilled"]);
+    assert_eq!(all[4].body["data"]["entryId"], second["id"]);
+    assert!(all[4].body["data"]["bookingId"].is_string());
+    assert!(all.iter().all(|r| r.verified), "every signature verifies");
+    let versions: Vec<i64> = all.iter().map(|r| r.body["data"]["version"].as_i64().unwrap()).collect();
+    assert!(versions.windows(2).all(|w| w[0] <= w[1]), "in log order: {versions:?}");
+    let ids: std::collections::HashSet<_> = all.iter().map(|r| r.id.clone()).collect();
+    assert_eq!((ids.len(), receiver.received().len()), (5, 5), "each once, each its own webhook-id");
+}
+
+#[tokio::test]
+async fn the_waitlist_migration_keeps_every_subscription_at_the_same_place_in_the_log() {
+    use migration::MigratorTrait;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let db = sea_orm::Database::connect(fresh_database_url().await).await.unwrap();
+    let before = migration::Migrator::migrations().iter().position(|m| m.name().ends_with("_waitlist")).unwrap();
+    migration::Migrator::up(&db, Some(before as u32)).await.unwrap();
+    let provider = Uuid::new_v4();
+    let now = chrono::Utc::now();
+    entity::provider::ActiveModel {
+        id: Set(provider),
+        name: Set("Before".into()),
+        timezone: Set("Europe/Warsaw".into()),
+        currency: Set("PLN".into()),
+        version: Set(7),
+        updated_at: Set(now),
+        active: Set(true),
+        slot_source: Set(entity::provider::SlotSource::Schedule),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    // Delivered up to version 7's slot event; past version 7 altogether (its booking event).
+    let subscription = |cursor: i64| entity::webhook_subscription::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        provider_id: Set(provider),
+        url: Set("https://hooks.example.com/".into()),
+        events: Set("booking.created".into()),
+        secret: Set("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        status: Set(entity::webhook_subscription::Status::Active),
+        cursor: Set(cursor),
+        attempts: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    let (at_slot, past) = (subscription(14).insert(&db).await.unwrap(), subscription(15).insert(&db).await.unwrap());
+    migration::Migrator::up(&db, None).await.unwrap();
+    let cursor = |id: Uuid| {
+        let db = db.clone();
+        async move { entity::webhook_subscription::Entity::find_by_id(id).one(&db).await.unwrap().unwrap().cursor }
+    };
+    assert_eq!(cursor(at_slot.id).await, 21, "3 × 7: version 7's slot event");
+    assert_eq!(cursor(past.id).await, 22, "3 × 7 + 1: version 7's booking event");
+}
+
+#[tokio::test]
 async fn a_receiver_failing_three_times_gets_the_event_once_after_retries_and_the_rest_in_order() {
     let app = TestApp::spawn_with(FLAGS).await;
     let provider = app.provider(0);

@@ -16,9 +16,9 @@ pub struct Model {
     /// The Standard Webhooks secret, `whsec_<base64>`.
     pub secret: String,
     pub status: Status,
-    /// The log position delivered up to (inclusive): `2 × version` for the
-    /// slot event of that version, `2 × version + 1` for the booking event
-    /// committed at that version.
+    /// The log position delivered up to (inclusive): `3 × version` for the
+    /// slot event of that version, `+ 1` for the booking event and `+ 2`
+    /// for the waitlist event committed at that version (`events::Lane`).
     pub cursor: i64,
     /// Failed attempts at the event after the cursor.
     pub attempts: i32,

@@ -4,9 +4,12 @@
 // time left; on success a confirmation with service, date, time and zone,
 // price, an .ics download and the manage link. A server without holds (404)
 // or one that refuses a hold for this client (429) books directly.
+// The same form books a time a waitlist offer holds for the customer
+// (openOfferForm): that hold is the offer's, so the form neither renews nor
+// releases it (declining is the offer banner's "No thanks").
 
 import { api, state, ui, announce } from './state.js';
-import { dayLabel, duration, hhmm, longDayLabel, minutes, mmss, price, zoneInWords } from './format.js';
+import { clockIn, dateIn, dayLabel, duration, hhmm, longDayLabel, minutes, mmss, price, zoneInWords } from './format.js';
 import { bookingRecord, copyManageLink, downloadCalendar, fillDetails, saveBooking } from './my-bookings.js';
 import { drawTimesStep, serviceSlots } from './times.js';
 
@@ -24,7 +27,10 @@ const HOLD_STATES = ['taking', 'held', 'none', 'taken', 'lost'];
 const BOOKABLE_HOLD_STATES = new Set(['held', 'none']);
 const HOLD_GONE = new Set([404, 409, 410]);
 
-/** The form's session: { id, date, slot, service, provider, slotIds, holdState, hold, holdPromise, releasing }. */
+/**
+ * The form's session: { id, date, slot, service, provider, slotIds, holdState, hold, holdPromise, releasing, offer }.
+ * `offer` ({ onBooked }) when the hold is a waitlist offer's.
+ */
 let open = null;
 const timers = { renew: 0, tick: 0 };
 /** The time button the form was opened from (by slot id: the list is redrawn meanwhile). */
@@ -43,7 +49,7 @@ const slotOf = (id) => {
 };
 
 /** The local time a server `expiresAt` falls at, corrected by the server's clock if it differs much. */
-function localDeadline(response, expiresAt) {
+export function localDeadline(response, expiresAt) {
   const expires = Date.parse(expiresAt);
   const serverNow = Date.parse(response.headers.get('Date') ?? '');
   const offset = Number.isFinite(serverNow) ? Date.now() - serverNow : 0;
@@ -62,7 +68,8 @@ function setHoldState(session, holdState) {
   session.holdState = holdState;
   ui.dialog.dataset.hold = holdState;
   ui.holdStatus.hidden = holdState !== 'held';
-  ui.retry.hidden = holdState !== 'lost';
+  // An offer that ended cannot be taken again: it went to the next in line.
+  ui.retry.hidden = holdState !== 'lost' || Boolean(session.offer);
   if (holdState === 'taken' || holdState === 'lost') ui.submit.disabled = true;
   if (holdState === 'held') {
     clearInterval(timers.tick);
@@ -164,6 +171,8 @@ function dropHold(session, options) {
   const held = session?.hold;
   if (!held) return;
   session.hold = null;
+  // An offer's hold stays the customer's until it is booked, declined or runs out.
+  if (session.offer) return;
   // Also after expiry: the server may not have swept it yet, and a retry needs the slot back.
   session.releasing = releaseHold(held, options);
   drawTimesStep();
@@ -172,6 +181,10 @@ function dropHold(session, options) {
 function holdLost(session, reason) {
   dropHold(session, { keepalive: reason === 'hidden' });
   setHoldState(session, 'lost');
+  if (session.offer) {
+    ui.error.textContent = 'The time held for you has ended, so it is no longer reserved for you.';
+    return;
+  }
   const why = { expired: 'Your hold on this time has expired', hidden: 'Your hold on this time was released when you left the page' }[reason] ?? 'Your hold on this time has ended';
   ui.error.textContent = `${why}, so it is no longer reserved for you. Try again to hold it if it is still free.`;
 }
@@ -217,24 +230,81 @@ export function openForm(slotId, button) {
   };
   open = session;
   const end = hhmm(minutes(slot.startTime) + service.durationMinutes);
-  ui.summary.textContent = `${service.name} (${duration(service.durationMinutes)}, ${price(service.priceCents, service.currency)}) at ${
-    state.provider.name
-  }, ${longDayLabel(day.date)}, ${slot.startTime}–${end} ${zoneInWords(state.doc.timezone)}.`;
+  resetForm(`${serviceWords(service)} at ${state.provider.name}, ${longDayLabel(day.date)}, ${slot.startTime}–${end} ${zoneInWords(state.doc.timezone)}.`);
+  returnFocusTo = button?.dataset.slotId ?? null;
+  session.holdPromise = takeHold(session);
+  ui.dialog.showModal();
+  focusFirstEmpty();
+}
+
+/**
+ * Open the form for a time a waitlist offer holds for the customer (DESIGN 4c):
+ * `holdId` and `token` (the entry's, or the claim link's) book it, until
+ * `deadline` (local milliseconds). `onBooked(record)` after the booking;
+ * focus goes back to `returnTo` when the form closes unbooked.
+ */
+export function openOfferForm({ provider, service, startsAt, endsAt, holdId, token, deadline, onBooked, returnTo }) {
+  if (ui.dialog.open) return;
+  const zone = provider.timezone;
+  const date = dateIn(startsAt, zone);
+  const session = {
+    id: null,
+    date,
+    slot: { startsAt, startTime: clockIn(startsAt, zone) },
+    service,
+    provider,
+    slotIds: [],
+    holdState: 'taking',
+    hold: { id: holdId, token, deadline, slotIds: [], atMaximum: true }, // an offer is never renewed
+    holdPromise: Promise.resolve(),
+    releasing: null,
+    offer: { onBooked, returnTo },
+  };
+  open = session;
+  resetForm(`${serviceWords(service)} at ${provider.name}, ${longDayLabel(date)}, ${session.slot.startTime}–${clockIn(endsAt, zone)} ${zoneInWords(zone)}.`);
+  returnFocusTo = null;
+  ui.dialog.showModal();
+  setHoldState(session, 'held');
+  focusFirstEmpty();
+}
+
+/** "Haircut (45 min, 70,00 zł)" */
+function serviceWords(service) {
+  const parts = [service.durationMinutes ? duration(service.durationMinutes) : '', service.priceCents != null ? price(service.priceCents, service.currency) : ''];
+  const meta = parts.filter(Boolean).join(', ');
+  return meta ? `${service.name} (${meta})` : service.name;
+}
+
+function resetForm(summary) {
+  ui.summary.textContent = summary;
   ui.error.textContent = '';
   ui.submit.disabled = false;
   ui.submit.textContent = 'Book';
   ui.countdown.textContent = '--:--';
+  const saved = savedCustomer();
+  if (saved && !ui.name.value) ui.name.value = saved.name ?? '';
+  if (saved && !ui.email.value) ui.email.value = saved.email ?? '';
+}
+
+const focusFirstEmpty = () => (ui.name.value ? (ui.email.value ? ui.submit : ui.email) : ui.name).focus();
+
+/** The name and email this browser last booked (or joined a waitlist) with, or null. */
+export function savedCustomer() {
   try {
     const saved = JSON.parse(localStorage.getItem(CUSTOMER_KEY) ?? 'null');
-    if (saved && !ui.name.value) ui.name.value = saved.name ?? '';
-    if (saved && !ui.email.value) ui.email.value = saved.email ?? '';
+    return saved && typeof saved === 'object' ? saved : null;
   } catch {
-    // no saved customer
+    return null;
   }
-  returnFocusTo = button?.dataset.slotId ?? null;
-  session.holdPromise = takeHold(session);
-  ui.dialog.showModal();
-  (ui.name.value ? (ui.email.value ? ui.submit : ui.email) : ui.name).focus();
+}
+
+/** Remember the customer's name and email for the next form. */
+export function rememberCustomer(name, email) {
+  try {
+    localStorage.setItem(CUSTOMER_KEY, JSON.stringify({ name, email }));
+  } catch {
+    // not remembered
+  }
 }
 
 /** While the form is open, tell the customer at once if the time was taken (called on every change). */
@@ -293,16 +363,13 @@ async function submit(event) {
     );
     stopHoldTimers();
     session.hold = null; // the hold became this booking: nothing to release
-    try {
-      localStorage.setItem(CUSTOMER_KEY, JSON.stringify({ name, email }));
-    } catch {
-      // not remembered
-    }
+    rememberCustomer(name, email);
     const record = bookingRecord(booking, session.provider, session.service, booking.token);
     saveBooking(record);
     open = null;
     ui.dialog.close();
     showConfirmation(record);
+    session.offer?.onBooked?.(record);
     state.watch?.nudge();
   } catch (error) {
     ui.submit.textContent = 'Book';
@@ -323,7 +390,8 @@ async function submit(event) {
   }
 }
 
-function showConfirmation(record) {
+/** The "You're booked" dialog for a booking just made. */
+export function showConfirmation(record) {
   confirmed = record;
   fillDetails(ui.doneDetails, record);
   ui.done.showModal();
@@ -340,6 +408,7 @@ ui.dialog.addEventListener('close', () => {
   open = null;
   dropHold(session);
   if (returnFocusTo) ui.times.querySelector(`[data-slot-id="${CSS.escape(returnFocusTo)}"]`)?.focus();
+  else if (session?.offer?.returnTo?.isConnected) session.offer.returnTo.focus();
   returnFocusTo = null;
 });
 ui.doneIcs.addEventListener('click', () => confirmed && downloadCalendar(confirmed));

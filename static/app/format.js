@@ -86,9 +86,21 @@ export function mmss(ms) {
   return `${String(Math.floor(total / 60)).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
 }
 
+/** The date (YYYY-MM-DD) an instant falls on in a zone. */
+export function dateIn(instant, zone) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(instant));
+}
+
 /** Today's date (YYYY-MM-DD) in a zone. */
-export function todayIn(zone) {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+export const todayIn = (zone) => dateIn(Date.now(), zone);
+
+/** "Thursday" for a date within the coming week, "Today", "Tomorrow"; "Thu 18 Dec" further off. */
+export function dayWord(iso, zone) {
+  const today = todayIn(zone);
+  if (iso === today) return 'Today';
+  if (iso === addDays(today, 1)) return 'Tomorrow';
+  if (iso > today && iso < addDays(today, 7)) return LONG_WEEKDAYS[parseDate(iso).getUTCDay()];
+  return dayLabel(iso);
 }
 
 /** Minutes past midnight of an instant on the wall clock of a zone. */

@@ -1,7 +1,9 @@
 // Step 2: the strip of days and the list of times, drawn from the
 // availability document. Only times that have not begun and that the chosen
 // service fits are offered; other people's bookings, holds and the
-// customer's own booking each read differently.
+// customer's own booking each read differently. A day with times but none
+// that fits says "Fully booked" and offers the waitlist (app/waitlist.js,
+// through state.waitingFor and its join button).
 
 import { state, ui, announce, DAYS } from './state.js';
 import { addDays, clockIn, todayIn, dayLabel, dayOfMonth, differentClock, longDayLabel, month, visitorZone, weekday, zoneInWords } from './format.js';
@@ -21,7 +23,8 @@ function slotKind(day, index, mineIds) {
   const slot = day.slots[index];
   if (mineIds.has(slot.availabilityId) && slot.status === 'booked') return 'mine';
   if (slot.status === 'booked') return 'taken';
-  if (slot.status === 'held') return state.heldByMe?.(slot) ? 'held-mine' : 'held';
+  // Held by this page's form, or for this customer by a waitlist offer.
+  if (slot.status === 'held') return state.heldByMe?.(slot) || state.offeredToMe?.(slot) ? 'held-mine' : 'held';
   if (slot.status === 'blocked') return 'blocked';
   if (isPast(slot)) return 'past';
   return state.service && serviceSlots(day, index, state.service) ? 'free' : 'short';
@@ -41,7 +44,10 @@ function dayInfo(day) {
   const mineIds = new Set(myBookingsAt(state.provider.id, day.slots).map((s) => s.availabilityId));
   const kinds = day.slots.map((_, i) => slotKind(day, i, mineIds));
   const upcoming = day.slots.filter((s) => !isPast(s));
-  return { kinds, free: kinds.filter((k) => k === 'free').length, mine: kinds.includes('mine'), closed: day.slots.length === 0, over: day.slots.length > 0 && upcoming.length === 0 };
+  const closed = day.slots.length === 0;
+  const over = !closed && upcoming.length === 0;
+  const free = kinds.filter((k) => k === 'free').length;
+  return { kinds, free, mine: kinds.includes('mine'), closed, over, full: !closed && !over && free === 0 };
 }
 
 /** The first day with a free time for the service (or the first day). */
@@ -70,9 +76,10 @@ function drawStrip(doc) {
       button.role = 'tab';
       button.className = 'day';
       button.dataset.date = day.date;
-      const note = info.closed ? 'Closed' : info.over ? 'Over' : info.free === 0 ? 'Full' : `${info.free} free`;
+      const note = info.closed ? 'Closed' : info.over ? 'Over' : info.full ? 'Fully booked' : `${info.free} free`;
       button.dataset.free = String(info.free);
-      button.classList.toggle('closed', info.closed || info.over || info.free === 0);
+      button.classList.toggle('closed', info.closed || info.over || info.full);
+      button.classList.toggle('full', info.full);
       button.classList.toggle('has-mine', info.mine);
       button.setAttribute('aria-selected', String(day.date === state.day));
       button.setAttribute('aria-label', `${longDayLabel(day.date)}, ${note.toLowerCase()}${info.mine ? ', your booking' : ''}`);
@@ -92,10 +99,12 @@ function drawTimes(doc, flashChanges) {
   shownStatus = new Map();
   if (!day) {
     ui.times.replaceChildren();
+    ui.waitlistPanel.hidden = true;
     return;
   }
   ui.dayHeading.textContent = longDayLabel(day.date);
-  const { kinds } = dayInfo(day);
+  const info = dayInfo(day);
+  const { kinds } = info;
   const zone = doc.timezone;
   const visitor = visitorZone();
   const focusedId = document.activeElement?.dataset?.slotId ?? null;
@@ -148,6 +157,21 @@ function drawTimes(doc, flashChanges) {
     ui.times.replaceChildren(...buttons);
   }
   if (focusedId) ui.times.querySelector(`[data-slot-id="${CSS.escape(focusedId)}"]`)?.focus();
+  drawWaitlistPanel(day, info);
+}
+
+/** Under a fully booked day: "Tell me if a time opens", or that the customer already waits for it. */
+function drawWaitlistPanel(day, info) {
+  const service = state.service;
+  ui.waitlistPanel.hidden = !info.full || !service;
+  if (ui.waitlistPanel.hidden) return;
+  const waiting = state.waitingFor?.(state.provider.id, service.id, day.date);
+  ui.waitlistPanel.dataset.date = day.date;
+  ui.waitlistPanel.dataset.waiting = String(Boolean(waiting));
+  ui.waitlistText.textContent = waiting
+    ? `You are on the waitlist for ${service.name} on ${longDayLabel(day.date)}: if a time opens, it is held for you and shown at the top of this page.`
+    : `Fully booked for ${service.name} on ${longDayLabel(day.date)}.`;
+  ui.waitlistJoin.hidden = Boolean(waiting);
 }
 
 /** Draw (or redraw) the strip and the times from the current document. */
@@ -194,6 +218,7 @@ export function announceUnbookable(button) {
     held: `Someone is booking ${when} right now. It may free up in a few minutes.`,
     taken: `${when} is already booked.`,
     mine: `${when} is your booking: see Your bookings below.`,
+    'held-mine': `${when} is held for you: Book it at the top of the page.`,
     short: `${state.service?.name} takes ${state.service?.durationMinutes} minutes; ${when} is not followed by enough free time.`,
   };
   announce(words[kind] ?? `${when} cannot be booked.`);
