@@ -626,3 +626,99 @@ async fn a_provider_whose_slots_another_system_books_gets_notify_only_offers() {
     let data: Value = serde_json::from_str(&events[0].data).unwrap();
     assert_eq!((data["notifyOnly"].as_bool(), data["holdId"].is_null()), (Some(true), true), "{data}");
 }
+
+#[tokio::test]
+async fn two_claims_at_once_book_once_and_a_service_lengthened_under_an_offer_is_refused_then_passed_on() {
+    let (app, admin_token, _dir) = admin_server().await;
+    let (provider, service) = admin_provider(&app, &admin_token, "edges", json!({})).await;
+    let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let weekly: serde_json::Map<String, Value> =
+        days.iter().map(|d| (d.to_string(), json!([["09:00", "12:00"]]))).collect();
+    let (status, body) = put(
+        &app,
+        &admin_token,
+        "/api/v1/admin/providers/edges/schedule",
+        json!({ "slotMinutes": 30, "weekly": weekly }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (tomorrow, ten) = warsaw_tomorrow(10, 0);
+    let (_, eleven) = warsaw_tomorrow(11, 0);
+    let window = (tomorrow.as_str(), tomorrow.as_str());
+    let mut bookings = Vec::new();
+    for start in [&ten, &eleven] {
+        let (status, booking) = book(&app.client, &app.base, provider, service, start).await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        bookings.push(booking);
+    }
+    let first = joined(&app.client, &app.base, provider, service, window).await;
+    let second = joined(&app.client, &app.base, provider, service, window).await;
+
+    // Two claims of one offer at once: one booking.
+    cancel_booking(&app, &bookings[0]).await;
+    let offered = entry_now(&app.client, &app.base, &first).await;
+    let claims = join_all([
+        claim(&app.client, &app.base, &offered, token(&first)),
+        claim(&app.client, &app.base, &offered, token(&first)),
+    ])
+    .await;
+    let mut statuses: Vec<StatusCode> = claims.iter().map(|(status, _)| *status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{claims:?}");
+
+    // The service grows to an hour while 11:00 is offered: the claim is refused and nothing changes;
+    // declined, the time passes on (nobody else waits: it is free again).
+    cancel_booking(&app, &bookings[1]).await;
+    let offered = entry_now(&app.client, &app.base, &second).await;
+    assert_eq!(offered["status"], "offered");
+    let longer = json!({ "name": "Half hour", "durationMinutes": 60, "priceMinor": 1000, "currency": "PLN" });
+    let (status, body) = put(&app, &admin_token, "/api/v1/admin/providers/edges/services/half", longer).await;
+    assert!(status.is_success(), "{body}");
+    let (status, problem) = claim(&app.client, &app.base, &offered, token(&second)).await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (StatusCode::CONFLICT, Some("urn:slotstream:problem:hold-no-longer-fits"))
+    );
+    assert_eq!(
+        entry_now(&app.client, &app.base, &second).await["status"],
+        "offered",
+        "a refused claim changes nothing"
+    );
+    assert_eq!(delete(&app.client, &app.base, &second, "/offer", token(&second)).await, StatusCode::NO_CONTENT);
+    let slot_at_eleven = availability(&app.client, &app.base, provider, &format!("?startDate={tomorrow}&days=1"), None)
+        .await
+        .json()["days"][0]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["startTime"] == "11:00")
+        .unwrap()["availabilityId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for_slot(&app.client, &app.base, provider, &slot_at_eleven, "available").await;
+}
+
+#[tokio::test]
+async fn a_deactivated_provider_offers_nothing_and_a_sender_that_hangs_up_mid_join_leaves_no_entry() {
+    let app = TestApp::spawn().await;
+    let (provider, service, slot, booking) = booked_slot(&app).await;
+    let entry = joined(&app.client, &app.base, provider, service, day_of(&slot)).await;
+
+    // A join whose body never finishes: no entry, and the server goes on.
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head =
+        "POST /api/v1/waitlist HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n";
+    socket.write_all(format!("{head}{{\"providerId\":\"{provider}\",").as_bytes()).await.unwrap();
+    drop(socket);
+
+    app.deactivate(provider).await;
+    cancel_booking(&app, &booking).await;
+    let waiting = entry_now(&app.client, &app.base, &entry).await;
+    assert_eq!((waiting["status"].as_str(), waiting.get("offer")), (Some("waiting"), None));
+    let holds = entity::slot_hold::Entity::find().all(&app.db).await.unwrap();
+    assert!(holds.is_empty(), "nothing held at a deactivated provider: {holds:?}");
+    let entries = entity::waitlist_entry::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(entries.len(), 1, "only the finished join made an entry");
+}

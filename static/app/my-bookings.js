@@ -248,7 +248,12 @@ export function renderBookings() {
       return li;
     }),
   );
-  ui.noBookings.hidden = list.length > 0;
+  showNoBookings();
+}
+
+/** "No bookings yet" while neither list (bookings, waitlists) has anything. */
+export function showNoBookings() {
+  ui.noBookings.hidden = ui.bookings.children.length > 0 || ui.waitlist.children.length > 0;
 }
 
 // ---------------------------------------------------------------- what the provider changed
