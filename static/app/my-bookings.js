@@ -189,7 +189,8 @@ ui.cancel.addEventListener('close', () => {
 
 // ---------------------------------------------------------------- the list
 
-function action(label, className, onClick, ariaLabel) {
+/** A list item's button. */
+export function action(label, className, onClick, ariaLabel) {
   const button = document.createElement('button');
   button.type = 'button';
   button.className = className;
