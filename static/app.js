@@ -3,10 +3,12 @@
 // Modules by concern: app/state.js (shared state, elements), app/format.js
 // (words and numbers), app/times.js (days and times), app/booking.js (the
 // form, its hold, the confirmation), app/my-bookings.js (the customer's
-// bookings, manage link, cancel, .ics).
+// bookings, manage link, cancel, .ics), app/waitlist.js (joining from a fully
+// booked day, the offers' banner, the claim link).
 //
 // URL query overrides (tests and demos):
 //   ?provider=<id>          provider shown first
+//   ?offer=<entryId>        a waitlist offer's claim link (the token in the fragment)
 //   ?reconnectMs=250        first reconnect delay (jittered, doubling to maxReconnectMs)
 //   ?maxReconnectMs=1000    longest reconnect delay
 //   ?pollMs=15000           poll interval when the browser has no EventSource
@@ -14,10 +16,11 @@
 
 import { watchAvailability } from './slotstream.js';
 import { api, state, ui, announce, numberParam, queryParam, DAYS } from './app/state.js';
-import { duration, price } from './app/format.js';
+import { addDays, duration, price, todayIn } from './app/format.js';
 import { drawTimesStep, serviceChanged, selectDay, shiftDays, announceUnbookable } from './app/times.js';
 import { openForm, syncForm } from './app/booking.js';
 import { availabilityChanged, checkAllBookings, onBookingsChanged, openManageLink, renderBookings } from './app/my-bookings.js';
+import { checkAllEntries, onWaitlistChanged, openOfferLink, renderWaitlist, streamBack, waitlistChanged } from './app/waitlist.js';
 
 const LOAD_RETRY_MS = 3000;
 /** What the customer reads; the feed's own words go to the developer panel. */
@@ -32,7 +35,11 @@ function showStatus(status, info) {
   ui.feedMode.textContent = status;
   if (info) showStats(info);
   // Said only when it changes after the first connection: "Live" on arrival is what the badge is for.
-  if (previous === 'Reconnecting…' && customer === 'Live') announce('Back online; the times are up to date.');
+  if (previous === 'Reconnecting…' && customer === 'Live') {
+    announce('Back online; the times are up to date.');
+    // A time may have been held for the customer meanwhile.
+    if (state.provider) streamBack(state.provider.id);
+  }
   if (previous === 'Live' && status === 'reconnecting') announce('Connection lost; reconnecting.');
   if (status === 'ended') announce(`${state.provider?.name ?? 'This provider'} is no longer taking bookings here.`);
   console.debug(`slotstream: ${status}`, info);
@@ -67,6 +74,8 @@ function watch(startDate) {
       if (change.event) console.debug('slotstream: event', change.version, change.event);
       // The provider may have cancelled or moved one of "Your bookings".
       availabilityChanged(providerId, doc, change.event);
+      // A time held may be held for one of the customer's waitlist entries.
+      waitlistChanged(providerId, change.event);
     },
     onReset: ({ version }) => console.info(`slotstream: reset after version ${version}; fetching afresh`),
     onStatus: showStatus,
@@ -96,15 +105,18 @@ function drawProvider() {
   );
 }
 
-function selectProvider(id) {
+/** Show a provider; a link (a waitlist offer's) may also name the service and the day. */
+function selectProvider(id, { serviceId = null, day = null } = {}) {
   state.provider = state.providers.find((p) => p.id === id) ?? state.providers[0] ?? null;
   if (!state.provider) return;
   ui.provider.value = state.provider.id;
-  state.service = null;
-  state.day = null;
+  state.service = state.provider.services.find((s) => s.id === serviceId) ?? null;
+  state.day = day;
   drawProvider();
   drawTimesStep();
-  watch(undefined);
+  // A day past the first week starts the strip there.
+  const later = day && day > addDays(todayIn(state.provider.timezone), DAYS - 1);
+  watch(later ? day : undefined);
 }
 
 async function loadProviders() {
@@ -122,7 +134,9 @@ async function loadProviders() {
     return;
   }
   const fromLink = await openManageLink(state.providers);
-  selectProvider(fromLink ?? queryParam('provider') ?? state.providers[0].id);
+  const offered = await openOfferLink(state.providers);
+  if (offered) selectProvider(offered.providerId, offered);
+  else selectProvider(fromLink ?? queryParam('provider') ?? state.providers[0].id);
 }
 
 ui.provider.addEventListener('change', () => selectProvider(ui.provider.value));
@@ -153,11 +167,14 @@ ui.times.addEventListener('click', (event) => {
 });
 ui.times.addEventListener('animationend', (event) => event.target.classList?.remove('flash'));
 onBookingsChanged(() => drawTimesStep());
+onWaitlistChanged(() => drawTimesStep());
 window.addEventListener('hashchange', async () => {
   const providerId = await openManageLink(state.providers);
   if (providerId && providerId !== state.provider?.id) selectProvider(providerId);
 });
 
 renderBookings();
+renderWaitlist();
 checkAllBookings();
+checkAllEntries();
 loadProviders();

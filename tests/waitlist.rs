@@ -14,12 +14,22 @@ use std::time::Duration;
 use common::*;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// A generous deadline for anything a test waits for (a wait, not a speed claim).
 const WAIT: Duration = Duration::from_secs(60);
+
+/// A booked slot's log when its time was offered to two entries in turn and then went free.
+const OFFERED_TWICE_THEN_FREE: [&str; 6] = [
+    "available->booked",
+    "booked->available",
+    "available->held",
+    "held->available",
+    "available->held",
+    "held->available",
+];
 
 /// The whole-day window of `slot`'s date.
 fn day_of(slot: &FreeSlot) -> (&str, &str) {
@@ -93,24 +103,6 @@ async fn delete(client: &reqwest::Client, base: &str, entry: &Value, path: &str,
     client.delete(format!("{base}/api/v1/waitlist/{id}{path}")).bearer_auth(token).send().await.unwrap().status()
 }
 
-/// The logged transitions of slot `id` after the one that opened it, as "previous->new".
-async fn logged(db: &DatabaseConnection, id: &str) -> Vec<String> {
-    let id: Uuid = id.parse().unwrap();
-    let mut rows = entity::slot_event::Entity::find()
-        .filter(entity::slot_event::Column::AvailabilityId.eq(id))
-        .filter(entity::slot_event::Column::PreviousStatus.is_not_null())
-        .all(db)
-        .await
-        .unwrap();
-    rows.sort_by_key(|r| r.version);
-    use sea_orm::ActiveEnum;
-    rows.iter()
-        .map(|r| {
-            format!("{}->{}", r.previous_status.map(|s| s.to_value()).unwrap_or_default(), r.new_status.to_value())
-        })
-        .collect()
-}
-
 /// The first free slot of a 30-minute service, booked: (provider, service, slot, booking).
 async fn booked_slot(app: &TestApp) -> (Uuid, Uuid, FreeSlot, Value) {
     let provider = app.provider(0).id;
@@ -170,7 +162,7 @@ async fn a_cancellation_offers_the_time_to_the_oldest_entry_every_viewer_sees_it
     assert_eq!(entry_now(&app.client, &app.base, &first).await["status"], "fulfilled");
     wait_for_slot(&app.client, &app.base, provider, &slot.id, "booked").await;
     assert_eq!(
-        logged(&app.db, &slot.id).await,
+        logged_transitions(&app.db, &slot.id).await,
         ["available->booked", "booked->available", "available->held", "held->booked"]
     );
     // A second claim of the same offer books nothing.
@@ -212,17 +204,7 @@ async fn a_decline_passes_the_time_to_the_next_entry_and_with_nobody_left_it_is_
     for entry in [&first, &second] {
         assert_eq!(entry_now(&app.client, &app.base, entry).await["status"], "waiting");
     }
-    assert_eq!(
-        logged(&app.db, &slot.id).await,
-        [
-            "available->booked",
-            "booked->available",
-            "available->held",
-            "held->available",
-            "available->held",
-            "held->available"
-        ]
-    );
+    assert_eq!(logged_transitions(&app.db, &slot.id).await, OFFERED_TWICE_THEN_FREE);
 
     // Leaving ends the entry; leaving twice is harmless; a left entry is offered nothing.
     assert_eq!(delete(&app.client, &app.base, &second, "", token(&second)).await, StatusCode::NO_CONTENT);
@@ -242,15 +224,8 @@ async fn an_unclaimed_offer_expires_to_the_next_entry_then_the_time_is_available
     wait_for_status(&app.client, &app.base, &second, "expired").await;
     wait_for_slot(&app.client, &app.base, provider, &slot.id, "available").await;
     assert_eq!(
-        logged(&app.db, &slot.id).await,
-        [
-            "available->booked",
-            "booked->available",
-            "available->held",
-            "held->available",
-            "available->held",
-            "held->available"
-        ],
+        logged_transitions(&app.db, &slot.id).await,
+        OFFERED_TWICE_THEN_FREE,
         "offered to each once, in line order, then free"
     );
 }
@@ -517,7 +492,7 @@ async fn twenty_cancellations_and_twenty_entries_at_once_give_twenty_offers_none
     assert_eq!(held.len(), 20, "each freed slot held once");
     for slot in slots {
         assert_eq!(
-            logged(&db, &slot.id).await,
+            logged_transitions(&db, &slot.id).await,
             ["available->booked", "booked->available", "available->held"],
             "{}",
             slot.id

@@ -73,33 +73,31 @@ pub fn slot_changed(row: &slot_event::Model) -> Message {
 /// A `booking.*` message, its data as the booking command recorded it, with
 /// the provider version its transaction committed.
 pub fn booking(row: &booking_event::Model) -> Option<Message> {
-    let kind = EventType::parse(&row.kind)?;
-    let mut data: serde_json::Value = serde_json::from_str(&row.data).ok()?;
-    data["version"] = serde_json::json!(row.version);
-    let position = Lane::Booking.position(row.version);
-    Some(Message {
-        position,
-        id: id(row.provider_id, position),
-        kind,
-        occurred_at: row.occurred_at,
-        body: body(kind, row.occurred_at, data),
-    })
+    recorded(Lane::Booking, row.provider_id, row.version, &row.kind, &row.data, row.occurred_at)
 }
 
 /// A `waitlist.*` message, its data as the waitlist recorded it, with the
-/// provider version its transaction made.
+/// provider version of the slot event it follows.
 pub fn waitlist(row: &waitlist_event::Model) -> Option<Message> {
-    let kind = EventType::parse(&row.kind)?;
-    let mut data: serde_json::Value = serde_json::from_str(&row.data).ok()?;
-    data["version"] = serde_json::json!(row.version);
-    let position = Lane::Waitlist.position(row.version);
-    Some(Message {
-        position,
-        id: id(row.provider_id, position),
-        kind,
-        occurred_at: row.occurred_at,
-        body: body(kind, row.occurred_at, data),
-    })
+    recorded(Lane::Waitlist, row.provider_id, row.version, &row.kind, &row.data, row.occurred_at)
+}
+
+/// A message recorded in `lane` at `version` as `kind` with `data` (JSON
+/// text), to which the version is added; `None` for a kind or data this
+/// build cannot read.
+fn recorded(
+    lane: Lane,
+    provider_id: Uuid,
+    version: i64,
+    kind: &str,
+    data: &str,
+    occurred_at: DateTime<Utc>,
+) -> Option<Message> {
+    let kind = EventType::parse(kind)?;
+    let mut data: serde_json::Value = serde_json::from_str(data).ok()?;
+    data["version"] = serde_json::json!(version);
+    let position = lane.position(version);
+    Some(Message { position, id: id(provider_id, position), kind, occurred_at, body: body(kind, occurred_at, data) })
 }
 
 /// The Standard Webhooks headers for `message` sent now with `secret`:

@@ -37,12 +37,13 @@ export async function freePort() {
   return port;
 }
 
-/** One slotstream process on a given database file and port; restartable. */
+/** One slotstream process on a given database file and port, with `args` after the suite's own; restartable. */
 export class Server {
-  constructor(name, { dbFile, port } = {}) {
+  constructor(name, { dbFile, port, args = [] } = {}) {
     this.name = name;
     this.dbFile = dbFile ?? path.join(tmp, `${name}.db`);
     this.port = port;
+    this.extraArgs = args;
     this.proc = null;
     this.log = '';
   }
@@ -65,6 +66,7 @@ export class Server {
       '--read-burst', '1000', '--read-per-second', '1000',
       '--stream-burst', '1000', '--stream-per-second', '1000',
       '--admin-token-file', ADMIN_TOKEN_FILE,
+      ...this.extraArgs,
     ];
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });

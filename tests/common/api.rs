@@ -267,3 +267,19 @@ pub async fn waitlist_entry(client: &reqwest::Client, base: &str, entry: &Value,
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// The logged transitions of slot `availability_id`, in version order, as
+/// "previous->new", after the event that opened the slot.
+pub async fn logged_transitions(db: &sea_orm::DatabaseConnection, availability_id: &str) -> Vec<String> {
+    use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter};
+    let id: Uuid = availability_id.parse().unwrap();
+    let mut rows = entity::slot_event::Entity::find()
+        .filter(entity::slot_event::Column::AvailabilityId.eq(id))
+        .filter(entity::slot_event::Column::PreviousStatus.is_not_null())
+        .all(db)
+        .await
+        .unwrap();
+    rows.sort_by_key(|r| r.version);
+    let name = |status: Option<entity::slot_event::Status>| status.map_or("none".into(), |s| s.to_value());
+    rows.iter().map(|r| format!("{}->{}", name(r.previous_status), name(Some(r.new_status)))).collect()
+}
