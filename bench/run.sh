@@ -11,13 +11,19 @@
 #   bash bench/run.sh --agenda   # only the provider's agenda stream (issue 24): booking committed ->
 #                               # booking-created with 100 other agendas open, RSS per open agenda,
 #                               # both databases
+#   bash bench/run.sh --waitlist # only the waitlist (issue 25): with 1,000 entries waiting on one
+#                               # provider, cancellation -> `waitlist.offered` webhook and -> the
+#                               # waiting page's banner (held frame, then the entry says offered),
+#                               # the offer always to the oldest entry; both databases
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
 # (server logs, every loadgen output), BENCH_PG_URL (default
 # postgres://postgres@127.0.0.1:5432), BENCH_SERVER_ENV (assignments for the
 # server's environment, e.g. "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-# to try another allocator without rebuilding).
+# to try another allocator without rebuilding), CARGO_TARGET_DIR (where the
+# binaries are built and run from; default target/), WAITLIST_* (--waitlist's
+# provider, entries, rounds and rate: see waitlist_bench).
 #
 # wrk, the server and the load generator share the same 2 cores: every rps
 # figure is "server + client on one box", not the server alone.
@@ -29,8 +35,9 @@ case "${1:-}" in
     --full | "") MODE=full ;;
     --upstream) MODE=upstream ;;
     --agenda) MODE=agenda ;;
-    -h | --help) sed -n "2,23p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full|--upstream|--agenda]" >&2; exit 2 ;;
+    --waitlist) MODE=waitlist ;;
+    -h | --help) sed -n "2,29p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,10 +45,12 @@ cd "$ROOT"
 PORT=${BENCH_PORT:-18181}
 ADDR=127.0.0.1:$PORT
 PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-BIN=$ROOT/target/release/slotstream
-LOADGEN=$ROOT/target/release/loadgen
+# Where cargo builds (CARGO_TARGET_DIR, as cargo itself reads it: a worktree can share one).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/slotstream
+LOADGEN=$TARGET/release/loadgen
 # The floor (issue 15): bare axum, hello + SSE broadcast, no database, no middleware.
-BASELINE=$ROOT/target/release/baseline
+BASELINE=$TARGET/release/baseline
 BASE_ADDR=127.0.0.1:$((PORT + 1))
 WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
 LIMITS=(--read-burst 100000000 --read-per-second 100000000
@@ -381,6 +390,72 @@ if [[ $MODE == agenda ]]; then
         psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
         psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
         agenda_bench postgres "$PG_BASE/$PG_DB"
+    else
+        note "PostgreSQL not reachable at $PG_BASE: skipped"
+    fi
+    note "load at end: $(uptime)"
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
+
+# --- the waitlist (issue 25) -------------------------------------------------
+# waitlist_bench NAME DATABASE_URL: the demo providers seeded (key from the
+# seed's output); on WAITLIST_PROVIDER (a demo provider open 10:00-20:00, so
+# that its next 14 days hold a fresh free slot for each of 200 rounds),
+# WAITLIST_ENTRIES entries wait for its 30-minute service over the 14 days
+# from tomorrow. WAITLIST_ROUNDS rounds at most WAITLIST_RATE/s: book a free
+# slot, cancel it, time the cancel -> `waitlist.offered` at a local receiver
+# and -> the waiting page's banner (the slot `held` on the public stream,
+# then the entry's GET answering `offered`); the offer is claimed and one
+# more entry joins at the back, so every cancellation finds WAITLIST_ENTRIES
+# waiting. Every offer must go to the oldest entry.
+WAITLIST_PROVIDER=${WAITLIST_PROVIDER:-Amber Spa}
+WAITLIST_ENTRIES=${WAITLIST_ENTRIES:-1000}
+WAITLIST_ROUNDS=${WAITLIST_ROUNDS:-200}
+WAITLIST_RATE=${WAITLIST_RATE:-5}
+waitlist_bench() {
+    local name=$1 url=$2
+    "$BIN" seed --database-url "$url" >"$WORK/waitlist-keys-$name.txt" 2>"$WORK/waitlist-seed-$name.err"
+    local provider
+    provider=$(awk -v name="$WAITLIST_PROVIDER" 'index($0, "demo provider \"" name) == 1 && match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
+        split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$WORK/waitlist-keys-$name.txt")
+    if [[ -z $provider ]]; then say "waitlist $name: no demo provider named $WAITLIST_PROVIDER in the seed's output"; exit 1; fi
+    start_server "waitlist-$name" "$url" --no-seed --webhook-allow-private --max-waitlist-per-client 100000
+    say "waitlist $name: $WAITLIST_ENTRIES entries waiting on $WAITLIST_PROVIDER, $WAITLIST_ROUNDS cancellations at $WAITLIST_RATE/s"
+    local out=$WORK/loadgen-waitlist-$name.txt
+    "$LOADGEN" --server "$ADDR" waitlist --provider "$provider" --entries "$WAITLIST_ENTRIES" \
+        --rounds "$WAITLIST_ROUNDS" --rate "$WAITLIST_RATE" >"$out" 2>"$WORK/loadgen-waitlist-$name.err" || {
+        say "waitlist $name reported a failure"; tail -n 5 "$WORK/loadgen-waitlist-$name.err" >&2; }
+    stop_server
+    note "waitlist $name: $(value rounds "$out") of $(value rounds_requested "$out") cancellations on $WAITLIST_PROVIDER," \
+        "$(value entries_waiting "$out") entries waiting at each ($(value entries_joined "$out") joined in all," \
+        "window $(value window "$out")); $(value claims_ok "$out") offers claimed; held frames from" \
+        "$(value held_frames_from "$out"); cancel POST p50 $(value cancel_request_p50_ms "$out") ms," \
+        "held frame p50 $(value held_frame_p50_ms "$out") ms, the entry's GET p50 $(value entry_check_p50_ms "$out") ms," \
+        "join POST p50 $(value join_request_p50_ms "$out") ms"
+    local q
+    for q in p50 p90 p99 max; do
+        figure "waitlist_webhook_${q}_ms_$name" "$(value "webhook_${q}_ms" "$out")"
+    done
+    for q in p50 p90 p99 max; do
+        figure "waitlist_banner_${q}_ms_$name" "$(value "banner_${q}_ms" "$out")"
+    done
+    figure "waitlist_rounds_$name" "$(value rounds "$out")"
+    figure "waitlist_entries_waiting_$name" "$(value entries_waiting "$out")"
+    figure "waitlist_violations_$name" "$(value violations "$out")"
+    figure "waitlist_lost_$name" "$(value lost "$out")"
+    figure "waitlist_stray_offers_$name" "$(value stray_offers "$out")"
+}
+
+if [[ $MODE == waitlist ]]; then
+    note "the waitlist: $WAITLIST_ENTRIES entries waiting, $WAITLIST_ROUNDS cancellations at $WAITLIST_RATE/s"
+    note "load at start: $(uptime)"
+    waitlist_bench sqlite "sqlite://$WORK/waitlist.db?mode=rwc"
+    if psql "$PG_BASE/postgres" -qc "SELECT 1" >/dev/null 2>&1; then
+        PG_DB=${BENCH_PG_DB:-slotstream_bench_waitlist}
+        psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+        psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+        waitlist_bench postgres "$PG_BASE/$PG_DB"
     else
         note "PostgreSQL not reachable at $PG_BASE: skipped"
     fi

@@ -18,6 +18,7 @@ mod sse;
 mod stats;
 mod storm;
 mod subscribers;
+mod waitlist;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -218,6 +219,37 @@ enum Command {
         /// Handshakes in flight at once.
         #[arg(long, default_value_t = 256)]
         connect_concurrency: usize,
+    },
+    /// The waitlist (issue 25): --entries entries wait on one provider's
+    /// 30-minute service; each round books a free slot and cancels it, timed
+    /// from the cancel to the `waitlist.offered` webhook (a local receiver)
+    /// and to the waiting page's banner (the slot `held` on the public
+    /// stream, then the entry answering `offered`). The offer must go to the
+    /// oldest entry; it is claimed, and one more entry joins at the back.
+    /// The server needs --webhook-allow-private and a high
+    /// --max-waitlist-per-client.
+    Waitlist {
+        /// `ID:KEY` (the key subscribes the webhook).
+        #[arg(long, value_parser = parse_provider)]
+        provider: Provider,
+        /// Entries waiting at every cancellation.
+        #[arg(long, default_value_t = 1000)]
+        entries: usize,
+        /// Cancellations timed (each on a fresh free slot of the window).
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        /// Rounds per second, at most.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Days in the entries' window, from tomorrow in the provider's zone.
+        #[arg(long, default_value_t = 14)]
+        window_days: u32,
+        /// Only slots starting at least this many minutes from now.
+        #[arg(long, default_value_t = 60)]
+        lead_minutes: i64,
+        /// Seconds a round waits for its webhook and its banner.
+        #[arg(long, default_value_t = 10.0)]
+        timeout_secs: f64,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -449,6 +481,19 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 sources,
                 connect_concurrency,
                 connect_timeout: Duration::from_secs(10),
+            })
+            .await
+        }
+        Command::Waitlist { provider, entries, rounds, rate, window_days, lead_minutes, timeout_secs } => {
+            waitlist::run(waitlist::WaitlistOptions {
+                server,
+                provider,
+                entries,
+                rounds,
+                rate,
+                window_days,
+                lead_minutes,
+                timeout: Duration::from_secs_f64(timeout_secs),
             })
             .await
         }

@@ -100,11 +100,11 @@ pub(in crate::app) async fn offer_freed(
         });
         let Some(covering) = fit else { continue };
         let Some(offer) = Offer::at(slot_set, &covering, tz, wanted.duration) else { continue };
+        // Offered once: held for this entry, or (notify-only, where it stays free) told to it alone.
+        for &index in &covering {
+            freed_ids.remove(&slot_set.slot(index).id);
+        }
         let made = if notify_only {
-            // Nothing is held: the time stays free, and is told to one entry only.
-            for &index in &covering {
-                freed_ids.remove(&slot_set.slot(index).id);
-            }
             notify(uow, entry, wanted, &offer, now).await?
         } else {
             hold(app, uow, slot_set, entry, wanted, &covering, &offer, now).await?
