@@ -29,7 +29,7 @@ const HOLD_GONE = new Set([404, 409, 410]);
 
 /**
  * The form's session: { id, date, slot, service, provider, slotIds, holdState, hold, holdPromise, releasing, offer }.
- * `offer` ({ onBooked }) when the hold is a waitlist offer's.
+ * `offer` ({ onBooked, returnTo }) when the hold is a waitlist offer's (openOfferForm).
  */
 let open = null;
 const timers = { renew: 0, tick: 0 };

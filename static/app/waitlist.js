@@ -126,13 +126,15 @@ function forgetClaim(id) {
 
 /** Whoever can read entry `id` here: the stored entry (its own token), else a claim link. */
 const sourceOf = (id) => storedEntry(id) ?? claims.get(id) ?? null;
+/** Whether `source` still speaks for entry `id` (stored entries are read afresh each time: compared by token). */
+const sameSource = (id, source) => sourceOf(id)?.token === source.token;
 
 /** The entries and claim links to ask about: still waiting, or with a time held. */
 const activeSources = () => [...readEntries().filter((e) => ACTIVE.has(e.status)), ...claims.values()];
 
 /** Whether the customer waits for `serviceId` of `providerId` on `date` (the times' waitlist panel). */
 state.waitingFor = (providerId, serviceId, date) =>
-  readEntries().some((e) => ACTIVE.has(e.status) && e.providerId === providerId && e.serviceId === serviceId && e.from <= date && date <= e.to);
+  activeSources().some((e) => e.providerId === providerId && e.serviceId === serviceId && e.from <= date && date <= e.to);
 
 // ---------------------------------------------------------------- words
 
@@ -248,7 +250,7 @@ async function checkEntry(id) {
       return;
     }
     // 401, 403, 404, 410: gone for this token (a claim link's ends with its offer).
-    if (sourceOf(id) !== source) return;
+    if (!sameSource(id, source)) return;
     if (source.claim) {
       forgetClaim(id);
       showEnded(id, 'This offer has ended: the time is no longer held for you.');
@@ -258,7 +260,8 @@ async function checkEntry(id) {
     }
     return;
   }
-  if (sourceOf(id) === source) entryRead(source, answer.body, answer.response);
+  // Unless the entry left this page meanwhile (left, booked, or a claim link replaced by the entry's own token).
+  if (sameSource(id, source)) entryRead(source, answer.body, answer.response);
 }
 
 /** What the server said of an entry: store it, and show, keep or end its offer. */
@@ -271,8 +274,8 @@ function entryRead(source, entry, response) {
     showOffer(sourceOf(entry.id) ?? source, live, deadline);
     return;
   }
-  if (live) {
-    // Ran out by this page's clock, not yet passed on by the server's: ask again in a moment.
+  if (entry.status === 'offered') {
+    // Ran out (by this page's clock, or its hold already let go), not yet passed on: ask again in a moment.
     setTimeout(() => queueChecks([entry.id]), AFTER_EXPIRY_MS);
     return;
   }
@@ -298,8 +301,12 @@ function endedWords(status, claim) {
   return 'The time held for you has ended; you are still on the waitlist.';
 }
 
-/** Every entry and claim link still waiting (page load, the tab shown again, every minute). */
+/** Every entry and claim link still waiting (page load, the tab shown again, every minute); ended entries past their window are forgotten. */
 export function checkAllEntries() {
+  const now = Date.now();
+  const list = readEntries();
+  const kept = list.filter((e) => ACTIVE.has(e.status) || Date.parse(e.expiresAt) > now);
+  if (kept.length < list.length) writeEntries(kept);
   queueChecks(activeSources().map((s) => s.id));
 }
 

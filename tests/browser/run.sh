@@ -31,4 +31,4 @@ else
   npm install --no-audit --no-fund --loglevel=error
 fi
 
-exec node --test --test-reporter=tap --test-concurrency=1 page.test.mjs providers.test.mjs provider.test.mjs http2.test.mjs
+exec node --test --test-reporter=tap --test-concurrency=1 page.test.mjs providers.test.mjs provider.test.mjs http2.test.mjs waitlist.test.mjs

@@ -81,14 +81,14 @@ async function until(what, check, timeoutMs = WAIT_MS) {
   }
 }
 
-/** A provider of its own: every day 10:00–11:00 in Warsaw, one 30-minute service. { id, externalId, serviceId, name } */
-async function newProvider(name) {
+/** A provider of its own: every day `hours` (10:00–11:00) in Warsaw, one 30-minute service. { id, externalId, serviceId, name } */
+async function newProvider(name, hours = ['10:00', '11:00']) {
   const externalId = `waitlist-${name}`;
   const created = await server.admin('PUT', externalId, { name: `Waitlist ${name}`, timezone: ZONE, currency: 'PLN', address: 'ul. Testowa 1, Warszawa' });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const service = await server.admin('PUT', `${externalId}/services/cut`, { name: 'Cut', durationMinutes: 30, priceMinor: 5000, currency: 'PLN' });
   assert.equal(service.status, 201, JSON.stringify(service.body));
-  const weekly = Object.fromEntries(EVERY_DAY.map((day) => [day, [['10:00', '11:00']]]));
+  const weekly = Object.fromEntries(EVERY_DAY.map((day) => [day, [hours]]));
   const schedule = await server.admin('PUT', `${externalId}/schedule`, { slotMinutes: 30, weekly });
   assert.ok(schedule.status < 300, JSON.stringify(schedule.body));
   return { id: created.body.id, externalId, serviceId: service.body.id, name: created.body.name };
@@ -104,7 +104,7 @@ async function slotsOn(provider, date) {
 /** Book every time of `date` through the API: the bookings (with their tokens), earliest first. */
 async function fillDay(provider, date) {
   const slots = await slotsOn(provider, date);
-  assert.equal(slots.length, 2, `10:00 and 10:30 on ${date}: ${JSON.stringify(slots)}`);
+  assert.equal(slots.length, 2, `two times on ${date}: ${JSON.stringify(slots)}`);
   const bookings = [];
   for (const slot of slots) {
     const { status, body } = await server.book(provider.id, provider.serviceId, slot, 'Someone Else');
@@ -161,13 +161,14 @@ async function openDay(provider, date, options = {}) {
 }
 
 /** Join the waitlist from the fully booked day shown: the entry the server made (with its token) and the request sent. */
-async function joinFromPage(page, { name = 'Wanda Waiting', email = 'wanda@example.com', week = false } = {}) {
+async function joinFromPage(page, { name = 'Wanda Waiting', email = 'wanda@example.com', week = false, parts = [] } = {}) {
   await page.waitForSelector('#waitlist-panel:not([hidden]) #waitlist-join');
   await page.click('#waitlist-join');
   await page.waitForSelector('#waitlist-dialog[open]');
   await page.fill('#waitlist-name', name);
   await page.fill('#waitlist-email', email);
   if (week) await page.check('#waitlist-days input[value="week"]');
+  for (const part of parts) await page.check(`#waitlist-parts input[value="${part}"]`);
   const joined = page.waitForResponse(isJoin);
   await page.click('#waitlist-submit');
   const response = await joined;
@@ -221,7 +222,7 @@ test("a waiting customer's open page shows the offer within about a second of a 
   t.diagnostic(`the offer banner showed ${shownAfter} ms after the cancellation was sent`);
   assert.ok(shownAfter <= 5000, `${shownAfter} ms`);
   const title = await page.textContent(`${offerOf(entry)} .offer-title`);
-  assert.match(title, /^Tomorrow 10:00 opened for you, held for (09:[0-5]\d|10:00)$/, title);
+  assert.match(title, /^(Today|Tomorrow) 10:00 opened for you, held for (09:[0-5]\d|10:00)$/, title);
   assert.equal(await page.getAttribute(`${offerOf(entry)} .offer-headline`, 'role'), 'alert', 'announced to screen readers');
   assert.match(await page.textContent(`${offerOf(entry)} .offer-when`), /Cut at Waitlist offer, \w+day \d+ \w+ \d{4}, 10:00–10:30 Warsaw time \(09:00 your time\)\./);
   // The countdown runs.
@@ -231,7 +232,7 @@ test("a waiting customer's open page shows the offer within about a second of a 
   await page.waitForSelector(`#times button[data-slot-id="${first.slot.availabilityId}"].held-mine`);
   const notes = await page.evaluate(() => window.__notifications);
   assert.equal(notes.length, 1, JSON.stringify(notes));
-  assert.equal(notes[0].title, 'Tomorrow 10:00 opened for you');
+  assert.match(notes[0].title, /^(Today|Tomorrow) 10:00 opened for you$/, 'Tomorrow, unless midnight passed meanwhile');
   const offered = await entryNow(entry);
   assert.equal(offered.status, 'offered');
   assert.equal(await page.getAttribute(offerOf(entry), 'data-hold-id'), offered.offer.holdId);
@@ -264,7 +265,8 @@ test("a waiting customer's open page shows the offer within about a second of a 
 });
 
 test('phone: a fully booked day says so in the strip; joining from there lists the entry under Your bookings, and Leave waitlist takes it off (the server says left)', async (t) => {
-  const provider = await newProvider('full');
+  // 11:30 and 12:00: a morning time and an afternoon time, so the dialog offers the two parts of the day.
+  const provider = await newProvider('full', ['11:30', '12:30']);
   const day = tomorrow();
   await fillDay(provider, day);
   const page = await openDay(provider, day, { viewport: PHONE, init: [fakeNotifications, 'default'] });
@@ -275,10 +277,10 @@ test('phone: a fully booked day says so in the strip; joining from there lists t
   assert.match(await page.textContent('#waitlist-text'), /^Fully booked for Cut on \w+day \d+ \w+ \d{4}\.$/);
   assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'no sideways scroll at 390 px');
 
-  // The dialog: this day or the week from it; one part of the day has times here, so no times-of-day choice.
+  // The dialog: this day or the week from it, and the parts of the day this day has times in.
   await page.click('#waitlist-join');
   await page.waitForSelector('#waitlist-dialog[open]');
-  assert.ok(await page.isHidden('#waitlist-parts'), 'no choice of times of day where all the times are in the morning');
+  assert.deepEqual(await page.$$eval('#waitlist-parts input', (inputs) => inputs.map((i) => i.value)), ['morning', 'afternoon']);
   // Never asked on load, nor on opening the dialog: only when "Notify me" is ticked.
   assert.equal(await page.evaluate(() => window.__permissionAsked), 0);
   await page.check('#waitlist-notify');
@@ -294,14 +296,15 @@ test('phone: a fully booked day says so in the strip; joining from there lists t
   assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'the dialog fits too');
   await shot(page, 'waitlist-phone-join.png');
   await page.click('#waitlist-close');
-  const { entry, request } = await joinFromPage(page, { name: 'Piotr Phone', email: 'piotr@example.com', week: true });
+  const { entry, request } = await joinFromPage(page, { name: 'Piotr Phone', email: 'piotr@example.com', week: true, parts: ['afternoon'] });
   assert.deepEqual(
     { from: request.from, to: request.to, times: request.times },
-    { from: day, to: addDays(day, 6), times: undefined },
-    'this day and the six after it, any time',
+    { from: day, to: addDays(day, 6), times: [['12:00', '17:00']] },
+    'this day and the six after it, in the afternoon',
   );
   const item = `#my-waitlist li[data-entry-id="${entry.id}"]`;
   assert.match(await page.textContent(item), /Waitlist: Cut · Waitlist full/);
+  assert.match(await page.textContent(`${item} .when`), /^\w{3} \d+ \w{3} – \w{3} \d+ \w{3}, 12:00–17:00 Warsaw time$/);
   assert.match(await page.textContent(item), /Waiting: if a time opens/);
   assert.ok(await page.isHidden('#no-bookings'));
   assert.ok(await page.isHidden('#waitlist-join'), 'no second join for a day already waited for');
@@ -386,7 +389,7 @@ test('the claim link of the waitlist.offered webhook opens the offer in a fresh 
   const url = new URL(page.url());
   assert.equal(url.hash, '', 'the claim token is not left in the address bar');
   assert.equal(url.searchParams.get('offer'), entry.id);
-  assert.match(await page.textContent(`${offerOf(entry)} .offer-title`), /^Tomorrow 10:00 opened for you, held for \d\d:\d\d$/);
+  assert.match(await page.textContent(`${offerOf(entry)} .offer-title`), /^(Today|Tomorrow) 10:00 opened for you, held for \d\d:\d\d$/);
   assert.equal(await page.textContent('#provider-name'), provider.name);
   assert.ok(await page.isChecked(`.service input[value="${provider.serviceId}"]`));
   await page.waitForSelector(`#day-strip button[data-date="${day}"][aria-selected="true"]`);
