@@ -3,8 +3,11 @@
 // Modules by concern: app/state.js (shared state, elements), app/format.js
 // (words and numbers), app/times.js (days and times), app/booking.js (the
 // form, its hold, the confirmation), app/my-bookings.js (the customer's
-// bookings, manage link, cancel, .ics), app/waitlist.js (joining from a fully
-// booked day, the offers' banner, the claim link).
+// bookings, manage link, cancel, .ics), app/waitlist/ (joining from a fully
+// booked day, the offers' banner, the claim link; index.js is its door), and
+// what the last two share: app/stored-list.js (a list kept in localStorage),
+// app/stored-value.js (a choice kept there), app/check-queue.js (checks with
+// the server, coalesced).
 //
 // URL query overrides (tests and demos):
 //   ?provider=<id>          provider shown first
@@ -20,7 +23,7 @@ import { addDays, duration, price, todayIn } from './app/format.js';
 import { drawTimesStep, serviceChanged, selectDay, shiftDays, announceUnbookable } from './app/times.js';
 import { openForm, syncForm } from './app/booking.js';
 import { availabilityChanged, checkAllBookings, onBookingsChanged, openManageLink, renderBookings } from './app/my-bookings.js';
-import { checkAllEntries, onWaitlistChanged, openOfferLink, renderWaitlist, streamBack, waitlistChanged } from './app/waitlist.js';
+import { checkAllEntries, onWaitlistChanged, openOfferLink, renderWaitlist, streamBack, waitlistChanged } from './app/waitlist/index.js';
 
 const LOAD_RETRY_MS = 3000;
 /** What the customer reads; the feed's own words go to the developer panel. */

@@ -298,6 +298,26 @@ export function savedCustomer() {
   }
 }
 
+/**
+ * The name and email typed into a form (`nameInput`, `emailInput`), trimmed;
+ * or null, once `error` says which one to correct and it has the focus.
+ */
+export function enteredCustomer(nameInput, emailInput, error) {
+  const name = nameInput.value.trim();
+  const email = emailInput.value.trim();
+  if (!name) {
+    error.textContent = 'Please enter your name.';
+    nameInput.focus();
+    return null;
+  }
+  if (!email || !emailInput.checkValidity()) {
+    error.textContent = 'Please enter a valid email address.';
+    emailInput.focus();
+    return null;
+  }
+  return { name, email };
+}
+
 /** Remember the customer's name and email for the next form. */
 export function rememberCustomer(name, email) {
   try {
@@ -328,18 +348,9 @@ async function submit(event) {
   event.preventDefault();
   const session = open;
   if (!session) return;
-  const name = ui.name.value.trim();
-  const email = ui.email.value.trim();
-  if (!name) {
-    ui.error.textContent = 'Please enter your name.';
-    ui.name.focus();
-    return;
-  }
-  if (!email || !ui.email.checkValidity()) {
-    ui.error.textContent = 'Please enter a valid email address.';
-    ui.email.focus();
-    return;
-  }
+  const customer = enteredCustomer(ui.name, ui.email, ui.error);
+  if (!customer) return;
+  const { name, email } = customer;
   ui.submit.disabled = true;
   ui.submit.textContent = 'Booking…';
   await session.holdPromise; // a quick submit waits for the hold

@@ -6,9 +6,11 @@
 
 import { api, state, ui, announce } from './state.js';
 import { clockIn, differentClock, longDayLabel, price, visitorZone, zoneInWords } from './format.js';
+import { storedList } from './stored-list.js';
+import { checkQueue } from './check-queue.js';
 
-const STORAGE_KEY = 'slotstream.bookings';
-let memory = null; // when storage is disabled
+/** The customer's bookings, as bookingRecord makes them (and checkBooking updates them). */
+const storedBookings = storedList('slotstream.bookings');
 let changed = () => {};
 
 /** Called after the list changes (the times redraw "your booking"). */
@@ -17,22 +19,11 @@ export function onBookingsChanged(callback) {
 }
 
 export function readBookings() {
-  if (memory) return memory;
-  try {
-    const list = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '[]');
-    return Array.isArray(list) ? list : [];
-  } catch {
-    return [];
-  }
+  return storedBookings.read();
 }
 
 function writeBookings(list) {
-  try {
-    localStorage.setItem(STORAGE_KEY, JSON.stringify(list));
-    memory = null;
-  } catch {
-    memory = list; // storage full or disabled: kept for this page only
-  }
+  storedBookings.write(list);
   renderBookings();
   changed();
 }
@@ -261,8 +252,6 @@ export function showNoBookings() {
 
 /** Changes that arrive this close together are answered with one check per booking. */
 const CHECK_COALESCE_MS = 100;
-const pending = new Set();
-let checkTimer = 0;
 
 /**
  * Ask the server how a stored booking is now (its token as the bearer): the
@@ -303,16 +292,7 @@ async function checkBooking(id) {
 }
 
 /** Check these bookings soon, once each, however many changes touched them. */
-function queueChecks(ids) {
-  for (const id of ids) pending.add(id);
-  if (pending.size === 0 || checkTimer) return;
-  checkTimer = setTimeout(() => {
-    checkTimer = 0;
-    const ids = [...pending];
-    pending.clear();
-    ids.forEach(checkBooking);
-  }, CHECK_COALESCE_MS);
-}
+const queueChecks = checkQueue(checkBooking, CHECK_COALESCE_MS);
 
 /** Every stored booking still to come, checked against the server (page load). */
 export function checkAllBookings() {
@@ -383,9 +363,7 @@ export async function openManageLink(providers) {
   }
 }
 
-window.addEventListener('storage', (event) => {
-  if (event.key === STORAGE_KEY) {
-    renderBookings();
-    changed();
-  }
+storedBookings.onWrittenElsewhere(() => {
+  renderBookings();
+  changed();
 });

@@ -29,7 +29,8 @@ export const state = {
   watch: null,
 };
 
-const $ = (id) => document.getElementById(id);
+/** The element with this id. */
+export const $ = (id) => document.getElementById(id);
 export const ui = {
   providerPick: $('provider-pick'),
   provider: $('provider'),

@@ -2,7 +2,7 @@
 // availability document. Only times that have not begun and that the chosen
 // service fits are offered; other people's bookings, holds and the
 // customer's own booking each read differently. A day with times but none
-// that fits says "Fully booked" and offers the waitlist (app/waitlist.js,
+// that fits says "Fully booked" and offers the waitlist (app/waitlist/,
 // through state.waitingFor and its join button).
 
 import { state, ui, announce, DAYS } from './state.js';

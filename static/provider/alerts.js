@@ -3,9 +3,12 @@
 // page is looked at again) and an optional beep (off until switched on;
 // the choice is kept in this browser).
 
+import { storedValue } from '../app/stored-value.js';
+
 const ANNOUNCE_MS = 8000;
 const ERROR_MS = 12000;
-const SOUND_KEY = 'slotstream.agenda.sound';
+/** 'on' while the beep is switched on. */
+const soundChoice = storedValue('slotstream.agenda.sound');
 
 const announcer = document.getElementById('announcer');
 const errorLine = document.getElementById('error-line');
@@ -77,20 +80,12 @@ window.addEventListener('focus', onLook);
 let audio = null;
 
 export function soundOn() {
-  try {
-    return localStorage.getItem(SOUND_KEY) === 'on';
-  } catch {
-    return false;
-  }
+  return soundChoice.read() === 'on';
 }
 
 /** Switch the beep on or off; switching on (a click) is what lets the browser play it later. */
 export function setSound(on) {
-  try {
-    localStorage.setItem(SOUND_KEY, on ? 'on' : 'off');
-  } catch {
-    // storage disabled: the choice lasts for this page
-  }
+  soundChoice.write(on ? 'on' : 'off');
   if (on) {
     audio ??= new (window.AudioContext || window.webkitAudioContext)();
     audio.resume?.();
