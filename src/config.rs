@@ -118,7 +118,8 @@ pub struct ServeArgs {
     pub hold_per_second: f64,
 
     /// Seconds a new hold lasts, and what each renewal extends it to.
-    #[arg(long, env = "SLOTSTREAM_HOLD_TTL_SECS", default_value_t = 300, global = true)]
+    #[arg(long, env = "SLOTSTREAM_HOLD_TTL_SECS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub hold_ttl_secs: u64,
 
     /// Hours a provider's signed-in session (the agenda page's cookie) lasts (1 to 720).
@@ -132,7 +133,8 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 
     /// Seconds from its creation past which no renewal extends a hold.
-    #[arg(long, env = "SLOTSTREAM_HOLD_MAX_SECS", default_value_t = 900, global = true)]
+    #[arg(long, env = "SLOTSTREAM_HOLD_MAX_SECS", default_value_t = 900, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub hold_max_secs: u64,
 
     /// Active holds one client (the rate limiter's client identity) may have at once.
@@ -141,7 +143,8 @@ pub struct ServeArgs {
 
     /// Seconds a waitlist offer holds its time for the first customer in line
     /// before it passes to the next.
-    #[arg(long, env = "SLOTSTREAM_WAITLIST_OFFER_SECS", default_value_t = 600, global = true)]
+    #[arg(long, env = "SLOTSTREAM_WAITLIST_OFFER_SECS", default_value_t = 600, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub waitlist_offer_secs: u64,
 
     /// Active waitlist entries one client (the rate limiter's client identity) may have at once.

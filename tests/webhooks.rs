@@ -316,7 +316,8 @@ async fn waitlist_offered_expired_and_fulfilled_arrive_signed_in_order_with_the_
     assert_eq!(types(&offered), ["booking.cancelled", "waitlist.offered"]);
     let data = &offered[1].body["data"];
     assert_eq!(data["entryId"], first["id"]);
-    assert_eq!(data["customer"], json!({ "name": "Grace Hopper", "email": "grace@example.com" }));
+    assert_eq!(data["customer"]["name"], "Grace Hopper");
+    assert!(data["customer"]["email"].as_str().is_some_and(|e| e.starts_with("grace+") && e.ends_with("@example.com")));
     assert_eq!(
         (data["serviceId"].as_str(), data["notifyOnly"].as_bool()),
         (Some(service.to_string().as_str()), Some(false))

@@ -241,7 +241,8 @@ pub async fn free_slots_of(client: &reqwest::Client, base: &str, provider: Uuid)
 }
 
 /// `POST /api/v1/waitlist` for `service` of `provider` from `from` to `to`
-/// (dates), within `times` when given: the status and the JSON answer.
+/// (dates), within `times` when given, as Grace Hopper at an address of her
+/// own each time (one customer waits once for one thing): the status and the JSON answer.
 pub async fn join_waitlist(
     client: &reqwest::Client,
     base: &str,
@@ -252,7 +253,7 @@ pub async fn join_waitlist(
 ) -> (StatusCode, Value) {
     let mut body = json!({
         "providerId": provider, "serviceId": service, "from": from, "to": to,
-        "customer": { "name": "Grace Hopper", "email": "grace@example.com" },
+        "customer": { "name": "Grace Hopper", "email": format!("grace+{}@example.com", Uuid::new_v4().simple()) },
     });
     if let Some(times) = times {
         body["times"] = times;

@@ -97,8 +97,9 @@ fn view(row: &slot_hold::Model, token: Option<String>) -> HoldView {
     }
 }
 
+/// `duration` after `now`, or the last instant there is (never a panic).
 fn after(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
-    now + TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+    TimeDelta::from_std(duration).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl App {

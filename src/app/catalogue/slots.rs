@@ -156,6 +156,7 @@ impl App {
         uow.require_own_slots()?;
         let mut slot_set = SlotSet::new();
         let mut rows = Vec::new();
+        let mut opened = Vec::new();
         let mut skipped = Vec::new();
         let now = Utc::now();
         for date in dates {
@@ -175,11 +176,13 @@ impl App {
                 let (slot, event) =
                     ProviderAvailability::open(Uuid::new_v4(), provider_id, date, start, end, Actor::Provider, now);
                 rows.push(to_row(&slot, false));
+                opened.push((slot.id, date));
                 uow.record(event);
             }
         }
         let created = rows.len();
         insert_new(&uow, &rows).await?;
+        waitlist::offer_opened(self, &mut uow, &opened).await?;
         let version = uow.next_version();
         uow.commit(self).await?;
         Ok(SlotsCreated { created, version, skipped })

@@ -169,6 +169,8 @@ impl App {
         }
         let by_start = slot_set.by_start();
         let mut opened = Vec::with_capacity(to_open.len());
+        // The new slots that open available: told to the waitlist once inserted.
+        let mut opened_free = Vec::new();
         for (published, local, status) in to_open {
             for &index in by_start.get(&(local.date, local.start_time)).into_iter().flatten() {
                 if slot_set.slot(index).status == SlotStatus::Removed {
@@ -182,13 +184,20 @@ impl App {
                 }
                 uow.record_if(slot_set.slot_mut(index).follow_upstream(SlotStatus::Removed, Actor::Upstream, now));
             }
-            opened.push(open(&mut uow, &published.external_slot_id, local, status, now));
+            let row = open(&mut uow, &published.external_slot_id, local, status, now);
+            if status == SlotStatus::Available
+                && let sea_orm::ActiveValue::Set(id) = row.id
+            {
+                opened_free.push((id, local.date));
+            }
+            opened.push(row);
         }
         // Told, not held: the booking system owns these times.
         waitlist::offer_freed(self, &mut uow, &mut slot_set, None).await?;
         // Updates and deletes first: a moved slot's row gives up its upstream id before the new one takes it.
         slot_set.save(&uow).await?;
         insert_new(&uow, &opened).await?;
+        waitlist::offer_opened(self, &mut uow, &opened_free).await?;
         provider::Entity::update_many()
             .col_expr(provider::Column::ExternalSequence, Expr::value(Some(sequence)))
             .filter(provider::Column::Id.eq(provider_id))

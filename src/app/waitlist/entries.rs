@@ -131,6 +131,29 @@ impl App {
             .filter(waitlist_entry::Column::ExpiresAt.gt(now))
             .count(&uow.tx)
             .await?;
+        // The same customer waiting twice for the same thing would take two
+        // places in line (and two offers): the second join is refused.
+        let email = request.customer.email.trim().to_owned();
+        let times = window.times_text().map(|t| serde_json::json!(t).to_string());
+        let same = waitlist_entry::Entity::find()
+            .filter(waitlist_entry::Column::ProviderId.eq(request.provider_id))
+            .filter(waitlist_entry::Column::ServiceId.eq(request.service_id))
+            .filter(waitlist_entry::Column::FromDate.eq(window.from))
+            .filter(waitlist_entry::Column::ToDate.eq(window.to))
+            .filter(
+                waitlist_entry::Column::Status
+                    .is_in([waitlist_entry::Status::Waiting, waitlist_entry::Status::Offered]),
+            )
+            .all(&uow.tx)
+            .await?
+            .into_iter()
+            .find(|e| e.customer_email.eq_ignore_ascii_case(&email) && e.times == times);
+        if let Some(same) = same {
+            return Err(AppError::StateConflict(format!(
+                "{email} already waits for this service and window (entry {}); leave it first to change it",
+                same.id
+            )));
+        }
         if active >= self.waitlist.per_client {
             return Err(AppError::TooManyEntries(format!(
                 "this client already waits in {active} waitlist entr{}, the most allowed at once; leave one first",
@@ -138,7 +161,6 @@ impl App {
             )));
         }
         let token = secrets::generate("wl_");
-        let times = window.times_text().map(|t| serde_json::json!(t).to_string());
         let row = waitlist_entry::ActiveModel {
             id: Set(Uuid::new_v4()),
             provider_id: Set(request.provider_id),
@@ -147,7 +169,7 @@ impl App {
             to_date: Set(window.to),
             times: Set(times),
             customer_name: Set(request.customer.name.trim().to_owned()),
-            customer_email: Set(request.customer.email.trim().to_owned()),
+            customer_email: Set(email),
             token_hash: Set(secrets::hash(&token)),
             client_scope: Set(scope),
             status: Set(waitlist_entry::Status::Waiting),

@@ -12,8 +12,11 @@ use uuid::Uuid;
 
 use crate::app::storage::slot_set::SlotSet;
 use crate::app::{App, AppError, UnitOfWork, secrets};
-use crate::domain::{Actor, WaitWindow, first_fitting, slot_span};
+use crate::domain::{Actor, SlotStatus, WaitWindow, first_fitting, slot_span};
 use crate::events::{EventType, WaitlistChange};
+
+/// How far ahead a time must begin to be offered.
+const OFFER_LEAD: TimeDelta = TimeDelta::minutes(1);
 
 /// The client scope of an offer's hold: no client's hash (those are 64 hex
 /// digits), so offers never count against a customer's own holds.
@@ -87,25 +90,37 @@ pub(in crate::app) async fn offer_freed(
         slot_set.load_date(uow, *date).await?;
     }
     let mut freed_ids: HashSet<Uuid> = freed.iter().map(|&i| slot_set.slot(i).id).collect();
+    // Notify-only: slots already told to an entry (they stay available there).
+    let mut told: HashSet<Uuid> = HashSet::new();
     let now = app.clock.shared_now(&uow.tx).await?;
+    // A time about to begin is not offered: nobody could book it in time.
+    let soonest = now + OFFER_LEAD;
     let notify_only = uow.provider().slot_source == provider::SlotSource::External;
     let mut offered = 0;
     for entry in entries {
         let (Some(wanted), Some(window)) = (services.get(&entry.service_id), stored_window(&entry)) else { continue };
         let declined = declined_starts(&entry);
         let fit = dates.iter().filter(|date| (window.from..=window.to).contains(*date)).find_map(|date| {
-            let (day, indexes) = slot_set.on_date(*date);
-            let positions = first_fitting(tz, &day, &freed_ids, wanted.duration, &window, &declined, now)?;
+            let (mut day, indexes) = slot_set.on_date(*date);
+            for slot in day.iter_mut().filter(|slot| told.contains(&slot.id)) {
+                slot.status = SlotStatus::Held;
+            }
+            let positions = first_fitting(tz, &day, &freed_ids, wanted.duration, &window, &declined, soonest)?;
             Some(positions.into_iter().map(|p| indexes[p]).collect::<Vec<usize>>())
         });
         let Some(covering) = fit else { continue };
+        // The freed slot it was offered for: notify-only, its event carries the change.
+        let Some(reason) = covering.iter().rev().map(|&i| slot_set.slot(i).id).find(|id| freed_ids.contains(id)) else {
+            continue;
+        };
         let Some(offer) = Offer::at(slot_set, &covering, tz, wanted.duration) else { continue };
         // Offered once: held for this entry, or (notify-only, where it stays free) told to it alone.
         for &index in &covering {
             freed_ids.remove(&slot_set.slot(index).id);
         }
         let made = if notify_only {
-            notify(uow, entry, wanted, &offer, now).await?
+            told.extend(covering.iter().map(|&i| slot_set.slot(i).id));
+            notify(uow, entry, wanted, &offer, reason, now).await?
         } else {
             hold(app, uow, slot_set, entry, wanted, &covering, &offer, now).await?
         };
@@ -193,7 +208,9 @@ async fn hold(
         let event = slot_set.slot_mut(index).hold(hold_id, Actor::System, now)?;
         uow.record(event);
     }
-    let expires_at = now + TimeDelta::from_std(app.waitlist.offer_ttl).unwrap_or(TimeDelta::minutes(10));
+    // Never past the appointment's start: an offer of a time that has begun is worth nothing.
+    let ttl = TimeDelta::from_std(app.waitlist.offer_ttl).unwrap_or(TimeDelta::MAX);
+    let expires_at = now.checked_add_signed(ttl).map_or(offer.starts_at, |at| at.min(offer.starts_at));
     // The claim link's token: it reaches this offer's hold, and reads the
     // entry while the offer lives (the entry's own token does too).
     let claim_token = secrets::generate("of_");
@@ -239,6 +256,7 @@ async fn notify(
     entry: waitlist_entry::Model,
     wanted: &Wanted,
     offer: &Offer,
+    freed_slot: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let mut data = change_data(&entry, offer.starts_at, offer.ends_at);
@@ -246,7 +264,7 @@ async fn notify(
     data["holdId"] = serde_json::Value::Null;
     data["notifyOnly"] = true.into();
     let entry_id = entry.id;
-    if !uow.record_waitlist(WaitlistChange { kind: EventType::WaitlistOffered, entry_id, data }, offer.last_slot) {
+    if !uow.record_waitlist(WaitlistChange { kind: EventType::WaitlistOffered, entry_id, data }, freed_slot) {
         return Ok(false);
     }
     let mut active: waitlist_entry::ActiveModel = entry.into();
@@ -274,8 +292,11 @@ pub(in crate::app) async fn offer_ended(
     if entry.offer_hold_id != Some(hold.id) {
         return Ok(Some(entry_id));
     }
+    // An offer cut short by its appointment's start (`hold`) did not run its
+    // course: the entry waits on, as after a decline, rather than ending.
+    let ran_its_course = hold.expires_at < hold.starts_at;
     let status = entry_after.unwrap_or(match outcome {
-        slot_hold::Status::Expired => waitlist_entry::Status::Expired,
+        slot_hold::Status::Expired if ran_its_course => waitlist_entry::Status::Expired,
         _ => waitlist_entry::Status::Waiting,
     });
     if status == waitlist_entry::Status::Expired
