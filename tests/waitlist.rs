@@ -851,3 +851,35 @@ fn an_offer_time_past_a_day_is_refused_at_start() {
         assert!(String::from_utf8_lossy(&output.stderr).contains(flag), "{}", String::from_utf8_lossy(&output.stderr));
     }
 }
+
+#[tokio::test]
+async fn entries_that_joined_in_the_same_instant_are_offered_in_the_order_they_joined() {
+    let app = TestApp::spawn_with(&["--max-waitlist-per-client", "100"]).await;
+    let provider = app.provider(0).id;
+    let service = service_with(&app.client, &app.base, provider, 30).await;
+    let free = free_slots_of(&app.client, &app.base, provider).await;
+    let mut bookings = Vec::new();
+    for slot in &free[..3] {
+        let (status, booking) = book(&app.client, &app.base, provider, service, &slot.starts_at).await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        bookings.push(booking);
+    }
+    let window = (free[0].date.as_str(), free[2].date.as_str());
+    let mut entries = Vec::new();
+    for _ in 0..10 {
+        entries.push(joined(&app.client, &app.base, provider, service, window).await);
+    }
+    // The same instant for all (as on SQLite, whose clock counts milliseconds, for quick joins).
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let instant = chrono::Utc::now();
+    for row in entity::waitlist_entry::Entity::find().all(&app.db).await.unwrap() {
+        let mut tied: entity::waitlist_entry::ActiveModel = row.into();
+        tied.created_at = Set(instant);
+        tied.update(&app.db).await.unwrap();
+    }
+    for (n, booking) in bookings.iter().enumerate() {
+        cancel_booking(&app, booking).await;
+        let offered = entry_now(&app.client, &app.base, &entries[n]).await;
+        assert_eq!(offered["status"], "offered", "the {n}th to join is next in line: {offered}");
+    }
+}

@@ -401,6 +401,27 @@ async fn the_waitlist_migration_keeps_every_subscription_at_the_same_place_in_th
 }
 
 #[tokio::test]
+async fn events_committed_while_the_last_delivery_finishes_go_at_once_not_at_the_next_poll() {
+    // The poll is ten minutes away: only the wake-up of each commit can send in time.
+    let flags = [FLAGS, &["--webhook-poll-millis", "600000"]].concat();
+    let app = TestApp::spawn_with(&flags).await;
+    let provider = app.provider(0);
+    let receiver = Receiver::start(Answer::FailFirst(0)).await;
+    // Only cancellations: each booking wakes a delivery that finds nothing to send and skips its
+    // cursor to the head (a write, which on SQLite waits for the cancel's transaction).
+    subscribe_receiver(&app.client, &app.base, provider, &receiver, &["booking.cancelled"]).await;
+    let (service, starts) = free_starts(&app.client, &app.base, provider.id, 10).await;
+    // Each cancel follows its booking at once, while that booking's wake-up is being handled.
+    for starts_at in &starts {
+        let booking = booked(&app.client, &app.base, provider.id, service, starts_at).await;
+        let (id, token) = (booking["id"].as_str().unwrap(), booking["token"].as_str());
+        assert_eq!(cancel(&app.client, &app.base, id, token).await, StatusCode::OK);
+    }
+    let all = receiver.accepted(10).await;
+    assert_eq!(all.len(), 10, "every cancellation once: {:?}", types(&all));
+}
+
+#[tokio::test]
 async fn a_receiver_failing_three_times_gets_the_event_once_after_retries_and_the_rest_in_order() {
     let app = TestApp::spawn_with(FLAGS).await;
     let provider = app.provider(0);

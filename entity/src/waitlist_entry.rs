@@ -23,6 +23,10 @@ pub struct Model {
     /// SHA-256 (hex) of the client identity that joined (the per-client cap).
     pub client_scope: String,
     pub status: Status,
+    /// Its place in its provider's line: one more than the last entry's,
+    /// taken under the provider's lock (two joins in one millisecond still
+    /// have an order; `created_at` alone would tie).
+    pub place: i64,
     pub created_at: DateTimeUtc,
     /// The end of the window: after it the entry waits for nothing.
     pub expires_at: DateTimeUtc,

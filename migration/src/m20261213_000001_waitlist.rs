@@ -3,7 +3,8 @@
 //!   provider, between two dates and, optionally, within times of day; its
 //!   token and its client's identity stored as SHA-256; its life
 //!   (`waiting`, `offered`, then `fulfilled`, `left`, `expired` or `notified`),
-//!   the hold of its current offer, and the starts it declined;
+//!   the hold of its current offer, the starts it declined, and its place in
+//!   its provider's line (one more than the last, taken under the provider's lock);
 //! - `slot_hold.waitlist_entry_id`: an offer is a hold owned by an entry;
 //! - `waitlist_event`: the waitlist's webhook events (`waitlist.offered`,
 //!   `.fulfilled`, `.expired`), written in the transaction that made them and
@@ -37,6 +38,7 @@ enum WaitlistEntry {
     TokenHash,
     ClientScope,
     Status,
+    Place,
     CreatedAt,
     ExpiresAt,
     OfferHoldId,
@@ -80,6 +82,7 @@ impl MigrationTrait for Migration {
                     .col(string_len_uniq(WaitlistEntry::TokenHash, 64))
                     .col(string_len(WaitlistEntry::ClientScope, 64))
                     .col(string_len(WaitlistEntry::Status, 16))
+                    .col(big_integer(WaitlistEntry::Place))
                     .col(timestamp_with_time_zone(WaitlistEntry::CreatedAt))
                     .col(timestamp_with_time_zone(WaitlistEntry::ExpiresAt))
                     .col(uuid_null(WaitlistEntry::OfferHoldId))
@@ -101,7 +104,7 @@ impl MigrationTrait for Migration {
                     .table(WaitlistEntry::Table)
                     .col(WaitlistEntry::ProviderId)
                     .col(WaitlistEntry::Status)
-                    .col(WaitlistEntry::CreatedAt)
+                    .col(WaitlistEntry::Place)
                     .to_owned(),
             )
             .await?;

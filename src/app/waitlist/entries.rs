@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use entity::{slot_hold, waitlist_entry};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -161,6 +161,15 @@ impl App {
             )));
         }
         let token = secrets::generate("wl_");
+        // Under the provider's lock: each join takes the next place.
+        let last: Option<i64> = waitlist_entry::Entity::find()
+            .select_only()
+            .column_as(waitlist_entry::Column::Place.max(), "place")
+            .filter(waitlist_entry::Column::ProviderId.eq(request.provider_id))
+            .into_tuple::<Option<i64>>()
+            .one(&uow.tx)
+            .await?
+            .flatten();
         let row = waitlist_entry::ActiveModel {
             id: Set(Uuid::new_v4()),
             provider_id: Set(request.provider_id),
@@ -173,6 +182,7 @@ impl App {
             token_hash: Set(secrets::hash(&token)),
             client_scope: Set(scope),
             status: Set(waitlist_entry::Status::Waiting),
+            place: Set(last.unwrap_or(0) + 1),
             created_at: Set(now),
             expires_at: Set(expires_at),
             offer_hold_id: Set(None),

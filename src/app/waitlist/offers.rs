@@ -67,8 +67,7 @@ pub(in crate::app) async fn offer_freed(
         .filter(waitlist_entry::Column::Status.eq(waitlist_entry::Status::Waiting))
         .filter(waitlist_entry::Column::FromDate.lte(last))
         .filter(waitlist_entry::Column::ToDate.gte(first))
-        .order_by_asc(waitlist_entry::Column::CreatedAt)
-        .order_by_asc(waitlist_entry::Column::Id);
+        .order_by_asc(waitlist_entry::Column::Place);
     if let Some(entry_id) = passed_over {
         waiting = waiting.filter(waitlist_entry::Column::Id.ne(entry_id));
     }

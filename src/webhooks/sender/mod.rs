@@ -67,8 +67,17 @@ struct Sender {
     /// This process's lease owner id.
     instance: Uuid,
     permits: Arc<Semaphore>,
-    /// Subscriptions this process is delivering for now.
-    in_flight: Mutex<HashSet<Uuid>>,
+    in_flight: Mutex<InFlight>,
+}
+
+/// The subscriptions this process is delivering for now, and those of them
+/// found due again meanwhile (an event committed while the task was
+/// finishing: its batch was read before the commit). One lock over both, so
+/// a task cannot end between a wake-up being noted and being seen.
+#[derive(Default)]
+struct InFlight {
+    running: HashSet<Uuid>,
+    again: HashSet<Uuid>,
 }
 
 /// Run the sender until `stopping`; each subscription's delivery runs as a
@@ -87,7 +96,7 @@ pub async fn run(app: App, settings: SenderSettings, tasks: TaskTracker, stoppin
         settings,
         client,
         instance: Uuid::new_v4(),
-        in_flight: Mutex::new(HashSet::new()),
+        in_flight: Mutex::new(InFlight::default()),
     });
     let wake = sender.app.webhooks.wake.clone();
     // This sender's delivery tasks (also on the server's `tasks`): waited for
@@ -139,8 +148,13 @@ impl Sender {
         stopping: &CancellationToken,
     ) -> Result<(), DbErr> {
         for subscription in self.due().await? {
-            if !self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(subscription.id) {
-                continue;
+            {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                if !in_flight.running.insert(subscription.id) {
+                    // Its task goes round once more before it ends.
+                    in_flight.again.insert(subscription.id);
+                    continue;
+                }
             }
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 self.done(subscription.id);
@@ -152,37 +166,64 @@ impl Sender {
     }
 
     fn done(&self, subscription_id: Uuid) {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&subscription_id);
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.running.remove(&subscription_id);
+        in_flight.again.remove(&subscription_id);
     }
 
-    /// Deliver for one subscription until it is caught up, an attempt fails,
-    /// or the server stops; then give the lease back.
+    /// The task for `subscription_id` ends, unless it was found due again
+    /// meanwhile: then it stays running and goes round once more (`true`).
+    fn ends(&self, subscription_id: Uuid) -> bool {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if in_flight.again.remove(&subscription_id) {
+            return false;
+        }
+        in_flight.running.remove(&subscription_id);
+        true
+    }
+
+    /// Deliver for one subscription until it is caught up (and stays so: a
+    /// wake-up while it ran sends it round again, rather than waiting for the
+    /// next poll), an attempt fails, or the server stops.
     async fn deliver(self: Arc<Self>, id: Uuid, _permit: OwnedSemaphorePermit, stopping: CancellationToken) {
+        loop {
+            if !self.deliver_once(id, &stopping).await || stopping.is_cancelled() || self.ends(id) {
+                break;
+            }
+        }
+        self.done(id);
+    }
+
+    /// One round of `deliver`; `false` when it cannot go on (no lease, a
+    /// failure, the server stopping).
+    async fn deliver_once(&self, id: Uuid, stopping: &CancellationToken) -> bool {
         let subscription = match self.claim(id).await {
             Ok(Some(subscription)) => subscription,
-            Ok(None) => return self.done(id),
+            Ok(None) => return false,
             Err(error) => {
                 tracing::warn!(%error, subscription = %id, "webhook lease not taken");
-                return self.done(id);
+                return false;
             }
         };
         // The newest position acknowledged by the receiver, for the stop
         // below: what was delivered is stored even if the server stops mid-batch.
         let acknowledged = AtomicI64::new(i64::MIN);
         tokio::select! {
-            result = self.send_pending(subscription, &acknowledged) => {
-                if let Err(error) = result {
+            result = self.send_pending(subscription, &acknowledged) => match result {
+                Ok(caught_up) => caught_up,
+                Err(error) => {
                     tracing::warn!(%error, subscription = %id, "webhook delivery stopped");
+                    false
                 }
-            }
+            },
             () = stopping.cancelled() => {
                 let position = acknowledged.load(Ordering::Acquire);
                 if position != i64::MIN && let Err(error) = self.advance(id, position).await {
                     tracing::warn!(%error, subscription = %id, "webhook cursor not stored; those events go again");
                 }
+                false
             }
         }
-        self.done(id);
     }
 
     /// Drop the lag series of subscriptions deleted meanwhile (through any instance).

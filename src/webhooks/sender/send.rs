@@ -28,15 +28,15 @@ const BATCH: u64 = 100;
 const STORE_EVERY: Duration = Duration::from_secs(1);
 
 impl Sender {
-    /// Send the events after the cursor in order until caught up or an
-    /// attempt fails. The cursor is stored after each batch, before a
+    /// Send the events after the cursor in order until caught up (`true`)
+    /// or an attempt fails or the lease is lost (`false`). The cursor is stored after each batch, before a
     /// failure is recorded, and at least every [`STORE_EVERY`] (which also
     /// renews the lease): one write per batch rather than per event.
     pub(super) async fn send_pending(
         &self,
         mut subscription: webhook_subscription::Model,
         acknowledged: &AtomicI64,
-    ) -> Result<(), DbErr> {
+    ) -> Result<bool, DbErr> {
         let types = event_types(&subscription.events);
         let (mut cursor, mut stored) = (subscription.cursor, subscription.cursor);
         let mut stored_at = Instant::now();
@@ -53,7 +53,7 @@ impl Sender {
                     self.advance(subscription.id, Lane::past(head)).await?;
                 }
                 lag(0);
-                return Ok(());
+                return Ok(true);
             }
             for message in batch {
                 match self.attempt(&subscription, &message).await {
@@ -68,7 +68,7 @@ impl Sender {
                         subscription.failing_since = None;
                         if stored_at.elapsed() >= STORE_EVERY {
                             if !self.advance(subscription.id, cursor).await? {
-                                return Ok(()); // The lease was lost: another sender goes on.
+                                return Ok(false); // The lease was lost: another sender goes on.
                             }
                             (stored, stored_at) = (cursor, Instant::now());
                         }
@@ -77,16 +77,16 @@ impl Sender {
                         metrics::counter!("slotstream_webhook_deliveries_total", "outcome" => error.outcome())
                             .increment(1);
                         if cursor > stored && !self.advance(subscription.id, cursor).await? {
-                            return Ok(());
+                            return Ok(false);
                         }
                         self.failed(&subscription, &error).await?;
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
             }
             if cursor > stored {
                 if !self.advance(subscription.id, cursor).await? {
-                    return Ok(());
+                    return Ok(false);
                 }
                 (stored, stored_at) = (cursor, Instant::now());
             }
