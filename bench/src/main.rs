@@ -250,6 +250,9 @@ enum Command {
         /// Seconds a round waits for its webhook and its banner.
         #[arg(long, default_value_t = 10.0)]
         timeout_secs: f64,
+        /// Milliseconds between a round's booking and its cancellation.
+        #[arg(long, default_value_t = 0)]
+        settle_ms: u64,
     },
     /// Booking throughput over every provider's free slots, then contention.
     Book {
@@ -484,7 +487,7 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             })
             .await
         }
-        Command::Waitlist { provider, entries, rounds, rate, window_days, lead_minutes, timeout_secs } => {
+        Command::Waitlist { provider, entries, rounds, rate, window_days, lead_minutes, timeout_secs, settle_ms } => {
             waitlist::run(waitlist::WaitlistOptions {
                 server,
                 provider,
@@ -494,6 +497,7 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
                 window_days,
                 lead_minutes,
                 timeout: Duration::from_secs_f64(timeout_secs),
+                settle: Duration::from_millis(settle_ms),
             })
             .await
         }

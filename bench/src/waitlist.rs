@@ -46,6 +46,8 @@ pub struct WaitlistOptions {
     pub lead_minutes: i64,
     /// How long a round waits for its webhook and its banner.
     pub timeout: Duration,
+    /// Pause between a round's booking and its cancellation.
+    pub settle: Duration,
 }
 
 /// One waitlist entry, as its customer keeps it.
@@ -218,7 +220,13 @@ fn free_slots(document: &serde_json::Value, from: &str, to: &str, lead_minutes: 
 }
 
 /// Join the waitlist as customer `n`.
-async fn join(client: &mut Client, options: &WaitlistOptions, service_id: &str, window: (&str, &str), n: usize) -> io::Result<(Entry, f64)> {
+async fn join(
+    client: &mut Client,
+    options: &WaitlistOptions,
+    service_id: &str,
+    window: (&str, &str),
+    n: usize,
+) -> io::Result<(Entry, f64)> {
     let body = serde_json::json!({
         "providerId": options.provider.id,
         "serviceId": service_id,
@@ -267,10 +275,9 @@ async fn banner(
     held_from: &mut HashMap<String, usize>,
 ) -> io::Result<Option<(i64, i64, bool, String)>> {
     let mut others = Vec::new();
-    let held = wait_for(changes, deadline, &mut others, |c| {
-        c.availability_id == slot.availability_id && c.new == "held"
-    })
-    .await;
+    let held =
+        wait_for(changes, deadline, &mut others, |c| c.availability_id == slot.availability_id && c.new == "held")
+            .await;
     let Some(held) = held else { return Ok(None) };
     *held_from.entry(held.previous.clone()).or_default() += 1;
     let bearer = format!("Bearer {}", entry.token);
@@ -370,14 +377,23 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
     let (changes_tx, mut changes) = mpsc::unbounded_channel();
     let (open_tx, open_rx) = oneshot::channel();
     let (stop, stop_rx) = watch::channel(false);
-    let stream =
-        tokio::spawn(waiting_page(options.server, provider.id.clone(), version, changes_tx, open_tx, stop_rx));
+    let stream = tokio::spawn(waiting_page(options.server, provider.id.clone(), version, changes_tx, open_tx, stop_rx));
     tokio::time::timeout(Duration::from_secs(10), open_rx)
         .await
         .map_err(|_| http::bad("the waiting page's stream did not open in 10 s"))?
         .map_err(|_| http::bad("the waiting page's stream ended before its retry: line"))?;
     page.ensure_connected().await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Offers no round made (the planner opening a day of the window while
+    // the entries joined, say): those entries no longer wait.
+    let mut stray_offers = Vec::new();
+    while let Ok(offer) = offers.try_recv() {
+        stray_offers.push(offer);
+    }
+    let offered_before = stray_offers.len();
+    if offered_before > 0 {
+        eprintln!("loadgen: {offered_before} offers before the first cancellation (an opened day?)");
+    }
 
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate.max(0.001)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -386,7 +402,6 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
     let (mut rounds, mut violations, mut lost, mut not_offered) = (0usize, 0usize, 0usize, 0usize);
     let (mut claimed, mut claim_failed, mut book_failed, mut cancel_failed) = (0usize, 0usize, 0usize, 0usize);
     let mut held_from: HashMap<String, usize> = HashMap::new();
-    let mut stray_offers = Vec::new();
     let mut slot_index = 0;
     let started = std::time::Instant::now();
     while rounds + lost < options.rounds && slot_index < slots.len() {
@@ -410,7 +425,14 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
         let booked = booked.json()?;
         let cancel_path = format!("/api/v1/bookings/{}/cancel", booked["id"].as_str().unwrap_or(""));
         let cancel_bearer = format!("Bearer {}", booked["token"].as_str().unwrap_or(""));
+        while let Ok(offer) = offers.try_recv() {
+            stray_offers.push(offer);
+        }
+        line.retain(|e| !stray_offers.iter().any(|o| o.entry_id == e.id));
         let expected = line.front().cloned().ok_or_else(|| http::bad("nobody waits"))?;
+        if !options.settle.is_zero() {
+            tokio::time::sleep(options.settle).await;
+        }
 
         let sent = now_micros();
         let deadline = tokio::time::Instant::now() + options.timeout;
@@ -479,7 +501,8 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
         })
         .to_string();
         let claim_bearer = format!("Bearer {token}");
-        let answer = client.post_json("/api/v1/bookings", &[("Authorization", &claim_bearer)], claim.as_bytes()).await?;
+        let answer =
+            client.post_json("/api/v1/bookings", &[("Authorization", &claim_bearer)], claim.as_bytes()).await?;
         if answer.status() == 201 {
             claimed += 1;
         } else {
@@ -534,8 +557,10 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
     println!("held_frames_from={}", from_counts.join(","));
     println!("webhook_deliveries={}", counts.deliveries);
     println!("webhook_duplicates={}", counts.duplicates);
+    println!("offers_before_rounds={offered_before}");
     println!("stray_offers={}", stray_offers.len());
     println!("stream_ended_early={}", u8::from(ended.is_some()));
+    println!("webhook_over_100ms={}", webhook_ms.iter().filter(|&&ms| ms > 100.0).count());
     print_quantiles("webhook", webhook_ms);
     print_quantiles("banner", banner_ms);
     print_quantiles("held_frame", held_ms);
@@ -550,4 +575,31 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
         && counts.duplicates == 0
         && stray_offers.is_empty()
         && ended.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_slots_are_the_available_ones_of_the_window_from_the_lead_on() {
+        let document = serde_json::json!({ "days": [
+            { "date": "2099-03-01", "slots": [
+                { "availabilityId": "a", "startsAt": "2099-03-01T09:00:00Z", "status": "available" } ] },
+            { "date": "2099-03-02", "slots": [
+                { "availabilityId": "b", "startsAt": "2099-03-02T10:00:00+01:00", "status": "available" },
+                { "availabilityId": "c", "startsAt": "2099-03-02T10:30:00+01:00", "status": "booked" },
+                { "availabilityId": "d", "startsAt": "2099-03-02T11:00:00+01:00", "status": "held" } ] },
+            { "date": "2099-03-03", "slots": [
+                { "availabilityId": "e", "startsAt": "2099-03-03T09:00:00Z", "status": "available" } ] },
+            { "date": "2099-03-04", "slots": [
+                { "availabilityId": "f", "startsAt": "2099-03-04T09:00:00Z", "status": "available" } ] },
+        ] });
+        let slots = free_slots(&document, "2099-03-02", "2099-03-03", 60);
+        let ids: Vec<&str> = slots.iter().map(|s| s.availability_id.as_str()).collect();
+        assert_eq!(ids, ["b", "e"]);
+        assert_eq!(slots[0].starts_micros, parse_any_offset("2099-03-02T09:00:00Z").unwrap());
+        // Nothing starts far enough ahead.
+        assert!(free_slots(&document, "2099-03-02", "2099-03-03", 60 * 24 * 365 * 100).is_empty());
+    }
 }
