@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::http::{self, Client};
 use crate::sse::{self, Http1Body};
 use crate::stats::{self, now_micros, percentile_f64};
-use crate::subscribers::{Provider, available_slots};
+use crate::subscribers::{Provider, available_slots, thirty_minute_service};
 
 #[derive(Clone, Debug)]
 pub struct AgendaOptions {
@@ -248,17 +248,7 @@ pub async fn run(options: AgendaOptions) -> io::Result<bool> {
     let mut client = Client::new(options.server, None);
 
     // The target's 30-minute service and its free slots.
-    let providers = client.get("/api/v1/providers", &[]).await?.json()?;
-    let service_id = providers
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["id"] == target.id.as_str())
-        .and_then(|p| {
-            p["services"].as_array()?.iter().find(|s| s["durationMinutes"].as_i64() == Some(30))?["id"].as_str()
-        })
-        .ok_or_else(|| http::bad("the target provider has no 30-minute service"))?
-        .to_owned();
+    let service_id = thirty_minute_service(&mut client, &target.id).await?;
     let slots = available_slots(&mut client, &target.id, options.days, options.lead_minutes).await?;
     if slots.is_empty() {
         return Err(http::bad("the target provider has no free slot"));

@@ -860,6 +860,21 @@ pub struct Slot {
     pub ends_at: String,
 }
 
+/// The id of `provider_id`'s 30-minute service, from the provider list.
+pub async fn thirty_minute_service(client: &mut Client, provider_id: &str) -> io::Result<String> {
+    let providers = client.get("/api/v1/providers", &[]).await?.json()?;
+    providers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == provider_id)
+        .and_then(|p| {
+            p["services"].as_array()?.iter().find(|s| s["durationMinutes"].as_i64() == Some(30))?["id"].as_str()
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| http::bad(&format!("provider {provider_id} has no 30-minute service")))
+}
+
 /// Available slots of the next `days` days starting at least `lead_minutes`
 /// from now, in time order.
 pub async fn available_slots(

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::http::{self, Client};
 use crate::sse::{self, Http1Body};
 use crate::stats::{now_micros, percentile_f64};
-use crate::subscribers::{Provider, parse_any_offset};
+use crate::subscribers::{Provider, parse_any_offset, thirty_minute_service};
 
 #[derive(Clone, Debug)]
 pub struct WaitlistOptions {
@@ -309,17 +309,7 @@ pub async fn run(options: WaitlistOptions) -> io::Result<bool> {
 
     // The provider's 30-minute service, and the window: tomorrow in its zone
     // (the document's second day) and the `window_days - 1` days after it.
-    let providers = client.get("/api/v1/providers", &[]).await?.json()?;
-    let service_id = providers
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["id"] == provider.id.as_str())
-        .and_then(|p| {
-            p["services"].as_array()?.iter().find(|s| s["durationMinutes"].as_i64() == Some(30))?["id"].as_str()
-        })
-        .ok_or_else(|| http::bad("the provider has no 30-minute service"))?
-        .to_owned();
+    let service_id = thirty_minute_service(&mut client, &provider.id).await?;
     let days = options.window_days.max(1) + 1;
     let document = availability(&mut client, &provider.id, days).await?;
     let dates: Vec<String> = document["days"]

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use entity::{provider, service, slot_hold, waitlist_entry};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::app::storage::slot_set::SlotSet;
@@ -62,12 +62,7 @@ pub(in crate::app) async fn offer_freed(
     };
     let dates: BTreeSet<NaiveDate> = freed.iter().map(|&i| slot_set.slot(i).date).collect();
     let (Some(&first), Some(&last)) = (dates.first(), dates.last()) else { return Ok(0) };
-    let mut waiting = waitlist_entry::Entity::find()
-        .filter(waitlist_entry::Column::ProviderId.eq(uow.provider_id))
-        .filter(waitlist_entry::Column::Status.eq(waitlist_entry::Status::Waiting))
-        .filter(waitlist_entry::Column::FromDate.lte(last))
-        .filter(waitlist_entry::Column::ToDate.gte(first))
-        .order_by_asc(waitlist_entry::Column::Place);
+    let mut waiting = waiting_between(uow.provider_id, first, last).order_by_asc(waitlist_entry::Column::Place);
     if let Some(entry_id) = passed_over {
         waiting = waiting.filter(waitlist_entry::Column::Id.ne(entry_id));
     }
@@ -134,6 +129,15 @@ pub(in crate::app) async fn offer_freed(
     Ok(offered)
 }
 
+/// The provider's waiting entries whose windows meet the dates `first..=last`.
+fn waiting_between(provider_id: Uuid, first: NaiveDate, last: NaiveDate) -> sea_orm::Select<waitlist_entry::Entity> {
+    waitlist_entry::Entity::find()
+        .filter(waitlist_entry::Column::ProviderId.eq(provider_id))
+        .filter(waitlist_entry::Column::Status.eq(waitlist_entry::Status::Waiting))
+        .filter(waitlist_entry::Column::FromDate.lte(last))
+        .filter(waitlist_entry::Column::ToDate.gte(first))
+}
+
 /// Offer slots a schedule opened in this unit (already inserted, with their
 /// dates) to the waiting entries, as `offer_freed` does for freed ones, and
 /// save what it holds. Returns the number of offers made.
@@ -142,11 +146,15 @@ pub(in crate::app) async fn offer_opened(
     uow: &mut UnitOfWork,
     opened: &[(Uuid, NaiveDate)],
 ) -> Result<usize, AppError> {
-    if opened.is_empty() {
+    let dates: BTreeSet<NaiveDate> = opened.iter().map(|(_, date)| *date).collect();
+    let (Some(&first), Some(&last)) = (dates.first(), dates.last()) else { return Ok(0) };
+    // The rolling window opens a day for every provider every day: the days'
+    // slots are read only where somebody waits for one of them.
+    let waiting = waiting_between(uow.provider_id, first, last).count(&uow.tx).await?;
+    if waiting == 0 {
         return Ok(0);
     }
     let mut slot_set = SlotSet::new();
-    let dates: BTreeSet<NaiveDate> = opened.iter().map(|(_, date)| *date).collect();
     for date in dates {
         slot_set.load_date(uow, date).await?;
     }
