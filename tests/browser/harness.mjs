@@ -66,6 +66,8 @@ export class Server {
       '--read-burst', '1000', '--read-per-second', '1000',
       '--stream-burst', '1000', '--stream-per-second', '1000',
       '--admin-token-file', ADMIN_TOKEN_FILE,
+      // Working on the page: serve static/ from disk, so an edit needs no rebuild.
+      ...(process.env.SLOTSTREAM_STATIC_DIR ? ['--static-dir', process.env.SLOTSTREAM_STATIC_DIR] : []),
       ...this.extraArgs,
     ];
     for (let attempt = 0; attempt < 20; attempt += 1) {
