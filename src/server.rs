@@ -73,7 +73,7 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
     };
     let planner = PlannerPolicy { horizon_days: args.slot_horizon_days.max(1) };
     let webhooks = WebhookPolicy { allow_private: args.webhook_allow_private, ..WebhookPolicy::default() };
-    Ok(App::new(db, bus, args.render_cache_bytes)
+    let app = App::new(db, bus, args.render_cache_bytes)
         .with_hold_policy(holds)
         .with_waitlist_policy(WaitlistPolicy {
             offer_ttl: Duration::from_secs(args.waitlist_offer_secs.max(1)),
@@ -86,7 +86,11 @@ pub async fn build_app(db: DatabaseConnection, args: &ServeArgs) -> Result<App, 
             ..SessionPolicy::default()
         })
         .with_clock(Clock::skewed(chrono::TimeDelta::seconds(args.clock_skew_secs)))
-        .with_max_days_ahead(args.max_days_ahead))
+        .with_max_days_ahead(args.max_days_ahead);
+    // From here on the search index hears of every provider's progress
+    // (what came before, its first read finds in the database).
+    app.bus.set_tap(app.search.tap());
+    Ok(app)
 }
 
 /// A running server: its address and the handle that stops it. Dropping it
@@ -143,6 +147,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         let relayed = relay::run(app.db.clone(), app.bus.clone(), app.health.clone(), on_catalogue);
         spawn_until_stopped(&tasks, &stopping, relayed);
     }
+    spawn_until_stopped(&tasks, &stopping, crate::app::keep_search_index(app.db.clone(), app.search.clone()));
     let reconcile_every = Duration::from_secs(args.reconcile_interval_secs.max(1));
     spawn_until_stopped(&tasks, &stopping, reconcile::run(app.db.clone(), app.bus.clone(), reconcile_every));
     spawn_until_stopped(&tasks, &stopping, prune_periodically(app.clone(), args.clone()));

@@ -52,6 +52,10 @@ pub enum AppError {
     /// with `Retry-After`, and the instance's health is told.
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
+    /// The search index is loading, or cannot catch up with what was
+    /// announced before the search began (503 with `Retry-After`).
+    #[error("{0}")]
+    SearchUnavailable(String),
     /// A statement failed.
     #[error("database error: {0}")]
     Database(sea_orm::DbErr),

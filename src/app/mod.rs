@@ -10,6 +10,8 @@
 //!   of the rolling slot window, the provider's slot commands, the import.
 //! - `queries`: the availability document, many providers at once, the
 //!   change streams, the provider list and directory.
+//! - `search`: search by time across providers, from an in-memory index
+//!   the bus and the catalogue keep current.
 //! - `storage`: the unit of work (where every write transaction begins and
 //!   a commit becomes an event), the slot set, idempotency, secrets.
 //! - `upstream`: slots published by the marketplace's own booking system
@@ -43,6 +45,7 @@ mod clock;
 mod error;
 mod instance_gauges;
 mod queries;
+mod search;
 mod storage;
 mod upstream;
 mod waitlist;
@@ -73,6 +76,10 @@ pub use queries::{
     AvailabilityBody, AvailabilityDocument, AvailabilityQuery, BatchBody, BatchConditional, BatchDocument, BatchQuery,
     BatchView, Conditional, DAYS_MAX, DayBody, FreeTime, HeldCopy, ManyChanges, NextFreeBody, PROVIDERS_MAX,
     ProviderDirectory, ProviderInfo, ProviderView, ServiceView, SlotBody, resolve_range,
+};
+pub use search::{
+    LIMIT_DEFAULT as SEARCH_LIMIT_DEFAULT, LIMIT_MAX as SEARCH_LIMIT_MAX, SERVICE_TEXT_MAX, SearchBody, SearchCursor,
+    SearchIndex, SearchPage, SearchQuery, ServiceSuggestions, keep_search_index,
 };
 pub use storage::idempotency::ScopedKey;
 pub use storage::secrets;
@@ -121,6 +128,8 @@ pub struct App {
     pub gauges: Arc<InstanceGauges>,
     /// The time: the database's for what instances compare (`with_clock`).
     pub clock: Clock,
+    /// Every active provider's services and free slots, for search by time.
+    pub search: SearchIndex,
     /// How many days ahead of today a date or instant is accepted
     /// (`--max-days-ahead`, `with_max_days_ahead`; see [`App::bookable_range`]).
     pub max_days_ahead: u32,
@@ -145,6 +154,7 @@ impl App {
             gauges: Arc::default(),
             clock: Clock::default(),
             max_days_ahead: DEFAULT_MAX_DAYS_AHEAD,
+            search: SearchIndex::default(),
         }
     }
 

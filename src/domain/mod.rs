@@ -6,6 +6,7 @@ mod bookable_range;
 mod customer;
 mod local_time;
 mod provider_availability;
+mod time_search;
 mod upstream;
 mod waitlist;
 mod weekly_schedule;
@@ -18,6 +19,7 @@ pub use local_time::{
     overlaps_locally, slot_grid, slot_span, to_local,
 };
 pub use provider_availability::{AvailabilitySlotChangedEvent, ProviderAvailability, SlotStatus, TransitionError};
+pub use time_search::{FreeSlot, day_window, fitting_times, rfc3339_in, set_free, set_not_free};
 pub use upstream::{LocalSlot, Mirroring, UpstreamSlotError, UpstreamStatus, mirroring, place};
 pub use waitlist::{TimeOfDay, WaitWindow, WaitWindowError, first_fitting};
 pub use weekly_schedule::{Interval, PlannedSlot, SLOT_MINUTES_RANGE, WeeklySchedule, WeeklyScheduleError};

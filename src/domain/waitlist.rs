@@ -57,6 +57,19 @@ fn minutes(text: &str) -> Option<u32> {
     (text.len() == 5).then_some(time.hour() * 60 + time.minute())
 }
 
+impl TimeOfDay {
+    /// The whole day.
+    pub const WHOLE_DAY: TimeOfDay = TimeOfDay { start: 0, end: 24 * 60 };
+
+    /// `"HH:MM"` to `"HH:MM"` (`"24:00"` ends the day), the start before the end.
+    pub fn parse(start: &str, end: &str) -> Option<TimeOfDay> {
+        match (minutes(start), minutes(end)) {
+            (Some(start), Some(end)) if start < end => Some(TimeOfDay { start, end }),
+            _ => None,
+        }
+    }
+}
+
 fn hh_mm(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
@@ -75,9 +88,8 @@ impl WaitWindow {
         }
         let times = times
             .iter()
-            .map(|[start, end]| match (minutes(start), minutes(end)) {
-                (Some(start), Some(end)) if start < end => Ok(TimeOfDay { start, end }),
-                _ => Err(WaitWindowError::BadTime(format!("[{start:?}, {end:?}]"))),
+            .map(|[start, end]| {
+                TimeOfDay::parse(start, end).ok_or_else(|| WaitWindowError::BadTime(format!("[{start:?}, {end:?}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(WaitWindow { from, to, times })

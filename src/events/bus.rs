@@ -14,8 +14,8 @@
 //! reader costs neither the publisher nor the other subscribers anything.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use tokio::sync::{Notify, broadcast};
@@ -41,7 +41,25 @@ struct Shared {
     behind: Notify,
     /// Log pages shared by subscribers that catch up from the same point.
     catch_up: CatchUp,
+    /// Told of every provider's progress (see [`Tapped`]); set once.
+    tap: OnceLock<Tap>,
 }
+
+/// What the bus tells its tap, for every provider whether watched or not,
+/// in version order per provider (it is called under the provider's entry).
+#[derive(Debug)]
+pub enum Tapped {
+    /// This event was published.
+    Event(Arc<PublishedEvent>),
+    /// The provider's version moved to `version` without its events being
+    /// published here (another instance's change nobody here watches, a
+    /// catalogue change, pruned history): whoever keeps a copy reads again.
+    Version { provider_id: Uuid, version: i64 },
+}
+
+/// The bus's one observer of every provider (the search index's queue):
+/// it must not block, as it runs inside `publish`.
+pub type Tap = Arc<dyn Fn(Tapped) + Send + Sync>;
 
 #[derive(Default)]
 struct ProviderState {
@@ -98,6 +116,7 @@ impl Bus {
                 versions_trusted: AtomicBool::new(versions_trusted),
                 behind: Notify::new(),
                 catch_up: CatchUp::default(),
+                tap: OnceLock::new(),
             }),
         }
     }
@@ -120,6 +139,9 @@ impl Bus {
                 continue;
             }
             state.version = event.version;
+            if let Some(tap) = self.shared.tap.get() {
+                tap(Tapped::Event(event.clone()));
+            }
             if let Some(sender) = &state.sender {
                 // An error only means nobody is listening right now.
                 let _ = sender.send(event.clone());
@@ -134,8 +156,18 @@ impl Bus {
     /// pruned history, or nobody here watches the provider).
     pub fn observe_version(&self, provider_id: Uuid, version: i64) {
         let mut state = self.shared.providers.entry(provider_id).or_default();
+        if version > state.version
+            && let Some(tap) = self.shared.tap.get()
+        {
+            tap(Tapped::Version { provider_id, version });
+        }
         state.version = state.version.max(version);
         state.known = state.known.max(state.version);
+    }
+
+    /// Set the observer of every provider's progress (once; later calls are ignored).
+    pub fn set_tap(&self, tap: Tap) {
+        let _ = self.shared.tap.set(tap);
     }
 
     /// `version` is committed (a notification from another instance); until

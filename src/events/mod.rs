@@ -33,9 +33,9 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use crate::domain::AvailabilitySlotChangedEvent;
+use crate::domain::{AvailabilitySlotChangedEvent, SlotStatus};
 
-pub use bus::{Bus, SubscriberGuard};
+pub use bus::{Bus, SubscriberGuard, Tap, Tapped};
 pub use subscription::{Delivery, Resume, subscribe};
 pub use webhook_event::{BookingChange, EventType, Lane, WaitlistChange, event_types};
 
@@ -52,6 +52,12 @@ pub struct PublishedEvent {
     /// delivery-lag metric subtracts it from the clock once per delivery, as
     /// one integer subtraction rather than calendar arithmetic.
     pub changed_at_micros: i64,
+    /// The slot and its new status, for the bus's tap (the search index):
+    /// the frame carries them too, but as text.
+    pub availability_id: Uuid,
+    pub new_status: SlotStatus,
+    /// The slot's instants `[start, end)`, seconds since the epoch, when it has them.
+    pub span_seconds: Option<(i64, i64)>,
 }
 
 impl PublishedEvent {
@@ -62,6 +68,9 @@ impl PublishedEvent {
             date: event.date,
             frame: sse::slot_changed(version, event),
             changed_at_micros: event.changed_at.timestamp_micros(),
+            availability_id: event.availability_id,
+            new_status: event.new_status,
+            span_seconds: event.span.map(|(start, end)| (start.timestamp(), end.timestamp())),
         })
     }
 }

@@ -77,6 +77,9 @@ impl ApiError {
             ApiError::App(AppError::DatabaseUnavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database-unavailable", "Database unavailable")
             }
+            ApiError::App(AppError::SearchUnavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "search-unavailable", "Search unavailable")
+            }
             ApiError::App(AppError::Database(_) | AppError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }
@@ -117,6 +120,9 @@ pub struct OutageAnswer;
 /// prober sees it back within half a second, and a stream's `retry:` is 2 s.
 const DATABASE_RETRY_AFTER: HeaderValue = HeaderValue::from_static("2");
 
+/// Seconds a search is asked to wait while the index loads or catches up.
+const SEARCH_RETRY_AFTER: HeaderValue = HeaderValue::from_static("1");
+
 /// Build a problem+json response (also used by middleware that refuses requests).
 pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
     problem_with_url(status, kind, title, detail, None)
@@ -139,6 +145,12 @@ impl IntoResponse for ApiError {
                 problem(status, kind, title, "the database is unavailable; retry after the delay in Retry-After");
             response.headers_mut().insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER);
             response.extensions_mut().insert(DatabaseUnreachable(why));
+            response.extensions_mut().insert(OutageAnswer);
+            return response;
+        }
+        if let ApiError::App(AppError::SearchUnavailable(why)) = &self {
+            let mut response = problem(status, kind, title, why);
+            response.headers_mut().insert(header::RETRY_AFTER, SEARCH_RETRY_AFTER);
             response.extensions_mut().insert(OutageAnswer);
             return response;
         }

@@ -42,6 +42,7 @@ mod ops;
 mod page;
 mod problems;
 mod providers;
+mod search;
 mod session_cookie;
 mod slots;
 mod state;
@@ -98,6 +99,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(providers::router())
         .merge(availability::router())
         .merge(many_providers::batch_router())
+        .merge(search::router())
         .merge(ops::router(settings.public_metrics))
         .merge(openapi::router())
         .merge(agenda::read_router())

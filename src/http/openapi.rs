@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
 use super::HttpState;
 use super::error::problem;
 use super::{
-    admin, agenda, availability, bookings, holds, many_providers, ops, providers, slots, stream, waitlist, webhooks,
+    admin, agenda, availability, bookings, holds, many_providers, ops, providers, search, slots, stream, waitlist,
+    webhooks,
 };
 
 struct BearerAuth;
@@ -66,6 +67,8 @@ impl Modify for BearerAuth {
         stream::stream,
         many_providers::batch,
         many_providers::stream,
+        search::search,
+        search::suggest_services,
         bookings::create,
         bookings::read,
         bookings::calendar,

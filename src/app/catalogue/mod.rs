@@ -115,6 +115,13 @@ impl App {
     /// relay calls it for every instance's changes (PostgreSQL).
     pub fn catalogue_changed(&self, change: &CatalogueChange) {
         match change {
+            CatalogueChange::Provider(id) | CatalogueChange::Deactivated(id) | CatalogueChange::Reactivated(id) => {
+                self.search.catalogue_changed(Some(*id));
+            }
+            CatalogueChange::Everything => self.search.catalogue_changed(None),
+            CatalogueChange::KeyRevoked(_) | CatalogueChange::SessionEnded(_) => {}
+        }
+        match change {
             CatalogueChange::Provider(id) => self.directory.forget(*id),
             CatalogueChange::Deactivated(id) => {
                 self.directory.forget(*id);

@@ -12,6 +12,7 @@ use super::{Upserted, check_currency, check_external_id, check_text, existing_pr
 use crate::app::storage::unit_of_work::{CatalogueWrite, conflict_on_duplicate};
 use crate::app::{App, AppError};
 use crate::domain::SLOT_MINUTES_RANGE;
+use crate::events::relay::{CatalogueChange, notify_catalogue};
 
 /// A service as the marketplace describes it.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -124,7 +125,15 @@ impl App {
                 (changed, Upserted::Changed)
             }
         };
-        write.commit().await?;
+        if outcome != Upserted::Unchanged {
+            // The search index (here and on other instances) shows services.
+            let change = CatalogueChange::Provider(provider.id);
+            notify_catalogue(&write.tx, &change).await?;
+            let app = self.clone();
+            write.commit_then(move || app.catalogue_changed(&change)).await?;
+        } else {
+            write.commit().await?;
+        }
         Ok((service_view(row), outcome))
     }
 }
