@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
 use etag::EntityTag;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -132,9 +133,17 @@ impl App {
         let providers = self.search.current(PATIENCE).await.map_err(unavailable)?;
         let now = Utc::now().timestamp();
         let folded = query.service.as_deref().map(str::to_lowercase);
+        // Providers share a handful of zones: each zone's window is worked out once.
+        let mut windows: HashMap<Tz, Option<(i64, i64)>> = HashMap::new();
+        let mut window_in = |tz: Tz| {
+            *windows.entry(tz).or_insert_with(|| {
+                let date = query.date.unwrap_or_else(|| to_local(tz, Utc::now()).0);
+                day_window(tz, date, query.times)
+            })
+        };
         let mut hits: Vec<Hit> = providers
             .values()
-            .filter_map(|provider| best_match(provider, folded.as_deref(), query, now))
+            .filter_map(|provider| best_match(provider, window_in(provider.timezone)?, folded.as_deref(), now))
             .filter(|hit| query.after.is_none_or(|after| hit.key > after))
             .collect();
         hits.sort_unstable_by_key(|hit| hit.key);
@@ -207,12 +216,10 @@ fn unavailable(reason: NotCurrent) -> AppError {
 /// (a tie goes to the shorter service, then the name).
 fn best_match<'a>(
     provider: &'a IndexedProvider,
+    window: (i64, i64),
     folded: Option<&str>,
-    query: &SearchQuery,
     now: i64,
 ) -> Option<Hit<'a>> {
-    let date = query.date.unwrap_or_else(|| to_local(provider.timezone, Utc::now()).0);
-    let window = day_window(provider.timezone, date, query.times)?;
     provider
         .services
         .iter()
