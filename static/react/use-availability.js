@@ -47,6 +47,8 @@ export function useAvailability({ providerId, startDate, days = 7, baseUrl = '',
   useEffect(() => {
     if (!providerId) return undefined;
     let stopped = false;
+    /** This watch's last snapshot. */
+    let latest = null;
     const update = (change) =>
       setState((previous) => {
         const base = previous?.query === query ? previous : { query, availability: null, status: 'connecting', lastUpdated: null };
@@ -66,7 +68,10 @@ export function useAvailability({ providerId, startDate, days = 7, baseUrl = '',
       ...timing,
       onChange: (doc, { event }) => {
         if (stopped) return;
-        update((base) => ({ availability: snapshot(doc, base.availability, event), lastUpdated: Date.now() }));
+        // Copied now: the watch goes on changing `doc` in place before React runs the update.
+        latest = snapshot(doc, latest, event);
+        const change = { availability: latest, lastUpdated: Date.now() };
+        update(() => change);
       },
       onStatus: (status) => {
         if (stopped) return;
