@@ -52,6 +52,13 @@ after(async () => {
   removeTmp();
 });
 
+/** The server's open streams (`/metrics`). */
+async function activeStreams() {
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('slotstream_active_streams '));
+  return line ? Number(line.split(' ')[1]) : undefined;
+}
+
 /** A booking of the first free time (from tomorrow on) that takes, through `via` (a Server). */
 async function bookFree(via = server) {
   for (const slot of await via.freeSlots(provider.id)) {
@@ -191,6 +198,35 @@ test('without EventSource the hook polls with If-None-Match: 304s while nothing 
   // And the polls after it ask with the new tag.
   await until('a 304 for the new tag', () => polls.some((p) => p.status === 304 && p.ifNoneMatch === changed.etag));
   assert.equal(await calendarStatus(page), 'polling');
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+test('another provider starts a new watch and closes the old stream; no provider watches nothing (idle, no stream)', async () => {
+  const [first, second] = await server.providers();
+  const context = await browser.newContext();
+  const streams = [];
+  const page = await openApp(context, '', (p) =>
+    p.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith('/availability/stream')) streams.push(url.pathname);
+    }));
+  await waitForStatus(page, 'live');
+  const shownProvider = () => page.evaluate(() => document.getElementById('calendar').dataset.providerId);
+  assert.equal(await shownProvider(), first.id);
+  await until('one open stream', async () => (await activeStreams()) === 1);
+
+  await page.selectOption('#provider', second.id);
+  // Never the first provider's days under the second's name: empty until its own arrive.
+  assert.ok([second.id, ''].includes(await shownProvider()));
+  await until('the second provider live', async () => (await shownProvider()) === second.id && (await calendarStatus(page)) === 'live');
+  assert.ok(streams.at(-1).includes(second.id), streams.join('\n'));
+  await until('the first stream closed', async () => (await activeStreams()) === 1);
+
+  await page.selectOption('#provider', '');
+  await waitForStatus(page, 'idle');
+  assert.equal(await page.evaluate(() => document.querySelectorAll('[data-availability-id]').length), 0);
+  await until('no open stream', async () => (await activeStreams()) === 0);
   assert.deepEqual(page.problems, []);
   await context.close();
 });

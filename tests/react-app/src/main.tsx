@@ -44,7 +44,7 @@ function Calendar({ providerId }: { providerId: string | null }) {
     pollMs: numberParam('poll'),
   });
   return (
-    <section id="calendar" data-status={status} data-version={availability?.version ?? ''}>
+    <section id="calendar" data-status={status} data-provider-id={availability?.providerId ?? ''} data-version={availability?.version ?? ''}>
       <p>
         <b id="status">{status}</b>, last updated {lastUpdated === null ? 'never' : new Date(lastUpdated).toLocaleTimeString()}{' '}
         <button type="button" onClick={() => void refresh()}>
