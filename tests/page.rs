@@ -57,6 +57,8 @@ async fn a_binary_copied_alone_to_an_empty_folder_serves_the_page_it_was_built_w
         ("/favicon.ico", "favicon.ico", "image/x-icon"),
         ("/style.css", "style.css", "text/css"),
         ("/app/booking.js", "app/booking.js", "text/javascript"),
+        // The client package's React hook, importable by URL (README, "TypeScript and React").
+        ("/react/use-availability.js", "react/use-availability.js", "text/javascript"),
     ] {
         let expected = std::fs::read(source_static().join(file)).expect("read the source file");
         let response = client.get(server.url(path)).send().await.unwrap();
