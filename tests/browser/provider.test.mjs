@@ -397,7 +397,7 @@ test('tablet: the desk moves a booking to another free time of the week, and the
   const again = await newPage(`${main.base}/?provider=${provider.id}`, { context: customer.context() });
   const mine = `#my-bookings li[data-booking-id="${booking.id}"]`;
   await again.waitForFunction(([sel, start]) => document.querySelector(`${sel} .when`)?.textContent.includes(`, ${start}–`), [mine, target.start], { timeout: WAIT });
-  assert.match(await again.textContent(`${mine} .booking-note`), /^Moved by the provider to this time \(it was .+ \d\d:\d\d\)\.$/);
+  assert.match(await again.textContent(`${mine} .booking-note`), /^Moved to this time \(it was .+ \d\d:\d\d\)\.$/);
   assert.equal(await again.locator(`${mine} button.cancel-booking`).count(), 1, 'a moved booking can still be cancelled');
 
   assert.deepEqual([...agenda.problems.filter((p) => !/status of 409/.test(p)), ...again.problems], [], 'only the refused move');
