@@ -1,8 +1,8 @@
 // The customer's bookings: kept in this browser (localStorage), listed with
 // date, time and zone, price, Add to calendar (app/calendar.js), the manage
 // link (app/manage-link.js) and a cancel that asks first; each checked with
-// the server on load and when its time changes on the stream, so one
-// cancelled or moved elsewhere says so. A manage link opened in another
+// the server on load, when its time changes on the stream and when the tab
+// is shown again, so one cancelled or moved elsewhere says so. A manage link opened in another
 // browser adds the booking to that browser's list.
 
 import { api, state, ui, announce } from './state.js';
@@ -340,6 +340,12 @@ export async function openManageLink(providers) {
     return null;
   }
 }
+
+// Changes the stream cannot tell this page (a booking outside the days on screen, or with
+// another provider, cancelled or moved meanwhile): checked whenever the customer comes back.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') checkAllBookings();
+});
 
 storedBookings.onWrittenElsewhere(() => {
   renderBookings();
