@@ -349,9 +349,9 @@ test('tablet: the desk cancels a booking with a reason, and the customer\'s "You
   await customer.waitForFunction(([sel, text]) => document.querySelector(`${sel} .booking-note`)?.textContent === text, [mine, said], { timeout: WAIT });
   assert.equal(await customer.getAttribute(mine, 'data-status'), 'cancelled');
   assert.equal(await customer.locator(`${mine} button.cancel-booking, ${mine} button.ics`).count(), 0, 'no Cancel, no Add to calendar');
-  await customer.evaluate(() => { document.getElementById('announcer').style.display = 'none'; });
+  await customer.evaluate(() => { document.getElementById('toast').style.display = 'none'; });
   await customer.locator('.bookings-section').screenshot({ path: path.join(OUTPUT_DIR, 'agenda-customer-cancelled.png') });
-  await customer.evaluate(() => { document.getElementById('announcer').style.display = ''; });
+  await customer.evaluate(() => { document.getElementById('toast').style.display = ''; });
   // After a reload it is still said (the stored booking was updated).
   await customer.reload();
   await customer.waitForFunction(([sel, text]) => document.querySelector(`${sel} .booking-note`)?.textContent === text, [mine, said], { timeout: WAIT });
