@@ -43,6 +43,8 @@ after(async () => {
 
 const slotSelector = (id, status) => `button[data-slot-id="${id}"]${status ? `[data-status="${status}"]` : ''}`;
 const shot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, name), fullPage: true });
+/** What the screen shows (a full-page capture draws the sticky top bar mid-page and a dialog over a page it does not cover). */
+const screenShot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, name) });
 
 /**
  * A page in a fresh browser context. Every console error, page error and
@@ -874,8 +876,7 @@ test('B: phone: the Live badge stays in view while the customer scrolls down the
     return { inView: r.top >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth, seen: Boolean(top && el.contains(top)) };
   });
   assert.deepEqual(badge, { inView: true, seen: true });
-  // What the phone shows (a full-page capture would draw the sticky bar mid-page).
-  await page.screenshot({ path: path.join(OUTPUT_DIR, 'page-phone-fixed-scrolled.png') });
+  await screenShot(page, 'page-phone-fixed-scrolled.png');
   await page.context().close();
 });
 
@@ -951,7 +952,7 @@ test('B: phone: the booking form is a bottom sheet saying "Book 14:30" and "Keep
   const distance = (s) => Math.abs(Date.parse(s.startsAt) - Date.parse(slot.startsAt));
   const nearest = distance(before) < distance(after) ? free[0] : free[2];
   assert.ok(offered.some((o) => o.id === nearest.id), `the nearest time, ${nearest.start}, is offered: ${JSON.stringify(offered)}`);
-  await shot(page, 'page-phone-fixed-lost-race.png');
+  await screenShot(page, 'page-phone-fixed-lost-race.png');
 
   // A toast said inside the open sheet: above the backdrop, over none of its buttons.
   await page.evaluate(async () => (await import('/app/state.js')).announce('A toast while the form is open.'));
@@ -990,7 +991,7 @@ for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     const layout = await toastLayout(page);
     assert.ok(layout.onTop, 'the toast is seen, above the backdrop');
     assert.deepEqual(layout.buttons.filter((b) => overlap(b, layout.box)), [], 'the toast covers no button');
-    await shot(page, `page-${name}-fixed-confirmation.png`);
+    await screenShot(page, `page-${name}-fixed-confirmation.png`);
 
     const manage = new RegExp(`#booking=${booking.id}&token=bk_`);
     const stamp = (iso) => new Date(iso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
