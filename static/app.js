@@ -10,6 +10,7 @@
 // the server, coalesced).
 //
 // URL query overrides (tests and demos):
+//   ?debug                  the developer panel and the select of every provider
 //   ?provider=<id>          provider shown first
 //   ?offer=<entryId>        a waitlist offer's claim link (the token in the fragment)
 //   ?reconnectMs=250        first reconnect delay (jittered, doubling to maxReconnectMs)
@@ -18,7 +19,7 @@
 //   ?hiddenCloseMs=30000    close the stream after the tab is hidden this long
 
 import { watchAvailability } from './slotstream.js';
-import { api, state, ui, announce, numberParam, queryParam, DAYS } from './app/state.js';
+import { $, api, state, ui, announce, debug, numberParam, queryParam, DAYS } from './app/state.js';
 import { addDays, duration, price, todayIn } from './app/format.js';
 import { drawTimesStep, serviceChanged, selectDay, shiftDays, announceUnbookable } from './app/times.js';
 import { openForm, syncForm } from './app/booking.js';
@@ -131,7 +132,7 @@ async function loadProviders() {
     return;
   }
   ui.provider.replaceChildren(...state.providers.map((p) => new Option(p.name, p.id)));
-  ui.providerPick.hidden = state.providers.length < 2;
+  ui.providerPick.hidden = !debug || state.providers.length < 2;
   if (state.providers.length === 0) {
     ui.providerName.textContent = 'Nothing to book yet';
     return;
@@ -176,6 +177,7 @@ window.addEventListener('hashchange', async () => {
   if (providerId && providerId !== state.provider?.id) selectProvider(providerId);
 });
 
+$('dev-panel').hidden = !debug;
 renderBookings();
 renderWaitlist();
 checkAllBookings();

@@ -2,16 +2,22 @@
 // (DESIGN 4b: taken when the form opens, renewed while it stays open,
 // released when it closes, handed to the booking on submit) and shows the
 // time left; on success a confirmation with service, date, time and zone,
-// price, an .ics download and the manage link. A server without holds (404)
-// or one that refuses a hold for this client (429) books directly.
+// price, Add to calendar and the manage link. A server without holds (404)
+// or one that refuses a hold for this client (429) books directly. A customer
+// who loses the time to someone else is offered the nearest free times
+// (app/alternatives.js). On a phone the form is a bottom sheet; its buttons
+// say what they do ("Book 14:30", "Keep looking").
 // The same form books a time a waitlist offer holds for the customer
 // (openOfferForm): that hold is the offer's, so the form neither renews nor
 // releases it (declining is the offer banner's "No thanks").
 
 import { api, state, ui, announce } from './state.js';
 import { clockIn, dateIn, dayLabel, duration, hhmm, longDayLabel, minutes, mmss, price, zoneInWords } from './format.js';
-import { bookingRecord, copyManageLink, downloadCalendar, fillDetails, saveBooking } from './my-bookings.js';
+import { bookingRecord, fillDetails, focusBooking, saveBooking } from './my-bookings.js';
 import { drawTimesStep, serviceSlots } from './times.js';
+import { calendarChoices } from './calendar.js';
+import { copyManageLink } from './manage-link.js';
+import { drawAlternatives } from './alternatives.js';
 
 const CUSTOMER_KEY = 'slotstream.customer';
 /** Never renew more often than this, nor when less than twice this is left. */
@@ -88,7 +94,24 @@ function withoutHold(session, message = '') {
 function showTaken(session) {
   setHoldState(session, 'taken');
   ui.error.textContent = 'Someone else just took this time or is booking it. Please pick another time.';
+  offerAlternatives(session);
   state.watch?.nudge();
+}
+
+/** The time went to someone else: the nearest free times, one tap each (kept current while shown). */
+function offerAlternatives(session) {
+  if (session.offer) return; // an offer's time is the only one held for the customer
+  drawAlternatives(ui.alternatives, session, switchTime);
+}
+
+/** Book another time in the same form: the lost one is let go, the chosen day shown behind. */
+function switchTime(slotId, date) {
+  const previous = open;
+  open = null;
+  dropHold(previous);
+  state.day = date;
+  drawTimesStep();
+  openForm(slotId, ui.times.querySelector(`[data-slot-id="${CSS.escape(slotId)}"]`));
 }
 
 async function takeHold(session) {
@@ -202,6 +225,7 @@ async function retryHold() {
     return;
   }
   ui.error.textContent = '';
+  ui.alternatives.hidden = true;
   ui.submit.disabled = false;
   session.holdPromise = takeHold(session);
   await session.holdPromise;
@@ -233,7 +257,8 @@ export function openForm(slotId, button) {
   resetForm(`${serviceWords(service)} at ${state.provider.name}, ${longDayLabel(day.date)}, ${slot.startTime}–${end} ${zoneInWords(state.doc.timezone)}.`);
   returnFocusTo = button?.dataset.slotId ?? null;
   session.holdPromise = takeHold(session);
-  ui.dialog.showModal();
+  // Already open when the customer picked one of the nearest free times.
+  if (!ui.dialog.open) ui.dialog.showModal();
   focusFirstEmpty();
 }
 
@@ -275,11 +300,15 @@ function serviceWords(service) {
   return meta ? `${service.name} (${meta})` : service.name;
 }
 
+/** "Book 14:30": the submit button of the open form. */
+const bookLabel = () => (open ? `Book ${open.slot.startTime}` : 'Book');
+
 function resetForm(summary) {
   ui.summary.textContent = summary;
   ui.error.textContent = '';
+  ui.alternatives.hidden = true;
   ui.submit.disabled = false;
-  ui.submit.textContent = 'Book';
+  ui.submit.textContent = bookLabel();
   ui.countdown.textContent = '--:--';
   const saved = savedCustomer();
   if (saved && !ui.name.value) ui.name.value = saved.name ?? '';
@@ -341,6 +370,9 @@ export function syncForm() {
   if (session.holdState === 'none' && status !== 'available' && ui.submit.textContent !== 'Booking…') {
     ui.error.textContent = 'Someone else just took this time. Please pick another time.';
     ui.submit.disabled = true;
+    offerAlternatives(session);
+  } else if (!ui.alternatives.hidden) {
+    offerAlternatives(session); // the nearest free times change too
   }
 }
 
@@ -356,7 +388,7 @@ async function submit(event) {
   await session.holdPromise; // a quick submit waits for the hold
   if (open !== session) return;
   if (!BOOKABLE_HOLD_STATES.has(session.holdState)) {
-    ui.submit.textContent = 'Book';
+    ui.submit.textContent = bookLabel();
     return; // the message about the hold stays
   }
   ui.error.textContent = '';
@@ -383,16 +415,18 @@ async function submit(event) {
     session.offer?.onBooked?.(record);
     state.watch?.nudge();
   } catch (error) {
-    ui.submit.textContent = 'Book';
+    ui.submit.textContent = bookLabel();
     if (error.status === undefined) {
       ui.error.textContent = `Booking failed: ${error.message}. Please try again.`;
       ui.submit.disabled = false;
     } else if (held && session.hold === held && (error.status === 409 || error.status === 410)) {
       holdLost(session, 'ended');
+      offerAlternatives(session);
       state.watch?.nudge();
     } else if (error.status === 409) {
       ui.error.textContent = 'Someone else just took this time. Please pick another time.';
       announce('Someone else just took this time.');
+      offerAlternatives(session);
       state.watch?.nudge(); // the button stays disabled: this time cannot be booked
     } else {
       ui.error.textContent = error.status === 422 ? `Please check your details: ${error.message}` : `Booking failed: ${error.message}`;
@@ -405,6 +439,9 @@ async function submit(event) {
 export function showConfirmation(record) {
   confirmed = record;
   fillDetails(ui.doneDetails, record);
+  const choices = calendarChoices(record);
+  choices[0].id = 'done-ics';
+  ui.doneCalendar.replaceChildren(...choices);
   ui.done.showModal();
   ui.doneClose.focus();
   announce(`Booked ${record.serviceName} on ${dayLabel(record.date)} at ${record.startTime} ${zoneInWords(record.timezone)}.`);
@@ -422,9 +459,12 @@ ui.dialog.addEventListener('close', () => {
   else if (session?.offer?.returnTo?.isConnected) session.offer.returnTo.focus();
   returnFocusTo = null;
 });
-ui.doneIcs.addEventListener('click', () => confirmed && downloadCalendar(confirmed));
 ui.doneCopy.addEventListener('click', () => confirmed && copyManageLink(confirmed, ui.doneCopy));
 ui.doneClose.addEventListener('click', () => ui.done.close());
+ui.done.addEventListener('close', () => {
+  // The focus goes to the booking just made (Your bookings), else back to the times.
+  if (!confirmed || !focusBooking(confirmed.id)) ui.times.focus();
+});
 window.addEventListener('pagehide', () => {
   // Leaving with the form open: release now (keepalive outlives the page) rather than leave it to expiry.
   if (open?.holdState === 'held') holdLost(open, 'hidden');

@@ -48,6 +48,15 @@ export function zoneInWords(timezone) {
 /** The visitor's own zone (the browser's). */
 export const visitorZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+/**
+ * The visitor's zone as the browser names it at an instant ("India Standard
+ * Time", "British Summer Time"), not a city of the IANA name ("Calcutta time").
+ */
+export function visitorZoneName(instant = Date.now()) {
+  const parts = new Intl.DateTimeFormat(undefined, { timeZoneName: 'long' }).formatToParts(new Date(instant));
+  return parts.find((p) => p.type === 'timeZoneName')?.value ?? zoneInWords(visitorZone());
+}
+
 /** Whether the two zones show a different wall-clock time at this instant. */
 export function differentClock(instant, zoneA, zoneB) {
   const at = (zone) => new Intl.DateTimeFormat('en-GB', { timeZone: zone, dateStyle: 'short', timeStyle: 'short' }).format(new Date(instant));
@@ -65,12 +74,16 @@ export function clockIn(instant, zone) {
   );
 }
 
-/** "£25.00", "40,00 zł": the service's price in its currency. */
-export function price(cents, currency) {
+/**
+ * "£25.00", "40,00 zł", "¥4,500": a price in its currency's minor unit (pence,
+ * grosze, yen: ISO 4217's exponent, as Intl knows it), formatted in the currency.
+ */
+export function price(minor, currency) {
   try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(cents / 100);
+    const format = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
   } catch {
-    return `${(cents / 100).toFixed(2)} ${currency ?? ''}`.trim();
+    return `${(minor / 100).toFixed(2)} ${currency ?? ''}`.trim();
   }
 }
 

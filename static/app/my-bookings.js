@@ -1,11 +1,14 @@
 // The customer's bookings: kept in this browser (localStorage), listed with
-// date, time and zone, price, an .ics download, a manage link (booking id and
-// token in the URL fragment, which browsers never send to a server) and a
-// cancel that asks first. A manage link opened in another browser adds the
-// booking to that browser's list.
+// date, time and zone, price, Add to calendar (app/calendar.js), the manage
+// link (app/manage-link.js) and a cancel that asks first; each checked with
+// the server on load, when its time changes on the stream and when the tab
+// is shown again, so one cancelled or moved elsewhere says so. A manage link opened in another
+// browser adds the booking to that browser's list.
 
 import { api, state, ui, announce } from './state.js';
-import { clockIn, differentClock, longDayLabel, price, visitorZone, zoneInWords } from './format.js';
+import { clockIn, differentClock, longDayLabel, price, visitorZone, visitorZoneName, zoneInWords } from './format.js';
+import { calendarChoices } from './calendar.js';
+import { COPY_LABEL, copyManageLink } from './manage-link.js';
 import { storedList } from './stored-list.js';
 import { checkQueue } from './check-queue.js';
 
@@ -76,8 +79,6 @@ export function bookingRecord(booking, provider, service, token) {
 /** "Tuesday 2 Dec 2026, 10:30–11:00 London time" */
 export const whenText = (b) => `${longDayLabel(b.date)}, ${b.startTime}–${b.endTime} ${zoneInWords(b.timezone)}`;
 
-export const manageLink = (b) => `${location.origin}${location.pathname}#booking=${encodeURIComponent(b.id)}&token=${encodeURIComponent(b.token)}`;
-
 /** Label/value pairs describing a booking (confirmation and list). */
 export function details(b) {
   const rows = [
@@ -88,7 +89,7 @@ export function details(b) {
   const visitor = visitorZone();
   if (differentClock(b.startsAt, b.timezone, visitor)) {
     const day = new Intl.DateTimeFormat('en-GB', { timeZone: visitor, weekday: 'short', day: 'numeric', month: 'short' }).format(new Date(b.startsAt));
-    rows.splice(2, 0, ['Your time', `${day}, ${clockIn(b.startsAt, visitor)} ${zoneInWords(visitor)}`]);
+    rows.splice(2, 0, ['Your time', `${day}, ${clockIn(b.startsAt, visitor)} ${visitorZoneName(b.startsAt)}`]);
   }
   if (b.priceCents !== null && b.priceCents !== undefined) rows.push(['Price', price(b.priceCents, b.currency)]);
   return rows;
@@ -105,39 +106,6 @@ export function fillDetails(dl, b) {
       return [dt, dd];
     }),
   );
-}
-
-/** Download the booking's .ics: fetched with the token in a header, saved from a Blob. */
-export async function downloadCalendar(b) {
-  try {
-    const blob = await api.calendar(b.id, b.token);
-    const url = URL.createObjectURL(blob);
-    const link = document.createElement('a');
-    link.href = url;
-    link.download = `booking-${b.date}-${b.startTime.replace(':', '')}.ics`;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-  } catch (error) {
-    announce(`Could not get the calendar file: ${error.message}`);
-  }
-}
-
-export async function copyManageLink(b, button) {
-  const link = manageLink(b);
-  try {
-    await navigator.clipboard.writeText(link);
-    announce('Manage link copied.');
-  } catch {
-    // No clipboard (insecure origin, or refused): show it to copy by hand.
-    window.prompt('Your manage link (keep it private):', link);
-  }
-  if (button) {
-    const text = button.textContent;
-    button.textContent = 'Copied';
-    setTimeout(() => { button.textContent = text; }, 1500);
-  }
 }
 
 // ---------------------------------------------------------------- cancel, asked first
@@ -208,6 +176,7 @@ export function renderBookings() {
       const cancelled = b.status === 'cancelled';
       const li = document.createElement('li');
       li.dataset.bookingId = b.id;
+      li.tabIndex = -1; // the focus lands here after its confirmation closes
       li.dataset.status = b.status;
       li.classList.toggle('cancelled', cancelled);
       li.classList.toggle('moved', Boolean(b.movedFrom) && !cancelled);
@@ -222,7 +191,7 @@ export function renderBookings() {
       if (cancelled || b.movedFrom) {
         const note = document.createElement('span');
         note.className = 'booking-note';
-        note.textContent = cancelled ? cancelledText(b) : `Moved by the provider to this time (it was ${b.movedFrom}).`;
+        note.textContent = cancelled ? cancelledText(b) : `Moved to this time (it was ${b.movedFrom}).`;
         text.append(note);
       }
       const actions = document.createElement('div');
@@ -231,8 +200,8 @@ export function renderBookings() {
         actions.append(action('Remove from list', 'secondary remove-booking', () => removeBooking(b.id), `Remove the cancelled ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime} from this list`));
       } else {
         actions.append(
-          action('Add to calendar', 'secondary ics', () => downloadCalendar(b)),
-          action('Copy link', 'secondary copy-link', (button) => copyManageLink(b, button), 'Copy manage link'),
+          ...calendarChoices(b),
+          action(COPY_LABEL, 'secondary copy-link', (button) => copyManageLink(b, button)),
           action('Cancel', 'danger-outline cancel-booking', () => askCancel(b), `Cancel ${b.serviceName} on ${longDayLabel(b.date)} ${b.startTime}`),
         );
       }
@@ -241,6 +210,15 @@ export function renderBookings() {
     }),
   );
   showNoBookings();
+}
+
+/** Move the focus to a booking's entry in the list (after its confirmation closes); false when it is not listed. */
+export function focusBooking(id) {
+  const entry = ui.bookings.querySelector(`li[data-booking-id="${CSS.escape(id)}"]`);
+  if (!entry) return false;
+  entry.focus({ preventScroll: true });
+  entry.scrollIntoView({ block: 'nearest' });
+  return true;
 }
 
 /** "No bookings yet" while neither list (bookings, waitlists) has anything. */
@@ -288,7 +266,7 @@ async function checkBooking(id) {
     const words = cancelledText(next);
     announce(`Your ${next.serviceName} on ${longDayLabel(b.date)} ${b.startTime} was ${words[0].toLowerCase()}${words.slice(1)}`.replace(/([^.!?])$/, '$1.'));
   }
-  else if (moved) announce(`${next.serviceName} was moved by the provider to ${whenText(next)}.`);
+  else if (moved) announce(`Your ${next.serviceName} was moved to ${whenText(next)}.`);
 }
 
 /** Check these bookings soon, once each, however many changes touched them. */
@@ -358,10 +336,16 @@ export async function openManageLink(providers) {
     requestAnimationFrame(() => ui.bookings.querySelector(`[data-booking-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: 'center' }));
     return provider.id;
   } catch (error) {
-    announce(`Could not open that booking link (${error.message}).`);
+    announce(`Could not open that manage link (${error.message}).`);
     return null;
   }
 }
+
+// Changes the stream cannot tell this page (a booking outside the days on screen, or with
+// another provider, cancelled or moved meanwhile): checked whenever the customer comes back.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') checkAllBookings();
+});
 
 storedBookings.onWrittenElsewhere(() => {
   renderBookings();

@@ -13,6 +13,8 @@ export function numberParam(name, fallback, min) {
   return Number.isFinite(value) && value >= min ? value : fallback;
 }
 export const queryParam = (name) => params.get(name);
+/** `?debug` in the URL: the developer panel and the all-providers select are shown. */
+export const debug = params.has('debug');
 
 export const DAYS = 7;
 
@@ -39,6 +41,7 @@ export const ui = {
   providerAddress: $('provider-address'),
   providerDescription: $('provider-description'),
   announcer: $('announcer'),
+  toast: $('toast'),
   services: $('services'),
   tzNote: $('timezone-note'),
   picker: $('time-picker'),
@@ -46,6 +49,7 @@ export const ui = {
   prev: $('prev-week'),
   next: $('next-week'),
   dayStrip: $('day-strip'),
+  weekRange: $('week-range'),
   dayHeading: $('day-heading'),
   times: $('times'),
   waitlistPanel: $('waitlist-panel'),
@@ -69,9 +73,10 @@ export const ui = {
   holdStatus: $('hold-status'),
   countdown: $('hold-countdown'),
   retry: $('hold-retry'),
+  alternatives: $('book-alternatives'),
   done: $('done-dialog'),
   doneDetails: $('done-details'),
-  doneIcs: $('done-ics'),
+  doneCalendar: $('done-calendar'),
   doneCopy: $('done-copy'),
   doneClose: $('done-close'),
   cancel: $('cancel-dialog'),
@@ -84,12 +89,25 @@ export const ui = {
 const ANNOUNCE_MS = 6000;
 let announceTimer = 0;
 
+/**
+ * Say `message`: to a screen reader through the live region (#announcer), and
+ * on screen as a toast. With a dialog open the toast goes inside it, on top:
+ * a dialog is drawn above everything else (its backdrop too), and inside it
+ * the toast takes its own room rather than lying over the dialog's buttons.
+ */
 export function announce(message) {
   // Cleared first so the same message twice is announced twice.
   ui.announcer.textContent = '';
   clearTimeout(announceTimer);
   requestAnimationFrame(() => {
     ui.announcer.textContent = message;
-    announceTimer = setTimeout(() => { ui.announcer.textContent = ''; }, ANNOUNCE_MS);
+    const dialog = document.querySelector('dialog[open]');
+    if (dialog) dialog.prepend(ui.toast);
+    else if (ui.toast.parentElement !== document.body) document.body.append(ui.toast);
+    ui.toast.textContent = message;
+    announceTimer = setTimeout(() => {
+      ui.announcer.textContent = '';
+      ui.toast.textContent = '';
+    }, ANNOUNCE_MS);
   });
 }

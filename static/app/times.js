@@ -6,9 +6,10 @@
 // through state.waitingFor and its join button).
 
 import { state, ui, announce, DAYS } from './state.js';
-import { addDays, clockIn, todayIn, dayLabel, dayOfMonth, differentClock, longDayLabel, month, visitorZone, weekday, zoneInWords } from './format.js';
+import { addDays, clockIn, todayIn, dayLabel, dayOfMonth, differentClock, longDayLabel, month, visitorZone, visitorZoneName, weekday, zoneInWords } from './format.js';
 import { myBookingsAt } from './my-bookings.js';
 import { coveringSlots } from './slots.js';
+import { pointSkipLink } from './skip-link.js';
 
 /** Slots of the previous drawing, to flash the ones that changed. */
 let shownStatus = new Map();
@@ -44,10 +45,21 @@ function dayInfo(day) {
   const mineIds = new Set(myBookingsAt(state.provider.id, day.slots).map((s) => s.availabilityId));
   const kinds = day.slots.map((_, i) => slotKind(day, i, mineIds));
   const upcoming = day.slots.filter((s) => !isPast(s));
-  const closed = day.slots.length === 0;
+  // Today with nothing left is "no more times today", also when its times were never
+  // published (a schedule set after they passed): "Closed" would be a guess.
+  const today = day.date === todayIn(state.doc.timezone);
+  const closed = day.slots.length === 0 && !today;
   const over = !closed && upcoming.length === 0;
   const free = kinds.filter((k) => k === 'free').length;
-  return { kinds, free, mine: kinds.includes('mine'), closed, over, full: !closed && !over && free === 0 };
+  return { kinds, free, mine: kinds.includes('mine'), closed, over, today, full: !closed && !over && free === 0 };
+}
+
+/** The strip's note under a day (short: seven days fit a phone's width), and its words for a screen reader. */
+function dayNote(info) {
+  if (info.closed) return ['Closed', 'closed'];
+  if (info.over) return info.today ? ['No more times', 'no more times today'] : ['Over', 'over'];
+  if (info.full) return ['Fully booked', 'fully booked'];
+  return [`${info.free} free`, `${info.free} free`];
 }
 
 /** The first day with a free time for the service (or the first day). */
@@ -62,12 +74,14 @@ export function zoneNote() {
   const sample = state.doc.days.flatMap((d) => d.slots)[0]?.startsAt ?? new Date().toISOString();
   const visitor = visitorZone();
   return differentClock(sample, zone, visitor)
-    ? `Times are ${words}; your time (${zoneInWords(visitor)}) is shown under each.`
+    ? `Times are ${words}; your time (${visitorZoneName(sample)}) is shown under each.`
     : `Times are ${words}.`;
 }
 
 function drawStrip(doc) {
   const today = todayIn(doc.timezone);
+  // Every button is drawn anew: a focused one hands the focus to its successor.
+  const focusedDate = ui.dayStrip.contains(document.activeElement) ? document.activeElement.dataset.date : null;
   ui.dayStrip.replaceChildren(
     ...doc.days.map((day) => {
       const info = dayInfo(day);
@@ -76,13 +90,14 @@ function drawStrip(doc) {
       button.role = 'tab';
       button.className = 'day';
       button.dataset.date = day.date;
-      const note = info.closed ? 'Closed' : info.over ? 'Over' : info.full ? 'Fully booked' : `${info.free} free`;
+      const [note, said] = dayNote(info);
       button.dataset.free = String(info.free);
       button.classList.toggle('closed', info.closed || info.over || info.full);
       button.classList.toggle('full', info.full);
+      button.classList.toggle('over-today', info.over && info.today);
       button.classList.toggle('has-mine', info.mine);
       button.setAttribute('aria-selected', String(day.date === state.day));
-      button.setAttribute('aria-label', `${longDayLabel(day.date)}, ${note.toLowerCase()}${info.mine ? ', your booking' : ''}`);
+      button.setAttribute('aria-label', `${longDayLabel(day.date)}, ${said}${info.mine ? ', your booking' : ''}`);
       button.innerHTML = '<span class="wd"></span><span class="dn"></span><span class="mo"></span><span class="note"></span>';
       button.querySelector('.wd').textContent = day.date === today ? 'Today' : weekday(day.date);
       button.querySelector('.dn').textContent = dayOfMonth(day.date);
@@ -91,7 +106,11 @@ function drawStrip(doc) {
       return button;
     }),
   );
+  ui.weekRange.textContent = doc.days.length ? `${dayLabel(doc.days[0].date)} – ${dayLabel(doc.days.at(-1).date)}` : '';
+  if (focusedDate) dayButton(focusedDate)?.focus();
 }
+
+const dayButton = (date) => ui.dayStrip.querySelector(`button[data-date="${CSS.escape(date)}"]`);
 
 function drawTimes(doc, flashChanges) {
   const day = doc.days.find((d) => d.date === state.day);
@@ -151,7 +170,7 @@ function drawTimes(doc, flashChanges) {
   if (buttons.length === 0) {
     const empty = document.createElement('p');
     empty.className = 'muted empty';
-    empty.textContent = day.slots.length === 0 ? 'Closed on this day.' : 'No more times on this day.';
+    empty.textContent = info.today ? 'No more times today.' : info.closed ? 'Closed on this day.' : 'No more times on this day.';
     ui.times.replaceChildren(empty);
   } else {
     ui.times.replaceChildren(...buttons);
@@ -179,6 +198,7 @@ export function drawTimesStep({ flashChanges = false } = {}) {
   const doc = state.doc;
   ui.picker.hidden = !state.service || !doc;
   ui.chooseFirst.hidden = Boolean(state.service);
+  pointSkipLink(!ui.picker.hidden);
   if (!doc || !state.provider) return;
   ui.times.dataset.version = String(doc.version);
   ui.times.setAttribute('aria-busy', 'false');
@@ -198,9 +218,11 @@ export function serviceChanged() {
   drawTimesStep();
 }
 
+/** The customer chose a day: its times are listed, and the focus stays on the day's (new) button. */
 export function selectDay(date) {
   state.day = date;
   drawTimesStep();
+  dayButton(date)?.focus();
 }
 
 /** The next or previous DAYS days. */

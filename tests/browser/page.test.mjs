@@ -43,6 +43,8 @@ after(async () => {
 
 const slotSelector = (id, status) => `button[data-slot-id="${id}"]${status ? `[data-status="${status}"]` : ''}`;
 const shot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, name), fullPage: true });
+/** What the screen shows (a full-page capture draws the sticky top bar mid-page and a dialog over a page it does not cover). */
+const screenShot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, name) });
 
 /**
  * A page in a fresh browser context. Every console error, page error and
@@ -157,7 +159,7 @@ for (const [name, viewport, timezoneId] of [['phone', PHONE, 'Europe/London'], [
     const zoneNote = await page.textContent('#timezone-note');
     const providerZone = `${provider.timezone.split('/').pop().replaceAll('_', ' ')} time`; // "London time"
     if (timezoneId === 'Asia/Tokyo') {
-      assert.equal(zoneNote, `Times are ${providerZone}; your time (Tokyo time) is shown under each.`);
+      assert.equal(zoneNote, `Times are ${providerZone}; your time (Japan Standard Time) is shown under each.`);
       assert.match(await page.textContent('#times button.slot.free .slot-visitor'), /^\d\d:\d\d yours$/);
     } else {
       assert.equal(zoneNote, `Times are ${providerZone}.`);
@@ -376,7 +378,7 @@ test('without EventSource the page polls with If-None-Match, gets 304s, picks up
   const POLL_MS = 700;
   const seen = { notModified: 0, conditional: 0 };
   const page = await openPage(main, {
-    query: `?pollMs=${POLL_MS}`,
+    query: `?debug&pollMs=${POLL_MS}`, // the counters are in the developer panel
     init: () => { delete window.EventSource; },
     setup: (p) => p.on('response', (r) => {
       if (!/\/availability\?/.test(r.url())) return;
@@ -401,6 +403,7 @@ test('a stream that keeps failing is retried with jittered back-off, never given
   let block = true;
   const attempts = [];
   const page = await openPage(main, {
+    query: '?debug', // the feed's own state is in the developer panel
     setup: (p) => p.route((url) => url.pathname.endsWith('/availability/stream'), (route) => {
       attempts.push(Date.now());
       return block ? route.abort('connectionrefused') : route.continue();
@@ -427,6 +430,7 @@ test('a stream that says reset makes the page fetch afresh and go on live', asyn
   let injected = false;
   const fetches = [];
   const page = await openPage(main, {
+    query: '?debug', // the fetch counter is in the developer panel
     setup: (p) => p.route((url) => /\/availability$/.test(url.pathname), async (route) => {
       fetches.push(route.request().url());
       const response = await route.fetch();
@@ -661,4 +665,384 @@ test("a provider whose slots the marketplace's booking system owns: its times fo
   assert.deepEqual(holds, [], 'no hold and no booking through slotstream');
   assert.deepEqual(page.problems, []);
   await page.context().close();
+});
+
+// ---------------------------------------------------------------- what a customer noticed (issue: page fixes and polish)
+
+/** A provider of its own via the admin API, open every day `hours` in `timezone`, with one 30-minute service. */
+async function ownProvider(server, externalId, { timezone = 'Europe/London', currency = 'GBP', priceMinor = 2500, hours = [['09:00', '17:00']], address } = {}) {
+  const created = await server.admin('PUT', externalId, { name: `Provider ${externalId}`, timezone, currency, ...(address ? { address } : {}) });
+  assert.ok([200, 201].includes(created.status), JSON.stringify(created.body));
+  const service = await server.admin('PUT', `${externalId}/services/cut`, { name: 'Cut', durationMinutes: 30, priceMinor, currency });
+  assert.ok([200, 201].includes(service.status), JSON.stringify(service.body));
+  const days = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+  const schedule = await server.admin('PUT', `${externalId}/schedule`, { slotMinutes: 30, weekly: Object.fromEntries(days.map((d) => [d, hours])), exceptions: [] });
+  assert.equal(schedule.status, 200, JSON.stringify(schedule.body));
+  return { id: created.body.id, service: { id: service.body.id } };
+}
+
+/** Book `free` (a listed free time) through the form: the booking's JSON (with its token). */
+async function bookThroughForm(page, free, name = 'Page Customer') {
+  await page.click(slotSelector(free.id));
+  await waitForForm(page);
+  await page.fill('#customer-name', name);
+  await page.fill('#customer-email', 'customer@example.com');
+  const created = page.waitForResponse(isBookingCreate);
+  await page.click('#book-submit');
+  const answer = await created;
+  assert.equal(answer.status(), 201);
+  await page.waitForSelector('#done-dialog[open]');
+  return answer.json();
+}
+
+/** WCAG contrast ratio of two CSS rgb() colours. */
+function contrast(a, b) {
+  const luminance = (css) => {
+    const [r, g, bl] = css.match(/[\d.]+/g).slice(0, 3).map(Number).map((c) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Whether two DOMRect-like boxes overlap. */
+const overlap = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+/** The toast's box, whether it is what the eye sees at its centre (nothing above it), and every visible button's box in the open dialog. */
+const toastLayout = (page) => page.evaluate(() => {
+  const toast = document.getElementById('toast');
+  const box = toast.getBoundingClientRect();
+  const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+  const buttons = [...(document.querySelector('dialog[open]')?.querySelectorAll('button, a') ?? [])]
+    .filter((b) => b.checkVisibility())
+    .map((b) => { const r = b.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height, text: b.textContent }; });
+  return { text: toast.textContent, box: { x: box.x, y: box.y, width: box.width, height: box.height }, onTop: Boolean(top && toast.contains(top)), buttons };
+});
+
+test('A1: a price is shown in its currency\'s own minor unit: a JPY service of priceMinor 4500 reads ¥4,500, not ¥45', async () => {
+  const jpy = await ownProvider(main, 'browser-jpy', { timezone: 'Asia/Tokyo', currency: 'JPY', priceMinor: 4500 });
+  const gbp = await ownProvider(main, 'browser-gbp', { currency: 'GBP', priceMinor: 2500 });
+  const page = await newPage(main, { query: `?provider=${jpy.id}`, viewport: PHONE });
+  await page.waitForSelector('.service-meta');
+  const meta = await page.textContent('.service-meta');
+  assert.match(meta, /[¥￥]4,500/, meta);
+  const pounds = await newPage(main, { query: `?provider=${gbp.id}` });
+  await pounds.waitForSelector('.service-meta');
+  assert.match(await pounds.textContent('.service-meta'), /£25\.00/, 'two-decimal currencies unchanged');
+  assert.deepEqual([...page.problems, ...pounds.problems], []);
+  await Promise.all([page.context().close(), pounds.context().close()]);
+});
+
+test('A2: a booking cancelled or moved elsewhere (through the API, with its token) says so in Your bookings, live and on load, and loses Cancel and Add to calendar once cancelled', async () => {
+  const own = await ownProvider(main, 'browser-stale');
+  const page = await openPage(main, { query: `?provider=${own.id}`, service: own.service });
+  await waitForState(page, 'Live');
+  const [first, second, third] = await freeTimesOfOneDay(page, 3);
+  const kept = await bookThroughForm(page, first, 'Stale One');
+  await page.click('#done-close');
+  const moved = await bookThroughForm(page, second, 'Stale Two');
+  await page.click('#done-close');
+  const entry = (b) => `#my-bookings li[data-booking-id="${b.id}"]`;
+  await page.waitForSelector(`${entry(moved)} button.cancel-booking`);
+
+  // Another tab (here the API) cancels the first with its token: the page learns it from the stream.
+  const cancel = await main.json(`/api/v1/bookings/${kept.id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${kept.token}` } });
+  assert.equal(cancel.status, 200);
+  await page.waitForSelector(`${entry(kept)}[data-status="cancelled"]`, { timeout: 10000 });
+  assert.match(await page.textContent(`${entry(kept)} .booking-note`), /^Cancelled/);
+  assert.equal(await page.locator(`${entry(kept)} button.cancel-booking, ${entry(kept)} .ics, ${entry(kept)} .google-calendar`).count(), 0, 'no Cancel, no Add to calendar');
+
+  // The second is moved to the third time: the new time is shown, with the old one.
+  const target = await slotById(main, own.id, third.id);
+  const reschedule = await main.json(`/api/v1/bookings/${moved.id}/reschedule`, {
+    method: 'POST', headers: { authorization: `Bearer ${moved.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ startTime: target.startsAt }),
+  });
+  assert.equal(reschedule.status, 200, JSON.stringify(reschedule.body));
+  await page.waitForFunction(([sel, start]) => document.querySelector(`${sel} .when`)?.textContent.includes(`, ${start}–`), [entry(moved), target.startTime], { timeout: 10000 });
+  assert.match(await page.textContent(`${entry(moved)} .booking-note`), new RegExp(`^Moved to this time \\(it was .+ ${second.start}\\)\\.$`));
+
+  // On load (another visit), both still say so.
+  await page.reload();
+  await page.waitForSelector(`${entry(kept)}[data-status="cancelled"]`);
+  await page.waitForSelector(`${entry(moved)} .booking-note`);
+  assert.equal(await page.locator(`${entry(moved)} button.cancel-booking`).count(), 1, 'a moved booking can still be cancelled');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('A2: a booking outside the days on screen, cancelled elsewhere meanwhile, says so when the customer comes back to the tab', async () => {
+  const own = await ownProvider(main, 'browser-stale-away');
+  const page = await openPage(main, { query: `?provider=${own.id}`, service: own.service });
+  await waitForState(page, 'Live');
+  const [free] = await freeTimesOfOneDay(page, 1);
+  const booking = await bookThroughForm(page, free, 'Away Customer');
+  await page.click('#done-close');
+  const entry = `#my-bookings li[data-booking-id="${booking.id}"]`;
+  await page.waitForSelector(`${entry} button.cancel-booking`);
+  // The customer looks at the next week: the stream on screen no longer carries the booking's day.
+  const firstDay = await page.getAttribute('#day-strip button[data-date]', 'data-date');
+  await page.click('#next-week');
+  await page.waitForFunction((d) => document.querySelector('#day-strip button[data-date]')?.dataset.date > d, firstDay);
+  await waitForState(page, 'Live');
+  const cancel = await main.json(`/api/v1/bookings/${booking.id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${booking.token}` } });
+  assert.equal(cancel.status, 200);
+  // Away in another tab, then back to this one.
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await page.waitForSelector(`${entry}[data-status="cancelled"]`, { timeout: 10000 });
+  assert.equal(await page.locator(`${entry} button.cancel-booking, ${entry} .ics`).count(), 0, 'no Cancel, no Add to calendar');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('A3: the focus stays on the chosen day button after choosing a day, and lands on the booking after its confirmation closes', async () => {
+  const page = await openPage(main, { viewport: PHONE });
+  await waitForState(page, 'Live');
+  const selected = await page.getAttribute('#day-strip [aria-selected="true"]', 'data-date');
+  const other = await page.$$eval('#day-strip button[data-date]', (days, current) =>
+    days.find((d) => d.dataset.date !== current && Number(d.dataset.free) > 0)?.dataset.date, selected);
+  assert.ok(other, 'another day with free times');
+  await page.focus(`#day-strip button[data-date="${other}"]`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector(`#times button[data-date="${other}"]`);
+  assert.deepEqual(await page.evaluate(() => ({ date: document.activeElement?.dataset.date, selected: document.activeElement?.getAttribute('aria-selected') })), { date: other, selected: 'true' });
+
+  // Book from the keyboard; Done closes the confirmation and the focus lands on the booking just made.
+  const [free] = await listedFree(page);
+  await page.focus(slotSelector(free.id));
+  await page.keyboard.press('Enter');
+  await waitForForm(page);
+  await page.keyboard.type('Keyboard Customer');
+  await page.fill('#customer-email', 'keys@example.com');
+  const created = page.waitForResponse(isBookingCreate);
+  await page.keyboard.press('Enter');
+  const booking = await (await created).json();
+  await page.waitForSelector('#done-dialog[open]');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'done-close');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#done-dialog:not([open])', { state: 'attached' });
+  await page.waitForFunction((id) => document.activeElement?.dataset.bookingId === id, booking.id, { timeout: 5000 });
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('A4: "Skip to …" before a service is chosen leads to the services, visible; once times are shown, to the times', async () => {
+  const page = await newPage(main, { viewport: PHONE });
+  await page.waitForSelector('.service input');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+  await page.keyboard.press('Enter');
+  const landed = await page.evaluate(() => ({ visible: document.activeElement.checkVisibility(), inServices: Boolean(document.activeElement.closest('#services')), tag: document.activeElement.tagName }));
+  assert.deepEqual(landed, { visible: true, inServices: true, tag: 'INPUT' });
+
+  await page.check(`.service input[value="${shortService.id}"]`);
+  await page.waitForSelector('#times button[data-slot-id]');
+  await page.focus('.skip-link');
+  assert.equal(await page.textContent('.skip-link'), 'Skip to the times');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await page.evaluate(() => ({ id: document.activeElement.id, visible: document.activeElement.checkVisibility() })), { id: 'times', visible: true });
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+  test(`B: ${name}: tap targets are at least 44 px (‹ ›, every day, the provider select with ?debug)`, async () => {
+    if ((await main.providers()).length < 2) await ownProvider(main, 'browser-second');
+    const page = await openPage(main, { viewport, query: '?debug' });
+    await waitForState(page, 'Live');
+    const boxes = await page.$$eval('#prev-week, #next-week, #day-strip button, #provider', (els) =>
+      els.map((e) => ({ what: e.id || e.dataset.date, width: e.getBoundingClientRect().width, height: e.getBoundingClientRect().height })));
+    assert.equal(boxes.length, 2 + 7 + 1, JSON.stringify(boxes));
+    const small = boxes.filter((b) => b.width < 44 || b.height < 44);
+    assert.deepEqual(small, [], 'every target 44x44 or more');
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), viewport.width, 'no sideways scroll');
+    await shot(page, `page-${name}-fixed-times.png`);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+}
+
+test('B: phone: the Live badge stays in view while the customer scrolls down the page', async () => {
+  const page = await openPage(main, { viewport: PHONE });
+  await waitForState(page, 'Live');
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await page.waitForFunction(() => window.scrollY > 100);
+  const badge = await page.evaluate(() => {
+    const el = document.getElementById('connection-state');
+    const r = el.getBoundingClientRect();
+    const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    return { inView: r.top >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth, seen: Boolean(top && el.contains(top)) };
+  });
+  assert.deepEqual(badge, { inView: true, seen: true });
+  await screenShot(page, 'page-phone-fixed-scrolled.png');
+  await page.context().close();
+});
+
+test('B: today after its last time reads "No more times today", not "Closed"', async () => {
+  // A zone where it is now between 02:00 and 22:00, open 00:00–01:00 every day: today's times are over
+  // (a schedule set now publishes none of them), tomorrow's are free.
+  const zone = ['Europe/London', 'Asia/Tokyo', 'America/Los_Angeles', 'Pacific/Auckland']
+    .find((z) => { const h = Number(new Date().toLocaleString('en-GB', { timeZone: z, hour: '2-digit', hourCycle: 'h23' })); return h >= 2 && h < 22; });
+  const own = await ownProvider(main, 'browser-over', { timezone: zone, hours: [['00:00', '01:00']] });
+  const page = await openPage(main, { query: `?provider=${own.id}`, service: own.service, viewport: PHONE });
+  const today = await page.getAttribute('#day-strip button[data-date]', 'data-date');
+  assert.equal(await page.textContent(`#day-strip button[data-date="${today}"] .wd`), 'Today');
+  await page.click(`#day-strip button[data-date="${today}"]`);
+  await page.waitForFunction(() => document.querySelector('#times .empty'));
+  assert.equal(await page.textContent('#times .empty'), 'No more times today.');
+  assert.equal(await page.textContent(`#day-strip button[data-date="${today}"] .note`), 'No more times');
+  assert.match(await page.getAttribute(`#day-strip button[data-date="${today}"]`, 'aria-label'), /, no more times today$/);
+  assert.ok(!(await page.textContent('#time-step')).includes('Closed'), 'never "Closed" for today');
+  await shot(page, 'page-phone-fixed-no-more-today.png');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('B: the visitor\'s own zone is named as the browser names it ("India Standard Time", not "Calcutta time")', async () => {
+  assert.notEqual(provider.timezone, 'Asia/Kolkata');
+  const page = await openPage(main, { timezoneId: 'Asia/Kolkata' });
+  const note = await page.textContent('#timezone-note');
+  assert.match(note, /your time \(India Standard Time\) is shown under each/, note);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('B: booked times stay legible: text contrast of every time that cannot be booked is at least 4.5:1', async () => {
+  const page = await openPage(main);
+  await waitForState(page, 'Live');
+  const [free] = await listedFree(page);
+  assert.equal((await main.book(provider.id, shortService.id, await slotById(main, provider.id, free.id))).status, 201);
+  await page.waitForSelector(`${slotSelector(free.id, 'booked')}.taken`);
+  // Wait for the colour transition to end.
+  await page.waitForFunction((sel) => document.querySelector(sel).getAnimations().length === 0, slotSelector(free.id));
+  const styles = await page.$$eval('#times button.slot:not(.free)', (buttons) => buttons.flatMap((b) =>
+    [b, ...b.children].map((el) => ({ kind: b.dataset.kind, text: el.textContent, color: getComputedStyle(el).color, background: getComputedStyle(b).backgroundColor }))));
+  assert.ok(styles.some((s) => s.kind === 'taken'), 'a booked time is listed');
+  const poor = styles.map((s) => ({ ...s, ratio: contrast(s.color, s.background) })).filter((s) => s.ratio < 4.5);
+  assert.deepEqual(poor, [], 'contrast at least 4.5:1');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('B: phone: the booking form is a bottom sheet saying "Book 14:30" and "Keep looking"; a customer who loses the time is offered the nearest free times, and the toast lies above the backdrop and over no button', async () => {
+  const page = await openPage(main, { viewport: PHONE });
+  await waitForState(page, 'Live');
+  const free = await freeTimesOfOneDay(page, 4);
+  const lost = free[1];
+  const slot = await slotById(main, provider.id, lost.id);
+  // Someone else books this time just as the page asks to hold it: the hold is refused (409).
+  await page.route('**/api/v1/holds', async (route) => {
+    if (route.request().method() === 'POST') assert.equal((await main.book(provider.id, shortService.id, slot, 'Quicker Customer')).status, 201);
+    await route.continue();
+  }, { times: 1 });
+  await page.click(slotSelector(lost.id));
+  await page.waitForFunction(() => document.getElementById('book-dialog').dataset.hold === 'taken', null, { timeout: 10000 });
+  const sheet = await page.evaluate(() => { const r = document.getElementById('book-dialog').getBoundingClientRect(); return { left: r.left, width: r.width, bottom: r.bottom }; });
+  assert.deepEqual({ left: Math.round(sheet.left), width: Math.round(sheet.width), bottom: Math.round(sheet.bottom) }, { left: 0, width: PHONE.width, bottom: PHONE.height }, 'a sheet along the bottom edge');
+  assert.equal(await page.textContent('#book-submit'), `Book ${lost.start}`);
+  assert.equal(await page.textContent('#book-close'), 'Keep looking');
+  await page.waitForSelector('#book-alternatives button.alternative');
+  const offered = await page.$$eval('#book-alternatives button.alternative', (bs) => bs.map((b) => ({ id: b.dataset.slotId, text: b.textContent })));
+  assert.ok(offered.length >= 2 && offered.length <= 3, JSON.stringify(offered));
+  assert.ok(offered.every((o) => o.id !== lost.id), 'not the lost time');
+  // The nearer of its neighbours on that day is among them.
+  const [before, after] = await Promise.all([slotById(main, provider.id, free[0].id), slotById(main, provider.id, free[2].id)]);
+  const distance = (s) => Math.abs(Date.parse(s.startsAt) - Date.parse(slot.startsAt));
+  const nearest = distance(before) < distance(after) ? free[0] : free[2];
+  assert.ok(offered.some((o) => o.id === nearest.id), `the nearest time, ${nearest.start}, is offered: ${JSON.stringify(offered)}`);
+  await screenShot(page, 'page-phone-fixed-lost-race.png');
+
+  // A toast said inside the open sheet: above the backdrop, over none of its buttons.
+  await page.evaluate(async () => (await import('/app/state.js')).announce('A toast while the form is open.'));
+  await page.waitForFunction(() => document.getElementById('toast').textContent === 'A toast while the form is open.');
+  const layout = await toastLayout(page);
+  assert.ok(layout.onTop, 'nothing lies over the toast');
+  assert.deepEqual(layout.buttons.filter((b) => overlap(b, layout.box)), [], 'the toast covers no button');
+
+  // One tap books the nearest time instead.
+  const pick = offered.find((o) => o.id === nearest.id);
+  const held = page.waitForResponse(isHoldCreate);
+  await page.click(`#book-alternatives button[data-slot-id="${pick.id}"]`);
+  assert.equal((await held).status(), 201);
+  assert.equal(await waitForForm(page), 'held');
+  assert.equal(await page.textContent('#book-submit'), `Book ${nearest.start}`);
+  assert.ok(await page.isHidden('#book-alternatives'));
+  await page.fill('#customer-name', 'Second Try');
+  await page.fill('#customer-email', 'second@example.com');
+  const created = page.waitForResponse(isBookingCreate);
+  await page.click('#book-submit');
+  assert.equal((await created).status(), 201);
+  await page.waitForSelector('#done-dialog[open]');
+  assert.match(await page.textContent('#done-details dd[data-field="when"]'), new RegExp(`${nearest.start}–`));
+  assert.deepEqual(page.problems.filter((p) => !/status of 409/.test(p)), [], 'only the lost hold');
+  await page.context().close();
+});
+
+for (const [name, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+  test(`B: ${name}: the confirmation offers the .ics, Google and Outlook (place and manage link in each), one wording for the manage link, and its toast lies above the backdrop over no button`, async () => {
+    const page = await openPage(main, { viewport });
+    await waitForState(page, 'Live');
+    const [free] = await listedFree(page);
+    const slot = await slotById(main, provider.id, free.id);
+    const booking = await bookThroughForm(page, free, 'Calendar Customer');
+    await page.waitForFunction(() => document.getElementById('toast').textContent.startsWith('Booked '));
+    const layout = await toastLayout(page);
+    assert.ok(layout.onTop, 'the toast is seen, above the backdrop');
+    assert.deepEqual(layout.buttons.filter((b) => overlap(b, layout.box)), [], 'the toast covers no button');
+    await screenShot(page, `page-${name}-fixed-confirmation.png`);
+
+    const manage = new RegExp(`#booking=${booking.id}&token=bk_`);
+    const stamp = (iso) => new Date(iso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const google = new URL(await page.getAttribute('#done-calendar a.google-calendar', 'href'));
+    assert.equal(google.origin + google.pathname, 'https://calendar.google.com/calendar/render');
+    assert.equal(google.searchParams.get('action'), 'TEMPLATE');
+    assert.match(google.searchParams.get('text'), new RegExp(shortService.name));
+    assert.equal(google.searchParams.get('dates'), `${stamp(slot.startsAt)}/${stamp(slot.endsAt)}`);
+    assert.match(google.searchParams.get('details'), manage);
+    assert.equal(google.searchParams.get('location'), provider.address);
+    const outlook = new URL(await page.getAttribute('#done-calendar a.outlook-calendar', 'href'));
+    assert.equal(outlook.origin + outlook.pathname, 'https://outlook.live.com/calendar/0/deeplink/compose');
+    assert.match(outlook.searchParams.get('subject'), new RegExp(shortService.name));
+    assert.equal(outlook.searchParams.get('startdt'), new Date(slot.startsAt).toISOString());
+    assert.equal(outlook.searchParams.get('enddt'), new Date(slot.endsAt).toISOString());
+    assert.match(outlook.searchParams.get('body'), manage);
+    assert.equal(outlook.searchParams.get('location'), provider.address);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#done-ics')]);
+    const event = parseIcs(fs.readFileSync(await download.path(), 'utf8'));
+    assert.equal(event.location, provider.address);
+    assert.match(event.description, manage);
+    assert.equal(event.startDate.toJSDate().toISOString(), new Date(slot.startsAt).toISOString());
+    assert.equal(event.endDate.toJSDate().toISOString(), new Date(slot.endsAt).toISOString());
+
+    // One wording for the manage link, in the confirmation and in Your bookings.
+    await page.click('#done-close');
+    const entry = `#my-bookings li[data-booking-id="${booking.id}"]`;
+    await page.waitForSelector(`${entry} a.google-calendar`);
+    assert.equal(await page.getAttribute(`${entry} a.google-calendar`, 'href'), google.href);
+    const copyLabels = await page.$$eval('#done-copy, #my-bookings .copy-link', (bs) => bs.map((b) => b.textContent));
+    assert.deepEqual([...new Set(copyLabels)], ['Copy manage link']);
+    const words = await page.evaluate(() => document.body.innerText);
+    assert.ok(!/copy link|booking link/i.test(words), 'no other name for it');
+    await page.locator('.bookings-section').screenshot({ path: path.join(OUTPUT_DIR, `page-${name}-fixed-bookings.png`) });
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+}
+
+test('B: the developer panel and the all-providers select only with ?debug', async () => {
+  if ((await main.providers()).length < 2) await ownProvider(main, 'browser-second');
+  const plain = await newPage(main);
+  await plain.waitForSelector('.service input');
+  await waitForState(plain, 'Live');
+  assert.ok(await plain.isHidden('#dev-panel'), 'no developer panel');
+  assert.ok(await plain.isHidden('#provider'), 'no select of every provider');
+  const debug = await newPage(main, { query: '?debug' });
+  await debug.waitForSelector('.service input');
+  await waitForState(debug, 'Live');
+  assert.ok(await debug.isVisible('#dev-panel'));
+  assert.ok(await debug.isVisible('#provider'));
+  assert.deepEqual([...plain.problems, ...debug.problems], []);
+  await Promise.all([plain.context().close(), debug.context().close()]);
 });

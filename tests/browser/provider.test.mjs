@@ -349,9 +349,9 @@ test('tablet: the desk cancels a booking with a reason, and the customer\'s "You
   await customer.waitForFunction(([sel, text]) => document.querySelector(`${sel} .booking-note`)?.textContent === text, [mine, said], { timeout: WAIT });
   assert.equal(await customer.getAttribute(mine, 'data-status'), 'cancelled');
   assert.equal(await customer.locator(`${mine} button.cancel-booking, ${mine} button.ics`).count(), 0, 'no Cancel, no Add to calendar');
-  await customer.evaluate(() => { document.getElementById('announcer').style.display = 'none'; });
+  await customer.evaluate(() => { document.getElementById('toast').style.display = 'none'; });
   await customer.locator('.bookings-section').screenshot({ path: path.join(OUTPUT_DIR, 'agenda-customer-cancelled.png') });
-  await customer.evaluate(() => { document.getElementById('announcer').style.display = ''; });
+  await customer.evaluate(() => { document.getElementById('toast').style.display = ''; });
   // After a reload it is still said (the stored booking was updated).
   await customer.reload();
   await customer.waitForFunction(([sel, text]) => document.querySelector(`${sel} .booking-note`)?.textContent === text, [mine, said], { timeout: WAIT });
@@ -397,7 +397,7 @@ test('tablet: the desk moves a booking to another free time of the week, and the
   const again = await newPage(`${main.base}/?provider=${provider.id}`, { context: customer.context() });
   const mine = `#my-bookings li[data-booking-id="${booking.id}"]`;
   await again.waitForFunction(([sel, start]) => document.querySelector(`${sel} .when`)?.textContent.includes(`, ${start}–`), [mine, target.start], { timeout: WAIT });
-  assert.match(await again.textContent(`${mine} .booking-note`), /^Moved by the provider to this time \(it was .+ \d\d:\d\d\)\.$/);
+  assert.match(await again.textContent(`${mine} .booking-note`), /^Moved to this time \(it was .+ \d\d:\d\d\)\.$/);
   assert.equal(await again.locator(`${mine} button.cancel-booking`).count(), 1, 'a moved booking can still be cancelled');
 
   assert.deepEqual([...agenda.problems.filter((p) => !/status of 409/.test(p)), ...again.problems], [], 'only the refused move');
