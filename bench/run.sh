@@ -15,6 +15,9 @@
 #                               # provider, cancellation -> `waitlist.offered` webhook and -> the
 #                               # waiting page's banner (held frame, then the entry says offered),
 #                               # the offer always to the oldest entry; both databases
+#   bash bench/run.sh --search   # only search by time (issue 26): SEARCH_PROVIDERS (10,000) providers x
+#                               # SEARCH_DAYS (60) days of 30-minute slots on PostgreSQL; index load time
+#                               # and memory per slot, search latency with holds taken meanwhile, the 304
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
@@ -36,8 +39,9 @@ case "${1:-}" in
     --upstream) MODE=upstream ;;
     --agenda) MODE=agenda ;;
     --waitlist) MODE=waitlist ;;
-    -h | --help) sed -n "2,29p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist]" >&2; exit 2 ;;
+    --search) MODE=search ;;
+    -h | --help) sed -n "2,32p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -471,6 +475,51 @@ if [[ $MODE == waitlist ]]; then
     else
         note "PostgreSQL not reachable at $PG_BASE: skipped"
     fi
+    note "load at end: $(uptime)"
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
+
+# --- search by time (issue 26) -----------------------------------------------
+# A fresh PostgreSQL database filled by bench/search_catalogue.sql; the server
+# loads its index at start ("search index: loaded"); then `loadgen search`.
+if [[ $MODE == search ]]; then
+    providers=${SEARCH_PROVIDERS:-10000}
+    days=${SEARCH_DAYS:-60}
+    note "search by time: $providers providers x $days days of 30-minute slots (09:00-18:00, 3 in 10 blocked)"
+    note "load at start: $(uptime)"
+    PG_DB=${BENCH_PG_DB:-slotstream_bench_search}
+    psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+    "$BIN" migrate --database-url "$PG_BASE/$PG_DB" >&2
+    say "writing the catalogue"
+    fill_started=$SECONDS
+    psql "$PG_BASE/$PG_DB" -q -v providers="$providers" -v days="$days" -f bench/search_catalogue.sql >&2
+    figure search_catalogue_fill_secs $((SECONDS - fill_started))
+    slots=$(psql "$PG_BASE/$PG_DB" -qAtc "SELECT count(*) FROM availability_slot")
+    figure search_slots "$slots"
+    load_started=$SECONDS
+    start_server search "$PG_BASE/$PG_DB" --no-seed
+    wait_for_line "$WORK/search.err" "search index: loaded" 1800 "$SERVER_PID" || { say "the index never loaded"; exit 1; }
+    figure search_index_load_secs $((SECONDS - load_started))
+    metrics=$(curl -s "http://$ADDR/metrics")
+    gauge() { sed -n "s/^$1 //p" <<<"$metrics"; }
+    free=$(gauge slotstream_search_index_free_slots)
+    bytes=$(gauge slotstream_search_index_bytes)
+    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")
+    figure search_index_providers "$(gauge slotstream_search_index_providers)"
+    figure search_index_free_slots "$free"
+    figure search_index_mib "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')"
+    figure search_index_bytes_per_free_slot "$(awk -v b="$bytes" -v n="$free" 'BEGIN { printf "%.1f", b / n }')"
+    figure search_server_rss_mib "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')"
+    figure search_server_rss_bytes_per_free_slot "$(awk -v k="$rss" -v n="$free" 'BEGIN { printf "%.1f", k * 1024 / n }')"
+    out=$WORK/loadgen-search.txt
+    say "searching: ${SEARCH_CONNECTIONS:-4} connections, ${SEARCH_SECS:-20} s, ${SEARCH_WRITES:-5} holds/s meanwhile"
+    "$LOADGEN" --server "$ADDR" search --connections "${SEARCH_CONNECTIONS:-4}" --secs "${SEARCH_SECS:-20}" \
+        --writes "${SEARCH_WRITES:-5}" >"$out" 2>"$WORK/loadgen-search.err" || say "search reported a held time still offered"
+    grep -v '^#' "$out"
+    figure search_server_cpu_secs "$(awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$SERVER_PID/stat")"
+    stop_server
     note "load at end: $(uptime)"
     note "finished in $((SECONDS - started_at)) s"
     exit 0

@@ -14,6 +14,7 @@ mod h2hold;
 mod hangups;
 mod http;
 mod ingest;
+mod search;
 mod sse;
 mod stats;
 mod storm;
@@ -48,6 +49,21 @@ struct Cli {
 enum Command {
     /// Print the first provider's id, its 7-day availability path and ETag.
     Info,
+    /// Search by time under load, with holds taken meanwhile, then the 304 path.
+    Search {
+        /// Keep-alive connections searching back to back.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Seconds each phase lasts.
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+        /// Dates searched: today and the days after it.
+        #[arg(long, default_value_t = 14)]
+        days: i64,
+        /// Holds taken (and released) a second while searching.
+        #[arg(long, default_value_t = 5.0)]
+        writes: f64,
+    },
     /// N subscribers, E events through the API, delivery latency / loss / duplicates.
     Fanout {
         #[command(flatten)]
@@ -354,6 +370,9 @@ fn check_fds(subscribers: usize) {
 async fn run(cli: Cli) -> std::io::Result<bool> {
     let (server, sources) = (cli.server, cli.sources);
     match cli.command {
+        Command::Search { connections, secs, days, writes } => {
+            search::run(search::SearchOptions { server, connections, secs, days, writes, sources }).await
+        }
         Command::Info => {
             let mut client = http::Client::new(server, None);
             let providers = client.get("/api/v1/providers", &[]).await?;

@@ -85,6 +85,14 @@ pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
     text.push_str(&format!("slotstream_stream_subscribers {}\n", state.app.bus.subscriber_count()));
     text.push_str("# TYPE slotstream_directory_entries gauge\n");
     text.push_str(&format!("slotstream_directory_entries {}\n", state.app.directory.entries()));
+    let index = state.app.search.size();
+    for (name, value) in [
+        ("slotstream_search_index_providers", index.providers),
+        ("slotstream_search_index_free_slots", index.free_slots),
+        ("slotstream_search_index_bytes", index.bytes),
+    ] {
+        text.push_str(&format!("# TYPE {name} gauge\n{name} {value}\n"));
+    }
     // No database query: a scrape must answer (and cost nothing) whatever
     // the database is doing. The holds are recounted by a background task.
     state.app.gauges.render(&mut text);

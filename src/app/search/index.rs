@@ -75,6 +75,15 @@ struct Shared {
     loaded: AtomicBool,
 }
 
+/// What the index holds (see [`SearchIndex::size`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IndexSize {
+    pub providers: usize,
+    pub free_slots: usize,
+    /// Heap bytes of its tables and strings (the allocator's own overhead aside).
+    pub bytes: usize,
+}
+
 /// Why a search could not be answered from the index.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotCurrent {
@@ -166,10 +175,28 @@ impl SearchIndex {
         self.shared.providers.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Providers and free slots held now, for `/metrics`.
-    pub fn size(&self) -> (usize, usize) {
+    /// What the index holds now, for `/metrics` and the benchmark.
+    pub fn size(&self) -> IndexSize {
         let providers = self.read();
-        (providers.len(), providers.values().map(|p| p.free.len()).sum())
+        let mut size = IndexSize {
+            providers: providers.len(),
+            free_slots: 0,
+            // The map's table: a key and a value per bucket, a control byte each.
+            bytes: providers.capacity() * (size_of::<Uuid>() + size_of::<IndexedProvider>() + 1),
+        };
+        for provider in providers.values() {
+            size.free_slots += provider.free.len();
+            size.bytes += provider.free.capacity() * size_of::<FreeSlot>()
+                + provider.services.capacity() * size_of::<IndexedService>()
+                + provider.name.capacity()
+                + provider.address.as_ref().map_or(0, String::capacity)
+                + provider
+                    .services
+                    .iter()
+                    .map(|s| s.name.capacity() + s.folded.capacity() + s.currency.capacity())
+                    .sum::<usize>();
+        }
+        size
     }
 }
 

@@ -32,7 +32,13 @@ pub async fn run(db: DatabaseConnection, index: SearchIndex) {
         tokio::time::sleep(retry_delay(failures)).await;
     }
     index.mark_loaded();
-    tracing::info!(providers = index.size().0, free_slots = index.size().1, "search index: loaded");
+    let size = index.size();
+    tracing::info!(
+        providers = size.providers,
+        free_slots = size.free_slots,
+        bytes = size.bytes,
+        "search index: loaded"
+    );
 
     let mut to_read: HashSet<Uuid> = HashSet::new();
     let mut compare_all = false;
