@@ -456,3 +456,53 @@ async fn a_booking_on_one_instance_leaves_the_other_instances_search_at_once() {
     let on_b = search_at(&client, &b.url(""), &query, None).await;
     assert_eq!(on_a.body, on_b.body, "both instances give one answer");
 }
+
+#[tokio::test]
+async fn the_same_search_many_times_at_once_gives_one_answer() {
+    let app = TestApp::spawn().await;
+    let query = format!("service=a&date={}&limit=50", working_day());
+    search(&app, &query).await;
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| search_at(&app.client, &app.base, &query, None))).await;
+    let first = &answers[0];
+    assert_eq!(first.status, StatusCode::OK);
+    for answer in &answers {
+        assert_eq!((answer.status, &answer.etag, &answer.body), (first.status, &first.etag, &first.body));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_down_the_search_answers_from_memory_and_catches_up_after() {
+    if !postgres_only("stops and starts a private PostgreSQL cluster") {
+        return;
+    }
+    let cluster = PrivateCluster::start();
+    let db = slotstream::server::connect(&cluster.url(), POOL_SIZE).await.expect("connect");
+    let providers = slotstream::cli::seed::seed_demo(&db, TEST_PROVIDERS).await.expect("seed");
+    let app = TestApp::start(cluster.url(), db, providers, &[]).await;
+    let kasia = app.provider(0).id;
+    let beard = service_named(&services_of(&app, kasia).await, "Beard trim");
+    let query = format!("service=beard%20trim&date={}", working_day());
+    let before = search(&app, &query).await;
+
+    cluster.stop();
+    let during = search_at(&app.client, &app.base, &query, None).await;
+    assert_eq!(during.status, StatusCode::OK, "{}", during.body);
+    assert_eq!(during.body, before.body, "the index needs no database to answer");
+    let again = search_at(&app.client, &app.base, &query, before.etag.as_deref()).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    cluster.start_again();
+    let first = before.starts_of(kasia)[0].clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _) = book(&app.client, &app.base, kasia, beard, &first).await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "only the outage refuses it");
+        assert!(tokio::time::Instant::now() < deadline, "the database never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!search(&app, &query).await.starts_of(kasia).contains(&first), "booked after the outage: gone");
+}
