@@ -50,6 +50,7 @@ function showState(view) {
   if (view.phase === 'searching') words = 'Searching…';
   else if (view.error && view.shown === 0) words = `The search failed (${view.error.message}). Try again.`;
   else if (view.shown === 0) words = `No free times for ${searchWords(view.search)}. Try another day or time of day.`;
+  else if (view.open === 0 && view.done) words = `None of these providers has a free time left for ${searchWords(view.search)}.`;
   else {
     const n = view.open;
     const providers = n === 1 ? '1 provider has' : `${n} providers have`;
