@@ -57,9 +57,9 @@ export function searchForm(onSearch) {
     for (const checked of form.querySelectorAll('.chips input:checked')) {
       const chips = checked.closest('.chips');
       const chip = checked.closest('.chip');
-      if (chip.offsetLeft < chips.scrollLeft || chip.offsetLeft + chip.offsetWidth > chips.scrollLeft + chips.clientWidth) {
-        chips.scrollLeft = chip.offsetLeft - chips.offsetLeft - 8;
-      }
+      const box = chips.getBoundingClientRect();
+      const at = chip.getBoundingClientRect();
+      if (at.left < box.left || at.right > box.right) chips.scrollLeft += at.left - box.left - 8;
     }
   }
 
