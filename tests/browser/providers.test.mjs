@@ -54,11 +54,17 @@ after(async () => {
   removeTmp();
 });
 
-/** The search API's answer to a query string (every test compares the page with it). */
+/** The search API's answer to a query string (every test compares the page with it); asked again while the index loads (503). */
 async function search(query) {
-  const { status, body } = await server.json(`/api/v1/search?${query}`);
-  assert.equal(status, 200, JSON.stringify(body));
-  return body;
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const { status, body } = await server.json(`/api/v1/search?${query}`);
+    if (status !== 503 || Date.now() > deadline) {
+      assert.equal(status, 200, JSON.stringify(body));
+      return body;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the server said Retry-After
+  }
 }
 
 const shot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, `search-${name}.png`), fullPage: false });
@@ -397,5 +403,26 @@ test('390: a linked time taken meanwhile: the page says so and shows that day\'s
   assert.equal(await page.locator('#book-dialog[open]').count(), 0);
   assert.equal(await page.isChecked(`.service input[value="${beard.id}"]`), true);
   await shot(page, '390-taken-link');
+  await closePage(page);
+});
+
+test('1280: a provider deactivated while shown says it no longer takes bookings; the other cards stay live on the stream', async () => {
+  const page = await openPage(`/providers.html?day=${day}&pageSize=50`, DESKTOP);
+  await waitForCardsOf(page, `date=${day}`);
+  await page.waitForSelector('#connection-state[data-state="live"]', { timeout: WAIT_MS });
+  const leaving = (await server.providers()).find((p) => p.name === 'Edinburgh Climbing Coach');
+  await page.waitForSelector(`.card[data-provider-id="${leaving.id}"][data-state="open"]`);
+  const deactivated = await server.admin('POST', 'demo-edinburgh-climb/deactivate');
+  assert.equal(deactivated.status, 200, JSON.stringify(deactivated.body));
+  await page.waitForSelector(`.card[data-provider-id="${leaving.id}"][data-state="gone"]:has-text("Not taking bookings any more")`, { timeout: WAIT_MS });
+  // Another card still hears its changes.
+  const other = (await cardsOf(page)).find((c) => c.providerId !== leaving.id && c.providerId !== kasia.id && c.times.length > 0);
+  const result = (await search(`date=${day}&limit=50`)).results.find((r) => r.providerId === other.providerId);
+  const booked = await server.book(result.providerId, result.service.id, { startsAt: other.times.at(-1) });
+  assert.equal(booked.status, 201, JSON.stringify(booked.body));
+  await page.waitForFunction(({ id, at }) => !document.querySelector(`.card[data-provider-id="${id}"] button[data-starts-at="${at}"]`),
+    { id: other.providerId, at: other.times.at(-1) }, { timeout: WAIT_MS });
+  await page.waitForSelector('#connection-state[data-state="live"]', { timeout: WAIT_MS });
+  await shot(page, '1280-gone');
   await closePage(page);
 });
