@@ -224,57 +224,59 @@ for (const [size, viewport] of VIEWPORTS) {
   });
 }
 
-test('1280: keyboard only: a suggested service, a time of day, a time button, the booking form with its hold, booked', async () => {
-  const page = await openPage(`/providers.html?day=${day}`, DESKTOP);
-  await waitForQuery(page, { date: day });
-  await page.keyboard.press('Tab'); // the skip link
-  await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'service');
-  await page.keyboard.type('trim');
-  // The list for what was typed (focusing the empty field listed the most offered names first).
-  await page.waitForFunction(() => [...document.querySelectorAll('#service-options [role="option"]')].map((o) => o.dataset.name).join() === 'Beard trim',
-    null, { timeout: WAIT_MS });
-  await page.keyboard.press('ArrowDown');
-  assert.equal(await page.evaluate(() => document.getElementById(document.getElementById('service').getAttribute('aria-activedescendant'))?.dataset.name), 'Beard trim');
-  await page.keyboard.press('Enter');
-  await waitForQuery(page, { service: 'Beard trim' });
-  // Past the Search button and the day (kept: its radio, then the date's fields) to the time of day.
-  await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'search-submit');
-  await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.value), 'date');
-  for (let i = 0; i < 6 && (await page.evaluate(() => document.activeElement.name)) !== 'time'; i += 1) await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.value), 'any');
-  // Arrows choose Morning, which searches at once.
-  await page.keyboard.press('ArrowRight');
-  await waitForQuery(page, { service: 'Beard trim', date: day, from: '06:00', to: '12:00' });
-  const { expected } = await waitForCardsOf(page, `service=Beard+trim&date=${day}&from=06:00&to=12:00`);
-  const [result] = expected;
-  assert.equal(result.providerId, kasia.id);
-  // On to the card: its name (a link to the provider's page), then its first time.
-  await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.className), 'provider-link');
-  await page.keyboard.press('Tab');
-  const focused = await page.evaluate(() => document.activeElement.dataset.startsAt);
-  assert.equal(focused, result.times[0].startsAt);
-  await shot(page, '1280-keyboard');
-  await page.keyboard.press('Enter');
+for (const [size, viewport] of VIEWPORTS) {
+  test(`${size}: keyboard only: a suggested service, a time of day, a time button, the booking form with its hold, booked`, async () => {
+    const page = await openPage(`/providers.html?day=${day}`, viewport);
+    await waitForQuery(page, { date: day });
+    await page.keyboard.press('Tab'); // the skip link
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'service');
+    await page.keyboard.type('trim');
+    // The list for what was typed (focusing the empty field listed the most offered names first).
+    await page.waitForFunction(() => [...document.querySelectorAll('#service-options [role="option"]')].map((o) => o.dataset.name).join() === 'Beard trim',
+      null, { timeout: WAIT_MS });
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.getElementById(document.getElementById('service').getAttribute('aria-activedescendant'))?.dataset.name), 'Beard trim');
+    await page.keyboard.press('Enter');
+    await waitForQuery(page, { service: 'Beard trim' });
+    // Past the Search button and the day (kept: its radio, then the date's fields) to the time of day.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'search-submit');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.value), 'date');
+    for (let i = 0; i < 6 && (await page.evaluate(() => document.activeElement.name)) !== 'time'; i += 1) await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.value), 'any');
+    // Arrows choose Morning, which searches at once.
+    await page.keyboard.press('ArrowRight');
+    await waitForQuery(page, { service: 'Beard trim', date: day, from: '06:00', to: '12:00' });
+    const { expected } = await waitForCardsOf(page, `service=Beard+trim&date=${day}&from=06:00&to=12:00`);
+    const [result] = expected;
+    assert.equal(result.providerId, kasia.id);
+    // On to the card: its name (a link to the provider's page), then its first time.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'provider-link');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => document.activeElement.dataset.startsAt);
+    assert.equal(focused, result.times[0].startsAt);
+    await shot(page, `${size}-keyboard`);
+    await page.keyboard.press('Enter');
 
-  // The provider's page: the service chosen, the time's form open, its hold taken.
-  await page.waitForSelector('#book-dialog[open]', { timeout: WAIT_MS });
-  await page.waitForFunction(() => document.getElementById('book-dialog').dataset.hold === 'held', null, { timeout: WAIT_MS });
-  assert.equal(await page.isChecked(`.service input[value="${beard.id}"]`), true);
-  assert.equal(new URL(page.url()).searchParams.get('time'), null, 'the time leaves the address bar');
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'customer-name');
-  await page.keyboard.type('Ada Lovelace');
-  await page.keyboard.press('Tab');
-  await page.keyboard.type('ada@example.com');
-  await page.keyboard.press('Enter');
-  await page.waitForSelector('#done-dialog[open]', { timeout: WAIT_MS });
-  const slot = await slotAt(kasia.id, result.times[0].startsAt);
-  assert.equal(slot.status, 'booked');
-  await closePage(page);
-});
+    // The provider's page: the service chosen, the time's form open, its hold taken.
+    await page.waitForSelector('#book-dialog[open]', { timeout: WAIT_MS });
+    await page.waitForFunction(() => document.getElementById('book-dialog').dataset.hold === 'held', null, { timeout: WAIT_MS });
+    assert.equal(await page.isChecked(`.service input[value="${beard.id}"]`), true);
+    assert.equal(new URL(page.url()).searchParams.get('time'), null, 'the time leaves the address bar');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'customer-name');
+    await page.keyboard.type('Ada Lovelace');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('ada@example.com');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#done-dialog[open]', { timeout: WAIT_MS });
+    const slot = await slotAt(kasia.id, result.times[0].startsAt);
+    assert.equal(slot.status, 'booked');
+    await closePage(page);
+  });
+}
 
 /** The availability slot starting at an instant, as any other viewer reads it. */
 async function slotAt(providerId, startsAt) {
@@ -355,41 +357,43 @@ for (const [size, viewport] of VIEWPORTS) {
   });
 }
 
-test('390: search → tap a time → the provider\'s page with the form open and the time held (another viewer sees it held) → booked', async () => {
-  const page = await openPage(`/providers.html?day=${day}&time=afternoon`, PHONE);
-  const { expected } = await waitForCardsOf(page, `date=${day}&from=12:00&to=17:00`);
-  const result = expected.find((r) => r.providerId !== kasia.id) ?? expected[0];
-  const time = result.times[0].startsAt;
-  const button = page.locator(`.card[data-provider-id="${result.providerId}"] button[data-starts-at="${time}"]`);
-  await button.scrollIntoViewIfNeeded();
-  await shot(page, '390-before-tap');
-  await button.click();
-  await page.waitForSelector('#book-dialog[open]', { timeout: WAIT_MS });
-  await page.waitForFunction(() => document.getElementById('book-dialog').dataset.hold === 'held', null, { timeout: WAIT_MS });
-  const url = new URL(page.url());
-  assert.equal(url.pathname, '/');
-  assert.equal(url.searchParams.get('provider'), result.providerId);
-  assert.equal(url.searchParams.get('service'), result.service.id);
-  const summary = await page.textContent('#book-summary');
-  for (const part of [result.service.name, result.name, clock(time, result.timezone)]) assert.ok(summary.includes(part), `${part} in ${summary}`);
-  // Another viewer: the API, and another customer's page open on that day.
-  assert.equal((await slotAt(result.providerId, time)).status, 'held');
-  const other = await openPage(`/?provider=${result.providerId}&service=${result.service.id}`, DESKTOP);
-  const held = await slotAt(result.providerId, time);
-  await other.waitForSelector('.service input:checked', { timeout: WAIT_MS });
-  await other.click(`.day[data-date="${day}"]`);
-  await other.waitForSelector(`#times button[data-slot-id="${held.availabilityId}"][data-status="held"]`, { timeout: WAIT_MS });
-  await shot(page, '390-held');
-  await page.fill('#customer-name', 'Grace Hopper');
-  await page.fill('#customer-email', 'grace@example.com');
-  await page.click('#book-submit');
-  await page.waitForSelector('#done-dialog[open]', { timeout: WAIT_MS });
-  await shot(page, '390-booked');
-  assert.equal((await slotAt(result.providerId, time)).status, 'booked');
-  await other.waitForSelector(`#times button[data-slot-id="${held.availabilityId}"][data-status="booked"]`, { timeout: WAIT_MS });
-  await closePage(other);
-  await closePage(page);
-});
+for (const [size, viewport] of VIEWPORTS) {
+  test(`${size}: search → tap a time → the provider's page with the form open and the time held (another viewer sees it held) → booked`, async () => {
+    const page = await openPage(`/providers.html?day=${day}&time=afternoon`, viewport);
+    const { expected } = await waitForCardsOf(page, `date=${day}&from=12:00&to=17:00`);
+    const result = expected.find((r) => r.providerId !== kasia.id) ?? expected[0];
+    const time = result.times[0].startsAt;
+    const button = page.locator(`.card[data-provider-id="${result.providerId}"] button[data-starts-at="${time}"]`);
+    await button.scrollIntoViewIfNeeded();
+    await shot(page, `${size}-before-tap`);
+    await button.click();
+    await page.waitForSelector('#book-dialog[open]', { timeout: WAIT_MS });
+    await page.waitForFunction(() => document.getElementById('book-dialog').dataset.hold === 'held', null, { timeout: WAIT_MS });
+    const url = new URL(page.url());
+    assert.equal(url.pathname, '/');
+    assert.equal(url.searchParams.get('provider'), result.providerId);
+    assert.equal(url.searchParams.get('service'), result.service.id);
+    const summary = await page.textContent('#book-summary');
+    for (const part of [result.service.name, result.name, clock(time, result.timezone)]) assert.ok(summary.includes(part), `${part} in ${summary}`);
+    // Another viewer: the API, and another customer's page open on that day.
+    assert.equal((await slotAt(result.providerId, time)).status, 'held');
+    const other = await openPage(`/?provider=${result.providerId}&service=${result.service.id}`, DESKTOP);
+    const held = await slotAt(result.providerId, time);
+    await other.waitForSelector('.service input:checked', { timeout: WAIT_MS });
+    await other.click(`.day[data-date="${day}"]`);
+    await other.waitForSelector(`#times button[data-slot-id="${held.availabilityId}"][data-status="held"]`, { timeout: WAIT_MS });
+    await shot(page, `${size}-held`);
+    await page.fill('#customer-name', 'Grace Hopper');
+    await page.fill('#customer-email', 'grace@example.com');
+    await page.click('#book-submit');
+    await page.waitForSelector('#done-dialog[open]', { timeout: WAIT_MS });
+    await shot(page, `${size}-booked`);
+    assert.equal((await slotAt(result.providerId, time)).status, 'booked');
+    await other.waitForSelector(`#times button[data-slot-id="${held.availabilityId}"][data-status="booked"]`, { timeout: WAIT_MS });
+    await closePage(other);
+    await closePage(page);
+  });
+}
 
 test('390: a linked time taken meanwhile: the page says so and shows that day\'s times, no form, no hold', async () => {
   const { results: [trim] } = await search(`service=Beard+trim&date=${day}&limit=1`);
