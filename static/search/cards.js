@@ -84,17 +84,8 @@ export function updateCard(card, result) {
 /** "Book Haircut at Kasia's Barber Shop, Fri 4 Dec 10:00 Warsaw time" */
 function timeName(result, time) {
   const { timezone } = result;
-  const date = dateIn(time.startsAt, timezone);
-  const day = dayWords(date, timezone);
-  const label = day === 'Today' || day === 'Tomorrow' ? `${day} ${dayWordsLong(date)}` : day;
-  return `Book ${result.service.name} at ${result.name}, ${label} ${clockIn(time.startsAt, timezone)} ${zoneInWords(timezone)}`;
-}
-
-/** "Fri 4 Dec" after "Today"/"Tomorrow", so the name has the date too. */
-function dayWordsLong(date) {
-  return new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' })
-    .format(new Date(`${date}T12:00:00Z`))
-    .replace(',', '');
+  const day = dayWords(dateIn(time.startsAt, timezone), timezone);
+  return `Book ${result.service.name} at ${result.name}, ${day} ${clockIn(time.startsAt, timezone)} ${zoneInWords(timezone)}`;
 }
 
 /** The time buttons of a card, as `result.times` says: kept, added or removed one by one. Returns where the focus was lost, or null. */

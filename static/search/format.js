@@ -2,7 +2,7 @@
 // minor unit, days and clock times in the provider's zone, and the zone said
 // with them ("Warsaw time, CET").
 
-import { addDays, clockIn, dateIn, dayLabel, duration, zoneInWords } from '../app/format.js';
+import { clockIn, dateIn, dayLabel, duration, zoneInWords } from '../app/format.js';
 
 export { clockIn, dateIn, dayLabel, duration, zoneInWords };
 
@@ -36,10 +36,11 @@ export function zoneLabel(instant, zone) {
   return short ? `${zoneInWords(zone)} (${short})` : zoneInWords(zone);
 }
 
-/** "Today", "Tomorrow" or "Fri 4 Dec": a provider's date, against that provider's own today. */
+/**
+ * "Sat 5 Dec", or "Today, Fri 4 Dec" on the provider's own today. Never
+ * "Tomorrow": a provider's tomorrow may be the visitor's today (Sydney and
+ * Warsaw), so the date is always said.
+ */
 export function dayWords(date, zone) {
-  const today = dateIn(Date.now(), zone);
-  if (date === today) return 'Today';
-  if (date === addDays(today, 1)) return 'Tomorrow';
-  return dayLabel(date);
+  return date === dateIn(Date.now(), zone) ? `Today, ${dayLabel(date)}` : dayLabel(date);
 }

@@ -291,9 +291,10 @@ for (const [size, viewport] of VIEWPORTS) {
     await page.waitForSelector('#results .card');
     for (let rounds = 0; rounds < 40; rounds += 1) {
       if (await page.isVisible('#results-end')) break;
+      const shown = (await cardsOf(page)).length;
       await page.evaluate(() => document.getElementById('more-marker').scrollIntoView({ block: 'end' }));
       await page.waitForFunction((n) => document.querySelectorAll('#results .card').length > n || !document.getElementById('results-end').hidden,
-        (await cardsOf(page)).length, { timeout: WAIT_MS });
+        shown, { timeout: WAIT_MS });
     }
     await page.waitForSelector('#results-end:not([hidden])', { timeout: WAIT_MS });
     const cards = await cardsOf(page);
@@ -427,6 +428,7 @@ test('1280: a provider deactivated while shown says it no longer takes bookings;
   await page.waitForFunction(({ id, at }) => !document.querySelector(`.card[data-provider-id="${id}"] button[data-starts-at="${at}"]`),
     { id: other.providerId, at: other.times.at(-1) }, { timeout: WAIT_MS });
   await page.waitForSelector('#connection-state[data-state="live"]', { timeout: WAIT_MS });
+  await page.locator(`.card[data-provider-id="${leaving.id}"]`).scrollIntoViewIfNeeded();
   await shot(page, '1280-gone');
   await closePage(page);
 });
