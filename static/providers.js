@@ -54,7 +54,9 @@ function showState(view) {
   else {
     const n = view.open;
     const providers = n === 1 ? '1 provider has' : `${n} providers have`;
-    words = `${providers} free times for ${searchWords(view.search)}${view.done ? '' : '; more load as you scroll'}.`;
+    words = view.done
+      ? `${providers} free times for ${searchWords(view.search)}.`
+      : `${providers} free times for ${searchWords(view.search)} so far; more load as you scroll.`;
   }
   // Said only when it changes: a live update that changes nothing is not announced again.
   if (ui.count.textContent !== words) ui.count.textContent = words;
