@@ -74,7 +74,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(OUTPUT_DIR, `sear
  * answers; `page.searches` the search API queries the page asked (URLSearchParams).
  */
 async function openPage(url, viewport) {
-  const context = await browser.newContext({ viewport, timezoneId: 'Europe/Warsaw' });
+  const context = await browser.newContext({ viewport, timezoneId: 'Europe/Warsaw', locale: 'en-US' });
   const page = await context.newPage();
   page.problems = [];
   page.searches = [];
@@ -305,6 +305,14 @@ for (const [size, viewport] of VIEWPORTS) {
     // One stream for all of them.
     await page.waitForFunction(() => window.slotstreamSearch.streams.streams === 1, null, { timeout: WAIT_MS });
     assert.equal(await page.isVisible('#show-more'), false, 'no "Show more" once every provider is shown');
+    // Prices in the currency's own minor unit: yen have none (4500 is ¥4,500), złoty and pounds two.
+    for (const [i, result] of all.entries()) {
+      const { priceMinor, currency } = result.service;
+      const format = new Intl.NumberFormat('en-US', { style: 'currency', currency });
+      const price = format.format(priceMinor / 10 ** format.resolvedOptions().maximumFractionDigits);
+      assert.ok(cards[i].service.endsWith(` · ${price}`), `${cards[i].service} ends with ${price}`);
+    }
+    assert.ok(all.some((r) => r.service.currency === 'JPY'), 'a yen price among them (no minor unit)');
     await shot(page, `${size}-scrolled`);
     await closePage(page);
   });
