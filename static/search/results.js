@@ -5,8 +5,9 @@
 // is read again (conditional GETs, pages of 50 from the start until every
 // shown provider is found or the results end) and each card is brought up
 // to date in place. Cards keep their places; one whose provider no longer
-// has a fitting time says so. Providers that start to fit later are shown by
-// the next search, not inserted among the cards.
+// has a fitting time says so. Every minute the range is read again too, as
+// times that have begun drop out. Providers that start to fit later are
+// shown by the next search, not inserted among the cards.
 
 import { searchPage } from './api.js';
 import { createCard, markGone, resultOf, updateCard, withoutOverlap } from './cards.js';
@@ -18,6 +19,8 @@ const REFRESH_DELAY_MS = 150;
 const REFRESH_PAGE = 50;
 /** After a failed re-read, try again this much later. */
 const REFRESH_RETRY_MS = 2000;
+/** Times pass without events (a time that has begun is no longer offered): read again this often. */
+const CLOCK_REFRESH_MS = 60000;
 
 const aborted = (error) => error?.name === 'AbortError';
 
@@ -38,6 +41,10 @@ export function createResults({ list, limit, onState, onStatus, timing }) {
     onStatus,
     timing,
   });
+
+  setInterval(() => {
+    if (run && document.visibilityState === 'visible') scheduleRefresh(run);
+  }, CLOCK_REFRESH_MS);
 
   function watched(r) {
     return [...r.cards.keys()].filter((id) => !r.gone.has(id));
