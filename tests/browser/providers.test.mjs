@@ -154,8 +154,8 @@ for (const [size, viewport] of VIEWPORTS) {
         assert.ok(label.endsWith(`${clock(result.times[j].startsAt, result.timezone)} ${city(result.timezone)}`), label);
       }
     }
-    // Every time button is a tap target of at least 44 by 44 px.
-    const smallest = await page.evaluate(() => Math.min(...[...document.querySelectorAll('.card-times button, .chip span, #search-submit')]
+    // Every time button, chip, button and card link is a tap target at least 44 px high and wide.
+    const smallest = await page.evaluate(() => Math.min(...[...document.querySelectorAll('.card-times button, .chip span, #search-submit, .provider-link, #service')]
       .filter((b) => b.offsetParent).map((b) => Math.min(b.getBoundingClientRect().width, b.getBoundingClientRect().height))));
     assert.ok(smallest >= 44, `smallest tap target ${smallest}px`);
     // Nothing wider than the screen.
@@ -357,6 +357,10 @@ for (const [size, viewport] of VIEWPORTS) {
     await narrow.waitForSelector(`.card[data-provider-id="${kasia.id}"][data-state="lost"]`, { timeout: WAIT_MS });
     assert.ok(Date.now() - secondAt < 1000, `the card said so after ${Date.now() - secondAt} ms`);
     assert.ok(await narrow.isVisible(`.card[data-provider-id="${kasia.id}"] .card-lost:has-text("No longer free at these times")`));
+    // Its link to the provider's other times: a tap target too, to Kasia's page with the service chosen.
+    const other = await narrow.evaluate(() => { const a = document.querySelector('.lost-link'); return { href: a.getAttribute('href'), height: a.getBoundingClientRect().height }; });
+    assert.equal(other.href, `/?provider=${kasia.id}&service=${beard.id}`);
+    assert.ok(other.height >= 44, `${other.height}px`);
     assert.match(await narrow.textContent('#result-count'), /^None of these providers has a free time left/);
     await shot(narrow, `${size}-lost`);
     // Still lost after the search was read again (the stream's own change is not undone by a stale answer).
