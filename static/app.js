@@ -13,6 +13,7 @@
 //   ?debug                  the developer panel and the select of every provider
 //   ?provider=<id>          provider shown first
 //   ?offer=<entryId>        a waitlist offer's claim link (the token in the fragment)
+//   ?service=<id>&time=<startsAt>  with ?provider: that service, and that time's form opened (app/deep-link.js)
 //   ?reconnectMs=250        first reconnect delay (jittered, doubling to maxReconnectMs)
 //   ?maxReconnectMs=1000    longest reconnect delay
 //   ?pollMs=15000           poll interval when the browser has no EventSource
@@ -25,6 +26,7 @@ import { drawTimesStep, serviceChanged, selectDay, shiftDays, announceUnbookable
 import { openForm, syncForm } from './app/booking.js';
 import { availabilityChanged, checkAllBookings, onBookingsChanged, openManageLink, renderBookings } from './app/my-bookings.js';
 import { checkAllEntries, onWaitlistChanged, openOfferLink, renderWaitlist, streamBack, waitlistChanged } from './app/waitlist/index.js';
+import { linkedChoice, openLinkedTime } from './app/deep-link.js';
 
 const LOAD_RETRY_MS = 3000;
 /** What the customer reads; the feed's own words go to the developer panel. */
@@ -139,7 +141,13 @@ async function loadProviders() {
   }
   const fromLink = await openManageLink(state.providers);
   const offered = await openOfferLink(state.providers);
+  // A search result's time (?provider=&service=&time=): that service and day, the time's form opened.
+  const linked = !offered && !fromLink ? linkedChoice(state.providers) : null;
   if (offered) selectProvider(offered.providerId, offered);
+  else if (linked) {
+    selectProvider(linked.providerId, linked);
+    openLinkedTime(linked);
+  }
   else selectProvider(fromLink ?? queryParam('provider') ?? state.providers[0].id);
 }
 

@@ -1,180 +1,115 @@
-// The results page: every provider with its next free times, live over ONE
-// connection (browsers allow six per origin over HTTP/1.1).
+// The search page (/providers.html): find a free time across providers by
+// service, day and time of day; each result is a provider's card whose
+// times are buttons, and a tap opens that provider's page with the time
+// chosen and held (/?provider=…&service=…&time=…, app/deep-link.js).
+// Results stay live over one many-providers stream and load as the
+// customer scrolls. Modules under search/:
+//   params.js   the search as fields, page URL and API query; time-of-day presets
+//   api.js      the search API (conditional GETs, a loading index retried), suggestions
+//   suggest.js  the service combobox
+//   form.js     the query form
+//   cards.js    the provider cards, updated in place
+//   results.js  one search's pages and keeping its cards current
+//   live.js     the many-providers stream(s)
+//   scroll.js   more results on scrolling (IntersectionObserver, and a button)
+//   format.js   prices, days, times and zones on the cards
 //
-// 1. GET /api/v1/availability?providerIds=…&view=next: every provider's next
-//    free times and a `cursor`, the exact resume point of the stream;
-// 2. EventSource /api/v1/availability/stream?providerIds=…&lastEventId=<cursor>:
-//    every provider's changes; the browser resumes with the last event id;
-// 3. on a change (or a per-provider `reset`), re-fetch that provider's
-//    summary (a conditional GET: the browser revalidates with its ETag);
-// 4. a provider deactivated meanwhile (its `provider-deactivated` event, or
-//    a `gone` entry in the summary) reads "Not taking bookings"; the stream
-//    goes on for the others.
+// URL query: service, day (tomorrow | YYYY-MM-DD), time (morning | afternoon |
+// evening | HH:MM-HH:MM) name the search; ?pageSize=N (1–50) sets the page size.
 
-const LIMIT = 3;
-const MINUTES = 30;
-// Changes to one provider arriving together are fetched once.
-const REFETCH_DELAY_MS = 150;
-const MAX_PROVIDERS = 50;
+import { apiQuery, fromUrl, pageSize, toUrl, windowOf, PRESETS } from './search/params.js';
+import { searchForm } from './search/form.js';
+import { createResults } from './search/results.js';
+import { infiniteScroll } from './search/scroll.js';
+import { bookingUrl, resultOf } from './search/cards.js';
+import { dayLabel } from './search/format.js';
 
+const $ = (id) => document.getElementById(id);
 const ui = {
-  results: document.getElementById('results'),
-  connection: document.getElementById('connection-state'),
-  updated: document.getElementById('updated'),
-  announcer: document.getElementById('announcer'),
+  cards: $('results'),
+  count: $('result-count'),
+  more: $('show-more'),
+  marker: $('more-marker'),
+  end: $('results-end'),
+  connection: $('connection-state'),
 };
 
-const state = {
-  providers: [],
-  rows: new Map(),
-  pending: new Map(),
-  source: null,
-  // How many EventSources this page opened (the browser test reads it).
-  streamsOpened: 0,
+const CONNECTION_WORDS = { idle: 'Live', connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', paused: 'Live' };
+
+/** "Haircut, tomorrow, in the evening" */
+function searchWords(search) {
+  const what = search.service ? `“${search.service}”` : 'any service';
+  const day = search.day === 'date' ? dayLabel(search.date) : search.day;
+  const { from, to } = windowOf(search);
+  const when = search.time === 'custom' ? `from ${from} to ${to}` : PRESETS[search.time].words;
+  return `${what}, ${day}, ${when}`;
+}
+
+function showState(view) {
+  let words;
+  if (view.phase === 'searching') words = 'Searching…';
+  else if (view.error && view.shown === 0) words = `The search failed (${view.error.message}). Try again.`;
+  else if (view.shown === 0) words = `No free times for ${searchWords(view.search)}. Try another day or time of day.`;
+  else if (view.open === 0 && view.done) words = `None of these providers has a free time left for ${searchWords(view.search)}.`;
+  else {
+    const n = view.open;
+    const providers = n === 1 ? '1 provider has' : `${n} providers have`;
+    words = view.done
+      ? `${providers} free times for ${searchWords(view.search)}.`
+      : `${providers} free times for ${searchWords(view.search)} so far; more load as you scroll.`;
+  }
+  // Said only when it changes: a live update that changes nothing is not announced again.
+  if (ui.count.textContent !== words) ui.count.textContent = words;
+  ui.end.hidden = !(view.done && view.shown > 0);
+  ui.end.textContent = view.shown > 0 ? `That is every provider with a free time (${view.shown} shown).` : '';
+  if (view.error && view.shown > 0) ui.more.textContent = 'Could not load more. Try again';
+  else ui.more.textContent = 'Show more providers';
+  scroll.update();
+}
+
+function showConnection(status) {
+  const words = CONNECTION_WORDS[status] ?? 'Reconnecting…';
+  ui.connection.textContent = words;
+  ui.connection.dataset.state = words === 'Live' ? 'live' : status === 'connecting' ? 'connecting' : 'reconnecting';
+}
+
+const results = createResults({ list: ui.cards, limit: pageSize(), onState: showState, onStatus: showConnection });
+const scroll = infiniteScroll({
+  list: ui.cards,
+  marker: ui.marker,
+  button: ui.more,
+  hasMore: () => results.hasMore,
+  loadMore: () => results.loadMore(),
+});
+
+function run(search, { push = true } = {}) {
+  const url = toUrl(search);
+  if (push && url !== `${location.pathname}${location.search}`) history.replaceState(null, '', url);
+  results.start(search, apiQuery(search));
+}
+
+const form = searchForm((search) => run(search));
+
+// A time button: that provider's page, the service and time chosen (the page takes the hold).
+ui.cards.addEventListener('click', (event) => {
+  const button = event.target.closest('button.time');
+  if (!button) return;
+  const result = resultOf(button.closest('.card'));
+  if (result) location.assign(bookingUrl(result, button.dataset.startsAt));
+});
+
+// Back from a provider's page may restore this page from the cache, streams closed: search afresh.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) run(form.read(), { push: false });
+});
+
+// The browser test reads the page's live state here.
+window.slotstreamSearch = {
+  get streams() {
+    return results.live.stats;
+  },
 };
-window.slotstreamResults = state;
 
-function summaryUrl(ids) {
-  const query = new URLSearchParams({ providerIds: ids.join(','), view: 'next', limit: String(LIMIT), minutes: String(MINUTES) });
-  return `/api/v1/availability?${query}`;
-}
-
-function timeLabel(entry, time) {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: entry.timezone }).format(new Date());
-  if (time.date === today) return `Today ${time.startTime}`;
-  const day = new Date(`${time.date}T12:00:00Z`).toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' });
-  return `${day} ${time.startTime}`;
-}
-
-function showGone(providerId) {
-  const row = state.rows.get(providerId);
-  if (!row) return;
-  row.dataset.gone = 'true';
-  const none = document.createElement('li');
-  none.className = 'none gone';
-  none.textContent = 'Not taking bookings';
-  row.querySelector('.times').replaceChildren(none);
-}
-
-function paintRow(entry) {
-  if (entry.gone) return showGone(entry.providerId);
-  const row = state.rows.get(entry.providerId);
-  if (!row) return;
-  const changed = row.dataset.version !== undefined && row.dataset.version !== String(entry.version);
-  row.dataset.version = String(entry.version);
-  const list = row.querySelector('.times');
-  list.replaceChildren(...entry.next.map((time) => {
-    const item = document.createElement('li');
-    item.textContent = timeLabel(entry, time);
-    item.dataset.startsAt = time.startsAt;
-    return item;
-  }));
-  if (entry.next.length === 0) {
-    const none = document.createElement('li');
-    none.className = 'none';
-    none.textContent = 'No free times this week';
-    list.append(none);
-  }
-  if (changed) {
-    row.classList.remove('changed');
-    void row.offsetWidth;
-    row.classList.add('changed');
-  }
-}
-
-function buildRows() {
-  ui.results.replaceChildren(...state.providers.map((provider) => {
-    const row = document.createElement('tr');
-    row.dataset.providerId = provider.id;
-    const name = document.createElement('td');
-    const link = document.createElement('a');
-    link.href = `/?provider=${encodeURIComponent(provider.id)}`;
-    link.textContent = provider.name;
-    name.append(link);
-    if (provider.address) {
-      const address = document.createElement('span');
-      address.className = 'address';
-      address.textContent = provider.address;
-      name.append(address);
-    }
-    const times = document.createElement('td');
-    const list = document.createElement('ul');
-    list.className = 'times';
-    times.append(list);
-    row.append(name, times);
-    state.rows.set(provider.id, row);
-    return row;
-  }));
-}
-
-async function fetchSummary(ids) {
-  const response = await fetch(summaryUrl(ids), { headers: { accept: 'application/json' } });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
-}
-
-function setConnection(stateName, text) {
-  ui.connection.dataset.state = stateName;
-  ui.connection.textContent = text;
-}
-
-function refetchSoon(providerId) {
-  if (state.pending.has(providerId)) return;
-  state.pending.set(providerId, setTimeout(async () => {
-    state.pending.delete(providerId);
-    try {
-      const summary = await fetchSummary([providerId]);
-      summary.providers.forEach(paintRow);
-      ui.updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-    } catch (error) {
-      ui.announcer.textContent = `Could not refresh a provider: ${error.message}`;
-    }
-  }, REFETCH_DELAY_MS));
-}
-
-function openStream(cursor) {
-  const ids = state.providers.map((p) => p.id);
-  const query = new URLSearchParams({ providerIds: ids.join(','), lastEventId: cursor });
-  const source = new EventSource(`/api/v1/availability/stream?${query}`);
-  state.source = source;
-  state.streamsOpened += 1;
-  source.onopen = () => setConnection('live', 'Live');
-  source.addEventListener('slot-changed', (event) => {
-    const change = JSON.parse(event.data);
-    // Already in the row (a re-fetch got there first): nothing to do.
-    const row = state.rows.get(change.providerId);
-    if (row && Number(row.dataset.version) >= change.version) return;
-    refetchSoon(change.providerId);
-  });
-  source.addEventListener('reset', (event) => refetchSoon(JSON.parse(event.data).providerId));
-  source.addEventListener('provider-deactivated', (event) => showGone(JSON.parse(event.data).providerId));
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) {
-      // Refused (its cursor no longer fits): start again from a fresh GET.
-      setConnection('offline', 'Reconnecting…');
-      source.close();
-      setTimeout(load, 2000);
-    } else {
-      setConnection('connecting', 'Reconnecting…');
-    }
-  };
-}
-
-async function load() {
-  try {
-    const providers = await (await fetch('/api/v1/providers')).json();
-    state.providers = providers.slice(0, MAX_PROVIDERS);
-    buildRows();
-    const summary = await fetchSummary(state.providers.map((p) => p.id));
-    summary.providers.forEach(paintRow);
-    ui.updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
-    state.source?.close();
-    openStream(summary.cursor);
-  } catch (error) {
-    setConnection('offline', 'Offline');
-    ui.announcer.textContent = `Could not load the providers: ${error.message}`;
-    setTimeout(load, 5000);
-  }
-}
-
-load();
+const initial = fromUrl();
+form.fill(initial);
+run(initial, { push: false });
