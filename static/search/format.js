@@ -2,23 +2,10 @@
 // minor unit, days and clock times in the provider's zone, and the zone said
 // with them ("Warsaw time, CET").
 
-import { clockIn, dateIn, dayLabel, duration, zoneInWords } from '../app/format.js';
+import { clockIn, dateIn, dayLabel, duration, price, zoneInWords } from '../app/format.js';
 
-export { clockIn, dateIn, dayLabel, duration, zoneInWords };
-
-/**
- * "70,00 PLN", "¥5,000", "£25.00": `minor` units of `currency`. The exponent
- * is the currency's (Intl knows JPY has none and PLN two), never a blind 100.
- */
-export function priceMinor(minor, currency, locale = undefined) {
-  try {
-    const format = new Intl.NumberFormat(locale, { style: 'currency', currency });
-    const exponent = format.resolvedOptions().maximumFractionDigits;
-    return format.format(minor / 10 ** exponent);
-  } catch {
-    return `${minor} ${currency ?? ''}`.trim(); // an unknown code: the raw amount, unscaled, named
-  }
-}
+// Prices are the customer page's own (`price`: ISO 4217's exponent, as Intl knows it).
+export { clockIn, dateIn, dayLabel, duration, price as priceMinor, zoneInWords };
 
 /** The zone's short name at an instant ("CET", "GMT", "GMT-5"), or ''. */
 export function zoneAbbreviation(instant, zone) {
