@@ -800,9 +800,12 @@ test('A2: a booking outside the days on screen, cancelled elsewhere meanwhile, s
 test('A3: the focus stays on the chosen day button after choosing a day, and lands on the booking after its confirmation closes', async () => {
   const page = await openPage(main, { viewport: PHONE });
   await waitForState(page, 'Live');
-  const selected = await page.getAttribute('#day-strip [aria-selected="true"]', 'data-date');
-  const other = await page.$$eval('#day-strip button[data-date]', (days, current) =>
-    days.find((d) => d.dataset.date !== current && Number(d.dataset.free) > 0)?.dataset.date, selected);
+  // The strip's counts come with the week's document: wait for another day with free times.
+  const other = await (await page.waitForFunction(() => {
+    const current = document.querySelector('#day-strip [aria-selected="true"]')?.dataset.date;
+    const days = [...document.querySelectorAll('#day-strip button[data-date]')];
+    return days.find((d) => d.dataset.date !== current && Number(d.dataset.free) > 0)?.dataset.date;
+  }, null, { timeout: 30000 })).jsonValue();
   assert.ok(other, 'another day with free times');
   await page.focus(`#day-strip button[data-date="${other}"]`);
   await page.keyboard.press('Enter');
