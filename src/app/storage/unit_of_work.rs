@@ -227,7 +227,7 @@ impl UnitOfWork {
             .await?;
         }
         if let Some(last) = published.last() {
-            advance_version(&tx, provider_id, last.version, base_updated_at).await?;
+            advance_version_with(&tx, provider_id, last.version, base_updated_at, &events).await?;
         }
         tx.commit().await?;
         bus.publish(&published);
@@ -245,6 +245,19 @@ pub(in crate::app) async fn advance_version(
     version: i64,
     base_updated_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    advance_version_with(tx, provider_id, version, base_updated_at, &[]).await
+}
+
+/// `advance_version` to the last of `events` (the versions up to `version`),
+/// whose notification carries them when they fit (see `relay::payload`), so
+/// other instances publish them without reading the log.
+async fn advance_version_with(
+    tx: &DatabaseTransaction,
+    provider_id: Uuid,
+    version: i64,
+    base_updated_at: DateTime<Utc>,
+    events: &[AvailabilitySlotChangedEvent],
+) -> Result<(), DbErr> {
     let updated_at = Utc::now().max(base_updated_at);
     provider::Entity::update_many()
         .col_expr(provider::Column::Version, Expr::value(version))
@@ -257,7 +270,7 @@ pub(in crate::app) async fn advance_version(
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_notify($1, $2)",
-            [relay::CHANNEL.into(), relay::payload(provider_id, version).into()],
+            [relay::CHANNEL.into(), relay::payload(provider_id, version, events).into()],
         ))
         .await?;
     }
