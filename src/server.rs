@@ -184,18 +184,19 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     let identity = rate_limits.identity.clone();
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
+    let connections = ConnectionPolicy::from_args(args);
     let state = HttpState::new(HttpContext {
         app: app.clone(),
         settings,
         rate_limits,
         stopping: stopping.clone(),
         expects_relay: postgres,
+        max_connections: connections.max_total,
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let connections = ConnectionPolicy::from_args(args);
     if let Some(metrics_listener) = metrics_listener {
         let metrics = crate::http::metrics_router(state.clone());
         let (connections, identity) = (connections.clone(), identity.clone());

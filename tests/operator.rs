@@ -81,6 +81,19 @@ async fn metrics_expose_streams_events_answers_conflicts_and_latency() {
     assert!(response.headers().contains_key("x-request-id"), "every answer carries a request id");
 }
 
+/// The caps are on `/metrics` beside the counts they cap, so that an alert
+/// can compare them (deploy/prometheus/alerts.yml), and so is the relay's
+/// backlog of providers whose known changes the streams have not had.
+#[tokio::test]
+async fn metrics_show_the_caps_beside_what_they_cap() {
+    let app = TestApp::spawn_with(&["--max-connections", "500", "--max-streams", "300"]).await;
+    let text = scrape(&app.client, &app.base).await;
+    assert_eq!(sample(&text, "slotstream_max_connections"), Some(500.0), "{text}");
+    assert_eq!(sample(&text, "slotstream_max_streams"), Some(300.0), "{text}");
+    assert_eq!(sample(&text, "slotstream_relay_providers_behind"), Some(0.0), "{text}");
+    assert!(text.contains("# TYPE slotstream_max_connections gauge\n"), "{text}");
+}
+
 /// Hold one slot of `provider` (a 30-minute service) through the API.
 async fn hold_one(app: &TestApp, provider: uuid::Uuid) {
     let service = service_with(&app.client, &app.base, provider, 30).await;

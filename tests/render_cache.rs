@@ -94,6 +94,39 @@ async fn the_largest_document_is_cached_within_a_small_budget() {
     assert!(cached >= length as f64, "the {length}-byte document is cached: the cache holds {cached} bytes");
 }
 
+/// Documents the budget cannot keep are counted as they go
+/// (`slotstream_render_cache_evictions_total`, which the operator's alert on
+/// a cache too small for what clients read watches), and none while they fit.
+#[tokio::test]
+async fn documents_the_budget_cannot_keep_are_counted_as_evictions() {
+    let (url, providers) = seeded_database().await;
+    const BUDGET: usize = 64 * 1024;
+    let server = ServerProcess::start(&url, &["--render-cache-bytes", &BUDGET.to_string()]).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let mut served = 0;
+    for start in 1..=12 {
+        let url = server.url(&format!(
+            "/api/v1/providers/{}/availability?startDate={}&days=7",
+            providers[0].id,
+            today + chrono::Days::new(start)
+        ));
+        let response = client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        served += response.bytes().await.unwrap().len();
+        if start == 1 {
+            let evicted = counter(&client, &server.base, "slotstream_render_cache_evictions_total").await;
+            assert_eq!(evicted, 0, "one document fits");
+        }
+    }
+    assert!(served > 2 * BUDGET, "the documents are more than the budget: {served} bytes served");
+    let evicted = counter(&client, &server.base, "slotstream_render_cache_evictions_total").await;
+    assert!(evicted > 0, "{served} bytes of documents in a {BUDGET}-byte cache, none evicted");
+    assert!(evicted < 12, "some documents are kept: {evicted} of 12 evicted");
+    let cached = gauge(&client, &server.base, "slotstream_render_cache_bytes").await;
+    assert!(cached <= BUDGET as f64, "cache holds {cached} bytes, budget {BUDGET}");
+}
+
 /// 31 days (from tomorrow) of 5-minute slots round the clock for `provider`:
 /// about 1.7 MB per 31-day document. Returns today.
 async fn dense_calendar(

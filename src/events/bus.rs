@@ -200,6 +200,12 @@ impl Bus {
         self.shared.providers.iter().filter(|s| s.known > s.version).map(|s| *s.key()).collect()
     }
 
+    /// How many providers have a known version not yet published
+    /// (`slotstream_relay_providers_behind`; counted without collecting them).
+    pub fn providers_behind(&self) -> usize {
+        self.shared.providers.iter().filter(|s| s.known > s.version).count()
+    }
+
     /// Resolves when some provider falls behind (see `publish`).
     pub async fn fell_behind(&self) {
         self.shared.behind.notified().await;

@@ -90,6 +90,13 @@ pub(super) async fn metrics_text(State(state): State<HttpState>) -> Response {
         ("slotstream_search_index_providers", index.providers),
         ("slotstream_search_index_free_slots", index.free_slots),
         ("slotstream_search_index_bytes", index.bytes),
+        // The caps, so that alerts can compare the open counts with them.
+        ("slotstream_max_connections", state.max_connections),
+        ("slotstream_max_streams", state.settings.max_streams),
+        // Providers whose newest committed version is known here but not
+        // yet sent to this instance's streams (a gap the reconciler fills
+        // from the log, at once unless the log cannot be read).
+        ("slotstream_relay_providers_behind", state.app.bus.providers_behind()),
     ] {
         text.push_str(&format!("# TYPE {name} gauge\n{name} {value}\n"));
     }

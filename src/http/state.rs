@@ -76,4 +76,7 @@ pub struct HttpContext {
     pub stopping: CancellationToken,
     /// Is the PostgreSQL relay expected (readiness needs it connected)?
     pub expects_relay: bool,
+    /// The cap on open connections (`--max-connections`, or what the
+    /// descriptor limit leaves room for), shown on `/metrics`.
+    pub max_connections: usize,
 }

@@ -7,7 +7,8 @@
 //! otherwise it is only the last known document, answered while the
 //! database is unreachable. The budget is `--render-cache-bytes`, counted
 //! as each body's length plus a fixed overhead per entry, so that RSS
-//! follows the budget.
+//! follows the budget. Each document let go to stay within it counts in
+//! `slotstream_render_cache_evictions_total`.
 
 use std::sync::Arc;
 
@@ -21,7 +22,15 @@ const CACHE_ENTRY_OVERHEAD: u64 = 256;
 /// recently used beyond the budget go first).
 #[derive(Clone)]
 pub(in crate::app) struct RenderCache(
-    Arc<quick_cache::sync::Cache<CacheKey, Arc<AvailabilityDocument>, DocumentWeight>>,
+    Arc<
+        quick_cache::sync::Cache<
+            CacheKey,
+            Arc<AvailabilityDocument>,
+            DocumentWeight,
+            quick_cache::DefaultHashBuilder,
+            CountEvictions,
+        >,
+    >,
 );
 
 #[derive(Clone)]
@@ -30,6 +39,34 @@ struct DocumentWeight;
 impl quick_cache::Weighter<CacheKey, Arc<AvailabilityDocument>> for DocumentWeight {
     fn weight(&self, _: &CacheKey, document: &Arc<AvailabilityDocument>) -> u64 {
         document.body.len() as u64 + CACHE_ENTRY_OVERHEAD
+    }
+}
+
+/// quick_cache's default lifecycle (evicted documents are dropped after the
+/// shard's lock is released), counting each eviction: the least recently
+/// used pushed out by a newer document, or a document too big for its
+/// shard's share of the budget refused.
+#[derive(Clone)]
+struct CountEvictions;
+
+/// The documents one cache operation evicted, dropped (and counted) after
+/// the shard's lock is released.
+#[derive(Default)]
+struct Evicted(Vec<Arc<AvailabilityDocument>>);
+
+impl Drop for Evicted {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            metrics::counter!("slotstream_render_cache_evictions_total").increment(self.0.len() as u64);
+        }
+    }
+}
+
+impl quick_cache::Lifecycle<CacheKey, Arc<AvailabilityDocument>> for CountEvictions {
+    type RequestState = Evicted;
+
+    fn on_evict(&self, evicted: &mut Evicted, _: CacheKey, document: Arc<AvailabilityDocument>) {
+        evicted.0.push(document);
     }
 }
 
@@ -47,7 +84,7 @@ impl RenderCache {
             options,
             DocumentWeight,
             quick_cache::DefaultHashBuilder::default(),
-            quick_cache::sync::DefaultLifecycle::default(),
+            CountEvictions,
         )))
     }
 
