@@ -246,3 +246,42 @@ async fn reads_under_a_write_storm_never_answer_409_or_5xx() {
     let bad: Vec<_> = reads.iter().filter(|s| **s != StatusCode::OK).collect();
     assert!(bad.is_empty(), "{} of {} reads failed: {:?}", bad.len(), reads.len(), bad.first());
 }
+
+/// Issue 27 item 2: a commit's NOTIFY carries its events, so an instance
+/// watching the provider publishes another instance's bookings without
+/// reading the log (before, every instance read it after every event).
+#[tokio::test]
+async fn another_instances_events_reach_a_stream_without_a_log_read() {
+    if !postgres_only("two instances share only a PostgreSQL database") {
+        return;
+    }
+    let (url, seeded) = seeded_database().await;
+    let a = ServerProcess::start(&url, &[]).await;
+    let b = ServerProcess::start(&url, &[]).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let provider = seeded[0].id;
+    let service = service_with(&client, &a.url(""), provider, 30).await;
+    let free = free_slots_of(&client, &b.url(""), provider).await;
+    let mut stream = SseClient::connect(&client, &stream_url(&b.url(""), provider, ""), None).await;
+    let booked = |n: usize| {
+        let (client, base, starts_at) = (client.clone(), a.url(""), free[n].starts_at.clone());
+        async move {
+            let (status, body) = book(&client, &base, provider, service, &starts_at).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    };
+    let mut seen = Vec::new();
+    // The first one settles the stream (its start reads the log once).
+    booked(0).await;
+    let first = stream.next(WAIT).await.expect("the first booking on B");
+    seen.push(first.version());
+    let reads_before = counter(&client, &b.url(""), "slotstream_log_reads_total").await;
+    for n in 1..=5 {
+        booked(n).await;
+    }
+    let version = availability(&client, &a.url(""), provider, "", None).await.version();
+    read_until(&mut stream, version, &mut seen).await;
+    assert_eq!(seen.len(), 6, "one event per booking, each once: {seen:?}");
+    let reads_after = counter(&client, &b.url(""), "slotstream_log_reads_total").await;
+    assert_eq!(reads_after, reads_before, "instance B published A's events without reading the log");
+}
