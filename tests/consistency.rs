@@ -256,9 +256,7 @@ async fn another_instances_events_reach_a_stream_without_a_log_read() {
         return;
     }
     let (url, seeded) = seeded_database().await;
-    let a = ServerProcess::start(&url, &[]).await;
-    let b = ServerProcess::start(&url, &[]).await;
-    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let (a, b, client) = two_instances(&url, &[]).await;
     let provider = seeded[0].id;
     let service = service_with(&client, &a.url(""), provider, 30).await;
     let free = free_slots_of(&client, &b.url(""), provider).await;

@@ -427,9 +427,7 @@ async fn a_booking_on_one_instance_leaves_the_other_instances_search_at_once() {
         return;
     }
     let (url, seeded) = seeded_database().await;
-    let a = ServerProcess::start(&url, &[]).await;
-    let b = ServerProcess::start(&url, &[]).await;
-    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    let (a, b, client) = two_instances(&url, &[]).await;
     let kasia = seeded[0].id;
     let date = working_day();
     let query = format!("service=beard%20trim&date={date}");

@@ -27,6 +27,17 @@ fs.writeFileSync(ADMIN_TOKEN_FILE, ADMIN_TOKEN);
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `check()` gives something truthy (polled every 50 ms); returns it. */
+export async function until(what, check, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 export async function freePort() {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import path from 'node:path';
-import { OUTPUT_DIR, Server, checkPrerequisites, launchBrowser, removeTmp, sleep } from './harness.mjs';
+import { OUTPUT_DIR, Server, checkPrerequisites, launchBrowser, removeTmp, sleep, until } from './harness.mjs';
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
@@ -70,16 +70,6 @@ function addDays(iso, n) {
 /** Tomorrow in the providers' zone. */
 const tomorrow = () => addDays(new Date().toLocaleDateString('en-CA', { timeZone: ZONE }), 1);
 
-/** Waits until `check()` gives something truthy; returns it. */
-async function until(what, check, timeoutMs = WAIT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A provider of its own: every day `hours` (10:00–11:00) in Warsaw, one 30-minute service. { id, externalId, serviceId, name } */
 async function newProvider(name, hours = ['10:00', '11:00']) {

@@ -384,3 +384,11 @@ impl ServerProcess {
         }
     }
 }
+
+/// Two server processes on one (PostgreSQL) database, and a client for both.
+pub async fn two_instances(database_url: &str, extra: &[&str]) -> (ServerProcess, ServerProcess, reqwest::Client) {
+    let a = ServerProcess::start(database_url, extra).await;
+    let b = ServerProcess::start(database_url, extra).await;
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
+    (a, b, client)
+}

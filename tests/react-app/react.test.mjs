@@ -12,28 +12,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OUTPUT_DIR, Server, checkPrerequisites, launchBrowser, removeTmp, sleep } from '../browser/harness.mjs';
+import { OUTPUT_DIR, Server, checkPrerequisites, launchBrowser, removeTmp, sleep, until } from '../browser/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.join(here, 'dist');
 // Generous: CI is a loaded two-core machine.
-const WAIT_MS = 30000;
 
 let server;
 let browser;
 let provider;
 let service;
 
-/** Waits for `check()` to return something truthy, and returns it. */
-async function until(what, check, timeoutMs = WAIT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 before(async () => {
   checkPrerequisites();
