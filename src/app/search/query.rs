@@ -114,12 +114,13 @@ pub struct SearchPage {
     pub body: Bytes,
 }
 
-/// One provider's best match, before rendering.
+/// One provider's best match, before rendering: its soonest time and the
+/// window it was found in.
 struct Hit<'a> {
     key: SearchCursor,
     provider: &'a IndexedProvider,
     service: &'a IndexedService,
-    times: Vec<(i64, i64)>,
+    window: (i64, i64),
 }
 
 impl App {
@@ -141,16 +142,25 @@ impl App {
                 day_window(tz, date, query.times)
             })
         };
+        // First each provider's soonest time only; the page's five times
+        // are worked out for the page's providers alone.
         let mut hits: Vec<Hit> = providers
             .values()
-            .filter_map(|provider| best_match(provider, window_in(provider.timezone)?, folded.as_deref(), now))
+            .filter_map(|provider| {
+                let window = window_in(provider.timezone)?;
+                best_match(provider, window, folded.as_deref(), now)
+            })
             .filter(|hit| query.after.is_none_or(|after| hit.key > after))
             .collect();
-        hits.sort_unstable_by_key(|hit| hit.key);
         let more = hits.len() > query.limit;
-        hits.truncate(query.limit);
+        if more {
+            hits.select_nth_unstable_by_key(query.limit, |hit| hit.key);
+            hits.truncate(query.limit);
+        }
+        hits.sort_unstable_by_key(|hit| hit.key);
         let cursor = more.then(|| hits.last().map(|hit| hit.key.encode())).flatten();
-        let body = SearchBody { results: hits.iter().filter_map(render).collect(), cursor };
+        let results = hits.iter().filter_map(|hit| render(hit, now)).collect();
+        let body = SearchBody { results, cursor };
         drop(providers);
         let body = serde_json::to_vec(&body).map_err(|e| AppError::Internal(format!("search: {e}")))?;
         // Strong: equal tags mean byte-equal bodies.
@@ -225,10 +235,8 @@ fn best_match<'a>(
         .iter()
         .filter(|service| folded.is_none_or(|text| service.folded.contains(text)))
         .filter_map(|service| {
-            let duration = i64::from(service.duration_minutes) * 60;
-            let times = fitting_times(&provider.free, window, duration, now, TIMES_PER_PROVIDER);
-            let start = times.first()?.0;
-            Some(Hit { key: SearchCursor { start, provider_id: provider.id }, provider, service, times })
+            let (start, _) = *fitting_times(&provider.free, window, duration_of(service), now, 1).first()?;
+            Some(Hit { key: SearchCursor { start, provider_id: provider.id }, provider, service, window })
         })
         .min_by(|a, b| {
             (a.key.start, a.service.duration_minutes, &a.service.name).cmp(&(
@@ -239,10 +247,14 @@ fn best_match<'a>(
         })
 }
 
-fn render(hit: &Hit) -> Option<SearchResult> {
+fn duration_of(service: &IndexedService) -> i64 {
+    i64::from(service.duration_minutes) * 60
+}
+
+fn render(hit: &Hit, now: i64) -> Option<SearchResult> {
     let tz = hit.provider.timezone;
-    let times = hit
-        .times
+    let times = fitting_times(&hit.provider.free, hit.window, duration_of(hit.service), now, TIMES_PER_PROVIDER);
+    let times = times
         .iter()
         .map(|&(start, end)| Some(SearchTime { starts_at: rfc3339_in(tz, start)?, ends_at: rfc3339_in(tz, end)? }))
         .collect::<Option<Vec<_>>>()?;
