@@ -329,7 +329,7 @@ mod tests {
             date,
             start_time: start,
             end_time: start + chrono::TimeDelta::minutes(30),
-            previous_status: (n % 2 == 0).then_some(SlotStatus::Available),
+            previous_status: n.is_multiple_of(2).then_some(SlotStatus::Available),
             new_status: SlotStatus::Booked,
             booking_id: Some(Uuid::new_v4()),
             changed_at: at,
