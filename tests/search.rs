@@ -504,3 +504,74 @@ async fn while_the_database_is_down_the_search_answers_from_memory_and_catches_u
     }
     assert!(!search(&app, &query).await.starts_of(kasia).contains(&first), "booked after the outage: gone");
 }
+
+/// Red team, issue 26: every time the search offers can be held as it is:
+/// an `external` provider's times (booked in the marketplace's own system,
+/// a hold is `409 books-elsewhere`) are not offered, nor a west-of-UTC
+/// evening of the last bookable date (past the range a hold accepts); one
+/// provider counts once per suggested name however it spells it.
+#[tokio::test]
+async fn every_time_offered_can_be_held_as_it_is() {
+    let (app, token, _dir) = admin_server_with(&["--max-days-ahead", "3", "--max-holds-per-client", "100", "--hold-burst", "100"]).await;
+    let last = Utc::now().date_naive() + TimeDelta::days(3);
+    let weekly: serde_json::Map<String, Value> =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+            .iter()
+            .map(|day| ((*day).to_owned(), json!([["10:00", "16:00"]])))
+            .collect();
+    let provider = json!({ "name": "Pago Pago Spa", "timezone": "Pacific/Pago_Pago", "currency": "USD" });
+    assert_eq!(put(&app, &token, "/api/v1/admin/providers/far-west", provider).await.0, StatusCode::CREATED);
+    for (id, name) in [("a", "Zyxeta"), ("b", "Zyxfoo"), ("c", "zyxeta")] {
+        let service = json!({ "name": name, "durationMinutes": 30, "priceMinor": 100, "currency": "USD" });
+        put(&app, &token, &format!("/api/v1/admin/providers/far-west/services/{id}"), service).await;
+    }
+    let (status, body) =
+        put(&app, &token, "/api/v1/admin/providers/far-west/schedule", json!({ "slotMinutes": 30, "weekly": weekly }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // 10:00-16:00 at -11:00 is 21:00-03:00 UTC: on the last date, only the times before midnight UTC are bookable.
+    let found = search(&app, &format!("service=zyxeta&date={last}&limit=50")).await;
+    let times: Vec<String> = found
+        .results()
+        .iter()
+        .flat_map(|r| r["times"].as_array().unwrap().clone())
+        .map(|t| t["startsAt"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!times.is_empty(), "{}", found.body);
+    let result = &found.results()[0];
+    for starts_at in &times {
+        let (status, hold) = post_json(
+            &app.client,
+            &app.url("/api/v1/holds"),
+            &json!({ "providerId": result["providerId"], "serviceId": result["service"]["id"], "startTime": starts_at }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{starts_at}: {hold}");
+    }
+
+    // Suggestions: three services, two names.
+    let answer: Value =
+        app.client.get(app.url("/api/v1/search/services?q=zyx")).send().await.unwrap().json().await.unwrap();
+    let counts: Vec<(String, u64)> = answer["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_lowercase(), s["providers"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("zyxeta".to_owned(), 1), ("zyxfoo".to_owned(), 1)], "{answer}");
+
+    // An external provider's times are booked elsewhere: not offered.
+    let external = json!({ "name": "Elm Barbers", "timezone": "Europe/Warsaw", "currency": "PLN", "slotSource": "external",
+        "bookingUrl": "https://book.example.com/elm/{externalSlotId}" });
+    assert_eq!(put(&app, &token, "/api/v1/admin/providers/ext-elm", external).await.0, StatusCode::CREATED);
+    let service = json!({ "name": "Zyxexternal", "durationMinutes": 30, "priceMinor": 100, "currency": "PLN" });
+    put(&app, &token, "/api/v1/admin/providers/ext-elm/services/cut", service).await;
+    let date = working_day();
+    let at = |hh: &str| format!("{date}T{hh}:00+01:00");
+    let changes = json!({ "sequence": 1, "changes": [{ "externalSlotId": "av-1", "startsAt": at("14:00"), "endsAt": at("14:30"), "status": "available" }] });
+    let (status, applied) =
+        admin(&app, &token, reqwest::Method::POST, "/api/v1/admin/providers/ext-elm/slot-changes", Some(changes)).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert!(search(&app, &format!("service=zyxexternal&date={date}")).await.results().is_empty(), "books elsewhere");
+}

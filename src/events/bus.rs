@@ -136,6 +136,11 @@ impl Bus {
             }
             if event.version != state.version + 1 {
                 fell_behind = true;
+                // Its copy-keepers must not answer as if it were not
+                // committed (the search index reads the provider again).
+                if let Some(tap) = self.shared.tap.get() {
+                    tap(Tapped::Version { provider_id: event.provider_id, version: event.version });
+                }
                 continue;
             }
             state.version = event.version;

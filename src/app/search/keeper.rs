@@ -19,6 +19,8 @@ use crate::events::Tapped;
 
 /// Changes applied under one write lock of the index at most.
 const CHANGES_PER_BATCH: usize = 4_096;
+/// How often the whole catalogue is compared with the index, whatever was announced.
+const COMPARE_EVERY: Duration = Duration::from_secs(30);
 /// How often free slots that have ended are dropped.
 const TRIM_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -44,13 +46,19 @@ pub async fn run(db: DatabaseConnection, index: SearchIndex) {
     let mut compare_all = false;
     let mut drained = 0;
     let mut trimmed = Instant::now();
+    let mut compared = tokio::time::Instant::now();
     failures = 0;
     loop {
         let mut batch = Vec::new();
         if to_read.is_empty() && !compare_all {
-            match queue.recv().await {
-                Some(change) => batch.push(change),
-                None => return,
+            tokio::select! {
+                change = queue.recv() => match change {
+                    Some(change) => batch.push(change),
+                    None => return,
+                },
+                // A change no notification announces (another process
+                // importing into the same SQLite file) is met within this.
+                () = tokio::time::sleep_until(compared + COMPARE_EVERY) => compare_all = true,
             }
         }
         while batch.len() < CHANGES_PER_BATCH {
@@ -65,6 +73,7 @@ pub async fn run(db: DatabaseConnection, index: SearchIndex) {
             if compare_all {
                 to_read.extend(compare_catalogue(&db, &index).await?);
                 compare_all = false;
+                compared = tokio::time::Instant::now();
             }
             read_again(&db, &index, &to_read).await?;
             to_read.clear();
@@ -179,7 +188,7 @@ async fn compare_catalogue(db: &DatabaseConnection, index: &SearchIndex) -> Resu
     let mut moved = Vec::new();
     for (row, services) in catalogue {
         match providers.get_mut(&row.id) {
-            Some(_) if !row.active => {
+            Some(_) if !load::searchable(&row) => {
                 providers.remove(&row.id);
             }
             Some(held) if held.version == row.version && held.timezone.name() == row.timezone => {
@@ -188,7 +197,7 @@ async fn compare_catalogue(db: &DatabaseConnection, index: &SearchIndex) -> Resu
                 held.services = services;
             }
             Some(_) => moved.push(row.id),
-            None if row.active => moved.push(row.id),
+            None if load::searchable(&row) => moved.push(row.id),
             None => {}
         }
     }

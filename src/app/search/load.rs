@@ -31,6 +31,7 @@ pub(super) async fn active_ids_after(db: &DatabaseConnection, after: Option<Uuid
         .select_only()
         .column(provider::Column::Id)
         .filter(provider::Column::Active.eq(true))
+        .filter(provider::Column::SlotSource.eq(provider::SlotSource::Schedule))
         .order_by_asc(provider::Column::Id)
         .limit(BATCH as u64);
     if let Some(after) = after {
@@ -62,7 +63,7 @@ pub(super) async fn providers(db: &DatabaseConnection, ids: &[Uuid], since: Naiv
     snapshot.commit().await?;
 
     let mut found: HashMap<Uuid, IndexedProvider> = HashMap::new();
-    for row in rows.into_iter().filter(|row| row.active) {
+    for row in rows.into_iter().filter(searchable) {
         // A zone the database holds but chrono-tz does not know cannot be
         // searched in; the provider's own pages report it.
         let Ok(timezone) = row.timezone.parse::<Tz>() else {
@@ -93,6 +94,14 @@ pub(super) async fn providers(db: &DatabaseConnection, ids: &[Uuid], since: Naiv
     }
     let gone = ids.iter().copied().filter(|id| !found.contains_key(id)).collect();
     Ok(Read { providers: found.into_values().collect(), gone })
+}
+
+/// Is the provider in the search? Active, and booked here: an `external`
+/// provider's times are booked in the marketplace's own system (a hold is
+/// refused with `books-elsewhere`), and every time the search offers can be
+/// held as it is.
+pub(super) fn searchable(row: &provider::Model) -> bool {
+    row.active && row.slot_source == provider::SlotSource::Schedule
 }
 
 /// Every provider's catalogue (name, address, zone, services, active) and

@@ -133,13 +133,17 @@ impl App {
         }
         let providers = self.search.current(PATIENCE).await.map_err(unavailable)?;
         let now = Utc::now().timestamp();
+        // A hold takes instants up to the bookable range's end (UTC dates):
+        // a local date's evening west of UTC may lie past it.
+        let bookable_end = self.bookable_range().end().timestamp();
         let folded = query.service.as_deref().map(str::to_lowercase);
         // Providers share a handful of zones: each zone's window is worked out once.
         let mut windows: HashMap<Tz, Option<(i64, i64)>> = HashMap::new();
         let mut window_in = |tz: Tz| {
             *windows.entry(tz).or_insert_with(|| {
                 let date = query.date.unwrap_or_else(|| to_local(tz, Utc::now()).0);
-                day_window(tz, date, query.times)
+                let (start, end) = day_window(tz, date, query.times)?;
+                (start < bookable_end).then_some((start, end.min(bookable_end)))
             })
         };
         // First each provider's soonest time only; the page's five times
@@ -199,6 +203,8 @@ impl App {
         for provider in providers.values() {
             let mut names: Vec<&IndexedService> =
                 provider.services.iter().filter(|service| service.folded.contains(&folded)).collect();
+            // One provider counts once per name, however it spells it.
+            names.sort_unstable_by(|a, b| a.folded.cmp(&b.folded));
             names.dedup_by(|a, b| a.folded == b.folded);
             for service in names {
                 counts.entry(&service.folded).or_insert((&service.name, 0)).1 += 1;
