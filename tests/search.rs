@@ -512,7 +512,8 @@ async fn while_the_database_is_down_the_search_answers_from_memory_and_catches_u
 /// provider counts once per suggested name however it spells it.
 #[tokio::test]
 async fn every_time_offered_can_be_held_as_it_is() {
-    let (app, token, _dir) = admin_server_with(&["--max-days-ahead", "3", "--max-holds-per-client", "100", "--hold-burst", "100"]).await;
+    let (app, token, _dir) =
+        admin_server_with(&["--max-days-ahead", "3", "--max-holds-per-client", "100", "--hold-burst", "100"]).await;
     let last = Utc::now().date_naive() + TimeDelta::days(3);
     let weekly: serde_json::Map<String, Value> =
         ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
