@@ -58,7 +58,15 @@ pub async fn run(db: DatabaseConnection, index: SearchIndex) {
                 },
                 // A change no notification announces (another process
                 // importing into the same SQLite file) is met within this.
-                () = tokio::time::sleep_until(compared + COMPARE_EVERY) => compare_all = true,
+                // A sweep, not a change: no search waits for it, and one
+                // that fails (the database away) is tried at the next.
+                () = tokio::time::sleep_until(compared + COMPARE_EVERY) => {
+                    compared = tokio::time::Instant::now();
+                    match compare_catalogue(&db, &index).await {
+                        Ok(moved) => to_read.extend(moved),
+                        Err(error) => tracing::warn!(%error, "search index: catalogue sweep failed"),
+                    }
+                }
             }
         }
         while batch.len() < CHANGES_PER_BATCH {
