@@ -21,6 +21,9 @@ pub struct InstanceGauges {
     holds_active: AtomicI64,
     /// Versions each subscription's sender is behind (`slotstream_webhook_lag_events`).
     webhook_lag: Mutex<BTreeMap<Uuid, u64>>,
+    /// Subscriptions deleted through this instance: a sender still finishing
+    /// a round for one must not bring its series back (ids are never reused).
+    webhooks_deleted: Mutex<HashSet<Uuid>>,
 }
 
 impl InstanceGauges {
@@ -42,11 +45,16 @@ impl InstanceGauges {
 
     /// Subscription `id`'s sender is `lag` versions behind its provider.
     pub fn webhook_lag(&self, id: Uuid, lag: u64) {
-        self.lags().insert(id, lag);
+        let deleted = self.webhooks_deleted.lock().unwrap_or_else(|e| e.into_inner());
+        if !deleted.contains(&id) {
+            self.lags().insert(id, lag);
+        }
     }
 
-    /// Subscription `id` was deleted: its series goes.
+    /// Subscription `id` was deleted: its series goes, for good.
     pub fn webhook_deleted(&self, id: Uuid) {
+        let mut deleted = self.webhooks_deleted.lock().unwrap_or_else(|e| e.into_inner());
+        deleted.insert(id);
         self.lags().remove(&id);
     }
 
@@ -91,6 +99,8 @@ mod tests {
         gauges.webhook_lag(deleted, 1);
         gauges.webhook_lag(elsewhere, 2);
         gauges.webhook_deleted(deleted);
+        // A sender finishing its round for the deleted one does not bring it back.
+        gauges.webhook_lag(deleted, 0);
         gauges.webhooks_exist(&HashSet::from([kept]));
         gauges.holds_changed(-1);
         let mut text = String::new();
