@@ -128,14 +128,15 @@ impl App {
     /// is loading or cannot catch up with what was announced before the
     /// search began.
     pub async fn search(&self, query: &SearchQuery) -> Result<SearchPage, AppError> {
+        let range = self.bookable_range();
         if let Some(date) = query.date {
-            self.bookable_range().date("date", date)?;
+            range.date("date", date)?;
         }
         let providers = self.search.current(PATIENCE).await.map_err(unavailable)?;
         let now = Utc::now().timestamp();
         // A hold takes instants up to the bookable range's end (UTC dates):
         // a local date's evening west of UTC may lie past it.
-        let bookable_end = self.bookable_range().end().timestamp();
+        let bookable_end = range.end().timestamp();
         let folded = query.service.as_deref().map(str::to_lowercase);
         // Providers share a handful of zones: each zone's window is worked out once.
         let mut windows: HashMap<Tz, Option<(i64, i64)>> = HashMap::new();
