@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::admission::{Admitted, Gate};
 use super::deadlines::drive;
-use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
+use super::{CLOSE_GRACE, ConnectionPolicy, Served, timed_out};
 use crate::http::limits::ClientIdentity;
 
 /// Accept connections on `listener` and serve `router` on each (cleartext:
@@ -27,9 +27,9 @@ use crate::http::limits::ClientIdentity;
 /// hyper directly rather than `axum::serve` for `TCP_NODELAY` (events are
 /// small writes that must leave at once), the read buffer size, TLS and
 /// everything above.
-pub async fn serve(
+pub async fn serve<S: Served>(
     listener: TcpListener,
-    router: axum::Router,
+    router: S,
     stopping: CancellationToken,
     tls: Option<tokio_rustls::TlsAcceptor>,
     policy: ConnectionPolicy,

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, InFlight};
 use super::greeting::Watched;
-use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
+use super::{CLOSE_GRACE, ConnectionPolicy, Served, timed_out};
 
 /// Where a connection is in its life, for `drive`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,11 +41,11 @@ enum Phase {
 }
 
 /// Serve one connection under the deadlines of `policy` (module header).
-pub(super) async fn drive<I>(
+pub(super) async fn drive<I, S: Served>(
     io: I,
     peer: SocketAddr,
     http: &auto::Builder<TokioExecutor>,
-    router: axum::Router,
+    router: S,
     policy: &ConnectionPolicy,
     stopping: &CancellationToken,
 ) where

@@ -20,8 +20,11 @@ use super::extract::{IfNoneMatch, Path, Query};
 use super::problems::ReadProblems;
 use crate::app::{AvailabilityBody, AvailabilityQuery, Conditional, HeldCopy};
 
+/// The route's pattern (also the edge's latency label for it).
+pub(super) const ROUTE: &str = "/api/v1/providers/{provider_id}/availability";
+
 pub fn router() -> Router<HttpState> {
-    Router::new().route("/api/v1/providers/{provider_id}/availability", get(availability))
+    Router::new().route(ROUTE, get(availability))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -69,14 +72,7 @@ pub(super) async fn availability(
     let query = AvailabilityQuery { provider_id, start_date: range.start_date, days: range.days };
     let outcome = state.app.availability(query, &held).await?;
     let (status, tag, body) = match outcome {
-        Conditional::NotModified(tag) => {
-            NOT_MODIFIED_ANSWERS.increment(1);
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            // Name the representation the client holds (identity or encoded).
-            let held = condition.matching(&tag).unwrap_or(tag);
-            set_validators(response.headers_mut(), &held.to_string(), None);
-            return Ok(response);
-        }
+        Conditional::NotModified(tag) => return Ok(not_modified(&condition, tag)),
         Conditional::Document(document) => (StatusCode::OK, document.etag.to_string(), document),
     };
     DOCUMENT_ANSWERS.increment(1);
@@ -85,6 +81,17 @@ pub(super) async fn availability(
     let last_modified = body.last_modified(Utc::now()).map(|t| httpdate::fmt_http_date(t.into()));
     set_validators(response.headers_mut(), &tag, last_modified.as_deref());
     Ok(response)
+}
+
+/// The 304 of a document whose current tag is `tag`: it names the
+/// representation the client holds (identity or encoded). The one 304 of
+/// this route, from the handler and from the edge (`edge`).
+pub(super) fn not_modified(condition: &IfNoneMatch, tag: EntityTag) -> Response {
+    NOT_MODIFIED_ANSWERS.increment(1);
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    let held = condition.matching(&tag).unwrap_or(tag);
+    set_validators(response.headers_mut(), &held.to_string(), None);
+    response
 }
 
 /// `If-Modified-Since` as an instant. An unparseable date is ignored, and

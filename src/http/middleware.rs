@@ -65,7 +65,7 @@ impl Around for Observe {
 /// registry once per pair and kept: a lookup there builds, hashes and
 /// allocates the labels, which cost more than the rest of a 304. Routes are
 /// the router's patterns and statuses are few, so the map stays small.
-fn latency_histogram(route: &str, status: StatusCode) -> metrics::Histogram {
+pub(super) fn latency_histogram(route: &str, status: StatusCode) -> metrics::Histogram {
     static BY_ROUTE: LazyLock<DashMap<String, Vec<(StatusCode, metrics::Histogram)>>> = LazyLock::new(DashMap::new);
     if let Some(known) = BY_ROUTE.get(route)
         && let Some((_, histogram)) = known.iter().find(|(s, _)| *s == status)

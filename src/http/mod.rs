@@ -31,6 +31,7 @@ mod around;
 mod availability;
 mod bookings;
 mod compression;
+mod edge;
 pub mod error;
 pub mod extract;
 mod holds;
@@ -60,12 +61,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 
 use around::AroundLayer;
+pub use edge::Edge;
 use error::ApiError;
 use middleware::{GuardRequest, Observe, REQUEST_ID, cors};
 pub use ops::{metrics_handle, metrics_router};
 pub use state::{HttpContext, HttpSettings, HttpState};
 
-/// The whole application router.
+/// The whole application: the router behind its edge (`edge`: the 304s
+/// the bus vouches for are answered there, before any route's stack).
 ///
 /// Each group's middleware is composed into ONE layer (`ServiceBuilder`)
 /// before `Router::layer` applies it: every `Router::layer` call boxes every
@@ -77,7 +80,7 @@ pub use state::{HttpContext, HttpSettings, HttpState};
 /// middleware of ours is an `Around`, the admin's operator check too: the
 /// same three layers as `from_fn` still cost about 8,000 instructions more
 /// per 304 (BENCHMARKS.md, "One middleware style").
-pub fn router(state: HttpState) -> Router {
+pub fn router(state: HttpState) -> Edge {
     use tower_http::timeout::TimeoutLayer;
 
     // Install the metrics recorder before anything is counted.
@@ -134,7 +137,9 @@ pub fn router(state: HttpState) -> Router {
             admin::router(token).layer(api.layer(axum::extract::DefaultBodyLimit::max(settings.admin_body_limit)));
         app = app.merge(admin);
     }
-    app.merge(page::router(settings.static_dir.as_deref()).layer(trace))
+    let guard = GuardRequest { body_limit: settings.body_limit, admin_body_limit: settings.admin_body_limit };
+    let router = app
+        .merge(page::router(settings.static_dir.as_deref()).layer(trace))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
@@ -142,14 +147,12 @@ pub fn router(state: HttpState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(AroundLayer(Observe))
                 .option_layer(cors(&settings.cors_origins))
-                .layer(AroundLayer(GuardRequest {
-                    body_limit: settings.body_limit,
-                    admin_body_limit: settings.admin_body_limit,
-                }))
+                .layer(AroundLayer(guard.clone()))
                 // Bodies are only read by the JSON extractor, whose 413 is problem+json.
                 .layer(axum::extract::DefaultBodyLimit::max(settings.body_limit)),
         )
-        .with_state(state)
+        .with_state(state.clone());
+    Edge::new(router, state, guard)
 }
 
 /// The request span layer of the non-stream routes.

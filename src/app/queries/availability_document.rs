@@ -101,6 +101,16 @@ impl HeldCopy<'_> {
     }
 }
 
+/// What the bus vouches for about a client's copy of a range.
+struct Vouched {
+    /// The newest version the client's tags for this range name.
+    claimed: Option<i64>,
+    /// The newest committed version, as the bus knows it, unless the client claims a newer one.
+    trusted: Option<i64>,
+    /// The tag of a 304, when the client holds the trusted version.
+    not_modified: Option<EntityTag>,
+}
+
 pub enum Conditional {
     NotModified(EntityTag),
     Document(Arc<AvailabilityDocument>),
@@ -175,16 +185,9 @@ impl App {
         let (start, days) =
             resolve_range(&provider, "startDate", query.start_date, query.days, &self.bookable_range())?;
         let now = Utc::now();
-        // A tag newer than this instance has seen (another instance answered
-        // it) sends the read to the database: never an older state than the
-        // client already saw.
-        let claimed = held.tags.iter().filter_map(|t| tag_version(t, provider.id, start, days)).max();
-        let trusted = self.bus.trusted_version(provider.id).filter(|v| claimed.is_none_or(|c| c <= *v));
-        if let Some(version) = trusted {
-            let tag = entity_tag(provider.id, version, start, days);
-            if (held.has_tag)(&tag) {
-                return Ok(Conditional::NotModified(tag));
-            }
+        let Vouched { claimed, trusted, not_modified } = self.vouched(&provider, start, days, held);
+        if let Some(tag) = not_modified {
+            return Ok(Conditional::NotModified(tag));
         }
         // The database unreachable: the last document this instance knows
         // of the query answers (and validates), unless the client holds a
@@ -202,6 +205,31 @@ impl App {
             rendered => rendered?,
         };
         Ok(held.compare(document, now))
+    }
+
+    /// The 304 of `query` when it needs no I/O at all: the provider in the
+    /// directory (active), the range valid, and a version the bus vouches
+    /// for that the client holds. `None` whenever anything is missing (a
+    /// provider not yet read, a version not trusted, an invalid range, a
+    /// tag that does not match): the caller then takes `availability`, which
+    /// answers the same 304 when there is one, and everything else.
+    pub fn not_modified_in_memory(&self, query: AvailabilityQuery, held: &HeldCopy<'_>) -> Option<EntityTag> {
+        let provider = self.directory.cached_active(query.provider_id)?;
+        let (start, days) =
+            resolve_range(&provider, "startDate", query.start_date, query.days, &self.bookable_range()).ok()?;
+        self.vouched(&provider, start, days, held).not_modified
+    }
+
+    /// What the bus can vouch for about the client's copy of the range.
+    fn vouched(&self, provider: &ProviderInfo, start: NaiveDate, days: u32, held: &HeldCopy<'_>) -> Vouched {
+        // A tag newer than this instance has seen (another instance answered
+        // it) sends the read to the database: never an older state than the
+        // client already saw.
+        let claimed = held.tags.iter().filter_map(|t| tag_version(t, provider.id, start, days)).max();
+        let trusted = self.bus.trusted_version(provider.id).filter(|v| claimed.is_none_or(|c| c <= *v));
+        let not_modified =
+            trusted.map(|version| entity_tag(provider.id, version, start, days)).filter(|tag| (held.has_tag)(tag));
+        Vouched { claimed, trusted, not_modified }
     }
 
     /// The newest document of `key` this instance rendered, if the client

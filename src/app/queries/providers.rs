@@ -71,6 +71,12 @@ impl ProviderDirectory {
         Ok(info)
     }
 
+    /// The provider if it is held now and active; never a read (the
+    /// in-memory 304, `App::not_modified_in_memory`).
+    pub fn cached_active(&self, id: Uuid) -> Option<Arc<ProviderInfo>> {
+        self.known.get(&id).filter(|info| info.active)
+    }
+
     /// Providers held now (reported as `slotstream_directory_entries`).
     pub fn entries(&self) -> usize {
         self.known.len()
