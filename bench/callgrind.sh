@@ -26,8 +26,8 @@ for tool in valgrind callgrind_control callgrind_annotate wrk; do
 done
 cargo build --release --quiet -p slotstream >&2
 cargo build --release --quiet -p slotstream-bench >&2
-BIN=target/release/slotstream
-BASELINE=target/release/baseline
+BIN=${CARGO_TARGET_DIR:-target}/release/slotstream
+BASELINE=${CARGO_TARGET_DIR:-target}/release/baseline
 DB="sqlite://$WORK/db.sqlite?mode=rwc"
 "$BIN" seed --database-url "$DB" >"$WORK/keys.txt" 2>/dev/null
 PROVIDER=$(sed -n 's/.* id=\([^ ]*\) key=.*/\1/p' "$WORK/keys.txt" | head -n 1)
