@@ -198,7 +198,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         _ => None,
     };
     if let Some(metrics_listener) = metrics_listener {
-        let metrics = crate::http::metrics_router(state.clone());
+        let metrics = crate::http::Edge::plain(crate::http::metrics_router(state.clone()));
         let (connections, identity) = (connections.clone(), identity.clone());
         tasks.spawn(serve(metrics_listener, metrics, stopping.clone(), None, connections, identity));
     }

@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use super::admission::{Admitted, Gate};
 use super::deadlines::drive;
-use super::{CLOSE_GRACE, ConnectionPolicy, Served, timed_out};
+use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
+use crate::http::Edge;
 use crate::http::limits::ClientIdentity;
 
 /// Accept connections on `listener` and serve `router` on each (cleartext:
@@ -27,9 +28,9 @@ use crate::http::limits::ClientIdentity;
 /// hyper directly rather than `axum::serve` for `TCP_NODELAY` (events are
 /// small writes that must leave at once), the read buffer size, TLS and
 /// everything above.
-pub async fn serve<S: Served>(
+pub async fn serve(
     listener: TcpListener,
-    router: S,
+    router: Edge,
     stopping: CancellationToken,
     tls: Option<tokio_rustls::TlsAcceptor>,
     policy: ConnectionPolicy,

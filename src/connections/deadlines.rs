@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, InFlight};
 use super::greeting::Watched;
-use super::{CLOSE_GRACE, ConnectionPolicy, Served, timed_out};
+use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
+use crate::http::Edge;
 
 /// Where a connection is in its life, for `drive`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,11 +42,11 @@ enum Phase {
 }
 
 /// Serve one connection under the deadlines of `policy` (module header).
-pub(super) async fn drive<I, S: Served>(
+pub(super) async fn drive<I>(
     io: I,
     peer: SocketAddr,
     http: &auto::Builder<TokioExecutor>,
-    router: S,
+    router: Edge,
     policy: &ConnectionPolicy,
     stopping: &CancellationToken,
 ) where

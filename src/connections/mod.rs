@@ -43,32 +43,6 @@ mod greeting;
 
 pub use accept::serve;
 
-/// What a connection serves: the application (`http::Edge`), or a bare
-/// router (`/metrics` on its own listener).
-pub trait Served:
-    tower::Service<
-        axum::http::Request<hyper::body::Incoming>,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + 'static
-{
-}
-
-impl<S> Served for S where
-    S: tower::Service<
-            axum::http::Request<hyper::body::Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + 'static
-{
-}
-
 /// Largest request head (request line and headers) the parser buffers. It is
 /// also the size of each connection's read buffer, which an open stream keeps
 /// for its whole life: hyper's default lets it grow to 16 KiB.

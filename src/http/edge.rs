@@ -64,6 +64,11 @@ struct Shortcut {
 }
 
 impl Edge {
+    /// `router` alone, with no shortcut (`/metrics` on a listener of its own).
+    pub fn plain(router: Router) -> Edge {
+        Edge { router, shortcut: None }
+    }
+
     pub(super) fn new(router: Router, state: HttpState, guard: GuardRequest) -> Edge {
         let shortcut =
             super::middleware::cors(&state.settings.cors_origins).is_none().then_some(Shortcut { state, guard });
