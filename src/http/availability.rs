@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use etag::EntityTag;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::HttpState;
+use super::conditional::tagged_json;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Path, Query};
 use super::problems::ReadProblems;
@@ -71,15 +72,17 @@ pub(super) async fn availability(
     };
     let query = AvailabilityQuery { provider_id, start_date: range.start_date, days: range.days };
     let outcome = state.app.availability(query, &held).await?;
-    let (status, tag, body) = match outcome {
+    let document = match outcome {
         Conditional::NotModified(tag) => return Ok(not_modified(&condition, tag)),
-        Conditional::Document(document) => (StatusCode::OK, document.etag.to_string(), document),
+        Conditional::Document(document) => document,
     };
     DOCUMENT_ANSWERS.increment(1);
-    let mut response = (status, body.body.clone()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let last_modified = body.last_modified(Utc::now()).map(|t| httpdate::fmt_http_date(t.into()));
-    set_validators(response.headers_mut(), &tag, last_modified.as_deref());
+    let mut response = tagged_json(&condition, document.etag.clone(), Some(document.body.clone()));
+    if let Some(value) =
+        document.last_modified(Utc::now()).and_then(|t| HeaderValue::from_str(&httpdate::fmt_http_date(t.into())).ok())
+    {
+        response.headers_mut().insert(header::LAST_MODIFIED, value);
+    }
     Ok(response)
 }
 
@@ -88,10 +91,7 @@ pub(super) async fn availability(
 /// this route, from the handler and from the edge (`edge`).
 pub(super) fn not_modified(condition: &IfNoneMatch, tag: EntityTag) -> Response {
     NOT_MODIFIED_ANSWERS.increment(1);
-    let mut response = StatusCode::NOT_MODIFIED.into_response();
-    let held = condition.matching(&tag).unwrap_or(tag);
-    set_validators(response.headers_mut(), &held.to_string(), None);
-    response
+    tagged_json(condition, tag, None)
 }
 
 /// `If-Modified-Since` as an instant. An unparseable date is ignored, and
@@ -102,14 +102,4 @@ fn if_modified_since(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let value = headers.get(header::IF_MODIFIED_SINCE)?.to_str().ok()?;
     let since = DateTime::<Utc>::from(httpdate::parse_http_date(value).ok()?);
     (since <= Utc::now()).then_some(since)
-}
-
-fn set_validators(headers: &mut HeaderMap, etag: &str, last_modified: Option<&str>) {
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        headers.insert(header::ETAG, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(value) = last_modified.and_then(|v| HeaderValue::from_str(v).ok()) {
-        headers.insert(header::LAST_MODIFIED, value);
-    }
 }

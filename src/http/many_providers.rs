@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -22,6 +22,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::HttpState;
+use super::conditional::tagged_json;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Query};
 use super::problems::ReadProblems;
@@ -118,27 +119,12 @@ pub(super) async fn batch(
     let condition = IfNoneMatch::from_headers(&headers);
     let has_tag = |tag: &etag::EntityTag| condition.matches(tag);
     let held = HeldCopy { has_tag: &has_tag, tags: condition.tags(), modified_since: None };
-    let (status, tag, body) = match state.app.availability_batch(&query, &held).await? {
-        BatchConditional::NotModified(tag) => {
-            // Name the representation the client holds (identity or encoded).
-            (StatusCode::NOT_MODIFIED, condition.matching(&tag).unwrap_or(tag), None)
-        }
-        BatchConditional::Document(document) => (StatusCode::OK, document.etag, Some(document.body)),
+    let response = match state.app.availability_batch(&query, &held).await? {
+        BatchConditional::NotModified(tag) => tagged_json(&condition, tag, None),
+        BatchConditional::Document(document) => tagged_json(&condition, document.etag, Some(document.body)),
     };
-    metrics::counter!("slotstream_batch_availability_responses_total", "status" => status.as_str().to_owned(), "view" => view_label)
+    metrics::counter!("slotstream_batch_availability_responses_total", "status" => response.status().as_str().to_owned(), "view" => view_label)
         .increment(1);
-    let mut response = match body {
-        Some(body) => {
-            let mut response = (status, body).into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        None => status.into_response(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&tag.to_string()) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 

@@ -31,6 +31,7 @@ mod around;
 mod availability;
 mod bookings;
 mod compression;
+mod conditional;
 mod edge;
 pub mod error;
 pub mod extract;

@@ -8,14 +8,15 @@
 //! Thin: parse, one application function, map.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::HttpState;
+use super::conditional::tagged_json;
 use super::error::ApiError;
 use super::extract::{IfNoneMatch, Query};
 use super::problems::ReadProblems;
@@ -77,21 +78,10 @@ pub(super) async fn search(
     let query = search_query(params)?;
     let page = state.app.search(&query).await?;
     let condition = IfNoneMatch::from_headers(&headers);
-    let mut response = if condition.matches(&page.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut response = (StatusCode::OK, page.body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    };
+    let body = (!condition.matches(&page.etag)).then_some(page.body);
+    let response = tagged_json(&condition, page.etag, body);
     metrics::counter!("slotstream_search_responses_total", "status" => response.status().as_str().to_owned())
         .increment(1);
-    // Name the representation the client holds (identity or encoded).
-    let tag = condition.matching(&page.etag).unwrap_or(page.etag);
-    if let Ok(value) = HeaderValue::from_str(&tag.to_string()) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 
