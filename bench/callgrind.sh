@@ -24,10 +24,14 @@ trap '[[ ${BENCH_CG_KEEP:-0} == 1 ]] && echo "callgrind: profiles kept in $WORK"
 for tool in valgrind callgrind_control callgrind_annotate wrk; do
     command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is needed (apt-get install valgrind wrk)" >&2; exit 1; }
 done
-cargo build --release --quiet -p slotstream >&2
-cargo build --release --quiet -p slotstream-bench >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/slotstream
-BASELINE=${CARGO_TARGET_DIR:-target}/release/baseline
+# BENCH_CG_BIN and BENCH_CG_BASELINE: binaries built elsewhere (another
+# commit's, to compare), used as they are; otherwise this tree's, built here.
+if [[ -z ${BENCH_CG_BIN:-} ]]; then
+    cargo build --release --quiet -p slotstream >&2
+    cargo build --release --quiet -p slotstream-bench >&2
+fi
+BIN=${BENCH_CG_BIN:-${CARGO_TARGET_DIR:-target}/release/slotstream}
+BASELINE=${BENCH_CG_BASELINE:-${CARGO_TARGET_DIR:-target}/release/baseline}
 DB="sqlite://$WORK/db.sqlite?mode=rwc"
 "$BIN" seed --database-url "$DB" >"$WORK/keys.txt" 2>/dev/null
 PROVIDER=$(sed -n 's/.* id=\([^ ]*\) key=.*/\1/p' "$WORK/keys.txt" | head -n 1)

@@ -107,7 +107,18 @@ impl Around for GuardRequest {
     type ForAfter = ();
 
     fn before(&self, request: &Request) -> Result<(), Box<Response>> {
-        let uri = request.uri();
+        self.refusal(request.uri(), request.headers())
+    }
+
+    fn after(&self, (): (), response: Response) -> Response {
+        problem_json(response)
+    }
+}
+
+impl GuardRequest {
+    /// The refusal of a request with this target and these headers, if
+    /// any (the edge asks too, before it answers anything itself).
+    pub(super) fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let target_len =
             uri.path_and_query().map_or(0, |p| p.as_str().len()) + uri.authority().map_or(0, |a| a.as_str().len());
         if target_len > URI_MAX {
@@ -118,7 +129,7 @@ impl Around for GuardRequest {
                 &format!("the request target exceeds {URI_MAX} bytes"),
             )));
         }
-        let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
         if header_bytes > HEADERS_MAX {
             return Err(Box::new(problem(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -130,7 +141,7 @@ impl Around for GuardRequest {
         // A body declared too large is refused before a byte of it is awaited:
         // otherwise the client holds the request open until the timeout.
         let limit = if uri.path().starts_with("/api/v1/admin/") { self.admin_body_limit } else { self.body_limit };
-        match declared_length(request.headers()) {
+        match declared_length(headers) {
             Err(()) => Err(Box::new(problem(
                 StatusCode::BAD_REQUEST,
                 "bad-content-length",
@@ -146,24 +157,26 @@ impl Around for GuardRequest {
             Ok(_) => Ok(()),
         }
     }
+}
 
-    fn after(&self, (): (), response: Response) -> Response {
-        let status = response.status();
-        let is_problem = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-        if (status.is_client_error() || status.is_server_error()) && !is_problem {
-            let title = status.canonical_reason().unwrap_or("Error");
-            let mut replaced = problem(status, "http-error", title, title);
-            // The compressor's 406 depends on Accept-Encoding; caches must know.
-            for vary in response.headers().get_all(header::VARY) {
-                replaced.headers_mut().append(header::VARY, vary.clone());
-            }
-            return replaced;
+/// Every error leaving the server as problem+json (middleware such as the
+/// timeout answers with an empty body of its own).
+fn problem_json(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let title = status.canonical_reason().unwrap_or("Error");
+        let mut replaced = problem(status, "http-error", title, title);
+        // The compressor's 406 depends on Accept-Encoding; caches must know.
+        for vary in response.headers().get_all(header::VARY) {
+            replaced.headers_mut().append(header::VARY, vary.clone());
         }
-        response
+        return replaced;
     }
+    response
 }
 
 /// The declared body length: `None` when absent; `Err` when malformed or
