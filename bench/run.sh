@@ -589,7 +589,7 @@ if [[ $MODE == day ]]; then
     out=$WORK/day.txt
     say "the day: $viewers viewers, $secs s"
     "$LOADGEN" --server "127.0.0.1:$PORT" day "${also[@]}" "${pid_args[@]}" --viewers "$viewers" --secs "$secs" \
-        --polls "${DAY_POLLS:-2000}" --bookings "${DAY_BOOKINGS:-50}" --holds "${DAY_HOLDS:-20}" \
+        --polls "${DAY_POLLS:-2000}" --poll-connections "${DAY_POLL_CONNECTIONS:-64}" --bookings "${DAY_BOOKINGS:-50}" --holds "${DAY_HOLDS:-20}" \
         --webhook-providers "${DAY_WEBHOOKS:-100}" --zipf "${DAY_ZIPF:-1.0}" --pg-url "$PG_BASE/$PG_DB" \
         >"$out" 2>"$WORK/day.err" || say "day reported a failure (lost or duplicated events, or viewers missing)"
     grep -v '^#' "$out" || true

@@ -615,6 +615,27 @@ fn pg_counts(url: &Option<String>) -> Option<[f64; 3]> {
     (v.len() == 3).then(|| [v[0], v[1], v[2]])
 }
 
+/// Busy and total jiffies of the whole machine (`/proc/stat`'s first line).
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait are the 4th and 5th.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU milliseconds of every PostgreSQL process (`comm` = postgres).
+fn postgres_cpu_ms() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .filter_map(|e| stats::cpu_ms(e.file_name().to_str()?))
+        .sum()
+}
+
 fn cpu_ms(pids: &[u32]) -> Vec<u64> {
     pids.iter().map(|pid| stats::cpu_ms(&pid.to_string()).unwrap_or(0)).collect()
 }
@@ -752,6 +773,8 @@ pub async fn run(options: DayOptions) -> io::Result<bool> {
     let pg_before = pg_counts(&options.pg_url);
     let cpu_before = cpu_ms(&options.server_pids);
     let own_before = stats::cpu_ms("self").unwrap_or(0);
+    let machine_before = machine_jiffies();
+    let postgres_before = postgres_cpu_ms();
     let started = Instant::now();
 
     let (work_tx, work_rx) = watch::channel(false);
@@ -806,6 +829,8 @@ pub async fn run(options: DayOptions) -> io::Result<bool> {
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = cpu_ms(&options.server_pids);
     let own_after = stats::cpu_ms("self").unwrap_or(0);
+    let machine_after = machine_jiffies();
+    let postgres_after = postgres_cpu_ms();
     let counters_mid: Vec<Vec<f64>> = futures_util::future::join_all(instances.iter().map(|&s| read_counters(s))).await;
     let pg_mid = pg_counts(&options.pg_url);
     let _ = work_tx.send(true);
@@ -887,6 +912,10 @@ pub async fn run(options: DayOptions) -> io::Result<bool> {
         cpu_total / (connected.max(1) as f64 / 1000.0) / minutes
     );
     println!("loadgen_cpu_secs={:.1}", (own_after - own_before) as f64 / 1000.0);
+    // PostgreSQL's processes that ended within the window are not counted.
+    println!("postgres_cpu_secs={:.1}", postgres_after.saturating_sub(postgres_before) as f64 / 1000.0);
+    let (busy, total) = (machine_after.0 - machine_before.0, machine_after.1 - machine_before.1);
+    println!("machine_busy_share={:.3}", busy as f64 / total.max(1) as f64);
     // Events committed in the window on every provider (not only viewed
     // ones): each instance counts the commits made through it.
     let published: f64 = counters_before.iter().zip(&counters_mid).map(|(b, a)| a[5] - b[5]).sum();

@@ -90,7 +90,7 @@ enum Command {
         #[arg(long, default_value_t = 2000.0)]
         polls: f64,
         /// Keep-alive connections the polls spread over.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 64)]
         poll_connections: usize,
         #[arg(long, default_value_t = 50.0)]
         bookings: f64,
@@ -99,8 +99,9 @@ enum Command {
         /// Seconds a hold is kept before its release.
         #[arg(long, default_value_t = 5.0)]
         hold_secs: f64,
-        /// Concurrent writers the bookings and holds spread over.
-        #[arg(long, default_value_t = 8)]
+        /// Concurrent writers the bookings and holds spread over (each
+        /// waits for its answer: too few and the rate follows the latency).
+        #[arg(long, default_value_t = 32)]
         writers: usize,
         /// Seconds of polling and writing.
         #[arg(long, default_value_t = 300.0)]
