@@ -18,10 +18,19 @@
 #   bash bench/run.sh --search   # only search by time (issue 26): SEARCH_PROVIDERS (10,000) providers x
 #                               # SEARCH_DAYS (60) days of 30-minute slots on PostgreSQL; index load time
 #                               # and memory per slot, search latency with holds taken meanwhile, the 304
+#   bash bench/run.sh --day      # a marketplace day (issue 27 item 1): DAY_INSTANCES (2) instances on one
+#                               # PostgreSQL database; DAY_PROVIDERS (10,000) providers imported with
+#                               # `slotstream import` (bench/day_catalogue.py; 60-day windows planned);
+#                               # DAY_VIEWERS (100,000) h2c viewers Zipf over providers, DAY_POLLS (2,000)
+#                               # conditional polls/s, DAY_BOOKINGS (50) bookings/s and DAY_HOLDS (20)
+#                               # holds/s, webhooks for DAY_WEBHOOKS (100) providers, DAY_SECS (300) s.
+#                               # DAY_KEEP_BASE=1 keeps the imported database (slotstream_day_base) for the
+#                               # next run, which then only copies it (CREATE DATABASE ... TEMPLATE).
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
-# (server logs, every loadgen output), BENCH_PG_URL (default
+# (server logs, every loadgen output), BENCH_NO_BUILD=1 with BENCH_BIN and BENCH_LOADGEN (run these
+# binaries, e.g. copies kept apart from a shared target directory, without building), BENCH_PG_URL (default
 # postgres://postgres@127.0.0.1:5432), BENCH_SERVER_ENV (assignments for the
 # server's environment, e.g. "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 # to try another allocator without rebuilding), CARGO_TARGET_DIR (where the
@@ -40,8 +49,9 @@ case "${1:-}" in
     --agenda) MODE=agenda ;;
     --waitlist) MODE=waitlist ;;
     --search) MODE=search ;;
-    -h | --help) sed -n "2,32p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search]" >&2; exit 2 ;;
+    --day) MODE=day ;;
+    -h | --help) sed -n "2,41p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search|--day]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,8 +61,8 @@ ADDR=127.0.0.1:$PORT
 PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 # Where cargo builds (CARGO_TARGET_DIR, as cargo itself reads it: a worktree can share one).
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/slotstream
-LOADGEN=$TARGET/release/loadgen
+BIN=${BENCH_BIN:-$TARGET/release/slotstream}
+LOADGEN=${BENCH_LOADGEN:-$TARGET/release/loadgen}
 # The floor (issue 15): bare axum, hello + SSE broadcast, no database, no middleware.
 BASELINE=$TARGET/release/baseline
 BASE_ADDR=127.0.0.1:$((PORT + 1))
@@ -130,11 +140,15 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
 
 # --- build -----------------------------------------------------------------
+if [[ ${BENCH_NO_BUILD:-0} == 1 ]]; then
+    say "BENCH_NO_BUILD=1: running $BIN and $LOADGEN as they are"
+else
 say "building (release): slotstream, loadgen, baseline"
 # Two builds, not one: built together, cargo would unify their features and
 # rebuild the server's dependency tree differently from `cargo build --release`.
 cargo build --release --quiet -p slotstream >&2
 cargo build --release --quiet -p slotstream-bench >&2
+fi
 
 if ! command -v wrk >/dev/null; then
     say "installing wrk"
@@ -520,6 +534,66 @@ if [[ $MODE == search ]]; then
     grep -v '^#' "$out"
     figure search_server_cpu_secs "$(awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$SERVER_PID/stat")"
     stop_server
+    note "load at end: $(uptime)"
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
+
+# --- a marketplace day (issue 27 item 1) ---------------------------------------
+# The catalogue goes in once through `slotstream import` into slotstream_day_base
+# (kept with DAY_KEEP_BASE=1 and then reused); each run works on a copy of it.
+if [[ $MODE == day ]]; then
+    providers=${DAY_PROVIDERS:-10000}
+    instances=${DAY_INSTANCES:-2}
+    viewers=${DAY_VIEWERS:-100000}
+    secs=${DAY_SECS:-300}
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    note "a marketplace day: $instances instances, $providers providers, $viewers viewers, ${DAY_POLLS:-2000} polls/s," \
+        "${DAY_BOOKINGS:-50} bookings/s, ${DAY_HOLDS:-20} holds/s, webhooks for ${DAY_WEBHOOKS:-100} providers, $secs s"
+    note "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load at start: $(uptime)"
+    BASE_DB=slotstream_day_base
+    have=$(psql "$PG_BASE/postgres" -qAtc "SELECT count(*) FROM pg_database WHERE datname = '$BASE_DB'")
+    if [[ $have == 1 ]] && [[ $(psql "$PG_BASE/$BASE_DB" -qAtc "SELECT count(*) FROM provider WHERE external_id LIKE 'day-%'" 2>/dev/null) == "$providers" ]]; then
+        say "reusing $BASE_DB ($providers providers imported by an earlier run)"
+    else
+        psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $BASE_DB WITH (FORCE)" >/dev/null
+        psql "$PG_BASE/postgres" -qc "CREATE DATABASE $BASE_DB" >/dev/null
+        "$BIN" migrate --database-url "$PG_BASE/$BASE_DB" >&2
+        python3 bench/day_catalogue.py "$providers" "${DAY_HOT:-100}" >"$WORK/day.json"
+        say "importing $providers providers (slotstream import)"
+        import_started=$SECONDS
+        "$BIN" --database-url "$PG_BASE/$BASE_DB" import "$WORK/day.json" >"$WORK/import.out" 2>"$WORK/import.err" || {
+            tail -n 5 "$WORK/import.err" >&2; exit 1; }
+        figure day_import_secs $((SECONDS - import_started))
+        note "import: $(cat "$WORK/import.out")"
+    fi
+    figure day_slots "$(psql "$PG_BASE/$BASE_DB" -qAtc "SELECT count(*) FROM availability_slot")"
+    PG_DB=slotstream_day_run
+    psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+    psql "$PG_BASE/postgres" -qc "CREATE DATABASE $PG_DB TEMPLATE $BASE_DB" >/dev/null
+    if [[ ${DAY_KEEP_BASE:-0} != 1 ]]; then
+        psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $BASE_DB WITH (FORCE)" >/dev/null
+    fi
+    head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/admin-token"
+    export SLOTSTREAM_ADMIN_TOKEN
+    SLOTSTREAM_ADMIN_TOKEN=$(cat "$WORK/admin-token")
+    pids=() also=() pid_args=()
+    for i in $(seq 0 $((instances - 1))); do
+        ADDR=127.0.0.1:$((PORT + i))
+        start_server "day-$i" "$PG_BASE/$PG_DB" --no-seed --webhook-allow-private --admin-token-file "$WORK/admin-token"
+        pids+=("$SERVER_PID")
+        pid_args+=(--server-pid "$SERVER_PID")
+        if ((i > 0)); then also+=(--also "$ADDR"); fi
+    done
+    SERVER_PID=""
+    out=$WORK/day.txt
+    say "the day: $viewers viewers, $secs s"
+    "$LOADGEN" --server "127.0.0.1:$PORT" day "${also[@]}" "${pid_args[@]}" --viewers "$viewers" --secs "$secs" \
+        --polls "${DAY_POLLS:-2000}" --poll-connections "${DAY_POLL_CONNECTIONS:-64}" --bookings "${DAY_BOOKINGS:-50}" --holds "${DAY_HOLDS:-20}" \
+        --webhook-providers "${DAY_WEBHOOKS:-100}" --zipf "${DAY_ZIPF:-1.0}" --pg-url "$PG_BASE/$PG_DB" \
+        >"$out" 2>"$WORK/day.err" || say "day reported a failure (lost or duplicated events, or viewers missing)"
+    grep -v '^#' "$out" || true
+    sort "$WORK/day.err" | uniq -c | sort -rn | head -n 5 >&2 || true
     note "load at end: $(uptime)"
     note "finished in $((SECONDS - started_at)) s"
     exit 0
