@@ -35,29 +35,65 @@ use crate::h2hold;
 use crate::http::{self, Client};
 use crate::sse::{self, Frames};
 use crate::stats::{self, now_micros};
-use crate::subscribers::{Slot, available_slots};
+use crate::subscribers::{Slot, available_slots, open_h2_stream, read_h2_chunk};
 
+#[derive(clap::Args, Debug)]
 pub struct DayOptions {
+    /// Another instance (the first is --server, put first by `main`); repeat for more.
+    #[arg(long = "also")]
     pub instances: Vec<SocketAddr>,
+    /// Each instance's pid, in order (CPU and RSS).
+    #[arg(long = "server-pid")]
     pub server_pids: Vec<u32>,
+    #[arg(long, default_value_t = 10_000)]
     pub viewers: usize,
-    /// Streams per h2c connection (at most 1,000).
+    /// h2c streams per connection (at most 1,000).
+    #[arg(long, default_value_t = 500)]
     pub streams_per_connection: usize,
+    /// Zipf exponent over the providers' ranks.
+    #[arg(long, default_value_t = 1.0)]
     pub zipf: f64,
+    /// Conditional polls per second, over every instance.
+    #[arg(long, default_value_t = 2000.0)]
     pub polls: f64,
+    /// Keep-alive connections the polls spread over.
+    #[arg(long, default_value_t = 64)]
     pub poll_connections: usize,
+    #[arg(long, default_value_t = 50.0)]
     pub bookings: f64,
+    #[arg(long, default_value_t = 20.0)]
     pub holds: f64,
+    /// Seconds a hold is kept before its release.
+    #[arg(long, default_value_t = 5.0)]
     pub hold_secs: f64,
+    /// Concurrent writers the bookings and holds spread over (each
+    /// waits for its answer: too few and the rate follows the latency).
+    #[arg(long, default_value_t = 32)]
     pub writers: usize,
+    /// Seconds of polling and writing.
+    #[arg(long, default_value_t = 300.0)]
     pub secs: f64,
+    #[arg(long, default_value_t = 100)]
     pub webhook_providers: usize,
+    /// Seconds between "all viewers connected" and the first write.
+    #[arg(long = "settle-secs", default_value = "2", value_parser = seconds)]
     pub settle: Duration,
+    /// Seconds after the last write before the check.
+    #[arg(long = "drain-secs", default_value = "10", value_parser = seconds)]
     pub drain: Duration,
+    #[arg(skip = Duration::from_secs(30))]
     pub connect_timeout: Duration,
-    /// `psql` connection string of the database (transaction counts).
+    /// psql connection string of the database (PostgreSQL's counts).
+    #[arg(long)]
     pub pg_url: Option<String>,
+    #[arg(long, default_value_t = 27)]
     pub seed: u64,
+}
+
+/// A number of seconds (fractions allowed) as a `Duration`.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// A small deterministic generator (xorshift64*): no dependency for a few
@@ -236,31 +272,12 @@ async fn viewer(
     let mut seen = Seen::default();
     let mut head = false;
     let outcome: io::Result<()> = async {
-        let mut client = client.ready().await.map_err(io::Error::other)?;
-        let (response, _) = client.send_request(request, true).map_err(io::Error::other)?;
-        let response = tokio::time::timeout(timeout, response)
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no h2 response head in time"))?
-            .map_err(io::Error::other)?;
-        if response.status() != 200 {
-            return Err(http::bad(&format!("stream answered {}", response.status())));
-        }
+        let mut body = open_h2_stream(client, request, timeout).await?;
         shared.connected.fetch_add(1, Ordering::Relaxed);
         head = true;
-        let mut body = response.into_body();
         let mut frames = Frames::default();
         let histogram = if same_instance { &shared.same } else { &shared.other };
-        loop {
-            let data = tokio::select! {
-                data = body.data() => data,
-                _ = stop.changed() => return Ok(()),
-            };
-            let received = now_micros();
-            let data = data
-                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"))?
-                .map_err(io::Error::other)?;
-            let _ = body.flow_control().release_capacity(data.len());
-            frames.buffer().extend_from_slice(&data);
+        while let Some(received) = read_h2_chunk(&mut body, &mut frames, &mut stop).await? {
             frames.drain(|frame| {
                 let frame = sse::parse_frame(frame);
                 if frame.event != Some("slot-changed") {
@@ -285,6 +302,7 @@ async fn viewer(
                 }
             });
         }
+        Ok(())
     }
     .await;
     if let Err(error) = outcome {

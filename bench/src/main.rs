@@ -71,55 +71,7 @@ enum Command {
     /// share, CPU, RSS, reads per event, webhook lag, lost and duplicated
     /// events. Needs a catalogue of `bench/day_catalogue.py` and, for
     /// webhooks, SLOTSTREAM_ADMIN_TOKEN and --webhook-allow-private servers.
-    Day {
-        /// Another instance (the first is --server); repeat for more.
-        #[arg(long = "also")]
-        also: Vec<SocketAddr>,
-        /// Each instance's pid, in order (CPU and RSS).
-        #[arg(long = "server-pid")]
-        server_pids: Vec<u32>,
-        #[arg(long, default_value_t = 10_000)]
-        viewers: usize,
-        /// h2c streams per connection (at most 1,000).
-        #[arg(long, default_value_t = 500)]
-        streams_per_connection: usize,
-        /// Zipf exponent over the providers' ranks.
-        #[arg(long, default_value_t = 1.0)]
-        zipf: f64,
-        /// Conditional polls per second, over every instance.
-        #[arg(long, default_value_t = 2000.0)]
-        polls: f64,
-        /// Keep-alive connections the polls spread over.
-        #[arg(long, default_value_t = 64)]
-        poll_connections: usize,
-        #[arg(long, default_value_t = 50.0)]
-        bookings: f64,
-        #[arg(long, default_value_t = 20.0)]
-        holds: f64,
-        /// Seconds a hold is kept before its release.
-        #[arg(long, default_value_t = 5.0)]
-        hold_secs: f64,
-        /// Concurrent writers the bookings and holds spread over (each
-        /// waits for its answer: too few and the rate follows the latency).
-        #[arg(long, default_value_t = 32)]
-        writers: usize,
-        /// Seconds of polling and writing.
-        #[arg(long, default_value_t = 300.0)]
-        secs: f64,
-        #[arg(long, default_value_t = 100)]
-        webhook_providers: usize,
-        /// Seconds between "all viewers connected" and the first write.
-        #[arg(long, default_value_t = 2.0)]
-        settle_secs: f64,
-        /// Seconds after the last write before the check.
-        #[arg(long, default_value_t = 10.0)]
-        drain_secs: f64,
-        /// psql connection string of the database (PostgreSQL's counts).
-        #[arg(long)]
-        pg_url: Option<String>,
-        #[arg(long, default_value_t = 27)]
-        seed: u64,
-    },
+    Day(day::DayOptions),
     /// N subscribers, E events through the API, delivery latency / loss / duplicates.
     Fanout {
         #[command(flatten)]
@@ -448,48 +400,10 @@ async fn run(cli: Cli) -> std::io::Result<bool> {
             println!("etag_revalidation_status={}", check.status());
             Ok(response.status() == 200 && check.status() == 304)
         }
-        Command::Day {
-            also,
-            server_pids,
-            viewers,
-            streams_per_connection,
-            zipf,
-            polls,
-            poll_connections,
-            bookings,
-            holds,
-            hold_secs,
-            writers,
-            secs,
-            webhook_providers,
-            settle_secs,
-            drain_secs,
-            pg_url,
-            seed,
-        } => {
-            let mut instances = vec![server];
-            instances.extend(also);
-            day::run(day::DayOptions {
-                instances,
-                server_pids,
-                viewers,
-                streams_per_connection,
-                zipf,
-                polls,
-                poll_connections,
-                bookings,
-                holds,
-                hold_secs,
-                writers,
-                secs,
-                webhook_providers,
-                settle: Duration::from_secs_f64(settle_secs),
-                drain: Duration::from_secs_f64(drain_secs),
-                connect_timeout: Duration::from_secs(30),
-                pg_url,
-                seed,
-            })
-            .await
+        Command::Day(mut options) => {
+            // The first instance is the one every subcommand names with --server.
+            options.instances.insert(0, server);
+            day::run(options).await
         }
         Command::Fanout { subscribe, events, rate, slots, drain_secs, settle_secs, via, h2_connections } => {
             let transport = h2_connections.map_or(Transport::Http1, |connections| Transport::H2 { connections });

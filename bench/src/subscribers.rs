@@ -510,6 +510,46 @@ async fn read_http1(
     }
 }
 
+/// Send `request` on an h2 connection and wait (up to `timeout`) for a 200
+/// head: the event stream's body.
+pub(crate) async fn open_h2_stream(
+    client: h2::client::SendRequest<bytes::Bytes>,
+    request: ::http::Request<()>,
+    timeout: Duration,
+) -> io::Result<h2::RecvStream> {
+    let mut client = client.ready().await.map_err(io::Error::other)?;
+    let (response, _) = client.send_request(request, true).map_err(io::Error::other)?;
+    let response = tokio::time::timeout(timeout, response)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no h2 response head in time"))?
+        .map_err(io::Error::other)?;
+    if response.status() != 200 {
+        return Err(http::bad(&format!("stream answered {}", response.status())));
+    }
+    Ok(response.into_body())
+}
+
+/// The next chunk of an h2 event stream, appended to `frames` (its flow
+/// control window given back): the time it was read (µs since the epoch),
+/// or `None` once `stop` changes. The server ending the stream is an error.
+pub(crate) async fn read_h2_chunk(
+    body: &mut h2::RecvStream,
+    frames: &mut Frames,
+    stop: &mut watch::Receiver<bool>,
+) -> io::Result<Option<i64>> {
+    let data = tokio::select! {
+        data = body.data() => data,
+        _ = stop.changed() => return Ok(None),
+    };
+    let received = now_micros();
+    let data = data
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"))?
+        .map_err(io::Error::other)?;
+    let _ = body.flow_control().release_capacity(data.len());
+    frames.buffer().extend_from_slice(&data);
+    Ok(Some(received))
+}
+
 /// One h2 subscriber: a stream on a shared h2c connection, read until
 /// stopped. (No reconnection: the storm is measured over HTTP/1.1.)
 async fn h2_subscriber(
@@ -524,31 +564,13 @@ async fn h2_subscriber(
     let mut record = Record::default();
     let mut permit = shared.gate.acquire().await.ok();
     let outcome: io::Result<()> = async {
-        let mut client = client.ready().await.map_err(io::Error::other)?;
-        let (response, _) = client.send_request(request, true).map_err(io::Error::other)?;
-        let response = tokio::time::timeout(connect_timeout, response)
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no h2 response head in time"))?
-            .map_err(io::Error::other)?;
-        if response.status() != 200 {
-            return Err(http::bad(&format!("stream answered {}", response.status())));
-        }
-        let mut body = response.into_body();
+        let mut body = open_h2_stream(client, request, connect_timeout).await?;
         let mut frames = Frames::default();
-        loop {
-            let data = tokio::select! {
-                data = body.data() => data,
-                _ = stop.changed() => return Ok(()),
-            };
-            let received = now_micros();
-            let data = data
-                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server ended the stream"))?
-                .map_err(io::Error::other)?;
-            let _ = body.flow_control().release_capacity(data.len());
-            frames.buffer().extend_from_slice(&data);
+        while let Some(received) = read_h2_chunk(&mut body, &mut frames, &mut stop).await? {
             let read = take_frames(&mut frames, &watch, received, &mut record);
             shared.after_read(i, &mut record, read, &mut permit);
         }
+        Ok(())
     }
     .await;
     if let Err(error) = outcome {
