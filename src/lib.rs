@@ -20,6 +20,7 @@
 //!   greeting, idle and TLS handshake deadlines, accept errors
 //! - [`tls`]: the TLS acceptor (rustls, ALPN h2/http1.1) for `--tls-cert`
 //! - [`config`]: command-line flags and environment
+//! - [`wakeups`]: polling each of a task's sources only when its own waker was woken
 
 pub mod app;
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod http;
 pub mod ingest;
 pub mod server;
 pub mod tls;
+pub mod wakeups;
 pub mod webhooks;
 
 pub use http::{HttpState, router as app};

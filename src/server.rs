@@ -185,6 +185,8 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
     let connections = ConnectionPolicy::from_args(args);
+    let heartbeats = crate::http::HeartbeatClock::new(settings.heartbeat);
+    spawn_until_stopped(&tasks, &stopping, heartbeats.clone().run());
     let state = HttpState::new(HttpContext {
         app: app.clone(),
         settings,
@@ -192,6 +194,7 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
         stopping: stopping.clone(),
         expects_relay: postgres,
         max_connections: connections.max_total,
+        heartbeats,
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),

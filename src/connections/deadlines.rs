@@ -10,6 +10,7 @@
 //! keeps it busy); whatever phase it is in, a connection ends within
 //! [`CLOSE_GRACE`] of its shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -29,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 use super::activity::{Activity, InFlight};
 use super::greeting::Watched;
 use super::{CLOSE_GRACE, ConnectionPolicy, timed_out};
-use crate::http::Edge;
+use crate::http::{Edge, EdgeFuture};
+use crate::wakeups::DueSources;
 
 /// Where a connection is in its life, for `drive`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,69 +54,92 @@ pub(super) async fn drive<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    use hyper_util::service::TowerToHyperService;
-
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(Watched::new(io, activity.clone()));
-    let service = TowerToHyperService::new(Tracked { inner: router, peer, activity: activity.clone() });
+    let service = Tracked { inner: router, peer, activity: activity.clone() };
     let connection = http.serve_connection(io, service);
     tokio::pin!(connection);
     let deadline = tokio::time::sleep(policy.header_timeout);
     tokio::pin!(deadline);
     let idle = activity.idle_for(policy.idle_timeout);
     tokio::pin!(idle);
+    let stopped = stopping.cancelled();
+    tokio::pin!(stopped);
     let mut phase = Phase::Greeting;
-    loop {
-        tokio::select! {
-            // A client going away mid-request is not an error worth logging.
-            _ = connection.as_mut() => return,
-            () = deadline.as_mut(), if phase != Phase::Serving => match phase {
-                Phase::Greeting if activity.greeted() => phase = Phase::Serving,
-                Phase::Greeting => return timed_out("greeting"),
-                // Did not finish within the grace: dropped.
-                Phase::Serving | Phase::Closing => return,
-            },
-            () = idle.as_mut(), if phase != Phase::Closing => {
-                timed_out("idle");
-                connection.as_mut().graceful_shutdown();
-                phase = Phase::Closing;
-                deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
-            }
-            () = stopping.cancelled(), if phase != Phase::Closing => {
-                connection.as_mut().graceful_shutdown();
-                phase = Phase::Closing;
-                deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
+    // The deadlines are polled only when one of them fired (`wakeups`): the
+    // connection's task is woken for every response frame it writes, and a
+    // `select!` polled all three timers on each of those wake-ups.
+    let due = DueSources::new(DEADLINES);
+    let deadlines_waker = due.waker(DEADLINES);
+    std::future::poll_fn(|cx| {
+        if due.take(cx.waker()) & DEADLINES != 0 {
+            let mut deadlines = Context::from_waker(&deadlines_waker);
+            // Again after each change of phase: the next phase's timers must
+            // be polled once to be registered.
+            loop {
+                let before = phase;
+                if phase != Phase::Serving && deadline.as_mut().poll(&mut deadlines).is_ready() {
+                    match phase {
+                        Phase::Greeting if activity.greeted() => phase = Phase::Serving,
+                        Phase::Greeting => {
+                            timed_out("greeting");
+                            return Poll::Ready(());
+                        }
+                        // Did not finish within the grace: dropped.
+                        Phase::Serving | Phase::Closing => return Poll::Ready(()),
+                    }
+                }
+                if phase != Phase::Closing {
+                    let idle = idle.as_mut().poll(&mut deadlines).is_ready();
+                    if idle {
+                        timed_out("idle");
+                    }
+                    if idle || stopped.as_mut().poll(&mut deadlines).is_ready() {
+                        connection.as_mut().graceful_shutdown();
+                        phase = Phase::Closing;
+                        deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                    }
+                }
+                if phase == before {
+                    break;
+                }
             }
         }
-    }
+        // A client going away mid-request is not an error worth logging.
+        connection.as_mut().poll(cx).map(drop)
+    })
+    .await;
 }
+
+/// The one source of a connection's `DueSources`: its deadlines (greeting,
+/// idle, grace) and the server's stop.
+const DEADLINES: u8 = 1;
 
 /// The router as one connection serves it: every request (every h2 stream
 /// too) carries the peer, so rate limits and caps key on it whatever the
 /// protocol, and is counted in flight until its response body is done.
-#[derive(Clone)]
-struct Tracked<S> {
-    inner: S,
+///
+/// A hyper service of its own rather than a tower one behind
+/// `TowerToHyperService`, whose future keeps the request (and a clone of the
+/// service) until its first poll: hyper spawns each HTTP/2 stream as a task
+/// whose size is the larger of that future and the response body's pipe,
+/// and an event stream keeps its task for hours. Here the future is the
+/// edge's, which boxes what the router awaits.
+struct Tracked {
+    inner: Edge,
     peer: SocketAddr,
     activity: Arc<Activity>,
 }
 
-impl<S, B> tower::Service<Request<Incoming>> for Tracked<S>
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>>,
-{
-    type Response = Response<TrackedBody<B>>;
-    type Error = S::Error;
-    type Future = TrackedFuture<S::Future>;
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response<TrackedBody<axum::body::Body>>;
+    type Error = Infallible;
+    type Future = TrackedFuture<EdgeFuture>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let in_flight = Some(InFlight::begin(self.activity.clone()));
-        TrackedFuture { inner: self.inner.call(request), in_flight }
+        TrackedFuture { inner: self.inner.serve(request), in_flight }
     }
 }
 

@@ -62,6 +62,11 @@ impl Page {
         self.0.events.len() as i64 >= PAGE
     }
 
+    /// The page's events, oldest first.
+    pub fn events(&self) -> &[Arc<PublishedEvent>] {
+        &self.0.events
+    }
+
     /// The page's events newer than `version`.
     pub fn after(&self, version: i64) -> impl Iterator<Item = &Arc<PublishedEvent>> {
         self.0.events.iter().skip_while(move |e| e.version <= version)

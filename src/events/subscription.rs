@@ -12,14 +12,19 @@
 //! a version advanced with no event) or that is not a version at all gives `Reset`; the subscription then
 //! continues live from the current version.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::ReusableBoxFuture;
 use uuid::Uuid;
 
+use super::catch_up::Page;
 use super::{Bus, PublishedEvent, SubscriberGuard, event_log, versions};
 use crate::health::DatabaseHealth;
 
@@ -59,7 +64,7 @@ pub async fn subscribe(
     health: DatabaseHealth,
     provider_id: Uuid,
     resume: Resume,
-) -> Result<impl Stream<Item = Delivery> + Send + 'static, DbErr> {
+) -> Result<Deliveries, DbErr> {
     let live = bus.subscribe(provider_id);
     let start = start(&db, &bus, provider_id, resume).await?;
     Ok(deliveries(db, bus, health, live, provider_id, start))
@@ -75,66 +80,159 @@ fn deliveries(
     db: DatabaseConnection,
     bus: Bus,
     health: DatabaseHealth,
-    mut live: SubscriberGuard,
+    live: SubscriberGuard,
     provider_id: Uuid,
     start: Start,
-) -> impl Stream<Item = Delivery> + Send + 'static {
-    async_stream::stream! {
-        let (mut last, current) = match start {
-            Start::From { after, current } => (after, current),
-            Start::Reset(version) => {
-                yield Delivery::Reset { version };
-                (version, version)
+) -> Deliveries {
+    let (last, current, reset) = match start {
+        Start::From { after, current } => (after, current, None),
+        Start::Reset(version) => (version, version, Some(version)),
+    };
+    Deliveries {
+        db,
+        bus,
+        health,
+        provider_id,
+        last,
+        current,
+        reset,
+        // Replay first (or, later, fill a gap) from the log.
+        need_catch_up: true,
+        reading: None,
+        replaying: None,
+        live: ReusableBoxFuture::new(next_live(live)),
+        ended: false,
+    }
+}
+
+/// One subscriber's deliveries (see [`subscribe`]): the replay from the log,
+/// then the live events, each gap filled from the log.
+///
+/// A `Stream` written by hand rather than a generator: it is polled twice
+/// per delivered event and subscriber, and `async_stream`'s machinery (a
+/// thread-local slot per poll, the generator around the receive) was about
+/// 340 of the 4,400 instructions a delivery cost (BENCHMARKS.md, issue 27
+/// item 5). The live receive is one future, reused in place.
+pub struct Deliveries {
+    db: DatabaseConnection,
+    bus: Bus,
+    health: DatabaseHealth,
+    provider_id: Uuid,
+    /// The newest version delivered (or skipped past by a reset).
+    last: i64,
+    /// Committed for sure at the start.
+    current: i64,
+    /// A reset to deliver first (the resume point was gone).
+    reset: Option<i64>,
+    /// A lag or a gap was seen: read the log from `last` before going on.
+    need_catch_up: bool,
+    /// A page of the log being read (boxed: it runs now and then, and
+    /// keeping it out of the stream keeps each idle subscriber small).
+    reading: Option<Pin<Box<dyn Future<Output = Page> + Send>>>,
+    /// A page read, and how far into it the deliveries are.
+    replaying: Option<(Page, usize)>,
+    live: ReusableBoxFuture<'static, LiveReceipt>,
+    ended: bool,
+}
+
+/// What the live receive gives, with the subscription back.
+type LiveReceipt = (Result<Arc<PublishedEvent>, RecvError>, SubscriberGuard);
+
+async fn next_live(mut live: SubscriberGuard) -> LiveReceipt {
+    (live.recv().await, live)
+}
+
+impl Deliveries {
+    /// Start reading the log page after `last`, up to what is committed for
+    /// sure: read at the start, or published since (a lag or a gap means the
+    /// bus has published past `last`).
+    fn read_page(&mut self) {
+        let known = self.current.max(self.bus.published_version(self.provider_id));
+        let (db, bus, health, provider_id, last) =
+            (self.db.clone(), self.bus.clone(), self.health.clone(), self.provider_id, self.last);
+        self.reading = Some(Box::pin(async move {
+            let mut pause = RETRY_FIRST;
+            loop {
+                match bus.catch_up().page(&db, provider_id, last, known).await {
+                    Ok(page) => return page,
+                    Err(error) => {
+                        tracing::debug!(%provider_id, %error, ?pause, "catch-up failed; retrying");
+                        retry_later(&health, pause).await;
+                        pause = (pause * 2).min(RETRY_MAX);
+                    }
+                }
             }
-        };
-        // Replay (or, later, fill a gap) from the log.
-        let mut need_catch_up = true;
+        }));
+    }
+
+    /// The next delivery of the page being replayed, if it has one.
+    fn next_replayed(&mut self) -> Option<Delivery> {
+        let (page, at) = self.replaying.as_mut()?;
+        while let Some(event) = page.events().get(*at) {
+            *at += 1;
+            if event.version <= self.last {
+                continue;
+            }
+            if event.version != self.last + 1 {
+                // Pruned while we were behind.
+                self.last = event.version;
+                return Some(Delivery::Reset { version: self.last });
+            }
+            self.last = event.version;
+            return Some(Delivery::Event(event.clone()));
+        }
+        let full = page.is_full();
+        self.replaying = None;
+        if full {
+            self.read_page();
+        }
+        None
+    }
+}
+
+impl Stream for Deliveries {
+    type Item = Delivery;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        let this = &mut *self;
+        if let Some(version) = this.reset.take() {
+            return Poll::Ready(Some(Delivery::Reset { version }));
+        }
         loop {
-            if need_catch_up {
-                need_catch_up = false;
-                // Committed for sure: read at the start, or published since
-                // (a lag or a gap means the bus has published past `last`).
-                let known = current.max(bus.published_version(provider_id));
-                let mut pause = RETRY_FIRST;
-                loop {
-                    // Boxed: the future runs now and then, and keeping it out
-                    // of the generator keeps each idle subscriber small.
-                    let page = match Box::pin(bus.catch_up().page(&db, provider_id, last, known)).await {
-                        Ok(page) => page,
-                        Err(error) => {
-                            tracing::debug!(%provider_id, %error, ?pause, "catch-up failed; retrying");
-                            Box::pin(retry_later(&health, pause)).await;
-                            pause = (pause * 2).min(RETRY_MAX);
-                            continue;
-                        }
-                    };
-                    for event in page.after(last) {
-                        if event.version != last + 1 {
-                            // Pruned while we were behind.
-                            last = event.version;
-                            yield Delivery::Reset { version: last };
-                            continue;
-                        }
-                        last = event.version;
-                        yield Delivery::Event(event.clone());
-                    }
-                    if !page.is_full() {
-                        break;
-                    }
-                }
+            if this.ended {
+                return Poll::Ready(None);
             }
-            match live.recv().await {
-                Ok(event) if event.version <= last => {}
-                Ok(event) if event.version == last + 1 => {
-                    last = event.version;
-                    yield Delivery::Event(event);
+            if let Some(delivery) = this.next_replayed() {
+                return Poll::Ready(Some(delivery));
+            }
+            if let Some(reading) = this.reading.as_mut() {
+                let page = ready!(reading.as_mut().poll(cx));
+                this.reading = None;
+                this.replaying = Some((page, 0));
+                continue;
+            }
+            if std::mem::take(&mut this.need_catch_up) {
+                this.read_page();
+                continue;
+            }
+            let (received, live) = ready!(this.live.poll(cx));
+            let closed = matches!(received, Err(RecvError::Closed));
+            if !closed {
+                this.live.set(next_live(live));
+            }
+            match received {
+                Ok(event) if event.version <= this.last => {}
+                Ok(event) if event.version == this.last + 1 => {
+                    this.last = event.version;
+                    return Poll::Ready(Some(Delivery::Event(event)));
                 }
-                Ok(_) | Err(RecvError::Lagged(_)) => need_catch_up = true,
+                Ok(_) | Err(RecvError::Lagged(_)) => this.need_catch_up = true,
                 Err(RecvError::Closed) => {
-                    if bus.has_ended(provider_id) {
-                        yield Delivery::Ended;
+                    this.ended = true;
+                    if this.bus.has_ended(this.provider_id) {
+                        return Poll::Ready(Some(Delivery::Ended));
                     }
-                    return;
+                    return Poll::Ready(None);
                 }
             }
         }

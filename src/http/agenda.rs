@@ -219,7 +219,7 @@ pub(super) async fn agenda_stream(
     };
     // A visible heartbeat: a front-desk page open all day must notice a
     // connection that went silent (a comment never reaches its script).
-    let mut response = event_stream(&state, permit, deliveries, render, Heartbeat::Event);
+    let mut response = event_stream(&state, permit, peer, deliveries, render, Heartbeat::Event);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache, no-transform"));
     Ok(response)
 }

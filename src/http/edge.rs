@@ -89,27 +89,41 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> EdgeFuture {
-        if let Some(answer) = self.shortcut.as_ref().and_then(|s| s.answer(&request)) {
-            return EdgeFuture::Answered(Some(answer));
-        }
-        EdgeFuture::Routed(self.router.call(request.map(Body::new)))
+        self.serve(request)
     }
 }
 
-/// The edge's answer, or the router's.
+impl Edge {
+    /// The edge's answer to `request`, or the router's.
+    pub fn serve<B>(&self, request: axum::http::Request<B>) -> EdgeFuture
+    where
+        B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if let Some(answer) = self.shortcut.as_ref().and_then(|s| s.answer(&request)) {
+            return EdgeFuture::Answered(Some(answer));
+        }
+        EdgeFuture::Routed(Box::pin(self.router.clone().call(request.map(Body::new))))
+    }
+}
+
+/// The edge's answer, or the router's. The router's future is boxed: it
+/// holds the whole request until it is first polled, and hyper keeps the
+/// room of a stream's service future in the stream's task for as long as
+/// the response body runs (hours, for an event stream), where the box is
+/// freed once the response is there.
 pub enum EdgeFuture {
     Answered(Option<Response>),
-    Routed(RouteFuture<Infallible>),
+    Routed(std::pin::Pin<Box<RouteFuture<Infallible>>>),
 }
 
 impl Future for EdgeFuture {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Both variants are `Unpin` (`RouteFuture` boxes what it awaits).
         match self.get_mut() {
             EdgeFuture::Answered(answer) => Poll::Ready(Ok(answer.take().unwrap_or_default())),
-            EdgeFuture::Routed(routed) => std::pin::Pin::new(routed).poll(cx),
+            EdgeFuture::Routed(routed) => routed.as_mut().poll(cx),
         }
     }
 }

@@ -184,7 +184,7 @@ pub(super) async fn stream(
         // stays); the stream goes on with the others.
         Delivery::Ended => Some(sse::deactivated(ids[index])),
     };
-    Ok(event_stream(&state, permit, changes.deliveries, render, params.heartbeat.unwrap_or_default()))
+    Ok(event_stream(&state, permit, peer, changes.deliveries, render, params.heartbeat.unwrap_or_default()))
 }
 
 /// `a,b,c` as ids; a malformed one is a 400, more than 50 a 422 (the

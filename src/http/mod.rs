@@ -62,11 +62,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 
 use around::AroundLayer;
-pub use edge::Edge;
+pub use edge::{Edge, EdgeFuture};
 use error::ApiError;
 use middleware::{GuardRequest, Observe, REQUEST_ID, cors};
 pub use ops::{metrics_handle, metrics_router};
 pub use state::{HttpContext, HttpSettings, HttpState};
+pub use stream::HeartbeatClock;
 
 /// The whole application: the router behind its edge (`edge`: the 304s
 /// the bus vouches for are answered there, before any route's stack).

@@ -79,4 +79,6 @@ pub struct HttpContext {
     /// The cap on open connections (`--max-connections`, or what the
     /// descriptor limit leaves room for), shown on `/metrics`.
     pub max_connections: usize,
+    /// The streams' heartbeats (ticked by a task `server` starts).
+    pub heartbeats: super::stream::HeartbeatClock,
 }

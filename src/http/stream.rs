@@ -15,6 +15,7 @@
 
 mod body;
 mod coalesce;
+mod heartbeat_clock;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -41,7 +42,8 @@ use super::limits::StreamPermit;
 use super::problems::ReadProblems;
 use crate::app::{AppError, Delivery, ProviderInfo, resolve_range, sse};
 use crate::domain::BookableRange;
-use body::{EventStream, heartbeats};
+use body::EventStream;
+pub use heartbeat_clock::HeartbeatClock;
 
 pub fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/providers/{provider_id}/availability/stream", get(stream))
@@ -117,7 +119,7 @@ pub(super) async fn stream(
     let Some(deliveries) = unless_gone(Box::pin(state.app.changes(provider_id, resume)).await)? else {
         return Ok(never_serves());
     };
-    let delivered = Delivered::new();
+    let mut delivered = Delivered::new();
     // A plain map, not a generator: this runs once per delivery.
     let render = move |delivery: Delivery| match delivery {
         Delivery::Event(event) if filter.passes(event.date) => {
@@ -130,7 +132,7 @@ pub(super) async fn stream(
         // ends after it, and so does the stream.
         Delivery::Ended => Some(sse::deactivated(provider_id)),
     };
-    Ok(event_stream(&state, permit, deliveries, render, params.heartbeat.unwrap_or_default()))
+    Ok(event_stream(&state, permit, peer, deliveries, render, params.heartbeat.unwrap_or_default()))
 }
 
 /// `None` when the stream's provider (every one of them) was deactivated.
@@ -176,25 +178,39 @@ impl IntoResponse for TooManyStreams {
 
 /// The delivery metrics of one stream, looked up once per stream:
 /// `slotstream_events_delivered_total` counts every event written to a
-/// subscriber, and `slotstream_delivery_lag_seconds` takes, per delivery, the
-/// time from the change to the moment the stream hands its frame to the
-/// connection (an integer subtraction from the wall clock: this runs once
-/// per event and subscriber).
+/// subscriber, and `slotstream_delivery_lag_seconds` takes the time from the
+/// change to the moment the stream hands its frame to the connection, for
+/// a stream's first delivery and every [`LAG_SAMPLE_EVERY`]th after it. A
+/// sample rather than every delivery: this runs once per event and
+/// subscriber, and reading the clock and recording took about 150 of the
+/// 4,600 instructions a delivery cost (BENCHMARKS.md, issue 27 item 5);
+/// a sample of every stream keeps the distribution's shape.
 struct Delivered {
     count: metrics::Counter,
     lag: metrics::Histogram,
+    /// Deliveries until the next sample (0: this one).
+    until_sample: u32,
 }
+
+/// One delivery in so many of each stream is timed for the lag histogram.
+const LAG_SAMPLE_EVERY: u32 = 16;
 
 impl Delivered {
     fn new() -> Delivered {
         Delivered {
             count: metrics::counter!("slotstream_events_delivered_total"),
             lag: metrics::histogram!("slotstream_delivery_lag_seconds"),
+            until_sample: 0,
         }
     }
 
-    fn record(&self, changed_at_micros: i64) {
+    fn record(&mut self, changed_at_micros: i64) {
         self.count.increment(1);
+        if let Some(fewer) = self.until_sample.checked_sub(1) {
+            self.until_sample = fewer;
+            return;
+        }
+        self.until_sample = LAG_SAMPLE_EVERY - 1;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_micros() as i64);
         self.lag.record((now - changed_at_micros) as f64 / 1e6);
     }
@@ -220,10 +236,12 @@ pub enum Heartbeat {
 /// `Event`), a heartbeat while idle, the end on shutdown or when
 /// `deliveries` ends; frames ready at once go out as one write (`coalesce`).
 /// Holds `permit`, and counts in the active-streams gauge, while the stream
-/// is open.
+/// is open. Its heartbeats come with those of the other streams on `peer`'s
+/// connection (`heartbeat_clock`).
 pub(super) fn event_stream<D>(
     state: &HttpState,
     permit: StreamPermit,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     deliveries: impl Stream<Item = D> + Send + 'static,
     render: impl FnMut(D) -> Option<Bytes> + Send + 'static,
     heartbeat: Heartbeat,
@@ -241,7 +259,7 @@ pub(super) fn event_stream<D>(
     let body = EventStream::new(
         Rendered { deliveries: Box::pin(deliveries), render },
         opening,
-        heartbeats(state.settings.heartbeat),
+        state.heartbeats.ticks(peer.map(|Extension(ConnectInfo(peer))| peer)),
         state.stopping.clone(),
         (permit, ActiveStream),
     )

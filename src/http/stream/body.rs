@@ -4,8 +4,8 @@
 //! polled at least twice per delivered event (the frame, then "nothing
 //! more"): a `select!` polls the heartbeat timer, the shutdown token and the
 //! whole chain of frames (subscription, broadcast receiver) on every one of
-//! those polls. Here each of the two sources is polled with its own waker, a
-//! [`SourceWaker`], and only after that waker was woken (the source is then
+//! those polls. Here each of the two sources is polled with its own waker
+//! (`crate::wakeups`), and only after that waker was woken (the source is then
 //! *due*): the timers only when a tick or the shutdown came, the frames only
 //! when something was published or they may have more ready (so the
 //! "nothing more" poll that follows every write costs a flag, not a walk
@@ -21,36 +21,23 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
 
 use axum::body::HttpBody;
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use futures_util::{Stream, StreamExt};
 use hyper::body::Frame;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::coalesce::{Coalesce, WRITE_BOUND};
 use crate::events::sse;
+use crate::wakeups::DueSources;
 
-/// When a heartbeat is due. A source of its own (rather than a `tokio`
-/// interval in the body) so that the state tests can tick by hand.
+/// When a heartbeat is due. A source of its own (the process's
+/// `heartbeat_clock` in service) so that the state tests can tick by hand.
 pub trait Ticks: Send + Unpin {
     /// Ready once per tick; registers `cx`'s waker for the next when pending.
     fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()>;
-}
-
-impl Ticks for tokio::time::Interval {
-    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        tokio::time::Interval::poll_tick(self, cx).map(drop)
-    }
-}
-
-/// A heartbeat every `period`, the first one `period` from now.
-pub fn heartbeats(period: Duration) -> tokio::time::Interval {
-    tokio::time::interval_at(tokio::time::Instant::now() + period, period)
 }
 
 /// The body of an event stream: the `retry:` line, then `frames` (runs of
@@ -83,18 +70,18 @@ pub struct EventStream<F, T, H> {
 impl<F, T, H> EventStream<F, T, H> {
     pub fn new(frames: F, retry: Bytes, ticks: T, stopping: CancellationToken, held: H) -> EventStream<F, T, H> {
         // Both sources start due, so that the first poll registers every waker.
-        let due = Arc::new(DueSources { bits: AtomicU8::new(TIMERS | FRAMES), task: AtomicWaker::new() });
+        let due = DueSources::new(TIMERS | FRAMES);
         EventStream {
             retry: Some(retry),
             frames: Coalesce::new(frames, WRITE_BOUND),
             frames_due: false,
-            frames_waker: SourceWaker::waker(&due, FRAMES),
+            frames_waker: due.waker(FRAMES),
             heartbeat_due: false,
             heartbeat: sse::HEARTBEAT,
             ticks,
             // Waited on once for the whole stream: every stream shares the one token.
             stopped: Box::pin(stopping.cancelled_owned()),
-            timers_waker: SourceWaker::waker(&due, TIMERS),
+            timers_waker: due.waker(TIMERS),
             due,
             ended: false,
             _held: held,
@@ -129,10 +116,7 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
         if let Some(retry) = self.retry.take() {
             return Poll::Ready(Some(retry));
         }
-        // Registered before the due bits are read: a wake after the read wakes
-        // this task.
-        self.due.task.register(cx.waker());
-        let due = self.due.bits.swap(0, Ordering::AcqRel);
+        let due = self.due.take(cx.waker());
         self.frames_due |= due & FRAMES != 0;
         if due & TIMERS != 0 {
             let mut timers = Context::from_waker(&self.timers_waker);
@@ -169,46 +153,15 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
     }
 }
 
-/// A bit of [`DueSources`]: the frames (a publication, or more ready).
+/// A source of the body's [`DueSources`]: the frames (a publication, or more ready).
 const FRAMES: u8 = 1;
-/// A bit of [`DueSources`]: the timers (a heartbeat tick, or the shutdown).
+/// A source of the body's [`DueSources`]: the timers (a heartbeat tick, or the shutdown).
 const TIMERS: u8 = 2;
-
-/// Which sources of one stream are due (their waker was woken since the
-/// stream last looked), and the stream's task, which any of them wakes.
-struct DueSources {
-    /// `FRAMES | TIMERS` bits.
-    bits: AtomicU8,
-    task: AtomicWaker,
-}
-
-/// The waker one source of a stream is polled with: it marks that source
-/// due, and wakes the stream's task.
-struct SourceWaker {
-    due: Arc<DueSources>,
-    bit: u8,
-}
-
-impl SourceWaker {
-    fn waker(due: &Arc<DueSources>, bit: u8) -> Waker {
-        Waker::from(Arc::new(SourceWaker { due: due.clone(), bit }))
-    }
-}
-
-impl Wake for SourceWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.due.bits.fetch_or(self.bit, Ordering::AcqRel);
-        self.due.task.wake();
-    }
-}
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
 
     use tokio::sync::mpsc;
 
