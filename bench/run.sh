@@ -26,6 +26,12 @@
 #                               # holds/s, webhooks for DAY_WEBHOOKS (100) providers, DAY_SECS (300) s.
 #                               # DAY_KEEP_BASE=1 keeps the imported database (slotstream_day_base) for the
 #                               # next run, which then only copies it (CREATE DATABASE ... TEMPLATE).
+#   bash bench/run.sh --million  # held HTTP/2 streams in one process (issue 27 item 4): for each of
+#                               # MILLION_SIZES (100000 1000000) on a fresh SQLite server, that many h2c
+#                               # streams, 1,000 per connection, over 19 providers; the server's RSS per
+#                               # stream, its CPU while they sit idle for MILLION_IDLE_SECS (60: heartbeats
+#                               # every 15 s), then 1,000 viewers of another provider over 10 h2c
+#                               # connections timed (60 events at 4/s) beside them.
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
@@ -50,8 +56,9 @@ case "${1:-}" in
     --waitlist) MODE=waitlist ;;
     --search) MODE=search ;;
     --day) MODE=day ;;
-    -h | --help) sed -n "2,41p" "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search|--day]" >&2; exit 2 ;;
+    --million) MODE=million ;;
+    -h | --help) sed -n "2,47p" "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search|--day|--million]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,7 +77,7 @@ WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
 LIMITS=(--read-burst 100000000 --read-per-second 100000000
     --write-burst 100000000 --write-per-second 100000000
     --stream-burst 100000000 --stream-per-second 100000000
-    --max-streams-per-client 1000000 --max-streams 1000000 --max-connections-per-client 1000000
+    --max-streams-per-client 2000000 --max-streams 2000000 --max-connections-per-client 1000000
     --hold-burst 100000000 --hold-per-second 100000000 --max-holds-per-client 1000000)
 
 if [[ $MODE == quick ]]; then
@@ -594,6 +601,67 @@ if [[ $MODE == day ]]; then
         >"$out" 2>"$WORK/day.err" || say "day reported a failure (lost or duplicated events, or viewers missing)"
     grep -v '^#' "$out" || true
     sort "$WORK/day.err" | uniq -c | sort -rn | head -n 5 >&2 || true
+    note "load at end: $(uptime)"
+    note "finished in $((SECONDS - started_at)) s"
+    exit 0
+fi
+
+# --- a million held streams (issue 27 item 4) -------------------------------
+if [[ $MODE == million ]]; then
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    sizes=${MILLION_SIZES:-100000 1000000}
+    idle_secs=${MILLION_IDLE_SECS:-60}
+    note "held h2c streams: sizes $sizes, 1,000 per connection, idle ${idle_secs} s, then 1,000 h2c viewers timed"
+    note "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), binary $BIN, load at start: $(uptime)"
+    DB_URL="sqlite://$WORK/million.db?mode=rwc"
+    "$BIN" seed --database-url "$DB_URL" >"$WORK/keys.txt" 2>"$WORK/seed.err"
+    FAN_PROVIDER=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
+        split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$WORK/keys.txt")
+    HOLD_ARGS=()
+    while read -r provider; do HOLD_ARGS+=(--provider "$provider"); done < <(awk -v fan="${FAN_PROVIDER%%:*}" '
+        match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' \
+        "$WORK/keys.txt")
+    cpu_secs() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+    for n in $sizes; do
+        start_server "million-$n" "$DB_URL" --no-seed
+        say "$n: warming up (1,000 streams opened and closed)"
+        "$LOADGEN" --server "$ADDR" h2-hold --streams 1000 --connections 1 "${HOLD_ARGS[@]}" \
+            >"$WORK/warmup-$n.txt" 2>"$WORK/warmup-$n.err" || say "warm-up reported a failure"
+        say "$n: opening $n streams over $((n / 1000)) connections"
+        "$LOADGEN" --server "$ADDR" h2-hold --streams "$n" --connections "$((n / 1000))" "${HOLD_ARGS[@]}" \
+            --server-pid "$SERVER_PID" --hold >"$WORK/hold-$n.txt" 2>"$WORK/hold-$n.err" &
+        hold_pid=$!
+        STARTED+=("$hold_pid")
+        if ! wait_for_line "$WORK/hold-$n.txt" '^holding=1' 1800 "$hold_pid"; then
+            say "$n: the streams were not all opened"; tail -n 5 "$WORK/hold-$n.err" >&2
+            TOTAL_LOST=$((TOTAL_LOST + 1))
+        fi
+        for name in h2_streams_held h2_connect_secs h2_server_rss_before_kib h2_server_rss_after_kib h2_rss_kib_per_stream; do
+            figure "million_${name#h2_}_$n" "$(value "$name" "$WORK/hold-$n.txt")"
+        done
+        figure "million_client_rss_mib_$n" "$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$hold_pid/status")"
+        # Idle: nothing but the heartbeats (and the server's own timers) runs.
+        before=$(cpu_secs "$SERVER_PID")
+        client_before=$(cpu_secs "$hold_pid")
+        sleep "$idle_secs"
+        after=$(cpu_secs "$SERVER_PID")
+        client_after=$(cpu_secs "$hold_pid")
+        figure "million_idle_server_cores_$n" "$(awk -v a="$before" -v b="$after" -v s="$idle_secs" 'BEGIN { printf "%.3f", (b - a) / s }')"
+        figure "million_idle_client_cores_$n" "$(awk -v a="$client_before" -v b="$client_after" -v s="$idle_secs" 'BEGIN { printf "%.3f", (b - a) / s }')"
+        # CPU per heartbeat: every stream writes one per 15 s (the default period).
+        figure "million_idle_server_us_per_heartbeat_$n" "$(awk -v a="$before" -v b="$after" -v s="$idle_secs" -v n="$n" \
+            'BEGIN { printf "%.2f", (b - a) * 1e6 / (n * s / 15) }')"
+        fanout "million-$n" 1000 60 4 --h2-connections 10
+        for name in latency_p50_ms latency_p99_ms latency_max_ms events_lost events_duplicated; do
+            figure "million_fanout_${name}_$n" "$(value "$name" "$WORK/fanout-million-$n.txt")"
+        done
+        figure "million_server_rss_end_kib_$n" "$(awk '/VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")"
+        kill -TERM "$hold_pid" 2>/dev/null || true
+        wait "$hold_pid" || say "$n: h2-hold reported streams that ended early"
+        stop_server
+    done
+    figure events_lost "$TOTAL_LOST"
+    figure events_duplicated "$TOTAL_DUP"
     note "load at end: $(uptime)"
     note "finished in $((SECONDS - started_at)) s"
     exit 0
