@@ -185,8 +185,9 @@ pub fn start(app: App, listener: TcpListener, args: &ServeArgs) -> std::io::Resu
     spawn_until_stopped(&tasks, &stopping, forget_idle_clients(rate_limits.clone()));
     spawn_until_stopped(&tasks, &stopping, drain_metrics());
     let connections = ConnectionPolicy::from_args(args);
-    let heartbeats = crate::http::HeartbeatClock::new(settings.heartbeat);
-    spawn_until_stopped(&tasks, &stopping, heartbeats.clone().run());
+    let heartbeats = crate::http::HeartbeatClock::new(settings.heartbeat, stopping.clone());
+    // Ends itself on `stopping`, after telling every stream to end.
+    tasks.spawn(heartbeats.clone().run());
     let state = HttpState::new(HttpContext {
         app: app.clone(),
         settings,

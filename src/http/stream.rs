@@ -260,7 +260,6 @@ pub(super) fn event_stream<D>(
         Rendered { deliveries: Box::pin(deliveries), render },
         opening,
         state.heartbeats.ticks(peer.map(|Extension(ConnectInfo(peer))| peer)),
-        state.stopping.clone(),
         (permit, ActiveStream),
     )
     .with_heartbeat(idle);

@@ -16,13 +16,15 @@ use super::ClientId;
 
 /// Places held at once, per client and in total, each under its cap: what
 /// the stream caps (below) and the connection caps (`crate::connections`)
-/// count.
+/// count. One `Arc`: every held stream keeps a [`Place`], which holds it.
 #[derive(Clone)]
-pub struct Occupancy {
+pub struct Occupancy(Arc<Counts>);
+
+struct Counts {
     per_client: usize,
     total: usize,
-    open: Arc<DashMap<ClientId, usize>>,
-    open_total: Arc<AtomicUsize>,
+    open: DashMap<ClientId, usize>,
+    open_total: AtomicUsize,
 }
 
 /// Which cap refused a place.
@@ -43,21 +45,22 @@ pub struct Place {
 
 impl Occupancy {
     pub fn new(per_client: usize, total: usize) -> Occupancy {
-        Occupancy { per_client, total, open: Arc::default(), open_total: Arc::default() }
+        Occupancy(Arc::new(Counts { per_client, total, open: DashMap::new(), open_total: AtomicUsize::new(0) }))
     }
 
     /// A place for `client`, or the cap that refuses it. `None` takes a
     /// place in the total only (a trusted proxy speaks for many clients).
     pub fn acquire(&self, client: Option<ClientId>) -> Result<Place, Full> {
-        if self.open_total.fetch_add(1, Ordering::AcqRel) >= self.total {
-            self.open_total.fetch_sub(1, Ordering::AcqRel);
+        let counts = &self.0;
+        if counts.open_total.fetch_add(1, Ordering::AcqRel) >= counts.total {
+            counts.open_total.fetch_sub(1, Ordering::AcqRel);
             return Err(Full::Total);
         }
         if let Some(client) = &client {
-            let mut count = self.open.entry(client.clone()).or_insert(0);
-            if *count >= self.per_client {
+            let mut count = counts.open.entry(client.clone()).or_insert(0);
+            if *count >= counts.per_client {
                 drop(count);
-                self.open_total.fetch_sub(1, Ordering::AcqRel);
+                counts.open_total.fetch_sub(1, Ordering::AcqRel);
                 return Err(Full::Client);
             }
             *count += 1;
@@ -67,20 +70,20 @@ impl Occupancy {
 
     /// Places held by everyone.
     pub fn open_total(&self) -> usize {
-        self.open_total.load(Ordering::Acquire)
+        self.0.open_total.load(Ordering::Acquire)
     }
 
     /// The caps: (per client, total).
     pub fn caps(&self) -> (usize, usize) {
-        (self.per_client, self.total)
+        (self.0.per_client, self.0.total)
     }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.occupancy.open_total.fetch_sub(1, Ordering::AcqRel);
+        self.occupancy.0.open_total.fetch_sub(1, Ordering::AcqRel);
         if let Some(client) = &self.client {
-            self.occupancy.open.remove_if_mut(client, |_, count| {
+            self.occupancy.0.open.remove_if_mut(client, |_, count| {
                 *count -= 1;
                 *count == 0
             });

@@ -27,7 +27,6 @@ use axum::body::HttpBody;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hyper::body::Frame;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::coalesce::{Coalesce, WRITE_BOUND};
 use crate::events::sse;
@@ -37,12 +36,23 @@ use crate::wakeups::DueSources;
 /// `heartbeat_clock` in service) so that the state tests can tick by hand.
 pub trait Ticks: Send + Unpin {
     /// Ready once per tick; registers `cx`'s waker for the next when pending.
-    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Tick>;
+}
+
+/// What the clock says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// A heartbeat is due.
+    Beat,
+    /// The server is stopping: the stream ends. (The clock says it, rather
+    /// than a wait on the stop token in every stream: that wait was a boxed
+    /// future of its own per held stream.)
+    Stop,
 }
 
 /// The body of an event stream: the `retry:` line, then `frames` (runs of
 /// frames ready at once as one write, see `coalesce`), a heartbeat after
-/// each tick of `ticks`, the end when `frames` end or `stopping` is
+/// each tick of `ticks`, the end when `frames` end or `ticks` say stop
 /// cancelled. Keeps `held` (the stream's place among the caps, say) until
 /// it is dropped.
 pub struct EventStream<F, T, H> {
@@ -59,7 +69,6 @@ pub struct EventStream<F, T, H> {
     /// [`EventStream::with_heartbeat`] says otherwise.
     heartbeat: Bytes,
     ticks: T,
-    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
     timers_waker: Waker,
     /// Which sources are due since the last poll, and the task their wakers wake.
     due: Arc<DueSources>,
@@ -68,7 +77,7 @@ pub struct EventStream<F, T, H> {
 }
 
 impl<F, T, H> EventStream<F, T, H> {
-    pub fn new(frames: F, retry: Bytes, ticks: T, stopping: CancellationToken, held: H) -> EventStream<F, T, H> {
+    pub fn new(frames: F, retry: Bytes, ticks: T, held: H) -> EventStream<F, T, H> {
         // Both sources start due, so that the first poll registers every waker.
         let due = DueSources::new(TIMERS | FRAMES);
         EventStream {
@@ -79,8 +88,6 @@ impl<F, T, H> EventStream<F, T, H> {
             heartbeat_due: false,
             heartbeat: sse::HEARTBEAT,
             ticks,
-            // Waited on once for the whole stream: every stream shares the one token.
-            stopped: Box::pin(stopping.cancelled_owned()),
             timers_waker: due.waker(TIMERS),
             due,
             ended: false,
@@ -120,13 +127,13 @@ impl<F: Stream<Item = Bytes> + Unpin, T: Ticks, H> EventStream<F, T, H> {
         self.frames_due |= due & FRAMES != 0;
         if due & TIMERS != 0 {
             let mut timers = Context::from_waker(&self.timers_waker);
-            if self.stopped.as_mut().poll(&mut timers).is_ready() {
-                self.ended = true;
-                return Poll::Ready(None);
-            }
             // Ticks missed while the task was busy make one heartbeat; the
-            // last poll leaves the timer registered for the next.
-            while self.ticks.poll_tick(&mut timers).is_ready() {
+            // last poll leaves the clock's waker registered for the next.
+            while let Poll::Ready(tick) = self.ticks.poll_tick(&mut timers) {
+                if tick == Tick::Stop {
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
                 self.heartbeat_due = true;
             }
         }
@@ -168,12 +175,12 @@ mod tests {
     use super::*;
 
     /// Ticks sent by the test.
-    struct ManualTicks(mpsc::UnboundedReceiver<()>);
+    struct ManualTicks(mpsc::UnboundedReceiver<Tick>);
 
     impl Ticks for ManualTicks {
-        fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Tick> {
             match self.0.poll_recv(cx) {
-                Poll::Ready(Some(())) => Poll::Ready(()),
+                Poll::Ready(Some(tick)) => Poll::Ready(tick),
                 Poll::Ready(None) | Poll::Pending => Poll::Pending,
             }
         }
@@ -193,7 +200,7 @@ mod tests {
         /// The source ends (after what was sent).
         End,
         /// A heartbeat tick.
-        Tick,
+        Beat,
         /// The server stops.
         Stop,
         /// The next poll gives exactly these bytes.
@@ -222,15 +229,15 @@ mod tests {
         ("ended right after several frames", &[Publish("a"), Publish("b"), End, Gives("ab"), Ends]),
         ("ended while pending", &[Publish("a"), Gives("a"), Pending, End, Ends]),
         ("ended before anything", &[End, Ends]),
-        ("a heartbeat while idle", &[Pending, Tick, Heartbeat, Pending]),
-        ("ticks missed while busy make one heartbeat", &[Tick, Tick, Tick, Heartbeat, Pending]),
-        ("a heartbeat beside frames goes first", &[Pending, Publish("a"), Tick, Heartbeat, Gives("a"), Pending]),
-        ("a heartbeat between frames", &[Publish("a"), Gives("a"), Tick, Publish("b"), Heartbeat, Gives("b"), Pending]),
-        ("a heartbeat, then the end", &[Pending, Tick, Publish("last"), End, Heartbeat, Gives("last"), Ends]),
+        ("a heartbeat while idle", &[Pending, Beat, Heartbeat, Pending]),
+        ("ticks missed while busy make one heartbeat", &[Beat, Beat, Beat, Heartbeat, Pending]),
+        ("a heartbeat beside frames goes first", &[Pending, Publish("a"), Beat, Heartbeat, Gives("a"), Pending]),
+        ("a heartbeat between frames", &[Publish("a"), Gives("a"), Beat, Publish("b"), Heartbeat, Gives("b"), Pending]),
+        ("a heartbeat, then the end", &[Pending, Beat, Publish("last"), End, Heartbeat, Gives("last"), Ends]),
         ("shut down while idle", &[Pending, Stop, Ends, Ends]),
         ("shut down while busy: frames pending are not sent", &[Publish("a"), Publish("b"), Stop, Ends]),
         ("shut down right after a frame", &[Publish("a"), Gives("a"), Stop, Ends]),
-        ("shut down beside a tick", &[Pending, Tick, Stop, Ends]),
+        ("shut down beside a tick", &[Pending, Beat, Stop, Ends]),
         (
             "a long catch-up leaves in bounded writes, then the end",
             &[Pending, PublishMany(100), End, GivesBytes(64 * KIB), GivesBytes(36 * KIB), Ends],
@@ -254,8 +261,7 @@ mod tests {
     struct Harness {
         body: EventStream<Frames, ManualTicks, ()>,
         frames: Option<mpsc::UnboundedSender<Bytes>>,
-        ticks: mpsc::UnboundedSender<()>,
-        stopping: CancellationToken,
+        ticks: mpsc::UnboundedSender<Tick>,
         wakes: Arc<CountWakes>,
         /// Wake-ups counted when the last poll returned `Pending`.
         pending_at: Option<usize>,
@@ -275,16 +281,8 @@ mod tests {
             let (frames_tx, mut frames_rx) = mpsc::unbounded_channel::<Bytes>();
             let frames: Frames = Box::pin(futures_util::stream::poll_fn(move |cx| frames_rx.poll_recv(cx)));
             let (ticks_tx, ticks_rx) = mpsc::unbounded_channel();
-            let stopping = CancellationToken::new();
-            let body = EventStream::new(frames, Bytes::from(RETRY), ManualTicks(ticks_rx), stopping.clone(), ());
-            Harness {
-                body,
-                frames: Some(frames_tx),
-                ticks: ticks_tx,
-                stopping,
-                wakes: Arc::default(),
-                pending_at: None,
-            }
+            let body = EventStream::new(frames, Bytes::from(RETRY), ManualTicks(ticks_rx), ());
+            Harness { body, frames: Some(frames_tx), ticks: ticks_tx, wakes: Arc::default(), pending_at: None }
         }
 
         fn poll(&mut self) -> Poll<Option<Bytes>> {
@@ -313,12 +311,12 @@ mod tests {
                         self.frames = None;
                         continue;
                     }
-                    Tick => {
-                        self.ticks.send(()).unwrap();
+                    Beat => {
+                        self.ticks.send(Tick::Beat).unwrap();
                         continue;
                     }
                     Stop => {
-                        self.stopping.cancel();
+                        self.ticks.send(Tick::Stop).unwrap();
                         continue;
                     }
                     Gives(_) | GivesBytes(_) | Heartbeat | Pending | Ends => {}
