@@ -77,7 +77,7 @@ WORK=$(mktemp -d /tmp/slotstream-bench.XXXXXX)
 LIMITS=(--read-burst 100000000 --read-per-second 100000000
     --write-burst 100000000 --write-per-second 100000000
     --stream-burst 100000000 --stream-per-second 100000000
-    --max-streams-per-client 2000000 --max-streams 2000000 --max-connections-per-client 1000000
+    --max-streams-per-client 4000000 --max-streams 4000000 --max-connections-per-client 1000000
     --hold-burst 100000000 --hold-per-second 100000000 --max-holds-per-client 1000000)
 
 if [[ $MODE == quick ]]; then
