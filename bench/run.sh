@@ -623,7 +623,8 @@ if [[ $MODE == million ]]; then
         "$WORK/keys.txt")
     cpu_secs() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
     for n in $sizes; do
-        start_server "million-$n" "$DB_URL" --no-seed
+        # shellcheck disable=SC2086 # MILLION_SERVER_ARGS is a list of flags
+        start_server "million-$n" "$DB_URL" --no-seed ${MILLION_SERVER_ARGS:-}
         say "$n: warming up (1,000 streams opened and closed)"
         "$LOADGEN" --server "$ADDR" h2-hold --streams 1000 --connections 1 "${HOLD_ARGS[@]}" \
             >"$WORK/warmup-$n.txt" 2>"$WORK/warmup-$n.err" || say "warm-up reported a failure"
