@@ -59,20 +59,28 @@ impl Wake for SourceWaker {
     }
 }
 
+/// A task waker for tests that counts how often it was woken.
+#[cfg(test)]
+#[derive(Default)]
+pub struct CountWakes(std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl CountWakes {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use super::*;
-
-    #[derive(Default)]
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn a_source_is_due_once_per_wake_and_wakes_the_task_last_registered_once_until_it_looks() {
@@ -82,13 +90,13 @@ mod tests {
         assert_eq!(due.take(&Waker::from(first.clone())), 0, "then not");
         let (one, two) = (due.waker(1), due.waker(2));
         two.wake_by_ref();
-        assert_eq!(first.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.count(), 1);
         assert_eq!(due.take(&Waker::from(second.clone())), 2);
         // Both marked due; the task is woken by the first (it is polled, and
         // looks, before it needs waking again).
         one.wake();
         two.wake();
-        assert_eq!((first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)), (1, 1));
+        assert_eq!((first.count(), second.count()), (1, 1));
         assert_eq!(due.take(&Waker::from(second)), 3);
     }
 }

@@ -90,11 +90,11 @@ pub(super) async fn drive<I>(
                     }
                 }
                 if phase != Phase::Closing {
-                    let idle = idle.as_mut().poll(&mut deadlines).is_ready();
-                    if idle {
+                    let went_idle = idle.as_mut().poll(&mut deadlines).is_ready();
+                    if went_idle {
                         timed_out("idle");
                     }
-                    if idle || stopped.as_mut().poll(&mut deadlines).is_ready() {
+                    if went_idle || stopped.as_mut().poll(&mut deadlines).is_ready() {
                         connection.as_mut().graceful_shutdown();
                         phase = Phase::Closing;
                         deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);

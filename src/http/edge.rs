@@ -72,28 +72,7 @@ impl Edge {
             super::middleware::cors(&state.settings.cors_origins).is_none().then_some(Shortcut { state, guard });
         Edge { router, shortcut }
     }
-}
 
-impl<B> Service<axum::http::Request<B>> for Edge
-where
-    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = EdgeFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The router is always ready.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: axum::http::Request<B>) -> EdgeFuture {
-        self.serve(request)
-    }
-}
-
-impl Edge {
     /// The edge's answer to `request`, or the router's.
     pub fn serve<B>(&self, request: axum::http::Request<B>) -> EdgeFuture
     where

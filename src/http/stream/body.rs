@@ -52,8 +52,8 @@ pub enum Tick {
 
 /// The body of an event stream: the `retry:` line, then `frames` (runs of
 /// frames ready at once as one write, see `coalesce`), a heartbeat after
-/// each tick of `ticks`, the end when `frames` end or `ticks` say stop
-/// cancelled. Keeps `held` (the stream's place among the caps, say) until
+/// each tick of `ticks`, the end when `frames` end or `ticks` say stop.
+/// Keeps `held` (the stream's place among the caps, say) until
 /// it is dropped.
 pub struct EventStream<F, T, H> {
     /// The `retry:` line, sent first.
@@ -167,12 +167,10 @@ const TIMERS: u8 = 2;
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::wakeups::CountWakes;
 
     /// Ticks sent by the test.
     struct ManualTicks(mpsc::UnboundedReceiver<Tick>);
@@ -267,15 +265,6 @@ mod tests {
         pending_at: Option<usize>,
     }
 
-    #[derive(Default)]
-    struct CountWakes(AtomicUsize);
-
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     impl Harness {
         fn new() -> Harness {
             let (frames_tx, mut frames_rx) = mpsc::unbounded_channel::<Bytes>();
@@ -288,7 +277,7 @@ mod tests {
         fn poll(&mut self) -> Poll<Option<Bytes>> {
             let waker = Waker::from(self.wakes.clone());
             let polled = self.body.poll_bytes(&mut Context::from_waker(&waker));
-            self.pending_at = polled.is_pending().then(|| self.wakes.0.load(Ordering::SeqCst));
+            self.pending_at = polled.is_pending().then(|| self.wakes.count());
             polled
         }
 
@@ -326,7 +315,7 @@ mod tests {
                 if !matches!(step, Pending)
                     && let Some(at_pending) = self.pending_at
                 {
-                    assert!(self.wakes.0.load(Ordering::SeqCst) > at_pending, "{at}: not woken after Pending");
+                    assert!(self.wakes.count() > at_pending, "{at}: not woken after Pending");
                 }
                 match (*step, self.poll()) {
                     (Pending, polled) => assert!(polled.is_pending(), "{at}: expected Pending, got {polled:?}"),

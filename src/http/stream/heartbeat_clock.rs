@@ -129,6 +129,7 @@ mod tests {
     use std::task::Waker;
 
     use super::*;
+    use crate::wakeups::CountWakes;
 
     fn peer(port: u16) -> Option<SocketAddr> {
         Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
@@ -188,7 +189,7 @@ mod tests {
         }
         stopping.cancel();
         tokio::time::timeout(Duration::from_secs(60), async {
-            while woken.0.load(Ordering::SeqCst) < 20 {
+            while woken.count() < 20 {
                 tokio::task::yield_now().await;
             }
         })
@@ -196,15 +197,6 @@ mod tests {
         .expect("every stream woken at the stop");
         for ticks in &mut streams {
             assert_eq!(ticks.poll_tick(&mut Context::from_waker(&waker)), Poll::Ready(Tick::Stop));
-        }
-    }
-
-    #[derive(Default)]
-    struct CountWakes(AtomicUsize);
-
-    impl std::task::Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
