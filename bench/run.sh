@@ -31,7 +31,8 @@
 #                               # streams, 1,000 per connection, over 19 providers; the server's RSS per
 #                               # stream, its CPU while they sit idle for MILLION_IDLE_SECS (60: heartbeats
 #                               # every 15 s), then 1,000 viewers of another provider over 10 h2c
-#                               # connections timed (60 events at 4/s) beside them.
+#                               # connections timed (60 events at 4/s) beside them. MILLION_SERVER_ARGS:
+#                               # more server flags (e.g. --header-timeout-secs 120 for 2,000,000).
 #
 # Environment: BENCH_PORT (default 18181), BENCH_STORM_DOWN_SECS (default 0:
 # how long the storm keeps the server down before restarting it), BENCH_KEEP=1 keeps the work folder
@@ -57,7 +58,7 @@ case "${1:-}" in
     --search) MODE=search ;;
     --day) MODE=day ;;
     --million) MODE=million ;;
-    -h | --help) sed -n "2,47p" "$0"; exit 0 ;;
+    -h | --help) sed -n "2,48p" "$0"; exit 0 ;;
     *) echo "usage: $0 [--quick|--full|--upstream|--agenda|--waitlist|--search|--day|--million]" >&2; exit 2 ;;
 esac
 
@@ -143,6 +144,17 @@ figure() { echo "$1=$2"; }
 note() { echo "# $*"; }
 # value NAME FILE: the value of the last `NAME=` line in FILE.
 value() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
+# fan_provider KEYS: the first provider `seed` printed into KEYS, as id:key (the fan-out provider).
+fan_provider() {
+    awk 'match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
+        split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$1"
+}
+# other_providers KEYS FAN: every provider id in KEYS but FAN's, each once, one per line.
+# (`seed` prints the same demo providers every time it runs.)
+other_providers() {
+    awk -v fan="${2%%:*}" 'match($0, / id=[^ ]+ key=[^ ]+$/) {
+        split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' "$1"
+}
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
 
@@ -615,12 +627,9 @@ if [[ $MODE == million ]]; then
     note "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), binary $BIN, load at start: $(uptime)"
     DB_URL="sqlite://$WORK/million.db?mode=rwc"
     "$BIN" seed --database-url "$DB_URL" >"$WORK/keys.txt" 2>"$WORK/seed.err"
-    FAN_PROVIDER=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
-        split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$WORK/keys.txt")
+    FAN_PROVIDER=$(fan_provider "$WORK/keys.txt")
     HOLD_ARGS=()
-    while read -r provider; do HOLD_ARGS+=(--provider "$provider"); done < <(awk -v fan="${FAN_PROVIDER%%:*}" '
-        match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' \
-        "$WORK/keys.txt")
+    while read -r provider; do HOLD_ARGS+=(--provider "$provider"); done < <(other_providers "$WORK/keys.txt" "$FAN_PROVIDER")
     cpu_secs() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
     for n in $sizes; do
         # shellcheck disable=SC2086 # MILLION_SERVER_ARGS is a list of flags
@@ -676,8 +685,7 @@ for _ in $(seq 1 "$SEEDS"); do
     "$BIN" seed --database-url "$DB_URL" >>"$WORK/keys.txt" 2>>"$WORK/seed.err"
 done
 # The fan-out provider: the first seeded one (id:key).
-FAN_PROVIDER=$(awk 'match($0, / id=[^ ]+ key=[^ ]+$/) && !found {
-    split(substr($0, RSTART + 1), f, /[ =]/); print f[2] ":" f[4]; found = 1 }' "$WORK/keys.txt")
+FAN_PROVIDER=$(fan_provider "$WORK/keys.txt")
 start_server sqlite "$DB_URL" --no-seed
 
 # Plain HTTP: /healthz, 200 and 304 on the 7-day availability.
@@ -798,11 +806,8 @@ stop_server
 # are held, H2_FAN_N viewers of the fan-out provider over h2c are timed.
 start_server sqlite-h2 "$DB_URL" --no-seed
 say "h2: $H2_STREAMS streams over $H2_CONNECTIONS h2c connections"
-# (`seed` prints the same demo providers every time it runs: each id once.)
 H2_HOLD_ARGS=()
-while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(awk -v fan="${FAN_PROVIDER%%:*}" '
-    match($0, / id=[^ ]+ key=[^ ]+$/) { split(substr($0, RSTART + 1), f, /[ =]/); if (f[2] != fan && !seen[f[2]]++) print f[2] }' \
-    "$WORK/keys.txt")
+while read -r provider; do H2_HOLD_ARGS+=(--provider "$provider"); done < <(other_providers "$WORK/keys.txt" "$FAN_PROVIDER")
 # Warmed up first, as the HTTP/1.1 figure is: 1,000 h2 streams over the
 # same providers, opened and closed, so that the figure is what a held stream
 # costs, not the first stream's one-time costs (each provider's cold
